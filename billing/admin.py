@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from . import models as m
+
+
+class PlanInline(admin.TabularInline):
+    model = m.Plan
+    extra = 0
+
+
+@admin.register(m.Payer)
+class PayerAdmin(admin.ModelAdmin):
+    list_display = ["name", "payer_code", "max_requests_per_minute", "active"]
+    search_fields = ["name", "payer_code"]
+    inlines = [PlanInline]
+
+
+class ParticipationInline(admin.TabularInline):
+    model = m.NetworkParticipation
+    extra = 0
+    autocomplete_fields = ["location", "provider"]
+
+
+@admin.register(m.Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ["name", "payer", "kind", "code"]
+    list_filter = ["payer", "kind"]
+    search_fields = ["name", "code", "payer__name"]
+    inlines = [ParticipationInline]
+
+
+@admin.register(m.NetworkParticipation)
+class NetworkParticipationAdmin(admin.ModelAdmin):
+    list_display = ["plan", "location", "provider", "in_network", "effective_from", "effective_until"]
+    list_filter = ["plan__payer", "plan", "in_network"]
+    autocomplete_fields = ["location", "provider"]
+
+
+@admin.register(m.FeeSchedule)
+class FeeScheduleAdmin(admin.ModelAdmin):
+    list_display = ["payer", "procedure_code", "amount"]
+    list_filter = ["payer"]
+    search_fields = ["procedure_code"]
+
+
+@admin.register(m.EligibilityCheck)
+class EligibilityCheckAdmin(admin.ModelAdmin):
+    list_display = ["id", "coverage", "status", "requested_at", "responded_at", "copay", "deductible_remaining"]
+    list_filter = ["status"]
+    raw_id_fields = ["coverage", "appointment", "message"]
+
+
+class DiagnosisInline(admin.TabularInline):
+    model = m.Diagnosis
+    extra = 0
+
+
+class ChargeInline(admin.TabularInline):
+    model = m.Charge
+    extra = 0
+
+
+@admin.register(m.Encounter)
+class EncounterAdmin(admin.ModelAdmin):
+    list_display = ["encounter_number", "patient", "provider", "location", "date_of_service", "status"]
+    list_filter = ["status", "location"]
+    search_fields = ["encounter_number"]
+    raw_id_fields = ["appointment", "patient", "provider", "location"]
+    inlines = [DiagnosisInline, ChargeInline]
+
+
+class FindingInline(admin.TabularInline):
+    model = m.ClaimFinding
+    extra = 0
+
+
+class HistoryInline(admin.TabularInline):
+    model = m.ClaimStatusHistory
+    extra = 0
+    readonly_fields = ["status", "note", "at"]
+
+
+@admin.register(m.Claim)
+class ClaimAdmin(admin.ModelAdmin):
+    list_display = ["claim_number", "payer", "status", "total_charge", "paid_amount", "created_at"]
+    list_filter = ["status", "payer"]
+    search_fields = ["claim_number"]
+    raw_id_fields = ["encounter", "coverage", "batch"]
+    inlines = [FindingInline, HistoryInline]
+
+
+@admin.register(m.ClaimBatch)
+class ClaimBatchAdmin(admin.ModelAdmin):
+    list_display = ["interchange_control_number", "created_at", "claim_count", "total_charge", "ack_status"]
+
+
+class AdjustmentInline(admin.TabularInline):
+    model = m.Adjustment
+    extra = 0
+
+
+@admin.register(m.RemittanceClaim)
+class RemittanceClaimAdmin(admin.ModelAdmin):
+    list_display = ["clp01", "claim", "status_code", "charge", "paid"]
+    list_filter = ["status_code"]
+    search_fields = ["clp01"]
+    raw_id_fields = ["remittance", "claim"]
+    inlines = [AdjustmentInline]
+
+
+@admin.register(m.Remittance)
+class RemittanceAdmin(admin.ModelAdmin):
+    list_display = ["trace_number", "payer", "total_paid", "payment_date", "received_at"]
+    list_filter = ["payer"]
+    search_fields = ["trace_number"]

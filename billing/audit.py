@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from auditlog.registry import auditlog
+
+from .models import Charge, Claim, Diagnosis, EligibilityCheck, Encounter, RemittanceClaim
+
+auditlog.register(EligibilityCheck)
+auditlog.register(Encounter)
+auditlog.register(Diagnosis)
+auditlog.register(Charge)
+auditlog.register(Claim)
+auditlog.register(RemittanceClaim)

@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Payer(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    # The payer id a clearinghouse routes on (NM109 of loop 2010BB / 2100A).
+    payer_code = models.CharField(max_length=20, unique=True)
+    # Real-time eligibility is throttled per payer in the nightly batch.
+    max_requests_per_minute = models.PositiveIntegerField(default=120)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Plan(models.Model):
+    class Kind(models.TextChoices):
+        PPO = "PPO", "PPO"
+        HMO = "HMO", "HMO"
+        EPO = "EPO", "EPO"
+        INDEMNITY = "IND", "Indemnity"
+        MEDICAID = "MCD", "Medicaid"
+        MEDICARE = "MCR", "Medicare"
+
+    payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="plans")
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=3, choices=Kind.choices)
+
+    class Meta:
+        ordering = ["payer__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.payer.name} {self.name}"
+
+
+class NetworkParticipation(models.Model):
+    """Whether a location or a provider is in network for a plan.
+
+    Exactly one of location or provider is set. A missing row means out of network.
+    """
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="participation")
+    location = models.ForeignKey(
+        "scheduling.Location", null=True, blank=True, on_delete=models.CASCADE, related_name="participation"
+    )
+    provider = models.ForeignKey(
+        "scheduling.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="participation"
+    )
+    in_network = models.BooleanField(default=True)
+    effective_from = models.DateField(null=True, blank=True)
+    effective_until = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(location__isnull=False, provider__isnull=True)
+                | Q(location__isnull=True, provider__isnull=False),
+                name="participation_location_xor_provider",
+                violation_error_message="Set either a location or a provider, not both.",
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "location"], condition=Q(location__isnull=False), name="participation_plan_location"
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "provider"], condition=Q(provider__isnull=False), name="participation_plan_provider"
+            ),
+        ]
+
+
+class FeeSchedule(models.Model):
+    payer = models.ForeignKey(Payer, on_delete=models.CASCADE, related_name="fees")
+    procedure_code = models.CharField(max_length=10)
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["payer", "procedure_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["payer", "procedure_code"], name="fee_once_per_code"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="fee_not_negative"),
+        ]
+
+
+class EligibilityCheck(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active coverage"
+        INACTIVE = "inactive", "Inactive coverage"
+        ERROR = "error", "Payer error"
+
+    coverage = models.ForeignKey("patients.Coverage", on_delete=models.CASCADE, related_name="eligibility_checks")
+    appointment = models.ForeignKey(
+        "scheduling.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="eligibility_checks"
+    )
+    requested_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    plan_begin = models.DateField(null=True, blank=True)
+    plan_end = models.DateField(null=True, blank=True)
+    copay = models.DecimalField(**MONEY, null=True, blank=True)
+    deductible_remaining = models.DecimalField(**MONEY, null=True, blank=True)
+    coinsurance_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # AAA rejections from the 271: [{"loop": "2100C", "code": "72", "message": "..."}]
+    errors = models.JSONField(default=list, blank=True)
+    message = models.ForeignKey(
+        "integrations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["coverage", "-requested_at"], name="elig_coverage_recent_idx")]
+
+
+class Encounter(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open (scheduled / checked in)"
+        DOCUMENTED = "documented", "Documented by the EHR"
+        BILLED = "billed", "Claim created"
+        VOID = "void", "Void"
+
+    encounter_number = models.CharField(max_length=30, unique=True)
+    appointment = models.OneToOneField(
+        "scheduling.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="encounter"
+    )
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="encounters")
+    provider = models.ForeignKey("scheduling.Provider", on_delete=models.PROTECT, related_name="encounters")
+    location = models.ForeignKey("scheduling.Location", on_delete=models.PROTECT, related_name="encounters")
+    date_of_service = models.DateField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    documented_at = models.DateTimeField(null=True, blank=True)
+    # The EHR's note / document id that backs the codes (scrubber: high-dollar codes need it).
+    documentation_ref = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-date_of_service"]
+
+
+class Diagnosis(models.Model):
+    encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="diagnoses")
+    sequence = models.PositiveSmallIntegerField()
+    code = models.CharField(max_length=8, help_text="ICD-10-CM without the dot")
+
+    class Meta:
+        ordering = ["encounter", "sequence"]
+        verbose_name_plural = "diagnoses"
+        constraints = [
+            models.UniqueConstraint(fields=["encounter", "sequence"], name="diagnosis_sequence_unique"),
+            # 837P carries at most 12 diagnoses (HI segment of loop 2300).
+            models.CheckConstraint(condition=Q(sequence__gte=1, sequence__lte=12), name="diagnosis_sequence_range"),
+        ]
+
+
+class Charge(models.Model):
+    encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="charges")
+    line_number = models.PositiveSmallIntegerField()
+    procedure_code = models.CharField(max_length=10, help_text="CPT / HCPCS / CDT")
+    modifiers = models.JSONField(default=list, blank=True)
+    units = models.PositiveSmallIntegerField(default=1)
+    amount = models.DecimalField(**MONEY)
+    # 1-based pointers into the encounter's diagnoses (SV107).
+    diagnosis_pointers = models.JSONField(default=list, blank=True)
+    service_date = models.DateField()
+
+    class Meta:
+        ordering = ["encounter", "line_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["encounter", "line_number"], name="charge_line_unique"),
+            models.CheckConstraint(condition=Q(units__gte=1), name="charge_units_positive"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="charge_amount_not_negative"),
+        ]
+
+
+class ClaimBatch(models.Model):
+    # ISA13 interchange control number: unique and increasing (X12 5010 envelope).
+    interchange_control_number = models.PositiveIntegerField(unique=True)
+    group_control_number = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    claim_count = models.PositiveIntegerField(default=0)
+    total_charge = models.DecimalField(**MONEY, default=Decimal("0"))
+    ack_status = models.CharField(max_length=12, blank=True, help_text="999: A, E, R")
+    file_name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-interchange_control_number"]
+        verbose_name_plural = "claim batches"
+
+
+class Claim(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        HELD = "held", "Held by scrubber"
+        READY = "ready", "Clean, ready to submit"
+        SUBMITTED = "submitted", "Submitted"
+        ACCEPTED = "accepted", "Accepted by payer"
+        REJECTED = "rejected", "Rejected"
+        PAID = "paid", "Paid"
+        PARTIAL = "partial", "Partially paid"
+        DENIED = "denied", "Denied"
+
+    claim_number = models.CharField(max_length=38, unique=True, help_text="CLM01, echoed as CLP01")
+    encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="claims")
+    coverage = models.ForeignKey("patients.Coverage", on_delete=models.PROTECT, related_name="claims")
+    payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="claims")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    total_charge = models.DecimalField(**MONEY)
+    paid_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    patient_responsibility = models.DecimalField(**MONEY, default=Decimal("0"))
+    batch = models.ForeignKey(ClaimBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="claims")
+    created_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total_charge__gte=0), name="claim_total_not_negative"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="claim_status_created_idx")]
+
+
+class ClaimFinding(models.Model):
+    claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="findings")
+    code = models.CharField(max_length=40)
+    message = models.CharField(max_length=300)
+    resolved = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+
+class ClaimStatusHistory(models.Model):
+    claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="history")
+    status = models.CharField(max_length=10, choices=Claim.Status.choices)
+    note = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at"]
+        verbose_name_plural = "claim status history"
+
+
+class Remittance(models.Model):
+    """One 835 transaction (payment advice)."""
+
+    payer = models.ForeignKey(Payer, null=True, blank=True, on_delete=models.PROTECT, related_name="remittances")
+    trace_number = models.CharField(max_length=50, help_text="TRN02")
+    # Posting is idempotent on the file's content hash.
+    content_hash = models.CharField(max_length=64, unique=True)
+    total_paid = models.DecimalField(**MONEY)
+    payment_date = models.DateField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    message = models.ForeignKey("integrations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+
+class RemittanceClaim(models.Model):
+    """One CLP loop. ``claim`` is null when CLP01 matched nothing: the unmatched queue."""
+
+    remittance = models.ForeignKey(Remittance, on_delete=models.CASCADE, related_name="claims")
+    claim = models.ForeignKey(Claim, null=True, blank=True, on_delete=models.PROTECT, related_name="remittances")
+    clp01 = models.CharField(max_length=38)
+    status_code = models.CharField(max_length=2, help_text="CLP02: 1 primary, 4 denied, 22 reversal…")
+    charge = models.DecimalField(**MONEY)
+    paid = models.DecimalField(**MONEY)
+    patient_responsibility = models.DecimalField(**MONEY, default=Decimal("0"))
+
+
+class Adjustment(models.Model):
+    """A CAS adjustment (group code + CARC), optionally with a RARC remark."""
+
+    remittance_claim = models.ForeignKey(RemittanceClaim, on_delete=models.CASCADE, related_name="adjustments")
+    procedure_code = models.CharField(max_length=10, blank=True)
+    group_code = models.CharField(max_length=2, help_text="CO, PR, OA, PI, CR")
+    reason_code = models.CharField(max_length=5, help_text="CARC")
+    remark_code = models.CharField(max_length=6, blank=True, help_text="RARC")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(group_code__in=["CO", "PR", "OA", "PI", "CR"]), name="adjustment_group_known"
+            ),
+        ]
+
+
+class BillingPermissions(models.Model):
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("work_claims", "Can work the claim queue")]

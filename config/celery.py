@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+app = Celery("hub")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    # A task is acknowledged only after it finishes, and a worker that dies mid-task puts
+    # it back: tasks are idempotent, so running one twice is safe, losing one is not.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=300,
+    task_time_limit=360,
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    timezone="UTC",
+    beat_schedule={
+        "slots-materialize-horizon": {
+            "task": "scheduling.tasks.slots_materialize_task",
+            "schedule": crontab(minute=15, hour=2),
+        },
+        "holds-expire-stale": {
+            "task": "scheduling.tasks.hold_expire_stale_task",
+            "schedule": 30.0,
+        },
+    },
+)
+app.autodiscover_tasks()

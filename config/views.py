@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    links = []
+    if user.has_perm("scheduling.use_console"):
+        links.append(("Agent console", "/console/"))
+    if user.has_perm("scheduling.view_kpi"):
+        links.append(("Operations KPIs", "/kpi/"))
+    if user.has_perm("integrations.view_message"):
+        links.append(("Integration health", "/integrations/health/"))
+    if user.is_staff:
+        links.append(("Administration", "/admin/"))
+    return render(request, "home.html", {"links": links})
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        logger.warning("healthz: database unreachable", exc_info=True)
+        return False
+
+
+def _broker_ok() -> bool:
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        logger.warning("healthz: broker unreachable", exc_info=True)
+        return False
+
+
+@login_not_required
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers: two booleans, nothing else (no PHI, no versions)."""
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    healthy = all(checks.values())
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    if settings.DEBUG:
+        body["broker_url_kind"] = settings.CELERY_BROKER_URL.split("://", 1)[0]
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Connector(models.Model):
+    """One external system the hub talks to: a location's EHR/PMS, a payer, a clearinghouse."""
+
+    class Kind(models.TextChoices):
+        HL7V2_MLLP = "hl7v2_mllp", "HL7 v2 over MLLP"
+        FHIR_R4 = "fhir_r4", "FHIR R4 REST"
+        X12_MAILBOX = "x12_mailbox", "X12 mailbox directory"
+        SANDBOX = "sandbox", "Sandbox (simulated system)"
+
+    class Role(models.TextChoices):
+        LOCATION_EHR = "location_ehr", "Location EHR"
+        LOCATION_PMS = "location_pms", "Location PMS"
+        CLEARINGHOUSE = "clearinghouse", "Clearinghouse / payer"
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Inbound"
+        OUTBOUND = "out", "Outbound"
+        BOTH = "both", "Both"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    role = models.CharField(max_length=14, choices=Role.choices)
+    direction = models.CharField(max_length=4, choices=Direction.choices, default=Direction.BOTH)
+    location = models.ForeignKey(
+        "scheduling.Location", null=True, blank=True, on_delete=models.CASCADE, related_name="connectors"
+    )
+    payer = models.ForeignKey("billing.Payer", null=True, blank=True, on_delete=models.CASCADE, related_name="connectors")
+    endpoint = models.CharField(max_length=300, blank=True, help_text="host:port, base URL or directory")
+    # Name of the environment variable holding the secret; the secret never enters the DB.
+    credentials_ref = models.CharField(max_length=80, blank=True)
+    # MSH-3 / MSH-4 this system sends as; inbound messages are matched to it.
+    sending_application = models.CharField(max_length=60, blank=True)
+    sending_facility = models.CharField(max_length=60, blank=True)
+    # Assigning authority of the identifiers this system issues (PID-3.4).
+    identifier_system = models.CharField(max_length=60, blank=True)
+    message_types = models.JSONField(default=list, blank=True, help_text='e.g. ["ADT^A04", "SIU^S12"]')
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(role="clearinghouse") | Q(location__isnull=True),
+                name="connector_clearinghouse_has_no_location",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """The ledger: every message in or out, raw, hashed, with its processing state."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Inbound"
+        OUTBOUND = "out", "Outbound"
+
+    class Protocol(models.TextChoices):
+        HL7V2 = "hl7v2", "HL7 v2"
+        FHIR = "fhir", "FHIR R4"
+        X12 = "x12", "X12"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, not processed"
+        PROCESSED = "processed", "Processed"
+        REJECTED = "rejected", "Rejected (bad message)"
+        FAILED = "failed", "Failed, will retry"
+        PENDING = "pending", "Pending delivery"
+        SENT = "sent", "Delivered"
+        DEAD = "dead", "Dead-lettered"
+        RESOLVED = "resolved", "Resolved by hand"
+
+    connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    protocol = models.CharField(max_length=6, choices=Protocol.choices)
+    message_type = models.CharField(max_length=20, blank=True)
+    sender = models.CharField(max_length=130, blank=True, help_text="MSH-3|MSH-4 or ISA06")
+    control_id = models.CharField(max_length=64, blank=True, help_text="MSH-10, ISA13, resource id")
+    raw = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    ack_code = models.CharField(max_length=4, blank=True)
+    ack_raw = models.TextField(blank=True)
+    # Opaque per-patient ordering key (hash of the sender's patient id): FIFO per patient.
+    ordering_key = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        permissions = [("view_raw_message", "Can view raw message payloads (PHI)")]
+        constraints = [
+            # Duplicate delivery of the same (sender, MSH-10) must have no second effect.
+            models.UniqueConstraint(
+                fields=["sender", "control_id"],
+                condition=Q(direction="in") & ~Q(control_id=""),
+                name="message_inbound_dedupe",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="message_due_idx"),
+            models.Index(fields=["connector", "-received_at"], name="message_connector_recent_idx"),
+            models.Index(fields=["ordering_key", "received_at"], name="message_fifo_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.message_type} #{self.pk}"
+
+    @staticmethod
+    def hash_raw(raw: str) -> str:
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class OutboxEvent(models.Model):
+    """A domain change other systems must see, written in the same transaction as the change.
+
+    Domain code writes plain event names and ids; the relay in ``integrations`` turns them
+    into wire messages, so no HL7 or FHIR leaves this app.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Dead-lettered"
+        SKIPPED = "skipped", "No connector wants it"
+
+    event_type = models.CharField(max_length=40, help_text="appointment.booked, patient.updated…")
+    aggregate_type = models.CharField(max_length=40)
+    aggregate_id = models.BigIntegerField()
+    location = models.ForeignKey(
+        "scheduling.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.aggregate_type}#{self.aggregate_id}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for API and FHIR clients. Only its hash is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="First characters, to tell tokens apart")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: object, name: str = "") -> tuple[ApiToken, str]:
+        key = secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), prefix=key[:8])
+        return token, key

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from . import models as m
+
+
+class IdentifierInline(admin.TabularInline):
+    model = m.PatientIdentifier
+    extra = 0
+
+
+class CoverageInline(admin.TabularInline):
+    model = m.Coverage
+    extra = 0
+
+
+class ClinicalFactInline(admin.TabularInline):
+    model = m.ClinicalFact
+    extra = 0
+
+
+@admin.register(m.Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ["id", "last_name", "first_name", "date_of_birth", "phone", "home_location", "status"]
+    list_filter = ["status", "home_location__region", "home_location", "preferred_language"]
+    search_fields = ["last_name", "first_name", "phone", "identifiers__value", "coverages__member_id"]
+    raw_id_fields = ["merged_into"]
+    inlines = [IdentifierInline, CoverageInline, ClinicalFactInline]
+    list_select_related = ["home_location"]
+
+
+@admin.register(m.PatientIdentifier)
+class PatientIdentifierAdmin(admin.ModelAdmin):
+    list_display = ["system", "kind", "value", "patient", "location"]
+    list_filter = ["system", "kind"]
+    search_fields = ["value"]
+    raw_id_fields = ["patient"]
+
+
+@admin.register(m.Coverage)
+class CoverageAdmin(admin.ModelAdmin):
+    list_display = ["patient", "plan", "member_id", "priority", "active"]
+    list_filter = ["plan__payer", "priority", "active"]
+    search_fields = ["member_id", "patient__last_name"]
+    raw_id_fields = ["patient"]
+
+
+@admin.register(m.ClinicalFact)
+class ClinicalFactAdmin(admin.ModelAdmin):
+    list_display = ["patient", "kind", "description", "requires_equipment", "source_system", "active"]
+    list_filter = ["kind", "active", "requires_equipment"]
+    search_fields = ["description", "code"]
+    raw_id_fields = ["patient"]
+
+
+@admin.register(m.DuplicateCandidate)
+class DuplicateCandidateAdmin(admin.ModelAdmin):
+    list_display = ["patient_a", "patient_b", "score", "reason", "status"]
+    list_filter = ["status"]
+    raw_id_fields = ["patient_a", "patient_b"]
+
+
+@admin.register(m.PatientMerge)
+class PatientMergeAdmin(admin.ModelAdmin):
+    list_display = ["survivor", "merged", "merged_at", "reversed_at"]
+    raw_id_fields = ["survivor", "merged"]
+    readonly_fields = ["snapshot"]

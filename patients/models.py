@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        OTHER = "O", "Other"
+        UNKNOWN = "U", "Unknown"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        MERGED = "merged", "Merged into another record"
+        INACTIVE = "inactive", "Inactive"
+
+    first_name = models.CharField(max_length=60)
+    middle_name = models.CharField(max_length=60, blank=True)
+    last_name = models.CharField(max_length=60)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    # Digits only (E.164 without the +1 for US numbers), so phone search is exact.
+    phone = models.CharField(max_length=15, blank=True, db_index=True)
+    email = models.EmailField(blank=True)
+    address_line = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=80, blank=True)
+    state = models.CharField(max_length=2, blank=True)
+    zip_code = models.CharField(max_length=10, blank=True)
+    preferred_language = models.CharField(max_length=8, default="en", help_text="ISO 639-1")
+    home_location = models.ForeignKey(
+        "scheduling.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    consent_sms = models.BooleanField(default=False)
+    consent_email = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_records"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="merged", merged_into__isnull=False)
+                | (~Q(status="merged") & Q(merged_into__isnull=True)),
+                name="patient_merged_has_survivor",
+                violation_error_message="A merged record must point at its survivor, and only then.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(merged_into=F("id")), name="patient_not_merged_into_self"
+            ),
+            models.CheckConstraint(condition=Q(date_of_birth__gte=date(1890, 1, 1)), name="patient_dob_plausible"),
+        ]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"], name="patient_name_idx"),
+            models.Index(fields=["date_of_birth"], name="patient_dob_idx"),
+        ]
+
+    def __str__(self) -> str:
+        # Admin and audit show this; it is PHI and never goes to logs or URLs.
+        return f"{self.last_name}, {self.first_name}"
+
+    def age_on(self, day: date) -> int:
+        dob = self.date_of_birth
+        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+class PatientIdentifier(models.Model):
+    """A patient's id in one source system: the cross-reference of the master patient index."""
+
+    class Kind(models.TextChoices):
+        MRN = "MR", "Medical record number"
+        PMS_ACCOUNT = "PI", "PMS patient id"
+        EXTERNAL = "PT", "Partner / external id"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="identifiers")
+    # Assigning authority, e.g. "DEN-EHR" for the Denver location's EHR.
+    system = models.CharField(max_length=60)
+    kind = models.CharField(max_length=2, choices=Kind.choices, default=Kind.MRN)
+    value = models.CharField(max_length=64)
+    location = models.ForeignKey(
+        "scheduling.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["system"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "value"], name="identifier_unique_per_system")
+        ]
+        indexes = [models.Index(fields=["value"], name="identifier_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.value}"
+
+
+class Coverage(models.Model):
+    class Priority(models.IntegerChoices):
+        PRIMARY = 1, "Primary"
+        SECONDARY = 2, "Secondary"
+
+    class Relationship(models.TextChoices):
+        SELF = "18", "Self"
+        SPOUSE = "01", "Spouse"
+        CHILD = "19", "Child"
+        OTHER = "G8", "Other"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="coverages")
+    plan = models.ForeignKey("billing.Plan", on_delete=models.PROTECT, related_name="coverages")
+    member_id = models.CharField(max_length=40)
+    group_number = models.CharField(max_length=40, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.PRIMARY)
+    relationship = models.CharField(max_length=2, choices=Relationship.choices, default=Relationship.SELF)
+    subscriber_first_name = models.CharField(max_length=60, blank=True)
+    subscriber_last_name = models.CharField(max_length=60, blank=True)
+    subscriber_dob = models.DateField(null=True, blank=True)
+    effective_from = models.DateField(null=True, blank=True)
+    effective_until = models.DateField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["patient", "priority"]
+        verbose_name_plural = "coverage"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "priority"], condition=Q(active=True), name="coverage_one_active_per_priority"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_until__isnull=True)
+                | Q(effective_from__isnull=True)
+                | Q(effective_until__gte=F("effective_from")),
+                name="coverage_dates_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["member_id"], name="coverage_member_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.plan} ({self.get_priority_display()})"
+
+
+class ClinicalFact(models.Model):
+    """Clinical context synced from a location's EHR that decides where a patient can be seen."""
+
+    class Kind(models.TextChoices):
+        ALLERGY = "allergy", "Allergy"
+        ALERT = "alert", "Alert"
+        NEED = "need", "Care need"
+        CONDITION = "condition", "Condition"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="clinical_facts")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    code = models.CharField(max_length=40, blank=True, help_text="ICD-10-CM, SNOMED or local code")
+    description = models.CharField(max_length=200)
+    # A need can require a piece of equipment (wheelchair-accessible operatory, sedation).
+    requires_equipment = models.ForeignKey(
+        "scheduling.Equipment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_system = models.CharField(max_length=60, blank=True)
+    source_location = models.ForeignKey(
+        "scheduling.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind", "-recorded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.description}"
+
+
+class DuplicateCandidate(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        NOT_DUPLICATE = "not_duplicate", "Not a duplicate"
+        MERGED = "merged", "Merged"
+
+    patient_a = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    patient_b = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    reason = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-score"]
+        constraints = [
+            # One row per unordered pair: store the lower id first.
+            models.CheckConstraint(condition=Q(patient_a__lt=F("patient_b")), name="duplicate_pair_ordered"),
+            models.UniqueConstraint(fields=["patient_a", "patient_b"], name="duplicate_pair_unique"),
+        ]
+
+
+class PatientMerge(models.Model):
+    """An ADT^A40-style merge, with the snapshot needed to reverse it."""
+
+    survivor = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_absorbed")
+    merged = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_into")
+    snapshot = models.JSONField(default=dict)
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    merged_at = models.DateTimeField()
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-merged_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(survivor=F("merged")), name="merge_distinct_patients")
+        ]

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from . import models as m
+
+
+class LocationHoursInline(admin.TabularInline):
+    model = m.LocationHours
+    extra = 0
+
+
+class LocationClosureInline(admin.TabularInline):
+    model = m.LocationClosure
+    extra = 0
+
+
+class RoomInline(admin.TabularInline):
+    model = m.Room
+    extra = 0
+    filter_horizontal = ["equipment"]
+
+
+@admin.register(m.Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["name", "code"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(m.Equipment)
+class EquipmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "code"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(m.Capability)
+class CapabilityAdmin(admin.ModelAdmin):
+    list_display = ["name", "code"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(m.Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "region", "city", "state", "time_zone", "active"]
+    list_filter = ["region", "time_zone", "active", "equipment"]
+    search_fields = ["name", "code", "city", "zip_code"]
+    filter_horizontal = ["equipment"]
+    inlines = [LocationHoursInline, LocationClosureInline, RoomInline]
+
+
+class ScheduleTemplateInline(admin.TabularInline):
+    model = m.ScheduleTemplate
+    extra = 0
+
+
+class TimeOffInline(admin.TabularInline):
+    model = m.TimeOff
+    extra = 0
+
+
+@admin.register(m.Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "npi", "credential", "accepts_new_patients", "min_patient_age", "max_patient_age", "active"]
+    list_filter = ["active", "accepts_new_patients", "capabilities", "locations__region"]
+    search_fields = ["last_name", "first_name", "npi"]
+    filter_horizontal = ["capabilities", "locations"]
+    inlines = [ScheduleTemplateInline, TimeOffInline]
+
+
+@admin.register(m.AppointmentType)
+class AppointmentTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "duration_minutes", "patient_status", "active"]
+    list_filter = ["active", "patient_status", "required_equipment", "required_capabilities"]
+    search_fields = ["name", "code"]
+    filter_horizontal = ["required_capabilities", "required_equipment"]
+
+
+@admin.register(m.ScheduleTemplate)
+class ScheduleTemplateAdmin(admin.ModelAdmin):
+    list_display = ["provider", "location", "weekday", "start_time", "end_time", "slot_minutes", "active"]
+    list_filter = ["weekday", "location", "active"]
+    search_fields = ["provider__last_name", "location__name"]
+    autocomplete_fields = ["provider", "location"]
+
+
+@admin.register(m.TimeOff)
+class TimeOffAdmin(admin.ModelAdmin):
+    list_display = ["provider", "starts_at", "ends_at", "reason"]
+    search_fields = ["provider__last_name"]
+    autocomplete_fields = ["provider"]
+
+
+@admin.register(m.Slot)
+class SlotAdmin(admin.ModelAdmin):
+    list_display = ["provider", "location", "start", "end", "status"]
+    list_filter = ["status", "location"]
+    search_fields = ["provider__last_name"]
+    date_hierarchy = "start"
+    list_select_related = ["provider", "location"]
+    raw_id_fields = ["provider", "location", "template"]
+
+
+@admin.register(m.Hold)
+class HoldAdmin(admin.ModelAdmin):
+    list_display = ["id", "slot", "held_by", "created_at", "expires_at", "released_at", "consumed_at"]
+    list_filter = ["held_by"]
+    raw_id_fields = ["slot", "call"]
+
+
+class AppointmentSlotInline(admin.TabularInline):
+    model = m.AppointmentSlot
+    extra = 0
+    raw_id_fields = ["slot"]
+
+
+@admin.register(m.Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "patient", "appointment_type", "provider", "location", "start", "status", "channel"]
+    list_filter = ["status", "channel", "location__region", "location", "appointment_type", "cancel_reason"]
+    search_fields = ["patient__last_name", "patient__identifiers__value", "provider__last_name"]
+    date_hierarchy = "start"
+    list_select_related = ["patient", "appointment_type", "provider", "location"]
+    raw_id_fields = ["patient", "provider", "location", "room", "call", "rescheduled_from", "booked_by"]
+    inlines = [AppointmentSlotInline]
+
+
+@admin.register(m.Waitlist)
+class WaitlistAdmin(admin.ModelAdmin):
+    list_display = ["id", "patient", "appointment_type", "earliest", "latest", "time_of_day", "status"]
+    list_filter = ["status", "appointment_type", "time_of_day"]
+    search_fields = ["patient__last_name"]
+    raw_id_fields = ["patient"]
+    filter_horizontal = ["providers", "locations"]
+
+
+@admin.register(m.Call)
+class CallAdmin(admin.ModelAdmin):
+    list_display = ["id", "agent", "patient", "reason", "started_at", "ended_at", "outcome"]
+    list_filter = ["outcome", "agent"]
+    date_hierarchy = "started_at"
+    raw_id_fields = ["patient"]
+    list_select_related = ["agent", "patient"]
+
+
+@admin.register(m.AgentProfile)
+class AgentProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "home_region"]
+    list_filter = ["home_region"]
+
+
+@admin.register(m.RuleSetting)
+class RuleSettingAdmin(admin.ModelAdmin):
+    list_display = ["key", "enabled", "weight", "description"]
+    list_editable = ["enabled", "weight"]

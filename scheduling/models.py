@@ -1,0 +1,558 @@
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from .validators import validate_npi, validate_time_zone
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class Region(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Equipment(models.Model):
+    """A device or room feature an appointment may need (CBCT scanner, sedation suite)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "equipment"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Capability(models.Model):
+    """A provider specialty or skill (endodontics, implants, pediatrics, IV sedation)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "capabilities"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Location(models.Model):
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="locations")
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=120, unique=True)
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    address_line = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=80, blank=True)
+    state = models.CharField(max_length=2, blank=True)
+    zip_code = models.CharField(max_length=10, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    phone = models.CharField(max_length=20, blank=True)
+    npi = models.CharField(max_length=10, blank=True, validators=[validate_npi])
+    equipment = models.ManyToManyField(Equipment, blank=True, related_name="locations")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
+                name="location_latitude_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(longitude__isnull=True)
+                | Q(longitude__gte=-180, longitude__lte=180),
+                name="location_longitude_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.tz)
+
+
+class LocationHours(models.Model):
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["location", "weekday"]
+        verbose_name_plural = "location hours"
+        constraints = [
+            models.UniqueConstraint(fields=["location", "weekday"], name="hours_once_per_day"),
+            models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="hours_close_after_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.location} {self.get_weekday_display()} {self.opens}-{self.closes}"
+
+
+class LocationClosure(models.Model):
+    """A holiday or closure day: no slots are materialized at the location that day."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="closures")
+    date = models.DateField()
+    reason = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "date"], name="closure_once_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.location} closed {self.date}: {self.reason}"
+
+
+class Room(models.Model):
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="rooms")
+    code = models.SlugField(max_length=32)
+    name = models.CharField(max_length=80)
+    equipment = models.ManyToManyField(Equipment, blank=True, related_name="rooms")
+
+    class Meta:
+        ordering = ["location", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "code"], name="room_code_per_location")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.location.code}/{self.name}"
+
+
+class Provider(models.Model):
+    npi = models.CharField(max_length=10, unique=True, validators=[validate_npi])
+    first_name = models.CharField(max_length=60)
+    last_name = models.CharField(max_length=60)
+    credential = models.CharField(max_length=20, blank=True, help_text="DDS, DMD, MD, RDH…")
+    capabilities = models.ManyToManyField(Capability, blank=True, related_name="providers")
+    # ISO 639-1 codes, e.g. ["en", "es"].
+    languages = models.JSONField(default=list, blank=True)
+    min_patient_age = models.PositiveSmallIntegerField(default=0)
+    max_patient_age = models.PositiveSmallIntegerField(default=120)
+    accepts_new_patients = models.BooleanField(default=True)
+    locations = models.ManyToManyField(Location, blank=True, related_name="providers")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_patient_age__lte=F("max_patient_age")),
+                name="provider_age_range_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        title = "Dr. " if self.credential in {"DDS", "DMD", "MD", "DO"} else ""
+        return f"{title}{self.first_name} {self.last_name}".strip()
+
+
+class AppointmentType(models.Model):
+    class PatientStatus(models.TextChoices):
+        ANY = "any", "New or existing"
+        NEW = "new", "New patients only"
+        EXISTING = "existing", "Existing patients only"
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+    duration_minutes = models.PositiveSmallIntegerField()
+    required_capabilities = models.ManyToManyField(
+        Capability, blank=True, related_name="appointment_types"
+    )
+    required_equipment = models.ManyToManyField(
+        Equipment, blank=True, related_name="appointment_types"
+    )
+    patient_status = models.CharField(
+        max_length=10, choices=PatientStatus.choices, default=PatientStatus.ANY
+    )
+    # CPT/CDT codes usually billed for this visit; the sandbox EHR documents with them.
+    typical_procedure_codes = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gt=0) & Q(duration_minutes__lte=480),
+                name="appointment_type_duration_positive",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScheduleTemplate(models.Model):
+    """Provider × location × weekday working hours that materialize into slots."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="templates")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="templates")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField(help_text="Local time at the location")
+    end_time = models.TimeField(help_text="Local time at the location")
+    slot_minutes = models.PositiveSmallIntegerField(default=30)
+    break_start = models.TimeField(null=True, blank=True)
+    break_end = models.TimeField(null=True, blank=True)
+    valid_from = models.DateField(default=date.min)
+    valid_until = models.DateField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["provider", "weekday", "start_time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")),
+                name="template_end_after_start",
+                violation_error_message="The template's end time must be after its start time.",
+            ),
+            models.CheckConstraint(
+                condition=Q(slot_minutes__gte=5) & Q(slot_minutes__lte=240),
+                name="template_slot_length_sane",
+            ),
+            models.CheckConstraint(
+                condition=(Q(break_start__isnull=True) & Q(break_end__isnull=True))
+                | (
+                    Q(break_start__gte=F("start_time"))
+                    & Q(break_end__gt=F("break_start"))
+                    & Q(break_end__lte=F("end_time"))
+                ),
+                name="template_break_inside_hours",
+                violation_error_message="A break must lie inside the template's hours.",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gte=F("valid_from")),
+                name="template_validity_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.provider} @ {self.location.code} {self.get_weekday_display()} "
+            f"{self.start_time:%H:%M}-{self.end_time:%H:%M}"
+        )
+
+
+class TimeOff(models.Model):
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="time_off")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name_plural = "time off"
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="time_off_ordered")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} off {self.starts_at:%Y-%m-%d}"
+
+
+class Slot(models.Model):
+    """One bookable unit of a provider's time at a location (materialized from templates)."""
+
+    class Status(models.TextChoices):
+        FREE = "free", "Free"
+        BOOKED = "booked", "Booked"
+        BLOCKED = "blocked", "Blocked"
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="slots")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="slots")
+    template = models.ForeignKey(
+        ScheduleTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="slots"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.FREE)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            # A provider is in one place at a time: this is what makes materialization
+            # idempotent (re-running hits the conflict) and across-location overlap
+            # impossible for equal slot grids.
+            models.UniqueConstraint(fields=["provider", "start"], name="slot_provider_start_unique"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
+        ]
+        indexes = [
+            # The slot finder scans free slots by time window across every location.
+            models.Index(fields=["status", "start"], name="slot_status_start_idx"),
+            models.Index(fields=["location", "start"], name="slot_location_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.start:%Y-%m-%d %H:%M}Z"
+
+
+class Call(models.Model):
+    class Outcome(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        RESCHEDULED = "rescheduled", "Rescheduled"
+        CANCELLED = "cancelled", "Cancelled"
+        INFO_ONLY = "info_only", "Information only"
+        TRANSFERRED = "transferred", "Transferred"
+        CALLBACK = "callback", "Callback needed"
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calls")
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    caller_phone = models.CharField(max_length=20, blank=True)
+    reason = models.CharField(max_length=60, blank=True, help_text="Why the patient called")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="call_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | ~Q(outcome=""),
+                name="call_ended_has_outcome",
+                violation_error_message="An ended call needs an outcome.",
+            ),
+        ]
+        indexes = [models.Index(fields=["started_at"], name="call_started_idx")]
+
+    def __str__(self) -> str:
+        return f"Call #{self.pk}"
+
+
+class Hold(models.Model):
+    """A slot held for one agent's call while the patient decides."""
+
+    slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="holds")
+    held_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="holds")
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="holds")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one live hold per slot, enforced by the database so that two
+            # agents clicking the same slot at the same instant cannot both win.
+            models.UniqueConstraint(
+                fields=["slot"],
+                condition=Q(released_at__isnull=True, consumed_at__isnull=True),
+                name="hold_one_live_per_slot",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="hold_expiry_after_creation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold #{self.pk}"
+
+
+class CancelReason(models.TextChoices):
+    PATIENT_REQUEST = "patient_request", "Patient request"
+    PATIENT_ILL = "patient_ill", "Patient ill"
+    PROVIDER_UNAVAILABLE = "provider_unavailable", "Provider unavailable"
+    WRONG_LOCATION = "wrong_location", "Booked at the wrong location"
+    WRONG_PROVIDER = "wrong_provider", "Booked with the wrong provider"
+    INSURANCE = "insurance", "Insurance issue"
+    WEATHER = "weather", "Weather or closure"
+    OTHER = "other", "Other"
+
+
+class BookReason(models.TextChoices):
+    NEW_PROBLEM = "new_problem", "New problem"
+    FOLLOW_UP = "follow_up", "Follow-up"
+    RECALL = "recall", "Recall / routine"
+    REFERRAL = "referral", "Referral"
+    URGENT = "urgent", "Urgent"
+
+
+class Appointment(models.Model):
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        ARRIVED = "arrived", "Arrived"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+        RESCHEDULED = "rescheduled", "Rescheduled"
+
+    class Channel(models.TextChoices):
+        AGENT = "agent", "Call-center agent"
+        API = "api", "Partner API"
+        FHIR = "fhir", "FHIR scheduling"
+        SELF = "self", "Patient self-service"
+        LOCATION = "location", "Location front desk (PMS)"
+
+    ACTIVE_STATUSES = (Status.BOOKED, Status.ARRIVED)
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="appointments")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="appointments")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="appointments")
+    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="appointments")
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.AGENT)
+    book_reason = models.CharField(max_length=20, choices=BookReason.choices, blank=True)
+    cancel_reason = models.CharField(max_length=24, choices=CancelReason.choices, blank=True)
+    network_override_reason = models.CharField(max_length=200, blank=True)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments")
+    rescheduled_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rescheduled_to"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointment_end_after_start"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["cancelled", "rescheduled"]) | ~Q(cancel_reason=""),
+                name="appointment_cancel_has_reason",
+                violation_error_message="A cancelled or rescheduled appointment needs a reason.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "start"], name="appt_patient_start_idx"),
+            models.Index(fields=["location", "start"], name="appt_location_start_idx"),
+            models.Index(fields=["provider", "start"], name="appt_provider_start_idx"),
+            models.Index(fields=["created_at"], name="appt_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Appointment #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class AppointmentSlot(models.Model):
+    """Which slot units an appointment occupies.
+
+    The partial unique index on ``slot`` for active rows is the double-booking guarantee
+    that holds on SQLite too; PostgreSQL adds an exclusion constraint on time ranges.
+    """
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="slot_links")
+    slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="appointment_links")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slot"], condition=Q(active=True), name="slot_booked_once"
+            ),
+        ]
+
+
+class Waitlist(models.Model):
+    class TimeOfDay(models.TextChoices):
+        ANY = "any", "Any time"
+        MORNING = "morning", "Morning (before noon)"
+        AFTERNOON = "afternoon", "Afternoon (noon–5pm)"
+        EVENING = "evening", "Evening (after 5pm)"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        OFFERED = "offered", "Offered"
+        BOOKED = "booked", "Booked"
+        CLOSED = "closed", "Closed"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="waitlist_entries")
+    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT)
+    providers = models.ManyToManyField(Provider, blank=True)
+    locations = models.ManyToManyField(Location, blank=True)
+    earliest = models.DateField()
+    latest = models.DateField()
+    time_of_day = models.CharField(max_length=10, choices=TimeOfDay.choices, default=TimeOfDay.ANY)
+    notes = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "waitlist entries"
+        constraints = [
+            models.CheckConstraint(condition=Q(latest__gte=F("earliest")), name="waitlist_window_ordered")
+        ]
+
+
+class AgentProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    home_region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.home_region or 'network'})"
+
+
+class RuleSetting(models.Model):
+    """Admin-editable parameters of one rule in the scheduling rules engine."""
+
+    key = models.SlugField(max_length=60, unique=True)
+    enabled = models.BooleanField(default=True)
+    weight = models.FloatField(default=1.0)
+    params = models.JSONField(default=dict, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ConsolePermissions(models.Model):
+    """Holder for role permissions that belong to no single model."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("use_console", "Can use the agent console"),
+            ("override_network", "Can book out of network with a reason"),
+            ("view_kpi", "Can view KPI pages"),
+        ]
