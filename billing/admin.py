@@ -33,7 +33,14 @@ class PlanAdmin(admin.ModelAdmin):
 
 @admin.register(m.NetworkParticipation)
 class NetworkParticipationAdmin(admin.ModelAdmin):
-    list_display = ["plan", "location", "provider", "in_network", "effective_from", "effective_until"]
+    list_display = [
+        "plan",
+        "location",
+        "provider",
+        "in_network",
+        "effective_from",
+        "effective_until",
+    ]
     list_filter = ["plan__payer", "plan", "in_network"]
     autocomplete_fields = ["location", "provider"]
 
@@ -47,7 +54,15 @@ class FeeScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(m.EligibilityCheck)
 class EligibilityCheckAdmin(admin.ModelAdmin):
-    list_display = ["id", "coverage", "status", "requested_at", "responded_at", "copay", "deductible_remaining"]
+    list_display = [
+        "id",
+        "coverage",
+        "status",
+        "requested_at",
+        "responded_at",
+        "copay",
+        "deductible_remaining",
+    ]
     list_filter = ["status"]
     raw_id_fields = ["coverage", "appointment", "message"]
 
@@ -64,7 +79,14 @@ class ChargeInline(admin.TabularInline):
 
 @admin.register(m.Encounter)
 class EncounterAdmin(admin.ModelAdmin):
-    list_display = ["encounter_number", "patient", "provider", "location", "date_of_service", "status"]
+    list_display = [
+        "encounter_number",
+        "patient",
+        "provider",
+        "location",
+        "date_of_service",
+        "status",
+    ]
     list_filter = ["status", "location"]
     search_fields = ["encounter_number"]
     raw_id_fields = ["appointment", "patient", "provider", "location"]
@@ -93,7 +115,13 @@ class ClaimAdmin(admin.ModelAdmin):
 
 @admin.register(m.ClaimBatch)
 class ClaimBatchAdmin(admin.ModelAdmin):
-    list_display = ["interchange_control_number", "created_at", "claim_count", "total_charge", "ack_status"]
+    list_display = [
+        "interchange_control_number",
+        "created_at",
+        "claim_count",
+        "total_charge",
+        "ack_status",
+    ]
 
 
 class AdjustmentInline(admin.TabularInline):

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 
-MONEY = {"max_digits": 12, "decimal_places": 2}
+
+def money(**kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(max_digits=12, decimal_places=2, **kwargs)
 
 
 class Payer(models.Model):
@@ -52,10 +55,18 @@ class NetworkParticipation(models.Model):
 
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="participation")
     location = models.ForeignKey(
-        "scheduling.Location", null=True, blank=True, on_delete=models.CASCADE, related_name="participation"
+        "scheduling.Location",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="participation",
     )
     provider = models.ForeignKey(
-        "scheduling.Provider", null=True, blank=True, on_delete=models.CASCADE, related_name="participation"
+        "scheduling.Provider",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="participation",
     )
     in_network = models.BooleanField(default=True)
     effective_from = models.DateField(null=True, blank=True)
@@ -70,18 +81,26 @@ class NetworkParticipation(models.Model):
                 violation_error_message="Set either a location or a provider, not both.",
             ),
             models.UniqueConstraint(
-                fields=["plan", "location"], condition=Q(location__isnull=False), name="participation_plan_location"
+                fields=["plan", "location"],
+                condition=Q(location__isnull=False),
+                name="participation_plan_location",
             ),
             models.UniqueConstraint(
-                fields=["plan", "provider"], condition=Q(provider__isnull=False), name="participation_plan_provider"
+                fields=["plan", "provider"],
+                condition=Q(provider__isnull=False),
+                name="participation_plan_provider",
             ),
         ]
+
+    def __str__(self) -> str:
+        status = "in" if self.in_network else "out of"
+        return f"{self.plan} @ {self.location or self.provider}: {status} network"
 
 
 class FeeSchedule(models.Model):
     payer = models.ForeignKey(Payer, on_delete=models.CASCADE, related_name="fees")
     procedure_code = models.CharField(max_length=10)
-    amount = models.DecimalField(**MONEY)
+    amount = money()
 
     class Meta:
         ordering = ["payer", "procedure_code"]
@@ -89,6 +108,9 @@ class FeeSchedule(models.Model):
             models.UniqueConstraint(fields=["payer", "procedure_code"], name="fee_once_per_code"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="fee_not_negative"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.payer} {self.procedure_code} {self.amount}"
 
 
 class EligibilityCheck(models.Model):
@@ -98,17 +120,23 @@ class EligibilityCheck(models.Model):
         INACTIVE = "inactive", "Inactive coverage"
         ERROR = "error", "Payer error"
 
-    coverage = models.ForeignKey("patients.Coverage", on_delete=models.CASCADE, related_name="eligibility_checks")
+    coverage = models.ForeignKey(
+        "patients.Coverage", on_delete=models.CASCADE, related_name="eligibility_checks"
+    )
     appointment = models.ForeignKey(
-        "scheduling.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="eligibility_checks"
+        "scheduling.Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="eligibility_checks",
     )
     requested_at = models.DateTimeField()
     responded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     plan_begin = models.DateField(null=True, blank=True)
     plan_end = models.DateField(null=True, blank=True)
-    copay = models.DecimalField(**MONEY, null=True, blank=True)
-    deductible_remaining = models.DecimalField(**MONEY, null=True, blank=True)
+    copay = money(null=True, blank=True)
+    deductible_remaining = money(null=True, blank=True)
     coinsurance_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     # AAA rejections from the 271: [{"loop": "2100C", "code": "72", "message": "..."}]
     errors = models.JSONField(default=list, blank=True)
@@ -118,7 +146,12 @@ class EligibilityCheck(models.Model):
 
     class Meta:
         ordering = ["-requested_at"]
-        indexes = [models.Index(fields=["coverage", "-requested_at"], name="elig_coverage_recent_idx")]
+        indexes = [
+            models.Index(fields=["coverage", "-requested_at"], name="elig_coverage_recent_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"Eligibility #{self.pk} ({self.status})"
 
 
 class Encounter(models.Model):
@@ -130,11 +163,21 @@ class Encounter(models.Model):
 
     encounter_number = models.CharField(max_length=30, unique=True)
     appointment = models.OneToOneField(
-        "scheduling.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="encounter"
+        "scheduling.Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="encounter",
     )
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="encounters")
-    provider = models.ForeignKey("scheduling.Provider", on_delete=models.PROTECT, related_name="encounters")
-    location = models.ForeignKey("scheduling.Location", on_delete=models.PROTECT, related_name="encounters")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="encounters"
+    )
+    provider = models.ForeignKey(
+        "scheduling.Provider", on_delete=models.PROTECT, related_name="encounters"
+    )
+    location = models.ForeignKey(
+        "scheduling.Location", on_delete=models.PROTECT, related_name="encounters"
+    )
     date_of_service = models.DateField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     documented_at = models.DateTimeField(null=True, blank=True)
@@ -144,6 +187,9 @@ class Encounter(models.Model):
 
     class Meta:
         ordering = ["-date_of_service"]
+
+    def __str__(self) -> str:
+        return self.encounter_number
 
 
 class Diagnosis(models.Model):
@@ -155,10 +201,17 @@ class Diagnosis(models.Model):
         ordering = ["encounter", "sequence"]
         verbose_name_plural = "diagnoses"
         constraints = [
-            models.UniqueConstraint(fields=["encounter", "sequence"], name="diagnosis_sequence_unique"),
+            models.UniqueConstraint(
+                fields=["encounter", "sequence"], name="diagnosis_sequence_unique"
+            ),
             # 837P carries at most 12 diagnoses (HI segment of loop 2300).
-            models.CheckConstraint(condition=Q(sequence__gte=1, sequence__lte=12), name="diagnosis_sequence_range"),
+            models.CheckConstraint(
+                condition=Q(sequence__gte=1, sequence__lte=12), name="diagnosis_sequence_range"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence}: {self.code}"
 
 
 class Charge(models.Model):
@@ -167,7 +220,7 @@ class Charge(models.Model):
     procedure_code = models.CharField(max_length=10, help_text="CPT / HCPCS / CDT")
     modifiers = models.JSONField(default=list, blank=True)
     units = models.PositiveSmallIntegerField(default=1)
-    amount = models.DecimalField(**MONEY)
+    amount = money()
     # 1-based pointers into the encounter's diagnoses (SV107).
     diagnosis_pointers = models.JSONField(default=list, blank=True)
     service_date = models.DateField()
@@ -180,6 +233,9 @@ class Charge(models.Model):
             models.CheckConstraint(condition=Q(amount__gte=0), name="charge_amount_not_negative"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.line_number}: {self.procedure_code} x{self.units}"
+
 
 class ClaimBatch(models.Model):
     # ISA13 interchange control number: unique and increasing (X12 5010 envelope).
@@ -187,13 +243,16 @@ class ClaimBatch(models.Model):
     group_control_number = models.PositiveIntegerField(unique=True)
     created_at = models.DateTimeField()
     claim_count = models.PositiveIntegerField(default=0)
-    total_charge = models.DecimalField(**MONEY, default=Decimal("0"))
+    total_charge = money(default=Decimal("0"))
     ack_status = models.CharField(max_length=12, blank=True, help_text="999: A, E, R")
     file_name = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-interchange_control_number"]
         verbose_name_plural = "claim batches"
+
+    def __str__(self) -> str:
+        return f"Batch ISA {self.interchange_control_number:09d}"
 
 
 class Claim(models.Model):
@@ -210,13 +269,17 @@ class Claim(models.Model):
 
     claim_number = models.CharField(max_length=38, unique=True, help_text="CLM01, echoed as CLP01")
     encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="claims")
-    coverage = models.ForeignKey("patients.Coverage", on_delete=models.PROTECT, related_name="claims")
+    coverage = models.ForeignKey(
+        "patients.Coverage", on_delete=models.PROTECT, related_name="claims"
+    )
     payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="claims")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    total_charge = models.DecimalField(**MONEY)
-    paid_amount = models.DecimalField(**MONEY, default=Decimal("0"))
-    patient_responsibility = models.DecimalField(**MONEY, default=Decimal("0"))
-    batch = models.ForeignKey(ClaimBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="claims")
+    total_charge = money()
+    paid_amount = money(default=Decimal("0"))
+    patient_responsibility = money(default=Decimal("0"))
+    batch = models.ForeignKey(
+        ClaimBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="claims"
+    )
     created_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     adjudicated_at = models.DateTimeField(null=True, blank=True)
@@ -224,9 +287,14 @@ class Claim(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(total_charge__gte=0), name="claim_total_not_negative"),
+            models.CheckConstraint(
+                condition=Q(total_charge__gte=0), name="claim_total_not_negative"
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="claim_status_created_idx")]
+
+    def __str__(self) -> str:
+        return self.claim_number
 
 
 class ClaimFinding(models.Model):
@@ -235,6 +303,9 @@ class ClaimFinding(models.Model):
     message = models.CharField(max_length=300)
     resolved = models.BooleanField(default=False)
     created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class ClaimStatusHistory(models.Model):
@@ -247,48 +318,71 @@ class ClaimStatusHistory(models.Model):
         ordering = ["at"]
         verbose_name_plural = "claim status history"
 
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M}"
+
 
 class Remittance(models.Model):
     """One 835 transaction (payment advice)."""
 
-    payer = models.ForeignKey(Payer, null=True, blank=True, on_delete=models.PROTECT, related_name="remittances")
+    payer = models.ForeignKey(
+        Payer, null=True, blank=True, on_delete=models.PROTECT, related_name="remittances"
+    )
     trace_number = models.CharField(max_length=50, help_text="TRN02")
     # Posting is idempotent on the file's content hash.
     content_hash = models.CharField(max_length=64, unique=True)
-    total_paid = models.DecimalField(**MONEY)
+    total_paid = money()
     payment_date = models.DateField(null=True, blank=True)
     received_at = models.DateTimeField()
-    message = models.ForeignKey("integrations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.ForeignKey(
+        "integrations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"835 {self.trace_number}"
 
 
 class RemittanceClaim(models.Model):
     """One CLP loop. ``claim`` is null when CLP01 matched nothing: the unmatched queue."""
 
     remittance = models.ForeignKey(Remittance, on_delete=models.CASCADE, related_name="claims")
-    claim = models.ForeignKey(Claim, null=True, blank=True, on_delete=models.PROTECT, related_name="remittances")
+    claim = models.ForeignKey(
+        Claim, null=True, blank=True, on_delete=models.PROTECT, related_name="remittances"
+    )
     clp01 = models.CharField(max_length=38)
-    status_code = models.CharField(max_length=2, help_text="CLP02: 1 primary, 4 denied, 22 reversal…")
-    charge = models.DecimalField(**MONEY)
-    paid = models.DecimalField(**MONEY)
-    patient_responsibility = models.DecimalField(**MONEY, default=Decimal("0"))
+    status_code = models.CharField(
+        max_length=2, help_text="CLP02: 1 primary, 4 denied, 22 reversal…"
+    )
+    charge = money()
+    paid = money()
+    patient_responsibility = money(default=Decimal("0"))
+
+    def __str__(self) -> str:
+        return f"CLP {self.clp01} ({self.status_code})"
 
 
 class Adjustment(models.Model):
     """A CAS adjustment (group code + CARC), optionally with a RARC remark."""
 
-    remittance_claim = models.ForeignKey(RemittanceClaim, on_delete=models.CASCADE, related_name="adjustments")
+    remittance_claim = models.ForeignKey(
+        RemittanceClaim, on_delete=models.CASCADE, related_name="adjustments"
+    )
     procedure_code = models.CharField(max_length=10, blank=True)
     group_code = models.CharField(max_length=2, help_text="CO, PR, OA, PI, CR")
     reason_code = models.CharField(max_length=5, help_text="CARC")
     remark_code = models.CharField(max_length=6, blank=True, help_text="RARC")
-    amount = models.DecimalField(**MONEY)
+    amount = money()
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(group_code__in=["CO", "PR", "OA", "PI", "CR"]), name="adjustment_group_known"
+                condition=Q(group_code__in=["CO", "PR", "OA", "PI", "CR"]),
+                name="adjustment_group_known",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.group_code}-{self.reason_code} {self.amount}"
 
 
 class BillingPermissions(models.Model):
@@ -296,3 +390,6 @@ class BillingPermissions(models.Model):
         managed = False
         default_permissions = ()
         permissions = [("work_claims", "Can work the claim queue")]
+
+    def __str__(self) -> str:
+        return "billing permissions"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ class MeView(APIView):
         username = serializers.CharField()
         roles = serializers.ListField(child=serializers.CharField())
 
+    @extend_schema(responses=Output)
     def get(self, request: Request) -> Response:
         user = request.user
         data = {"username": user.get_username(), "roles": sorted(g.name for g in user.groups.all())}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -15,13 +17,23 @@ class ConnectorAdmin(admin.ModelAdmin):
 
 @admin.register(m.Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "direction", "protocol", "message_type", "connector", "status", "attempts", "ack_code", "received_at"]
+    list_display = [
+        "id",
+        "direction",
+        "protocol",
+        "message_type",
+        "connector",
+        "status",
+        "attempts",
+        "ack_code",
+        "received_at",
+    ]
     list_filter = ["direction", "protocol", "status", "connector"]
     search_fields = ["control_id", "sha256"]
     date_hierarchy = "received_at"
     readonly_fields = ["sha256", "received_at"]
 
-    def get_fields(self, request: HttpRequest, obj: m.Message | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         fields = [f.name for f in m.Message._meta.fields if f.name != "id"]
         # The raw payload is PHI: only users with the explicit permission see it.
         if not request.user.has_perm("integrations.view_raw_message"):
@@ -31,7 +43,16 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(m.OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "event_type", "aggregate_type", "aggregate_id", "location", "status", "attempts", "created_at"]
+    list_display = [
+        "id",
+        "event_type",
+        "aggregate_type",
+        "aggregate_id",
+        "location",
+        "status",
+        "attempts",
+        "created_at",
+    ]
     list_filter = ["status", "event_type"]
 
 

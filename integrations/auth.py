@@ -3,12 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .models import ApiToken
 
-ERR_BAD_TOKEN = "Invalid or revoked token."
+ERR_BAD_TOKEN = "Invalid or revoked token."  # noqa: S105 (a message, not a secret)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -35,3 +36,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "integrations.auth.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer"}

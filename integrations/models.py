@@ -32,10 +32,18 @@ class Connector(models.Model):
     role = models.CharField(max_length=14, choices=Role.choices)
     direction = models.CharField(max_length=4, choices=Direction.choices, default=Direction.BOTH)
     location = models.ForeignKey(
-        "scheduling.Location", null=True, blank=True, on_delete=models.CASCADE, related_name="connectors"
+        "scheduling.Location",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="connectors",
     )
-    payer = models.ForeignKey("billing.Payer", null=True, blank=True, on_delete=models.CASCADE, related_name="connectors")
-    endpoint = models.CharField(max_length=300, blank=True, help_text="host:port, base URL or directory")
+    payer = models.ForeignKey(
+        "billing.Payer", null=True, blank=True, on_delete=models.CASCADE, related_name="connectors"
+    )
+    endpoint = models.CharField(
+        max_length=300, blank=True, help_text="host:port, base URL or directory"
+    )
     # Name of the environment variable holding the secret; the secret never enters the DB.
     credentials_ref = models.CharField(max_length=80, blank=True)
     # MSH-3 / MSH-4 this system sends as; inbound messages are matched to it.
@@ -43,7 +51,9 @@ class Connector(models.Model):
     sending_facility = models.CharField(max_length=60, blank=True)
     # Assigning authority of the identifiers this system issues (PID-3.4).
     identifier_system = models.CharField(max_length=60, blank=True)
-    message_types = models.JSONField(default=list, blank=True, help_text='e.g. ["ADT^A04", "SIU^S12"]')
+    message_types = models.JSONField(
+        default=list, blank=True, help_text='e.g. ["ADT^A04", "SIU^S12"]'
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -81,7 +91,9 @@ class Message(models.Model):
         DEAD = "dead", "Dead-lettered"
         RESOLVED = "resolved", "Resolved by hand"
 
-    connector = models.ForeignKey(Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    connector = models.ForeignKey(
+        Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     protocol = models.CharField(max_length=6, choices=Protocol.choices)
     message_type = models.CharField(max_length=20, blank=True)
@@ -163,7 +175,9 @@ class OutboxEvent(models.Model):
 class ApiToken(models.Model):
     """A bearer token for API and FHIR clients. Only its hash is stored."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(max_length=80, blank=True)
     key_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8, help_text="First characters, to tell tokens apart")

@@ -22,9 +22,23 @@ class ClinicalFactInline(admin.TabularInline):
 
 @admin.register(m.Patient)
 class PatientAdmin(admin.ModelAdmin):
-    list_display = ["id", "last_name", "first_name", "date_of_birth", "phone", "home_location", "status"]
+    list_display = [
+        "id",
+        "last_name",
+        "first_name",
+        "date_of_birth",
+        "phone",
+        "home_location",
+        "status",
+    ]
     list_filter = ["status", "home_location__region", "home_location", "preferred_language"]
-    search_fields = ["last_name", "first_name", "phone", "identifiers__value", "coverages__member_id"]
+    search_fields = [
+        "last_name",
+        "first_name",
+        "phone",
+        "identifiers__value",
+        "coverages__member_id",
+    ]
     raw_id_fields = ["merged_into"]
     inlines = [IdentifierInline, CoverageInline, ClinicalFactInline]
     list_select_related = ["home_location"]
@@ -48,7 +62,14 @@ class CoverageAdmin(admin.ModelAdmin):
 
 @admin.register(m.ClinicalFact)
 class ClinicalFactAdmin(admin.ModelAdmin):
-    list_display = ["patient", "kind", "description", "requires_equipment", "source_system", "active"]
+    list_display = [
+        "patient",
+        "kind",
+        "description",
+        "requires_equipment",
+        "source_system",
+        "active",
+    ]
     list_filter = ["kind", "active", "requires_equipment"]
     search_fields = ["description", "code"]
     raw_id_fields = ["patient"]

@@ -51,12 +51,14 @@ class Patient(models.Model):
                 condition=Q(status="merged", merged_into__isnull=False)
                 | (~Q(status="merged") & Q(merged_into__isnull=True)),
                 name="patient_merged_has_survivor",
-                violation_error_message="A merged record must point at its survivor, and only then.",
+                violation_error_message="Only a merged record points at a survivor, and it must.",
             ),
             models.CheckConstraint(
                 condition=~Q(merged_into=F("id")), name="patient_not_merged_into_self"
             ),
-            models.CheckConstraint(condition=Q(date_of_birth__gte=date(1890, 1, 1)), name="patient_dob_plausible"),
+            models.CheckConstraint(
+                condition=Q(date_of_birth__gte=date(1890, 1, 1)), name="patient_dob_plausible"
+            ),
         ]
         indexes = [
             models.Index(fields=["last_name", "first_name"], name="patient_name_idx"),
@@ -116,7 +118,9 @@ class Coverage(models.Model):
     member_id = models.CharField(max_length=40)
     group_number = models.CharField(max_length=40, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.PRIMARY)
-    relationship = models.CharField(max_length=2, choices=Relationship.choices, default=Relationship.SELF)
+    relationship = models.CharField(
+        max_length=2, choices=Relationship.choices, default=Relationship.SELF
+    )
     subscriber_first_name = models.CharField(max_length=60, blank=True)
     subscriber_last_name = models.CharField(max_length=60, blank=True)
     subscriber_dob = models.DateField(null=True, blank=True)
@@ -129,7 +133,9 @@ class Coverage(models.Model):
         verbose_name_plural = "coverage"
         constraints = [
             models.UniqueConstraint(
-                fields=["patient", "priority"], condition=Q(active=True), name="coverage_one_active_per_priority"
+                fields=["patient", "priority"],
+                condition=Q(active=True),
+                name="coverage_one_active_per_priority",
             ),
             models.CheckConstraint(
                 condition=Q(effective_until__isnull=True)
@@ -192,9 +198,16 @@ class DuplicateCandidate(models.Model):
         ordering = ["-score"]
         constraints = [
             # One row per unordered pair: store the lower id first.
-            models.CheckConstraint(condition=Q(patient_a__lt=F("patient_b")), name="duplicate_pair_ordered"),
-            models.UniqueConstraint(fields=["patient_a", "patient_b"], name="duplicate_pair_unique"),
+            models.CheckConstraint(
+                condition=Q(patient_a__lt=F("patient_b")), name="duplicate_pair_ordered"
+            ),
+            models.UniqueConstraint(
+                fields=["patient_a", "patient_b"], name="duplicate_pair_unique"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"Possible duplicate #{self.patient_a_id} / #{self.patient_b_id}"
 
 
 class PatientMerge(models.Model):
@@ -203,12 +216,19 @@ class PatientMerge(models.Model):
     survivor = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_absorbed")
     merged = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_into")
     snapshot = models.JSONField(default=dict)
-    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     merged_at = models.DateTimeField()
     reversed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-merged_at"]
         constraints = [
-            models.CheckConstraint(condition=~Q(survivor=F("merged")), name="merge_distinct_patients")
+            models.CheckConstraint(
+                condition=~Q(survivor=F("merged")), name="merge_distinct_patients"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"Merge #{self.merged_id} into #{self.survivor_id}"

@@ -3,6 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 
 from . import models as m
+from .templatetags.hubtime import at_location
+
+
+@admin.display(description="Local start", ordering="start")
+def local_start(obj: m.Slot | m.Appointment) -> str:
+    return at_location(obj.start, obj.location)
 
 
 class LocationHoursInline(admin.TabularInline):
@@ -60,7 +66,15 @@ class TimeOffInline(admin.TabularInline):
 
 @admin.register(m.Provider)
 class ProviderAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "npi", "credential", "accepts_new_patients", "min_patient_age", "max_patient_age", "active"]
+    list_display = [
+        "__str__",
+        "npi",
+        "credential",
+        "accepts_new_patients",
+        "min_patient_age",
+        "max_patient_age",
+        "active",
+    ]
     list_filter = ["active", "accepts_new_patients", "capabilities", "locations__region"]
     search_fields = ["last_name", "first_name", "npi"]
     filter_horizontal = ["capabilities", "locations"]
@@ -77,7 +91,15 @@ class AppointmentTypeAdmin(admin.ModelAdmin):
 
 @admin.register(m.ScheduleTemplate)
 class ScheduleTemplateAdmin(admin.ModelAdmin):
-    list_display = ["provider", "location", "weekday", "start_time", "end_time", "slot_minutes", "active"]
+    list_display = [
+        "provider",
+        "location",
+        "weekday",
+        "start_time",
+        "end_time",
+        "slot_minutes",
+        "active",
+    ]
     list_filter = ["weekday", "location", "active"]
     search_fields = ["provider__last_name", "location__name"]
     autocomplete_fields = ["provider", "location"]
@@ -92,7 +114,7 @@ class TimeOffAdmin(admin.ModelAdmin):
 
 @admin.register(m.Slot)
 class SlotAdmin(admin.ModelAdmin):
-    list_display = ["provider", "location", "start", "end", "status"]
+    list_display = ["provider", "location", local_start, "status"]
     list_filter = ["status", "location"]
     search_fields = ["provider__last_name"]
     date_hierarchy = "start"
@@ -102,7 +124,15 @@ class SlotAdmin(admin.ModelAdmin):
 
 @admin.register(m.Hold)
 class HoldAdmin(admin.ModelAdmin):
-    list_display = ["id", "slot", "held_by", "created_at", "expires_at", "released_at", "consumed_at"]
+    list_display = [
+        "id",
+        "slot",
+        "held_by",
+        "created_at",
+        "expires_at",
+        "released_at",
+        "consumed_at",
+    ]
     list_filter = ["held_by"]
     raw_id_fields = ["slot", "call"]
 
@@ -115,18 +145,50 @@ class AppointmentSlotInline(admin.TabularInline):
 
 @admin.register(m.Appointment)
 class AppointmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "patient", "appointment_type", "provider", "location", "start", "status", "channel"]
-    list_filter = ["status", "channel", "location__region", "location", "appointment_type", "cancel_reason"]
+    list_display = [
+        "id",
+        "patient",
+        "appointment_type",
+        "provider",
+        "location",
+        local_start,
+        "status",
+        "channel",
+    ]
+    list_filter = [
+        "status",
+        "channel",
+        "location__region",
+        "location",
+        "appointment_type",
+        "cancel_reason",
+    ]
     search_fields = ["patient__last_name", "patient__identifiers__value", "provider__last_name"]
     date_hierarchy = "start"
     list_select_related = ["patient", "appointment_type", "provider", "location"]
-    raw_id_fields = ["patient", "provider", "location", "room", "call", "rescheduled_from", "booked_by"]
+    raw_id_fields = [
+        "patient",
+        "provider",
+        "location",
+        "room",
+        "call",
+        "rescheduled_from",
+        "booked_by",
+    ]
     inlines = [AppointmentSlotInline]
 
 
 @admin.register(m.Waitlist)
 class WaitlistAdmin(admin.ModelAdmin):
-    list_display = ["id", "patient", "appointment_type", "earliest", "latest", "time_of_day", "status"]
+    list_display = [
+        "id",
+        "patient",
+        "appointment_type",
+        "earliest",
+        "latest",
+        "time_of_day",
+        "status",
+    ]
     list_filter = ["status", "appointment_type", "time_of_day"]
     search_fields = ["patient__last_name"]
     raw_id_fields = ["patient"]

@@ -83,8 +83,7 @@ class Location(models.Model):
                 name="location_latitude_range",
             ),
             models.CheckConstraint(
-                condition=Q(longitude__isnull=True)
-                | Q(longitude__gte=-180, longitude__lte=180),
+                condition=Q(longitude__isnull=True) | Q(longitude__gte=-180, longitude__lte=180),
                 name="location_longitude_range",
             ),
         ]
@@ -111,7 +110,9 @@ class LocationHours(models.Model):
         verbose_name_plural = "location hours"
         constraints = [
             models.UniqueConstraint(fields=["location", "weekday"], name="hours_once_per_day"),
-            models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="hours_close_after_open"),
+            models.CheckConstraint(
+                condition=Q(closes__gt=F("opens")), name="hours_close_after_open"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -199,6 +200,7 @@ class AppointmentType(models.Model):
     )
     # CPT/CDT codes usually billed for this visit; the sandbox EHR documents with them.
     typical_procedure_codes = models.JSONField(default=list, blank=True)
+    typical_diagnosis_codes = models.JSONField(default=list, blank=True, help_text="ICD-10-CM")
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -215,7 +217,7 @@ class AppointmentType(models.Model):
 
 
 class ScheduleTemplate(models.Model):
-    """Provider × location × weekday working hours that materialize into slots."""
+    """Provider, location and weekday working hours that materialize into slots."""
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="templates")
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="templates")
@@ -304,7 +306,9 @@ class Slot(models.Model):
             # A provider is in one place at a time: this is what makes materialization
             # idempotent (re-running hits the conflict) and across-location overlap
             # impossible for equal slot grids.
-            models.UniqueConstraint(fields=["provider", "start"], name="slot_provider_start_unique"),
+            models.UniqueConstraint(
+                fields=["provider", "start"], name="slot_provider_start_unique"
+            ),
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
         ]
         indexes = [
@@ -326,7 +330,9 @@ class Call(models.Model):
         TRANSFERRED = "transferred", "Transferred"
         CALLBACK = "callback", "Callback needed"
 
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calls")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calls"
+    )
     patient = models.ForeignKey(
         "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
@@ -360,8 +366,12 @@ class Hold(models.Model):
     """A slot held for one agent's call while the patient decides."""
 
     slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="holds")
-    held_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="holds")
-    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="holds")
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="holds"
+    )
+    call = models.ForeignKey(
+        Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="holds"
+    )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     released_at = models.DateTimeField(null=True, blank=True)
@@ -377,7 +387,9 @@ class Hold(models.Model):
                 condition=Q(released_at__isnull=True, consumed_at__isnull=True),
                 name="hold_one_live_per_slot",
             ),
-            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="hold_expiry_after_creation"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="hold_expiry_after_creation"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -421,11 +433,17 @@ class Appointment(models.Model):
 
     ACTIVE_STATUSES = (Status.BOOKED, Status.ARRIVED)
 
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="appointments")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="appointments"
+    )
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="appointments")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="appointments")
-    appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT, related_name="appointments")
-    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, related_name="appointments"
+    )
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+    )
     start = models.DateTimeField()
     end = models.DateTimeField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
@@ -436,7 +454,9 @@ class Appointment(models.Model):
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments")
+    call = models.ForeignKey(
+        Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+    )
     rescheduled_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rescheduled_to"
     )
@@ -447,7 +467,9 @@ class Appointment(models.Model):
     class Meta:
         ordering = ["start"]
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointment_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")), name="appointment_end_after_start"
+            ),
             models.CheckConstraint(
                 condition=~Q(status__in=["cancelled", "rescheduled"]) | ~Q(cancel_reason=""),
                 name="appointment_cancel_has_reason",
@@ -476,7 +498,9 @@ class AppointmentSlot(models.Model):
     that holds on SQLite too; PostgreSQL adds an exclusion constraint on time ranges.
     """
 
-    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="slot_links")
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="slot_links"
+    )
     slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="appointment_links")
     active = models.BooleanField(default=True)
 
@@ -487,12 +511,15 @@ class AppointmentSlot(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Appointment #{self.appointment_id} slot #{self.slot_id}"
+
 
 class Waitlist(models.Model):
     class TimeOfDay(models.TextChoices):
         ANY = "any", "Any time"
         MORNING = "morning", "Morning (before noon)"
-        AFTERNOON = "afternoon", "Afternoon (noon–5pm)"
+        AFTERNOON = "afternoon", "Afternoon (noon-5pm)"
         EVENING = "evening", "Evening (after 5pm)"
 
     class Status(models.TextChoices):
@@ -501,7 +528,9 @@ class Waitlist(models.Model):
         BOOKED = "booked", "Booked"
         CLOSED = "closed", "Closed"
 
-    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="waitlist_entries")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="waitlist_entries"
+    )
     appointment_type = models.ForeignKey(AppointmentType, on_delete=models.PROTECT)
     providers = models.ManyToManyField(Provider, blank=True)
     locations = models.ManyToManyField(Location, blank=True)
@@ -510,19 +539,28 @@ class Waitlist(models.Model):
     time_of_day = models.CharField(max_length=10, choices=TimeOfDay.choices, default=TimeOfDay.ANY)
     notes = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["created_at"]
         verbose_name_plural = "waitlist entries"
         constraints = [
-            models.CheckConstraint(condition=Q(latest__gte=F("earliest")), name="waitlist_window_ordered")
+            models.CheckConstraint(
+                condition=Q(latest__gte=F("earliest")), name="waitlist_window_ordered"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"Waitlist #{self.pk}"
 
 
 class AgentProfile(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+    )
     home_region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.SET_NULL)
 
     def __str__(self) -> str:
@@ -556,3 +594,6 @@ class ConsolePermissions(models.Model):
             ("override_network", "Can book out of network with a reason"),
             ("view_kpi", "Can view KPI pages"),
         ]
+
+    def __str__(self) -> str:
+        return "console permissions"

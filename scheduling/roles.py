@@ -67,7 +67,9 @@ def roles_sync(**_: Any) -> None:
         wanted = []
         for dotted in perms:
             app_label, codename = dotted.split(".", 1)
-            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
             if perm is None:
                 raise LookupError(f"Role {role} names unknown permission {dotted}")
             wanted.append(perm)

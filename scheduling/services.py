@@ -22,7 +22,9 @@ class MaterializeResult:
     kept: int
 
 
-def _local_slot_starts(template: ScheduleTemplate, day: date, tz: zoneinfo.ZoneInfo) -> Iterator[datetime]:
+def _local_slot_starts(
+    template: ScheduleTemplate, day: date, tz: zoneinfo.ZoneInfo
+) -> Iterator[datetime]:
     """Slot starts for one template on one local date, as aware UTC datetimes.
 
     Wall-clock times are combined with the location's zone, so 08:00 in America/Denver
@@ -36,7 +38,12 @@ def _local_slot_starts(template: ScheduleTemplate, day: date, tz: zoneinfo.ZoneI
     break_end = datetime.combine(day, template.break_end) if template.break_end else None
     while cursor + step <= end:
         slot_end = cursor + step
-        in_break = break_start is not None and break_end is not None and cursor < break_end and slot_end > break_start
+        in_break = (
+            break_start is not None
+            and break_end is not None
+            and cursor < break_end
+            and slot_end > break_start
+        )
         if not in_break:
             local = cursor.replace(tzinfo=tz)
             as_utc = local.astimezone(UTC)
@@ -66,16 +73,18 @@ def slots_materialize(
     last_day = first_day + timedelta(days=days - 1)
     now = timezone.now()
 
-    templates = ScheduleTemplate.objects.filter(
+    template_rows = ScheduleTemplate.objects.filter(
         active=True, provider__active=True, location__active=True, valid_from__lte=last_day
     ).select_related("location")
     if provider_ids is not None:
         provider_ids = list(provider_ids)
-        templates = templates.filter(provider_id__in=provider_ids)
-    templates = [t for t in templates if t.valid_until is None or t.valid_until >= first_day]
+        template_rows = template_rows.filter(provider_id__in=provider_ids)
+    templates = [t for t in template_rows if t.valid_until is None or t.valid_until >= first_day]
 
     closures = set(
-        LocationClosure.objects.filter(date__range=(first_day, last_day)).values_list("location_id", "date")
+        LocationClosure.objects.filter(date__range=(first_day, last_day)).values_list(
+            "location_id", "date"
+        )
     )
     window_start = datetime.combine(first_day - timedelta(days=1), time.min, tzinfo=UTC)
     window_end = datetime.combine(last_day + timedelta(days=2), time.min, tzinfo=UTC)
@@ -96,7 +105,9 @@ def slots_materialize(
             if (template.location_id, day) not in closures:
                 for slot_start in _local_slot_starts(template, day, tz):
                     slot_end = slot_start + timedelta(minutes=template.slot_minutes)
-                    if slot_start < now or _overlaps(slot_start, slot_end, time_off[template.provider_id]):
+                    if slot_start < now or _overlaps(
+                        slot_start, slot_end, time_off[template.provider_id]
+                    ):
                         continue
                     desired[(template.provider_id, slot_start)] = Slot(
                         provider_id=template.provider_id,
@@ -110,8 +121,12 @@ def slots_materialize(
     existing = Slot.objects.filter(start__gte=max(window_start, now), start__lt=window_end)
     if provider_ids is not None:
         existing = existing.filter(provider_id__in=provider_ids)
-    existing_rows = list(existing.values_list("id", "provider_id", "location__time_zone", "start", "status"))
-    existing_keys = {(provider_id, slot_start) for _, provider_id, _, slot_start, _ in existing_rows}
+    existing_rows = list(
+        existing.values_list("id", "provider_id", "location__time_zone", "start", "status")
+    )
+    existing_keys = {
+        (provider_id, slot_start) for _, provider_id, _, slot_start, _ in existing_rows
+    }
 
     to_create = [slot for key, slot in desired.items() if key not in existing_keys]
     # ignore_conflicts: a concurrent run may insert the same (provider, start) first.
@@ -134,10 +149,16 @@ def slots_materialize(
         removable = [i for i in stale_ids if i not in held]
         for chunk_start in range(0, len(removable), 900):
             chunk = removable[chunk_start : chunk_start + 900]
-            removed += Slot.objects.filter(
-                id__in=chunk, status=Slot.Status.FREE, appointment_links__isnull=True
-            ).delete()[1].get("scheduling.Slot", 0)
-    return MaterializeResult(created=len(to_create), removed=removed, kept=len(existing_keys) - removed)
+            removed += (
+                Slot.objects.filter(
+                    id__in=chunk, status=Slot.Status.FREE, appointment_links__isnull=True
+                )
+                .delete()[1]
+                .get("scheduling.Slot", 0)
+            )
+    return MaterializeResult(
+        created=len(to_create), removed=removed, kept=len(existing_keys) - removed
+    )
 
 
 def hold_expire_stale(*, now: datetime | None = None) -> int:

@@ -202,6 +202,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -224,6 +225,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Care Hub API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # ---------------------------------------------------------------------------
@@ -246,6 +248,10 @@ elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
+# One queue name per deployment; tests give each worker its own so stale messages from
+# another run are never picked up.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "hub")
+
 # ---------------------------------------------------------------------------
 # Product settings
 # ---------------------------------------------------------------------------
@@ -262,5 +268,6 @@ LOGGING = {
         # Request logs would carry query strings; PHI never goes in a URL, but the
         # default 4xx warnings add nothing an ops person needs.
         "django.request": {"level": "ERROR"},
+        "axes": {"level": "WARNING"},
     },
 }

@@ -1,0 +1,1 @@
+"""Deterministic synthetic demo network. Every name, number and id here is made up."""

@@ -1,0 +1,323 @@
+"""Six months of past appointments and calls, plus near-term bookings on real slots.
+
+The KPI pages read this history, so its shape is realistic: most visits completed, some
+no-shows, cancellations with reasons (a few for the wrong location), reschedules, agent
+calls with handle times, and a share of callbacks that break first-call resolution.
+"""
+
+from __future__ import annotations
+
+import random
+import zoneinfo
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.contrib.auth.models import User
+
+from patients.models import Patient
+from scheduling.models import Appointment, AppointmentSlot, AppointmentType, BookReason, Call, Slot
+
+from .network import Network
+
+UNIT = timedelta(minutes=30)
+DAY_UNITS = [u for u in range(18) if u not in (8, 9)]  # 08:00-17:00, lunch 12-13
+STATUS_WEIGHTS = [("completed", 80), ("no_show", 6), ("cancelled", 10), ("rescheduled", 4)]
+CANCEL_WEIGHTS = [
+    ("patient_request", 50),
+    ("patient_ill", 20),
+    ("provider_unavailable", 10),
+    ("insurance", 6),
+    ("wrong_location", 8),
+    ("wrong_provider", 4),
+    ("weather", 2),
+]
+CHANNEL_WEIGHTS = [("agent", 74), ("location", 14), ("api", 6), ("self", 6)]
+CALL_OUTCOME_EXTRA = [
+    ("info_only", 45),
+    ("callback", 20),
+    ("transferred", 15),
+    ("cancelled", 12),
+    ("rescheduled", 8),
+]
+
+
+def _weighted(rng: random.Random, pairs: list[tuple[str, int]]) -> str:
+    return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
+
+
+class _Feasible:
+    """Which (provider, weekday) can do each visit type, with the location that day."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        loc_by_id = {loc.pk: loc for loc in net.locations}
+        self.by_region_type: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
+        for provider in net.providers:
+            served = net.provider_locations[provider.pk]
+            for weekday in range(5):
+                loc_id = served[weekday % len(served)]
+                loc = loc_by_id[loc_id]
+                for appt_type in net.appointment_types:
+                    if (
+                        net.type_caps[appt_type.pk] <= net.provider_caps[provider.pk]
+                        and net.type_equipment[appt_type.pk] <= net.location_equipment[loc_id]
+                    ):
+                        self.by_region_type[(loc.region_id, appt_type.pk)].append(
+                            (provider.pk, weekday, loc_id)
+                        )
+        self.providers = {p.pk: p for p in net.providers}
+        self.locations = loc_by_id
+
+
+def _types_for_age(types: list[AppointmentType], age: int) -> list[AppointmentType]:
+    child_only = {"child-cleaning", "child-sedation"}
+    if age < 18:
+        return [
+            t
+            for t in types
+            if t.code
+            not in {
+                "implant-placement",
+                "implant-consult",
+                "denture-fitting",
+                "perio-maintenance",
+                "scaling-root-planing",
+                "laser-gum-therapy",
+                "periodic-cleaning",
+            }
+        ]
+    return [t for t in types if t.code not in child_only]
+
+
+def build_history(
+    net: Network,
+    *,
+    rng: random.Random,
+    patients: list[Patient],
+    agents: list[User],
+    today: date,
+    months: int = 6,
+) -> tuple[int, int]:
+    feasible = _Feasible(net)
+    occupied: set[tuple[int, date, int]] = set()
+    past_days = [today - timedelta(days=d) for d in range(1, months * 30 + 1)]
+    past_days = [d for d in past_days if d.weekday() < 5]
+    if not past_days:
+        return 0, 0
+    appointments: list[Appointment] = []
+    calls: list[Call] = []
+    reschedule_pairs: list[tuple[int, int]] = []
+    zones = {loc.pk: zoneinfo.ZoneInfo(loc.time_zone) for loc in net.locations}
+
+    days_by_weekday: dict[int, list[date]] = defaultdict(list)
+    for day in past_days:
+        days_by_weekday[day.weekday()].append(day)
+
+    def place(patient: Patient, appt_type: AppointmentType) -> Appointment | None:
+        region_id = patient.home_location.region_id if patient.home_location else net.regions[0].pk
+        options = feasible.by_region_type.get((region_id, appt_type.pk))
+        if not options:
+            return None
+        age = patient.age_on(today)
+        units = appt_type.duration_minutes // 30
+        for _attempt in range(12):
+            provider_id, weekday, loc_id = rng.choice(options)
+            provider = feasible.providers[provider_id]
+            if not provider.min_patient_age <= age <= provider.max_patient_age:
+                continue
+            day = rng.choice(days_by_weekday[weekday])
+            starts = [u for u in DAY_UNITS if all(v in DAY_UNITS for v in range(u, u + units))]
+            first = rng.choice(starts)
+            needed = [(provider_id, day, v) for v in range(first, first + units)]
+            if any(k in occupied for k in needed):
+                continue
+            occupied.update(needed)
+            local = datetime.combine(day, time(8, 0), tzinfo=zones[loc_id]) + first * UNIT
+            start = local.astimezone(UTC)
+            return Appointment(
+                patient=patient,
+                provider_id=provider_id,
+                location_id=loc_id,
+                appointment_type=appt_type,
+                start=start,
+                end=start + units * UNIT,
+            )
+        return None
+
+    for patient in patients:
+        age = patient.age_on(today)
+        types = _types_for_age(net.appointment_types, age)
+        for _ in range(rng.choice([0, 1, 1, 2, 2, 2, 3, 4])):
+            appt = place(patient, rng.choice(types))
+            if appt is None:
+                continue
+            status = _weighted(rng, STATUS_WEIGHTS)
+            channel = _weighted(rng, CHANNEL_WEIGHTS)
+            booked_at = appt.start - timedelta(days=rng.randint(1, 28), minutes=rng.randint(0, 600))
+            appt.status = status
+            appt.channel = channel
+            appt.book_reason = rng.choice(BookReason.values)
+            appt.created_at = booked_at
+            appt.updated_at = appt.start
+            if status in ("cancelled", "rescheduled"):
+                appt.cancel_reason = (
+                    _weighted(rng, CANCEL_WEIGHTS)
+                    if status == "cancelled"
+                    else rng.choice(["patient_request", "wrong_location", "provider_unavailable"])
+                )
+                appt.cancelled_at = appt.start - timedelta(
+                    days=rng.randint(0, 5), hours=rng.randint(1, 8)
+                )
+            agent = rng.choice(agents) if channel == "agent" else None
+            appt.booked_by = agent
+            appointments.append(appt)
+            if agent is not None:
+                calls.append(_call(rng, agent, patient, booked_at, "booked", appt.book_reason))
+                if rng.random() < 0.08:
+                    # The patient had to call back about the same thing: not first-call resolved.
+                    calls.append(
+                        _call(
+                            rng,
+                            agent,
+                            patient,
+                            booked_at + timedelta(days=rng.randint(1, 6)),
+                            "info_only",
+                            appt.book_reason,
+                        )
+                    )
+            if status == "rescheduled":
+                replacement = place(patient, appt.appointment_type)
+                if replacement is not None:
+                    replacement.status = "completed"
+                    replacement.channel = channel
+                    replacement.book_reason = appt.book_reason
+                    replacement.created_at = appt.cancelled_at or booked_at
+                    replacement.updated_at = replacement.start
+                    replacement.booked_by = agent
+                    appointments.append(replacement)
+                    reschedule_pairs.append((len(appointments) - 2, len(appointments) - 1))
+    for patient in rng.sample(patients, k=len(patients) // 3):
+        when = datetime.combine(rng.choice(past_days), time(15, 0), tzinfo=UTC) + timedelta(
+            minutes=rng.randint(0, 540)
+        )
+        calls.append(
+            _call(
+                rng,
+                rng.choice(agents),
+                patient,
+                when,
+                _weighted(rng, CALL_OUTCOME_EXTRA),
+                rng.choice(BookReason.values),
+            )
+        )
+
+    Appointment.objects.bulk_create(appointments, batch_size=5000)
+    for original_index, replacement_index in reschedule_pairs:
+        appointments[replacement_index].rescheduled_from_id = appointments[original_index].pk
+    Appointment.objects.bulk_update(
+        [appointments[r] for _, r in reschedule_pairs], ["rescheduled_from"], batch_size=5000
+    )
+    Call.objects.bulk_create(calls, batch_size=5000)
+    return len(appointments), len(calls)
+
+
+def _call(
+    rng: random.Random, agent: User, patient: Patient, started: datetime, outcome: str, reason: str
+) -> Call:
+    return Call(
+        agent=agent,
+        patient=patient,
+        caller_phone=patient.phone,
+        reason=reason,
+        started_at=started,
+        ended_at=started + timedelta(seconds=rng.randint(110, 720)),
+        outcome=outcome,
+    )
+
+
+def book_upcoming(
+    net: Network, *, rng: random.Random, patients: list[Patient], agents: list[User], today: date
+) -> int:
+    """Fill part of the materialized slots so utilization and the slot finder look real."""
+    feasible_types: dict[tuple[int, int], list[AppointmentType]] = {}
+    for provider in net.providers:
+        for loc_id in net.provider_locations[provider.pk]:
+            feasible_types[(provider.pk, loc_id)] = [
+                t
+                for t in net.appointment_types
+                if net.type_caps[t.pk] <= net.provider_caps[provider.pk]
+                and net.type_equipment[t.pk] <= net.location_equipment[loc_id]
+            ]
+    by_region: dict[int, list[Patient]] = defaultdict(list)
+    for patient in patients:
+        if patient.home_location is not None:
+            by_region[patient.home_location.region_id].append(patient)
+    region_of = {loc.pk: loc.region_id for loc in net.locations}
+    providers = {p.pk: p for p in net.providers}
+
+    slots_by_provider: dict[int, list[tuple[int, int, datetime, datetime]]] = defaultdict(list)
+    for row in (
+        Slot.objects.filter(status=Slot.Status.FREE)
+        .order_by("provider_id", "start")
+        .values_list("id", "provider_id", "location_id", "start", "end")
+    ):
+        slots_by_provider[row[1]].append((row[0], row[2], row[3], row[4]))
+
+    now = datetime.now(tz=UTC)
+    appointments, links = [], []
+    for provider_id, rows in slots_by_provider.items():
+        provider = providers[provider_id]
+        i = 0
+        while i < len(rows):
+            _slot_id, loc_id, start, _end = rows[i]
+            days_out = (start - now).days
+            fill = 0.55 if days_out < 10 else 0.3 if days_out < 30 else 0.08
+            types = feasible_types.get((provider_id, loc_id)) or []
+            if not types or rng.random() >= fill:
+                i += 1
+                continue
+            appt_type = rng.choice(types)
+            units = appt_type.duration_minutes // 30
+            run = rows[i : i + units]
+            contiguous = len(run) == units and all(
+                run[k][3] == run[k + 1][2] and run[k][1] == loc_id for k in range(units - 1)
+            )
+            candidates = [
+                p
+                for p in rng.sample(
+                    by_region[region_of[loc_id]], k=min(20, len(by_region[region_of[loc_id]]))
+                )
+                if provider.min_patient_age <= p.age_on(today) <= provider.max_patient_age
+            ]
+            if not contiguous or not candidates:
+                i += 1
+                continue
+            agent = rng.choice(agents)
+            appt = Appointment(
+                patient=candidates[0],
+                provider_id=provider_id,
+                location_id=loc_id,
+                appointment_type=appt_type,
+                start=run[0][2],
+                end=run[-1][3],
+                status="booked",
+                channel=_weighted(rng, CHANNEL_WEIGHTS),
+                book_reason=rng.choice(BookReason.values),
+                booked_by=agent,
+                created_at=now - timedelta(days=rng.randint(0, 20)),
+                updated_at=now,
+            )
+            appointments.append(appt)
+            links.append([r[0] for r in run])
+            i += units
+    Appointment.objects.bulk_create(appointments, batch_size=5000)
+    slot_links = [
+        AppointmentSlot(appointment=a, slot_id=s)
+        for a, ids in zip(appointments, links, strict=True)
+        for s in ids
+    ]
+    AppointmentSlot.objects.bulk_create(slot_links, batch_size=5000)
+    booked_ids = [s.slot_id for s in slot_links]
+    for k in range(0, len(booked_ids), 900):
+        Slot.objects.filter(id__in=booked_ids[k : k + 900]).update(status=Slot.Status.BOOKED)
+    return len(appointments)

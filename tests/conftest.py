@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from scheduling.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
+
+ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "var", "test-artifacts")
+
+
+def _user(username: str, role: str | None) -> User:
+    user = User.objects.create_user(
+        username=username, password="pw-for-tests-only", is_staff=role == ADMIN
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def agent(db) -> User:
+    return _user("agent.test", AGENT)
+
+
+@pytest.fixture
+def other_agent(db) -> User:
+    return _user("agent.other", AGENT)
+
+
+@pytest.fixture
+def ops_manager(db) -> User:
+    return _user("ops.test", OPS_MANAGER)
+
+
+@pytest.fixture
+def biller(db) -> User:
+    return _user("biller.test", BILLER)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    user = _user("admin.test", ADMIN)
+    user.is_superuser = True
+    user.save()
+    return user
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Logged in, but in no role."""
+    return _user("outsider.test", None)
+
+
+@pytest.fixture
+def artifacts_dir() -> str:
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    return ARTIFACTS
