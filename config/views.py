@@ -36,10 +36,14 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
-    from config.celery import app
+    from kombu import Connection
 
     try:
-        with app.connection_for_write() as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return True
     except Exception:

@@ -88,6 +88,9 @@ def test_a_slot_unit_cannot_be_booked_twice(world):
 def test_a_cancelled_booking_releases_its_slot_unit(world):
     _, _, slot = world
     first = f.appointment(patient=f.patient(), slot=slot, appointment_type=f.appointment_type())
+    Appointment.objects.filter(pk=first.pk).update(
+        status="cancelled", cancel_reason="patient_request"
+    )
     AppointmentSlot.objects.filter(appointment=first).update(active=False)
     second = Appointment.objects.create(
         patient=f.patient(),

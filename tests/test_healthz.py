@@ -3,8 +3,6 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
-from config.celery import app
-
 pytestmark = pytest.mark.django_db
 
 
@@ -14,9 +12,10 @@ def test_it_reports_ok_when_database_and_broker_answer(client):
     assert response.json() == {"status": "ok", "checks": {"database": True, "broker": True}}
 
 
-def test_it_returns_503_when_the_broker_is_unreachable(client, monkeypatch):
+def test_it_returns_503_when_the_broker_is_unreachable(client, settings):
     # A real connection attempt to a port where nothing listens.
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": True, "broker": False}

@@ -1,16 +1,32 @@
 from __future__ import annotations
 
+import importlib
 import random
 import time
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from patients.models import Patient
 from scheduling.demo import history, network, people
 from scheduling.models import Location
 from scheduling.services import slots_materialize
+
+
+@dataclass
+class SeedContext:
+    net: network.Network
+    rng: random.Random
+    today: date
+    patients: list[Patient]
+    users: dict[str, list[User]]
+    stdout: Any
+
 
 LIMITS = {
     "locations": (1, 200),
@@ -93,6 +109,21 @@ class Command(BaseCommand):
                 net, rng=rng, patients=patients, agents=users["agent"], today=today
             )
         mark = step(f"upcoming bookings: {upcoming}", mark)
+        # Each app may add its own demo data (connectors, rule settings, claims) in
+        # <app>/seed_extras.py with seed(context): kept apart so the apps stay decoupled.
+        context = SeedContext(
+            net=net, rng=rng, today=today, patients=patients, users=users, stdout=self.stdout
+        )
+        for app_label in ("scheduling", "patients", "billing", "integrations"):
+            try:
+                module = importlib.import_module(f"{app_label}.seed_extras")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{app_label}.seed_extras":
+                    raise
+                continue
+            with transaction.atomic():
+                summary = module.seed(context)
+            mark = step(f"{app_label}: {summary}", mark)
         self.stdout.write(
             self.style.SUCCESS(f"Demo network ready in {time.monotonic() - started:.1f}s.")
         )
