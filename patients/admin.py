@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
+from auditlog.mixins import AuditlogHistoryAdminMixin
+from auditlog.signals import accessed
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 
 from . import models as m
 
@@ -21,7 +26,9 @@ class ClinicalFactInline(admin.TabularInline):
 
 
 @admin.register(m.Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    show_auditlog_history_link = True
+
     list_display = [
         "id",
         "last_name",
@@ -43,6 +50,17 @@ class PatientAdmin(admin.ModelAdmin):
     inlines = [IdentifierInline, CoverageInline, ClinicalFactInline]
     list_select_related = ["home_location"]
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # Opening a patient's record in admin is a PHI access, like the console panel.
+        if request.method == "GET" and response.status_code == 200:
+            patient = self.get_object(request, object_id)
+            if patient is not None:
+                accessed.send(sender=m.Patient, instance=patient)
+        return response
+
 
 @admin.register(m.PatientIdentifier)
 class PatientIdentifierAdmin(admin.ModelAdmin):
@@ -53,7 +71,9 @@ class PatientIdentifierAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Coverage)
-class CoverageAdmin(admin.ModelAdmin):
+class CoverageAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    show_auditlog_history_link = True
+
     list_display = ["patient", "plan", "member_id", "priority", "active"]
     list_filter = ["plan__payer", "priority", "active"]
     search_fields = ["member_id", "patient__last_name"]

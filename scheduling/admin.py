@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin
 
 from . import models as m
@@ -144,7 +145,9 @@ class AppointmentSlotInline(admin.TabularInline):
 
 
 @admin.register(m.Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+    show_auditlog_history_link = True
+
     list_display = [
         "id",
         "patient",

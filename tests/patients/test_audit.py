@@ -59,3 +59,25 @@ def test_audit_entries_are_visible_in_admin(client, admin_user):
     f.patient()
     client.force_login(admin_user)
     assert client.get("/admin/auditlog/logentry/").status_code == 200
+
+
+def test_opening_a_patient_in_admin_logs_an_access(client, admin_user):
+    patient = f.patient()
+    client.force_login(admin_user)
+
+    assert client.get(f"/admin/patients/patient/{patient.pk}/change/").status_code == 200
+
+    access = entries(patient).get(action=LogEntry.Action.ACCESS)
+    assert access.actor == admin_user
+
+
+def test_each_patient_has_an_audit_history_page(client, admin_user):
+    patient = f.patient()
+    patient.phone = "3035550123"
+    patient.save()
+    client.force_login(admin_user)
+
+    page = client.get(f"/admin/patients/patient/{patient.pk}/auditlog/")
+
+    assert page.status_code == 200
+    assert "3035550123" in page.content.decode()
