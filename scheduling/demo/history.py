@@ -15,7 +15,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.contrib.auth.models import User
 
 from patients.models import Patient
-from scheduling.models import Appointment, AppointmentSlot, AppointmentType, BookReason, Call, Slot
+from scheduling.models import (
+    Appointment,
+    AppointmentSlot,
+    AppointmentType,
+    BookReason,
+    Call,
+    Slot,
+    TimeOff,
+    Waitlist,
+)
 
 from .network import Network
 
@@ -321,3 +330,64 @@ def book_upcoming(
     for k in range(0, len(booked_ids), 900):
         Slot.objects.filter(id__in=booked_ids[k : k + 900]).update(status=Slot.Status.BOOKED)
     return len(appointments)
+
+
+def build_time_off(net: Network, *, rng: random.Random, today: date) -> int:
+    """About one provider in eight has a week of vacation inside the horizon."""
+    rows = []
+    for provider in net.providers:
+        if rng.random() < 0.125:
+            first = today + timedelta(days=rng.randint(7, 70))
+            start = datetime.combine(first - timedelta(days=first.weekday()), time.min, tzinfo=UTC)
+            rows.append(
+                TimeOff(
+                    provider=provider,
+                    starts_at=start,
+                    ends_at=start + timedelta(days=5),
+                    reason="Vacation",
+                )
+            )
+    TimeOff.objects.bulk_create(rows)
+    return len(rows)
+
+
+def build_waitlist(
+    net: Network, *, rng: random.Random, patients: list[Patient], agents: list[User], today: date
+) -> int:
+    """Open waitlist entries: patients who want an earlier slot than the one they got."""
+    entries, m2m = [], []
+    locations_by_region: dict[int, list[int]] = defaultdict(list)
+    for loc in net.locations:
+        locations_by_region[loc.region_id].append(loc.pk)
+    now = datetime.now(tz=UTC)
+    for patient in rng.sample(patients, k=max(1, len(patients) // 50)):
+        types = _types_for_age(net.appointment_types, patient.age_on(today))
+        earliest = today + timedelta(days=rng.randint(1, 10))
+        entries.append(
+            Waitlist(
+                patient=patient,
+                appointment_type=rng.choice(types),
+                earliest=earliest,
+                latest=earliest + timedelta(days=rng.randint(7, 45)),
+                time_of_day=rng.choice(Waitlist.TimeOfDay.values),
+                created_by=rng.choice(agents),
+                created_at=now - timedelta(days=rng.randint(0, 14)),
+            )
+        )
+        region_id = patient.home_location.region_id if patient.home_location else net.regions[0].pk
+        m2m.append(
+            rng.sample(
+                locations_by_region[region_id], k=min(2, len(locations_by_region[region_id]))
+            )
+        )
+    Waitlist.objects.bulk_create(entries, batch_size=5000)
+    through = Waitlist.locations.through
+    through.objects.bulk_create(
+        [
+            through(waitlist_id=entry.pk, location_id=loc_id)
+            for entry, locs in zip(entries, m2m, strict=True)
+            for loc_id in locs
+        ],
+        batch_size=5000,
+    )
+    return len(entries)

@@ -14,6 +14,8 @@ from scheduling.models import (
     Location,
     Provider,
     Slot,
+    TimeOff,
+    Waitlist,
 )
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +75,13 @@ def test_it_builds_a_network_with_the_promised_shape():
     assert Appointment.objects.filter(cancel_reason="wrong_location").exists()
     assert Call.objects.exclude(outcome="").count() > 100
     assert Provider.objects.filter(accepts_new_patients=False).exists()
+    assert Waitlist.objects.filter(status="open", locations__isnull=False).exists()
+    assert TimeOff.objects.exists()
+    # Vacation weeks leave no free slots behind.
+    off = TimeOff.objects.first()
+    assert not Slot.objects.filter(
+        provider=off.provider, start__gte=off.starts_at, start__lt=off.ends_at
+    ).exists()
 
 
 def test_it_is_deterministic_for_a_seed():

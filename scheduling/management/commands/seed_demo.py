@@ -102,13 +102,19 @@ class Command(BaseCommand):
                 months=opts["history_months"],
             )
             mark = step(f"history: {appts} appointments, {calls} calls", mark)
+            time_off = history.build_time_off(net, rng=rng, today=today)
         result = slots_materialize(days=opts["days"])
         mark = step(f"slots: {result.created} over {opts['days']} days", mark)
         with transaction.atomic():
             upcoming = history.book_upcoming(
                 net, rng=rng, patients=patients, agents=users["agent"], today=today
             )
-        mark = step(f"upcoming bookings: {upcoming}", mark)
+            waitlist = history.build_waitlist(
+                net, rng=rng, patients=patients, agents=users["agent"], today=today
+            )
+        mark = step(
+            f"upcoming bookings: {upcoming}, waitlist: {waitlist}, time off: {time_off}", mark
+        )
         # Each app may add its own demo data (connectors, rule settings, claims) in
         # <app>/seed_extras.py with seed(context): kept apart so the apps stay decoupled.
         context = SeedContext(
