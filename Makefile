@@ -7,6 +7,19 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/carehub
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
+# Probes the server (via its maintenance database, since the test database may not exist
+# yet) and Redis; prints why when either is down.
+define SERVICES_PROBE
+import os, sys, urllib.parse, psycopg, redis
+url = urllib.parse.urlsplit(os.environ["PG_TEST_URL"])
+try:
+    psycopg.connect(urllib.parse.urlunsplit(url._replace(path="/postgres")), connect_timeout=3).close()
+    redis.Redis.from_url(os.environ["REDIS_TEST_URL"], socket_connect_timeout=3).ping()
+except Exception as exc:
+    sys.exit(f"service probe failed: {exc}")
+endef
+export SERVICES_PROBE
+
 .PHONY: run test install lint pytest pytest-sqlite pytest-postgres browser bench clean
 
 $(STAMP): pyproject.toml
@@ -36,7 +49,7 @@ lint: install
 # The suite runs twice: on PostgreSQL + Redis (production's stack) and on the embedded
 # default (SQLite + filesystem broker). With CI=true a missing service fails the run.
 pytest-postgres: install
-	@if $(PY) -c "import psycopg,redis,sys; psycopg.connect('$(PG_TEST_URL:/carehub=/postgres)', connect_timeout=3).close(); redis.Redis.from_url('$(REDIS_TEST_URL)', socket_connect_timeout=3).ping()" 2>/dev/null; then \
+	@if PG_TEST_URL='$(PG_TEST_URL)' REDIS_TEST_URL='$(REDIS_TEST_URL)' $(PY) -c "$$SERVICES_PROBE"; then \
 	  DATABASE_URL=$(PG_TEST_URL) CELERY_BROKER_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
 	elif [ "$$CI" = "true" ]; then echo "PostgreSQL or Redis is not reachable; CI requires both." >&2; exit 1; \
 	else echo "PostgreSQL/Redis not reachable: skipping the PostgreSQL pass (run .ci/run to start them)."; fi
