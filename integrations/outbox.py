@@ -1,0 +1,65 @@
+"""The write side of the outbox: domain services call this inside their own transaction.
+
+Domain code names an event and the row it is about; the relay (integrations' worker)
+decides which connectors want it and turns it into HL7 or FHIR at delivery time, reading
+the row's state then. That keeps wire formats out of the domain and makes a retried
+delivery send the latest truth rather than a stale snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import OutboxEvent
+
+# Event names the relay understands. Services use these constants, never string literals.
+APPOINTMENT_BOOKED = "appointment.booked"
+APPOINTMENT_RESCHEDULED = "appointment.rescheduled"  # on the NEW appointment; payload previous_id
+APPOINTMENT_MODIFIED = "appointment.modified"
+APPOINTMENT_CANCELLED = "appointment.cancelled"
+APPOINTMENT_NO_SHOW = "appointment.no_show"
+PATIENT_CREATED = "patient.created"
+PATIENT_UPDATED = "patient.updated"
+EVENT_TYPES = frozenset(
+    {
+        APPOINTMENT_BOOKED,
+        APPOINTMENT_RESCHEDULED,
+        APPOINTMENT_MODIFIED,
+        APPOINTMENT_CANCELLED,
+        APPOINTMENT_NO_SHOW,
+        PATIENT_CREATED,
+        PATIENT_UPDATED,
+    }
+)
+
+
+def outbox_enqueue(
+    *,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: int,
+    location_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> OutboxEvent:
+    """Record that other systems must hear about a change.
+
+    Precondition: the caller is inside the transaction that makes the change, so the
+    event exists if and only if the change does (the transactional outbox pattern).
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"Unknown outbox event type {event_type!r}")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("outbox_enqueue must run inside the domain change's transaction")
+    now = timezone.now()
+    return OutboxEvent.objects.create(
+        event_type=event_type,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        location_id=location_id,
+        payload=payload or {},
+        created_at=now,
+        next_attempt_at=now,
+    )
