@@ -16,8 +16,10 @@ from rapidfuzz.distance import JaroWinkler
 
 # A score at or above AUTO_MATCH lets an inbound ADT attach to an existing patient
 # without a human; between POSSIBLE and AUTO_MATCH it is flagged as a possible duplicate.
+# POSSIBLE sits below the 0.80 that the date of birth and both names can reach alone, so a
+# caller who gives no phone or ZIP ("Zoey Allen", same DOB as "Zoe Allen") is still caught.
 AUTO_MATCH = 0.95
-POSSIBLE = 0.80
+POSSIBLE = 0.75
 
 
 @dataclass(frozen=True)

@@ -34,3 +34,10 @@ def test_different_people_sharing_a_birthday_are_not_flagged():
 def test_normalizers_fold_accents_punctuation_and_country_code():
     assert normalize_name("O'Brien-Núñez") == "obriennunez"
     assert normalize_phone("+1 (303) 555-0101") == "3035550101"
+
+
+def test_a_near_identical_name_and_dob_is_flagged_even_without_phone_or_zip():
+    known = Demographics("Zoe", "Allen", date(1937, 4, 16), "7205550101", "80202", "F")
+    caller = Demographics("Zoey", "Allen", date(1937, 4, 16))
+    result = match_score(known, caller)
+    assert result.possible and not result.automatic
