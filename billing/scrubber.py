@@ -346,7 +346,7 @@ def _visit_key(claim: Claim) -> tuple[int, int, date, tuple[str, ...]]:
 
 
 def _contexts(claims: Sequence[Claim]) -> list[ClaimContext]:
-    """Build contexts for claims loaded by ``_claims_query`` (no per-claim queries)."""
+    """Build contexts for claims loaded by ``claims_with_context`` (no per-claim queries)."""
     if not claims:
         return []
     # Duplicates: other standing claims for the same patient, provider and day with the
@@ -355,7 +355,7 @@ def _contexts(claims: Sequence[Claim]) -> list[ClaimContext]:
     days = {c.encounter.date_of_service for c in claims}
     others: dict[tuple[int, int, date, tuple[str, ...]], list[tuple[int, str]]] = defaultdict(list)
     candidates = list(
-        _claims_query().filter(
+        claims_with_context().filter(
             encounter__patient_id__in=patient_ids,
             encounter__date_of_service__in=days,
             status__in=STANDING,
@@ -415,7 +415,7 @@ def _contexts(claims: Sequence[Claim]) -> list[ClaimContext]:
     return out
 
 
-def _claims_query():
+def claims_with_context():
     return Claim.objects.select_related(
         "encounter__patient",
         "encounter__provider",
@@ -481,7 +481,7 @@ def claims_scrub(*, claim_ids: Iterable[int]) -> ScrubOutcome:
     held: dict[int, list[Finding]] = {}
     for start in range(0, len(ids), 2000):
         chunk = list(
-            _claims_query()
+            claims_with_context()
             .select_for_update(of=("self",))
             .filter(id__in=ids[start : start + 2000], status__in=SCRUBBABLE)
             .order_by("id")

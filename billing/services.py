@@ -17,7 +17,15 @@ from patients.models import Coverage, Patient
 from scheduling.models import Appointment, Location, Provider
 
 from .documentation import EncounterDocumentation, ProcedureLine, normalize_icd10
-from .models import Charge, Claim, ClaimStatusHistory, Diagnosis, Encounter, FeeSchedule
+from .models import (
+    Charge,
+    Claim,
+    ClaimStatusHistory,
+    ControlNumber,
+    Diagnosis,
+    Encounter,
+    FeeSchedule,
+)
 
 ERR_DOC_NO_TARGET = (
     "The documentation names no appointment or encounter number, and not enough to open "
@@ -272,3 +280,20 @@ def _scrub_on_document(claim: Claim) -> None:
     from .scrubber import claim_scrub
 
     claim_scrub(claim=claim)
+
+
+def control_number_next(*, name: str = "x12_interchange") -> int:
+    """Next value of a counter, unique and increasing even with concurrent writers.
+
+    The counter row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite's IMMEDIATE
+    transactions serialize writers) until the caller's transaction ends, so two batches
+    can never draw the same ISA13.
+    """
+    with transaction.atomic():
+        ControlNumber.objects.get_or_create(name=name)
+        counter = ControlNumber.objects.select_for_update().get(name=name)
+        counter.last_value += 1
+        if counter.last_value > 999_999_999:  # ISA13 is nine digits
+            counter.last_value = 1
+        counter.save(update_fields=["last_value"])
+        return counter.last_value
