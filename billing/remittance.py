@@ -140,7 +140,7 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
         or Claim.objects.select_for_update().filter(claim_number=cp.clp01).first()
     )
     if claim is None:
-        RemittanceClaim.objects.create(
+        rc = RemittanceClaim.objects.create(
             remittance=remittance,
             claim=None,
             clp01=cp.clp01[:38],
@@ -149,6 +149,8 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
             paid=cp.paid,
             patient_responsibility=cp.patient_responsibility,
         )
+        # Kept with its adjustments, so a biller's later match posts the whole payment.
+        Adjustment.objects.bulk_create(_adjustments(rc, cp))
         result.unmatched += 1
         return
     result.matched += 1
@@ -164,35 +166,7 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
         paid=cp.paid,
         patient_responsibility=cp.patient_responsibility,
     )
-    claim_denied = cp.status_code == DENIED
-    adjustments = [
-        Adjustment(
-            remittance_claim=rc,
-            procedure_code="",
-            group_code=a.group,
-            reason_code=a.reason[:5],
-            remark_code=(cp.remarks[0] if cp.remarks else "")[:6],
-            amount=a.amount,
-            denied=claim_denied,
-        )
-        for a in cp.adjustments
-        if a.group in {"CO", "PR", "OA", "PI", "CR"}
-    ]
-    for sv in cp.services:
-        line_denied = claim_denied or (sv.paid == 0 and sv.charge > 0)
-        adjustments += [
-            Adjustment(
-                remittance_claim=rc,
-                procedure_code=sv.procedure_code[:10],
-                group_code=a.group,
-                reason_code=a.reason[:5],
-                remark_code=(sv.remarks[0] if sv.remarks else "")[:6],
-                amount=a.amount,
-                denied=line_denied and a.group != "PR",
-            )
-            for a in sv.adjustments
-            if a.group in {"CO", "PR", "OA", "PI", "CR"}
-        ]
+    adjustments = _adjustments(rc, cp)
     Adjustment.objects.bulk_create(adjustments)
     claim.paid_amount += cp.paid
     claim.patient_responsibility += cp.patient_responsibility
@@ -209,6 +183,76 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
         claim=claim, status=status, note=note[:200], at=timezone.now()
     )
     result.posted += 1
+
+
+def _adjustments(rc: RemittanceClaim, cp: ClaimPayment) -> list[Adjustment]:
+    claim_denied = cp.status_code == DENIED
+    out = [
+        Adjustment(
+            remittance_claim=rc,
+            procedure_code="",
+            group_code=a.group,
+            reason_code=a.reason[:5],
+            remark_code=(cp.remarks[0] if cp.remarks else "")[:6],
+            amount=a.amount,
+            denied=claim_denied and a.group != "PR",
+        )
+        for a in cp.adjustments
+        if a.group in {"CO", "PR", "OA", "PI", "CR"}
+    ]
+    for sv in cp.services:
+        line_denied = claim_denied or (sv.paid == 0 and sv.charge > 0)
+        out += [
+            Adjustment(
+                remittance_claim=rc,
+                procedure_code=sv.procedure_code[:10],
+                group_code=a.group,
+                reason_code=a.reason[:5],
+                remark_code=(sv.remarks[0] if sv.remarks else "")[:6],
+                amount=a.amount,
+                denied=line_denied and a.group != "PR",
+            )
+            for a in sv.adjustments
+            if a.group in {"CO", "PR", "OA", "PI", "CR"}
+        ]
+    return out
+
+
+ERR_ALREADY_MATCHED = "This remittance line is already matched to a claim."
+ERR_NO_SUCH_CLAIM = "No claim has that claim number."
+
+
+@transaction.atomic
+def remittance_claim_match(*, remittance_claim_id: int, claim_number: str) -> RemittanceClaim:
+    """A biller matches an unmatched 835 line to a claim by hand; the payment posts now."""
+    rc = RemittanceClaim.objects.select_for_update().get(pk=remittance_claim_id)
+    if rc.claim_id is not None:
+        raise ValueError(ERR_ALREADY_MATCHED)
+    claim = Claim.objects.select_for_update().filter(claim_number=claim_number.strip()).first()
+    if claim is None:
+        raise ValueError(ERR_NO_SUCH_CLAIM)
+    rc.claim = claim
+    rc.save(update_fields=["claim"])
+    claim.paid_amount += rc.paid
+    claim.patient_responsibility += rc.patient_responsibility
+    claim.adjudicated_at = timezone.now()
+    if rc.status_code == REVERSAL:
+        status = Claim.Status.ACCEPTED
+    elif rc.status_code == DENIED or claim.paid_amount <= 0:
+        status = Claim.Status.DENIED
+    elif rc.adjustments.filter(denied=True).exists():
+        status = Claim.Status.PARTIAL
+    else:
+        status = Claim.Status.PAID
+    claim.status = status
+    claim.save(update_fields=["paid_amount", "patient_responsibility", "adjudicated_at", "status"])
+    ClaimStatusHistory.objects.create(
+        claim=claim,
+        status=status,
+        note=f"835 line {rc.clp01} matched by hand: paid {rc.paid}"[:200],
+        at=timezone.now(),
+    )
+    return rc
 
 
 def claim_balance(claim: Claim) -> Decimal:
