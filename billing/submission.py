@@ -28,8 +28,8 @@ from integrations.x12.types import Address, BillingProvider, ClaimData, ClaimLin
 from patients.models import Coverage
 
 from .eligibility import clearinghouse_for, eligibility_response_post
-from .models import Claim, ClaimBatch, ClaimStatusHistory, Plan
-from .scrubber import SCRUBBABLE, Finding, claims_scrub, claims_with_context
+from .models import Charge, Claim, ClaimBatch, ClaimStatusHistory, Diagnosis, Plan
+from .scrubber import SCRUBBABLE, Finding, claims_scrub
 from .services import control_number_next
 
 FILING_INDICATOR: dict[str, str] = {
@@ -43,75 +43,136 @@ FILING_INDICATOR: dict[str, str] = {
 ERR_NO_CONNECTOR = "No enabled clearinghouse connector for payer {payer}; claims stay ready."
 
 
-def claim_data(claim: Claim) -> ClaimData:
-    """Map a claim (loaded with ``claims_with_context``) to the 837P's plain dataclass."""
-    enc = claim.encounter
-    cov = claim.coverage
-    patient = enc.patient
-    loc = enc.location
-    patient_person = Person(
-        first_name=patient.first_name,
-        last_name=patient.last_name,
-        date_of_birth=patient.date_of_birth,
-        sex=patient.sex,
-        address=Address(patient.address_line, patient.city, patient.state, patient.zip_code)
-        if patient.address_line
-        else Address("UNKNOWN", loc.city or "UNKNOWN", loc.state or "CO", patient.zip_code),
-    )
-    is_self = cov.relationship == Coverage.Relationship.SELF
-    subscriber = (
-        Person(
-            first_name=cov.subscriber_first_name or patient.first_name,
-            last_name=cov.subscriber_last_name or patient.last_name,
-            date_of_birth=cov.subscriber_dob or patient.date_of_birth,
-            sex=patient.sex,
-            address=patient_person.address,
+_DATA_FIELDS = (
+    "id",
+    "claim_number",
+    "payer_id",
+    "payer__name",
+    "payer__payer_code",
+    "total_charge",
+    "encounter_id",
+    "encounter__patient__first_name",
+    "encounter__patient__last_name",
+    "encounter__patient__date_of_birth",
+    "encounter__patient__sex",
+    "encounter__patient__address_line",
+    "encounter__patient__city",
+    "encounter__patient__state",
+    "encounter__patient__zip_code",
+    "encounter__location__name",
+    "encounter__location__npi",
+    "encounter__location__address_line",
+    "encounter__location__city",
+    "encounter__location__state",
+    "encounter__location__zip_code",
+    "encounter__provider__first_name",
+    "encounter__provider__last_name",
+    "encounter__provider__npi",
+    "coverage__member_id",
+    "coverage__group_number",
+    "coverage__relationship",
+    "coverage__subscriber_first_name",
+    "coverage__subscriber_last_name",
+    "coverage__subscriber_dob",
+    "coverage__plan__kind",
+)
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    claim_id: int
+    payer_id: int
+    payer_name: str
+    total: Decimal
+    data: ClaimData
+
+
+def load_claim_data(claim_ids: Sequence[int]) -> list[ClaimRow]:
+    """The 837P's plain dataclasses for claims, in three queries (values, not instances)."""
+    out: list[ClaimRow] = []
+    for start in range(0, len(claim_ids), 5000):
+        ids = list(claim_ids[start : start + 5000])
+        rows = list(
+            Claim.objects.filter(pk__in=ids)
+            .order_by("payer_id", "encounter__location_id", "pk")
+            .values_list(*_DATA_FIELDS)
         )
-        if is_self
-        else Person(
-            first_name=cov.subscriber_first_name,
-            last_name=cov.subscriber_last_name,
-            date_of_birth=cov.subscriber_dob,
-            sex="U",
-        )
-    )
-    lines = tuple(
-        ClaimLineData(
-            procedure_code=c.procedure_code,
-            modifiers=tuple(c.modifiers),
-            amount=c.amount,
-            units=c.units,
-            pointers=tuple(int(p) for p in c.diagnosis_pointers),
-            service_date=c.service_date,
-        )
-        for c in enc.charges.all()
-    )
-    return ClaimData(
-        claim_number=claim.claim_number,
-        total=sum((ln.amount for ln in lines), Decimal("0")),
-        place_of_service="11",
-        diagnoses=tuple(d.code for d in enc.diagnoses.all()),
-        lines=lines,
-        billing_provider=BillingProvider(
-            name=loc.name,
-            npi=loc.npi,
-            tax_id=settings.X12_BILLING_TAX_ID,
-            address=Address(
-                loc.address_line or "UNKNOWN", loc.city or "UNKNOWN", loc.state, loc.zip_code
-            ),
-        ),
-        rendering_first_name=enc.provider.first_name,
-        rendering_last_name=enc.provider.last_name,
-        rendering_npi=enc.provider.npi,
-        member_id=cov.member_id,
-        group_number=cov.group_number,
-        relationship=cov.relationship,
-        filing_indicator=FILING_INDICATOR.get(cov.plan.kind, "CI"),
-        subscriber=subscriber,
-        patient=patient_person,
-        payer_name=claim.payer.name,
-        payer_code=claim.payer.payer_code,
-    )
+        enc_ids = [r[6] for r in rows]
+        lines: dict[int, list[ClaimLineData]] = defaultdict(list)
+        for enc_id, code, mods, amount, units, pointers, day in (
+            Charge.objects.filter(encounter_id__in=enc_ids)
+            .order_by("encounter_id", "line_number")
+            .values_list(
+                "encounter_id",
+                "procedure_code",
+                "modifiers",
+                "amount",
+                "units",
+                "diagnosis_pointers",
+                "service_date",
+            )
+        ):
+            lines[enc_id].append(
+                ClaimLineData(
+                    procedure_code=code,
+                    modifiers=tuple(mods or ()),
+                    amount=amount,
+                    units=units,
+                    pointers=tuple(int(p) for p in pointers or ()),
+                    service_date=day,
+                )
+            )
+        dxs: dict[int, list[str]] = defaultdict(list)
+        for enc_id, code in (
+            Diagnosis.objects.filter(encounter_id__in=enc_ids)
+            .order_by("encounter_id", "sequence")
+            .values_list("encounter_id", "code")
+        ):
+            dxs[enc_id].append(code)
+        for r in rows:
+            (pk, number, payer_id, payer_name, payer_code, total, enc_id, first, last, dob, sex,
+             p_line, p_city, p_state, p_zip, loc_name, loc_npi, l_line, l_city, l_state, l_zip,
+             r_first, r_last, r_npi, member_id, group, relationship, s_first, s_last, s_dob,
+             plan_kind) = r  # fmt: skip
+            address = (
+                Address(p_line, p_city, p_state, p_zip)
+                if p_line
+                else Address("UNKNOWN", l_city or "UNKNOWN", l_state or "CO", p_zip or l_zip)
+            )
+            patient = Person(first, last, dob, sex, address)
+            is_self = relationship == Coverage.Relationship.SELF
+            subscriber = (
+                Person(s_first or first, s_last or last, s_dob or dob, sex, address)
+                if is_self
+                else Person(s_first, s_last, s_dob, "U")
+            )
+            enc_lines = tuple(lines.get(enc_id, []))
+            data = ClaimData(
+                claim_number=number,
+                total=sum((ln.amount for ln in enc_lines), Decimal("0")),
+                place_of_service="11",
+                diagnoses=tuple(dxs.get(enc_id, [])),
+                lines=enc_lines,
+                billing_provider=BillingProvider(
+                    name=loc_name,
+                    npi=loc_npi,
+                    tax_id=settings.X12_BILLING_TAX_ID,
+                    address=Address(l_line or "UNKNOWN", l_city or "UNKNOWN", l_state, l_zip),
+                ),
+                rendering_first_name=r_first,
+                rendering_last_name=r_last,
+                rendering_npi=r_npi,
+                member_id=member_id,
+                group_number=group,
+                relationship=relationship,
+                filing_indicator=FILING_INDICATOR.get(plan_kind, "CI"),
+                subscriber=subscriber,
+                patient=patient,
+                payer_name=payer_name,
+                payer_code=payer_code,
+            )
+            out.append(ClaimRow(pk, payer_id, payer_name, total, data))
+    return out
 
 
 @dataclass
@@ -145,37 +206,39 @@ def _envelope(control: int, receiver: str) -> Envelope:
     )
 
 
-def build_batch(claims: Sequence[Claim], *, payer_id: int) -> tuple[ClaimBatch, str]:
+def build_batch(rows: Sequence[ClaimRow], *, payer_id: int) -> tuple[ClaimBatch, str]:
     """Number a batch and render its 837P. Caller holds a transaction."""
     control = control_number_next()
     raw = build_837p(
-        [claim_data(c) for c in claims],
+        [r.data for r in rows],
         env=_envelope(control, settings.X12_RECEIVER_ID),
         reference=f"B{control}",
         submitter_name="CARE HUB",
         submitter_phone=settings.X12_SUBMITTER_PHONE,
     )
-    total = sum((c.total_charge for c in claims), Decimal("0"))
     batch = ClaimBatch.objects.create(
         interchange_control_number=control,
         group_control_number=control,
         created_at=timezone.now(),
-        claim_count=len(claims),
-        total_charge=total,
+        claim_count=len(rows),
+        total_charge=sum((r.total for r in rows), Decimal("0")),
         payer_id=payer_id,
         file_name=f"837P_{control:09d}.x12",
     )
     return batch, raw
 
 
-def _mark_submitted(claims: Sequence[Claim], batch: ClaimBatch, note: str) -> None:
+def _mark_submitted(claim_ids: Sequence[int], batch: ClaimBatch, note: str) -> None:
     now = timezone.now()
-    Claim.objects.filter(pk__in=[c.pk for c in claims]).update(
+    Claim.objects.filter(pk__in=list(claim_ids)).update(
         status=Claim.Status.SUBMITTED, batch=batch, submitted_at=now
     )
     ClaimStatusHistory.objects.bulk_create(
-        ClaimStatusHistory(claim_id=c.pk, status=Claim.Status.SUBMITTED, note=note[:200], at=now)
-        for c in claims
+        (
+            ClaimStatusHistory(claim_id=pk, status=Claim.Status.SUBMITTED, note=note[:200], at=now)
+            for pk in claim_ids
+        ),
+        batch_size=2000,
     )
 
 
@@ -196,22 +259,18 @@ def claims_submit(
     if outcome.held:
         numbers = dict(Claim.objects.filter(pk__in=outcome.held).values_list("pk", "claim_number"))
         result.held = {numbers[pk]: findings for pk, findings in outcome.held.items()}
-    ready = list(
-        claims_with_context()
-        .filter(pk__in=outcome.clean, status=Claim.Status.READY)
-        .order_by("payer_id", "encounter__location_id", "pk")
-    )
-    by_payer: dict[int, list[Claim]] = defaultdict(list)
-    for claim in ready:
-        by_payer[claim.payer_id].append(claim)
-    for payer_id, claims in by_payer.items():
+    ready = load_claim_data(outcome.clean)
+    by_payer: dict[int, list[ClaimRow]] = defaultdict(list)
+    for row in ready:
+        by_payer[row.payer_id].append(row)
+    for payer_id, rows in by_payer.items():
         connector = None if out_dir else clearinghouse_for(payer_id)
         if out_dir is None and connector is None:
-            result.waiting += [c.claim_number for c in claims]
-            result.errors.append(ERR_NO_CONNECTOR.format(payer=claims[0].payer.name))
+            result.waiting += [r.data.claim_number for r in rows]
+            result.errors.append(ERR_NO_CONNECTOR.format(payer=rows[0].payer_name))
             continue
-        for start in range(0, len(claims), batch_size):
-            chunk = claims[start : start + batch_size]
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
             try:
                 written = _submit_chunk(
                     chunk, payer_id=payer_id, out_dir=out_dir, connector=connector
@@ -219,21 +278,24 @@ def claims_submit(
             except TransportError as exc:
                 result.errors.append(str(exc))
                 continue
-            result.written.append(written)
+            if written is not None:
+                result.written.append(written)
     return result
 
 
 def _submit_chunk(
-    chunk: list[Claim], *, payer_id: int, out_dir: Path | None, connector: Connector | None
-) -> WrittenBatch:
+    chunk: list[ClaimRow], *, payer_id: int, out_dir: Path | None, connector: Connector | None
+) -> WrittenBatch | None:
     with transaction.atomic():
         # Lock the claims so a concurrent run cannot put them in a second batch.
         still_ready = set(
             Claim.objects.select_for_update()
-            .filter(pk__in=[c.pk for c in chunk], status=Claim.Status.READY)
+            .filter(pk__in=[r.claim_id for r in chunk], status=Claim.Status.READY)
             .values_list("pk", flat=True)
         )
-        chunk = [c for c in chunk if c.pk in still_ready]
+        chunk = [r for r in chunk if r.claim_id in still_ready]
+        if not chunk:
+            return None
         batch, raw = build_batch(chunk, payer_id=payer_id)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -248,13 +310,13 @@ def _submit_chunk(
             destination = f"{connector.name}:{batch.file_name}"
         batch.message = x12_record_outbound(raw=raw, connector=connector)
         batch.save(update_fields=["message"])
-        _mark_submitted(chunk, batch, f"837P {batch.file_name}")
+        _mark_submitted([r.claim_id for r in chunk], batch, f"837P {batch.file_name}")
     for answer in answers:
         inbound_post(raw=answer.payload, connector=connector)
     return WrittenBatch(
         batch_id=batch.pk,
         interchange_control_number=batch.interchange_control_number,
-        payer=chunk[0].payer.name,
+        payer=chunk[0].payer_name,
         claims=len(chunk),
         total=batch.total_charge,
         destination=destination,
