@@ -21,6 +21,17 @@ from .services import encounter_open, encounter_void
 log = logging.getLogger(__name__)
 
 
+def _queue_check(check_id: int) -> None:
+    from .tasks import eligibility_check_send_task
+
+    try:
+        eligibility_check_send_task.delay(check_id)
+    except Exception:
+        # The booking has committed; a broker hiccup must not turn it into an error
+        # page. The check stays pending and the nightly batch picks the visit up.
+        log.warning("eligibility check %s could not be queued", check_id, exc_info=True)
+
+
 @receiver(hold_placed, dispatch_uid="billing.eligibility_on_hold")
 def eligibility_on_hold(sender: Any, hold: Any, patient: Any, **_: Any) -> None:
     if patient is None:
@@ -28,9 +39,7 @@ def eligibility_on_hold(sender: Any, hold: Any, patient: Any, **_: Any) -> None:
     check_id = eligibility_check_for_hold(patient_id=patient.pk)
     if check_id is None:
         return
-    from .tasks import eligibility_check_send_task
-
-    transaction.on_commit(lambda: eligibility_check_send_task.delay(check_id))
+    transaction.on_commit(lambda: _queue_check(check_id))
 
 
 @receiver(appointment_changed, dispatch_uid="billing.encounter_on_booking")
@@ -44,9 +53,8 @@ def encounter_on_booking(sender: Any, appointment: Any, event: str, **_: Any) ->
             check_id = eligibility_check_for_hold(patient_id=appointment.patient_id)
             if check_id is not None:
                 from .models import EligibilityCheck
-                from .tasks import eligibility_check_send_task
 
                 EligibilityCheck.objects.filter(pk=check_id).update(appointment=appointment)
-                transaction.on_commit(lambda: eligibility_check_send_task.delay(check_id))
+                transaction.on_commit(lambda: _queue_check(check_id))
     elif event in {"cancelled", "no_show"}:
         encounter_void(appointment=appointment)

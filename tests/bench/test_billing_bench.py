@@ -29,9 +29,9 @@ from tests.billing import builders as b
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _world(n: int, *, payers: int = 5):
+def _world(n: int, *, payers: int = 5, providers: int = 10):
     loc = f.location(npi="1234567893", address_line="1 Main St", city="Denver", state="CO")
-    provs = [f.provider(locations=[loc]) for _ in range(10)]
+    provs = [f.provider(locations=[loc]) for _ in range(providers)]
     atype = f.appointment_type()
     pays = [b.payer(max_requests_per_minute=100_000) for _ in range(payers)]
     plans = [f.plan(payer=p) for p in pays]
@@ -148,7 +148,7 @@ def test_scrub_and_write_10000_claims_as_837p(tmp_path):
 
 def test_eligibility_batch_of_5000_appointments(tmp_path, monkeypatch):
     n = 5_000
-    loc, provs, atype, pays, patients, _coverages = _world(n)
+    loc, provs, atype, pays, patients, _coverages = _world(n, providers=50)
     for p in pays:
         Connector.objects.create(
             name=f"Sandbox {p.payer_code}",
@@ -162,11 +162,13 @@ def test_eligibility_batch_of_5000_appointments(tmp_path, monkeypatch):
         (
             Appointment(
                 patient=p,
+                # 50 providers, back-to-back half hours each: no overlap (PostgreSQL's
+                # exclusion constraint would refuse one), all inside the 7-day window.
                 provider=provs[i % len(provs)],
                 location=loc,
                 appointment_type=atype,
-                start=now + timedelta(hours=2 + i % 100),
-                end=now + timedelta(hours=2 + i % 100, minutes=30),
+                start=now + timedelta(hours=2, minutes=30 * (i // len(provs))),
+                end=now + timedelta(hours=2, minutes=30 * (i // len(provs)) + 30),
                 created_at=now,
                 updated_at=now,
             )
