@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch
 from django.utils import timezone
 
 from scheduling.validators import npi_is_valid
@@ -464,19 +463,6 @@ def load_contexts(claim_ids: Sequence[int]) -> tuple[list[ClaimContext], dict[in
             )
         )
     return out, statuses
-
-
-def claims_with_context():
-    return Claim.objects.select_related(
-        "encounter__patient",
-        "encounter__provider",
-        "encounter__location",
-        "coverage__plan",
-        "payer",
-    ).prefetch_related(
-        "encounter__diagnoses",
-        Prefetch("encounter__charges", queryset=Charge.objects.order_by("line_number")),
-    )
 
 
 @dataclass(frozen=True)

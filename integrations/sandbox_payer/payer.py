@@ -183,6 +183,7 @@ class SandboxPayer:
             payer_code=self.payer_code,
             submitter_id=receiver,
             batch_reference=f"{group_control}",
+            billing_npi=str(claims[0].get("billing_npi") or "") if claims else "",
             claims=acks,
         )
         if payable:
