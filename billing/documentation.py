@@ -24,6 +24,10 @@ class ProcedureLine:
     diagnosis_pointers: tuple[int, ...] = (1,)
     # None means the encounter's date of service.
     service_date: date | None = None
+    # Alternative to pointers, for sources that link lines to codes (HL7 FT1-19, a FHIR
+    # ChargeItem's reasons): when given, they win and become pointers; a code not in
+    # ``diagnoses`` is appended to them.
+    diagnosis_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class EncounterDocumentation:
                     [m.strip().upper() for m in line.modifiers],
                     list(line.diagnosis_pointers),
                     line.service_date.isoformat() if line.service_date else None,
+                    [normalize_icd10(c) for c in line.diagnosis_codes],
                 ]
                 for line in self.procedures
             ],
@@ -70,6 +75,25 @@ class EncounterDocumentation:
             "ref": self.documentation_ref,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def resolve_pointers(
+    doc: EncounterDocumentation,
+) -> tuple[list[str], list[tuple[int, ...]]]:
+    """Diagnoses (normalized, in order) and each line's pointers, codes turned into pointers."""
+    diagnoses = [normalize_icd10(c) for c in doc.diagnoses]
+    pointers = []
+    for line in doc.procedures:
+        if not line.diagnosis_codes:
+            pointers.append(tuple(line.diagnosis_pointers))
+            continue
+        mine = []
+        for code in (normalize_icd10(c) for c in line.diagnosis_codes):
+            if code not in diagnoses:
+                diagnoses.append(code)
+            mine.append(diagnoses.index(code) + 1)
+        pointers.append(tuple(dict.fromkeys(mine)))
+    return diagnoses, pointers
 
 
 def normalize_icd10(code: str) -> str:

@@ -125,8 +125,10 @@ def build_inquiry_file(checks: list[EligibilityCheck]) -> tuple[str, int]:
     """One 270 for checks of one payer; returns (X12, interchange control number)."""
     first = checks[0]
     location = first.appointment.location if first.appointment else None
-    provider_name = location.name if location else "CARE HUB"
-    provider_npi = location.npi if location and location.npi else "1234567893"
+    # A check made while a slot is only held has no appointment yet: it asks as the
+    # group (2100B) under the group's organization NPI.
+    provider_name = location.name if location else settings.X12_GROUP_NAME
+    provider_npi = location.npi if location and location.npi else settings.X12_GROUP_NPI
     control = control_number_next()
     env = Envelope(
         sender_id=settings.X12_SENDER_ID,

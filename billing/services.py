@@ -18,7 +18,12 @@ from django.utils import timezone
 from patients.models import Coverage, Patient
 from scheduling.models import Appointment, Location, Provider
 
-from .documentation import EncounterDocumentation, ProcedureLine, normalize_icd10
+from .documentation import (
+    EncounterDocumentation,
+    ProcedureLine,
+    normalize_icd10,
+    resolve_pointers,
+)
 from .models import (
     Charge,
     Claim,
@@ -221,9 +226,12 @@ def encounter_document(*, doc: EncounterDocumentation) -> Encounter:
     encounter.status = Encounter.Status.DOCUMENTED
     encounter.diagnoses.all().delete()
     encounter.charges.all().delete()
+    diagnoses, pointers = resolve_pointers(doc)
+    if len(diagnoses) > 12:
+        raise DocumentationError(ERR_DOC_TOO_MANY_DIAGNOSES)
     Diagnosis.objects.bulk_create(
-        Diagnosis(encounter=encounter, sequence=i, code=normalize_icd10(code))
-        for i, code in enumerate(doc.diagnoses, start=1)
+        Diagnosis(encounter=encounter, sequence=i, code=code)
+        for i, code in enumerate(diagnoses, start=1)
     )
     coverage = (
         claim.coverage
@@ -239,10 +247,12 @@ def encounter_document(*, doc: EncounterDocumentation) -> Encounter:
             modifiers=[m.strip().upper() for m in line.modifiers][:4],
             units=line.units,
             amount=_price(payer_id, line),
-            diagnosis_pointers=list(line.diagnosis_pointers),
+            diagnosis_pointers=list(line_pointers),
             service_date=line.service_date or encounter.date_of_service,
         )
-        for i, line in enumerate(doc.procedures, start=1)
+        for i, (line, line_pointers) in enumerate(
+            zip(doc.procedures, pointers, strict=True), start=1
+        )
     ]
     Charge.objects.bulk_create(charges)
     total = sum((c.amount for c in charges), Decimal("0.00"))

@@ -291,3 +291,7 @@ X12_RECEIVER_ID = os.environ.get("X12_RECEIVER_ID", "SBXCLEARING")
 X12_USAGE_INDICATOR = os.environ.get("X12_USAGE_INDICATOR", "T")  # ISA15: T test, P production
 X12_BILLING_TAX_ID = os.environ.get("X12_BILLING_TAX_ID", "840000001")  # 2010AA REF*EI
 X12_SUBMITTER_PHONE = os.environ.get("X12_SUBMITTER_PHONE", "3035550100")  # 1000A PER
+# The group's organization NPI and name: the 270's information receiver (2100B) when a
+# check has no appointment (and so no location) yet.
+X12_GROUP_NPI = os.environ.get("X12_GROUP_NPI", "1234567893")
+X12_GROUP_NAME = os.environ.get("X12_GROUP_NAME", "CARE HUB DENTAL GROUP")

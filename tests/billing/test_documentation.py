@@ -125,3 +125,22 @@ def test_a_walk_in_without_appointment_opens_an_encounter():
 
     assert enc.encounter_number == "WALKIN-1" and enc.appointment is None
     assert enc.claims.get().total_charge == Decimal("180.00")
+
+
+def test_lines_may_name_their_diagnoses_by_code_instead_of_pointer():
+    # HL7 FT1-19 and FHIR ChargeItem reasons link a line to codes, not positions.
+    v = b.visit()
+    doc = b.documentation(
+        v,
+        diagnoses=("Z01.20",),
+        procedures=(
+            ProcedureLine(code="D0150", diagnosis_codes=("Z01.20",)),
+            ProcedureLine(code="D2391", diagnosis_codes=("K02.52", "Z01.20")),
+        ),
+    )
+
+    enc = encounter_document(doc=doc)
+
+    assert [d.code for d in enc.diagnoses.all()] == ["Z0120", "K0252"]
+    assert [c.diagnosis_pointers for c in enc.charges.all()] == [[1], [2, 1]]
+    assert enc.claims.get().status == Claim.Status.READY
