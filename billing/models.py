@@ -293,6 +293,12 @@ class Claim(models.Model):
     created_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     adjudicated_at = models.DateTimeField(null=True, blank=True)
+    # The payer's own number for the claim (277CA REF*1K, 835 CLP07). A claim sent again
+    # after adjudication is a replacement (CLM05-3 = 7) that cites it in REF*F8.
+    payer_claim_number = models.CharField(max_length=50, blank=True)
+    frequency_code = models.CharField(
+        max_length=1, default="1", help_text="CLM05-3: 1 original, 7 replacement"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -171,6 +171,8 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
     claim.paid_amount += cp.paid
     claim.patient_responsibility += cp.patient_responsibility
     claim.adjudicated_at = timezone.now()
+    if cp.payer_claim_number and cp.status_code != REVERSAL:
+        claim.payer_claim_number = cp.payer_claim_number[:50]
     status = _new_status(cp, claim)
     note = (
         f"835 {remittance.trace_number}: reversal of {-cp.paid if cp.paid < 0 else cp.paid}"
@@ -178,7 +180,15 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
         else f"835 {remittance.trace_number}: paid {cp.paid}"
     )
     claim.status = status
-    claim.save(update_fields=["paid_amount", "patient_responsibility", "adjudicated_at", "status"])
+    claim.save(
+        update_fields=[
+            "paid_amount",
+            "patient_responsibility",
+            "adjudicated_at",
+            "status",
+            "payer_claim_number",
+        ]
+    )
     ClaimStatusHistory.objects.create(
         claim=claim, status=status, note=note[:200], at=timezone.now()
     )

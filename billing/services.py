@@ -397,6 +397,11 @@ def claim_resubmit(*, claim: Claim, note: str = "") -> Claim:
         Claim.Status.DENIED,
     ):
         raise DocumentationError(ERR_NOT_RESUBMITTABLE)
+    if claim.status == Claim.Status.DENIED and claim.payer_claim_number:
+        # The payer adjudicated it: sending the same claim again would be a duplicate;
+        # a replacement (CLM05-3 = 7, REF*F8) asks it to adjudicate the corrected one.
+        claim.frequency_code = "7"
+        claim.save(update_fields=["frequency_code"])
     if claim.status != Claim.Status.DRAFT:
         claim_status_set(claim=claim, status=Claim.Status.DRAFT, note=note or "Resubmitted")
     _scrub_on_document(claim)

@@ -76,6 +76,8 @@ _DATA_FIELDS = (
     "coverage__subscriber_last_name",
     "coverage__subscriber_dob",
     "coverage__plan__kind",
+    "frequency_code",
+    "payer_claim_number",
 )
 
 
@@ -134,7 +136,7 @@ def load_claim_data(claim_ids: Sequence[int]) -> list[ClaimRow]:
             (pk, number, payer_id, payer_name, payer_code, total, enc_id, first, last, dob, sex,
              p_line, p_city, p_state, p_zip, loc_name, loc_npi, l_line, l_city, l_state, l_zip,
              r_first, r_last, r_npi, member_id, group, relationship, s_first, s_last, s_dob,
-             plan_kind) = r  # fmt: skip
+             plan_kind, frequency, payer_claim_number) = r  # fmt: skip
             address = (
                 Address(p_line, p_city, p_state, p_zip)
                 if p_line
@@ -171,6 +173,8 @@ def load_claim_data(claim_ids: Sequence[int]) -> list[ClaimRow]:
                 patient=patient,
                 payer_name=payer_name,
                 payer_code=payer_code,
+                frequency=frequency if payer_claim_number else "1",
+                original_reference=payer_claim_number if frequency == "7" else "",
             )
             out.append(ClaimRow(pk, payer_id, payer_name, total, data))
     return out
@@ -367,6 +371,9 @@ def acknowledgement_post(*, raw: str, connector: Connector | None) -> AckResult:
         )
         if acked is None:
             continue
+        if ca.payer_claim_number and ca.accepted:
+            acked.payer_claim_number = ca.payer_claim_number[:50]
+            acked.save(update_fields=["payer_claim_number"])
         if ca.accepted:
             _set(
                 acked,

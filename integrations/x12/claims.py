@@ -185,6 +185,9 @@ def _claim_loop(claim: ClaimData) -> list[str]:
             "Y",
         ),
     ]
+    if claim.frequency == "7" and claim.original_reference:
+        # Loop 2300 REF*F8: the payer claim control number of the claim being replaced.
+        out.append(seg("REF", "F8", clean(claim.original_reference, 50)))
     codes = [("ABK" if i == 0 else "ABF") + COMPONENT + dx for i, dx in enumerate(claim.diagnoses)]
     out.append(seg("HI", *codes))
     out.append(

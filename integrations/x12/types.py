@@ -121,6 +121,7 @@ class ClaimData:
     payer_name: str
     payer_code: str
     frequency: str = "1"  # CLM05-3: 1 original, 7 replacement
+    original_reference: str = ""  # REF*F8, the payer's claim number a replacement cites
 
 
 # ---------------------------------------------------------------------------

@@ -118,3 +118,28 @@ def test_the_validator_catches_a_broken_837p(tmp_path):
     (path,) = tmp_path.glob("837P_*.x12")
     path.write_text(path.read_text().replace("HL*1**20*1", "HL*1**20"))
     assert f"{path}: OK" not in x12valid(path)
+
+
+def test_a_corrected_claim_after_a_denial_is_a_valid_replacement(tmp_path):
+    from billing.remittance import remittance_post
+    from billing.services import claim_resubmit
+    from tests.billing.test_x12_parsing import PAID_AND_DENIED, wrap
+
+    (claim,) = _claims(1)
+    claim.payer.payer_code = "SBXDD1"
+    claim.payer.save()
+    Claim.objects.filter(pk=claim.pk).update(
+        claim_number="E000000002-1", status=Claim.Status.ACCEPTED
+    )
+    remittance_post(raw=wrap("835", PAID_AND_DENIED))
+    claim.refresh_from_db()
+    assert claim.status == Claim.Status.DENIED and claim.payer_claim_number == "PCN2"
+
+    claim_resubmit(claim=claim)
+    claims_submit(out_dir=tmp_path)
+
+    (path,) = tmp_path.glob("837P_*.x12")
+    raw = path.read_text()
+    assert "*11:B:7*" in raw and "REF*F8*PCN2~" in raw
+    output = x12valid(path)
+    assert f"{path}: OK" in output, output[-3000:]
