@@ -28,7 +28,7 @@ from integrations.x12.types import BenefitsSummary, EligibilityInquiry
 from patients.models import Coverage
 from scheduling.models import Appointment
 
-from .fastsql import update_rows, values_of
+from .fastsql import claim_rows, update_rows, values_of
 from .models import EligibilityBatchRun, EligibilityCheck, Payer
 from .services import control_number_next, primary_coverage
 
@@ -144,11 +144,39 @@ def build_inquiry_file(checks: list[EligibilityCheck]) -> tuple[str, int]:
     return build_270(inquiries, env=env, reference=f"ELIG{control}"), control
 
 
+def _claim(check_ids: Iterable[int]) -> list[int]:
+    """Claim the pending checks nobody has sent yet; only the caller that wins sends them.
+
+    A Celery redelivery (acks_late, worker lost) or a second run of the same task while a
+    mailbox answer is still on its way finds ``sent_at`` set and sends nothing.
+    """
+    return claim_rows(
+        EligibilityCheck,
+        list(check_ids),
+        name="sent_at",
+        value=timezone.now(),
+        where={"status": EligibilityCheck.Status.PENDING},
+    )
+
+
+def _unclaim(checks: list[EligibilityCheck]) -> None:
+    # The 270 never left (transient transport error): let the retry claim them again.
+    EligibilityCheck.objects.filter(
+        pk__in=[c.pk for c in checks], status=EligibilityCheck.Status.PENDING
+    ).update(sent_at=None)
+
+
 def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
-    """Send 270s for pending checks (one file per payer) and post any real-time 271s."""
+    """Send 270s for pending checks (one file per payer) and post any real-time 271s.
+
+    Each check is claimed before its 270 is built, so it is sent at most once however
+    often this runs; a worker lost between the claim and the send leaves the check
+    pending and claimed (no duplicate 270 to the payer); the nightly batch, which skips
+    only checks of the last day, asks again the next night.
+    """
     result = SendResult()
     by_payer: dict[int, list[EligibilityCheck]] = defaultdict(list)
-    for check in _load(check_ids):
+    for check in _load(_claim(check_ids)):
         by_payer[check.coverage.plan.payer_id].append(check)
     for payer_id, checks in by_payer.items():
         connector = clearinghouse_for(payer_id)
@@ -166,6 +194,7 @@ def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
                 raw=raw, connector=connector, status=Message.Status.FAILED, error=str(exc)
             )
             if not exc.permanent:
+                _unclaim(checks)
                 raise
             _fail(checks, str(exc))
             result.failed += len(checks)

@@ -131,6 +131,9 @@ class EligibilityCheck(models.Model):
         related_name="eligibility_checks",
     )
     requested_at = models.DateTimeField()
+    # Set by the one sender that claims the check (a conditional UPDATE): a re-run or a
+    # redelivered task finds it set and sends no second 270 while the answer is pending.
+    sent_at = models.DateTimeField(null=True, blank=True)
     responded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     plan_begin = models.DateField(null=True, blank=True)
