@@ -28,6 +28,7 @@ from integrations.x12.types import BenefitsSummary, EligibilityInquiry
 from patients.models import Coverage
 from scheduling.models import Appointment
 
+from .audit import audit_creates, audit_updates
 from .fastsql import claim_rows, update_rows, values_of
 from .models import EligibilityBatchRun, EligibilityCheck, Payer
 from .services import control_number_next, primary_coverage
@@ -164,6 +165,9 @@ def _unclaim(checks: list[EligibilityCheck]) -> None:
     EligibilityCheck.objects.filter(
         pk__in=[c.pk for c in checks], status=EligibilityCheck.Status.PENDING
     ).update(sent_at=None)
+    audit_updates(
+        EligibilityCheck, ((c.pk, str(c), {"sent_at": (c.sent_at, None)}) for c in checks)
+    )
 
 
 def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
@@ -176,7 +180,11 @@ def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
     """
     result = SendResult()
     by_payer: dict[int, list[EligibilityCheck]] = defaultdict(list)
-    for check in _load(_claim(check_ids)):
+    claimed = _load(_claim(check_ids))
+    audit_updates(
+        EligibilityCheck, ((c.pk, str(c), {"sent_at": (None, c.sent_at)}) for c in claimed)
+    )
+    for check in claimed:
         by_payer[check.coverage.plan.payer_id].append(check)
     for payer_id, checks in by_payer.items():
         connector = clearinghouse_for(payer_id)
@@ -210,10 +218,24 @@ def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
 
 def _fail(checks: list[EligibilityCheck], reason: str) -> None:
     now = timezone.now()
+    errors = [{"loop": "", "code": "", "message": reason}]
     EligibilityCheck.objects.filter(pk__in=[c.pk for c in checks]).update(
-        status=EligibilityCheck.Status.ERROR,
-        responded_at=now,
-        errors=[{"loop": "", "code": "", "message": reason}],
+        status=EligibilityCheck.Status.ERROR, responded_at=now, errors=errors
+    )
+    audit_updates(
+        EligibilityCheck,
+        (
+            (
+                c.pk,
+                str(c),
+                {
+                    "status": (c.status, EligibilityCheck.Status.ERROR),
+                    "responded_at": (c.responded_at, now),
+                    "errors": (c.errors, errors),
+                },
+            )
+            for c in checks
+        ),
     )
 
 
@@ -239,9 +261,20 @@ APPLIED_FIELDS = [
 ]
 
 
-def _write_answers(checks: list[EligibilityCheck]) -> None:
-    update_rows(
-        EligibilityCheck, APPLIED_FIELDS, ((c.pk, values_of(c, APPLIED_FIELDS)) for c in checks)
+def _write_answers(checks: list[EligibilityCheck], before: dict[int, list]) -> None:
+    """One executemany for the batch, and the audit entries auditlog's save would write."""
+    after = {c.pk: values_of(c, APPLIED_FIELDS) for c in checks}
+    update_rows(EligibilityCheck, APPLIED_FIELDS, after.items())
+    audit_updates(
+        EligibilityCheck,
+        (
+            (
+                c.pk,
+                str(c),
+                dict(zip(APPLIED_FIELDS, zip(before[c.pk], after[c.pk], strict=True), strict=True)),
+            )
+            for c in checks
+        ),
     )
 
 
@@ -293,12 +326,12 @@ def eligibility_response_post(*, raw: str, connector: Connector | None) -> PostR
         if s.trace.startswith(TRACE_PREFIX) and s.trace[len(TRACE_PREFIX) :].isdigit()
     }
     checks = list(EligibilityCheck.objects.select_for_update().filter(pk__in=ids))
+    before = {c.pk: values_of(c, APPLIED_FIELDS) for c in checks}
     for check in checks:
         _apply(check, ids[check.pk], message)
-    # One UPDATE per batch instead of a save (and an audit-log diff) per row: a nightly
-    # 271 answers thousands of checks. The raw 271 in the ledger, linked from each
-    # check, is the record of where every value came from.
-    _write_answers(checks)
+    # One executemany per batch instead of a save per row (a nightly 271 answers
+    # thousands of checks), with the audit entries written in bulk beside it.
+    _write_answers(checks, before)
     result.updated += len(checks)
     result.unknown = len(summaries) - result.updated
     if not summaries and shared:
@@ -333,20 +366,28 @@ def _fail_by_reference(reference: str, shared: list, message: Message) -> int:
         {"loop": e.loop, "code": e.code, "message": e.message, "follow_up": e.follow_up}
         for e in shared
     ]
-    return EligibilityCheck.objects.filter(
-        pk__in=[int(t) for t in traces], status=EligibilityCheck.Status.PENDING
-    ).update(
-        status=EligibilityCheck.Status.ERROR,
-        responded_at=timezone.now(),
-        errors=errors,
-        message=message,
+    checks = list(
+        EligibilityCheck.objects.select_for_update().filter(
+            pk__in=[int(t) for t in traces], status=EligibilityCheck.Status.PENDING
+        )
     )
+    before = {c.pk: values_of(c, APPLIED_FIELDS) for c in checks}
+    now = timezone.now()
+    for check in checks:
+        check.status = EligibilityCheck.Status.ERROR
+        check.responded_at = now
+        check.errors = errors
+        check.message = message
+    _write_answers(checks, before)
+    return len(checks)
 
 
 # ---------------------------------------------------------------------------
 # Real time (hold placed) and the nightly batch
 # ---------------------------------------------------------------------------
-def eligibility_check_for_hold(*, patient_id: int, location_id: int | None = None) -> int | None:
+def eligibility_check_for_hold(
+    *, patient_id: int, appointment: Appointment | None = None
+) -> int | None:
     """Create a pending check when the patient's coverage was not checked recently.
 
     Returns the check id for the caller to send after commit, or None.
@@ -356,7 +397,7 @@ def eligibility_check_for_hold(*, patient_id: int, location_id: int | None = Non
         return None
     if check_is_fresh(coverage_id=coverage.pk, days=settings.ELIGIBILITY_STALE_DAYS):
         return None
-    return eligibility_check_request(coverage=coverage).pk
+    return eligibility_check_request(coverage=coverage, appointment=appointment).pk
 
 
 def batch_candidates(*, days: int, now: datetime | None = None) -> list[tuple[int, int]]:
@@ -463,6 +504,7 @@ def eligibility_batch_run(
             )
             for appt_id, cov_id in wanted.items()
         )
+        audit_creates(checks)
         by_payer: dict[int, list[int]] = defaultdict(list)
         for check in checks:
             by_payer[payer_of[check.coverage_id]].append(check.pk)

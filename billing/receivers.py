@@ -50,11 +50,10 @@ def encounter_on_booking(sender: Any, appointment: Any, event: str, **_: Any) ->
         encounter_open(appointment=appointment)
         if event == "booked":
             # Booking without a hold (API, location PMS) still deserves a fresh check.
-            check_id = eligibility_check_for_hold(patient_id=appointment.patient_id)
+            check_id = eligibility_check_for_hold(
+                patient_id=appointment.patient_id, appointment=appointment
+            )
             if check_id is not None:
-                from .models import EligibilityCheck
-
-                EligibilityCheck.objects.filter(pk=check_id).update(appointment=appointment)
                 transaction.on_commit(lambda: _queue_check(check_id))
     elif event in {"cancelled", "no_show"}:
         encounter_void(appointment=appointment)

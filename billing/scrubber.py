@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from scheduling.validators import npi_is_valid
 
+from .audit import audit_updates
 from .fastsql import insert_rows
 from .icd10 import icd10_billable, icd10_exists
 from .models import (
@@ -516,6 +517,12 @@ def _record(statuses: dict[int, str], results: dict[int, list[Finding]]) -> None
         Claim.objects.filter(id__in=ready[start : start + 2000]).update(status=Claim.Status.READY)
     for start in range(0, len(held), 2000):
         Claim.objects.filter(id__in=held[start : start + 2000]).update(status=Claim.Status.HELD)
+    moved = dict.fromkeys(ready, Claim.Status.READY) | dict.fromkeys(held, Claim.Status.HELD)
+    numbers = dict(Claim.objects.filter(id__in=list(moved)).values_list("id", "claim_number"))
+    audit_updates(
+        Claim,
+        ((pk, numbers[pk], {"status": (statuses[pk], new)}) for pk, new in moved.items()),
+    )
 
 
 @transaction.atomic

@@ -19,6 +19,7 @@ from integrations.models import Connector
 from patients.models import Coverage
 from scheduling.models import Appointment
 
+from .audit import audit_creates
 from .documentation import EncounterDocumentation, ProcedureLine
 from .eligibility import Throttle, eligibility_batch_run, eligibility_checks_send
 from .models import Claim, EligibilityCheck, Encounter, Payer
@@ -66,7 +67,7 @@ def _open_upcoming_encounters() -> int:
         for a in rows
         if a.pk not in have
     ]
-    Encounter.objects.bulk_create(new, batch_size=2000)
+    audit_creates(Encounter.objects.bulk_create(new, batch_size=2000))
     return len(new)
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from patients.models import Coverage, Patient
 from scheduling.models import Appointment, Location, Provider
 
+from .audit import audit_creates
 from .documentation import (
     EncounterDocumentation,
     ProcedureLine,
@@ -96,9 +97,12 @@ def encounter_open(*, appointment: Appointment) -> Encounter:
 
 def encounter_void(*, appointment: Appointment) -> None:
     """A cancelled appointment's encounter will never be documented."""
-    Encounter.objects.filter(appointment=appointment, status=Encounter.Status.OPEN).update(
-        status=Encounter.Status.VOID
-    )
+    encounter = Encounter.objects.filter(
+        appointment=appointment, status=Encounter.Status.OPEN
+    ).first()
+    if encounter is not None:
+        encounter.status = Encounter.Status.VOID
+        encounter.save(update_fields=["status"])  # audited by auditlog's signal
 
 
 def _resolve_encounter(doc: EncounterDocumentation) -> Encounter:
@@ -229,9 +233,11 @@ def encounter_document(*, doc: EncounterDocumentation) -> Encounter:
     diagnoses, pointers = resolve_pointers(doc)
     if len(diagnoses) > 12:
         raise DocumentationError(ERR_DOC_TOO_MANY_DIAGNOSES)
-    Diagnosis.objects.bulk_create(
-        Diagnosis(encounter=encounter, sequence=i, code=code)
-        for i, code in enumerate(diagnoses, start=1)
+    audit_creates(
+        Diagnosis.objects.bulk_create(
+            Diagnosis(encounter=encounter, sequence=i, code=code)
+            for i, code in enumerate(diagnoses, start=1)
+        )
     )
     coverage = (
         claim.coverage
@@ -254,7 +260,7 @@ def encounter_document(*, doc: EncounterDocumentation) -> Encounter:
             zip(doc.procedures, pointers, strict=True), start=1
         )
     ]
-    Charge.objects.bulk_create(charges)
+    audit_creates(Charge.objects.bulk_create(charges))
     total = sum((c.amount for c in charges), Decimal("0.00"))
 
     if coverage is None:

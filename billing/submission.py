@@ -8,8 +8,9 @@ transaction, so concurrent runs can never share an ISA13 and numbers only grow.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from integrations.x12.transport import InboundFile, TransportError, transport_fo
 from integrations.x12.types import Address, BillingProvider, ClaimData, ClaimLineData, Person
 from patients.models import Coverage
 
+from .audit import audit_updates
 from .eligibility import clearinghouse_for, eligibility_response_post
 from .fastsql import insert_rows
 from .models import Charge, Claim, ClaimBatch, ClaimStatusHistory, Diagnosis, Plan
@@ -233,15 +235,33 @@ def build_batch(rows: Sequence[ClaimRow], *, payer_id: int) -> tuple[ClaimBatch,
     return batch, raw
 
 
-def _mark_submitted(claim_ids: Sequence[int], batch: ClaimBatch, note: str) -> None:
+def _mark_submitted(
+    claims: Mapping[int, tuple[str, int | None, datetime | None]], batch: ClaimBatch, note: str
+) -> None:
+    """claims: pk -> (claim number, previous batch id, previous submitted_at), all READY."""
     now = timezone.now()
-    Claim.objects.filter(pk__in=list(claim_ids)).update(
+    Claim.objects.filter(pk__in=list(claims)).update(
         status=Claim.Status.SUBMITTED, batch=batch, submitted_at=now
     )
     insert_rows(
         ClaimStatusHistory,
         ["claim", "status", "note", "at"],
-        ((pk, Claim.Status.SUBMITTED, note[:200], now) for pk in claim_ids),
+        ((pk, Claim.Status.SUBMITTED, note[:200], now) for pk in claims),
+    )
+    audit_updates(
+        Claim,
+        (
+            (
+                pk,
+                number,
+                {
+                    "status": (Claim.Status.READY, Claim.Status.SUBMITTED),
+                    "batch": (old_batch, batch.pk),
+                    "submitted_at": (old_at, now),
+                },
+            )
+            for pk, (number, old_batch, old_at) in claims.items()
+        ),
     )
 
 
@@ -291,11 +311,12 @@ def _submit_chunk(
 ) -> WrittenBatch | None:
     with transaction.atomic():
         # Lock the claims so a concurrent run cannot put them in a second batch.
-        still_ready = set(
-            Claim.objects.select_for_update()
+        still_ready = {
+            pk: (number, old_batch, old_at)
+            for pk, number, old_batch, old_at in Claim.objects.select_for_update()
             .filter(pk__in=[r.claim_id for r in chunk], status=Claim.Status.READY)
-            .values_list("pk", flat=True)
-        )
+            .values_list("pk", "claim_number", "batch_id", "submitted_at")
+        }
         chunk = [r for r in chunk if r.claim_id in still_ready]
         if not chunk:
             return None
@@ -313,7 +334,7 @@ def _submit_chunk(
             destination = f"{connector.name}:{batch.file_name}"
         batch.message = x12_record_outbound(raw=raw, connector=connector)
         batch.save(update_fields=["message"])
-        _mark_submitted([r.claim_id for r in chunk], batch, f"837P {batch.file_name}")
+        _mark_submitted(still_ready, batch, f"837P {batch.file_name}")
     for answer in answers:
         inbound_post(raw=answer.payload, connector=connector)
     return WrittenBatch(
