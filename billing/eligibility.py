@@ -189,7 +189,7 @@ def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
     for payer_id, checks in by_payer.items():
         connector = clearinghouse_for(payer_id)
         if connector is None:
-            _fail(checks, ERR_NO_CONNECTOR)
+            _fail(checks, _reason(ERR_NO_CONNECTOR))
             result.failed += len(checks)
             continue
         raw, control = build_inquiry_file(checks)
@@ -204,7 +204,7 @@ def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
             if not exc.permanent:
                 _unclaim(checks)
                 raise
-            _fail(checks, str(exc))
+            _fail(checks, _reason(str(exc)))
             result.failed += len(checks)
             continue
         x12_record_outbound(raw=raw, connector=connector)
@@ -216,27 +216,30 @@ def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
     return result
 
 
-def _fail(checks: list[EligibilityCheck], reason: str) -> None:
+def _fail(
+    checks: list[EligibilityCheck], errors: list[dict], message: Message | None = None
+) -> None:
+    """Answer checks with an error (no connector, a permanent transport failure, or a
+    payer-level AAA), written and audited like any other answer."""
+    before = {c.pk: values_of(c, APPLIED_FIELDS) for c in checks}
     now = timezone.now()
-    errors = [{"loop": "", "code": "", "message": reason}]
-    EligibilityCheck.objects.filter(pk__in=[c.pk for c in checks]).update(
-        status=EligibilityCheck.Status.ERROR, responded_at=now, errors=errors
-    )
-    audit_updates(
-        EligibilityCheck,
-        (
-            (
-                c.pk,
-                str(c),
-                {
-                    "status": (c.status, EligibilityCheck.Status.ERROR),
-                    "responded_at": (c.responded_at, now),
-                    "errors": (c.errors, errors),
-                },
-            )
-            for c in checks
-        ),
-    )
+    for check in checks:
+        check.status = EligibilityCheck.Status.ERROR
+        check.responded_at = now
+        check.errors = errors
+        check.message = message or check.message
+    _write_answers(checks, before)
+
+
+def _reason(text: str) -> list[dict]:
+    return [{"loop": "", "code": "", "message": text}]
+
+
+def _error_dicts(errors: Iterable) -> list[dict]:
+    return [
+        {"loop": e.loop, "code": e.code, "message": e.message, "follow_up": e.follow_up}
+        for e in errors
+    ]
 
 
 @dataclass
@@ -286,10 +289,7 @@ def _apply(check: EligibilityCheck, summary: BenefitsSummary, message: Message) 
     check.copay = summary.copay
     check.deductible_remaining = summary.deductible_remaining
     check.coinsurance_percent = summary.coinsurance_percent
-    check.errors = [
-        {"loop": e.loop, "code": e.code, "message": e.message, "follow_up": e.follow_up}
-        for e in summary.errors
-    ]
+    check.errors = _error_dicts(summary.errors)
     if summary.active is True:
         check.status = EligibilityCheck.Status.ACTIVE
     elif summary.active is False:
@@ -362,23 +362,12 @@ def _fail_by_reference(reference: str, shared: list, message: Message) -> int:
     if sent is None:
         return 0
     traces = re.findall(r"TRN\*1\*" + TRACE_PREFIX + r"(\d+)\*", sent.raw)
-    errors = [
-        {"loop": e.loop, "code": e.code, "message": e.message, "follow_up": e.follow_up}
-        for e in shared
-    ]
     checks = list(
         EligibilityCheck.objects.select_for_update().filter(
             pk__in=[int(t) for t in traces], status=EligibilityCheck.Status.PENDING
         )
     )
-    before = {c.pk: values_of(c, APPLIED_FIELDS) for c in checks}
-    now = timezone.now()
-    for check in checks:
-        check.status = EligibilityCheck.Status.ERROR
-        check.responded_at = now
-        check.errors = errors
-        check.message = message
-    _write_answers(checks, before)
+    _fail(checks, _error_dicts(shared), message)
     return len(checks)
 
 
@@ -489,9 +478,10 @@ def eligibility_batch_run(
         )
         wanted: dict[int, int] = {}
         for appt_id, cov_id in candidates:
-            if cov_id in recent or cov_id in wanted.values():
+            if cov_id in recent:
                 run.skipped += 1
             else:
+                recent.add(cov_id)  # one check per coverage, for its first appointment
                 wanted[appt_id] = cov_id
         run.save()
         payer_of = dict(

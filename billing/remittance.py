@@ -124,14 +124,21 @@ def _already_posted(cp: ClaimPayment, claim: Claim) -> bool:
     A payment stands until a reversal (CLP02=22, negated amount) takes it back, after
     which the payer may legitimately send the same payment again.
     """
-    rows = RemittanceClaim.objects.filter(claim=claim)
+    # One read of the claim's earlier postings instead of a count query per question.
+    rows = list(
+        RemittanceClaim.objects.filter(claim=claim).values_list("status_code", "paid", "charge")
+    )
+    reversals = sum(1 for code, paid, _ in rows if code == REVERSAL and paid == -cp.paid)
     if cp.status_code == REVERSAL:
-        payments = rows.exclude(status_code=REVERSAL).filter(paid=-cp.paid).count()
-        reversals = rows.filter(status_code=REVERSAL, paid=cp.paid).count()
-        return reversals >= payments
-    same = rows.filter(status_code=cp.status_code, paid=cp.paid, charge=cp.charge).count()
-    reversed_ = rows.filter(status_code=REVERSAL, paid=-cp.paid).count()
-    return same > reversed_
+        payments = sum(1 for code, paid, _ in rows if code != REVERSAL and paid == -cp.paid)
+        reversals_of_this = sum(1 for code, paid, _ in rows if code == REVERSAL and paid == cp.paid)
+        return reversals_of_this >= payments
+    same = sum(
+        1
+        for code, paid, charge in rows
+        if code == cp.status_code and paid == cp.paid and charge == cp.charge
+    )
+    return same > reversals
 
 
 def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: PostResult) -> None:
@@ -139,24 +146,11 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
         Claim.objects.select_for_update().filter(claim_number=cp.clp01, payer=payer).first()
         or Claim.objects.select_for_update().filter(claim_number=cp.clp01).first()
     )
-    if claim is None:
-        rc = RemittanceClaim.objects.create(
-            remittance=remittance,
-            claim=None,
-            clp01=cp.clp01[:38],
-            status_code=cp.status_code[:2],
-            charge=cp.charge,
-            paid=cp.paid,
-            patient_responsibility=cp.patient_responsibility,
-        )
-        # Kept with its adjustments, so a biller's later match posts the whole payment.
-        Adjustment.objects.bulk_create(_adjustments(rc, cp))
-        result.unmatched += 1
-        return
-    result.matched += 1
-    if _already_posted(cp, claim):
-        result.skipped += 1
-        return
+    if claim is not None:
+        result.matched += 1
+        if _already_posted(cp, claim):
+            result.skipped += 1
+            return
     rc = RemittanceClaim.objects.create(
         remittance=remittance,
         claim=claim,
@@ -166,8 +160,11 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
         paid=cp.paid,
         patient_responsibility=cp.patient_responsibility,
     )
-    adjustments = _adjustments(rc, cp)
-    Adjustment.objects.bulk_create(adjustments)
+    Adjustment.objects.bulk_create(_adjustments(rc, cp))
+    if claim is None:
+        # Kept with its adjustments, so a biller's later match posts the whole payment.
+        result.unmatched += 1
+        return
     claim.paid_amount += cp.paid
     claim.patient_responsibility += cp.patient_responsibility
     claim.adjudicated_at = timezone.now()

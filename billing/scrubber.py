@@ -513,10 +513,9 @@ def _record(statuses: dict[int, str], results: dict[int, list[Finding]]) -> None
         ["claim", "status", "note", "at"],
         ((h.claim_id, h.status, h.note, h.at) for h in history),
     )
-    for start in range(0, len(ready), 2000):
-        Claim.objects.filter(id__in=ready[start : start + 2000]).update(status=Claim.Status.READY)
-    for start in range(0, len(held), 2000):
-        Claim.objects.filter(id__in=held[start : start + 2000]).update(status=Claim.Status.HELD)
+    # Called per chunk of at most 2,000 claims (claims_scrub), so one UPDATE each.
+    Claim.objects.filter(id__in=ready).update(status=Claim.Status.READY)
+    Claim.objects.filter(id__in=held).update(status=Claim.Status.HELD)
     moved = dict.fromkeys(ready, Claim.Status.READY) | dict.fromkeys(held, Claim.Status.HELD)
     numbers = dict(Claim.objects.filter(id__in=list(moved)).values_list("id", "claim_number"))
     audit_updates(
