@@ -30,7 +30,7 @@ from patients.models import Coverage
 
 from .audit import audit_updates
 from .eligibility import clearinghouse_for, eligibility_response_post
-from .fastsql import insert_rows
+from .fastsql import insert_rows, update_rows
 from .models import Charge, Claim, ClaimBatch, ClaimStatusHistory, Diagnosis, Plan
 from .scrubber import SCRUBBABLE, Finding, claims_scrub
 from .services import control_number_next
@@ -373,6 +373,9 @@ def acknowledgement_post(*, raw: str, connector: Connector | None) -> AckResult:
         x12_mark(message, status=Message.Status.REJECTED, error=str(exc))
         result.error = str(exc)
         return result
+    # (claim, new status, history note, payer claim number): applied in bulk below; a
+    # 277CA answers every claim of a batch, one save per claim made it N+1.
+    moves: list[tuple[Claim, str, str, str]] = []
     for ack in functional:
         batch = ClaimBatch.objects.filter(group_control_number=int(ack.group_control or 0)).first()
         if batch is None:
@@ -382,40 +385,70 @@ def acknowledgement_post(*, raw: str, connector: Connector | None) -> AckResult:
         result.batches += 1
         if ack.code == "R":
             for claim in batch.claims.select_for_update().filter(status=Claim.Status.SUBMITTED):
-                _set(claim, Claim.Status.REJECTED, "999 rejected the batch")
+                moves.append(
+                    (
+                        claim,
+                        Claim.Status.REJECTED,
+                        "999 rejected the batch",
+                        claim.payer_claim_number,
+                    )
+                )
                 result.rejected += 1
-    for ca in claim_acks:
-        acked = (
-            Claim.objects.select_for_update()
-            .filter(claim_number=ca.claim_number, status=Claim.Status.SUBMITTED)
-            .first()
+    submitted = {
+        c.claim_number: c
+        for c in Claim.objects.select_for_update()
+        .filter(
+            claim_number__in={ca.claim_number for ca in claim_acks},
+            status=Claim.Status.SUBMITTED,
         )
+        .exclude(pk__in=[c.pk for c, *_ in moves])
+    }
+    for ca in claim_acks:
+        acked = submitted.pop(ca.claim_number, None)  # a claim moves once per file
         if acked is None:
             continue
-        if ca.payer_claim_number and ca.accepted:
-            acked.payer_claim_number = ca.payer_claim_number[:50]
-            acked.save(update_fields=["payer_claim_number"])
         if ca.accepted:
-            _set(
-                acked,
-                Claim.Status.ACCEPTED,
-                f"277CA {ca.category}:{ca.status} {ca.payer_claim_number}",
-            )
+            note = f"277CA {ca.category}:{ca.status} {ca.payer_claim_number}"
+            number = ca.payer_claim_number[:50] or acked.payer_claim_number
+            moves.append((acked, Claim.Status.ACCEPTED, note, number))
             result.accepted += 1
         else:
-            _set(acked, Claim.Status.REJECTED, f"277CA {ca.category}:{ca.status} rejected by payer")
+            note = f"277CA {ca.category}:{ca.status} rejected by payer"
+            moves.append((acked, Claim.Status.REJECTED, note, acked.payer_claim_number))
             result.rejected += 1
+    _claims_move(moves)
     x12_mark(
         message, status=Message.Status.PROCESSED, ack_code=functional[0].code if functional else ""
     )
     return result
 
 
-def _set(claim: Claim, status: str, note: str) -> None:
-    claim.status = status
-    claim.save(update_fields=["status"])
-    ClaimStatusHistory.objects.create(
-        claim=claim, status=status, note=note[:200], at=timezone.now()
+def _claims_move(moves: list[tuple[Claim, str, str, str]]) -> None:
+    """Claim status moves with their history and audit entries, one executemany each."""
+    now = timezone.now()
+    update_rows(
+        Claim,
+        ["status", "payer_claim_number"],
+        ((claim.pk, [status, number]) for claim, status, _, number in moves),
+    )
+    insert_rows(
+        ClaimStatusHistory,
+        ["claim", "status", "note", "at"],
+        ((claim.pk, status, note[:200], now) for claim, status, note, _ in moves),
+    )
+    audit_updates(
+        Claim,
+        (
+            (
+                claim.pk,
+                str(claim),
+                {
+                    "status": (claim.status, status),
+                    "payer_claim_number": (claim.payer_claim_number, number),
+                },
+            )
+            for claim, status, _, number in moves
+        ),
     )
 
 

@@ -91,3 +91,4 @@ def test_documented_lines_and_bulk_claim_moves_are_audited(tmp_path):
     claim = Claim.objects.get()
     moves = [e.changes["status"] for e in _entries(Claim, claim.pk) if "status" in e.changes]
     assert ["ready", "submitted"] in moves
+    assert ["submitted", "accepted"] in moves  # the sandbox 277CA, applied in bulk
