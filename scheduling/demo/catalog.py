@@ -214,7 +214,9 @@ APPOINTMENT_TYPES = [
         [],
         "existing",
         ["D5110"],
-        ["K0810"],
+        # K08.109 complete loss of teeth, unspecified cause and class: the billable leaf
+        # (K08.10 is a category, which the revenue-cycle scrubber rightly refuses).
+        ["K08109"],
     ),
     (
         "laser-gum-therapy",
