@@ -1,0 +1,19 @@
+"""Celery tasks: thin, idempotent, taking keys and ids. The work lives in the modules."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import inbound
+
+
+@shared_task(acks_late=True)
+def inbound_drain_task(keys: list[str]) -> int:
+    """Apply pending inbound messages for these patient keys, FIFO within each key."""
+    return sum(inbound.inbound_drain_key(key) for key in keys)
+
+
+@shared_task(acks_late=True)
+def inbound_sweep_task() -> int:
+    """Catch messages whose task was lost (broker down at commit) and retries now due."""
+    return sum(inbound.inbound_drain_key(key) for key in inbound.inbound_due_keys())
