@@ -111,6 +111,10 @@ class Message(models.Model):
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Outbound rows: the outbox event this delivery carries (one row per connector).
+    outbox_event = models.ForeignKey(
+        "OutboxEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -121,6 +125,13 @@ class Message(models.Model):
                 fields=["sender", "control_id"],
                 condition=Q(direction="in") & ~Q(control_id=""),
                 name="message_inbound_dedupe",
+            ),
+            # A relay that dies after fanning an event out and before marking it cannot
+            # create a second delivery of it to the same connector when it runs again.
+            models.UniqueConstraint(
+                fields=["outbox_event", "connector"],
+                condition=Q(direction="out", outbox_event__isnull=False),
+                name="message_outbound_once_per_connector",
             ),
         ]
         indexes = [
@@ -163,6 +174,8 @@ class OutboxEvent(models.Model):
     created_at = models.DateTimeField()
     next_attempt_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the relay turned the event into one ledger row per target connector.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -17,3 +17,19 @@ def inbound_drain_task(keys: list[str]) -> int:
 def inbound_sweep_task() -> int:
     """Catch messages whose task was lost (broker down at commit) and retries now due."""
     return sum(inbound.inbound_drain_key(key) for key in inbound.inbound_due_keys())
+
+
+@shared_task(acks_late=True)
+def outbox_relay_task() -> dict[str, int]:
+    """Fan pending outbox events out to connectors and deliver what is due."""
+    from .relay import outbox_relay
+
+    return outbox_relay()
+
+
+@shared_task(acks_late=True)
+def outbound_deliver_task(message_id: int) -> str:
+    """Deliver one outbound ledger row now (used by replay)."""
+    from .relay import outbound_deliver
+
+    return outbound_deliver(message_id)

@@ -55,3 +55,92 @@ def listener(transactional_db):
     running = RunningListener()
     yield running
     running.stop()
+
+
+class ScriptedMLLPServer:
+    """A live python-hl7 asyncio MLLP server that answers from a script.
+
+    Each entry is "AA", "AE", "AR" or "timeout" (read the message, answer nothing);
+    once the script runs out it accepts everything. Every message received is kept.
+    """
+
+    def __init__(self, script: list[str]) -> None:
+        import hl7.mllp
+
+        self.script = list(script)
+        self.received: list[tuple[str, str, str]] = []  # (control id, type, answer)
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def handle(reader, writer):
+            try:
+                while not reader.at_eof():
+                    message = await reader.readmessage()
+                    answer = self.script.pop(0) if self.script else "AA"
+                    msh = message.segment("MSH")
+                    self.received.append((str(msh(10)), str(msh(9)), answer))
+                    if answer == "timeout":
+                        continue  # say nothing; the sender's timeout closes the socket
+                    writer.writemessage(message.create_ack(answer))
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionResetError, ValueError):
+                pass
+            finally:
+                writer.close()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(
+                hl7.mllp.start_hl7_server(handle, "127.0.0.1", 0)
+            )
+            self.port = self.server.sockets[0].getsockname()[1]
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        started.wait(10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def mllp_server():
+    servers: list[ScriptedMLLPServer] = []
+
+    def start(script: list[str]) -> ScriptedMLLPServer:
+        server = ScriptedMLLPServer(script)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def booked_appointment(*, location, patient=None, start=None):
+    """An appointment plus the outbox event a booking service writes with it."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from integrations.outbox import APPOINTMENT_BOOKED, outbox_enqueue
+
+    provider = f.provider(locations=[location])
+    start = start or timezone.now().replace(microsecond=0) + timedelta(days=2)
+    slot = f.slot(provider=provider, location=location, start=start)
+    with transaction.atomic():
+        appt = f.appointment(
+            patient=patient or f.patient(), slot=slot, appointment_type=f.appointment_type()
+        )
+        outbox_enqueue(
+            event_type=APPOINTMENT_BOOKED,
+            aggregate_type="appointment",
+            aggregate_id=appt.pk,
+            location_id=location.pk,
+        )
+    return appt
