@@ -1,0 +1,503 @@
+"""The claim scrubber: stop a bad claim here, not at the payer.
+
+Each rule is a pure function over a frozen ``ClaimContext`` (no queries inside a rule,
+like the scheduling rules engine), returning findings with a constant code and a
+plain-language message a biller can act on. ``claim_scrub`` loads one claim's context and
+records the result; ``claims_scrub`` does the same for many claims with a fixed number of
+queries (the 10,000-claim benchmark depends on it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from warnings import catch_warnings, simplefilter
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from scheduling.validators import npi_is_valid
+
+from .models import (
+    Charge,
+    Claim,
+    ClaimFinding,
+    ClaimStatusHistory,
+    DiagnosisProcedureRule,
+)
+
+with catch_warnings():
+    # The code set loads its bundled files through a deprecated importlib API.
+    simplefilter("ignore", DeprecationWarning)
+    import simple_icd_10_cm as icd
+
+# Finding codes: constants that tests, the work queue and reports key on.
+ICD_INVALID = "ICD_INVALID"
+ICD_NOT_BILLABLE = "ICD_NOT_BILLABLE"
+CHARGE_NO_DIAGNOSIS = "CHARGE_NO_DIAGNOSIS"
+CHARGE_BAD_POINTER = "CHARGE_BAD_POINTER"
+DX_PROCEDURE_MISMATCH = "DX_PROCEDURE_MISMATCH"
+NOT_DOCUMENTED = "NOT_DOCUMENTED"
+DATE_MISMATCH = "DATE_MISMATCH"
+HIGH_DOLLAR_UNDOCUMENTED = "HIGH_DOLLAR_UNDOCUMENTED"
+NPI_INVALID = "NPI_INVALID"
+BILLING_NPI_INVALID = "BILLING_NPI_INVALID"
+SUBSCRIBER_MISSING = "SUBSCRIBER_MISSING"
+PAYER_MISSING = "PAYER_MISSING"
+DUPLICATE_CLAIM = "DUPLICATE_CLAIM"
+CHARGE_NOT_PRICED = "CHARGE_NOT_PRICED"
+NO_CHARGES = "NO_CHARGES"
+
+SCRUBBABLE = (Claim.Status.DRAFT, Claim.Status.HELD, Claim.Status.READY)
+# A claim in one of these states still stands at the payer: a second one for the same
+# visit is a duplicate. Rejected and denied claims may be replaced.
+STANDING = (
+    Claim.Status.DRAFT,
+    Claim.Status.HELD,
+    Claim.Status.READY,
+    Claim.Status.SUBMITTED,
+    Claim.Status.ACCEPTED,
+    Claim.Status.PAID,
+    Claim.Status.PARTIAL,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LineContext:
+    line_number: int
+    procedure_code: str
+    amount: Decimal
+    pointers: tuple[int, ...]
+    service_date: date
+
+
+@dataclass(frozen=True)
+class ClaimContext:
+    claim_id: int
+    diagnoses: tuple[str, ...]  # in sequence order
+    lines: tuple[LineContext, ...]
+    date_of_service: date
+    documented_on: date | None  # local date of the EHR signature at the location
+    documentation_ref: str
+    provider_npi: str
+    billing_npi: str
+    member_id: str
+    subscriber_last_name: str
+    subscriber_first_name: str
+    subscriber_dob: date | None
+    payer_code: str
+    payer_active: bool
+    duplicate_of: str  # claim number of another standing claim for the same visit, or ""
+
+
+@dataclass(frozen=True)
+class ScrubSettings:
+    documentation_threshold: Decimal
+    documentation_lag_days: int
+    rules: tuple[tuple[str, tuple[str, ...], str], ...]  # (procedure prefix, dx prefixes, why)
+
+
+Rule = Callable[[ClaimContext, ScrubSettings], list[Finding]]
+
+
+@lru_cache(maxsize=20000)
+def icd10_status(code: str) -> str:
+    """ "ok", "invalid" or "category" for an ICD-10-CM code without the dot (offline set)."""
+    if not icd.is_valid_item(code):
+        return "invalid"
+    return "ok" if icd.is_leaf(code) else "category"
+
+
+def rule_icd10_billable(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
+    out = []
+    for n, code in enumerate(ctx.diagnoses, start=1):
+        status = icd10_status(code)
+        if status == "invalid":
+            out.append(Finding(ICD_INVALID, f"Diagnosis {n} ({code}) is not an ICD-10-CM code."))
+        elif status == "category":
+            out.append(
+                Finding(
+                    ICD_NOT_BILLABLE,
+                    f"Diagnosis {n} ({code}) is a category, not a billable code: "
+                    "code it to the highest specificity.",
+                )
+            )
+    return out
+
+
+def rule_charges_point_to_diagnoses(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
+    out = []
+    for line in ctx.lines:
+        if not line.pointers:
+            out.append(
+                Finding(
+                    CHARGE_NO_DIAGNOSIS,
+                    f"Line {line.line_number} ({line.procedure_code}) is linked to no diagnosis.",
+                )
+            )
+            continue
+        bad = [p for p in line.pointers if not 1 <= p <= len(ctx.diagnoses)]
+        if bad or len(line.pointers) > 4:
+            out.append(
+                Finding(
+                    CHARGE_BAD_POINTER,
+                    f"Line {line.line_number} ({line.procedure_code}) points at diagnosis "
+                    f"{', '.join(map(str, bad or line.pointers[4:]))}, which the claim does not "
+                    "have (at most 4 pointers to its diagnoses).",
+                )
+            )
+    return out
+
+
+def _rule_for(code: str, rules: Sequence[tuple[str, tuple[str, ...], str]]):
+    best = None
+    for rule in rules:
+        if code.startswith(rule[0]) and (best is None or len(rule[0]) > len(best[0])):
+            best = rule
+    return best
+
+
+def rule_diagnosis_procedure_pairs(ctx: ClaimContext, cfg: ScrubSettings) -> list[Finding]:
+    out = []
+    for line in ctx.lines:
+        rule = _rule_for(line.procedure_code, cfg.rules)
+        if rule is None:
+            continue
+        pointed = [ctx.diagnoses[p - 1] for p in line.pointers if 1 <= p <= len(ctx.diagnoses)]
+        if not pointed:
+            continue  # reported by the pointer rule
+        if not any(dx.startswith(prefix) for dx in pointed for prefix in rule[1]):
+            why = f" ({rule[2]})" if rule[2] else ""
+            out.append(
+                Finding(
+                    DX_PROCEDURE_MISMATCH,
+                    f"Line {line.line_number} ({line.procedure_code}) is not supported by "
+                    f"diagnosis {', '.join(pointed)}: it needs one of "
+                    f"{', '.join(rule[1])}{why}.",
+                )
+            )
+    return out
+
+
+def rule_dates_match_documentation(ctx: ClaimContext, cfg: ScrubSettings) -> list[Finding]:
+    if ctx.documented_on is None:
+        return [Finding(NOT_DOCUMENTED, "The EHR has not documented this encounter.")]
+    out = []
+    lag = (ctx.documented_on - ctx.date_of_service).days
+    if lag < 0 or lag > cfg.documentation_lag_days:
+        out.append(
+            Finding(
+                DATE_MISMATCH,
+                f"The visit is billed for {ctx.date_of_service:%Y-%m-%d} but the EHR "
+                f"documentation is dated {ctx.documented_on:%Y-%m-%d}.",
+            )
+        )
+    for line in ctx.lines:
+        if line.service_date != ctx.date_of_service:
+            out.append(
+                Finding(
+                    DATE_MISMATCH,
+                    f"Line {line.line_number} ({line.procedure_code}) is billed for "
+                    f"{line.service_date:%Y-%m-%d}, not the documented visit date "
+                    f"{ctx.date_of_service:%Y-%m-%d}.",
+                )
+            )
+    return out
+
+
+def rule_high_dollar_documented(ctx: ClaimContext, cfg: ScrubSettings) -> list[Finding]:
+    if ctx.documentation_ref:
+        return []
+    return [
+        Finding(
+            HIGH_DOLLAR_UNDOCUMENTED,
+            f"Line {line.line_number} ({line.procedure_code}, ${line.amount}) is over the "
+            f"${cfg.documentation_threshold} threshold and has no EHR documentation reference.",
+        )
+        for line in ctx.lines
+        if line.amount > cfg.documentation_threshold
+    ]
+
+
+def rule_npi_check_digit(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
+    out = []
+    if not npi_is_valid(ctx.provider_npi):
+        out.append(
+            Finding(
+                NPI_INVALID,
+                f"The rendering provider's NPI {ctx.provider_npi or '(none)'} fails the NPI "
+                "check digit.",
+            )
+        )
+    if not npi_is_valid(ctx.billing_npi):
+        out.append(
+            Finding(
+                BILLING_NPI_INVALID,
+                f"The billing location's NPI {ctx.billing_npi or '(none)'} is missing or "
+                "fails the check digit.",
+            )
+        )
+    return out
+
+
+def rule_subscriber_and_payer(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
+    missing = [
+        label
+        for label, value in (
+            ("member id", ctx.member_id),
+            ("last name", ctx.subscriber_last_name),
+            ("first name", ctx.subscriber_first_name),
+            ("date of birth", ctx.subscriber_dob),
+        )
+        if not value
+    ]
+    out = []
+    if missing:
+        out.append(
+            Finding(SUBSCRIBER_MISSING, f"The subscriber's {', '.join(missing)} is missing.")
+        )
+    if not ctx.payer_code or not ctx.payer_active:
+        out.append(
+            Finding(PAYER_MISSING, "The payer has no clearinghouse payer id or is inactive.")
+        )
+    return out
+
+
+def rule_not_duplicate(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
+    if not ctx.duplicate_of:
+        return []
+    return [
+        Finding(
+            DUPLICATE_CLAIM,
+            f"Claim {ctx.duplicate_of} already bills the same patient, provider, date and "
+            "procedures.",
+        )
+    ]
+
+
+def rule_lines_priced(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
+    if not ctx.lines:
+        return [Finding(NO_CHARGES, "The claim has no charge lines.")]
+    return [
+        Finding(
+            CHARGE_NOT_PRICED,
+            f"Line {line.line_number} ({line.procedure_code}) has no fee on the payer's fee "
+            "schedule.",
+        )
+        for line in ctx.lines
+        if line.amount <= 0
+    ]
+
+
+RULES: tuple[Rule, ...] = (
+    rule_lines_priced,
+    rule_icd10_billable,
+    rule_charges_point_to_diagnoses,
+    rule_diagnosis_procedure_pairs,
+    rule_dates_match_documentation,
+    rule_high_dollar_documented,
+    rule_npi_check_digit,
+    rule_subscriber_and_payer,
+    rule_not_duplicate,
+)
+
+
+def scrub(ctx: ClaimContext, cfg: ScrubSettings) -> list[Finding]:
+    """All findings for one claim, in rule order, without duplicates."""
+    seen: dict[tuple[str, str], Finding] = {}
+    for rule in RULES:
+        for finding in rule(ctx, cfg):
+            seen.setdefault((finding.code, finding.message), finding)
+    return list(seen.values())
+
+
+# ---------------------------------------------------------------------------
+# Loading contexts and recording results
+# ---------------------------------------------------------------------------
+def scrub_settings() -> ScrubSettings:
+    rules = tuple(
+        (r.procedure_prefix.upper(), tuple(p.upper() for p in r.diagnosis_prefixes), r.description)
+        for r in DiagnosisProcedureRule.objects.filter(active=True)
+    )
+    return ScrubSettings(
+        documentation_threshold=Decimal(str(settings.BILLING_DOCUMENTATION_THRESHOLD)),
+        documentation_lag_days=settings.BILLING_DOCUMENTATION_LAG_DAYS,
+        rules=rules,
+    )
+
+
+def _visit_key(claim: Claim) -> tuple[int, int, date, tuple[str, ...]]:
+    enc = claim.encounter
+    codes = tuple(sorted(c.procedure_code for c in enc.charges.all()))
+    return (enc.patient_id, enc.provider_id, enc.date_of_service, codes)
+
+
+def _contexts(claims: Sequence[Claim]) -> list[ClaimContext]:
+    """Build contexts for claims loaded by ``_claims_query`` (no per-claim queries)."""
+    if not claims:
+        return []
+    # Duplicates: other standing claims for the same patient, provider and day with the
+    # same procedure codes. One query for all candidates of the whole set.
+    patient_ids = {c.encounter.patient_id for c in claims}
+    days = {c.encounter.date_of_service for c in claims}
+    others: dict[tuple[int, int, date, tuple[str, ...]], list[tuple[int, str]]] = defaultdict(list)
+    candidates = list(
+        _claims_query().filter(
+            encounter__patient_id__in=patient_ids,
+            encounter__date_of_service__in=days,
+            status__in=STANDING,
+        )
+    )
+    for other in candidates + list(claims):
+        key = _visit_key(other)
+        entry = (other.pk, other.claim_number)
+        if entry not in others[key]:
+            others[key].append(entry)
+    out = []
+    for claim in claims:
+        enc = claim.encounter
+        cov = claim.coverage
+        documented_on = (
+            enc.documented_at.astimezone(ZoneInfo(enc.location.time_zone)).date()
+            if enc.documented_at
+            else None
+        )
+        # The claim created first keeps the visit; later ones are the duplicates.
+        dupes = sorted((pk, number) for pk, number in others[_visit_key(claim)] if pk != claim.pk)
+        duplicate_of = next((number for pk, number in dupes if pk < claim.pk), "")
+        out.append(
+            ClaimContext(
+                claim_id=claim.pk,
+                diagnoses=tuple(d.code for d in enc.diagnoses.all()),
+                lines=tuple(
+                    LineContext(
+                        line_number=c.line_number,
+                        procedure_code=c.procedure_code,
+                        amount=c.amount,
+                        pointers=tuple(int(p) for p in c.diagnosis_pointers),
+                        service_date=c.service_date,
+                    )
+                    for c in enc.charges.all()
+                ),
+                date_of_service=enc.date_of_service,
+                documented_on=documented_on,
+                documentation_ref=enc.documentation_ref,
+                provider_npi=enc.provider.npi,
+                billing_npi=enc.location.npi,
+                member_id=cov.member_id,
+                subscriber_last_name=cov.subscriber_last_name or enc.patient.last_name
+                if cov.relationship == "18"
+                else cov.subscriber_last_name,
+                subscriber_first_name=cov.subscriber_first_name or enc.patient.first_name
+                if cov.relationship == "18"
+                else cov.subscriber_first_name,
+                subscriber_dob=cov.subscriber_dob or enc.patient.date_of_birth
+                if cov.relationship == "18"
+                else cov.subscriber_dob,
+                payer_code=claim.payer.payer_code,
+                payer_active=claim.payer.active,
+                duplicate_of=duplicate_of,
+            )
+        )
+    return out
+
+
+def _claims_query():
+    return Claim.objects.select_related(
+        "encounter__patient",
+        "encounter__provider",
+        "encounter__location",
+        "coverage",
+        "payer",
+    ).prefetch_related(
+        "encounter__diagnoses",
+        Prefetch("encounter__charges", queryset=Charge.objects.order_by("line_number")),
+    )
+
+
+@dataclass(frozen=True)
+class ScrubOutcome:
+    clean: list[int]
+    held: dict[int, list[Finding]]
+
+
+def _record(claims: Sequence[Claim], results: dict[int, list[Finding]]) -> None:
+    """Store findings and move claims to READY or HELD, keeping resolved findings as history."""
+    now = timezone.now()
+    claim_ids = [c.pk for c in claims]
+    open_findings: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    for fid, claim_id, code, message in ClaimFinding.objects.filter(
+        claim_id__in=claim_ids, resolved=False
+    ).values_list("id", "claim_id", "code", "message"):
+        open_findings[claim_id][(code, message)] = fid
+    to_resolve: list[int] = []
+    to_create: list[ClaimFinding] = []
+    history: list[ClaimStatusHistory] = []
+    ready: list[int] = []
+    held: list[int] = []
+    for claim in claims:
+        found = {(f.code, f.message[:300]) for f in results[claim.pk]}
+        existing = open_findings.get(claim.pk, {})
+        to_resolve += [fid for key, fid in existing.items() if key not in found]
+        to_create += [
+            ClaimFinding(claim_id=claim.pk, code=code, message=message, created_at=now)
+            for code, message in sorted(found)
+            if (code, message) not in existing
+        ]
+        new_status = Claim.Status.HELD if found else Claim.Status.READY
+        (held if found else ready).append(claim.pk)
+        if claim.status != new_status:
+            note = f"Scrubber: {len(found)} finding(s)" if found else "Scrubber: clean"
+            history.append(
+                ClaimStatusHistory(claim_id=claim.pk, status=new_status, note=note, at=now)
+            )
+            claim.status = new_status
+    ClaimFinding.objects.filter(id__in=to_resolve).update(resolved=True)
+    ClaimFinding.objects.bulk_create(to_create, batch_size=2000)
+    ClaimStatusHistory.objects.bulk_create(history, batch_size=2000)
+    Claim.objects.filter(id__in=ready).update(status=Claim.Status.READY)
+    Claim.objects.filter(id__in=held).update(status=Claim.Status.HELD)
+
+
+@transaction.atomic
+def claims_scrub(*, claim_ids: Iterable[int]) -> ScrubOutcome:
+    """Scrub claims that have not left the building; others are ignored. Idempotent."""
+    cfg = scrub_settings()
+    ids = list(claim_ids)
+    clean: list[int] = []
+    held: dict[int, list[Finding]] = {}
+    for start in range(0, len(ids), 2000):
+        chunk = list(
+            _claims_query()
+            .select_for_update(of=("self",))
+            .filter(id__in=ids[start : start + 2000], status__in=SCRUBBABLE)
+            .order_by("id")
+        )
+        results = {ctx.claim_id: scrub(ctx, cfg) for ctx in _contexts(chunk)}
+        _record(chunk, results)
+        for claim_id, findings in results.items():
+            if findings:
+                held[claim_id] = findings
+            else:
+                clean.append(claim_id)
+    return ScrubOutcome(clean=clean, held=held)
+
+
+def claim_scrub(*, claim: Claim) -> list[Finding]:
+    """Scrub one claim; returns its findings (empty: the claim is READY)."""
+    outcome = claims_scrub(claim_ids=[claim.pk])
+    claim.refresh_from_db(fields=["status"])
+    return outcome.held.get(claim.pk, [])

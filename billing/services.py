@@ -1,0 +1,274 @@
+"""Writes for the revenue cycle: encounters, claims. Every function is keyword-only and atomic.
+
+Eligibility, scrubbing, submission and remittance posting live in their own modules
+(``billing/eligibility.py``, ``scrubber.py``, ``submission.py``, ``remittance.py``); the
+entry points other apps call are re-exported here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from patients.models import Coverage, Patient
+from scheduling.models import Appointment, Location, Provider
+
+from .documentation import EncounterDocumentation, ProcedureLine, normalize_icd10
+from .models import Charge, Claim, ClaimStatusHistory, Diagnosis, Encounter, FeeSchedule
+
+ERR_DOC_NO_TARGET = (
+    "The documentation names no appointment or encounter number, and not enough to open "
+    "an encounter (patient, provider NPI, location, date of service)."
+)
+ERR_DOC_UNKNOWN_APPOINTMENT = "The documentation names an appointment the hub does not know."
+ERR_DOC_UNKNOWN_ENCOUNTER = "The documentation names an encounter number the hub does not know."
+ERR_DOC_MISMATCH = "The appointment and the encounter number in the documentation disagree."
+ERR_DOC_NAIVE_TIME = "The documentation timestamp has no time zone."
+ERR_DOC_NO_DIAGNOSES = "The documentation carries no diagnosis."
+ERR_DOC_TOO_MANY_DIAGNOSES = "An 837P claim carries at most 12 diagnoses."
+ERR_DOC_NO_PROCEDURES = "The documentation carries no procedure."
+ERR_DOC_BAD_UNITS = "A procedure line has fewer than one unit."
+ERR_DOC_ALREADY_SUBMITTED = (
+    "This encounter's claim has already been submitted; amended documentation needs a "
+    "corrected claim from a biller."
+)
+ERR_DOC_VOID = "This encounter is void (the appointment was cancelled)."
+ERR_DOC_UNKNOWN_PROVIDER = "The documentation names a provider NPI the hub does not know."
+
+
+class DocumentationError(ValueError):
+    """Documentation that cannot become a claim; the message is one of the ERR_DOC_* constants."""
+
+
+# Claim statuses in which the claim has not left the building: documentation may still
+# replace its lines.
+EDITABLE_CLAIM_STATUSES = (Claim.Status.DRAFT, Claim.Status.HELD, Claim.Status.READY)
+
+
+def encounter_number_for(appointment_id: int) -> str:
+    # Deterministic from the appointment so every system that saw the appointment can
+    # derive it, and short enough for PV1-19 and CLM01.
+    return f"E{appointment_id:09d}"
+
+
+def _local_date(moment: datetime, location: Location) -> date:
+    return location.local(moment).date()
+
+
+def encounter_open(*, appointment: Appointment) -> Encounter:
+    """The encounter id the PMS generates at scheduling: one per appointment, idempotent."""
+    existing = Encounter.objects.filter(appointment=appointment).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Encounter.objects.create(
+                encounter_number=encounter_number_for(appointment.pk),
+                appointment=appointment,
+                patient_id=appointment.patient_id,
+                provider_id=appointment.provider_id,
+                location_id=appointment.location_id,
+                date_of_service=_local_date(appointment.start, appointment.location),
+                created_at=timezone.now(),
+            )
+    except IntegrityError:
+        # A concurrent receiver (booking signal and documentation racing) made it first.
+        return Encounter.objects.get(appointment=appointment)
+
+
+def encounter_void(*, appointment: Appointment) -> None:
+    """A cancelled appointment's encounter will never be documented."""
+    Encounter.objects.filter(appointment=appointment, status=Encounter.Status.OPEN).update(
+        status=Encounter.Status.VOID
+    )
+
+
+def _resolve_encounter(doc: EncounterDocumentation) -> Encounter:
+    encounter: Encounter | None = None
+    if doc.encounter_number:
+        encounter = (
+            Encounter.objects.select_for_update()
+            .filter(encounter_number=doc.encounter_number)
+            .first()
+        )
+    if doc.appointment_id is not None:
+        appointment = (
+            Appointment.objects.select_related("location").filter(pk=doc.appointment_id).first()
+        )
+        if appointment is None:
+            raise DocumentationError(ERR_DOC_UNKNOWN_APPOINTMENT)
+        if encounter is not None and encounter.appointment_id not in (None, appointment.pk):
+            raise DocumentationError(ERR_DOC_MISMATCH)
+        if encounter is None:
+            encounter_open(appointment=appointment)
+            encounter = Encounter.objects.select_for_update().get(appointment=appointment)
+        return encounter
+    if encounter is not None:
+        return encounter
+    if (
+        doc.patient_id is None
+        or not doc.provider_npi
+        or doc.location_id is None
+        or doc.date_of_service is None
+    ):
+        if doc.encounter_number:
+            raise DocumentationError(ERR_DOC_UNKNOWN_ENCOUNTER)
+        raise DocumentationError(ERR_DOC_NO_TARGET)
+    provider = Provider.objects.filter(npi=doc.provider_npi).first()
+    if provider is None:
+        raise DocumentationError(ERR_DOC_UNKNOWN_PROVIDER)
+    patient = Patient.objects.get(pk=doc.patient_id)
+    location = Location.objects.get(pk=doc.location_id)
+    number = doc.encounter_number or f"W{doc.documented_at:%y%m%d}{patient.pk:08d}"
+    encounter, _ = Encounter.objects.get_or_create(
+        encounter_number=number,
+        defaults={
+            "patient": patient,
+            "provider": provider,
+            "location": location,
+            "date_of_service": doc.date_of_service,
+            "created_at": timezone.now(),
+        },
+    )
+    return encounter
+
+
+def _validate(doc: EncounterDocumentation) -> None:
+    if timezone.is_naive(doc.documented_at):
+        raise DocumentationError(ERR_DOC_NAIVE_TIME)
+    if not doc.diagnoses:
+        raise DocumentationError(ERR_DOC_NO_DIAGNOSES)
+    if len(doc.diagnoses) > 12:
+        raise DocumentationError(ERR_DOC_TOO_MANY_DIAGNOSES)
+    if not doc.procedures:
+        raise DocumentationError(ERR_DOC_NO_PROCEDURES)
+    if any(line.units < 1 for line in doc.procedures):
+        raise DocumentationError(ERR_DOC_BAD_UNITS)
+
+
+def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
+    """The active primary coverage on a day (dates open at either end count as open)."""
+    for cov in Coverage.objects.filter(patient_id=patient_id, active=True).select_related(
+        "plan__payer"
+    ):
+        if cov.effective_from and cov.effective_from > on:
+            continue
+        if cov.effective_until and cov.effective_until < on:
+            continue
+        if cov.priority == Coverage.Priority.PRIMARY:
+            return cov
+    return None
+
+
+def _price(payer_id: int | None, line: ProcedureLine) -> Decimal:
+    if payer_id is None:
+        return Decimal("0.00")
+    fee = (
+        FeeSchedule.objects.filter(payer_id=payer_id, procedure_code=line.code.strip().upper())
+        .values_list("amount", flat=True)
+        .first()
+    )
+    # An unpriced code becomes a zero line; the scrubber holds the claim for a biller
+    # rather than letting documentation fail at the EHR.
+    return (fee or Decimal("0.00")) * line.units
+
+
+def claim_status_set(*, claim: Claim, status: str, note: str = "") -> None:
+    """Change a claim's status and record it in its history (caller holds the row)."""
+    claim.status = status
+    claim.save(update_fields=["status"])
+    ClaimStatusHistory.objects.create(
+        claim=claim, status=status, note=note[:200], at=timezone.now()
+    )
+
+
+@transaction.atomic
+def encounter_document(*, doc: EncounterDocumentation) -> Encounter:
+    """Turn an EHR's documentation into diagnoses, priced charges and a claim.
+
+    Idempotent: documentation identical to what the encounter already holds changes
+    nothing. Different documentation (an amended note) replaces the codes while the claim
+    has not been submitted, and is refused afterwards. Raises ``DocumentationError``.
+    """
+    _validate(doc)
+    encounter = _resolve_encounter(doc)
+    if encounter.status == Encounter.Status.VOID:
+        raise DocumentationError(ERR_DOC_VOID)
+    fingerprint = doc.fingerprint()
+    if encounter.documentation_hash == fingerprint:
+        return encounter
+    claim = encounter.claims.select_for_update().order_by("-created_at").first()
+    if claim is not None and claim.status not in EDITABLE_CLAIM_STATUSES:
+        raise DocumentationError(ERR_DOC_ALREADY_SUBMITTED)
+
+    encounter.documented_at = doc.documented_at
+    encounter.documentation_ref = doc.documentation_ref[:80]
+    encounter.documentation_source = doc.source_system[:60]
+    encounter.documentation_hash = fingerprint
+    encounter.status = Encounter.Status.DOCUMENTED
+    encounter.diagnoses.all().delete()
+    encounter.charges.all().delete()
+    Diagnosis.objects.bulk_create(
+        Diagnosis(encounter=encounter, sequence=i, code=normalize_icd10(code))
+        for i, code in enumerate(doc.diagnoses, start=1)
+    )
+    coverage = (
+        claim.coverage
+        if claim is not None
+        else primary_coverage(patient_id=encounter.patient_id, on=encounter.date_of_service)
+    )
+    payer_id = coverage.plan.payer_id if coverage is not None else None
+    charges = [
+        Charge(
+            encounter=encounter,
+            line_number=i,
+            procedure_code=line.code.strip().upper(),
+            modifiers=[m.strip().upper() for m in line.modifiers][:4],
+            units=line.units,
+            amount=_price(payer_id, line),
+            diagnosis_pointers=list(line.diagnosis_pointers),
+            service_date=line.service_date or encounter.date_of_service,
+        )
+        for i, line in enumerate(doc.procedures, start=1)
+    ]
+    Charge.objects.bulk_create(charges)
+    total = sum((c.amount for c in charges), Decimal("0.00"))
+
+    if coverage is None:
+        # Self-pay: nothing to bill a payer; the encounter stays documented.
+        encounter.save()
+        return encounter
+    encounter.status = Encounter.Status.BILLED
+    encounter.save()
+    if claim is None:
+        claim = Claim.objects.create(
+            claim_number=f"{encounter.encounter_number}-1",
+            encounter=encounter,
+            coverage=coverage,
+            payer_id=coverage.plan.payer_id,
+            total_charge=total,
+            created_at=timezone.now(),
+        )
+        ClaimStatusHistory.objects.create(
+            claim=claim,
+            status=Claim.Status.DRAFT,
+            note=f"Built from documentation by {doc.source_system}"[:200],
+            at=timezone.now(),
+        )
+    else:
+        claim.total_charge = total
+        claim.save(update_fields=["total_charge"])
+        claim_status_set(claim=claim, status=Claim.Status.DRAFT, note="Documentation amended")
+    _scrub_on_document(claim)
+    return encounter
+
+
+def _scrub_on_document(claim: Claim) -> None:
+    # Scrubbing right away puts a stopped claim in the biller's queue while the visit is
+    # fresh; submit_claims re-scrubs before anything goes out.
+    from .scrubber import claim_scrub
+
+    claim_scrub(claim=claim)
