@@ -65,7 +65,9 @@ def _process_head(key: str, now: datetime) -> str:
         try:
             with transaction.atomic():
                 note = _apply(head)
-        except MappingError as exc:
+        except (MappingError, ValueError) as exc:
+            # Content the hub can never apply (ValueError: a domain service refusing
+            # its input). Retrying would not help; the patient's queue moves on.
             head.status = Message.Status.REJECTED
             head.last_error = str(exc)[:500]
             head.processed_at = now

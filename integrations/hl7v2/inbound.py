@@ -20,6 +20,7 @@ from .reader import HL7FormatError, ParsedMessage, Segment
 
 if TYPE_CHECKING:
     from integrations.models import Connector
+    from scheduling.models import Appointment, AppointmentType, Location, Provider
 
 
 class MappingError(ValueError):
@@ -181,10 +182,258 @@ def handle_adt_merge(message: ParsedMessage, connector: Connector) -> str:
     return f"merge #{merge.pk}"
 
 
+# -- scheduling (SIU, chapter 10) ------------------------------------------------------
+ERR_APPT_UNKNOWN = "the appointment in SCH-1/SCH-2 is unknown to the hub"
+ERR_NO_TIMING = "no appointment start time in TQ1-7 or SCH-11"
+ERR_PROVIDER_UNKNOWN = "AIP-3 names no provider known to the hub (NPI)"
+ERR_TYPE_UNKNOWN = "AIS-3 / SCH-8 names no appointment type known to the hub"
+
+
+def _scheduling_error(exc: Exception) -> MappingError:
+    return MappingError(f"scheduling refused the change: {exc.__class__.__name__}: {exc}"[:300])
+
+
+def _location(connector: Connector, message: ParsedMessage) -> Location:
+    from scheduling.models import Location
+
+    ail = message.first("AIL")
+    code = ail.get(3, 4) if ail else ""
+    if code:
+        found = Location.objects.filter(code=code).first()
+        if found is not None:
+            return found
+    if connector.location_id is None:
+        raise MappingError(ERR_NO_LOCATION)
+    return Location.objects.get(pk=connector.location_id)
+
+
+def _timing(message: ParsedMessage, location: Location) -> tuple[datetime | None, datetime | None]:
+    tz = ZoneInfo(location.time_zone)
+    tq1 = message.first("TQ1")
+    sch = message.require("SCH")
+    start = parse_hl7_datetime(tq1.get(7, 1), tz) if tq1 else None
+    end = parse_hl7_datetime(tq1.get(8, 1), tz) if tq1 else None
+    # v2.3/2.4 senders put the timing in SCH-11 (TQ: ^^duration^start^end).
+    start = start or parse_hl7_datetime(sch.get(11, 4), tz)
+    end = end or parse_hl7_datetime(sch.get(11, 5), tz)
+    if start and not end:
+        minutes = sch.get(9, 1)
+        if minutes.isdigit():
+            from datetime import timedelta
+
+            end = start + timedelta(minutes=int(minutes))
+    return start, end
+
+
+def _provider(message: ParsedMessage) -> Provider | None:
+    from scheduling.models import Provider
+
+    aip = message.first("AIP")
+    npi = aip.get(3, 1) if aip else ""
+    if not npi:
+        return None
+    provider = Provider.objects.filter(npi=npi).first()
+    if provider is None:
+        raise MappingError(ERR_PROVIDER_UNKNOWN)
+    return provider
+
+
+def _appointment_type(message: ParsedMessage) -> AppointmentType | None:
+    from scheduling.models import AppointmentType
+
+    ais = message.first("AIS")
+    code = (ais.get(3, 1) if ais else "") or message.require("SCH").get(8, 1)
+    if not code:
+        return None
+    found = AppointmentType.objects.filter(code=code).first()
+    if found is None:
+        raise MappingError(ERR_TYPE_UNKNOWN)
+    return found
+
+
+def _ids(message: ParsedMessage) -> tuple[int | None, str]:
+    """(hub appointment id, the PMS's own id). SCH-1 with our namespace is a booking the
+    hub made and sent; otherwise the PMS's id is its filler id (SCH-2), else SCH-1."""
+    sch = message.require("SCH")
+    hub_id: int | None = None
+    for field_no in (1, 2):
+        if sch.get(field_no, 2) == "CAREHUB" and sch.get(field_no, 1).isdigit():
+            hub_id = int(sch.get(field_no, 1))
+    external = ""
+    for field_no in (2, 1):
+        if sch.get(field_no, 1) and sch.get(field_no, 2) != "CAREHUB":
+            external = sch.get(field_no, 1)[:64]
+            break
+    return hub_id, external
+
+
+def _find_appointment(message: ParsedMessage, location: Location) -> Appointment:
+    from scheduling.models import Appointment
+
+    hub_id, external = _ids(message)
+    found = None
+    if hub_id is not None:
+        found = Appointment.objects.filter(pk=hub_id).first()
+    if found is None and external:
+        found = Appointment.objects.filter(location=location, external_id=external).first()
+    if found is None:
+        raise MappingError(ERR_APPT_UNKNOWN)
+    return found
+
+
+def handle_siu(message: ParsedMessage, connector: Connector) -> str:
+    from patients.mpi import patient_upsert_from_source
+    from scheduling import services
+    from scheduling.services import SchedulingError
+
+    trigger = message.header.trigger_event
+    location = _location(connector, message)
+    try:
+        if trigger == "S12":
+            patient = patient_upsert_from_source(
+                record=patient_record(message, connector),
+                location_id=location.pk,
+                origin_connector_id=connector.pk,
+            ).patient
+            start, end = _timing(message, location)
+            provider = _provider(message)
+            atype = _appointment_type(message)
+            if start is None or end is None:
+                raise MappingError(ERR_NO_TIMING)
+            if provider is None:
+                raise MappingError(ERR_PROVIDER_UNKNOWN)
+            if atype is None:
+                raise MappingError(ERR_TYPE_UNKNOWN)
+            _, external = _ids(message)
+            appt = services.appointment_record_external(
+                patient=patient,
+                provider=provider,
+                location=location,
+                appointment_type=atype,
+                start=start,
+                end=end,
+                origin_connector_id=connector.pk,
+                external_id=external,
+            )
+            return f"appointment #{appt.pk} booked"
+        appt = _find_appointment(message, location)
+        if trigger in {"S13", "S14"}:
+            start, end = _timing(message, location)
+            appt = services.appointment_update_external(
+                appointment=appt,
+                start=start,
+                end=end,
+                provider=_provider(message),
+                appointment_type=_appointment_type(message),
+                origin_connector_id=connector.pk,
+            )
+            return f"appointment #{appt.pk} updated"
+        if trigger == "S15":
+            services.appointment_cancel_external(appointment=appt, origin_connector_id=connector.pk)
+            return f"appointment #{appt.pk} cancelled"
+        if trigger == "S26":
+            services.appointment_mark_no_show(appointment=appt, origin_connector_id=connector.pk)
+            return f"appointment #{appt.pk} no-show"
+    except SchedulingError as exc:
+        raise _scheduling_error(exc) from None
+    raise MappingError(ERR_HANDLER)
+
+
+# -- financial (DFT^P03, chapter 6) ---------------------------------------------------
+def handle_dft(message: ParsedMessage, connector: Connector) -> str:
+    """Charges posted by the EHR/PMS after a visit: FT1 lines (CPT/CDT in FT1-25, else
+    FT1-7), DG1 diagnoses (ICD-10-CM) whose order gives the claim's pointers; the visit
+    is PV1-50 (our appointment id, when the visit was booked through the hub) or PV1-19."""
+    from billing.documentation import EncounterDocumentation, ProcedureLine
+    from billing.services import DocumentationError, encounter_document
+    from patients.mpi import patient_upsert_from_source
+
+    location = _location(connector, message)
+    tz = ZoneInfo(location.time_zone)
+    diagnoses = [
+        dg1.get(3, 1) for dg1 in sorted(message.all("DG1"), key=lambda s: int(s.get(1) or 0))
+    ]
+    diagnoses = [d for d in diagnoses if d]
+    lines = []
+    npi = ""
+    service_day = None
+    for ft1 in message.all("FT1"):
+        code = ft1.get(25, 1) or ft1.get(7, 1)
+        if not code:
+            raise MappingError("FT1 carries no procedure code (FT1-25 or FT1-7)")
+        units_raw = ft1.get(10, 1)
+        try:
+            units = int(float(units_raw)) if units_raw else 1
+        except ValueError:
+            raise MappingError("FT1-10 quantity is not a number") from None
+        pointers = tuple(
+            diagnoses.index(ft1.get(19, 1, rep=rep)) + 1
+            for rep in range(1, len(ft1.repetitions(19)) + 1)
+            if ft1.get(19, 1, rep=rep) in diagnoses
+        ) or (1,)
+        modifiers = tuple(
+            ft1.get(26, 1, rep=rep)
+            for rep in range(1, len(ft1.repetitions(26)) + 1)
+            if ft1.get(26, 1, rep=rep)
+        )
+        day = parse_hl7_datetime(ft1.get(4, 1), tz)
+        service_day = service_day or (day.astimezone(tz).date() if day else None)
+        npi = npi or ft1.get(20, 1)
+        lines.append(
+            ProcedureLine(
+                code=code,
+                units=units,
+                modifiers=modifiers,
+                diagnosis_pointers=pointers,
+                service_date=day.astimezone(tz).date() if day else None,
+            )
+        )
+    pv1 = message.first("PV1")
+    appointment_id = None
+    encounter_number = ""
+    if pv1 is not None:
+        if pv1.get(50, 4) == "CAREHUB" and pv1.get(50, 1).isdigit():
+            appointment_id = int(pv1.get(50, 1))
+        encounter_number = pv1.get(19, 1)[:30]
+    evn = message.require("EVN")
+    documented_at = parse_hl7_datetime(evn.get(2, 1), tz) or datetime.now(UTC)
+    patient_id = None
+    if appointment_id is None and not encounter_number:
+        patient_id = patient_upsert_from_source(
+            record=patient_record(message, connector),
+            location_id=location.pk,
+            origin_connector_id=connector.pk,
+        ).patient.pk
+    doc = EncounterDocumentation(
+        source_system=connector.name[:60],
+        documented_at=documented_at,
+        diagnoses=tuple(diagnoses),
+        procedures=tuple(lines),
+        appointment_id=appointment_id,
+        encounter_number=encounter_number,
+        documentation_ref=(message.header.control_id or "")[:80],
+        patient_id=patient_id,
+        provider_npi=npi,
+        location_id=location.pk,
+        date_of_service=service_day,
+    )
+    try:
+        encounter = encounter_document(doc=doc)
+    except DocumentationError as exc:
+        raise MappingError(f"billing refused the documentation: {exc}"[:300]) from None
+    return f"encounter #{encounter.pk} documented"
+
+
 HANDLERS: dict[str, Handler] = {
     "ADT^A04": handle_adt_upsert,
     "ADT^A08": handle_adt_upsert,
     "ADT^A40": handle_adt_merge,
+    "SIU^S12": handle_siu,
+    "SIU^S13": handle_siu,
+    "SIU^S14": handle_siu,
+    "SIU^S15": handle_siu,
+    "SIU^S26": handle_siu,
+    "DFT^P03": handle_dft,
 }
 
 
