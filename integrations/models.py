@@ -213,3 +213,42 @@ class ApiToken(models.Model):
         key = secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), prefix=key[:8])
         return token, key
+
+
+class SandboxAppointment(models.Model):
+    """The appointment book of a sandbox location PMS/EHR (a simulated external system).
+
+    It is that system's own state, kept apart from the hub's tables: what the hub sent it
+    over SIU and what its front desk booked. Its ids are its own (``external_id``).
+    """
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+        DOCUMENTED = "documented", "Visit documented"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=64)
+    hub_appointment_id = models.BigIntegerField(null=True, blank=True)
+    patient_mrn = models.CharField(max_length=64)
+    hub_patient_id = models.BigIntegerField(null=True, blank=True)
+    provider_npi = models.CharField(max_length=10)
+    type_code = models.CharField(max_length=40)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
+    booked_here = models.BooleanField(default=False, help_text="Booked at this front desk")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "external_id"], name="sandbox_appointment_id_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["connector", "status", "end"], name="sandbox_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.external_id}"

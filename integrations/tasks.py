@@ -33,3 +33,11 @@ def outbound_deliver_task(message_id: int) -> str:
     from .relay import outbound_deliver
 
     return outbound_deliver(message_id)
+
+
+@shared_task(acks_late=True)
+def sandbox_tick_task() -> dict[str, int]:
+    """A minute of life at the sandbox locations: front-desk bookings, visit documentation."""
+    from .sandbox.system import sandbox_tick
+
+    return sandbox_tick()

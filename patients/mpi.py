@@ -67,6 +67,9 @@ class PatientRecord:
     state: str = ""
     zip_code: str = ""
     preferred_language: str = ""
+    # The hub's own patient id when the source echoes it (PID-3 with our authority,
+    # Patient.identifier urn:carehub:patient): the strongest match of all.
+    hub_id: int | None = None
 
     def demographics(self) -> Demographics:
         return Demographics(
@@ -199,7 +202,11 @@ def patient_upsert_from_source(
     """
     origin = {"origin_connector_id": origin_connector_id} if origin_connector_id else {}
     values = _record_values(record)
-    patient = patient_find_by_identifiers(record.identifiers)
+    patient = None
+    if record.hub_id is not None:
+        known = Patient.objects.filter(pk=record.hub_id).first()
+        patient = _survivor(known) if known is not None else None
+    patient = patient or patient_find_by_identifiers(record.identifiers)
     matched_by = "identifier"
     possible: list[tuple[Patient, float, tuple[str, ...]]] = []
     if patient is None:

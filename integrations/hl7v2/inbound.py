@@ -27,6 +27,7 @@ class MappingError(ValueError):
     """The message is well formed but its content cannot be applied (permanent)."""
 
 
+HUB_SYSTEM = "CAREHUB"  # our assigning authority in PID-3 (see hl7v2.outbound)
 ERR_PID_NO_IDENTIFIER = "PID-3 carries no patient identifier"
 ERR_BAD_DOB = "PID-7 date of birth is not a valid date"
 ERR_PRIOR_UNKNOWN = "MRG-1 prior patient is unknown to the hub"
@@ -117,7 +118,11 @@ def patient_record(message: ParsedMessage, connector: Connector) -> PatientRecor
     pid = message.require("PID")
     default_system = connector.identifier_system or connector.sending_application or "UNKNOWN"
     identifiers = identifiers_from(pid, 3, default_system)
-    if not identifiers:
+    hub_id = next(
+        (int(i.value) for i in identifiers if i.system == HUB_SYSTEM and i.value.isdigit()), None
+    )
+    identifiers = tuple(i for i in identifiers if i.system != HUB_SYSTEM)
+    if not identifiers and hub_id is None:
         raise MappingError(ERR_PID_NO_IDENTIFIER)
     language = pid.get(15, 1).lower()[:2]
     return PatientRecord(
@@ -134,6 +139,7 @@ def patient_record(message: ParsedMessage, connector: Connector) -> PatientRecor
         state=pid.get(11, 4)[:2].upper(),
         zip_code=pid.get(11, 5)[:10],
         preferred_language=language if language.isalpha() else "",
+        hub_id=hub_id,
     )
 
 
@@ -392,8 +398,18 @@ def handle_dft(message: ParsedMessage, connector: Connector) -> str:
     appointment_id = None
     encounter_number = ""
     if pv1 is not None:
-        if pv1.get(50, 4) == "CAREHUB" and pv1.get(50, 1).isdigit():
-            appointment_id = int(pv1.get(50, 1))
+        visit_id, authority = pv1.get(50, 1), pv1.get(50, 4)
+        if authority == HUB_SYSTEM and visit_id.isdigit():
+            appointment_id = int(visit_id)
+        elif visit_id:
+            # The PMS's own appointment id, for visits its front desk booked.
+            from scheduling.models import Appointment
+
+            appointment_id = (
+                Appointment.objects.filter(location=location, external_id=visit_id)
+                .values_list("pk", flat=True)
+                .first()
+            )
         encounter_number = pv1.get(19, 1)[:30]
     evn = message.require("EVN")
     documented_at = parse_hl7_datetime(evn.get(2, 1), tz) or datetime.now(UTC)
