@@ -144,3 +144,79 @@ def booked_appointment(*, location, patient=None, start=None):
             location_id=location.pk,
         )
     return appt
+
+
+class TcpProxy:
+    """Forwards TCP to a real server and can cut it off: "the database is down" for one
+    process only, without touching the shared PostgreSQL server."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.blocked = False
+        self.links: list[asyncio.StreamWriter] = []
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def pipe(reader, writer):
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(client_reader, client_writer):
+            if self.blocked:
+                client_writer.close()
+                return
+            try:
+                server_reader, server_writer = await asyncio.open_connection(*self.target)
+            except OSError:
+                client_writer.close()
+                return
+            self.links += [client_writer, server_writer]
+            await asyncio.gather(
+                pipe(client_reader, server_writer), pipe(server_reader, client_writer)
+            )
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+            self.port = self.server.sockets[0].getsockname()[1]
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        started.wait(10)
+
+    def block(self) -> None:
+        def cut() -> None:
+            self.blocked = True
+            for writer in self.links:
+                writer.transport.abort()
+            self.links.clear()
+
+        self.loop.call_soon_threadsafe(cut)
+
+    def unblock(self) -> None:
+        self.loop.call_soon_threadsafe(setattr, self, "blocked", False)
+
+    def stop(self) -> None:
+        self.block()
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def database_url(host: str | None = None, port: int | None = None) -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        return f"sqlite:///{db['NAME']}"
+    host = host or db["HOST"] or "127.0.0.1"
+    port = port or int(db["PORT"] or 5432)
+    return f"postgresql://{db['USER']}@{host}:{port}/{db['NAME']}"
