@@ -233,6 +233,8 @@ class SandboxAppointment(models.Model):
     hub_appointment_id = models.BigIntegerField(null=True, blank=True)
     patient_mrn = models.CharField(max_length=64)
     hub_patient_id = models.BigIntegerField(null=True, blank=True)
+    # The PMS's own copy of the demographics it sends back in PID (last, first, dob, sex).
+    patient = models.JSONField(default=dict, blank=True)
     provider_npi = models.CharField(max_length=10)
     type_code = models.CharField(max_length=40)
     start = models.DateTimeField()

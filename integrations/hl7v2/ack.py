@@ -79,7 +79,8 @@ def build_ack(
             version,
         ]
     )
-    control_id = header.control_id if header else ""
+    # MSA-2 is required; a message whose MSH could not be read has no id to echo.
+    control_id = header.control_id if header else "UNKNOWN"
     text = _escape(error[:80])
     msa = f"MSA|{code}|{_escape(control_id)}" + (f"|{text}" if text else "")
     segments = [msh, msa]

@@ -112,6 +112,12 @@ class SandboxPMS:
         defaults: dict[str, Any] = {
             "hub_appointment_id": int(hub_id),
             "patient_mrn": mrn,
+            "patient": {
+                "last_name": pid.get(5, 1),
+                "first_name": pid.get(5, 2),
+                "dob": pid.get(7, 1),
+                "sex": pid.get(8, 1),
+            },
             "hub_patient_id": int(hub_patient) if hub_patient.isdigit() else None,
             "provider_npi": aip.get(3, 1) if aip else "",
             "type_code": ais.get(3, 1) if ais else "",
@@ -229,7 +235,7 @@ class SandboxPMS:
             messages.append(
                 "\r".join(
                     [
-                        self._msh("ADT^A04"),
+                        self._msh("ADT^A04^ADT_A01"),
                         f"EVN|A04|{hl7_timestamp()}",
                         self._pid(mrn, demographics, None),
                         "PV1|1|O",
@@ -243,14 +249,16 @@ class SandboxPMS:
         messages.append(
             "\r".join(
                 [
-                    self._msh("SIU^S12"),
-                    f"SCH||{external_id}^{self.app}|||||NEW^New booking|{atype.code}^{atype.name}|"
-                    f"{minutes}|min|^^{minutes}^{start}^{end}",
+                    self._msh("SIU^S12^SIU_S12"),
+                    f"SCH||{external_id}^{self.app}||||NEW^New booking|ROUTINE|"
+                    f"{atype.code}^{atype.name}|{minutes}|min|^^{minutes}^{start}^{end}"
+                    f"|||||^Front^Desk||||^Front^Desk",
                     self._pid(mrn, demographics, hub_id),
                     "RGS|1",
                     f"AIS|1||{atype.code}^{atype.name}",
-                    f"AIL|1||^^^{location.code}",
-                    f"AIP|1||{slot.provider.npi}^{slot.provider.last_name}^{slot.provider.first_name}",
+                    f"AIL|1||^^^{location.code}|C^Clinic",
+                    f"AIP|1||{slot.provider.npi}^{slot.provider.last_name}^{slot.provider.first_name}"
+                    "|D^Dentist",
                 ]
             )
             + "\r"
@@ -259,6 +267,7 @@ class SandboxPMS:
             connector=self.connector,
             external_id=external_id,
             patient_mrn=mrn,
+            patient={k: demographics[k] for k in ("last_name", "first_name", "dob", "sex")},
             hub_patient_id=hub_id,
             provider_npi=slot.provider.npi,
             type_code=atype.code,
@@ -279,8 +288,12 @@ class SandboxPMS:
             connector=self.connector, status=SandboxAppointment.Status.BOOKED, end__lte=now
         ).order_by("end")[:limit]
         for visit in due:
-            demographics_pid = f"PID|1||{visit.patient_mrn}^^^{self.system}^MR" + (
-                f"~{visit.hub_patient_id}^^^CAREHUB^PI" if visit.hub_patient_id else ""
+            who = visit.patient
+            demographics_pid = (
+                f"PID|1||{visit.patient_mrn}^^^{self.system}^MR"
+                + (f"~{visit.hub_patient_id}^^^CAREHUB^PI" if visit.hub_patient_id else "")
+                + f"||{who.get('last_name', '')}^{who.get('first_name', '')}||"
+                f"{who.get('dob', '')}|{who.get('sex', '')}"
             )
             visit_ref = (
                 f"{visit.hub_appointment_id}^^^CAREHUB"
@@ -292,9 +305,11 @@ class SandboxPMS:
                 messages.append(
                     "\r".join(
                         [
-                            self._msh("SIU^S26"),
-                            f"SCH|{placer}|{visit.external_id}^{self.app}|||||NOSHOW^No show",
+                            self._msh("SIU^S26^SIU_S12"),
+                            f"SCH|{placer}|{visit.external_id}^{self.app}||||NOSHOW^No show"
+                            "|||||||||^Front^Desk||||^Front^Desk",
                             demographics_pid,
+                            "RGS|1",
                         ]
                     )
                     + "\r"
@@ -306,12 +321,12 @@ class SandboxPMS:
             procedures = (atype.typical_procedure_codes if atype else []) or ["D0120"]
             diagnoses = (atype.typical_diagnosis_codes if atype else []) or ["Z01.20"]
             segments = [
-                self._msh("DFT^P03"),
+                self._msh("DFT^P03^DFT_P03"),
                 f"EVN|P03|{_ts(visit.end + timedelta(minutes=20), tz)}",
                 demographics_pid,
                 "PV1|1|O" + "|" * 47 + f"|{visit_ref}",
             ]
-            segments += [f"DG1|{i}||{code}^^I10" for i, code in enumerate(diagnoses, start=1)]
+            segments += [f"DG1|{i}||{code}^^I10|||F" for i, code in enumerate(diagnoses, start=1)]
             segments += [
                 f"FT1|{i}|{visit.external_id}-{i}||{_ts(visit.start, tz)}||CG|{code}|||1|||||||||"
                 f"{diagnoses[0]}|{visit.provider_npi}|||||{code}"
@@ -331,13 +346,19 @@ class SandboxPMS:
             location_id=self.location_id,
             status=Appointment.Status.BOOKED,
             end__gte=since,
-        ).select_related("provider", "appointment_type"):
+        ).select_related("provider", "appointment_type", "patient"):
             rows.append(
                 SandboxAppointment(
                     connector=self.connector,
                     external_id=f"H{appt.pk}",
                     hub_appointment_id=appt.pk,
                     patient_mrn=f"H{appt.patient_id}",
+                    patient={
+                        "last_name": appt.patient.last_name,
+                        "first_name": appt.patient.first_name,
+                        "dob": appt.patient.date_of_birth.strftime("%Y%m%d"),
+                        "sex": appt.patient.sex,
+                    },
                     hub_patient_id=appt.patient_id,
                     provider_npi=appt.provider.npi,
                     type_code=appt.appointment_type.code,
