@@ -84,8 +84,14 @@ def _process_head(key: str, now: datetime) -> str:
             head.status = Message.Status.PROCESSED
             head.processed_at = now
             head.last_error = note[:500] if head.attempts else ""
-        head.save(
-            update_fields=["status", "last_error", "processed_at", "attempts", "next_attempt_at"]
+        # A queryset update, not save(): the worker's own bookkeeping on the ledger row
+        # is the ledger's record already; auditlog keeps people's actions (replays).
+        Message.objects.filter(pk=head.pk).update(
+            status=head.status,
+            last_error=head.last_error,
+            processed_at=head.processed_at,
+            attempts=head.attempts,
+            next_attempt_at=head.next_attempt_at,
         )
         return "done" if head.status != Message.Status.FAILED else "blocked"
 
