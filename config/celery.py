@@ -42,6 +42,10 @@ app.conf.update(
             "task": "integrations.tasks.inbound_sweep_task",
             "schedule": 15.0,
         },
+        "integrations-fhir-poll": {
+            "task": "integrations.tasks.fhir_poll_task",
+            "schedule": 60.0,
+        },
         "integrations-sandbox-tick": {
             "task": "integrations.tasks.sandbox_tick_task",
             "schedule": 60.0,

@@ -36,6 +36,11 @@ def _apply(message: Message) -> str:
 
         assert message.connector is not None
         return handle(message.raw, message.connector)
+    if message.protocol == Message.Protocol.FHIR:
+        from .fhir.inbound import handle as handle_fhir
+
+        assert message.connector is not None
+        return handle_fhir(message.message_type, message.raw, message.connector)
     raise ValueError(f"no inbound processing for protocol {message.protocol}")
 
 

@@ -254,3 +254,23 @@ class SandboxAppointment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector} {self.external_id}"
+
+
+class SyncCursor(models.Model):
+    """How far the FHIR poller has read one resource type from one connector
+    (the highest ``meta.lastUpdated`` it has stored)."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="cursors")
+    resource_type = models.CharField(max_length=40)
+    last_updated = models.CharField(max_length=40, blank=True, help_text="FHIR instant")
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "resource_type"], name="sync_cursor_once_per_type"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.resource_type} > {self.last_updated}"

@@ -41,3 +41,22 @@ def sandbox_tick_task() -> dict[str, int]:
     from .sandbox.system import sandbox_tick
 
     return sandbox_tick()
+
+
+@shared_task(acks_late=True)
+def fhir_poll_task() -> dict[str, int]:
+    """Poll every enabled FHIR connector for changes, then apply what was stored."""
+    from .fhir.client import fhir_poll
+    from .models import Connector
+    from .transports import TransportError
+
+    stored = 0
+    for connector in Connector.objects.filter(kind=Connector.Kind.FHIR_R4, enabled=True).exclude(
+        direction=Connector.Direction.OUTBOUND
+    ):
+        try:
+            stored += sum(fhir_poll(connector).values())
+        except TransportError:
+            continue  # unreachable now; the cursor has not moved, the next poll catches up
+    inbound_sweep_task.delay()
+    return {"stored": stored}
