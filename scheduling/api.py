@@ -239,6 +239,9 @@ class SlotSearchView(ServiceView):
 
         days = serializers.ListField(child=serializers.DictField())
         excluded = serializers.ListField(child=serializers.DictField())
+        blocked = serializers.ListField(
+            child=serializers.CharField(), help_text="Reasons that rule out every option"
+        )
         region_id = serializers.IntegerField(allow_null=True)
         scoped_to_home_region = serializers.BooleanField()
         date_from = serializers.DateField()
@@ -299,6 +302,7 @@ class SlotSearchView(ServiceView):
                 }
                 for e in result.excluded
             ],
+            "blocked": list(result.blocked),
             "region_id": result.region_id,
             "scoped_to_home_region": result.scoped_to_home_region,
             "date_from": result.date_from,

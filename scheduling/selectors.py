@@ -6,7 +6,7 @@ import math
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -27,7 +27,15 @@ from .models import (
     Waitlist,
 )
 from .rules import loading
-from .rules.base import Candidate, LocationFacts, Preferences, ProviderFacts, Scope, SlotFacts
+from .rules.base import (
+    Candidate,
+    LocationFacts,
+    Preferences,
+    ProviderFacts,
+    RuleContext,
+    Scope,
+    SlotFacts,
+)
 from .rules.distance import distance_miles
 from .rules.registry import Judgement, ScorePart, judge
 from .rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
@@ -200,6 +208,8 @@ def waitlist_matches_for_slot(*, slot: Slot) -> list[WaitlistMatch]:
 # Slot search
 # ---------------------------------------------------------------------------
 MAX_WINDOW_DAYS = 120
+# Visit-scope rules look at the patient and the visit type only; they get no real site.
+NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
 
 
@@ -248,6 +258,9 @@ class SlotSearchResult:
     locations_searched: int
     providers_searched: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # Reasons that rule out every option for this patient and visit type (e.g. an
+    # existing-patients-only visit for someone new to the practice).
+    blocked: tuple[str, ...] = ()
 
 
 def _pk(value: Any) -> int | None:
@@ -370,26 +383,50 @@ def slot_search(
         region_id = home_region_id(user)
         scoped_home = region_id is not None
 
-    ctx = loading.rule_context(
-        patient=patient,
-        appointment_type=appointment_type,
+    snapshot = loading.network_snapshot(on=date_from)
+    ctx = RuleContext(
+        patient=loading.patient_facts(patient, today=today, configs=snapshot.configs),
+        appointment_type=snapshot.types.get(appointment_type.pk)
+        or loading.type_facts(appointment_type),
         now=now,
-        today=today,
         prefs=Preferences(
             max_distance_miles=max_distance_miles,
             preferred_time_of_day=preferred_time_of_day or time_of_day,
             earliest=date_from,
         ),
+        names=snapshot.names,
+        configs=snapshot.configs,
     )
+    visit = judge(ctx, Candidate(location=NOWHERE), Scope.VISIT)
+    if visit.excluded:
+        return SlotSearchResult(
+            options=(),
+            days=(),
+            excluded=(),
+            region_id=region_id,
+            scoped_to_home_region=scoped_home,
+            date_from=date_from,
+            date_to=date_to,
+            locations_searched=0,
+            providers_searched=0,
+            extra={"pairs": [], "window": _utc_window(date_from, date_to, now), "per_pair": 0},
+            blocked=tuple(visit.reasons),
+        )
     plan_id = ctx.patient.plan_id
-    locations = loading.location_facts(
-        plan_id=plan_id, on=date_from, location_ids=[location_id] if location_id else None
-    )
-    if region_id is not None:
-        locations = {k: v for k, v in locations.items() if v.region_id == region_id}
-    providers, served = loading.provider_facts(
-        plan_id=plan_id, on=date_from, provider_ids=[provider_id] if provider_id else None
-    )
+    network_locations, network_providers = loading.network_for_plan(plan_id, date_from)
+    locations = {
+        pk: loc if plan_id is None else replace(loc, in_network=pk in network_locations)
+        for pk, loc in snapshot.locations.items()
+        if (location_id is None or pk == location_id)
+        and (region_id is None or loc.region_id == region_id)
+    }
+    served = snapshot.served
+    providers = {
+        pk: prov if plan_id is None else replace(prov, in_network=pk in network_providers)
+        for pk, prov in snapshot.providers.items()
+        if (provider_id is None or pk == provider_id)
+        and any(loc_id in locations for loc_id in served.get(pk, ()))
+    }
 
     excluded: list[Excluded] = []
     location_verdicts: dict[int, Judgement] = {}
@@ -449,7 +486,31 @@ def slot_search(
         date_to=date_to,
         locations_searched=len(locations),
         providers_searched=searched_providers,
+        # For benchmarks and debugging: what the slot read covered.
+        extra={
+            "pairs": pairs,
+            "window": _utc_window(date_from, date_to, now),
+            "per_pair": _per_pair(ctx, len(pairs), limit, time_of_day),
+        },
     )
+
+
+def _per_pair(ctx: Any, pair_count: int, limit: int, time_of_day: str) -> int:
+    """How many free units to read per provider/location pair.
+
+    Units are 30 minutes in practice; a long visit needs a run of them, so read enough
+    rows to verify the run behind each start we want. Fewer pairs -> more starts each.
+    """
+    units = max(1, math.ceil(ctx.appointment_type.duration_minutes / 30))
+    starts = max(3, min(limit, math.ceil(3 * limit / max(pair_count, 1))))
+    if time_of_day != "any":
+        starts *= 3
+    return starts * units + units
+
+
+def _utc_window(date_from: date, date_to: date, now: datetime) -> tuple[datetime, datetime]:
+    lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
+    return lo, datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)
 
 
 def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
@@ -479,17 +540,10 @@ def _options(
     if not pairs:
         return []
     duration = timedelta(minutes=ctx.appointment_type.duration_minutes)
-    # Units are 30 minutes in practice; a long visit needs a run of them, so fetch enough
-    # rows per pair to verify the run behind each of the starts we want.
-    units = max(1, math.ceil(ctx.appointment_type.duration_minutes / 30))
-    starts_per_pair = max(3, min(limit, math.ceil(3 * limit / len(pairs))))
-    if time_of_day != "any":
-        starts_per_pair *= 3
-    per_pair = starts_per_pair * units + units
+    per_pair = _per_pair(ctx, len(pairs), limit, time_of_day)
     # The window is in each location's local dates: widen by a day on both sides in UTC
     # and cut precisely per location below.
-    lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
-    hi = datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)
+    lo, hi = _utc_window(date_from, date_to, now)
     fetch = _free_starts_postgres if connection.vendor == "postgresql" else _free_starts_portable
     rows = fetch(pairs, lo, hi, per_pair, now)
 

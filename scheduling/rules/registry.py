@@ -106,7 +106,7 @@ def judge(
 
 def judge_all(ctx: RuleContext, cand: Candidate) -> Judgement:
     """Every scope at once: what booking one concrete slot checks."""
-    result = judge(ctx, cand, Scope.LOCATION)
+    result = judge(ctx, cand, Scope.VISIT) + judge(ctx, cand, Scope.LOCATION)
     if cand.provider is not None:
         result = result + judge(ctx, cand, Scope.PROVIDER)
     if cand.slot is not None:
