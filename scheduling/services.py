@@ -46,6 +46,11 @@ from .rules.base import Candidate, SlotFacts
 from .rules.equipment import required_equipment
 from .rules.registry import NETWORK_RULE_KEYS, judge_all
 
+# The waitlist matches are reads (selectors); re-exported because the contract lists
+# them beside the services that free slots.
+from .selectors import waitlist_matches_for_slot as waitlist_matches_for_slot
+from .selectors import waitlist_matches_for_slots as waitlist_matches_for_slots
+
 
 @dataclass(frozen=True)
 class MaterializeResult:
@@ -316,8 +321,13 @@ def _check_call(call: Call | None, by: User) -> None:
         raise CallNotYours()
 
 
-def hold_place(*, slot: Slot, by: User, call: Call | None = None) -> Hold:
+def hold_place(
+    *, slot: Slot, by: User, call: Call | None = None, patient: Patient | None = None
+) -> Hold:
     """Hold a free slot for this agent's call for ``settings.HOLD_MINUTES``.
+
+    ``patient`` (default: the call's patient) goes to ``hold_placed`` receivers, e.g. the
+    real-time eligibility check.
 
     Holding a slot the same agent already holds renews it. Concurrent attempts on one
     slot queue on the slot's row lock; the partial unique index ``hold_one_live_per_slot``
@@ -352,9 +362,9 @@ def hold_place(*, slot: Slot, by: User, call: Call | None = None) -> Hold:
                 )
         except IntegrityError:
             raise SlotHeld() from None
-        signals.hold_placed.send(
-            sender=Hold, hold=hold, patient=call.patient if call is not None else None
-        )
+        if patient is None and call is not None:
+            patient = call.patient
+        signals.hold_placed.send(sender=Hold, hold=hold, patient=patient)
         return hold
 
 
