@@ -180,6 +180,9 @@ class Rule:
     description: ClassVar[str]
     default_weight: ClassVar[float] = 1.0
     default_params: ClassVar[Mapping[str, Any]] = {}
+    # A gate's exclusion makes the candidate irrelevant (an orthodontist for a root
+    # canal): the engine reports that one reason and skips the scope's other rules.
+    gate: ClassVar[bool] = False
 
     def default_config(self) -> RuleConfig:
         return RuleConfig(weight=self.default_weight, params=dict(self.default_params))

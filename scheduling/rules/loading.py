@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -283,6 +283,26 @@ class NetworkSnapshot:
     names: Names
     configs: dict[str, RuleConfig]
     types: dict[int, TypeFacts]
+    # Facts with in_network filled in, per set of in-network ids (a few plans matter).
+    plan_views: dict[Any, tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]] = field(
+        default_factory=dict, compare=False
+    )
+
+    def for_network(
+        self, locations_in: frozenset[int], providers_in: frozenset[int]
+    ) -> tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]:
+        """The facts as seen by a patient whose plan covers these locations/providers."""
+        key = (locations_in, providers_in)
+        view = self.plan_views.get(key)
+        if view is None:
+            if len(self.plan_views) > 64:
+                self.plan_views.clear()
+            view = (
+                {pk: replace(f, in_network=pk in locations_in) for pk, f in self.locations.items()},
+                {pk: replace(f, in_network=pk in providers_in) for pk, f in self.providers.items()},
+            )
+            self.plan_views[key] = view
+        return view
 
 
 _SNAPSHOT_MODELS = (
@@ -378,10 +398,10 @@ def network_snapshot(*, on: date) -> NetworkSnapshot:
     return snapshot
 
 
-def network_for_plan(plan_id: int | None, on: date) -> tuple[set[int], set[int]]:
+def network_for_plan(plan_id: int | None, on: date) -> tuple[frozenset[int], frozenset[int]]:
     """(location ids, provider ids) in network for the plan on the date, in one query."""
     if plan_id is None:
-        return set(), set()
+        return frozenset(), frozenset()
     locations: set[int] = set()
     providers: set[int] = set()
     for loc_id, prov_id in (
@@ -394,4 +414,4 @@ def network_for_plan(plan_id: int | None, on: date) -> tuple[set[int], set[int]]
             locations.add(loc_id)
         if prov_id is not None:
             providers.add(prov_id)
-    return locations, providers
+    return frozenset(locations), frozenset(providers)

@@ -99,6 +99,8 @@ def judge(
         verdict = rule.evaluate(ctx, cand, config)
         if verdict.excluded:
             exclusions.append(Exclusion(rule.key, verdict.reason))
+            if rule.gate:
+                return Judgement((exclusions[-1],), ())
         elif verdict.points:
             parts.append(ScorePart(rule.key, verdict.points, verdict.note))
     return Judgement(tuple(exclusions), tuple(parts))

@@ -14,6 +14,7 @@ what the rules, the facts and the ranking cost on top of reading the slots.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -31,7 +32,8 @@ from scheduling.selectors import slot_search
 QUERIES = 200
 WARMUP = 10
 BASELINE_SQL = """
-    SELECT s.id, s.provider_id, s.location_id, s.start
+    SELECT s.id, s.provider_id, s.location_id,
+           (extract(epoch FROM s.start) * 1000000)::bigint
     FROM unnest(%s::int[], %s::int[]) AS p(pid, lid)
     CROSS JOIN LATERAL (
         SELECT id, provider_id, location_id, start FROM scheduling_slot s
@@ -98,11 +100,12 @@ def _pct(values: list[float], p: float) -> float:
 
 def test_slot_search_latency_on_the_large_network(bench_db):
     queries = _queries(random.Random(20261122))
-    search_ms, sql_ms, options, exclusions = [], [], [], []
+    search_ms, cpu_ms, sql_ms, options, exclusions = [], [], [], [], []
     for i, q in enumerate(queries):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = slot_search(**q)
         elapsed = (time.perf_counter() - started) * 1000
+        cpu = (time.process_time() - cpu_started) * 1000
 
         pairs, (lo, hi) = result.extra["pairs"], result.extra["window"]
         started = time.perf_counter()
@@ -124,15 +127,23 @@ def test_slot_search_latency_on_the_large_network(bench_db):
         assert {o.slot_id for o in result.options} <= {r[0] for r in rows}
         if i >= WARMUP:
             search_ms.append(elapsed)
+            cpu_ms.append(cpu)
             sql_ms.append(raw)
             options.append(len(result.options))
             exclusions.append(len(result.excluded))
 
     p50, p95 = _pct(search_ms, 50), _pct(search_ms, 95)
+    found = [ms for ms, n in zip(search_ms, options, strict=True) if n]
     sql50, sql95 = _pct(sql_ms, 50), _pct(sql_ms, 95)
+    with open("/proc/loadavg") as fh:
+        load = fh.read().split()[0]
     print(
+        f"\nload average {load} on {os.cpu_count()} cores"
         f"\nslot_search over {QUERIES} queries: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
         f"mean {statistics.mean(search_ms):.1f} ms, max {max(search_ms):.1f} ms"
+        f"\n  of which Python CPU: p50 {_pct(cpu_ms, 50):.1f} ms, p95 {_pct(cpu_ms, 95):.1f} ms"
+        f"\n  searches that found options ({len(found)}): p50 {_pct(found, 50):.1f} ms, "
+        f"p95 {_pct(found, 95):.1f} ms"
         f"\nraw indexed SQL, same free slots: p50 {sql50:.2f} ms, p95 {sql95:.2f} ms"
         f"\nratio slot_search / SQL: p50 {p50 / sql50:.1f}x, p95 {p95 / sql95:.1f}x"
         f"\noptions per search: median {statistics.median(options):.0f}, "
