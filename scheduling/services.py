@@ -267,6 +267,11 @@ class AppointmentNotStarted(SchedulingError):
     message = "An appointment can be marked a no-show only after it was due to start."
 
 
+class PatientMerged(SchedulingError):
+    message = "This patient record was merged into another; book on the surviving record."
+    status_code = 400
+
+
 class InvalidReason(SchedulingError):
     message = "Choose a reason from the list."
     status_code = 400
@@ -627,6 +632,8 @@ def appointment_book(
     """
     if reason not in BookReason.values or channel not in Appointment.Channel.values:
         raise InvalidReason()
+    if patient.status == Patient.Status.MERGED:
+        raise PatientMerged()
     _check_call(call, by)
     now = timezone.now()
     with transaction.atomic():

@@ -187,7 +187,8 @@ def test_reschedule_through_the_api(world, agent):
     )
 
     assert moved.status_code == 201
-    assert moved.json()["rescheduled_from_id"] == appt["id"]
+    assert moved.json()["appointment"]["rescheduled_from_id"] == appt["id"]
+    assert moved.json()["waitlist_matches"] == []
     assert Appointment.objects.get(pk=appt["id"]).status == "rescheduled"
 
 

@@ -582,3 +582,12 @@ def test_a_waitlist_window_must_make_sense(world, agent):
             latest=date.today() + timedelta(days=2),
         )
     assert not Waitlist.objects.exists()
+
+
+def test_a_merged_patient_record_cannot_be_booked(world, agent):
+    survivor = f.patient()
+    merged = f.patient(status="merged", merged_into=survivor)
+
+    with pytest.raises(services.PatientMerged):
+        book(world, agent, patient=merged)
+    assert not Appointment.objects.exists()
