@@ -336,6 +336,12 @@ class HoldCreateView(ServiceView):
 
         slot_id = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.all())
         call_id = serializers.IntegerField(required=False, allow_null=True)
+        appointment_type_id = serializers.PrimaryKeyRelatedField(
+            queryset=AppointmentType.objects.filter(active=True),
+            required=False,
+            allow_null=True,
+            help_text="Also hold the following units a visit of this type needs",
+        )
 
     @extend_schema(request=Input, responses={201: HoldOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request) -> Response:
@@ -343,7 +349,10 @@ class HoldCreateView(ServiceView):
         data.is_valid(raise_exception=True)
         call = _call_or_400(request, data.validated_data.get("call_id"))
         hold = services.hold_place(
-            slot=data.validated_data["slot_id"], by=agent_of(request), call=call
+            slot=data.validated_data["slot_id"],
+            by=agent_of(request),
+            call=call,
+            appointment_type=data.validated_data.get("appointment_type_id"),
         )
         return Response(HoldOutput(hold).data, status=status.HTTP_201_CREATED)
 
