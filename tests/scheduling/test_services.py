@@ -511,6 +511,12 @@ def test_a_front_desk_booking_occupies_the_units_without_echo(world, agent):
     )
 
     assert again.pk == appt.pk and appt.channel == "location"
+    found = selectors.appointment_by_external_id(location=world.location, external_id="PMS-1")
+    assert found == appt
+    assert (
+        selectors.appointment_by_external_id(location=world.other_location, external_id="PMS-1")
+        is None
+    )
     assert set(Slot.objects.filter(status="booked").values_list("pk", flat=True)) == {
         world.slots[2].pk,
         world.slots[3].pk,
