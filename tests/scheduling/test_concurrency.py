@@ -152,3 +152,26 @@ def test_front_desk_bookings_for_one_window_land_once(grid):
 
     assert outcomes == {"ok": 1, "SlotUnavailable": 15}
     assert Appointment.objects.filter(status="booked").count() == 1
+
+
+def test_two_agents_rescheduling_one_appointment_move_it_once(agents, grid):
+    _, _, slots = grid
+    visit, patient = f.appointment_type(), f.patient()
+    first = services.hold_place(slot=slots[0], by=agents[0])
+    appt = services.appointment_book(
+        hold=first, patient=patient, appointment_type=visit, by=agents[0], reason="recall"
+    )
+    holds = [
+        services.hold_place(slot=slots[2], by=agents[1]),
+        services.hold_place(slot=slots[3], by=agents[2]),
+    ]
+
+    outcomes = race(
+        2,
+        lambda i: services.appointment_reschedule(
+            appointment=appt, hold=holds[i], by=agents[i + 1], reason="patient_request"
+        ),
+    )
+
+    assert outcomes == {"ok": 1, "AppointmentNotActive": 1}
+    assert Appointment.objects.filter(status="booked", patient=patient).count() == 1
