@@ -277,6 +277,11 @@ class InvalidReason(SchedulingError):
     status_code = 400
 
 
+class InvalidExternalStatus(SchedulingError):
+    message = "A location system can set an appointment to booked, arrived or completed."
+    status_code = 400
+
+
 class CallNotYours(SchedulingError):
     message = "This call belongs to another agent."
     status_code = 403
@@ -883,7 +888,7 @@ def appointment_update_external(
     completed. Only the fields given change; the units are re-occupied when time,
     provider or location move."""
     if status is not None and status not in EXTERNAL_STATUS_EVENTS:
-        raise InvalidReason()
+        raise InvalidExternalStatus()
     now = timezone.now()
     with transaction.atomic():
         locked = Appointment.objects.select_for_update().filter(pk=appointment.pk).first()

@@ -560,6 +560,11 @@ def test_pms_moves_cancels_and_no_shows_apply(world, agent):
     assert Slot.objects.get(pk=world.slots[4].pk).status == "booked"
     assert OutboxEvent.objects.order_by("pk").last().event_type == outbox.APPOINTMENT_MODIFIED
 
+    with pytest.raises(services.InvalidExternalStatus):
+        services.appointment_update_external(appointment=appt, status="cancelled")
+    arrived = services.appointment_update_external(appointment=appt, status="arrived")
+    assert arrived.status == "arrived"
+
     services.appointment_cancel_external(appointment=appt, origin_connector_id=3)
     appt.refresh_from_db()
     assert appt.status == "cancelled" and appt.cancel_reason == "other"
