@@ -426,6 +426,17 @@ def test_rescheduling_moves_the_booking_and_frees_the_old_units(world, agent, he
     assert sorted(services.freed_slot_ids(old)) == [world.slots[0].pk, world.slots[1].pk]
 
 
+def test_a_closed_panel_provider_can_still_move_a_new_patients_booking(world, agent):
+    old = book(world, agent)
+    world.provider.accepts_new_patients = False
+    world.provider.save()
+    hold = services.hold_place(slot=world.slots[4], by=agent)
+
+    new = services.appointment_reschedule(appointment=old, hold=hold, by=agent, reason="other")
+
+    assert new.provider == world.provider and new.status == "booked"
+
+
 def test_a_failed_reschedule_leaves_the_old_booking_standing(world, agent, other_agent):
     old = book(world, agent)
     hold = services.hold_place(slot=world.slots[3], by=other_agent)
