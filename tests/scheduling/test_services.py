@@ -133,6 +133,35 @@ def test_an_expired_hold_lets_another_agent_in(world, agent, other_agent):
     assert hold.released_at is not None
 
 
+def test_holding_for_a_long_visit_holds_its_whole_run(world, agent, other_agent, heard):
+    hold = services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+
+    assert Hold.objects.filter(held_by=agent, released_at__isnull=True).count() == 2
+    assert [e[0] for e in heard] == ["hold"]
+    with pytest.raises(services.SlotHeld):
+        services.hold_place(slot=world.slots[1], by=other_agent)
+
+    appt = services.appointment_book(
+        hold=hold, patient=world.patient, appointment_type=world.consult, by=agent, reason="recall"
+    )
+    assert appt.end - appt.start == timedelta(minutes=60)
+    assert not Hold.objects.filter(consumed_at__isnull=True, released_at__isnull=True).exists()
+
+
+def test_releasing_a_long_visits_hold_frees_the_whole_run(world, agent, other_agent):
+    hold = services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+
+    services.hold_release(hold=hold, by=agent)
+
+    assert services.hold_place(slot=world.slots[1], by=other_agent).held_by == other_agent
+
+
+def test_a_long_visit_cannot_be_held_where_it_does_not_fit(world, agent):
+    with pytest.raises(services.SlotWrongFit):
+        services.hold_place(slot=world.slots[-1], by=agent, appointment_type=world.consult)
+    assert not Hold.objects.exists()
+
+
 def test_a_slot_in_the_past_cannot_be_held(world, agent):
     past = f.slot(provider=world.provider, location=world.location, start=DAY - timedelta(days=30))
 
@@ -397,6 +426,17 @@ def test_rescheduling_moves_the_booking_and_frees_the_old_units(world, agent, he
     assert sorted(services.freed_slot_ids(old)) == [world.slots[0].pk, world.slots[1].pk]
 
 
+def test_a_closed_panel_provider_can_still_move_a_new_patients_booking(world, agent):
+    old = book(world, agent)
+    world.provider.accepts_new_patients = False
+    world.provider.save()
+    hold = services.hold_place(slot=world.slots[4], by=agent)
+
+    new = services.appointment_reschedule(appointment=old, hold=hold, by=agent, reason="other")
+
+    assert new.provider == world.provider and new.status == "booked"
+
+
 def test_a_failed_reschedule_leaves_the_old_booking_standing(world, agent, other_agent):
     old = book(world, agent)
     hold = services.hold_place(slot=world.slots[3], by=other_agent)
@@ -482,6 +522,12 @@ def test_a_front_desk_booking_occupies_the_units_without_echo(world, agent):
     )
 
     assert again.pk == appt.pk and appt.channel == "location"
+    found = selectors.appointment_by_external_id(location=world.location, external_id="PMS-1")
+    assert found == appt
+    assert (
+        selectors.appointment_by_external_id(location=world.other_location, external_id="PMS-1")
+        is None
+    )
     assert set(Slot.objects.filter(status="booked").values_list("pk", flat=True)) == {
         world.slots[2].pk,
         world.slots[3].pk,
@@ -524,6 +570,11 @@ def test_pms_moves_cancels_and_no_shows_apply(world, agent):
     assert Slot.objects.get(pk=world.slots[0].pk).status == "free"
     assert Slot.objects.get(pk=world.slots[4].pk).status == "booked"
     assert OutboxEvent.objects.order_by("pk").last().event_type == outbox.APPOINTMENT_MODIFIED
+
+    with pytest.raises(services.InvalidExternalStatus):
+        services.appointment_update_external(appointment=appt, status="cancelled")
+    arrived = services.appointment_update_external(appointment=appt, status="arrived")
+    assert arrived.status == "arrived"
 
     services.appointment_cancel_external(appointment=appt, origin_connector_id=3)
     appt.refresh_from_db()
@@ -582,3 +633,12 @@ def test_a_waitlist_window_must_make_sense(world, agent):
             latest=date.today() + timedelta(days=2),
         )
     assert not Waitlist.objects.exists()
+
+
+def test_a_merged_patient_record_cannot_be_booked(world, agent):
+    survivor = f.patient()
+    merged = f.patient(status="merged", merged_into=survivor)
+
+    with pytest.raises(services.PatientMerged):
+        book(world, agent, patient=merged)
+    assert not Appointment.objects.exists()
