@@ -382,6 +382,9 @@ class Adjustment(models.Model):
     reason_code = models.CharField(max_length=5, help_text="CARC")
     remark_code = models.CharField(max_length=6, blank=True, help_text="RARC")
     amount = money()
+    # The line (or claim) this adjustment belongs to was paid nothing: a denial, which
+    # feeds the denial report; contractual write-downs on paid lines are not denials.
+    denied = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -7,6 +7,8 @@ entry points other apps call are re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -17,7 +19,15 @@ from patients.models import Coverage, Patient
 from scheduling.models import Appointment, Location, Provider
 
 from .documentation import EncounterDocumentation, ProcedureLine, normalize_icd10
-from .models import Charge, Claim, ClaimStatusHistory, Diagnosis, Encounter, FeeSchedule
+from .models import (
+    Charge,
+    Claim,
+    ClaimStatusHistory,
+    ControlNumber,
+    Diagnosis,
+    Encounter,
+    FeeSchedule,
+)
 
 ERR_DOC_NO_TARGET = (
     "The documentation names no appointment or encounter number, and not enough to open "
@@ -272,3 +282,113 @@ def _scrub_on_document(claim: Claim) -> None:
     from .scrubber import claim_scrub
 
     claim_scrub(claim=claim)
+
+
+def control_number_next(*, name: str = "x12_interchange") -> int:
+    """Next value of a counter, unique and increasing even with concurrent writers.
+
+    The counter row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite's IMMEDIATE
+    transactions serialize writers) until the caller's transaction ends, so two batches
+    can never draw the same ISA13.
+    """
+    with transaction.atomic():
+        ControlNumber.objects.get_or_create(name=name)
+        counter = ControlNumber.objects.select_for_update().get(name=name)
+        counter.last_value += 1
+        if counter.last_value > 999_999_999:  # ISA13 is nine digits
+            counter.last_value = 1
+        counter.save(update_fields=["last_value"])
+        return counter.last_value
+
+
+# ---------------------------------------------------------------------------
+# The biller's fixes
+# ---------------------------------------------------------------------------
+ERR_NOT_EDITABLE = "This claim has left the building; it can no longer be edited."
+ERR_NOT_RESUBMITTABLE = "Only held, ready, rejected or denied claims can be resubmitted."
+
+
+@dataclass(frozen=True)
+class ChargeFix:
+    line_number: int
+    procedure_code: str
+    modifiers: tuple[str, ...]
+    units: int
+    diagnosis_pointers: tuple[int, ...]
+    service_date: date
+
+
+@transaction.atomic
+def claim_fix(
+    *,
+    claim: Claim,
+    diagnoses: Sequence[str],
+    lines: Sequence[ChargeFix],
+    documentation_ref: str,
+    note: str = "",
+) -> Claim:
+    """A biller's correction of codes, pointers, dates or the documentation reference.
+
+    Re-prices changed lines from the fee schedule; the claim goes back to DRAFT and is
+    scrubbed again. Every row change is in the audit log (Diagnosis, Charge, Claim).
+    """
+    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    if claim.status not in (*EDITABLE_CLAIM_STATUSES, Claim.Status.REJECTED, Claim.Status.DENIED):
+        raise DocumentationError(ERR_NOT_EDITABLE)
+    enc = claim.encounter
+    codes = [normalize_icd10(c) for c in diagnoses if c.strip()]
+    if not codes:
+        raise DocumentationError(ERR_DOC_NO_DIAGNOSES)
+    if len(codes) > 12:
+        raise DocumentationError(ERR_DOC_TOO_MANY_DIAGNOSES)
+    existing = {d.sequence: d for d in enc.diagnoses.all()}
+    for seq, code in enumerate(codes, start=1):
+        if seq in existing:
+            if existing[seq].code != code:
+                existing[seq].code = code
+                existing[seq].save(update_fields=["code"])
+        else:
+            Diagnosis.objects.create(encounter=enc, sequence=seq, code=code)
+    for seq in set(existing) - set(range(1, len(codes) + 1)):
+        existing[seq].delete()
+    charges = {c.line_number: c for c in enc.charges.all()}
+    for fix in lines:
+        charge = charges.get(fix.line_number)
+        if charge is None:
+            continue
+        code = fix.procedure_code.strip().upper()
+        if fix.units < 1:
+            raise DocumentationError(ERR_DOC_BAD_UNITS)
+        if code != charge.procedure_code or fix.units != charge.units:
+            charge.amount = _price(claim.payer_id, ProcedureLine(code=code, units=fix.units))
+        charge.procedure_code = code
+        charge.modifiers = [m.strip().upper() for m in fix.modifiers if m.strip()][:4]
+        charge.units = fix.units
+        charge.diagnosis_pointers = list(fix.diagnosis_pointers)
+        charge.service_date = fix.service_date
+        charge.save()
+    enc.documentation_ref = documentation_ref.strip()[:80]
+    enc.save(update_fields=["documentation_ref"])
+    claim.total_charge = sum((c.amount for c in enc.charges.all()), Decimal("0.00"))
+    claim.save(update_fields=["total_charge"])
+    claim_status_set(claim=claim, status=Claim.Status.DRAFT, note=note or "Corrected by a biller")
+    return claim
+
+
+@transaction.atomic
+def claim_resubmit(*, claim: Claim, note: str = "") -> Claim:
+    """Back into the pipeline: scrubbed now, batched by the next submission run."""
+    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    if claim.status not in (
+        Claim.Status.DRAFT,
+        Claim.Status.HELD,
+        Claim.Status.READY,
+        Claim.Status.REJECTED,
+        Claim.Status.DENIED,
+    ):
+        raise DocumentationError(ERR_NOT_RESUBMITTABLE)
+    if claim.status != Claim.Status.DRAFT:
+        claim_status_set(claim=claim, status=Claim.Status.DRAFT, note=note or "Resubmitted")
+    _scrub_on_document(claim)
+    claim.refresh_from_db()
+    return claim
