@@ -10,13 +10,13 @@ from . import inbound
 @shared_task(acks_late=True)
 def inbound_drain_task(keys: list[str]) -> int:
     """Apply pending inbound messages for these patient keys, FIFO within each key."""
-    return sum(inbound.inbound_drain_key(key) for key in keys)
+    return inbound.inbound_drain_keys(keys)
 
 
 @shared_task(acks_late=True)
 def inbound_sweep_task() -> int:
     """Catch messages whose task was lost (broker down at commit) and retries now due."""
-    return sum(inbound.inbound_drain_key(key) for key in inbound.inbound_due_keys())
+    return inbound.inbound_drain_keys(inbound.inbound_due_keys())
 
 
 @shared_task(acks_late=True)
