@@ -107,3 +107,18 @@ def test_a_merge_moves_everything_and_unmerge_puts_it_back():
     assert PatientMerge.objects.get().reversed_at is not None
     with pytest.raises(ValueError, match=ERR_UNMERGE_DONE):
         patient_unmerge(merge=merge)
+
+
+def test_the_unmerge_command_reverses_a_merge_and_refuses_twice(capsys):
+    from django.core.management import CommandError, call_command
+
+    survivor, merged = f.patient(), f.patient()
+    merge = patient_merge(survivor=survivor, merged=merged)
+
+    call_command("patient_unmerge", str(merge.pk))
+
+    assert "reversed" in capsys.readouterr().out
+    merged.refresh_from_db()
+    assert merged.status == "active"
+    with pytest.raises(CommandError, match="already been reversed"):
+        call_command("patient_unmerge", str(merge.pk))
