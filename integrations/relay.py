@@ -48,6 +48,13 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
 
 
+def speaks_fhir(connector: Connector) -> bool:
+    """FHIR connectors, and sandbox EHRs (a sandbox PMS speaks HL7 v2, a sandbox EHR FHIR)."""
+    return connector.kind == Connector.Kind.FHIR_R4 or (
+        connector.kind == Connector.Kind.SANDBOX and connector.role == Connector.Role.LOCATION_EHR
+    )
+
+
 def ordering_key(patient_id: int) -> str:
     return hashlib.sha256(f"patient:{patient_id}".encode()).hexdigest()[:32]
 
@@ -109,7 +116,7 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
         appt = _appointment(event)
         if appt is None:
             raise TransportError(ERR_GONE, permanent=True)
-        if connector.kind == Connector.Kind.FHIR_R4:
+        if speaks_fhir(connector):
             resource = appointment_resource(appt, external=True)
             return Wire("FHIR Appointment", json.dumps(resource), resource, appt.patient_id)
         atype = appt.appointment_type
@@ -143,7 +150,7 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
         patient = _patient(event.aggregate_id)
         if patient is None:
             raise TransportError(ERR_GONE, permanent=True)
-        if connector.kind == Connector.Kind.FHIR_R4:
+        if speaks_fhir(connector):
             resource = patient_resource(patient)
             resource.pop("id", None)
             resource.pop("meta", None)
@@ -161,10 +168,10 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
 
 def _wanted_type(event: OutboxEvent, connector: Connector) -> str:
     if event.aggregate_type == "appointment":
-        if connector.kind == Connector.Kind.FHIR_R4:
+        if speaks_fhir(connector):
             return "Appointment"
         return f"SIU^{hl7out.SIU_EVENTS[event.event_type][0]}"
-    if connector.kind == Connector.Kind.FHIR_R4:
+    if speaks_fhir(connector):
         return "Patient"
     return f"ADT^{hl7out.ADT_EVENTS[event.event_type]}"
 
@@ -222,7 +229,7 @@ def outbox_fan_out(*, limit: int = 500) -> int:
                     connector=connector,
                     defaults={
                         "protocol": Message.Protocol.FHIR
-                        if connector.kind == Connector.Kind.FHIR_R4
+                        if speaks_fhir(connector)
                         else Message.Protocol.HL7V2,
                         "message_type": _wanted_type(event, connector)[:20],
                         "sender": "CAREHUB|HUB",

@@ -48,6 +48,7 @@ def fhir_poll_task() -> dict[str, int]:
     """Poll every enabled FHIR connector for changes, then apply what was stored."""
     from .fhir.client import fhir_poll
     from .models import Connector
+    from .sandbox.ehr import SandboxFhirClient
     from .transports import TransportError
 
     stored = 0
@@ -56,6 +57,13 @@ def fhir_poll_task() -> dict[str, int]:
     ):
         try:
             stored += sum(fhir_poll(connector).values())
+        except TransportError:
+            continue  # unreachable now; the cursor has not moved, the next poll catches up
+    for connector in Connector.objects.filter(
+        kind=Connector.Kind.SANDBOX, role=Connector.Role.LOCATION_EHR, enabled=True
+    ):
+        try:
+            stored += sum(fhir_poll(connector, client=SandboxFhirClient(connector)).values())
         except TransportError:
             continue  # unreachable now; the cursor has not moved, the next poll catches up
     inbound_sweep_task.delay()

@@ -15,7 +15,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,6 +26,10 @@ from integrations.transports import TransportError, _secret
 POLLED_TYPES = ("Patient", "Appointment", "Encounter", "Condition", "Procedure", "Coverage")
 PAGE_SIZE = 100
 MAX_PAGES = 50
+
+
+class FhirSearch(Protocol):
+    def search(self, resource_type: str, params: dict[str, str]) -> list[dict[str, Any]]: ...
 
 
 class HttpFhirClient:
@@ -114,7 +118,7 @@ def _store(connector: Connector, resource: dict[str, Any], message_type: str, ra
     return True
 
 
-def fhir_poll(connector: Connector, *, client: HttpFhirClient | None = None) -> dict[str, int]:
+def fhir_poll(connector: Connector, *, client: FhirSearch | None = None) -> dict[str, int]:
     """Poll one connector for every type; returns how many resources each stored anew."""
     client = client or HttpFhirClient(connector)
     stored: dict[str, int] = {}

@@ -403,8 +403,14 @@ def sandbox_tick(
     now = now or timezone.now()
     rng = random.Random(seed)  # noqa: S311 (simulation, not security)
     sent = 0
+    from .ehr import sandbox_ehr_tick
+
+    sandbox_ehr_tick(now=now)
     for connector in Connector.objects.filter(
-        kind=Connector.Kind.SANDBOX, enabled=True, location__isnull=False
+        kind=Connector.Kind.SANDBOX,
+        role=Connector.Role.LOCATION_PMS,
+        enabled=True,
+        location__isnull=False,
     ):
         pms = SandboxPMS(connector)
         raws: list[str] = []
@@ -421,6 +427,14 @@ class SandboxTransport(Transport):
 
     def send(self, payload: str, *, control_id: str, resource: Resource = None) -> Delivered:
         from integrations.hl7v2.ack import ack_code
+
+        if resource is not None:  # a sandbox EHR: FHIR, answered like a FHIR server
+            import json
+
+            from .ehr import SandboxEHR
+
+            body = SandboxEHR(self.connector).receive_fhir(resource)
+            return Delivered(ack_code="200", response=json.dumps(body)[:4000])
 
         ack = SandboxPMS(self.connector).receive(payload)
         code = ack_code(ack)

@@ -103,3 +103,39 @@ def test_the_sandbox_answers_ae_to_what_it_cannot_read(sandbox):
         "MSH|^~\\&|CAREHUB|HUB|X|Y|20260101||SIU^S12^SIU_S12|1|P|2.5.1\rSCH|\r"
     )
     assert "MSA|AE|1" in ack and "ERR" in ack
+
+
+def test_a_sandbox_ehr_takes_fhir_and_answers_the_poll_with_the_documented_visit(db):
+    from billing.models import Encounter
+    from integrations.fhir.client import fhir_poll
+    from integrations.sandbox.ehr import SandboxFhirClient, sandbox_ehr_tick
+
+    location = f.location()
+    ehr = Connector.objects.create(
+        name="Sandbox EHR",
+        kind=Connector.Kind.SANDBOX,
+        role=Connector.Role.LOCATION_EHR,
+        location=location,
+        identifier_system="LOC-EHR",
+    )
+    appt = booked_appointment(location=location)
+    appt.appointment_type.typical_procedure_codes = ["D1110"]
+    appt.appointment_type.typical_diagnosis_codes = ["Z01.20"]
+    appt.appointment_type.save()
+
+    outbox_relay()
+    out = Message.objects.get(direction="out")
+    assert (out.status, out.message_type, out.protocol) == ("sent", "FHIR Appointment", "fhir")
+
+    assert sandbox_ehr_tick(now=appt.end + timedelta(minutes=30)) == 1
+    stored = fhir_poll(ehr, client=SandboxFhirClient(ehr))
+    _apply_inbound()
+
+    assert stored["Patient"] == 1 and stored["Encounter"] == 1
+    rows = Message.objects.filter(direction="in")
+    assert set(rows.values_list("status", flat=True)) == {"processed"}, list(
+        rows.values_list("last_error", flat=True)
+    )
+    encounter = Encounter.objects.get(appointment=appt)
+    assert list(encounter.charges.values_list("procedure_code", flat=True)) == ["D1110"]
+    assert sum(fhir_poll(ehr, client=SandboxFhirClient(ehr)).values()) == 0
