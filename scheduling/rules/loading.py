@@ -287,6 +287,8 @@ class NetworkSnapshot:
     plan_views: dict[Any, tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]] = field(
         default_factory=dict, compare=False
     )
+    # Patient-independent results derived from this snapshot (keyed by their inputs).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False)
 
     def for_network(
         self, locations_in: frozenset[int], providers_in: frozenset[int]
