@@ -307,49 +307,22 @@ class NetworkSnapshot:
         return view
 
 
-_SNAPSHOT_MODELS = (
-    Location,
-    Location.equipment.through,
-    Room,
-    Room.equipment.through,
-    LocationHours,
-    Provider,
-    Provider.capabilities.through,
-    Provider.locations.through,
-    Equipment,
-    Capability,
-    RuleSetting,
-    AppointmentType,
-    AppointmentType.required_capabilities.through,
-    AppointmentType.required_equipment.through,
-)
 _snapshots: dict[str, tuple[tuple[Any, ...], NetworkSnapshot]] = {}
 
 
 def _network_stamp() -> tuple[Any, ...] | None:
-    """A fingerprint of every row the snapshot is built from, in one cheap query.
+    """The network's version, one single-row read (PostgreSQL; None elsewhere: no cache).
 
-    PostgreSQL stamps every row version with the inserting transaction (``xmin``) and,
-    within it, the command (``cmin``); an update writes a new version. So per table the
-    row count and the sums of ``xmin`` and ``cmin`` change whenever an admin edits a
-    provider, a room or a rule (another transaction changes ``xmin``; a later statement
-    in the current one changes ``cmin``), and return exactly when a transaction rolls
-    back. A few thousand small rows: about a millisecond, against the
-    dozen queries and thousands of objects it saves. None on other databases (no cache).
+    Migration 0005 keeps it: a statement-level trigger on every table the snapshot is
+    built from sets it from a sequence, so any write, however made, changes it, and a
+    rolled-back write leaves the old value, whose snapshot is still the truth.
     """
     if connection.vendor != "postgresql":
         return None
-    quote = connection.ops.quote_name
-    parts = [
-        f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || "  # noqa: S608
-        f"coalesce(sum(cmin::text::bigint), 0) FROM {quote(model._meta.db_table)})"
-        for model in _SNAPSHOT_MODELS
-    ]
     with connection.cursor() as cursor:
-        # Table names come from our own models' metadata, never from input.
-        cursor.execute("SELECT " + ", ".join(parts))
+        cursor.execute("SELECT version FROM scheduling_network_version WHERE id = 1")
         row = cursor.fetchone()
-    return tuple(row) if row else None
+    return (row[0],) if row else None
 
 
 def _all_type_facts() -> dict[int, TypeFacts]:
