@@ -40,7 +40,7 @@ from .rules.base import (
 )
 from .rules.capability import ProviderCapabilityRule
 from .rules.distance import distance_miles
-from .rules.registry import RULES_BY_KEY, Exclusion, Judgement, ScorePart, judge
+from .rules.registry import RULES_BY_KEY, Judgement, ScorePart, judge
 from .rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 
 
@@ -475,7 +475,11 @@ def slot_search(
         if not in_scope:
             continue
         searched_providers += 1
-        verdict = incapable.get(prov.id) or judge(
+        gated = incapable.get(prov.id)
+        if gated is not None:
+            excluded.append(gated)
+            continue
+        verdict = judge(
             ctx, Candidate(location=locations[in_scope[0]], provider=prov), Scope.PROVIDER
         )
         if verdict.excluded:
@@ -547,8 +551,8 @@ def _utc_window(date_from: date, date_to: date, now: datetime) -> tuple[datetime
 
 def _incapable_providers(
     snapshot: loading.NetworkSnapshot, ctx: RuleContext
-) -> dict[int, Judgement]:
-    """Providers the capability gate rules out for this visit type, with that verdict.
+) -> dict[int, Excluded]:
+    """Providers the capability gate rules out for this visit type, listed as excluded.
 
     The gate looks at the visit type and the provider only, never the patient, so the
     answer is kept with the network snapshot: most providers of a large network fail it
@@ -565,7 +569,13 @@ def _incapable_providers(
             for prov in snapshot.providers.values():
                 verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
                 if verdict.excluded:
-                    cached[prov.id] = Judgement((Exclusion(rule.key, verdict.reason),), ())
+                    cached[prov.id] = Excluded(
+                        kind="provider",
+                        id=prov.id,
+                        name=prov.name,
+                        reasons=(verdict.reason,),
+                        rules=(rule.key,),
+                    )
         snapshot.memo[key] = cached
     return cached
 
