@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Field
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import Connector, Message
@@ -29,6 +28,7 @@ from integrations.x12.types import BenefitsSummary, EligibilityInquiry
 from patients.models import Coverage
 from scheduling.models import Appointment
 
+from .fastsql import update_rows, values_of
 from .models import EligibilityBatchRun, EligibilityCheck, Payer
 from .services import control_number_next, primary_coverage
 
@@ -209,22 +209,9 @@ APPLIED_FIELDS = [
 
 
 def _write_answers(checks: list[EligibilityCheck]) -> None:
-    """UPDATE ... WHERE id = %s, executemany: Django's bulk_update builds a CASE per row
-    and field, which is what made a 5,000-check batch slow."""
-    if not checks:
-        return
-    meta = EligibilityCheck._meta
-    fields: list[Field] = [meta.get_field(name) for name in APPLIED_FIELDS]  # type: ignore[misc]
-    quote = connection.ops.quote_name
-    sets = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
-    # Table and column names come from the model; every value is a bound parameter.
-    sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE id = %s"  # noqa: S608
-    params = [
-        [*(f.get_db_prep_save(getattr(check, f.attname), connection) for f in fields), check.pk]
-        for check in checks
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    update_rows(
+        EligibilityCheck, APPLIED_FIELDS, ((c.pk, values_of(c, APPLIED_FIELDS)) for c in checks)
+    )
 
 
 def _apply(check: EligibilityCheck, summary: BenefitsSummary, message: Message) -> None:

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch
 from django.utils import timezone
 
 from scheduling.validators import npi_is_valid
 
+from .fastsql import insert_rows
 from .icd10 import icd10_billable, icd10_exists
 from .models import (
     Charge,
@@ -465,19 +465,6 @@ def load_contexts(claim_ids: Sequence[int]) -> tuple[list[ClaimContext], dict[in
     return out, statuses
 
 
-def claims_with_context():
-    return Claim.objects.select_related(
-        "encounter__patient",
-        "encounter__provider",
-        "encounter__location",
-        "coverage__plan",
-        "payer",
-    ).prefetch_related(
-        "encounter__diagnoses",
-        Prefetch("encounter__charges", queryset=Charge.objects.order_by("line_number")),
-    )
-
-
 @dataclass(frozen=True)
 class ScrubOutcome:
     clean: list[int]
@@ -515,8 +502,16 @@ def _record(statuses: dict[int, str], results: dict[int, list[Finding]]) -> None
                 ClaimStatusHistory(claim_id=claim_id, status=new_status, note=note, at=now)
             )
     ClaimFinding.objects.filter(id__in=to_resolve).update(resolved=True)
-    ClaimFinding.objects.bulk_create(to_create, batch_size=2000)
-    ClaimStatusHistory.objects.bulk_create(history, batch_size=2000)
+    insert_rows(
+        ClaimFinding,
+        ["claim", "code", "message", "resolved", "created_at"],
+        ((f.claim_id, f.code, f.message, False, now) for f in to_create),
+    )
+    insert_rows(
+        ClaimStatusHistory,
+        ["claim", "status", "note", "at"],
+        ((h.claim_id, h.status, h.note, h.at) for h in history),
+    )
     for start in range(0, len(ready), 2000):
         Claim.objects.filter(id__in=ready[start : start + 2000]).update(status=Claim.Status.READY)
     for start in range(0, len(held), 2000):

@@ -20,10 +20,10 @@ from patients.models import Coverage
 from scheduling.models import Appointment
 
 from .documentation import EncounterDocumentation, ProcedureLine
-from .eligibility import Throttle, eligibility_batch_run
-from .models import Claim, Encounter, Payer
+from .eligibility import Throttle, eligibility_batch_run, eligibility_checks_send
+from .models import Claim, EligibilityCheck, Encounter, Payer
 from .rules import rules_install_defaults
-from .services import encounter_document, encounter_number_for
+from .services import encounter_document, encounter_number_for, primary_coverage
 from .submission import claims_submit, clearinghouse_collect
 
 DEMO_CLAIMS = 60
@@ -117,6 +117,15 @@ def seed(context: Any) -> str:
         .order_by("start")[:400]
         if a.patient_id in insured
     ][:DEMO_CLAIMS]
+    # The front of the round trip: each visit's coverage was checked when it was booked.
+    checks = [
+        EligibilityCheck.objects.create(
+            coverage=cov, appointment=appt, requested_at=appt.created_at
+        ).pk
+        for appt in recent
+        if (cov := primary_coverage(patient_id=appt.patient_id, on=appt.start.date()))
+    ]
+    eligibility_checks_send(check_ids=checks)
     mistakes = ["category", "pointer", "late", "undocumented"]
     for i, appt in enumerate(recent):
         _document(appt, mistakes[i // 2] if i < 2 * len(mistakes) else "")

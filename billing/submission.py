@@ -28,6 +28,7 @@ from integrations.x12.types import Address, BillingProvider, ClaimData, ClaimLin
 from patients.models import Coverage
 
 from .eligibility import clearinghouse_for, eligibility_response_post
+from .fastsql import insert_rows
 from .models import Charge, Claim, ClaimBatch, ClaimStatusHistory, Diagnosis, Plan
 from .scrubber import SCRUBBABLE, Finding, claims_scrub
 from .services import control_number_next
@@ -233,12 +234,10 @@ def _mark_submitted(claim_ids: Sequence[int], batch: ClaimBatch, note: str) -> N
     Claim.objects.filter(pk__in=list(claim_ids)).update(
         status=Claim.Status.SUBMITTED, batch=batch, submitted_at=now
     )
-    ClaimStatusHistory.objects.bulk_create(
-        (
-            ClaimStatusHistory(claim_id=pk, status=Claim.Status.SUBMITTED, note=note[:200], at=now)
-            for pk in claim_ids
-        ),
-        batch_size=2000,
+    insert_rows(
+        ClaimStatusHistory,
+        ["claim", "status", "note", "at"],
+        ((pk, Claim.Status.SUBMITTED, note[:200], now) for pk in claim_ids),
     )
 
 

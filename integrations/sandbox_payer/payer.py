@@ -7,8 +7,8 @@ or claim always gets the same answer.
 - 270: active coverage for most members, with plan dates (the calendar year), copay,
   deductible and remaining deductible, coinsurance (in and out of network), in several
   EB loops. Member ids starting ``INACTIVE`` (and 1 in 20 others) are inactive; ids
-  starting ``NOTFOUND`` (and 1 in 25 others) get AAA 75 "subscriber not found"; an empty
-  or one-character id gets AAA 72.
+  starting ``NOTFOUND`` (and 1 in 25 others) get AAA 75 "subscriber not found"; ids
+  starting ``ACTIVE`` are always active; an empty or one-character id gets AAA 72.
 - 837P: a 999 accepting the group and a 277CA accepting each claim (claims for members
   it does not know are rejected, A7), both at once; an 835 later (released on the next
   pickup) that pays, partially pays or denies lines with CARC/RARC codes.
@@ -51,10 +51,12 @@ def member_profile(member_id: str, on: date) -> dict[str, object]:
     mid = member_id.strip().upper()
     if len(mid) < 2:
         return {"error": "72"}
-    if mid.startswith("NOTFOUND") or _bucket("nf" + mid, 25) == 0:
+    # ACTIVE... always has coverage: tests and demos that need a sure answer use it.
+    sure = mid.startswith("ACTIVE")
+    if mid.startswith("NOTFOUND") or (not sure and _bucket("nf" + mid, 25) == 0):
         return {"error": "75"}
     plan_begin, plan_end = date(on.year, 1, 1), date(on.year, 12, 31)
-    if mid.startswith("INACTIVE") or _bucket("in" + mid, 20) == 0:
+    if mid.startswith("INACTIVE") or (not sure and _bucket("in" + mid, 20) == 0):
         # Coverage ended last year: the dates are the old plan year's.
         return {
             "active": False,
@@ -181,6 +183,7 @@ class SandboxPayer:
             payer_code=self.payer_code,
             submitter_id=receiver,
             batch_reference=f"{group_control}",
+            billing_npi=str(claims[0].get("billing_npi") or "") if claims else "",
             claims=acks,
         )
         if payable:

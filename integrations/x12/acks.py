@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 
 from .core import (
     COMPONENT,
@@ -44,6 +45,7 @@ def build_277ca(
     payer_code: str,
     submitter_id: str,
     batch_reference: str,
+    billing_npi: str = "",
     claims: Sequence[tuple[ClaimAck, object, date, str, str]],
 ) -> str:
     """claims: (ack, total charge, service date, patient last name, member id)."""
@@ -64,7 +66,9 @@ def build_277ca(
         seg("QTY", "90", str(len(accepted))) if accepted else "",
         seg("QTY", "AA", str(len(rejected))) if rejected else "",
         seg("HL", "3", "2", "19", "1"),
-        seg("NM1", "85", "2", "BILLING PROVIDER", "", "", "", "", "XX", "1234567893"),
+        seg(
+            "NM1", "85", "2", "BILLING PROVIDER", "", "", "", "", "XX", billing_npi or "1234567893"
+        ),
         seg("TRN", "1", "0"),
         seg("STC", "A1:19:PR", "", "WQ", money(sum((_dec(c[1]) for c in claims), _dec(0)))),
     ]
@@ -103,9 +107,7 @@ def build_277ca(
     return envelope(env, [("277", body)])
 
 
-def _dec(value: object):
-    from decimal import Decimal
-
+def _dec(value: object) -> Decimal:
     return Decimal(str(value))
 
 

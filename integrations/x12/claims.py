@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from .core import (
     COMPONENT,
     Envelope,
     clean,
+    d8,
     envelope,
     money,
     only_transactions,
@@ -268,7 +269,4 @@ def parse_837p(raw: str) -> tuple[str, list[dict[str, object]]]:
 
 
 def _d8(value: str) -> date | None:
-    try:
-        return datetime.strptime(value, "%Y%m%d").date()  # noqa: DTZ007 - a date
-    except ValueError:
-        return None
+    return d8(value)

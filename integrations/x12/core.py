@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 ELEMENT = "*"
@@ -298,3 +298,17 @@ def seg(*elements: object) -> str:
     while len(parts) > 1 and parts[-1] == "":
         parts.pop()
     return ELEMENT.join(parts)
+
+
+def d8(value: str) -> date | None:
+    """An X12 D8 date (CCYYMMDD); None when blank or impossible.
+
+    Sliced by hand: strptime was a visible share of parsing a 5,000-subscriber 271.
+    """
+    v = value.strip()
+    if len(v) != 8 or not v.isdigit():
+        return None
+    try:
+        return date(int(v[:4]), int(v[4:6]), int(v[6:]))
+    except ValueError:
+        return None

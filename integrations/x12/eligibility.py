@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from .core import (
@@ -20,6 +20,7 @@ from .core import (
     X12Error,
     amount,
     clean,
+    d8,
     envelope,
     only_transactions,
     parse_interchange,
@@ -185,10 +186,7 @@ def parse_270(raw: str) -> list[EligibilityInquiry]:
 
 
 def _d8(value: str) -> date | None:
-    try:
-        return datetime.strptime(value.strip(), "%Y%m%d").date()  # noqa: DTZ007 - a date
-    except ValueError:
-        return None
+    return d8(value)
 
 
 def _dates(s: Segment) -> tuple[date | None, date | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from .core import (
@@ -20,6 +20,7 @@ from .core import (
     X12Error,
     amount,
     clean,
+    d8,
     envelope,
     money,
     parse_interchange,
@@ -39,10 +40,7 @@ ERR_CLP_TOTAL = (
 
 
 def _d8(value: str) -> date | None:
-    try:
-        return datetime.strptime(value.strip(), "%Y%m%d").date()  # noqa: DTZ007 - a date
-    except ValueError:
-        return None
+    return d8(value)
 
 
 def _cas(s: Segment) -> list[AdjustmentData]:

@@ -43,13 +43,16 @@ def visit(*, start: datetime | None = None, the_payer: Payer | None = None) -> V
     pat = f.patient()
     pay = the_payer or payer()
     pl = f.plan(payer=pay)
-    cov = f.coverage(
+    cov = Coverage.objects.create(
         patient=pat,
         plan=pl,
         subscriber_first_name=pat.first_name,
         subscriber_last_name=pat.last_name,
         subscriber_dob=pat.date_of_birth,
         effective_from=date(2020, 1, 1),
+        # The sandbox payer decides by member id; ACTIVE... is always covered, so tests
+        # do not depend on which ids the database hands out.
+        member_id=f"ACTIVE{f.n():07d}",
     )
     atype = f.appointment_type(typical_procedure_codes=["D0150"], typical_diagnosis_codes=["Z0120"])
     start = start or datetime(2026, 3, 10, 16, 0, tzinfo=UTC)

@@ -105,3 +105,19 @@ def test_claims_for_a_payer_without_connector_wait(sandbox):
     assert result.written == [] and result.waiting == [Claim.objects.get().claim_number]
     assert Claim.objects.get().status == Claim.Status.READY
     assert Decimal(Claim.objects.get().total_charge) == Decimal("275.00")
+
+
+def test_submit_claims_prints_what_it_wrote_and_what_it_held(tmp_path, capsys):
+    from django.core.management import call_command
+
+    good = b.visit()
+    bad = b.visit(the_payer=good.payer)
+    encounter_document(doc=b.documentation(good))
+    held = encounter_document(doc=b.documentation(bad, diagnoses=("K02",))).claims.get()
+
+    call_command("submit_claims", "--out", str(tmp_path))
+
+    out = capsys.readouterr().out
+    assert "Wrote batch ISA" in out and f"-> {tmp_path}" in out
+    assert f"Held {held.claim_number}: ICD_NOT_BILLABLE" in out
+    assert "Summary: 1 claim(s) written in 1 batch(es), 1 held by the scrubber" in out

@@ -221,3 +221,26 @@ def test_malformed_files_are_refused_with_the_reason(mangle, error):
     assert error in str(exc.value)
     with pytest.raises(X12Error):
         parse_271(mangle(wrap("271", DELTA_STYLE)))
+
+
+# --- 835: a Medicaid style: payer id in N1*PR XV, MOA remarks, a provider-level PLB ------
+MEDICAID_835 = """
+BPR*I*95*C*ACH*CTX*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20260320~
+TRN*1*MCD7781*1746000000~
+N1*PR*TEXAS MEDICAID*XV*SBXTXM~N3*PO BOX 200~N4*AUSTIN*TX*78701~PER*BL*EDI*TE*8005550100~
+N1*PE*NORTH TEXAS DENTAL*XX*1234567893~
+LX*1~
+CLP*E000000003-1*1*150*120**MC*MCD-99*11*1~
+NM1*QC*1*DOE*KID****MI*TX9~
+MOA***MA01*N130~
+SVC*HC:D1120*150*120**1~DTM*472*20260310~CAS*CO*45*30~
+PLB*1234567893*20261231*WO:MCD-88*25~
+"""
+
+
+def test_a_medicaid_835_with_a_provider_level_adjustment_balances():
+    (advice,) = parse_835(wrap("835", MEDICAID_835))
+    assert advice.payer_code == "SBXTXM" and advice.total_paid == Decimal("95")
+    (claim,) = advice.claims
+    assert claim.paid == Decimal("120") and claim.remarks == ("MA01", "N130")
+    assert claim.services[0].adjustments[0].reason == "45"
