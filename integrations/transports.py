@@ -63,17 +63,24 @@ class MLLPTransport(Transport):
     treated as no ACK at all.
     """
 
-    use_tls = False
-
     def send(
         self, payload: str, *, control_id: str, resource: dict[str, Any] | None = None
     ) -> Delivered:
-        host, port = _host_port(self.connector.endpoint)
+        endpoint = self.connector.endpoint
+        # "mllps://host:port": MLLP inside TLS, the server checked against the system CAs
+        # or INTEGRATIONS_MLLP_CAFILE (a private CA is common between a hub and its sites).
+        use_tls = endpoint.startswith("mllps://")
+        host, port = _host_port(endpoint.removeprefix("mllps://").removeprefix("mllp://"))
         try:
             with socket.create_connection((host, port), timeout=self.timeout) as raw_sock:
                 sock: socket.socket = raw_sock
-                if self.use_tls:
-                    sock = ssl.create_default_context().wrap_socket(raw_sock, server_hostname=host)
+                if use_tls:
+                    from django.conf import settings
+
+                    cafile = getattr(settings, "INTEGRATIONS_MLLP_CAFILE", "") or None
+                    context = ssl.create_default_context(cafile=cafile)
+                    context.minimum_version = ssl.TLSVersion.TLSv1_2
+                    sock = context.wrap_socket(raw_sock, server_hostname=host)
                 sock.settimeout(self.timeout)
                 sock.sendall(frame(payload))
                 data = b""
@@ -84,6 +91,9 @@ class MLLPTransport(Transport):
                     data += chunk
         except TimeoutError:
             raise TransportError("no ACK within the timeout", permanent=False) from None
+        except ssl.SSLCertVerificationError as exc:
+            reason = f"TLS certificate not trusted: {exc.verify_message}"
+            raise TransportError(reason, permanent=False) from None
         except OSError as exc:
             raise TransportError(
                 f"connection failed: {exc.strerror or exc}", permanent=False

@@ -27,9 +27,11 @@ def pms(db) -> Connector:
 
 
 class RunningListener:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context=None) -> None:
         self.keys: list[str] = []
-        self.listener = MLLPListener("127.0.0.1", 0, dispatch=self.keys.extend)
+        self.listener = MLLPListener(
+            "127.0.0.1", 0, dispatch=self.keys.extend, ssl_context=ssl_context
+        )
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
 
