@@ -131,20 +131,101 @@ def inbound_due_keys(*, limit: int = 1000) -> list[str]:
     return keys[:limit]
 
 
-def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
-    """Apply the due messages of many patient keys in ONE transaction (a savepoint each).
+# ADT upserts a batch applies set-based (patients.mpi.patient_upsert_batch).
+BULK_TYPES = frozenset({"ADT^A04", "ADT^A08"})
 
-    One commit for the lot is what makes a worker fast: a commit waits for the disk, a
-    savepoint does not. FIFO per key still holds: rows are locked in arrival order (the
-    same order in every worker, so two workers cannot deadlock), and a key whose message
-    fails transiently, or whose head is waiting for its retry, gets nothing more applied
-    in this batch. All or nothing: a worker killed midway applied none of it.
-    """
+
+def _outcome(head: Message, now: datetime, note: str | None, exc: Exception | None) -> bool:
+    """Set the row's new state after an attempt. Returns False when its key must stop."""
     from .hl7v2.inbound import MappingError
 
+    if exc is None:
+        head.status = Message.Status.PROCESSED
+        head.processed_at = now
+        head.last_error = (note or "")[:500] if head.attempts else ""
+        return True
+    if isinstance(exc, (MappingError, ValueError)):
+        # Content the hub can never apply (ValueError: a domain service refusing its
+        # input). Retrying would not help; the patient's queue moves on.
+        head.status = Message.Status.REJECTED
+        head.last_error = str(exc)[:500]
+        head.processed_at = now
+        return True
+    head.attempts += 1
+    head.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    logger.warning("inbound message #%s failed: %s", head.pk, type(exc).__name__)
+    if head.attempts >= MAX_ATTEMPTS:
+        head.status = Message.Status.DEAD
+        return True
+    head.status = Message.Status.FAILED
+    head.next_attempt_at = now + backoff(head.attempts)
+    return False
+
+
+def _apply_one(head: Message, now: datetime) -> bool:
+    """The careful path: one message in its own savepoint."""
+    try:
+        with transaction.atomic():
+            note = _apply(head)
+    except Exception as exc:
+        return _outcome(head, now, None, exc)
+    return _outcome(head, now, note, None)
+
+
+def _apply_bulk(run: list[Message], now: datetime) -> bool:
+    """Apply a run of ADT upserts set-based in ONE savepoint. False: nothing of it
+    happened (a database error, or a patient changed under us) and the caller applies
+    the run one message at a time, so only a message that really fails costs a savepoint.
+    """
+    from patients.mpi import BatchItem, StaleBatch, patient_upsert_batch
+
+    from .hl7v2.inbound import MappingError, record_of
+
+    items: list[BatchItem] = []
+    parsed: list[Message] = []
+    for head in run:
+        assert head.connector is not None
+        try:
+            record = record_of(head.raw, head.connector)
+        except MappingError as exc:
+            _outcome(head, now, None, exc)  # rejected; its key carries on
+            continue
+        except Exception:
+            return False  # not the content's fault: one by one, so only this one waits
+        items.append(BatchItem(record, head.connector.location_id, head.connector.pk))
+        parsed.append(head)
+    if not items:
+        return True
+    try:
+        with transaction.atomic():
+            results = patient_upsert_batch(items)
+    except StaleBatch:
+        return False
+    except Exception as exc:
+        logger.info("bulk ADT apply fell back to one by one: %s", type(exc).__name__)
+        return False
+    for head, result in zip(parsed, results, strict=True):
+        if isinstance(result, ValueError):
+            _outcome(head, now, None, MappingError(str(result)))
+        else:
+            how = "created" if result.created else f"matched by {result.matched_by}"
+            _outcome(head, now, f"patient #{result.patient.pk} {how}", None)
+    return True
+
+
+def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
+    """Apply the due messages of many patient keys in ONE transaction.
+
+    One commit for the lot is what makes a worker fast: a commit waits for the disk.
+    FIFO per key still holds: rows are locked in arrival order (the same order in every
+    worker, so two workers cannot deadlock), and a key whose message fails transiently,
+    or whose head is waiting for its retry, gets nothing more applied in this batch.
+    Consecutive ADT upserts are applied set-based (a few statements for the whole run);
+    anything else, and a run that the bulk path declines, goes one message per
+    savepoint. All or nothing: a worker killed midway applied none of it.
+    """
     if not keys:
         return 0
-    done = 0
     now = timezone.now()
     with transaction.atomic():
         rows = list(
@@ -158,6 +239,21 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
             .order_by("received_at", "id")[:limit]
         )
         stopped: set[str] = set()
+        touched: list[Message] = []
+        run: list[Message] = []
+
+        def flush() -> None:
+            if run and _apply_bulk(run, now):
+                touched.extend(run)
+            elif run:
+                for head in run:
+                    if head.ordering_key in stopped:
+                        continue
+                    touched.append(head)
+                    if not _apply_one(head, now):
+                        stopped.add(head.ordering_key)
+            run.clear()
+
         for head in rows:
             key = head.ordering_key
             if key in stopped:
@@ -166,30 +262,25 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
             if head.status == Message.Status.FAILED and not_due:
                 stopped.add(key)
                 continue
-            try:
-                with transaction.atomic():
-                    note = _apply(head)
-            except (MappingError, ValueError) as exc:
-                head.status = Message.Status.REJECTED
-                head.last_error = str(exc)[:500]
-                head.processed_at = now
-            except Exception as exc:
-                head.attempts += 1
-                head.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
-                if head.attempts >= MAX_ATTEMPTS:
-                    head.status = Message.Status.DEAD
-                else:
-                    head.status = Message.Status.FAILED
-                    head.next_attempt_at = now + backoff(head.attempts)
-                    stopped.add(key)
-                logger.warning("inbound message #%s failed: %s", head.pk, type(exc).__name__)
-            else:
-                head.status = Message.Status.PROCESSED
-                head.processed_at = now
-                head.last_error = note[:500] if head.attempts else ""
-            _record(head)
-            done += 1
-    return done
+            if (
+                head.protocol == Message.Protocol.HL7V2
+                and head.message_type in BULK_TYPES
+                and head.status == Message.Status.RECEIVED
+            ):
+                run.append(head)
+                continue
+            flush()
+            if key in stopped:  # its earlier message in the run just failed
+                continue
+            touched.append(head)
+            if not _apply_one(head, now):
+                stopped.add(key)
+        flush()
+        fields = ["status", "last_error", "processed_at", "attempts", "next_attempt_at"]
+        # The worker's own bookkeeping: a queryset write, not save(), so auditlog keeps
+        # people's actions (replays) and not the worker's status flips.
+        Message.objects.bulk_update(touched, fields, batch_size=500)
+    return len(touched)
 
 
 def inbound_drain_keys(keys: list[str], *, batch: int = 500) -> int:

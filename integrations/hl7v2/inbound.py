@@ -453,6 +453,15 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+def record_of(raw: str, connector: Connector) -> PatientRecord:
+    """The PatientRecord of a stored ADT^A04/A08 (the worker's bulk path)."""
+    try:
+        message = ParsedMessage(raw)
+    except HL7FormatError as exc:
+        raise MappingError(exc.reason) from None
+    return patient_record(message, connector)
+
+
 def handle(raw: str, connector: Connector) -> str:
     """Apply one stored message. Returns a short non-PHI note for the ledger."""
     try:
