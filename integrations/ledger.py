@@ -48,27 +48,58 @@ class _Prepared:
     result: Stored
 
 
+# Bumped (on commit) whenever a Connector is saved or deleted in this process.
+_connector_generation = 0
+
+
+def connectors_changed(**_: object) -> None:
+    """post_save/post_delete receiver: listeners in this process reload their directory."""
+
+    def bump() -> None:
+        global _connector_generation
+        _connector_generation += 1
+
+    transaction.on_commit(bump)
+
+
 class ConnectorDirectory:
-    """Inbound connectors by (MSH-3, MSH-4), cached for a few seconds per listener."""
+    """Inbound connectors by (MSH-3, MSH-4), cached for a few seconds per listener.
+
+    A brand-new connector must work at once, not after the cache expires: a save in this
+    process invalidates the cache (connectors_changed), and an unknown sender makes a
+    listener in another process (the admin saved it elsewhere) re-read the table, at
+    most once a second so a stream from an unknown sender cannot hammer the database.
+    """
 
     ttl_seconds = 10.0
+    miss_reload_seconds = 1.0
 
     def __init__(self) -> None:
         self._by_sender: dict[str, Connector] = {}
         self._loaded_at = 0.0
+        self._generation = -1
+
+    def _load(self, now: float) -> None:
+        self._by_sender = {
+            f"{c.sending_application}|{c.sending_facility}": c
+            for c in Connector.objects.exclude(sending_application="").exclude(
+                direction=Connector.Direction.OUTBOUND
+            )
+        }
+        self._loaded_at = now
+        self._generation = _connector_generation
 
     def lookup(self, sender: str) -> Connector | None:
         import time
 
-        if time.monotonic() - self._loaded_at > self.ttl_seconds:
-            self._by_sender = {
-                f"{c.sending_application}|{c.sending_facility}": c
-                for c in Connector.objects.exclude(sending_application="").exclude(
-                    direction=Connector.Direction.OUTBOUND
-                )
-            }
-            self._loaded_at = time.monotonic()
-        return self._by_sender.get(sender)
+        now = time.monotonic()
+        if now - self._loaded_at > self.ttl_seconds or self._generation != _connector_generation:
+            self._load(now)
+        found = self._by_sender.get(sender)
+        if found is None and now - self._loaded_at > self.miss_reload_seconds:
+            self._load(now)
+            found = self._by_sender.get(sender)
+        return found
 
 
 def _prepare(raw: str, directory: ConnectorDirectory, now: datetime) -> _Prepared:

@@ -7,8 +7,9 @@ from hl7.client import MLLPClient
 
 from integrations import inbound
 from integrations.hl7v2.ack import ack_code
-from integrations.models import Message
+from integrations.models import Connector, Message
 from patients.models import Patient, PatientIdentifier
+from tests import factories as f
 
 from .hl7_samples import a40, adt
 
@@ -122,3 +123,58 @@ def test_a_merge_moves_the_record_and_a_bad_message_does_not_block_the_patient(l
     survivor = PatientIdentifier.objects.get(value="NEW1").patient
     assert set(survivor.identifiers.values_list("value", flat=True)) == {"NEW1", "OLD1"}
     assert Patient.objects.filter(status="merged", merged_into=survivor).count() == 1
+
+
+def test_a_brand_new_connector_is_accepted_at_once_not_after_the_cache_expires(
+    db, django_capture_on_commit_callbacks
+):
+    """The listener's connector cache is invalidated when a Connector is saved."""
+    from integrations.ledger import ConnectorDirectory
+
+    first = ConnectorDirectory()
+    first.miss_reload_seconds = 3600.0  # only the save's invalidation can make it reload
+    assert first.lookup("NEWPMS|NEW") is None  # loads (and caches) the table
+    with django_capture_on_commit_callbacks(execute=True):
+        Connector.objects.create(
+            name="New PMS",
+            kind=Connector.Kind.HL7V2_MLLP,
+            role=Connector.Role.LOCATION_PMS,
+            location=f.location(),
+            sending_application="NEWPMS",
+            sending_facility="NEW",
+            identifier_system="NEW-PMS",
+        )
+    assert first.lookup("NEWPMS|NEW") is not None, "a save in this process invalidates"
+
+
+def test_the_running_listener_accepts_a_new_connector_s_first_message(listener):
+    with MLLPClient(listener.host, listener.port) as client:
+        before = client.send_message(adt("NEW0", app="NEWPMS", facility="NEW"))
+        assert ack_code(before.decode()) == "AE"  # unknown sender; the directory is cached
+        Connector.objects.create(
+            name="New PMS",
+            kind=Connector.Kind.HL7V2_MLLP,
+            location=f.location(),
+            sending_application="NEWPMS",
+            sending_facility="NEW",
+            identifier_system="NEW-PMS",
+        )
+        after = client.send_message(adt("NEW1", app="NEWPMS", facility="NEW"))
+    assert ack_code(after.decode()) == "AA"
+
+
+def test_a_connector_saved_by_another_process_is_found_on_the_first_miss(db):
+    from integrations import ledger
+
+    directory = ledger.ConnectorDirectory()
+    directory.miss_reload_seconds = 0.0
+    assert directory.lookup("OTHER|X") is None
+    # Another process saved it: no signal here, only the row.
+    Connector.objects.bulk_create(
+        [
+            Connector(
+                name="Other", kind="hl7v2_mllp", sending_application="OTHER", sending_facility="X"
+            )
+        ]
+    )  # bulk_create sends no post_save
+    assert directory.lookup("OTHER|X") is not None
