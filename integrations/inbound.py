@@ -276,11 +276,32 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
             if not _apply_one(head, now):
                 stopped.add(key)
         flush()
-        fields = ["status", "last_error", "processed_at", "attempts", "next_attempt_at"]
-        # The worker's own bookkeeping: a queryset write, not save(), so auditlog keeps
-        # people's actions (replays) and not the worker's status flips.
-        Message.objects.bulk_update(touched, fields, batch_size=500)
+        _record_all(touched)
     return len(touched)
+
+
+def _record_all(rows: list[Message]) -> None:
+    """The worker's bookkeeping for a batch: one UPDATE per distinct outcome (nearly all
+    rows share "processed now"), not one per row. Queryset writes, not save(), so
+    auditlog keeps people's actions (replays) and not the worker's status flips."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for row in rows:
+        outcome = (
+            row.status,
+            row.last_error,
+            row.processed_at,
+            row.attempts,
+            row.next_attempt_at,
+        )
+        groups.setdefault(outcome, []).append(row.pk)
+    for (status, last_error, processed_at, attempts, next_attempt_at), pks in groups.items():
+        Message.objects.filter(pk__in=pks).update(
+            status=status,
+            last_error=last_error,
+            processed_at=processed_at,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+        )
 
 
 def inbound_drain_keys(keys: list[str], *, batch: int = 500) -> int:

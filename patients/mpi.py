@@ -474,27 +474,54 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
                 dobs.add(swapped)
             if phone := normalize_phone(item.record.phone):
                 phones.add(phone)
-    pool: list[Patient] = []
+    by_dob: dict[date, list[Patient]] = {}
+    by_phone: dict[str, list[Patient]] = {}
+
+    def add_to_pool(p: Patient) -> None:
+        by_dob.setdefault(p.date_of_birth, []).append(p)
+        if p.phone:
+            by_phone.setdefault(p.phone, []).append(p)
+
     if dobs:
         from django.db.models import Q
 
         for p in Patient.objects.filter(
             Q(date_of_birth__in=dobs) | Q(phone__in=phones), status=Patient.Status.ACTIVE
         ):
-            pool.append(by_pk.setdefault(p.pk, p))
+            add_to_pool(by_pk.setdefault(p.pk, p))
+
+    def first(patients: list[Patient], keep: Any, limit: int) -> list[Patient]:
+        # What _candidates()' sliced queries return: matching active rows, model order.
+        alive = list({id(p): p for p in patients if keep(p)}.values())
+        if len(alive) > limit:
+            alive.sort(key=lambda p: (p.last_name, p.first_name))
+        return alive[:limit]
 
     def candidates(record: PatientRecord) -> list[Patient]:
-        # The same pool _candidates() would read, including what this batch created.
+        # The pool _candidates() would read, including what this batch created or changed.
         if record.date_of_birth is None:
             return []
-        wanted = {record.date_of_birth, _swapped(record.date_of_birth)}
+        wanted = {record.date_of_birth}
+        swapped = _swapped(record.date_of_birth)
+        if swapped:
+            wanted.add(swapped)
+        found = {
+            id(p): p
+            for p in first(
+                [p for dob in wanted for p in by_dob.get(dob, [])],
+                lambda p: p.status == Patient.Status.ACTIVE and p.date_of_birth in wanted,
+                200,
+            )
+        }
         phone = normalize_phone(record.phone)
-        return [
-            p
-            for p in pool
-            if p.status == Patient.Status.ACTIVE
-            and (p.date_of_birth in wanted or (phone and p.phone == phone))
-        ]
+        if phone:
+            for p in first(
+                by_phone.get(phone, []),
+                lambda p: p.status == Patient.Status.ACTIVE and p.phone == phone,
+                50,
+            ):
+                found.setdefault(id(p), p)
+        return list(found.values())
 
     # 3. Decide, in arrival order, in memory.
     snapshot: dict[int, dict[str, Any]] = {}  # existing patients as read, before changes
@@ -537,7 +564,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             patient = Patient(home_location_id=item.location_id, **values)
             new_patients.append(patient)
             audit.append((LogEntry.Action.CREATE, patient, None, copy.copy(patient), None))
-            pool.append(patient)
+            add_to_pool(patient)
             flags.extend((patient, other, score, reasons) for other, score, reasons in possible)
             events.append((PATIENT_CREATED, patient, item.location_id, origin))
             results.append(
@@ -557,6 +584,8 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             before = copy.copy(patient)
             for name in changed:
                 setattr(patient, name, values[name])
+            if {"date_of_birth", "phone"} & set(changed):
+                add_to_pool(patient)  # later records must find it under its new values
             if changed:
                 fields = [*changed, "updated_at"]
                 audit.append((LogEntry.Action.UPDATE, patient, before, copy.copy(patient), fields))
