@@ -128,6 +128,27 @@ class SandboxPMS:
         existing = SandboxAppointment.objects.filter(
             connector=self.connector, hub_appointment_id=int(hub_id)
         ).first()
+        previous = self._rescheduled_from(message)
+        if existing is None and previous is not None:
+            # The hub's reschedule replaces appointment `previous` with this one: move the
+            # visit, as a PMS does, instead of keeping the old time on the book, where it
+            # would later be reported as a no-show for an appointment that no longer is.
+            existing = SandboxAppointment.objects.filter(
+                connector=self.connector,
+                hub_appointment_id=previous,
+                status=SandboxAppointment.Status.BOOKED,
+            ).first()
+        if existing is None and message.header.trigger_event != "S12" and start:
+            # A change to a visit this PMS's own front desk booked: it never learned the
+            # hub's id, so it finds the visit by patient, provider and time, as staff would.
+            existing = SandboxAppointment.objects.filter(
+                connector=self.connector,
+                hub_appointment_id__isnull=True,
+                patient_mrn=mrn,
+                provider_npi=defaults["provider_npi"],
+                start__gte=start - timedelta(minutes=1),
+                start__lt=start + timedelta(minutes=1),
+            ).first()
         if existing is None:
             if not (start and end):
                 raise HL7FormatError("TQ1 carries no start and end", code="101", segment="TQ1")
@@ -138,6 +159,17 @@ class SandboxPMS:
             for name, value in defaults.items():
                 setattr(existing, name, value)
             existing.save()
+
+    @staticmethod
+    def _rescheduled_from(message: ParsedMessage) -> int | None:
+        """The hub id in the relay's 'NTE|1||rescheduled from N' on an S13, if any."""
+        if message.header.trigger_event != "S13":
+            return None
+        for nte in message.all("NTE"):
+            words = nte.get(3, 1).split()
+            if words[:2] == ["rescheduled", "from"] and len(words) == 3 and words[2].isdigit():
+                return int(words[2])
+        return None
 
     # -- what its own staff do ----------------------------------------------------------
     def _msh(self, msg_type: str) -> str:
@@ -287,7 +319,12 @@ class SandboxPMS:
         due = SandboxAppointment.objects.filter(
             connector=self.connector, status=SandboxAppointment.Status.BOOKED, end__lte=now
         ).order_by("end")[:limit]
+        local_now = now.astimezone(tz)
         for visit in due:
+            if visit.end.astimezone(tz) > local_now or visit.start.astimezone(tz) > local_now:
+                # Front-desk staff report on a visit only once its time is over where the
+                # location is; the query already says so, this keeps it said if it changes.
+                continue
             who = visit.patient
             demographics_pid = (
                 f"PID|1||{visit.patient_mrn}^^^{self.system}^MR"

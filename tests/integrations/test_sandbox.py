@@ -139,3 +139,110 @@ def test_a_sandbox_ehr_takes_fhir_and_answers_the_poll_with_the_documented_visit
     encounter = Encounter.objects.get(appointment=appt)
     assert list(encounter.charges.values_list("procedure_code", flat=True)) == ["D1110"]
     assert sum(fhir_poll(ehr, client=SandboxFhirClient(ehr)).values()) == 0
+
+
+def _no_shows(sandbox, now):
+    import random
+
+    messages = SandboxPMS(sandbox).document_due(rng=random.Random(1), now=now)
+    return [m for m in messages if "SIU^S26" in m]
+
+
+def test_the_sandbox_reports_a_no_show_only_after_the_visit_ended_where_it_is(sandbox, monkeypatch):
+    from integrations.sandbox import system
+
+    monkeypatch.setattr(system, "NO_SHOW_RATE", 1.0)  # every visit is a no-show
+    sandbox.location.time_zone = "Pacific/Auckland"  # far from UTC: wall times differ a lot
+    sandbox.location.save()
+    start = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
+    appt = booked_appointment(location=sandbox.location, start=start)
+    outbox_relay()
+    assert appt.start < timezone.now() < appt.end, "the visit is under way"
+
+    assert _no_shows(sandbox, timezone.now()) == [], "not while the visit is going on"
+    assert _no_shows(sandbox, appt.start - timedelta(hours=1)) == [], "not before it starts"
+    assert SandboxAppointment.objects.get().status == "booked"
+
+    from integrations.sandbox.system import sandbox_send
+
+    sent = _no_shows(sandbox, appt.end + timedelta(minutes=1))
+    assert len(sent) == 1
+    Appointment.objects.filter(pk=appt.pk).update(
+        start=appt.start - timedelta(hours=1), end=appt.end - timedelta(hours=1)
+    )  # the hub checks its own clock; let its visit be over too
+    sandbox_send(sandbox, sent)
+    _apply_inbound()
+    row = Message.objects.get(direction="in")
+    assert (row.message_type, row.status) == ("SIU^S26", "processed"), row.last_error
+    assert Appointment.objects.get(pk=appt.pk).status == "no_show"
+
+
+def test_a_hub_reschedule_moves_the_sandbox_visit_so_the_old_time_is_never_a_no_show(
+    sandbox, monkeypatch
+):
+    from django.db import transaction
+
+    from integrations.outbox import APPOINTMENT_RESCHEDULED, outbox_enqueue
+    from integrations.sandbox import system
+
+    monkeypatch.setattr(system, "NO_SHOW_RATE", 1.0)
+    old = booked_appointment(
+        location=sandbox.location, start=timezone.now().replace(microsecond=0) - timedelta(hours=3)
+    )
+    outbox_relay()
+    # The hub moves it to the day after tomorrow: a new appointment replaces the old one.
+    slot = f.slot(
+        provider=old.provider,
+        location=sandbox.location,
+        start=timezone.now().replace(microsecond=0) + timedelta(days=2),
+    )
+    with transaction.atomic():
+        Appointment.objects.filter(pk=old.pk).update(
+            status="rescheduled", cancel_reason="patient_request"
+        )
+        new = f.appointment(patient=old.patient, slot=slot, appointment_type=old.appointment_type)
+        outbox_enqueue(
+            event_type=APPOINTMENT_RESCHEDULED,
+            aggregate_type="appointment",
+            aggregate_id=new.pk,
+            location_id=sandbox.location_id,
+            payload={"previous_id": old.pk},
+        )
+    outbox_relay()
+
+    book = SandboxAppointment.objects.get(connector=sandbox)
+    assert (book.hub_appointment_id, book.start) == (new.pk, new.start), "moved, not copied"
+    assert _no_shows(sandbox, timezone.now()) == [], "the old time passed, but it is not a visit"
+
+
+def test_a_hub_cancellation_of_a_front_desk_booking_reaches_the_sandbox_visit(sandbox, monkeypatch):
+    from django.db import transaction
+
+    from integrations.outbox import APPOINTMENT_CANCELLED, outbox_enqueue
+    from integrations.sandbox import system
+
+    monkeypatch.setattr(system, "NO_SHOW_RATE", 1.0)
+    provider = f.provider(locations=[sandbox.location])
+    f.appointment_type(code="exam", duration_minutes=30)
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=1)
+    f.slot(provider=provider, location=sandbox.location, start=start)
+    sandbox_tick(seed=1, booking_chance=1.0)
+    _apply_inbound()
+    appt = Appointment.objects.get()
+    # A call-center agent cancels it at the hub; the relay tells the PMS (SIU^S15).
+    with transaction.atomic():
+        Appointment.objects.filter(pk=appt.pk).update(
+            status="cancelled", cancel_reason="patient_request"
+        )
+        outbox_enqueue(
+            event_type=APPOINTMENT_CANCELLED,
+            aggregate_type="appointment",
+            aggregate_id=appt.pk,
+            location_id=sandbox.location_id,
+        )
+    outbox_relay()
+
+    assert Message.objects.get(direction="out").ack_code == "AA"
+    visit = SandboxAppointment.objects.get(connector=sandbox)
+    assert (visit.status, visit.hub_appointment_id) == ("cancelled", appt.pk), "one visit, linked"
+    assert _no_shows(sandbox, appt.end + timedelta(hours=1)) == []
