@@ -378,12 +378,30 @@ class BatchItem:
 
 def _auditlog_can_bulk() -> bool:
     """The bulk path writes LogEntry rows itself, exactly as auditlog's signals would, as
-    long as nobody hooks auditlog's own signals and no actor context is active (the
-    actor is set by a pre_save receiver, which bulk_create does not fire)."""
-    from auditlog.context import auditlog_value
+    long as nobody hooks auditlog's own signals or a LogEntry's post_save (bulk_create
+    sends none). The actor context works through LogEntry's pre_save, which the bulk
+    path sends itself (_bulk_log)."""
+    from auditlog.context import auditlog_disabled
+    from auditlog.models import LogEntry
     from auditlog.signals import post_log, pre_log
+    from django.db.models.signals import post_save
 
-    return not pre_log.receivers and not post_log.receivers and auditlog_value.get(None) is None
+    if auditlog_disabled.get():
+        return False  # the signals would write nothing; the careful path does the same
+    return not (pre_log.receivers or post_log.receivers or post_save.has_listeners(LogEntry))
+
+
+def _bulk_log(entries: list[Any]) -> None:
+    from auditlog.models import LogEntry
+    from django.db import router
+    from django.db.models.signals import pre_save
+
+    if pre_save.has_listeners(LogEntry):
+        # What save() would send: auditlog's set_actor fills in the actor here.
+        using = router.db_for_write(LogEntry)
+        for entry in entries:
+            pre_save.send(LogEntry, instance=entry, raw=False, using=using, update_fields=None)
+    LogEntry.objects.bulk_create(entries)
 
 
 def _log_entry(instance: Any, action: int, old: Any, fields: list[str] | None = None) -> Any:
@@ -639,7 +657,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         Patient.objects.bulk_update(
             updated, [*sorted(set().union(*changed_fields.values())), "updated_at"]
         )
-    LogEntry.objects.bulk_create([e for e in entries if e is not None])
+    _bulk_log([e for e in entries if e is not None])
     for a, b, score, reasons in flags:
         _flag_duplicate(a, b, score, reasons)
     if events:

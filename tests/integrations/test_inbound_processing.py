@@ -183,3 +183,24 @@ def test_a_bulk_run_that_meets_a_concurrent_change_is_applied_one_by_one(pms, mo
     assert calls == [2]
     assert set(Message.objects.values_list("status", flat=True)) == {"processed"}
     assert PatientIdentifier.objects.get(value="S").patient.phone == "3035550001"
+
+
+def test_the_bulk_path_records_the_actor_auditlog_would_and_only_while_it_is_set(
+    pms, django_user_model, django_assert_max_num_queries
+):
+    from auditlog.context import set_actor
+    from auditlog.models import LogEntry
+
+    user = django_user_model.objects.create_user(username="replayer")
+    stored = inbound_store_batch([adt("AC1", mrn="AC1", last="Actor", dob="19700101")])
+    with set_actor(user), django_assert_max_num_queries(30):
+        inbound.inbound_drain_batch([stored[0].ordering_key])
+    # auditlog leaves its context variable set after the block, with the receiver gone.
+    stored = inbound_store_batch([adt("AC2", mrn="AC2", last="Later", dob="19700202")])
+    with django_assert_max_num_queries(30):
+        inbound.inbound_drain_batch([stored[0].ordering_key])
+
+    actors = {
+        e.object_repr: e.actor_id for e in LogEntry.objects.filter(content_type__model="patient")
+    }
+    assert actors == {"Actor, Alex": user.pk, "Later, Alex": None}
