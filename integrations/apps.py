@@ -8,4 +8,12 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from . import audit  # noqa: F401  (registers PHI models with auditlog)
+        from .ledger import connectors_changed
+        from .models import Connector
+
+        # A new or edited connector is seen by the listener's directory at once.
+        post_save.connect(connectors_changed, sender=Connector, dispatch_uid="connector_saved")
+        post_delete.connect(connectors_changed, sender=Connector, dispatch_uid="connector_gone")

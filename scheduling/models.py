@@ -315,6 +315,14 @@ class Slot(models.Model):
             # The slot finder scans free slots by time window across every location.
             models.Index(fields=["status", "start"], name="slot_status_start_idx"),
             models.Index(fields=["location", "start"], name="slot_location_start_idx"),
+            # issue 3 (A): slot_search reads each provider/location pair's earliest free
+            # units; this partial index makes that one ordered range scan that stops at
+            # its LIMIT (without it the planner ANDs two bitmaps over every unit).
+            models.Index(
+                fields=["provider", "location", "start"],
+                condition=Q(status="free"),
+                name="slot_free_pair_start_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -463,6 +471,10 @@ class Appointment(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # issue 3 (A): the location PMS's own id for a booking that arrived from it (SIU
+    # SCH-2 filler id), so later updates and cancellations from that PMS find the row.
+    # db_default: branches and tools that predate the column can still insert rows.
+    external_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["start"]
@@ -474,6 +486,12 @@ class Appointment(models.Model):
                 condition=~Q(status__in=["cancelled", "rescheduled"]) | ~Q(cancel_reason=""),
                 name="appointment_cancel_has_reason",
                 violation_error_message="A cancelled or rescheduled appointment needs a reason.",
+            ),
+            # issue 3 (A): one row per PMS booking id at a location.
+            models.UniqueConstraint(
+                fields=["location", "external_id"],
+                condition=~Q(external_id=""),
+                name="appointment_external_id_per_location",
             ),
         ]
         indexes = [

@@ -1,0 +1,314 @@
+"""Processing of stored inbound messages: FIFO per patient, one bad message never blocks.
+
+Messages sharing an ``ordering_key`` (one sender's patient) are applied strictly in
+arrival order. A message whose content can never be applied is marked rejected and
+the queue moves on; one that failed for a transient reason (database busy, a lock)
+is retried with backoff and holds back that patient's later messages until it is
+applied or dead-lettered, because applying an A08 before the A04 it updates would be
+wrong. Each message is applied and marked processed in ONE transaction, so a worker
+killed halfway leaves nothing behind and the redelivered task does the work once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Message
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+PENDING_INBOUND = (Message.Status.RECEIVED, Message.Status.FAILED)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … capped at one hour."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _apply(message: Message) -> str:
+    if message.protocol == Message.Protocol.HL7V2:
+        from .hl7v2.inbound import handle
+
+        assert message.connector is not None
+        return handle(message.raw, message.connector)
+    if message.protocol == Message.Protocol.FHIR:
+        from .fhir.inbound import handle as handle_fhir
+
+        assert message.connector is not None
+        return handle_fhir(message.message_type, message.raw, message.connector)
+    raise ValueError(f"no inbound processing for protocol {message.protocol}")
+
+
+def _record(head: Message) -> None:
+    # A queryset update, not save(): the worker's own bookkeeping on the ledger row is
+    # the ledger's record already; auditlog keeps people's actions (replays).
+    Message.objects.filter(pk=head.pk).update(
+        status=head.status,
+        last_error=head.last_error,
+        processed_at=head.processed_at,
+        attempts=head.attempts,
+        next_attempt_at=head.next_attempt_at,
+    )
+
+
+def _process_head(key: str, now: datetime) -> str:
+    """Apply the oldest pending message of one key. Returns 'done', 'blocked' or 'empty'."""
+    from .hl7v2.inbound import MappingError
+
+    with transaction.atomic():
+        head = (
+            # of=self: PostgreSQL cannot lock the nullable side of the connector join.
+            Message.objects.select_for_update(of=("self",))
+            .select_related("connector")
+            .filter(
+                direction=Message.Direction.INBOUND, ordering_key=key, status__in=PENDING_INBOUND
+            )
+            .order_by("received_at", "id")
+            .first()
+        )
+        if head is None:
+            return "empty"
+        if (
+            head.status == Message.Status.FAILED
+            and head.next_attempt_at
+            and head.next_attempt_at > now
+        ):
+            return "blocked"
+        try:
+            with transaction.atomic():
+                note = _apply(head)
+        except (MappingError, ValueError) as exc:
+            # Content the hub can never apply (ValueError: a domain service refusing
+            # its input). Retrying would not help; the patient's queue moves on.
+            head.status = Message.Status.REJECTED
+            head.last_error = str(exc)[:500]
+            head.processed_at = now
+        except Exception as exc:
+            head.attempts += 1
+            head.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if head.attempts >= MAX_ATTEMPTS:
+                head.status = Message.Status.DEAD
+            else:
+                head.status = Message.Status.FAILED
+                head.next_attempt_at = now + backoff(head.attempts)
+            logger.warning("inbound message #%s failed: %s", head.pk, type(exc).__name__)
+        else:
+            head.status = Message.Status.PROCESSED
+            head.processed_at = now
+            head.last_error = note[:500] if head.attempts else ""
+        _record(head)
+        return "done" if head.status != Message.Status.FAILED else "blocked"
+
+
+def inbound_drain_key(key: str, *, limit: int = 10_000) -> int:
+    """Apply every due message of one ordering key, oldest first. Returns how many ran."""
+    done = 0
+    while done < limit:
+        outcome = _process_head(key, timezone.now())
+        if outcome != "done":
+            break
+        done += 1
+    return done
+
+
+def inbound_due_keys(*, limit: int = 1000) -> list[str]:
+    """Keys with work: received rows (their task may have been lost) or retries now due."""
+    now = timezone.now()
+    received = Message.objects.filter(
+        direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
+    ).values_list("ordering_key", flat=True)
+    retry = Message.objects.filter(
+        direction=Message.Direction.INBOUND,
+        status=Message.Status.FAILED,
+        next_attempt_at__lte=now,
+    ).values_list("ordering_key", flat=True)
+    keys = list(dict.fromkeys([*received[:limit], *retry[:limit]]))
+    return keys[:limit]
+
+
+# ADT upserts a batch applies set-based (patients.mpi.patient_upsert_batch).
+BULK_TYPES = frozenset({"ADT^A04", "ADT^A08"})
+
+
+def _outcome(head: Message, now: datetime, note: str | None, exc: Exception | None) -> bool:
+    """Set the row's new state after an attempt. Returns False when its key must stop."""
+    from .hl7v2.inbound import MappingError
+
+    if exc is None:
+        head.status = Message.Status.PROCESSED
+        head.processed_at = now
+        head.last_error = (note or "")[:500] if head.attempts else ""
+        return True
+    if isinstance(exc, (MappingError, ValueError)):
+        # Content the hub can never apply (ValueError: a domain service refusing its
+        # input). Retrying would not help; the patient's queue moves on.
+        head.status = Message.Status.REJECTED
+        head.last_error = str(exc)[:500]
+        head.processed_at = now
+        return True
+    head.attempts += 1
+    head.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    logger.warning("inbound message #%s failed: %s", head.pk, type(exc).__name__)
+    if head.attempts >= MAX_ATTEMPTS:
+        head.status = Message.Status.DEAD
+        return True
+    head.status = Message.Status.FAILED
+    head.next_attempt_at = now + backoff(head.attempts)
+    return False
+
+
+def _apply_one(head: Message, now: datetime) -> bool:
+    """The careful path: one message in its own savepoint."""
+    try:
+        with transaction.atomic():
+            note = _apply(head)
+    except Exception as exc:
+        return _outcome(head, now, None, exc)
+    return _outcome(head, now, note, None)
+
+
+def _apply_bulk(run: list[Message], now: datetime) -> bool:
+    """Apply a run of ADT upserts set-based in ONE savepoint. False: nothing of it
+    happened (a database error, or a patient changed under us) and the caller applies
+    the run one message at a time, so only a message that really fails costs a savepoint.
+    """
+    from patients.mpi import BatchItem, StaleBatch, patient_upsert_batch
+
+    from .hl7v2.inbound import MappingError, record_of
+
+    items: list[BatchItem] = []
+    parsed: list[Message] = []
+    for head in run:
+        assert head.connector is not None
+        try:
+            record = record_of(head.raw, head.connector)
+        except MappingError as exc:
+            _outcome(head, now, None, exc)  # rejected; its key carries on
+            continue
+        except Exception:
+            return False  # not the content's fault: one by one, so only this one waits
+        items.append(BatchItem(record, head.connector.location_id, head.connector.pk))
+        parsed.append(head)
+    if not items:
+        return True
+    try:
+        with transaction.atomic():
+            results = patient_upsert_batch(items)
+    except StaleBatch:
+        return False
+    except Exception as exc:
+        logger.info("bulk ADT apply fell back to one by one: %s", type(exc).__name__)
+        return False
+    for head, result in zip(parsed, results, strict=True):
+        if isinstance(result, ValueError):
+            _outcome(head, now, None, MappingError(str(result)))
+        else:
+            how = "created" if result.created else f"matched by {result.matched_by}"
+            _outcome(head, now, f"patient #{result.patient.pk} {how}", None)
+    return True
+
+
+def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
+    """Apply the due messages of many patient keys in ONE transaction.
+
+    One commit for the lot is what makes a worker fast: a commit waits for the disk.
+    FIFO per key still holds: rows are locked in arrival order (the same order in every
+    worker, so two workers cannot deadlock), and a key whose message fails transiently,
+    or whose head is waiting for its retry, gets nothing more applied in this batch.
+    Consecutive ADT upserts are applied set-based (a few statements for the whole run);
+    anything else, and a run that the bulk path declines, goes one message per
+    savepoint. All or nothing: a worker killed midway applied none of it.
+    """
+    if not keys:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Message.objects.select_for_update(of=("self",))
+            .select_related("connector")
+            .filter(
+                direction=Message.Direction.INBOUND,
+                ordering_key__in=keys,
+                status__in=PENDING_INBOUND,
+            )
+            .order_by("received_at", "id")[:limit]
+        )
+        stopped: set[str] = set()
+        touched: list[Message] = []
+        run: list[Message] = []
+
+        def flush() -> None:
+            if run and _apply_bulk(run, now):
+                touched.extend(run)
+            elif run:
+                for head in run:
+                    if head.ordering_key in stopped:
+                        continue
+                    touched.append(head)
+                    if not _apply_one(head, now):
+                        stopped.add(head.ordering_key)
+            run.clear()
+
+        for head in rows:
+            key = head.ordering_key
+            if key in stopped:
+                continue
+            not_due = head.next_attempt_at is not None and head.next_attempt_at > now
+            if head.status == Message.Status.FAILED and not_due:
+                stopped.add(key)
+                continue
+            if (
+                head.protocol == Message.Protocol.HL7V2
+                and head.message_type in BULK_TYPES
+                and head.status == Message.Status.RECEIVED
+            ):
+                run.append(head)
+                continue
+            flush()
+            if key in stopped:  # its earlier message in the run just failed
+                continue
+            touched.append(head)
+            if not _apply_one(head, now):
+                stopped.add(key)
+        flush()
+        _record_all(touched)
+    return len(touched)
+
+
+def _record_all(rows: list[Message]) -> None:
+    """The worker's bookkeeping for a batch: one UPDATE per distinct outcome (nearly all
+    rows share "processed now"), not one per row. Queryset writes, not save(), so
+    auditlog keeps people's actions (replays) and not the worker's status flips."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for row in rows:
+        outcome = (
+            row.status,
+            row.last_error,
+            row.processed_at,
+            row.attempts,
+            row.next_attempt_at,
+        )
+        groups.setdefault(outcome, []).append(row.pk)
+    for (status, last_error, processed_at, attempts, next_attempt_at), pks in groups.items():
+        Message.objects.filter(pk__in=pks).update(
+            status=status,
+            last_error=last_error,
+            processed_at=processed_at,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+        )
+
+
+def inbound_drain_keys(keys: list[str], *, batch: int = 500) -> int:
+    """Drain these keys batch by batch until a batch comes back short."""
+    total = 0
+    while True:
+        done = inbound_drain_batch(keys, limit=batch)
+        total += done
+        if done < batch:
+            return total

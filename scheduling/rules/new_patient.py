@@ -1,0 +1,59 @@
+"""New versus established patients.
+
+Definitions (documented in the README), both with a ``lookback_years`` window (3 by
+default, the usual CPT/ADA convention):
+
+- *established with a provider*: a completed or arrived visit with that provider within
+  the window, or an active booking with them. A provider who is not accepting new
+  patients still sees the patients established with them.
+- *established with the group*: a completed or arrived visit with any provider at any
+  location within the window (a booking alone does not count, so a booked New patient
+  exam can still be rescheduled). Visit types
+  marked "new patients only" (New patient exam) or "existing patients only" (Periodic
+  cleaning) go by this one: a patient of the group may see any hygienist for a cleaning.
+"""
+
+from __future__ import annotations
+
+from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
+
+
+def is_new_to(ctx: RuleContext, provider_id: int) -> bool:
+    return provider_id not in ctx.patient.established_provider_ids
+
+
+class ProviderAcceptsNewRule(Rule):
+    key = "provider-accepts-new"
+    kind = Kind.HARD
+    scope = Scope.PROVIDER
+    description = "A provider who is not accepting new patients sees only established ones."
+    default_params = {"lookback_years": 3}
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        prov = cand.provider
+        assert prov is not None
+        if prov.accepts_new_patients or not is_new_to(ctx, prov.id):
+            return PASS
+        return exclude(f"{prov.name} is not accepting new patients")
+
+
+class PatientStatusRule(Rule):
+    key = "appointment-patient-status"
+    kind = Kind.HARD
+    scope = Scope.VISIT
+    description = "New-patient-only and existing-patient-only visit types go to the right people."
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        status = ctx.appointment_type.patient_status
+        established = ctx.patient.established_with_group
+        if status == "new" and established:
+            return exclude(
+                f"{ctx.appointment_type.name} is for new patients; "
+                "the patient is already established with the practice"
+            )
+        if status == "existing" and not established:
+            return exclude(
+                f"{ctx.appointment_type.name} is for established patients; "
+                "the patient is new to the practice"
+            )
+        return PASS
