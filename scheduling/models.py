@@ -463,6 +463,9 @@ class Appointment(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # issue 3 (A): the location PMS's own id for a booking that arrived from it (SIU
+    # SCH-2 filler id), so later updates and cancellations from that PMS find the row.
+    external_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["start"]
@@ -474,6 +477,12 @@ class Appointment(models.Model):
                 condition=~Q(status__in=["cancelled", "rescheduled"]) | ~Q(cancel_reason=""),
                 name="appointment_cancel_has_reason",
                 violation_error_message="A cancelled or rescheduled appointment needs a reason.",
+            ),
+            # issue 3 (A): one row per PMS booking id at a location.
+            models.UniqueConstraint(
+                fields=["location", "external_id"],
+                condition=~Q(external_id=""),
+                name="appointment_external_id_per_location",
             ),
         ]
         indexes = [

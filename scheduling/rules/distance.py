@@ -1,0 +1,64 @@
+"""Distance from the patient's home ZIP: closer ranks higher; a maximum excludes.
+
+The limit is the agent's "max distance" filter when given, else the ``max_miles``
+parameter (off by default). Points fall linearly from the full weight at 0 miles to
+nothing at ``scale_miles``.
+"""
+
+from __future__ import annotations
+
+from scheduling.geo import miles_between
+
+from .base import (
+    PASS,
+    Candidate,
+    Kind,
+    Rule,
+    RuleConfig,
+    RuleContext,
+    Scope,
+    Verdict,
+    exclude,
+    score,
+)
+
+
+def distance_miles(ctx: RuleContext, cand: Candidate) -> float | None:
+    p, loc = ctx.patient, cand.location
+    if None in (p.home_lat, p.home_lon, loc.latitude, loc.longitude):
+        return None
+    return miles_between(p.home_lat, p.home_lon, loc.latitude, loc.longitude)  # type: ignore[arg-type]
+
+
+class MaxDistanceRule(Rule):
+    key = "max-distance"
+    kind = Kind.HARD
+    scope = Scope.LOCATION
+    description = "Locations farther from the patient's home than the limit are excluded."
+    default_params = {"max_miles": None}
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        limit = ctx.prefs.max_distance_miles or config.param("max_miles", None)
+        miles = distance_miles(ctx, cand)
+        if limit is None or miles is None or miles <= float(limit):
+            return PASS
+        return exclude(
+            f"{cand.location.name} is {miles:.0f} miles from the patient's home ZIP "
+            f"(limit {float(limit):.0f})"
+        )
+
+
+class DistanceRule(Rule):
+    key = "distance-from-home"
+    kind = Kind.SOFT
+    scope = Scope.LOCATION
+    description = "Closer to the patient's home ZIP ranks higher."
+    default_weight = 3.0
+    default_params = {"scale_miles": 50}
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        miles = distance_miles(ctx, cand)
+        if miles is None:
+            return PASS
+        scale = float(config.param("scale_miles", 50)) or 50.0
+        return score(config.weight * max(0.0, 1 - miles / scale), f"{miles:.0f} mi from home")

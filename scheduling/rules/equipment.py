@@ -1,0 +1,68 @@
+"""Location equipment and rooms: the visit and the patient's clinical needs fit the site.
+
+Equipment comes from two places: the appointment type (Implant consult needs a CBCT) and
+the patient's active clinical needs synced from the EHRs (a wheelchair-accessible
+operatory). Reasons name the equipment but never the patient's condition.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    PASS,
+    Candidate,
+    Kind,
+    Rule,
+    RuleConfig,
+    RuleContext,
+    Scope,
+    Verdict,
+    exclude,
+    human_list,
+)
+
+
+def required_equipment(ctx: RuleContext) -> frozenset[str]:
+    return ctx.appointment_type.equipment | ctx.patient.needs_equipment
+
+
+class LocationEquipmentRule(Rule):
+    key = "location-equipment"
+    kind = Kind.HARD
+    scope = Scope.LOCATION
+    description = "The location has the equipment the visit type and the patient's needs require."
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        loc = cand.location
+        for_type = sorted(ctx.appointment_type.equipment - loc.equipment)
+        for_needs = sorted(ctx.patient.needs_equipment - loc.equipment - set(for_type))
+        if not for_type and not for_needs:
+            return PASS
+        parts = []
+        if for_type:
+            names = human_list([ctx.names.equipment_name(c) for c in for_type])
+            parts.append(f"{loc.name} has no {names}, which {ctx.appointment_type.name} needs")
+        if for_needs:
+            names = human_list([ctx.names.equipment_name(c) for c in for_needs])
+            parts.append(
+                f"{loc.name} has no {names}, which the patient's recorded care needs require"
+            )
+        return exclude("; ".join(parts))
+
+
+class LocationRoomRule(Rule):
+    key = "location-room"
+    kind = Kind.HARD
+    scope = Scope.LOCATION
+    description = "One room at the location holds all the required equipment together."
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        loc = cand.location
+        needed = required_equipment(ctx)
+        # A location that does not model rooms is judged on its equipment alone; one with
+        # equipment spread over rooms must have a single room that has it all.
+        if not loc.rooms or not needed or not needed <= loc.equipment:
+            return PASS
+        if any(needed <= room for room in loc.rooms):
+            return PASS
+        names = human_list([ctx.names.equipment_name(c) for c in sorted(needed)])
+        return exclude(f"{loc.name} has no single room equipped with {names}")

@@ -1,0 +1,20 @@
+"""Language match: a provider who speaks the patient's preferred language ranks higher."""
+
+from __future__ import annotations
+
+from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, score
+
+
+class LanguageRule(Rule):
+    key = "language-match"
+    kind = Kind.SOFT
+    scope = Scope.PROVIDER
+    description = "Providers who speak the patient's preferred language rank higher."
+    default_weight = 1.5
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        assert cand.provider is not None
+        language = (ctx.patient.language or "").lower()[:2]
+        if language and language in cand.provider.languages:
+            return score(config.weight, f"speaks {language}")
+        return PASS

@@ -1,0 +1,114 @@
+"""The one list of rules, and the engine that runs them by scope.
+
+Order matters only for how reasons read: hard rules first, in the order an agent thinks
+about fit (skill, equipment, network, age, new patients, hours, availability).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .age import ProviderAgeRule
+from .availability import SlotFreeRule
+from .base import Candidate, Kind, Rule, RuleContext, Scope
+from .capability import ProviderCapabilityRule
+from .continuity import ContinuityRule
+from .distance import DistanceRule, MaxDistanceRule
+from .equipment import LocationEquipmentRule, LocationRoomRule
+from .hours import SlotWithinHoursRule
+from .language import LanguageRule
+from .network import LocationNetworkRule, ProviderNetworkRule
+from .new_patient import PatientStatusRule, ProviderAcceptsNewRule
+from .timing import EarliestDateRule, PreferredTimeRule
+
+RULES: tuple[Rule, ...] = (
+    ProviderCapabilityRule(),
+    LocationEquipmentRule(),
+    LocationRoomRule(),
+    LocationNetworkRule(),
+    ProviderNetworkRule(),
+    ProviderAgeRule(),
+    ProviderAcceptsNewRule(),
+    PatientStatusRule(),
+    MaxDistanceRule(),
+    SlotWithinHoursRule(),
+    SlotFreeRule(),
+    DistanceRule(),
+    ContinuityRule(),
+    LanguageRule(),
+    PreferredTimeRule(),
+    EarliestDateRule(),
+)
+RULES_BY_KEY = {rule.key: rule for rule in RULES}
+NETWORK_RULE_KEYS = frozenset({LocationNetworkRule.key, ProviderNetworkRule.key})
+_BY_SCOPE = {scope: tuple(r for r in RULES if r.scope == scope) for scope in Scope}
+
+
+@dataclass(frozen=True)
+class ScorePart:
+    rule: str
+    points: float
+    note: str
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Judgement:
+    exclusions: tuple[Exclusion, ...] = ()
+    parts: tuple[ScorePart, ...] = ()
+
+    @property
+    def excluded(self) -> bool:
+        return bool(self.exclusions)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [e.reason for e in self.exclusions]
+
+    @property
+    def score(self) -> float:
+        return round(sum(p.points for p in self.parts), 3)
+
+    def __add__(self, other: Judgement) -> Judgement:
+        return Judgement(self.exclusions + other.exclusions, self.parts + other.parts)
+
+
+def judge(
+    ctx: RuleContext,
+    cand: Candidate,
+    scope: Scope,
+    *,
+    kinds: Iterable[Kind] = (Kind.HARD, Kind.SOFT),
+) -> Judgement:
+    """Run every enabled rule of one scope (and kind) against a candidate."""
+    wanted = set(kinds)
+    exclusions: list[Exclusion] = []
+    parts: list[ScorePart] = []
+    for rule in _BY_SCOPE[scope]:
+        if rule.kind not in wanted:
+            continue
+        config = ctx.config(rule)
+        if not config.enabled:
+            continue
+        verdict = rule.evaluate(ctx, cand, config)
+        if verdict.excluded:
+            exclusions.append(Exclusion(rule.key, verdict.reason))
+        elif verdict.points:
+            parts.append(ScorePart(rule.key, verdict.points, verdict.note))
+    return Judgement(tuple(exclusions), tuple(parts))
+
+
+def judge_all(ctx: RuleContext, cand: Candidate) -> Judgement:
+    """Every scope at once: what booking one concrete slot checks."""
+    result = judge(ctx, cand, Scope.LOCATION)
+    if cand.provider is not None:
+        result = result + judge(ctx, cand, Scope.PROVIDER)
+    if cand.slot is not None:
+        result = result + judge(ctx, cand, Scope.SLOT)
+    return result

@@ -1,0 +1,54 @@
+"""Timing: the patient's preferred time of day, and the earliest date first."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+
+from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, score
+
+# Local-time boundaries (hours) matching Waitlist.TimeOfDay.
+TIME_OF_DAY_HOURS = {"morning": (0, 12), "afternoon": (12, 17), "evening": (17, 24)}
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def in_time_of_day(hour: int, time_of_day: str) -> bool:
+    bounds = TIME_OF_DAY_HOURS.get(time_of_day)
+    return bounds is None or bounds[0] <= hour < bounds[1]
+
+
+class PreferredTimeRule(Rule):
+    key = "preferred-time"
+    kind = Kind.SOFT
+    scope = Scope.SLOT
+    description = "Slots in the patient's preferred time of day rank higher."
+    default_weight = 1.0
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        assert cand.slot is not None
+        wanted = ctx.prefs.preferred_time_of_day
+        if wanted not in TIME_OF_DAY_HOURS:
+            return PASS
+        local = cand.slot.start.astimezone(_zone(cand.location.time_zone))
+        if in_time_of_day(local.hour, wanted):
+            return score(config.weight, f"in the preferred {wanted}")
+        return PASS
+
+
+class EarliestDateRule(Rule):
+    key = "earliest-date"
+    kind = Kind.SOFT
+    scope = Scope.SLOT
+    description = "Sooner slots rank higher, fading to nothing over horizon_days."
+    default_weight = 3.0
+    default_params = {"horizon_days": 30}
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        assert cand.slot is not None
+        horizon = float(config.param("horizon_days", 30)) or 30.0
+        days = max(0.0, (cand.slot.start - ctx.now).total_seconds() / 86400)
+        return score(config.weight * max(0.0, 1 - days / horizon), f"in {days:.0f} days")
