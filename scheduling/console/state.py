@@ -1,0 +1,42 @@
+"""What the console remembers between requests: opaque ids in the agent's session.
+
+Nothing here goes into a URL: the page and every htmx fragment read the current call,
+patient, hold and the appointment being rescheduled from the session, so a reload shows
+the same screen and no patient identifier ever appears in an address or access log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SESSION_KEY = "console"
+
+
+@dataclass
+class ConsoleState:
+    call_id: int | None = None
+    patient_id: int | None = None
+    hold_id: int | None = None
+    appointment_type_id: int | None = None  # the type the held slot was searched for
+    reschedule_id: int | None = None  # appointment being moved to the held slot
+    freed_slot_ids: list[int] = field(default_factory=list)
+    finder: dict[str, Any] = field(default_factory=dict)  # last slot-finder form data
+
+    @classmethod
+    def load(cls, session: Any) -> ConsoleState:
+        raw = session.get(SESSION_KEY) or {}
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, session: Any) -> None:
+        session[SESSION_KEY] = asdict(self)
+
+    def clear_call(self) -> None:
+        self.call_id = None
+        self.patient_id = None
+        self.hold_id = None
+        self.appointment_type_id = None
+        self.reschedule_id = None
+        self.freed_slot_ids = []
+        self.finder = {}

@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from auditlog.models import LogEntry
+from django.utils import timezone
+
+from patients.models import Patient
+from scheduling.models import Appointment, Call, Hold
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def console(client, agent):
+    client.force_login(agent)
+    return client
+
+
+def test_the_console_needs_the_console_permission(client, biller, outsider):
+    for user in (biller, outsider):
+        client.force_login(user)
+        assert client.get("/console/").status_code == 403
+        assert client.post("/console/patients/search/", {"query": "x"}).status_code == 403
+
+
+def test_the_console_page_shows_the_panels_and_shortcuts(console):
+    page = console.get("/console/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'id="callbar"' in html and 'id="search"' in html and 'id="context"' in html
+    assert "<kbd>/</kbd> search patient" in html and "<kbd>b</kbd> book" in html
+    assert "HX-Request" in page["Vary"]
+
+
+def test_starting_a_call_prefills_the_search_with_the_callers_phone(console, agent):
+    p = f.patient(phone="3035550177")
+
+    response = console.post("/console/call/start/", {"caller_phone": "(303) 555-0177"}, headers=HX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    call = Call.objects.get(agent=agent)
+    assert call.caller_phone == "3035550177" and call.ended_at is None
+    assert 'value="3035550177"' in html
+    assert f'name="patient_id" value="{p.pk}"' in html
+    assert 'hx-swap-oob="true"' in html  # the other panels follow out of band
+
+
+def test_search_is_a_post_and_tolerates_typos(console):
+    maria = f.patient(first_name="Maria", last_name="Gonzalez")
+
+    assert console.get("/console/patients/search/").status_code == 405
+    response = console.post("/console/patients/search/", {"query": "Gonzlez"}, headers=HX)
+
+    assert f'value="{maria.pk}"' in response.content.decode()
+
+
+def test_opening_a_patient_shows_context_and_audits(console, agent):
+    p = f.patient(first_name="Ada", last_name="Lovelace")
+
+    response = console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+
+    assert "Lovelace, Ada" in response.content.decode()
+    assert LogEntry.objects.filter(action=LogEntry.Action.ACCESS, actor=agent).count() == 1
+    assert "Lovelace" in console.get("/console/").content.decode()  # kept in the session
+
+
+def test_register_refuses_duplicates_until_confirmed(console):
+    f.patient(first_name="Maria", last_name="Gonzalez", date_of_birth=date(1985, 4, 12))
+    body = {
+        "first_name": "Maria",
+        "last_name": "Gonzales",
+        "date_of_birth": "1985-04-12",
+        "sex": "F",
+        "zip_code": "80202",
+        "preferred_language": "en",
+    }
+
+    refused = console.post("/console/patients/register/", body, headers=HX)
+    assert refused.status_code == 409
+    assert "may already be registered" in refused.content.decode()
+    assert Patient.objects.count() == 1
+
+    created = console.post(
+        "/console/patients/register/", {**body, "confirmed_not_duplicate": "on"}, headers=HX
+    )
+    assert created.status_code == 200
+    assert Patient.objects.count() == 2
+    assert "Gonzales, Maria" in created.content.decode()
+
+
+def test_plain_html_forms_work_without_htmx(console):
+    response = console.post("/console/call/start/", {"caller_phone": ""})
+    assert response.status_code == 302 and response["Location"] == "/console/"
+
+
+def _bookable(agent_region=None):
+    loc = f.location(region=agent_region) if agent_region else f.location()
+    prov = f.provider(locations=[loc])
+    slot = f.slot(provider=prov, location=loc, start=timezone.now() + timedelta(days=2))
+    return loc, prov, slot
+
+
+def test_hold_then_book_then_wrap_up(console, agent):
+    _, _, slot = _bookable()
+    vt = f.appointment_type()
+    p = f.patient()
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+
+    held = console.post(
+        "/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX
+    )
+    assert held.status_code == 200 and "countdown" in held.content.decode()
+
+    booked = console.post("/console/book/", {"reason": "new_problem"}, headers=HX)
+    assert booked.status_code == 200, booked.content.decode()
+    appt = Appointment.objects.get(patient=p)
+    assert appt.status == "booked" and appt.call is not None
+    assert "Booked." in booked.content.decode()
+
+    wrapped = console.post("/console/call/wrap-up/", {"outcome": "booked"}, headers=HX)
+    assert "Call wrapped up: Booked" in wrapped.content.decode()
+    call = Call.objects.get()
+    assert call.outcome == "booked" and call.patient == p and call.ended_at
+
+
+def test_a_slot_held_by_another_agent_is_a_clear_message(console, other_agent):
+    from scheduling import services
+
+    _, _, slot = _bookable()
+    services.hold_place(slot=slot, by=other_agent)
+    f.patient()
+
+    response = console.post("/console/hold/", {"slot_id": slot.pk}, headers=HX)
+
+    assert response.status_code == 409
+    assert "held by another agent" in response.content.decode()
+
+
+def test_book_without_a_reason_is_refused_and_keeps_the_hold(console):
+    _, _, slot = _bookable()
+    vt = f.appointment_type()
+    p = f.patient()
+    console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+    console.post("/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX)
+
+    response = console.post("/console/book/", {"reason": ""}, headers=HX)
+
+    assert response.status_code == 400
+    assert not Appointment.objects.exists()
+    assert Hold.objects.get().released_at is None
+
+
+def test_network_override_needs_a_reason(console):
+    _, _, slot = _bookable()
+    vt = f.appointment_type()
+    p = f.patient()
+    console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+    console.post("/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX)
+
+    response = console.post(
+        "/console/book/", {"reason": "new_problem", "network_override": "on"}, headers=HX
+    )
+
+    assert response.status_code == 400
+    assert "needs a reason on file" in response.content.decode()
+
+
+def test_cancel_from_the_context_panel_shows_waitlist_matches(console):
+    _, _, slot = _bookable()
+    vt = f.appointment_type()
+    p = f.patient(last_name="Canceller")
+    waiting = f.patient(first_name="Wendy", last_name="Waiting")
+    appt = f.appointment(patient=p, slot=slot, appointment_type=vt)
+    from scheduling.models import Waitlist
+
+    Waitlist.objects.create(
+        patient=waiting,
+        appointment_type=vt,
+        earliest=timezone.localdate(),
+        latest=timezone.localdate() + timedelta(days=30),
+        created_at=timezone.now(),
+    )
+    console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+
+    response = console.post(
+        "/console/appointments/cancel/",
+        {"appointment_id": appt.pk, "reason": "patient_request"},
+        headers=HX,
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    appt.refresh_from_db()
+    assert appt.status == "cancelled" and appt.cancel_reason == "patient_request"
+    assert "Waiting, Wendy" in html
+
+
+def test_cannot_cancel_another_patients_appointment(console):
+    _, _, slot = _bookable()
+    other = f.appointment(patient=f.patient(), slot=slot, appointment_type=f.appointment_type())
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+
+    response = console.post(
+        "/console/appointments/cancel/",
+        {"appointment_id": other.pk, "reason": "patient_request"},
+        headers=HX,
+    )
+
+    assert response.status_code == 409
+    other.refresh_from_db()
+    assert other.status == "booked"
+
+
+def test_waitlist_add_from_the_context_panel(console):
+    p = f.patient()
+    vt = f.appointment_type()
+    console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+    today = timezone.localdate()
+
+    response = console.post(
+        "/console/waitlist/add/",
+        {
+            "appointment_type": vt.pk,
+            "earliest": today.isoformat(),
+            "latest": (today + timedelta(days=14)).isoformat(),
+            "time_of_day": "morning",
+        },
+        headers=HX,
+    )
+
+    assert "Added to the waitlist." in response.content.decode()
+    assert p.waitlist_entries.get().time_of_day == "morning"
