@@ -90,8 +90,13 @@
   document.addEventListener("htmx:afterSettle", tick);
   document.addEventListener("DOMContentLoaded", tick);
 
-  // After a hold lands, put the agent on the book form so Enter books.
+  // After a search, the first result takes focus (Enter opens it, Tab walks the rest);
+  // after a hold lands, the book form does (pick a reason, Enter books).
   document.addEventListener("htmx:afterSettle", function (e) {
+    if (e.target && e.target.id === "search") {
+      var first = document.querySelector("#search .open-patient");
+      if (first) first.focus();
+    }
     if (e.target && e.target.id === "hold") {
       var reason = document.querySelector("#hold .bookform select");
       if (reason) reason.focus();

@@ -1,0 +1,131 @@
+"""The agent's journeys through the console in a real browser (Debian's chromium).
+
+One browser per module keeps these lean; each test gets fresh contexts (cookies), its
+own data, and leaves screenshots in the artifacts directory.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+from django.contrib.auth.models import User
+
+from scheduling.models import Appointment, Call
+from tests import factories as f
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM (used to build
+# data and check results) refuses to run beside one unless told it is safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pw-for-tests-only"  # the conftest fixtures' password
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+        yield browser
+        browser.close()
+
+
+def _page(browser, live_server, user: User):
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", user.get_username())
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/console/")
+    return page
+
+
+def _shot(page, artifacts_dir: str, name: str) -> None:
+    page.screenshot(path=os.path.join(artifacts_dir, f"console-{name}.png"))
+
+
+def _open_patient(page, typed: str, expected: str) -> None:
+    page.keyboard.press("Escape")  # leave whatever field has focus, so "/" is a shortcut
+    page.keyboard.press("/")
+    page.keyboard.type(typed)
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name=expected).click()
+    page.wait_for_selector(f"#context h2:has-text('{expected}')")
+
+
+def test_book_journey(browser, live_server, agent, artifacts_dir):
+    net = f.console_network()
+    f.agent_profile(user=agent, home_region=net["region"])
+    f.patient(
+        first_name="Maria",
+        last_name="Gonzalez",
+        date_of_birth=date(1985, 4, 12),
+        phone="3035550142",
+        home_location=net["lakewood"],
+    )
+    f.patient(first_name="Mark", last_name="Gordon")
+    page = _page(browser, live_server, agent)
+
+    # 1. Start the call with the caller's number.
+    page.fill("#id_caller_phone", "303-555-0199")
+    page.click("#call-start")
+    page.wait_for_selector("#callbar .timer")
+    assert page.input_value("#id_query") == "3035550199"
+
+    # 2. Find her through a typo and open her context.
+    _open_patient(page, "Gonzlez", "Gonzalez, Maria")
+    assert "Lakewood Dental" in page.inner_text("#context")
+    _shot(page, artifacts_dir, "1-context")
+
+
+def test_cancel_journey_offers_the_freed_slot_to_the_waitlist(
+    browser, live_server, agent, artifacts_dir
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduling.models import Waitlist
+
+    net = f.console_network()
+    patient = f.patient(first_name="Olu", last_name="Okafor", home_location=net["cherry"])
+    appt = f.appointment(
+        patient=patient, slot=net["slots"]["cherry-creek"][0], appointment_type=net["cleaning"]
+    )
+    waiting = f.patient(first_name="Wendy", last_name="Waiting")
+    Waitlist.objects.create(
+        patient=waiting,
+        appointment_type=net["cleaning"],
+        earliest=timezone.localdate(),
+        latest=timezone.localdate() + timedelta(days=20),
+        created_at=timezone.now(),
+    )
+    page = _page(browser, live_server, agent)
+    page.click("#call-start")
+    page.wait_for_selector("#callbar .timer")
+    _open_patient(page, "Okafr", "Okafor, Olu")
+    upcoming = page.locator(f"li.appt[data-appointment='{appt.pk}']")
+    assert "Cherry Creek Dental" in upcoming.inner_text()
+
+    # A cancel without a reason is refused by the browser; with one it goes through.
+    upcoming.locator("select[name=reason]").select_option("patient_ill")
+    upcoming.locator("button.cancel").click()
+    page.wait_for_selector("#flash:has-text('Appointment cancelled.')")
+
+    assert page.locator(f"li.appt[data-appointment='{appt.pk}']").count() == 0
+    assert "Waiting, Wendy" in page.inner_text("#hold .waitlist-matches")
+    _shot(page, artifacts_dir, "cancel-waitlist")
+    appt.refresh_from_db()
+    assert appt.status == Appointment.Status.CANCELLED and appt.cancel_reason == "patient_ill"
+
+    page.select_option("#id_outcome", "cancelled")
+    page.click("#wrapup-button")
+    page.wait_for_selector("#flash:has-text('Call wrapped up: Cancelled')")
+    call = Call.objects.get(agent=agent)
+    assert call.outcome == "cancelled" and call.patient == patient and call.ended_at
