@@ -465,7 +465,8 @@ class Appointment(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     # issue 3 (A): the location PMS's own id for a booking that arrived from it (SIU
     # SCH-2 filler id), so later updates and cancellations from that PMS find the row.
-    external_id = models.CharField(max_length=64, blank=True)
+    # db_default: branches and tools that predate the column can still insert rows.
+    external_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["start"]

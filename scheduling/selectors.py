@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.utils import timezone
 
+from patients.models import Patient
+
 from .models import (
+    AgentProfile,
     AppointmentType,
     Hold,
     Location,
     Provider,
+    Region,
     Slot,
     Waitlist,
 )
-from .rules.timing import in_time_of_day
+from .rules import loading
+from .rules.base import Candidate, LocationFacts, Preferences, ProviderFacts, Scope, SlotFacts
+from .rules.distance import distance_miles
+from .rules.registry import Judgement, ScorePart, judge
+from .rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 
 
 # ---------------------------------------------------------------------------
@@ -182,3 +194,354 @@ def waitlist_matches_for_slots(*, slot_ids: Iterable[int]) -> list[WaitlistMatch
 
 def waitlist_matches_for_slot(*, slot: Slot) -> list[WaitlistMatch]:
     return waitlist_matches_for_slots(slot_ids=[slot.pk])
+
+
+# ---------------------------------------------------------------------------
+# Slot search
+# ---------------------------------------------------------------------------
+MAX_WINDOW_DAYS = 120
+DEFAULT_WINDOW_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SlotOption:
+    slot_id: int
+    provider_id: int
+    provider: str
+    location_id: int
+    location: str
+    region_id: int | None
+    start: datetime  # UTC
+    end: datetime  # start + the visit's duration
+    local_start: datetime  # in the location's zone: what the agent reads out
+    local_end: datetime
+    time_zone: str
+    score: float
+    breakdown: tuple[ScorePart, ...]
+    distance_miles: float | None
+
+
+@dataclass(frozen=True)
+class DayGroup:
+    day: date  # the location's local date
+    options: tuple[SlotOption, ...]  # ranked, best first
+
+
+@dataclass(frozen=True)
+class Excluded:
+    kind: str  # "location" | "provider"
+    id: int
+    name: str
+    reasons: tuple[str, ...]
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SlotSearchResult:
+    options: tuple[SlotOption, ...]  # ranked, best first
+    days: tuple[DayGroup, ...]  # the same options by local day, days in date order
+    excluded: tuple[Excluded, ...]
+    region_id: int | None  # the region the search was narrowed to, if any
+    scoped_to_home_region: bool  # True when the agent's home region was applied by default
+    date_from: date
+    date_to: date
+    locations_searched: int
+    providers_searched: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _pk(value: Any) -> int | None:
+    return None if value is None else int(getattr(value, "pk", value))
+
+
+def home_region_id(user: AbstractBaseUser | AnonymousUser | None) -> int | None:
+    if user is None or not user.is_authenticated:
+        return None
+    return (
+        AgentProfile.objects.filter(user_id=user.pk)
+        .values_list("home_region_id", flat=True)
+        .first()
+    )
+
+
+def _free_starts_postgres(
+    pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
+) -> list[tuple[int, int, int, datetime, datetime]]:
+    """Each pair's earliest free, unheld units, one index range scan per pair.
+
+    ``slot_provider_start_unique`` (provider_id, start) serves every lateral subquery in
+    start order, so LIMIT stops each scan early; the live-hold probe hits the partial
+    unique index ``hold_one_live_per_slot``.
+    """
+    sql = """
+        SELECT s.id, s.provider_id, s.location_id, s.start, s."end"
+        FROM unnest(%s::int[], %s::int[]) AS p(pid, lid)
+        CROSS JOIN LATERAL (
+            SELECT id, provider_id, location_id, start, "end"
+            FROM scheduling_slot s
+            WHERE s.provider_id = p.pid AND s.location_id = p.lid
+              AND s.start >= %s AND s.start < %s AND s.status = 'free'
+              AND NOT EXISTS (
+                  SELECT 1 FROM scheduling_hold h
+                  WHERE h.slot_id = s.id AND h.released_at IS NULL
+                    AND h.consumed_at IS NULL AND h.expires_at > %s)
+            ORDER BY s.start
+            LIMIT %s
+        ) s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [[p for p, _ in pairs], [loc for _, loc in pairs], lo, hi, now, per_pair]
+        )
+        return list(cursor.fetchall())
+
+
+def _free_starts_portable(
+    pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
+) -> list[tuple[int, int, int, datetime, datetime]]:
+    """The same rows through the ORM, for SQLite (small embedded networks)."""
+    wanted = set(pairs)
+    held = Hold.objects.filter(
+        released_at__isnull=True, consumed_at__isnull=True, expires_at__gt=now
+    ).values("slot_id")
+    rows = (
+        Slot.objects.filter(
+            provider_id__in={p for p, _ in pairs},
+            start__gte=lo,
+            start__lt=hi,
+            status=Slot.Status.FREE,
+        )
+        .exclude(pk__in=held)
+        .order_by("provider_id", "location_id", "start")
+        .values_list("id", "provider_id", "location_id", "start", "end")
+    )
+    taken: dict[tuple[int, int], int] = defaultdict(int)
+    out = []
+    for row in rows:
+        key = (row[1], row[2])
+        if key in wanted and taken[key] < per_pair:
+            taken[key] += 1
+            out.append(row)
+    return out
+
+
+def slot_search(
+    *,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    provider: Provider | int | None = None,
+    location: Location | int | None = None,
+    region: Region | int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    time_of_day: str = "any",
+    preferred_time_of_day: str | None = None,
+    max_distance_miles: float | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    home_region_only: bool = True,
+    limit: int = 30,
+    now: datetime | None = None,
+) -> SlotSearchResult:
+    """Find ranked, bookable starts for one visit across every location at once.
+
+    Hard rules exclude locations and providers (listed with their reasons); soft rules
+    add up to each option's score, with the breakdown kept for the agent to read.
+    ``time_of_day`` narrows to morning/afternoon/evening in each location's local time;
+    ``preferred_time_of_day`` only ranks (defaults to ``time_of_day``). With a ``user``
+    whose AgentProfile has a home region and ``home_region_only``, the search stays in
+    that region unless ``region``, ``location`` or ``provider`` says otherwise.
+
+    Cost: a fixed number of queries (facts, then one pass over free slots) and rules run
+    once per location and per provider; only the slot-scope rules run per candidate.
+    Each provider/location pair contributes its earliest feasible starts (enough to fill
+    ``limit`` several times over), so ranking is exact for the top of the list.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    date_from = max(date_from or today, today)
+    date_to = date_to or date_from + timedelta(days=DEFAULT_WINDOW_DAYS)
+    date_to = min(max(date_to, date_from), date_from + timedelta(days=MAX_WINDOW_DAYS))
+    limit = max(1, min(int(limit), 200))
+    if time_of_day not in TIME_OF_DAY_HOURS:
+        time_of_day = "any"
+    provider_id, location_id, region_id = _pk(provider), _pk(location), _pk(region)
+    scoped_home = False
+    if region_id is None and location_id is None and provider_id is None and home_region_only:
+        region_id = home_region_id(user)
+        scoped_home = region_id is not None
+
+    ctx = loading.rule_context(
+        patient=patient,
+        appointment_type=appointment_type,
+        now=now,
+        today=today,
+        prefs=Preferences(
+            max_distance_miles=max_distance_miles,
+            preferred_time_of_day=preferred_time_of_day or time_of_day,
+            earliest=date_from,
+        ),
+    )
+    plan_id = ctx.patient.plan_id
+    locations = loading.location_facts(
+        plan_id=plan_id, on=date_from, location_ids=[location_id] if location_id else None
+    )
+    if region_id is not None:
+        locations = {k: v for k, v in locations.items() if v.region_id == region_id}
+    providers, served = loading.provider_facts(
+        plan_id=plan_id, on=date_from, provider_ids=[provider_id] if provider_id else None
+    )
+
+    excluded: list[Excluded] = []
+    location_verdicts: dict[int, Judgement] = {}
+    for loc in locations.values():
+        verdict = judge(ctx, Candidate(location=loc), Scope.LOCATION)
+        if verdict.excluded:
+            excluded.append(_excluded("location", loc.id, loc.name, verdict))
+        else:
+            location_verdicts[loc.id] = verdict
+    provider_verdicts: dict[int, Judgement] = {}
+    searched_providers = 0
+    for prov in providers.values():
+        in_scope = [loc_id for loc_id in served.get(prov.id, []) if loc_id in locations]
+        if not in_scope:
+            continue
+        searched_providers += 1
+        verdict = judge(
+            ctx, Candidate(location=locations[in_scope[0]], provider=prov), Scope.PROVIDER
+        )
+        if verdict.excluded:
+            excluded.append(_excluded("provider", prov.id, prov.name, verdict))
+        else:
+            provider_verdicts[prov.id] = verdict
+    pairs = [
+        (prov_id, loc_id)
+        for prov_id in provider_verdicts
+        for loc_id in served.get(prov_id, [])
+        if loc_id in location_verdicts
+    ]
+
+    options = _options(
+        ctx=ctx,
+        pairs=pairs,
+        locations=locations,
+        providers=providers,
+        location_verdicts=location_verdicts,
+        provider_verdicts=provider_verdicts,
+        date_from=date_from,
+        date_to=date_to,
+        time_of_day=time_of_day,
+        limit=limit,
+        now=now,
+    )
+    options.sort(key=lambda o: (-o.score, o.start, o.provider_id))
+    top = tuple(options[:limit])
+    by_day: dict[date, list[SlotOption]] = defaultdict(list)
+    for option in top:
+        by_day[option.local_start.date()].append(option)
+    excluded.sort(key=lambda e: (e.kind != "location", e.name))
+    return SlotSearchResult(
+        options=top,
+        days=tuple(DayGroup(day, tuple(by_day[day])) for day in sorted(by_day)),
+        excluded=tuple(excluded),
+        region_id=region_id,
+        scoped_to_home_region=scoped_home,
+        date_from=date_from,
+        date_to=date_to,
+        locations_searched=len(locations),
+        providers_searched=searched_providers,
+    )
+
+
+def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
+    return Excluded(
+        kind=kind,
+        id=pk,
+        name=name,
+        reasons=tuple(verdict.reasons),
+        rules=tuple(e.rule for e in verdict.exclusions),
+    )
+
+
+def _options(
+    *,
+    ctx: Any,
+    pairs: list[tuple[int, int]],
+    locations: dict[int, LocationFacts],
+    providers: dict[int, ProviderFacts],
+    location_verdicts: dict[int, Judgement],
+    provider_verdicts: dict[int, Judgement],
+    date_from: date,
+    date_to: date,
+    time_of_day: str,
+    limit: int,
+    now: datetime,
+) -> list[SlotOption]:
+    if not pairs:
+        return []
+    duration = timedelta(minutes=ctx.appointment_type.duration_minutes)
+    # Units are 30 minutes in practice; a long visit needs a run of them, so fetch enough
+    # rows per pair to verify the run behind each of the starts we want.
+    units = max(1, math.ceil(ctx.appointment_type.duration_minutes / 30))
+    starts_per_pair = max(3, min(limit, math.ceil(3 * limit / len(pairs))))
+    if time_of_day != "any":
+        starts_per_pair *= 3
+    per_pair = starts_per_pair * units + units
+    # The window is in each location's local dates: widen by a day on both sides in UTC
+    # and cut precisely per location below.
+    lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
+    hi = datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)
+    fetch = _free_starts_postgres if connection.vendor == "postgresql" else _free_starts_portable
+    rows = fetch(pairs, lo, hi, per_pair, now)
+
+    by_pair: dict[tuple[int, int], list[tuple[int, int, int, datetime, datetime]]] = defaultdict(
+        list
+    )
+    for row in rows:
+        by_pair[(row[1], row[2])].append(row)
+    zones = {loc_id: zoneinfo.ZoneInfo(locations[loc_id].time_zone) for _, loc_id in pairs}
+    options: list[SlotOption] = []
+    for (prov_id, loc_id), run in by_pair.items():
+        run.sort(key=lambda r: r[3])
+        loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
+        base = location_verdicts[loc_id] + provider_verdicts[prov_id]
+        miles = distance_miles(ctx, Candidate(location=loc))
+        for i, (slot_id, _, _, start, _) in enumerate(run):
+            end = start + duration
+            # Walk the run: the units behind this start must be back to back up to `end`.
+            covered, j = run[i][4], i
+            while covered < end and j + 1 < len(run) and run[j + 1][3] == covered:
+                j += 1
+                covered = run[j][4]
+            if covered < end:
+                continue
+            local_start = start.astimezone(tz)
+            if not (date_from <= local_start.date() <= date_to):
+                continue
+            if not in_time_of_day(local_start.hour, time_of_day):
+                continue
+            cand = Candidate(
+                location=loc, provider=prov, slot=SlotFacts(id=slot_id, start=start, end=end)
+            )
+            verdict = judge(ctx, cand, Scope.SLOT)
+            if verdict.excluded:
+                continue
+            total = base + verdict
+            options.append(
+                SlotOption(
+                    slot_id=slot_id,
+                    provider_id=prov_id,
+                    provider=prov.name,
+                    location_id=loc_id,
+                    location=loc.name,
+                    region_id=loc.region_id,
+                    start=start,
+                    end=end,
+                    local_start=local_start,
+                    local_end=end.astimezone(tz),
+                    time_zone=loc.time_zone,
+                    score=total.score,
+                    breakdown=total.parts,
+                    distance_miles=None if miles is None else round(miles, 1),
+                )
+            )
+    return options

@@ -227,6 +227,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
+# issue 3 (A): one schema enum per choice set shared by several scheduling endpoints.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "BookReasonEnum": "scheduling.models.BookReason",
+    "CancelReasonEnum": "scheduling.models.CancelReason",
+    "TimeOfDayEnum": "scheduling.models.Waitlist.TimeOfDay",
+}
 
 # ---------------------------------------------------------------------------
 # Celery
