@@ -82,7 +82,9 @@ class SlotFinderForm(forms.Form):
     ]
 
     appointment_type = forms.ModelChoiceField(
-        queryset=AppointmentType.objects.filter(active=True), label="Appointment type"
+        queryset=AppointmentType.objects.filter(active=True),
+        label="Appointment type",
+        empty_label="Choose…",
     )
     region = forms.ModelChoiceField(
         queryset=Region.objects.all(), required=False, empty_label="Whole network"

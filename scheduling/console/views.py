@@ -29,8 +29,21 @@ from patients.models import Patient
 from patients.selectors import patient_context, patient_search
 from patients.services import PossibleDuplicate, patient_register
 from scheduling import services
-from scheduling.models import AgentProfile, Appointment, AppointmentType, Call, Hold, Slot
-from scheduling.selectors import waitlist_matches_for_slots
+from scheduling.models import (
+    AgentProfile,
+    Appointment,
+    AppointmentType,
+    Call,
+    Hold,
+    Region,
+    Slot,
+)
+from scheduling.selectors import (
+    SlotSearchResult,
+    home_region_id,
+    slot_search,
+    waitlist_matches_for_slots,
+)
 
 from . import forms
 from .state import ConsoleState
@@ -87,7 +100,7 @@ class Panels:
                 ctx["pc"] = patient_context(patient_id=state.patient_id, user=request.user)
             except Patient.DoesNotExist:
                 state.patient_id = None
-        ctx.setdefault("waitlist_form", forms.WaitlistForm())
+        ctx.setdefault("waitlist_form", forms.WaitlistForm(prefix="wl"))
         ctx.setdefault("cancel_form", forms.CancelForm())
         ctx.setdefault("book_form", forms.BookForm())
         if "finder" in names:
@@ -628,7 +641,7 @@ def cancel(request: AgentRequest) -> HttpResponse:
 def waitlist_add(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
     patient = _patient(state)
-    form = forms.WaitlistForm(request.POST)
+    form = forms.WaitlistForm(request.POST, prefix="wl")
     if patient is None:
         return _respond(request, state, "flash", message="Open a patient first.", status=409)
     if not form.is_valid():
@@ -660,8 +673,11 @@ def slots(request: AgentRequest) -> HttpResponse:
     patient = _patient(state)
     data = request.POST.copy()
     if data.get("widen"):
-        # One click widens from the agent's region to the whole network.
+        # One click widens from the agent's region to the whole network…
         data["region"] = ""
+    elif data.get("narrow"):
+        # …and one click brings it back.
+        data["region"] = str(home_region_id(request.user) or "")
     form = forms.SlotFinderForm(data)
     if patient is None:
         return _respond(request, state, "finder", message="Open a patient first.", status=409)
@@ -672,24 +688,25 @@ def slots(request: AgentRequest) -> HttpResponse:
         for k, v in form.cleaned_data.items()
         if v not in (None, "")
     }
-    result = _slot_search(patient, form.cleaned_data)
+    result = _slot_search(request.user, patient, form.cleaned_data)
     return _respond(
         request,
         state,
         "finder",
         finder_form=forms.SlotFinderForm(initial=state.finder),
         result=result,
+        result_region=Region.objects.filter(pk=result.region_id or 0).first(),
     )
 
 
-def _slot_search(patient: Patient, data: dict[str, Any]) -> Any:
-    """Engineer A's ``scheduling.selectors.slot_search``; the console only presents it."""
-    from scheduling import selectors
+def _slot_search(user: User, patient: Patient, data: dict[str, Any]) -> SlotSearchResult:
+    """Engineer A's ``slot_search``: the console only presents what it returns.
 
-    search = getattr(selectors, "slot_search", None)
-    if search is None:
-        return None
-    return search(
+    The region comes from the form, which starts at the agent's home region; an empty
+    region ("Whole network") means every location, so the selector's own home-region
+    default is switched off here.
+    """
+    return slot_search(
         patient=patient,
         appointment_type=data["appointment_type"],
         provider=data.get("provider"),
@@ -697,6 +714,8 @@ def _slot_search(patient: Patient, data: dict[str, Any]) -> Any:
         region=data.get("region"),
         date_from=data.get("date_from"),
         date_to=data.get("date_to"),
-        time_of_day=data.get("time_of_day") or None,
+        time_of_day=data.get("time_of_day") or "any",
         max_distance_miles=data.get("max_distance"),
+        user=user,
+        home_region_only=False,
     )

@@ -227,10 +227,10 @@ def test_waitlist_add_from_the_context_panel(console):
     response = console.post(
         "/console/waitlist/add/",
         {
-            "appointment_type": vt.pk,
-            "earliest": today.isoformat(),
-            "latest": (today + timedelta(days=14)).isoformat(),
-            "time_of_day": "morning",
+            "wl-appointment_type": vt.pk,
+            "wl-earliest": today.isoformat(),
+            "wl-latest": (today + timedelta(days=14)).isoformat(),
+            "wl-time_of_day": "morning",
         },
         headers=HX,
     )

@@ -7,6 +7,7 @@ own data, and leaves screenshots in the artifacts directory.
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 
 import pytest
@@ -62,7 +63,7 @@ def _open_patient(page, typed: str, expected: str) -> None:
 def test_book_journey(browser, live_server, agent, artifacts_dir):
     net = f.console_network()
     f.agent_profile(user=agent, home_region=net["region"])
-    f.patient(
+    maria = f.patient(
         first_name="Maria",
         last_name="Gonzalez",
         date_of_birth=date(1985, 4, 12),
@@ -82,6 +83,43 @@ def test_book_journey(browser, live_server, agent, artifacts_dir):
     _open_patient(page, "Gonzlez", "Gonzalez, Maria")
     assert "Lakewood Dental" in page.inner_text("#context")
     _shot(page, artifacts_dir, "1-context")
+
+    # 3. Slots for a visit that needs a CBCT scanner: only Cherry Creek has one, and the
+    #    page says why Lakewood is out.
+    page.keyboard.press("s")
+    page.select_option("#id_appointment_type", label="Implant consult")
+    page.click("#slot-search")
+    page.wait_for_selector("#slots")
+    assert "Front Range" in page.inner_text("#slots")  # the agent's home region by default
+    options = page.locator("#slots .slot-hold")
+    assert options.count() == 3
+    assert all("Cherry Creek Dental" in t for t in options.all_inner_texts())
+    excluded = page.inner_text("#slots .exclusions")
+    assert re.search(r"Lakewood Dental.*CBCT scanner", excluded), excluded
+    _shot(page, artifacts_dir, "2-slots")
+
+    # 4. Hold the first slot from the keyboard, book it with a reason, see it in context.
+    page.keyboard.press("Escape")
+    page.keyboard.press("n")
+    page.keyboard.press("h")
+    page.wait_for_selector("#hold .countdown")
+    countdown = page.inner_text("#hold .countdown")
+    assert re.fullmatch(r"[0-3]:\d\d", countdown), countdown
+    page.select_option("#hold select[name=reason]", "new_problem")
+    page.click("#book-button")
+    page.wait_for_selector("#flash:has-text('Booked.')")
+    appt = Appointment.objects.get(patient=maria)
+    assert appt.location == net["cherry"] and appt.book_reason == "new_problem"
+    assert "Implant consult" in page.inner_text(f"li.appt[data-appointment='{appt.pk}']")
+    _shot(page, artifacts_dir, "3-booked")
+
+    # 5. Wrap up: the outcome is prefilled from the booking.
+    assert page.input_value("#id_outcome") == "booked"
+    page.click("#wrapup-button")
+    page.wait_for_selector("#flash:has-text('Call wrapped up: Booked')")
+    call = Call.objects.get(agent=agent)
+    assert call.outcome == "booked" and call.patient == maria and call.ended_at
+    assert appt.call_id == call.pk
 
 
 def test_cancel_journey_offers_the_freed_slot_to_the_waitlist(
