@@ -35,16 +35,26 @@ def browser():
         browser.close()
 
 
-def _page(browser, live_server, user: User):
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", user.get_username())
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.goto(f"{live_server.url}/console/")
-    return page
+@pytest.fixture
+def console_page(browser, live_server):
+    """Log a user in through the login form in a fresh 1366x768 context; closed after."""
+    contexts = []
+
+    def open_as(user: User):
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", user.get_username())
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{live_server.url}/console/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
 
 
 def _shot(page, artifacts_dir: str, name: str) -> None:
@@ -60,7 +70,7 @@ def _open_patient(page, typed: str, expected: str) -> None:
     page.wait_for_selector(f"#context h2:has-text('{expected}')")
 
 
-def test_book_journey(browser, live_server, agent, artifacts_dir):
+def test_book_journey(console_page, agent, artifacts_dir):
     net = f.console_network()
     f.agent_profile(user=agent, home_region=net["region"])
     maria = f.patient(
@@ -71,7 +81,7 @@ def test_book_journey(browser, live_server, agent, artifacts_dir):
         home_location=net["lakewood"],
     )
     f.patient(first_name="Mark", last_name="Gordon")
-    page = _page(browser, live_server, agent)
+    page = console_page(agent)
 
     # 1. Start the call with the caller's number.
     page.fill("#id_caller_phone", "303-555-0199")
@@ -122,9 +132,7 @@ def test_book_journey(browser, live_server, agent, artifacts_dir):
     assert appt.call_id == call.pk
 
 
-def test_cancel_journey_offers_the_freed_slot_to_the_waitlist(
-    browser, live_server, agent, artifacts_dir
-):
+def test_cancel_journey_offers_the_freed_slot_to_the_waitlist(console_page, agent, artifacts_dir):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -144,7 +152,7 @@ def test_cancel_journey_offers_the_freed_slot_to_the_waitlist(
         latest=timezone.localdate() + timedelta(days=20),
         created_at=timezone.now(),
     )
-    page = _page(browser, live_server, agent)
+    page = console_page(agent)
     page.click("#call-start")
     page.wait_for_selector("#callbar .timer")
     _open_patient(page, "Okafr", "Okafor, Olu")
@@ -167,3 +175,71 @@ def test_cancel_journey_offers_the_freed_slot_to_the_waitlist(
     page.wait_for_selector("#flash:has-text('Call wrapped up: Cancelled')")
     call = Call.objects.get(agent=agent)
     assert call.outcome == "cancelled" and call.patient == patient and call.ended_at
+
+
+def test_reschedule_journey(console_page, agent, artifacts_dir):
+    net = f.console_network()
+    f.agent_profile(user=agent, home_region=net["region"])
+    patient = f.patient(first_name="Ravi", last_name="Raman")
+    old = f.appointment(
+        patient=patient, slot=net["slots"]["cherry-creek"][0], appointment_type=net["cleaning"]
+    )
+    page = console_page(agent)
+    page.click("#call-start")
+    page.wait_for_selector("#callbar .timer")
+    _open_patient(page, "Raman", "Raman, Ravi")
+
+    page.locator(f"li.appt[data-appointment='{old.pk}'] button.reschedule").click()
+    page.wait_for_selector("#finder .tag:has-text('rescheduling')")
+    # The finder starts from the appointment's type; the old slot is not offered again.
+    assert page.locator("#id_appointment_type option:checked").inner_text() == "Cleaning"
+    page.click("#slot-search")
+    page.wait_for_selector("#slots .slot-hold")
+    old_slot = net["slots"]["cherry-creek"][0].pk
+    assert page.locator(f"#slots .slot-hold[data-slot='{old_slot}']").count() == 0
+    target = net["slots"]["lakewood"][1]
+    page.click(f"#slots .slot-hold[data-slot='{target.pk}']")
+    page.wait_for_selector("#hold:has-text('Move appointment to this slot')")
+    page.select_option("#hold select[name=reason]", "patient_request")
+    page.click("#book-button")
+    page.wait_for_selector("#flash:has-text('Rescheduled.')")
+    _shot(page, artifacts_dir, "rescheduled")
+
+    old.refresh_from_db()
+    new = Appointment.objects.get(rescheduled_from=old)
+    assert old.status == Appointment.Status.RESCHEDULED and old.cancel_reason == "patient_request"
+    assert new.location == net["lakewood"] and new.start == target.start
+    context = page.inner_text("#context")
+    assert "Lakewood Dental" in context
+    assert page.locator(f"li.appt[data-appointment='{old.pk}']").count() == 0
+    assert page.input_value("#id_outcome") == "rescheduled"
+
+
+def test_two_agents_race_for_one_slot(console_page, agent, other_agent, artifacts_dir):
+    net = f.console_network()
+    first = f.patient(first_name="Ana", last_name="Alpha")
+    second = f.patient(first_name="Bo", last_name="Bravo")
+    pages = []
+    for user, patient in ((agent, first), (other_agent, second)):
+        page = console_page(user)
+        _open_patient(page, patient.last_name, f"{patient.last_name}, {patient.first_name}")
+        page.select_option("#id_appointment_type", label="Implant consult")
+        page.click("#slot-search")
+        page.wait_for_selector("#slots .slot-hold")
+        pages.append(page)
+    contested = net["slots"]["cherry-creek"][0].pk
+    button = f"#slots .slot-hold[data-slot='{contested}']"
+
+    # Both see the slot; the first click wins the hold, the second is told plainly.
+    pages[0].click(button)
+    pages[0].wait_for_selector("#hold .countdown")
+    pages[1].click(button)
+    pages[1].wait_for_selector("#flash .error")
+    assert "This slot is held by another agent." in pages[1].inner_text("#flash")
+    assert pages[1].locator("#hold .countdown").count() == 0
+    _shot(pages[1], artifacts_dir, "race-loser")
+
+    pages[0].select_option("#hold select[name=reason]", "recall")
+    pages[0].click("#book-button")
+    pages[0].wait_for_selector("#flash:has-text('Booked.')")
+    assert Appointment.objects.get().patient == first
