@@ -237,3 +237,109 @@ def test_waitlist_add_from_the_context_panel(console):
 
     assert "Added to the waitlist." in response.content.decode()
     assert p.waitlist_entries.get().time_of_day == "morning"
+
+
+def test_slot_finder_defaults_to_the_home_region_and_widens_in_one_click(console, agent):
+    net = f.console_network()
+    f.agent_profile(user=agent, home_region=net["region"])
+    elsewhere = f.location(name="Mesa Dental", equipment=["cbct"])
+    net["dentist"].locations.add(elsewhere)
+    far_slot = f.slot(
+        provider=net["dentist"], location=elsewhere, start=timezone.now() + timedelta(days=5)
+    )
+    p = f.patient()
+    opened = console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+    assert f'<option value="{net["region"].pk}" selected>' in opened.content.decode()
+
+    body = {"appointment_type": net["consult"].pk, "region": net["region"].pk}
+    scoped = console.post("/console/slots/", body, headers=HX).content.decode()
+    assert "in <strong>Front Range</strong>" in scoped
+    assert f'data-slot="{far_slot.pk}"' not in scoped
+    assert "Lakewood Dental has no CBCT scanner" in scoped
+
+    wide = console.post("/console/slots/", {**body, "widen": "1"}, headers=HX).content.decode()
+    assert "across <strong>the whole network</strong>" in wide
+    assert f'data-slot="{far_slot.pk}"' in wide
+
+
+def test_slot_finder_rejects_a_backwards_window(console):
+    net = f.console_network()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    today = timezone.localdate()
+
+    response = console.post(
+        "/console/slots/",
+        {
+            "appointment_type": net["consult"].pk,
+            "date_from": (today + timedelta(days=5)).isoformat(),
+            "date_to": today.isoformat(),
+        },
+        headers=HX,
+    )
+
+    assert response.status_code == 400
+    assert "must end after it starts" in response.content.decode()
+
+
+def test_booking_on_an_expired_hold_says_so_and_books_nothing(console):
+    _, _, slot = _bookable()
+    vt = f.appointment_type()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    console.post("/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX)
+    past = timezone.now() - timedelta(minutes=1)
+    Hold.objects.update(created_at=past - timedelta(minutes=3), expires_at=past)
+
+    response = console.post("/console/book/", {"reason": "recall"}, headers=HX)
+
+    assert response.status_code == 409
+    assert "hold has expired" in response.content.decode()
+    assert not Appointment.objects.exists()
+
+
+def test_a_rule_exclusion_is_a_message_not_a_500(console):
+    net = f.console_network()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    lakewood_slot = net["slots"]["lakewood"][0]
+    console.post(
+        "/console/hold/",
+        {"slot_id": lakewood_slot.pk, "appointment_type_id": net["consult"].pk},
+        headers=HX,
+    )
+
+    response = console.post("/console/book/", {"reason": "new_problem"}, headers=HX)
+
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "The scheduling rules exclude this booking." in html
+    assert "Lakewood Dental has no CBCT scanner" in html
+
+
+def test_wrapping_up_releases_the_calls_hold(console):
+    _, _, slot = _bookable()
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    console.post("/console/hold/", {"slot_id": slot.pk}, headers=HX)
+
+    console.post("/console/call/wrap-up/", {"outcome": "callback"}, headers=HX)
+
+    assert Hold.objects.get().released_at is not None
+    assert Call.objects.get().outcome == "callback"
+
+
+def test_wrap_up_needs_an_outcome(console):
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    response = console.post("/console/call/wrap-up/", {"outcome": ""}, headers=HX)
+    assert response.status_code == 400
+    assert Call.objects.get().ended_at is None
+
+
+def test_no_console_url_carries_a_parameter():
+    from django.urls import get_resolver
+
+    console = get_resolver().url_patterns
+    patterns = [
+        str(p.pattern)
+        for entry in console
+        if str(entry.pattern) == "console/"
+        for p in entry.url_patterns
+    ]
+    assert patterns and all("<" not in p for p in patterns)
