@@ -37,6 +37,12 @@
       if (release) { e.preventDefault(); release.click(); }
       return;
     }
+    // Enter on a focused select of the book form books (Chrome would only open the list).
+    if (e.key === "Enter" && active && active.tagName === "SELECT" && active.closest("#hold .bookform")) {
+      e.preventDefault();
+      if (active.value) active.form.requestSubmit();
+      return;
+    }
     if (typing(active)) return;
     switch (e.key) {
       case "/": e.preventDefault(); focus("#id_query"); break;
@@ -57,7 +63,14 @@
         if (target) target.click();
         break;
       }
-      case "b": e.preventDefault(); focus("#hold .bookform select"); break;
+      case "b": {
+        // With a reason already chosen "b" books; otherwise it puts the agent on the reason.
+        e.preventDefault();
+        var reason = document.querySelector("#hold .bookform select");
+        if (reason && reason.value) reason.form.requestSubmit();
+        else if (reason) reason.focus();
+        break;
+      }
       case "w": e.preventDefault(); focus("#id_outcome"); break;
     }
   });

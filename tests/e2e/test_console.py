@@ -116,7 +116,8 @@ def test_book_journey(console_page, agent, artifacts_dir):
     countdown = page.inner_text("#hold .countdown")
     assert re.fullmatch(r"[0-3]:\d\d", countdown), countdown
     page.select_option("#hold select[name=reason]", "new_problem")
-    page.click("#book-button")
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # the book shortcut
     page.wait_for_selector("#flash:has-text('Booked.')")
     appt = Appointment.objects.get(patient=maria)
     assert appt.location == net["cherry"] and appt.book_reason == "new_problem"
