@@ -246,10 +246,10 @@ def patient_open(request: AgentRequest) -> HttpResponse:
 
 def _attach_patient_to_call(request: AgentRequest, state: ConsoleState) -> None:
     """The call record names the patient it turned out to be about (for FCR by patient)."""
-    if state.call_id and state.patient_id:
-        Call.objects.filter(pk=state.call_id, agent=request.user, ended_at__isnull=True).update(
-            patient_id=state.patient_id
-        )
+    call = _current_call(request, state)
+    patient = _patient(state)
+    if call is not None and patient is not None:
+        services.call_attach_patient(call=call, patient=patient, by=request.user)
 
 
 @require_POST
