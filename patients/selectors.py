@@ -31,6 +31,8 @@ from auditlog.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Max, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
@@ -112,28 +114,41 @@ def _parse_date(raw: str) -> date | None:
     return None
 
 
-class _LastNameIndex:
-    """Distinct last names, normalized, for fuzzy lookup without scanning patients.
+class _NameIndex:
+    """Distinct values of one name column, normalized, for fuzzy lookup without a scan.
 
-    Rebuilt when the highest patient id changes (someone registered) or after a minute
-    (a rename); building it is one ``SELECT DISTINCT`` over the name index.
+    Rebuilt when this process saves or deletes a patient (signal), when the highest
+    patient id changes (another process registered someone) or after a minute (a rename
+    elsewhere); building it is one ``SELECT DISTINCT`` over an indexed column.
     """
 
     TTL_SECONDS = 60.0
 
-    def __init__(self) -> None:
+    def __init__(self, column: str) -> None:
+        self.column = column
         self._lock = threading.Lock()
         self._key: tuple[str, int | None] | None = None
         self._built = 0.0
         self._normalized: list[str] = []
         self._originals: dict[str, list[str]] = {}
+        self.stale = True
 
-    def lookup(self, typed: str, *, limit: int = 40) -> list[str]:
-        key = (connection.settings_dict["NAME"], Patient.objects.aggregate(m=Max("id"))["m"])
+    def invalidate(self) -> None:
+        self.stale = True
+
+    def lookup(self, typed: str, *, key: tuple[str, int | None], limit: int = 40) -> list[str]:
+        """Stored spellings within typo distance of ``typed``, most similar first.
+
+        ``key`` (from ``name_index_key``) says which database and how many patients the
+        cached values must reflect.
+        """
         with self._lock:
-            if key != self._key or time.monotonic() - self._built > self.TTL_SECONDS:
+            if self.stale or key != self._key or time.monotonic() - self._built > self.TTL_SECONDS:
+                self.stale = False
                 originals: dict[str, list[str]] = defaultdict(list)
-                for name in Patient.objects.values_list("last_name", flat=True).distinct():
+                # order_by(): the model's default ordering would widen the DISTINCT.
+                distinct = Patient.objects.order_by().values_list(self.column, flat=True)
+                for name in distinct.distinct():
                     originals[normalize_name(name)].append(name)
                 self._originals = dict(originals)
                 self._normalized = list(originals)
@@ -155,7 +170,19 @@ class _LastNameIndex:
         return found
 
 
-_last_names = _LastNameIndex()
+def name_index_key() -> tuple[str, int | None]:
+    """One cheap indexed read (the highest id) that tells whether someone was added."""
+    return (connection.settings_dict["NAME"], Patient.objects.aggregate(m=Max("id"))["m"])
+
+
+_last_names = _NameIndex("last_name")
+_first_names = _NameIndex("first_name")
+
+
+@receiver([post_save, post_delete], sender=Patient, dispatch_uid="patient-name-index")
+def _names_changed(**_: Any) -> None:
+    _last_names.invalidate()
+    _first_names.invalidate()
 
 
 def _can_view(user: Any) -> bool:
@@ -184,6 +211,58 @@ def _name_score(typed: tuple[str, ...], first: str, last: str) -> float:
     forward = 0.6 * _similarity(typed[-1], last_n) + 0.4 * _similarity(typed[0], first_n)
     backward = 0.6 * _similarity(typed[0], last_n) + 0.4 * _similarity(typed[-1], first_n)
     return max(forward, backward)
+
+
+# How many rows a lone surname may pull for scoring: all of them tie on the name, so the
+# first ones alphabetically by first name are as good as any; the agent narrows with a
+# first name or a DOB.
+SURNAME_ONLY_ROWS = 200
+
+
+def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -> list[tuple]:
+    key = name_index_key()
+    """Rows whose names are within typo distance of what was typed, through name indexes."""
+    names = parsed.names
+    if parsed.date_of_birth:
+        # With a DOB typed, a namesake born in another year is someone else: the
+        # (last_name, first_name) index narrows, the year range on the DOB index cuts.
+        near = {s for name in names for s in _last_names.lookup(name, key=key)}
+        if not near:
+            return []
+        return list(
+            live.filter(
+                last_name__in=near, date_of_birth__year=parsed.date_of_birth.year
+            ).values_list(*columns)[:CANDIDATE_CAP]
+        )
+    if len(names) >= 2:
+        # "Maria Gonzalez" or "Gonzalez Maria": try both orders, first name and surname
+        # each fuzzy-matched against their own distinct values.
+        either = Q(pk__in=[])
+        for first_typed, last_typed in ((names[0], names[-1]), (names[-1], names[0])):
+            surnames = _last_names.lookup(last_typed, key=key)
+            firsts = _first_names.lookup(first_typed, key=key)
+            if surnames and firsts:
+                either |= Q(last_name__in=surnames, first_name__in=firsts)
+        found = list(live.filter(either).values_list(*columns)[:CANDIDATE_CAP])
+        if found:
+            return found
+        # A nickname or an unusual first name: fall back to the surname alone.
+        names = (names[-1], names[0])
+    rows: list[tuple] = []
+    seen: set[str] = set()
+    for typed in names[:2]:
+        for surname in _last_names.lookup(typed, key=key):
+            if surname in seen:
+                continue
+            seen.add(surname)
+            rows.extend(
+                live.filter(last_name=surname)
+                .order_by("first_name")
+                .values_list(*columns)[: SURNAME_ONLY_ROWS - len(rows)]
+            )
+            if len(rows) >= SURNAME_ONLY_ROWS:
+                return rows
+    return rows
 
 
 def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[PatientHit]:
@@ -215,13 +294,6 @@ def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[
         ):
             exact[pid].append("member id")
 
-    prefilter = Q(id__in=list(exact))
-    if parsed.names:
-        surnames: set[str] = set()
-        for name in parsed.names:
-            surnames.update(_last_names.lookup(name))
-        if surnames:
-            prefilter |= Q(last_name__in=surnames)
     dobs: set[date] = set()
     if parsed.date_of_birth:
         dob = parsed.date_of_birth
@@ -229,14 +301,19 @@ def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[
         if dob.day <= 12 and dob.day != dob.month:
             # The commonest keying error swaps day and month; matching forgives it too.
             dobs.add(date(dob.year, dob.day, dob.month))
-        # A DOB finds the patient even when the name was mangled beyond the cutoff.
-        prefilter |= Q(date_of_birth__in=dobs)
 
-    candidates = list(
-        Patient.objects.exclude(status=Patient.Status.MERGED)
-        .filter(prefilter)
-        .values_list("id", "first_name", "last_name", "date_of_birth")[:CANDIDATE_CAP]
-    )
+    live = Patient.objects.exclude(status=Patient.Status.MERGED)
+    columns = ("id", "first_name", "last_name", "date_of_birth")
+    # Every query below hits an index and returns tens of rows, not thousands.
+    keyed = Q(id__in=list(exact))
+    if dobs:
+        # A DOB finds the patient even when the name was mangled beyond the cutoff.
+        keyed |= Q(date_of_birth__in=dobs)
+    rows = {row[0]: row for row in live.filter(keyed).values_list(*columns)} if keyed else {}
+    if parsed.names:
+        for row in _name_candidates(live, parsed, columns):
+            rows.setdefault(row[0], row)
+    candidates = list(rows.values())
 
     typed = tuple(n for n in (_norm(name) for name in parsed.names) if n)
     scored: list[tuple[float, int, list[str]]] = []
@@ -249,6 +326,11 @@ def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[
             name_ok = similarity >= NAME_CUTOFF
             if name_ok:
                 reasons.append("name" if similarity == 1.0 else "similar name")
+                score = max(score, similarity)
+            elif len(typed) > 1 and max(_similarity(t, _norm(last)) for t in typed) >= NAME_CUTOFF:
+                # Surname right, first name not (a nickname): shown, ranked below.
+                name_ok = True
+                reasons.append("last name")
                 score = max(score, similarity)
         if parsed.date_of_birth:
             if dob == parsed.date_of_birth:
@@ -272,7 +354,8 @@ def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[
         ):
             continue
         scored.append((score, pid, reasons))
-    scored.sort(key=lambda item: (-item[0], item[1]))
+    names_of = {row[0]: (row[2], row[1]) for row in candidates}
+    scored.sort(key=lambda item: (-item[0], names_of[item[1]], item[1]))
     top = scored[:limit]
     if not top:
         return []

@@ -15,7 +15,7 @@ from integrations.outbox import PATIENT_CREATED, outbox_enqueue
 
 from .matching import Demographics, MatchResult, match_score, normalize_phone
 from .models import DuplicateCandidate, Patient
-from .selectors import _last_names
+from .selectors import _last_names, name_index_key
 
 # Fields an agent may fill in at registration; anything else in ``data`` is refused.
 REGISTRATION_FIELDS = (
@@ -85,7 +85,7 @@ def patient_duplicates(*, data: Mapping[str, Any]) -> list[DuplicateMatch]:
     if new.phone:
         keys |= Q(phone=new.phone)
     if new.last_name:
-        surnames = _last_names.lookup(new.last_name)
+        surnames = _last_names.lookup(new.last_name, key=name_index_key())
         # A similar surname alone is too broad; pair it with something personal.
         if surnames and dob:
             keys |= Q(last_name__in=surnames, date_of_birth__year=dob.year)

@@ -181,3 +181,31 @@ def test_context_needs_permission_and_writes_nothing_without_it(outsider):
     with pytest.raises(PermissionDenied):
         patient_context(patient_id=p.pk, user=outsider)
     assert not LogEntry.objects.filter(action=LogEntry.Action.ACCESS).exists()
+
+
+def test_an_unknown_first_name_falls_back_to_the_surname(agent):
+    robert = f.patient(first_name="Robert", last_name="Castellano")
+
+    assert ids(patient_search(query="Bob Castelano", user=agent)) == [robert.pk]
+
+
+def test_with_a_dob_typed_namesakes_from_other_years_drop_out(agent):
+    right = f.patient(first_name="Ana", last_name="Silva", date_of_birth=date(1990, 5, 20))
+    f.patient(first_name="Ana", last_name="Silva", date_of_birth=date(1961, 5, 20))
+
+    assert ids(patient_search(query="Silvaa 05/20/1990", user=agent)) == [right.pk]
+
+
+def test_equal_matches_are_listed_alphabetically(agent):
+    zoe = f.patient(first_name="Zoe", last_name="Brandt")
+    amy = f.patient(first_name="Amy", last_name="Brandt")
+
+    assert ids(patient_search(query="Brandt", user=agent)) == [amy.pk, zoe.pk]
+
+
+def test_a_new_patient_is_findable_by_typo_at_once(agent):
+    f.patient(last_name="Gonzalez")
+    assert patient_search(query="Gonzlez", user=agent)  # builds the surname cache
+    newcomer = f.patient(first_name="Ines", last_name="Wojciechowska")
+
+    assert ids(patient_search(query="Wojciechowsk", user=agent)) == [newcomer.pk]
