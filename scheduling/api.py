@@ -239,6 +239,9 @@ class SlotSearchView(ServiceView):
 
         days = serializers.ListField(child=serializers.DictField())
         excluded = serializers.ListField(child=serializers.DictField())
+        blocked = serializers.ListField(
+            child=serializers.CharField(), help_text="Reasons that rule out every option"
+        )
         region_id = serializers.IntegerField(allow_null=True)
         scoped_to_home_region = serializers.BooleanField()
         date_from = serializers.DateField()
@@ -299,6 +302,7 @@ class SlotSearchView(ServiceView):
                 }
                 for e in result.excluded
             ],
+            "blocked": list(result.blocked),
             "region_id": result.region_id,
             "scoped_to_home_region": result.scoped_to_home_region,
             "date_from": result.date_from,
@@ -332,6 +336,12 @@ class HoldCreateView(ServiceView):
 
         slot_id = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.all())
         call_id = serializers.IntegerField(required=False, allow_null=True)
+        appointment_type_id = serializers.PrimaryKeyRelatedField(
+            queryset=AppointmentType.objects.filter(active=True),
+            required=False,
+            allow_null=True,
+            help_text="Also hold the following units a visit of this type needs",
+        )
 
     @extend_schema(request=Input, responses={201: HoldOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request) -> Response:
@@ -339,7 +349,10 @@ class HoldCreateView(ServiceView):
         data.is_valid(raise_exception=True)
         call = _call_or_400(request, data.validated_data.get("call_id"))
         hold = services.hold_place(
-            slot=data.validated_data["slot_id"], by=agent_of(request), call=call
+            slot=data.validated_data["slot_id"],
+            by=agent_of(request),
+            call=call,
+            appointment_type=data.validated_data.get("appointment_type_id"),
         )
         return Response(HoldOutput(hold).data, status=status.HTTP_201_CREATED)
 
@@ -407,6 +420,21 @@ def _appointment(appointment_id: int) -> Appointment:
     )
 
 
+class ChangeOutput(serializers.Serializer):
+    """An appointment after a change, and who on the waitlist the freed units could serve."""
+
+    appointment = AppointmentOutput()
+    waitlist_matches = WaitlistMatchOutput(many=True)
+
+
+def change_data(appt: Appointment, freed_from: Appointment) -> dict[str, Any]:
+    matches = selectors.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(freed_from))
+    return {
+        "appointment": appointment_data(_appointment(appt.pk)),
+        "waitlist_matches": [match_data(m) for m in matches],
+    }
+
+
 class AppointmentRescheduleView(ServiceView):
     class Input(serializers.Serializer):
         class Meta:
@@ -416,21 +444,20 @@ class AppointmentRescheduleView(ServiceView):
         reason = serializers.ChoiceField(choices=CancelReason.choices)
         call_id = serializers.IntegerField(required=False, allow_null=True)
 
-    @extend_schema(
-        request=Input, responses={201: AppointmentOutput, 400: ErrorOutput, 409: ErrorOutput}
-    )
+    @extend_schema(request=Input, responses={201: ChangeOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request, appointment_id: int) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        old = _appointment(appointment_id)
         new = services.appointment_reschedule(
-            appointment=_appointment(appointment_id),
+            appointment=old,
             hold=v["hold_id"],
             by=agent_of(request),
             reason=v["reason"],
             call=_call_or_400(request, v.get("call_id")),
         )
-        return Response(AppointmentOutput(appointment_data(new)).data, status=201)
+        return Response(ChangeOutput(change_data(new, old)).data, status=201)
 
 
 class AppointmentCancelView(ServiceView):
@@ -441,14 +468,7 @@ class AppointmentCancelView(ServiceView):
         reason = serializers.ChoiceField(choices=CancelReason.choices)
         call_id = serializers.IntegerField(required=False, allow_null=True)
 
-    class Output(serializers.Serializer):
-        class Meta:
-            ref_name = "AppointmentCancelOutput"
-
-        appointment = AppointmentOutput()
-        waitlist_matches = WaitlistMatchOutput(many=True)
-
-    @extend_schema(request=Input, responses={200: Output, 400: ErrorOutput, 409: ErrorOutput})
+    @extend_schema(request=Input, responses={200: ChangeOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request, appointment_id: int) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -459,12 +479,7 @@ class AppointmentCancelView(ServiceView):
             reason=v["reason"],
             call=_call_or_400(request, v.get("call_id")),
         )
-        matches = selectors.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
-        payload = {
-            "appointment": appointment_data(_appointment(appt.pk)),
-            "waitlist_matches": [match_data(m) for m in matches],
-        }
-        return Response(self.Output(payload).data)
+        return Response(ChangeOutput(change_data(appt, appt)).data)
 
 
 # ---------------------------------------------------------------------------

@@ -315,6 +315,14 @@ class Slot(models.Model):
             # The slot finder scans free slots by time window across every location.
             models.Index(fields=["status", "start"], name="slot_status_start_idx"),
             models.Index(fields=["location", "start"], name="slot_location_start_idx"),
+            # issue 3 (A): slot_search reads each provider/location pair's earliest free
+            # units; this partial index makes that one ordered range scan that stops at
+            # its LIMIT (without it the planner ANDs two bitmaps over every unit).
+            models.Index(
+                fields=["provider", "location", "start"],
+                condition=Q(status="free"),
+                name="slot_free_pair_start_idx",
+            ),
         ]
 
     def __str__(self) -> str:

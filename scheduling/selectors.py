@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 import zoneinfo
 from collections import defaultdict
@@ -27,7 +28,15 @@ from .models import (
     Waitlist,
 )
 from .rules import loading
-from .rules.base import Candidate, LocationFacts, Preferences, ProviderFacts, Scope, SlotFacts
+from .rules.base import (
+    Candidate,
+    LocationFacts,
+    Preferences,
+    ProviderFacts,
+    RuleContext,
+    Scope,
+    SlotFacts,
+)
 from .rules.distance import distance_miles
 from .rules.registry import Judgement, ScorePart, judge
 from .rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
@@ -200,6 +209,8 @@ def waitlist_matches_for_slot(*, slot: Slot) -> list[WaitlistMatch]:
 # Slot search
 # ---------------------------------------------------------------------------
 MAX_WINDOW_DAYS = 120
+# Visit-scope rules look at the patient and the visit type only; they get no real site.
+NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
 
 
@@ -248,6 +259,9 @@ class SlotSearchResult:
     locations_searched: int
     providers_searched: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # Reasons that rule out every option for this patient and visit type (e.g. an
+    # existing-patients-only visit for someone new to the practice).
+    blocked: tuple[str, ...] = ()
 
 
 def _pk(value: Any) -> int | None:
@@ -264,17 +278,29 @@ def home_region_id(user: AbstractBaseUser | AnonymousUser | None) -> int | None:
     )
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SlotRow = tuple[int, int, int, int, int]  # id, provider, location, start µs, end µs
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
 def _free_starts_postgres(
     pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
-) -> list[tuple[int, int, int, datetime, datetime]]:
+) -> list[SlotRow]:
     """Each pair's earliest free, unheld units, one index range scan per pair.
 
     ``slot_provider_start_unique`` (provider_id, start) serves every lateral subquery in
     start order, so LIMIT stops each scan early; the live-hold probe hits the partial
     unique index ``hold_one_live_per_slot``.
     """
+    # Times come back as integer microseconds since the epoch: a few hundred rows' worth
+    # of timestamptz parsing was a measurable share of a search; ints are nearly free.
     sql = """
-        SELECT s.id, s.provider_id, s.location_id, s.start, s."end"
+        SELECT s.id, s.provider_id, s.location_id,
+               (extract(epoch FROM s.start) * 1000000)::bigint,
+               (extract(epoch FROM s."end") * 1000000)::bigint
         FROM unnest(%s::int[], %s::int[]) AS p(pid, lid)
         CROSS JOIN LATERAL (
             SELECT id, provider_id, location_id, start, "end"
@@ -298,7 +324,7 @@ def _free_starts_postgres(
 
 def _free_starts_portable(
     pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
-) -> list[tuple[int, int, int, datetime, datetime]]:
+) -> list[SlotRow]:
     """The same rows through the ORM, for SQLite (small embedded networks)."""
     wanted = set(pairs)
     held = Hold.objects.filter(
@@ -317,11 +343,11 @@ def _free_starts_portable(
     )
     taken: dict[tuple[int, int], int] = defaultdict(int)
     out = []
-    for row in rows:
-        key = (row[1], row[2])
+    for slot_id, provider_id, location_id, start, end in rows:
+        key = (provider_id, location_id)
         if key in wanted and taken[key] < per_pair:
             taken[key] += 1
-            out.append(row)
+            out.append((slot_id, provider_id, location_id, _micros(start), _micros(end)))
     return out
 
 
@@ -370,26 +396,54 @@ def slot_search(
         region_id = home_region_id(user)
         scoped_home = region_id is not None
 
-    ctx = loading.rule_context(
-        patient=patient,
-        appointment_type=appointment_type,
+    snapshot = loading.network_snapshot(on=date_from)
+    ctx = RuleContext(
+        patient=loading.patient_facts(patient, today=today, configs=snapshot.configs),
+        appointment_type=snapshot.types.get(appointment_type.pk)
+        or loading.type_facts(appointment_type),
         now=now,
-        today=today,
         prefs=Preferences(
             max_distance_miles=max_distance_miles,
             preferred_time_of_day=preferred_time_of_day or time_of_day,
             earliest=date_from,
         ),
+        names=snapshot.names,
+        configs=snapshot.configs,
     )
+    visit = judge(ctx, Candidate(location=NOWHERE), Scope.VISIT)
+    if visit.excluded:
+        return SlotSearchResult(
+            options=(),
+            days=(),
+            excluded=(),
+            region_id=region_id,
+            scoped_to_home_region=scoped_home,
+            date_from=date_from,
+            date_to=date_to,
+            locations_searched=0,
+            providers_searched=0,
+            extra={"pairs": [], "window": _utc_window(date_from, date_to, now), "per_pair": 0},
+            blocked=tuple(visit.reasons),
+        )
     plan_id = ctx.patient.plan_id
-    locations = loading.location_facts(
-        plan_id=plan_id, on=date_from, location_ids=[location_id] if location_id else None
-    )
-    if region_id is not None:
-        locations = {k: v for k, v in locations.items() if v.region_id == region_id}
-    providers, served = loading.provider_facts(
-        plan_id=plan_id, on=date_from, provider_ids=[provider_id] if provider_id else None
-    )
+    all_locations, all_providers = snapshot.locations, snapshot.providers
+    if plan_id is not None:
+        all_locations, all_providers = snapshot.for_network(
+            *loading.network_for_plan(plan_id, date_from)
+        )
+    locations = {
+        pk: loc
+        for pk, loc in all_locations.items()
+        if (location_id is None or pk == location_id)
+        and (region_id is None or loc.region_id == region_id)
+    }
+    served = snapshot.served
+    providers = {
+        pk: prov
+        for pk, prov in all_providers.items()
+        if (provider_id is None or pk == provider_id)
+        and any(loc_id in locations for loc_id in served.get(pk, ()))
+    }
 
     excluded: list[Excluded] = []
     location_verdicts: dict[int, Judgement] = {}
@@ -449,7 +503,31 @@ def slot_search(
         date_to=date_to,
         locations_searched=len(locations),
         providers_searched=searched_providers,
+        # For benchmarks and debugging: what the slot read covered.
+        extra={
+            "pairs": pairs,
+            "window": _utc_window(date_from, date_to, now),
+            "per_pair": _per_pair(ctx, len(pairs), limit, time_of_day),
+        },
     )
+
+
+def _per_pair(ctx: Any, pair_count: int, limit: int, time_of_day: str) -> int:
+    """How many free units to read per provider/location pair.
+
+    Units are 30 minutes in practice; a long visit needs a run of them, so read enough
+    rows to verify the run behind each start we want. Fewer pairs -> more starts each.
+    """
+    units = max(1, math.ceil(ctx.appointment_type.duration_minutes / 30))
+    starts = max(3, min(limit, math.ceil(3 * limit / max(pair_count, 1))))
+    if time_of_day != "any":
+        starts *= 3
+    return starts * units + units
+
+
+def _utc_window(date_from: date, date_to: date, now: datetime) -> tuple[datetime, datetime]:
+    lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
+    return lo, datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)
 
 
 def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
@@ -479,41 +557,36 @@ def _options(
     if not pairs:
         return []
     duration = timedelta(minutes=ctx.appointment_type.duration_minutes)
-    # Units are 30 minutes in practice; a long visit needs a run of them, so fetch enough
-    # rows per pair to verify the run behind each of the starts we want.
-    units = max(1, math.ceil(ctx.appointment_type.duration_minutes / 30))
-    starts_per_pair = max(3, min(limit, math.ceil(3 * limit / len(pairs))))
-    if time_of_day != "any":
-        starts_per_pair *= 3
-    per_pair = starts_per_pair * units + units
+    per_pair = _per_pair(ctx, len(pairs), limit, time_of_day)
     # The window is in each location's local dates: widen by a day on both sides in UTC
     # and cut precisely per location below.
-    lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
-    hi = datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)
+    lo, hi = _utc_window(date_from, date_to, now)
     fetch = _free_starts_postgres if connection.vendor == "postgresql" else _free_starts_portable
     rows = fetch(pairs, lo, hi, per_pair, now)
 
-    by_pair: dict[tuple[int, int], list[tuple[int, int, int, datetime, datetime]]] = defaultdict(
-        list
-    )
+    by_pair: dict[tuple[int, int], list[SlotRow]] = defaultdict(list)
     for row in rows:
         by_pair[(row[1], row[2])].append(row)
     zones = {loc_id: zoneinfo.ZoneInfo(locations[loc_id].time_zone) for _, loc_id in pairs}
-    options: list[SlotOption] = []
+    duration_us = _micros(EPOCH + duration)
+    # Rank light tuples first; only the `limit` best become SlotOption objects.
+    ranked: list[tuple[float, datetime, int, int, int, datetime, Judgement, Judgement]] = []
     for (prov_id, loc_id), run in by_pair.items():
         run.sort(key=lambda r: r[3])
         loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
         base = location_verdicts[loc_id] + provider_verdicts[prov_id]
-        miles = distance_miles(ctx, Candidate(location=loc))
-        for i, (slot_id, _, _, start, _) in enumerate(run):
-            end = start + duration
-            # Walk the run: the units behind this start must be back to back up to `end`.
+        base_score = base.score
+        for i, (slot_id, _, _, start_us, _) in enumerate(run):
+            end_us = start_us + duration_us
+            # Walk the run: the units behind this start must be back to back up to the end.
             covered, j = run[i][4], i
-            while covered < end and j + 1 < len(run) and run[j + 1][3] == covered:
+            while covered < end_us and j + 1 < len(run) and run[j + 1][3] == covered:
                 j += 1
                 covered = run[j][4]
-            if covered < end:
+            if covered < end_us:
                 continue
+            start = EPOCH + timedelta(microseconds=start_us)
+            end = start + duration
             local_start = start.astimezone(tz)
             if not (date_from <= local_start.date() <= date_to):
                 continue
@@ -525,23 +598,32 @@ def _options(
             verdict = judge(ctx, cand, Scope.SLOT)
             if verdict.excluded:
                 continue
-            total = base + verdict
-            options.append(
-                SlotOption(
-                    slot_id=slot_id,
-                    provider_id=prov_id,
-                    provider=prov.name,
-                    location_id=loc_id,
-                    location=loc.name,
-                    region_id=loc.region_id,
-                    start=start,
-                    end=end,
-                    local_start=local_start,
-                    local_end=end.astimezone(tz),
-                    time_zone=loc.time_zone,
-                    score=total.score,
-                    breakdown=total.parts,
-                    distance_miles=None if miles is None else round(miles, 1),
-                )
+            ranked.append(
+                (-(base_score + verdict.score), start, prov_id, slot_id, loc_id, end, base, verdict)
             )
+    options = []
+    for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict in heapq.nsmallest(
+        limit, ranked, key=lambda r: r[:3]
+    ):
+        loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
+        miles = distance_miles(ctx, Candidate(location=loc))
+        total = base + verdict
+        options.append(
+            SlotOption(
+                slot_id=slot_id,
+                provider_id=prov_id,
+                provider=prov.name,
+                location_id=loc_id,
+                location=loc.name,
+                region_id=loc.region_id,
+                start=start,
+                end=end,
+                local_start=start.astimezone(tz),
+                local_end=end.astimezone(tz),
+                time_zone=loc.time_zone,
+                score=round(-neg_score, 3),
+                breakdown=total.parts,
+                distance_miles=None if miles is None else round(miles, 1),
+            )
+        )
     return options

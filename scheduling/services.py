@@ -46,6 +46,11 @@ from .rules.base import Candidate, SlotFacts
 from .rules.equipment import required_equipment
 from .rules.registry import NETWORK_RULE_KEYS, judge_all
 
+# The waitlist matches are reads (selectors); re-exported because the contract lists
+# them beside the services that free slots.
+from .selectors import waitlist_matches_for_slot as waitlist_matches_for_slot
+from .selectors import waitlist_matches_for_slots as waitlist_matches_for_slots
+
 
 @dataclass(frozen=True)
 class MaterializeResult:
@@ -262,6 +267,11 @@ class AppointmentNotStarted(SchedulingError):
     message = "An appointment can be marked a no-show only after it was due to start."
 
 
+class PatientMerged(SchedulingError):
+    message = "This patient record was merged into another; book on the surviving record."
+    status_code = 400
+
+
 class InvalidReason(SchedulingError):
     message = "Choose a reason from the list."
     status_code = 400
@@ -316,12 +326,25 @@ def _check_call(call: Call | None, by: User) -> None:
         raise CallNotYours()
 
 
-def hold_place(*, slot: Slot, by: User, call: Call | None = None) -> Hold:
+def hold_place(
+    *,
+    slot: Slot,
+    by: User,
+    call: Call | None = None,
+    patient: Patient | None = None,
+    appointment_type: AppointmentType | None = None,
+) -> Hold:
     """Hold a free slot for this agent's call for ``settings.HOLD_MINUTES``.
 
-    Holding a slot the same agent already holds renews it. Concurrent attempts on one
-    slot queue on the slot's row lock; the partial unique index ``hold_one_live_per_slot``
-    is the guarantee if anything bypasses the lock.
+    With ``appointment_type``, every consecutive unit the visit needs is held too (one
+    Hold row each, same agent, call and creation time), so nobody can take the tail of a
+    long visit while the patient decides; the first unit's hold is returned and is the
+    one to book or release. ``patient`` (default: the call's) goes to ``hold_placed``
+    receivers, e.g. the real-time eligibility check.
+
+    Holding what the same agent already holds renews it. Concurrent attempts on a slot
+    queue on its row lock; the partial unique index ``hold_one_live_per_slot`` is the
+    guarantee if anything bypasses the lock.
     """
     _check_call(call, by)
     now = timezone.now()
@@ -331,41 +354,66 @@ def hold_place(*, slot: Slot, by: User, call: Call | None = None) -> Hold:
             raise SlotUnavailable()
         if locked.start <= now:
             raise SlotInPast()
-        _release_expired([locked.pk], now)
-        expires = now + timedelta(minutes=settings.HOLD_MINUTES)
-        current = Hold.objects.filter(
-            slot=locked, released_at__isnull=True, consumed_at__isnull=True
-        ).first()
-        if current is not None:
-            if current.held_by_id != by.pk:
-                raise SlotHeld()
-            current.expires_at = expires
-            current.call = call or current.call
-            current.save(update_fields=["expires_at", "call"])
-            return current
-        if AppointmentSlot.objects.filter(slot=locked, active=True).exists():
-            raise SlotUnavailable()
-        try:
-            with transaction.atomic():
-                hold = Hold.objects.create(
-                    slot=locked, held_by=by, call=call, created_at=now, expires_at=expires
-                )
-        except IntegrityError:
-            raise SlotHeld() from None
-        signals.hold_placed.send(
-            sender=Hold, hold=hold, patient=call.patient if call is not None else None
+        units = (
+            [locked]
+            if appointment_type is None
+            else _units(locked, appointment_type.duration_minutes)
         )
-        return hold
+        ids = [u.pk for u in units]
+        _release_expired(ids, now)
+        if (
+            any(u.status != Slot.Status.FREE for u in units)
+            or AppointmentSlot.objects.filter(slot_id__in=ids, active=True).exists()
+        ):
+            raise SlotUnavailable()
+        current = {
+            h.slot_id: h
+            for h in Hold.objects.filter(
+                slot_id__in=ids, released_at__isnull=True, consumed_at__isnull=True
+            )
+        }
+        if any(h.held_by_id != by.pk for h in current.values()):
+            raise SlotHeld()
+        expires = now + timedelta(minutes=settings.HOLD_MINUTES)
+        holds: list[Hold] = []
+        for unit in units:
+            mine = current.get(unit.pk)
+            if mine is not None:
+                mine.expires_at = expires
+                mine.call = call or mine.call
+                mine.save(update_fields=["expires_at", "call"])
+                holds.append(mine)
+                continue
+            try:
+                with transaction.atomic():
+                    holds.append(
+                        Hold.objects.create(
+                            slot=unit, held_by=by, call=call, created_at=now, expires_at=expires
+                        )
+                    )
+            except IntegrityError:
+                raise SlotHeld() from None
+        first = holds[0]
+        if first.created_at == now:  # a new hold, not a renewal
+            if patient is None and call is not None:
+                patient = call.patient
+            signals.hold_placed.send(sender=Hold, hold=first, patient=patient)
+        return first
 
 
 def hold_release(*, hold: Hold, by: User) -> Hold:
-    """Give the slot back. Releasing an already released or consumed hold does nothing."""
+    """Give the slot back, with the tail units held alongside it. Releasing an already
+    released or consumed hold does nothing."""
     if hold.held_by_id != by.pk:
         raise HoldNotYours()
     now = timezone.now()
-    Hold.objects.filter(pk=hold.pk, released_at__isnull=True, consumed_at__isnull=True).update(
-        released_at=now
-    )
+    Hold.objects.filter(
+        held_by_id=by.pk,
+        created_at=hold.created_at,
+        slot__provider_id=hold.slot.provider_id,
+        released_at__isnull=True,
+        consumed_at__isnull=True,
+    ).update(released_at=now)
     hold.refresh_from_db()
     return hold
 
@@ -589,11 +637,13 @@ def _book_from_hold(
         updated_at=now,
     )
     _link_units(appointment, units)
-    # Consume this hold, and release any other hold the same agent had on the units.
-    Hold.objects.filter(pk=locked.pk).update(consumed_at=now)
+    # Consume this hold and the agent's holds on the visit's other units.
     Hold.objects.filter(
-        slot_id__in=[u.pk for u in units], released_at__isnull=True, consumed_at__isnull=True
-    ).update(released_at=now)
+        slot_id__in=[u.pk for u in units],
+        held_by_id=by.pk,
+        released_at__isnull=True,
+        consumed_at__isnull=True,
+    ).update(consumed_at=now)
     _attach_patient(call, patient)
     return appointment
 
@@ -617,6 +667,8 @@ def appointment_book(
     """
     if reason not in BookReason.values or channel not in Appointment.Channel.values:
         raise InvalidReason()
+    if patient.status == Patient.Status.MERGED:
+        raise PatientMerged()
     _check_call(call, by)
     now = timezone.now()
     with transaction.atomic():

@@ -23,6 +23,7 @@ class Kind(StrEnum):
 class Scope(StrEnum):
     """What a rule looks at, so the engine runs it as rarely as possible."""
 
+    VISIT = "visit"  # once per search: the patient and the visit type alone
     LOCATION = "location"  # once per location per search
     PROVIDER = "provider"  # once per provider per search
     SLOT = "slot"  # once per candidate slot
@@ -70,6 +71,9 @@ class PatientFacts:
     # Providers the patient is established with: a completed or arrived visit within the
     # new-patient lookback, or an active booking (see rules.new_patient).
     established_provider_ids: frozenset[int] = frozenset()
+    # A completed or arrived visit with the group (any provider, any location) within the
+    # lookback: what visit types marked "new/existing patients only" go by.
+    established_with_group: bool = False
     # Providers seen before, most recent first (continuity of care).
     previous_provider_ids: tuple[int, ...] = ()
     # Equipment codes the patient's active clinical needs require (wheelchair operatory…).
@@ -176,6 +180,9 @@ class Rule:
     description: ClassVar[str]
     default_weight: ClassVar[float] = 1.0
     default_params: ClassVar[Mapping[str, Any]] = {}
+    # A gate's exclusion makes the candidate irrelevant (an orthodontist for a root
+    # canal): the engine reports that one reason and skips the scope's other rules.
+    gate: ClassVar[bool] = False
 
     def default_config(self) -> RuleConfig:
         return RuleConfig(weight=self.default_weight, params=dict(self.default_params))

@@ -21,6 +21,7 @@ class ProviderCapabilityRule(Rule):
     kind = Kind.HARD
     scope = Scope.PROVIDER
     description = "The provider has the capability or specialty the appointment type needs."
+    gate = True
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         assert cand.provider is not None

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 
 from billing.models import NetworkParticipation
@@ -89,28 +92,24 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
     lookback_years = int(configs["provider-accepts-new"].param("lookback_years", 3))
     since = datetime.combine(today - timedelta(days=365 * lookback_years), time.min, tzinfo=UTC)
     established: set[int] = set()
+    seen_group = False
     previous: list[int] = []
-    for provider_id, status in (
-        Appointment.objects.filter(patient=patient)
-        .filter(
-            Q(status__in=Appointment.ACTIVE_STATUSES)
-            | Q(status=Appointment.Status.COMPLETED, start__gte=since)
-        )
-        .order_by("-start")
-        .values_list("provider_id", "status")
-    ):
-        established.add(provider_id)
-        if status == Appointment.Status.COMPLETED and provider_id not in previous:
-            previous.append(provider_id)
-    # Continuity also remembers providers seen longer ago than the new-patient lookback.
-    for provider_id in (
+    # One pass over the patient's visits (a handful of rows via appt_patient_start_idx).
+    for provider_id, status, start in (
         Appointment.objects.filter(
-            patient=patient, status=Appointment.Status.COMPLETED, start__lt=since
+            patient=patient,
+            status__in=[*Appointment.ACTIVE_STATUSES, Appointment.Status.COMPLETED],
         )
         .order_by("-start")
-        .values_list("provider_id", flat=True)[:20]
+        .values_list("provider_id", "status", "start")
     ):
-        if provider_id not in previous:
+        recent = start >= since
+        if status == Appointment.Status.BOOKED or recent:
+            established.add(provider_id)
+        if status != Appointment.Status.BOOKED and recent:
+            seen_group = True
+        # Continuity also remembers providers seen longer ago than the lookback.
+        if status == Appointment.Status.COMPLETED and provider_id not in previous:
             previous.append(provider_id)
     needs = frozenset(
         ClinicalFact.objects.filter(
@@ -125,6 +124,7 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         plan_id=coverage.plan_id if coverage else None,
         plan_name=str(coverage.plan) if coverage else "",
         established_provider_ids=frozenset(established),
+        established_with_group=seen_group,
         previous_provider_ids=tuple(previous),
         needs_equipment=needs,
     )
@@ -158,15 +158,13 @@ def location_facts(
     ):
         equipment[loc_id].add(code)
     rooms: dict[int, dict[int, set[str]]] = defaultdict(dict)
-    for room_id, loc_id in Room.objects.filter(location_id__in=ids).values_list(
-        "id", "location_id"
+    # One LEFT JOIN: a room without equipment still counts as a room (code is None).
+    for room_id, loc_id, code in Room.objects.filter(location_id__in=ids).values_list(
+        "id", "location_id", "equipment__code"
     ):
-        rooms[loc_id][room_id] = set()
-    room_loc = {room_id: loc_id for loc_id, by_room in rooms.items() for room_id in by_room}
-    for room_id, code in Room.equipment.through.objects.filter(
-        room_id__in=list(room_loc)
-    ).values_list("room_id", "equipment__code"):
-        rooms[room_loc[room_id]][room_id].add(code)
+        codes = rooms[loc_id].setdefault(room_id, set())
+        if code is not None:
+            codes.add(code)
     hours: dict[int, dict[int, tuple[time, time]]] = defaultdict(dict)
     for loc_id, weekday, opens, closes in LocationHours.objects.filter(
         location_id__in=ids
@@ -215,15 +213,21 @@ def provider_facts(
             "accepts_new_patients",
         )
     )
-    ids = [r[0] for r in rows]
+    # Filter the link tables by the same condition, not by a list of hundreds of ids:
+    # one join instead of hundreds of bound parameters to build and send.
+    scope = (
+        {"provider__active": True}
+        if provider_ids is None
+        else {"provider_id__in": [r[0] for r in rows]}
+    )
     caps: dict[int, set[str]] = defaultdict(set)
-    for prov_id, code in Provider.capabilities.through.objects.filter(
-        provider_id__in=ids
-    ).values_list("provider_id", "capability__code"):
+    for prov_id, code in Provider.capabilities.through.objects.filter(**scope).values_list(
+        "provider_id", "capability__code"
+    ):
         caps[prov_id].add(code)
     served: dict[int, list[int]] = defaultdict(list)
     for prov_id, loc_id in (
-        Provider.locations.through.objects.filter(provider_id__in=ids, location__active=True)
+        Provider.locations.through.objects.filter(**scope, location__active=True)
         .order_by("provider_id", "location_id")
         .values_list("provider_id", "location_id")
     ):
@@ -264,3 +268,150 @@ def rule_context(
         configs=configs,
         network_override=network_override,
     )
+
+
+# ---------------------------------------------------------------------------
+# Network snapshot for searches
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NetworkSnapshot:
+    """Everything about the network a search needs that does not depend on the patient."""
+
+    locations: dict[int, LocationFacts]  # in_network left None: it depends on the plan
+    providers: dict[int, ProviderFacts]
+    served: dict[int, list[int]]
+    names: Names
+    configs: dict[str, RuleConfig]
+    types: dict[int, TypeFacts]
+    # Facts with in_network filled in, per set of in-network ids (a few plans matter).
+    plan_views: dict[Any, tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]] = field(
+        default_factory=dict, compare=False
+    )
+
+    def for_network(
+        self, locations_in: frozenset[int], providers_in: frozenset[int]
+    ) -> tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]:
+        """The facts as seen by a patient whose plan covers these locations/providers."""
+        key = (locations_in, providers_in)
+        view = self.plan_views.get(key)
+        if view is None:
+            if len(self.plan_views) > 64:
+                self.plan_views.clear()
+            view = (
+                {pk: replace(f, in_network=pk in locations_in) for pk, f in self.locations.items()},
+                {pk: replace(f, in_network=pk in providers_in) for pk, f in self.providers.items()},
+            )
+            self.plan_views[key] = view
+        return view
+
+
+_SNAPSHOT_MODELS = (
+    Location,
+    Location.equipment.through,
+    Room,
+    Room.equipment.through,
+    LocationHours,
+    Provider,
+    Provider.capabilities.through,
+    Provider.locations.through,
+    Equipment,
+    Capability,
+    RuleSetting,
+    AppointmentType,
+    AppointmentType.required_capabilities.through,
+    AppointmentType.required_equipment.through,
+)
+_snapshots: dict[str, tuple[tuple[Any, ...], NetworkSnapshot]] = {}
+
+
+def _network_stamp() -> tuple[Any, ...] | None:
+    """A fingerprint of every row the snapshot is built from, in one cheap query.
+
+    PostgreSQL stamps every row version with the inserting transaction (``xmin``) and,
+    within it, the command (``cmin``); an update writes a new version. So per table the
+    row count and the sums of ``xmin`` and ``cmin`` change whenever an admin edits a
+    provider, a room or a rule (another transaction changes ``xmin``; a later statement
+    in the current one changes ``cmin``), and return exactly when a transaction rolls
+    back. A few thousand small rows: about a millisecond, against the
+    dozen queries and thousands of objects it saves. None on other databases (no cache).
+    """
+    if connection.vendor != "postgresql":
+        return None
+    quote = connection.ops.quote_name
+    parts = [
+        f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || "  # noqa: S608
+        f"coalesce(sum(cmin::text::bigint), 0) FROM {quote(model._meta.db_table)})"
+        for model in _SNAPSHOT_MODELS
+    ]
+    with connection.cursor() as cursor:
+        # Table names come from our own models' metadata, never from input.
+        cursor.execute("SELECT " + ", ".join(parts))
+        row = cursor.fetchone()
+    return tuple(row) if row else None
+
+
+def _all_type_facts() -> dict[int, TypeFacts]:
+    caps: dict[int, set[str]] = defaultdict(set)
+    for type_id, code in AppointmentType.required_capabilities.through.objects.values_list(
+        "appointmenttype_id", "capability__code"
+    ):
+        caps[type_id].add(code)
+    equipment: dict[int, set[str]] = defaultdict(set)
+    for type_id, code in AppointmentType.required_equipment.through.objects.values_list(
+        "appointmenttype_id", "equipment__code"
+    ):
+        equipment[type_id].add(code)
+    return {
+        pk: TypeFacts(
+            id=pk,
+            name=name,
+            duration_minutes=minutes,
+            capabilities=frozenset(caps[pk]),
+            equipment=frozenset(equipment[pk]),
+            patient_status=status,
+        )
+        for pk, name, minutes, status in AppointmentType.objects.values_list(
+            "id", "name", "duration_minutes", "patient_status"
+        )
+    }
+
+
+def network_snapshot(*, on: date) -> NetworkSnapshot:
+    """The network's facts, rebuilt only when a row behind them changed (PostgreSQL)."""
+    stamp = _network_stamp()
+    key = f"{connection.alias}:{connection.settings_dict.get('NAME')}"
+    if stamp is not None:
+        cached = _snapshots.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    providers, served = provider_facts(plan_id=None, on=on)
+    snapshot = NetworkSnapshot(
+        locations=location_facts(plan_id=None, on=on),
+        providers=providers,
+        served=dict(served),
+        names=load_names(),
+        configs=load_configs(),
+        types=_all_type_facts(),
+    )
+    if stamp is not None:
+        _snapshots[key] = (stamp, snapshot)
+    return snapshot
+
+
+def network_for_plan(plan_id: int | None, on: date) -> tuple[frozenset[int], frozenset[int]]:
+    """(location ids, provider ids) in network for the plan on the date, in one query."""
+    if plan_id is None:
+        return frozenset(), frozenset()
+    locations: set[int] = set()
+    providers: set[int] = set()
+    for loc_id, prov_id in (
+        NetworkParticipation.objects.filter(plan_id=plan_id, in_network=True)
+        .filter(Q(effective_from__isnull=True) | Q(effective_from__lte=on))
+        .filter(Q(effective_until__isnull=True) | Q(effective_until__gte=on))
+        .values_list("location_id", "provider_id")
+    ):
+        if loc_id is not None:
+            locations.add(loc_id)
+        if prov_id is not None:
+            providers.add(prov_id)
+    return frozenset(locations), frozenset(providers)

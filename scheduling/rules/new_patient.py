@@ -1,11 +1,16 @@
 """New versus established patients.
 
-Definition (documented in the README): a patient is *established* with a provider when
-they had a completed or arrived visit with that provider within the last
-``lookback_years`` (3 by default, the usual dental/CPT convention) or hold an active
-booking with them; otherwise they are *new* to that provider. A provider who does not
-accept new patients still sees their established ones, and appointment types marked
-"new patients only" / "existing patients only" follow the same definition.
+Definitions (documented in the README), both with a ``lookback_years`` window (3 by
+default, the usual CPT/ADA convention):
+
+- *established with a provider*: a completed or arrived visit with that provider within
+  the window, or an active booking with them. A provider who is not accepting new
+  patients still sees the patients established with them.
+- *established with the group*: a completed or arrived visit with any provider at any
+  location within the window (a booking alone does not count, so a booked New patient
+  exam can still be rescheduled). Visit types
+  marked "new patients only" (New patient exam) or "existing patients only" (Periodic
+  cleaning) go by this one: a patient of the group may see any hygienist for a cleaning.
 """
 
 from __future__ import annotations
@@ -35,22 +40,20 @@ class ProviderAcceptsNewRule(Rule):
 class PatientStatusRule(Rule):
     key = "appointment-patient-status"
     kind = Kind.HARD
-    scope = Scope.PROVIDER
+    scope = Scope.VISIT
     description = "New-patient-only and existing-patient-only visit types go to the right people."
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
-        prov = cand.provider
-        assert prov is not None
         status = ctx.appointment_type.patient_status
-        new = is_new_to(ctx, prov.id)
-        if status == "new" and not new:
+        established = ctx.patient.established_with_group
+        if status == "new" and established:
             return exclude(
                 f"{ctx.appointment_type.name} is for new patients; "
-                f"the patient is already established with {prov.name}"
+                "the patient is already established with the practice"
             )
-        if status == "existing" and new:
+        if status == "existing" and not established:
             return exclude(
                 f"{ctx.appointment_type.name} is for established patients; "
-                f"the patient is new to {prov.name}"
+                "the patient is new to the practice"
             )
         return PASS

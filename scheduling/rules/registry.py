@@ -99,6 +99,8 @@ def judge(
         verdict = rule.evaluate(ctx, cand, config)
         if verdict.excluded:
             exclusions.append(Exclusion(rule.key, verdict.reason))
+            if rule.gate:
+                return Judgement((exclusions[-1],), ())
         elif verdict.points:
             parts.append(ScorePart(rule.key, verdict.points, verdict.note))
     return Judgement(tuple(exclusions), tuple(parts))
@@ -106,7 +108,7 @@ def judge(
 
 def judge_all(ctx: RuleContext, cand: Candidate) -> Judgement:
     """Every scope at once: what booking one concrete slot checks."""
-    result = judge(ctx, cand, Scope.LOCATION)
+    result = judge(ctx, cand, Scope.VISIT) + judge(ctx, cand, Scope.LOCATION)
     if cand.provider is not None:
         result = result + judge(ctx, cand, Scope.PROVIDER)
     if cand.slot is not None:

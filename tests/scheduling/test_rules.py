@@ -169,16 +169,18 @@ def test_a_closed_panel_still_sees_its_established_patients():
     assert reasons(ctx(patient=known), Candidate(AURORA, closed), Scope.PROVIDER) == []
 
 
-def test_new_and_existing_only_visit_types():
+def test_new_and_existing_only_visit_types_go_by_the_practice():
     new_only = replace(CHECKUP, name="New patient exam", patient_status="new")
     existing_only = replace(CHECKUP, name="Filling", patient_status="existing")
-    known = replace(ADULT, established_provider_ids=frozenset({LEE.id}))
-    assert reasons(ctx(patient=known, visit=new_only), Candidate(AURORA, LEE), Scope.PROVIDER) == [
-        "New patient exam is for new patients; the patient is already established with Dr. Lee"
+    known = replace(ADULT, established_with_group=True)
+    assert reasons(ctx(patient=known, visit=new_only), Candidate(AURORA), Scope.VISIT) == [
+        "New patient exam is for new patients; the patient is already established with the practice"
     ]
-    assert reasons(ctx(visit=existing_only), Candidate(AURORA, LEE), Scope.PROVIDER) == [
-        "Filling is for established patients; the patient is new to Dr. Lee"
+    assert reasons(ctx(visit=existing_only), Candidate(AURORA), Scope.VISIT) == [
+        "Filling is for established patients; the patient is new to the practice"
     ]
+    # Established with the practice, never seen by this hygienist: a cleaning is fine.
+    assert judge_all(ctx(patient=known, visit=existing_only), Candidate(AURORA, LEE)).reasons == []
 
 
 # --- hours and availability -------------------------------------------------------------------

@@ -123,3 +123,33 @@ def test_rule_settings_are_seeded_once_and_admin_edits_apply(network):
     )
 
     assert far.pk in {o.provider_id for o in result.options}
+
+
+def test_an_edit_between_two_searches_is_seen_by_the_second(network):
+    """The network snapshot is reused between searches only while its rows are unchanged."""
+    *_, near, _far, _ = network
+    patient, visit = (
+        f.patient(date_of_birth=datetime(2019, 1, 1, tzinfo=UTC).date()),
+        f.appointment_type(),
+    )
+    first = slot_search(patient=patient, appointment_type=visit, home_region_only=False)
+    assert near.pk in {o.provider_id for o in first.options}
+
+    type(near).objects.filter(pk=near.pk).update(min_patient_age=18)  # no signals, no save()
+
+    second = slot_search(patient=patient, appointment_type=visit, home_region_only=False)
+    assert near.pk not in {o.provider_id for o in second.options}
+    assert ("provider", near.pk) in {(e.kind, e.id) for e in second.excluded}
+
+
+def test_a_visit_type_the_patient_cannot_have_blocks_the_whole_search(network):
+    existing_only = f.appointment_type(name="Periodic cleaning", patient_status="existing")
+
+    result = slot_search(
+        patient=f.patient(), appointment_type=existing_only, home_region_only=False
+    )
+
+    assert result.options == () and result.excluded == ()
+    assert result.blocked == (
+        "Periodic cleaning is for established patients; the patient is new to the practice",
+    )

@@ -133,6 +133,35 @@ def test_an_expired_hold_lets_another_agent_in(world, agent, other_agent):
     assert hold.released_at is not None
 
 
+def test_holding_for_a_long_visit_holds_its_whole_run(world, agent, other_agent, heard):
+    hold = services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+
+    assert Hold.objects.filter(held_by=agent, released_at__isnull=True).count() == 2
+    assert [e[0] for e in heard] == ["hold"]
+    with pytest.raises(services.SlotHeld):
+        services.hold_place(slot=world.slots[1], by=other_agent)
+
+    appt = services.appointment_book(
+        hold=hold, patient=world.patient, appointment_type=world.consult, by=agent, reason="recall"
+    )
+    assert appt.end - appt.start == timedelta(minutes=60)
+    assert not Hold.objects.filter(consumed_at__isnull=True, released_at__isnull=True).exists()
+
+
+def test_releasing_a_long_visits_hold_frees_the_whole_run(world, agent, other_agent):
+    hold = services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+
+    services.hold_release(hold=hold, by=agent)
+
+    assert services.hold_place(slot=world.slots[1], by=other_agent).held_by == other_agent
+
+
+def test_a_long_visit_cannot_be_held_where_it_does_not_fit(world, agent):
+    with pytest.raises(services.SlotWrongFit):
+        services.hold_place(slot=world.slots[-1], by=agent, appointment_type=world.consult)
+    assert not Hold.objects.exists()
+
+
 def test_a_slot_in_the_past_cannot_be_held(world, agent):
     past = f.slot(provider=world.provider, location=world.location, start=DAY - timedelta(days=30))
 
@@ -582,3 +611,12 @@ def test_a_waitlist_window_must_make_sense(world, agent):
             latest=date.today() + timedelta(days=2),
         )
     assert not Waitlist.objects.exists()
+
+
+def test_a_merged_patient_record_cannot_be_booked(world, agent):
+    survivor = f.patient()
+    merged = f.patient(status="merged", merged_into=survivor)
+
+    with pytest.raises(services.PatientMerged):
+        book(world, agent, patient=merged)
+    assert not Appointment.objects.exists()
