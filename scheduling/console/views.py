@@ -416,9 +416,22 @@ def hold(request: AgentRequest) -> HttpResponse:
             level=messages.ERROR,
             status=409,
         )
+    type_id = str(
+        request.POST.get("appointment_type_id") or state.finder.get("appointment_type") or ""
+    )
+    appointment_type = (
+        AppointmentType.objects.filter(pk=int(type_id)).first() if type_id.isdigit() else None
+    )
     call = _current_call(request, state)
     try:
-        placed = services.hold_place(slot=slot, by=request.user, call=call)
+        # With the type, every unit a long visit needs is held, not just the first.
+        placed = services.hold_place(
+            slot=slot,
+            by=request.user,
+            call=call,
+            patient=_patient(state),
+            appointment_type=appointment_type,
+        )
     except services.SchedulingError as exc:
         return _error(request, state, exc, "hold")
     # One hold at a time per agent console: holding another slot gives the first back.
@@ -427,10 +440,7 @@ def hold(request: AgentRequest) -> HttpResponse:
         if previous is not None:
             services.hold_release(hold=previous, by=request.user)
     state.hold_id = placed.pk
-    type_id = str(
-        request.POST.get("appointment_type_id") or state.finder.get("appointment_type") or ""
-    )
-    state.appointment_type_id = int(type_id) if type_id.isdigit() else None
+    state.appointment_type_id = appointment_type.pk if appointment_type else None
     state.freed_slot_ids = []
     return _respond(request, state, "hold")
 

@@ -343,3 +343,21 @@ def test_no_console_url_carries_a_parameter():
         for p in entry.url_patterns
     ]
     assert patterns and all("<" not in p for p in patterns)
+
+
+def test_holding_a_long_visit_holds_every_unit_it_needs(console, agent):
+    loc = f.location()
+    prov = f.provider(locations=[loc])
+    start = timezone.now() + timedelta(days=2)
+    first = f.slot(provider=prov, location=loc, start=start)
+    second = f.slot(provider=prov, location=loc, start=start + timedelta(minutes=30))
+    long_visit = f.appointment_type(duration_minutes=60)
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+
+    response = console.post(
+        "/console/hold/", {"slot_id": first.pk, "appointment_type_id": long_visit.pk}, headers=HX
+    )
+
+    assert response.status_code == 200
+    live = Hold.objects.filter(held_by=agent, released_at__isnull=True)
+    assert set(live.values_list("slot_id", flat=True)) == {first.pk, second.pk}
