@@ -94,7 +94,11 @@ class Panels:
             "search_form",
             forms.SearchForm(initial={"query": call.caller_phone if call else ""}),
         )
-        ctx.setdefault("register_form", forms.RegisterForm())
+        # A caller who is not on file is usually registered with the number they rang from.
+        ctx.setdefault(
+            "register_form",
+            forms.RegisterForm(initial={"phone": call.caller_phone if call else ""}),
+        )
         if "context" in names and state.patient_id and "pc" not in ctx:
             try:
                 ctx["pc"] = patient_context(patient_id=state.patient_id, user=request.user)
@@ -346,6 +350,7 @@ def call_start(request: AgentRequest) -> HttpResponse:
         "context",
         "finder",
         "hold",
+        "register",
         search_form=search_form,
         hits=hits,
         searched=hits is not None,

@@ -49,6 +49,8 @@ def test_starting_a_call_prefills_the_search_with_the_callers_phone(console, age
     assert 'value="3035550177"' in html
     assert f'name="patient_id" value="{p.pk}"' in html
     assert 'hx-swap-oob="true"' in html  # the other panels follow out of band
+    register = console.get("/console/").context["register_form"]
+    assert register.initial["phone"] == "3035550177"  # ready for a caller not on file
 
 
 def test_search_is_a_post_and_tolerates_typos(console):
