@@ -19,6 +19,7 @@ from patients.models import Patient
 
 from .models import (
     AgentProfile,
+    Appointment,
     AppointmentType,
     Hold,
     Location,
@@ -40,6 +41,18 @@ from .rules.base import (
 from .rules.distance import distance_miles
 from .rules.registry import Judgement, ScorePart, judge
 from .rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+
+
+def appointment_by_external_id(*, location: Location | int, external_id: str) -> Appointment | None:
+    """The booking a location's PMS knows by ``external_id`` (SIU SCH-2), if recorded."""
+    location_id = _pk(location)
+    if not external_id or location_id is None:
+        return None
+    return (
+        Appointment.objects.filter(location_id=location_id, external_id=external_id)
+        .select_related("patient", "provider", "location", "appointment_type")
+        .first()
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ appointment row -> hold row -> slot rows (by start) -> room rows (by id).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import zoneinfo
@@ -277,6 +278,11 @@ class InvalidReason(SchedulingError):
     status_code = 400
 
 
+class InvalidExternalStatus(SchedulingError):
+    message = "A location system can set an appointment to booked, arrived or completed."
+    status_code = 400
+
+
 class CallNotYours(SchedulingError):
     message = "This call belongs to another agent."
     status_code = 403
@@ -498,13 +504,25 @@ def _check_rules(
     by: User,
     network_override_reason: str,
     now: datetime,
+    established_with: int | None = None,
 ) -> tuple[str, frozenset[str]]:
     """Every hard rule for one concrete booking. Returns the override reason actually
-    used ("" when the booking is in network) and the equipment the room needs."""
+    used ("" when the booking is in network) and the equipment the room needs.
+
+    ``established_with``: a provider the patient counts as established with regardless
+    of history (a reschedule keeps the relationship the moved booking created)."""
     today = first.location.local(now).date()
     ctx = loading.rule_context(
         patient=patient, appointment_type=appointment_type, now=now, today=today
     )
+    if established_with is not None:
+        ctx = dataclasses.replace(
+            ctx,
+            patient=dataclasses.replace(
+                ctx.patient,
+                established_provider_ids=ctx.patient.established_provider_ids | {established_with},
+            ),
+        )
     locations = loading.location_facts(
         plan_id=ctx.patient.plan_id, on=today, location_ids=[first.location_id]
     )
@@ -615,6 +633,7 @@ def _book_from_hold(
         by=by,
         network_override_reason=network_override_reason,
         now=now,
+        established_with=rescheduled_from.provider_id if rescheduled_from else None,
     )
     end = first.start + timedelta(minutes=appointment_type.duration_minutes)
     room = _pick_room(first.location_id, needed, first.start, end)
@@ -883,7 +902,7 @@ def appointment_update_external(
     completed. Only the fields given change; the units are re-occupied when time,
     provider or location move."""
     if status is not None and status not in EXTERNAL_STATUS_EVENTS:
-        raise InvalidReason()
+        raise InvalidExternalStatus()
     now = timezone.now()
     with transaction.atomic():
         locked = Appointment.objects.select_for_update().filter(pk=appointment.pk).first()

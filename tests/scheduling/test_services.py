@@ -426,6 +426,17 @@ def test_rescheduling_moves_the_booking_and_frees_the_old_units(world, agent, he
     assert sorted(services.freed_slot_ids(old)) == [world.slots[0].pk, world.slots[1].pk]
 
 
+def test_a_closed_panel_provider_can_still_move_a_new_patients_booking(world, agent):
+    old = book(world, agent)
+    world.provider.accepts_new_patients = False
+    world.provider.save()
+    hold = services.hold_place(slot=world.slots[4], by=agent)
+
+    new = services.appointment_reschedule(appointment=old, hold=hold, by=agent, reason="other")
+
+    assert new.provider == world.provider and new.status == "booked"
+
+
 def test_a_failed_reschedule_leaves_the_old_booking_standing(world, agent, other_agent):
     old = book(world, agent)
     hold = services.hold_place(slot=world.slots[3], by=other_agent)
@@ -511,6 +522,12 @@ def test_a_front_desk_booking_occupies_the_units_without_echo(world, agent):
     )
 
     assert again.pk == appt.pk and appt.channel == "location"
+    found = selectors.appointment_by_external_id(location=world.location, external_id="PMS-1")
+    assert found == appt
+    assert (
+        selectors.appointment_by_external_id(location=world.other_location, external_id="PMS-1")
+        is None
+    )
     assert set(Slot.objects.filter(status="booked").values_list("pk", flat=True)) == {
         world.slots[2].pk,
         world.slots[3].pk,
@@ -553,6 +570,11 @@ def test_pms_moves_cancels_and_no_shows_apply(world, agent):
     assert Slot.objects.get(pk=world.slots[0].pk).status == "free"
     assert Slot.objects.get(pk=world.slots[4].pk).status == "booked"
     assert OutboxEvent.objects.order_by("pk").last().event_type == outbox.APPOINTMENT_MODIFIED
+
+    with pytest.raises(services.InvalidExternalStatus):
+        services.appointment_update_external(appointment=appt, status="cancelled")
+    arrived = services.appointment_update_external(appointment=appt, status="arrived")
+    assert arrived.status == "arrived"
 
     services.appointment_cancel_external(appointment=appt, origin_connector_id=3)
     appt.refresh_from_db()
