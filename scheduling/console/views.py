@@ -462,7 +462,12 @@ def release(request: AgentRequest) -> HttpResponse:
 
 
 def _held(request: AgentRequest, state: ConsoleState) -> Hold | None:
-    return Hold.objects.select_related("slot").filter(pk=state.hold_id or 0).first()
+    """The hold this console placed; the service still checks it is live and the agent's."""
+    return (
+        Hold.objects.select_related("slot")
+        .filter(pk=state.hold_id or 0, held_by=request.user)
+        .first()
+    )
 
 
 @require_POST
