@@ -37,10 +37,11 @@
       if (release) { e.preventDefault(); release.click(); }
       return;
     }
-    // Enter on a focused select of the book form books (Chrome would only open the list).
-    if (e.key === "Enter" && active && active.tagName === "SELECT" && active.closest("#hold .bookform")) {
+    // Enter on a focused select submits its form (book, slot search, wrap-up), as it
+    // does in a text field; Chrome would only open the list.
+    if (e.key === "Enter" && active && active.tagName === "SELECT" && !active.multiple && active.form) {
       e.preventDefault();
-      if (active.value) active.form.requestSubmit();
+      if (active.value || !active.required) active.form.requestSubmit();
       return;
     }
     if (typing(active)) return;

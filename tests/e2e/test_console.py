@@ -98,7 +98,7 @@ def test_book_journey(console_page, agent, artifacts_dir):
     #    page says why Lakewood is out.
     page.keyboard.press("s")
     page.select_option("#id_appointment_type", label="Implant consult")
-    page.click("#slot-search")
+    page.keyboard.press("Enter")  # on the focused type: searches
     page.wait_for_selector("#slots")
     assert "Front Range" in page.inner_text("#slots")  # the agent's home region by default
     options = page.locator("#slots .slot-hold")
