@@ -46,9 +46,15 @@ class PatientSummary(serializers.Serializer):
 
 class PatientSearchView(_Base):
     class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientSearchInput"
+
         query = serializers.CharField(max_length=120)
 
     class Hit(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientSearchHit"
+
         patient = PatientSummary()
         score = serializers.FloatField()
         matched_on = serializers.ListField(child=serializers.CharField())
@@ -56,6 +62,9 @@ class PatientSearchView(_Base):
         possible_duplicates = serializers.ListField(child=serializers.IntegerField())
 
     class Output(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientSearchOutput"
+
         results = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(request=Input, responses=Hit(many=True))
@@ -68,6 +77,9 @@ class PatientSearchView(_Base):
 
 class PatientContextView(_Base):
     class Coverage(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientContextCoverage"
+
         payer = serializers.CharField(source="coverage.plan.payer.name")
         plan = serializers.CharField(source="coverage.plan.name")
         member_id = serializers.CharField(source="coverage.member_id")
@@ -76,6 +88,9 @@ class PatientContextView(_Base):
         eligibility_checked_at = serializers.DateTimeField(allow_null=True)
 
     class Clinical(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientContextClinical"
+
         kind = serializers.CharField()
         description = serializers.CharField()
         code = serializers.CharField()
@@ -84,6 +99,9 @@ class PatientContextView(_Base):
         recorded_at = serializers.DateTimeField()
 
     class Appointment(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientContextAppointment"
+
         id = serializers.IntegerField()
         status = serializers.CharField()
         start = serializers.DateTimeField()
@@ -98,6 +116,9 @@ class PatientContextView(_Base):
             return str(appt.location.local(appt.start).isoformat())
 
     class Waitlist(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientContextWaitlist"
+
         id = serializers.IntegerField()
         appointment_type = serializers.CharField(source="appointment_type.name")
         earliest = serializers.DateField()
@@ -106,6 +127,9 @@ class PatientContextView(_Base):
         status = serializers.CharField()
 
     class Output(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientContext"
+
         patient = PatientSummary()
         age = serializers.IntegerField()
         locations = serializers.ListField(child=serializers.CharField())
@@ -137,6 +161,9 @@ class PatientContextView(_Base):
 
 class PatientRegisterView(_Base):
     class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientRegisterInput"
+
         first_name = serializers.CharField(max_length=60)
         middle_name = serializers.CharField(max_length=60, required=False, allow_blank=True)
         last_name = serializers.CharField(max_length=60)
