@@ -38,8 +38,9 @@ from .rules.base import (
     Scope,
     SlotFacts,
 )
+from .rules.capability import ProviderCapabilityRule
 from .rules.distance import distance_miles
-from .rules.registry import Judgement, ScorePart, judge
+from .rules.registry import RULES_BY_KEY, Judgement, ScorePart, judge
 from .rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 
 
@@ -468,11 +469,16 @@ def slot_search(
             location_verdicts[loc.id] = verdict
     provider_verdicts: dict[int, Judgement] = {}
     searched_providers = 0
+    incapable = _incapable_providers(snapshot, ctx)
     for prov in providers.values():
         in_scope = [loc_id for loc_id in served.get(prov.id, []) if loc_id in locations]
         if not in_scope:
             continue
         searched_providers += 1
+        gated = incapable.get(prov.id)
+        if gated is not None:
+            excluded.append(gated)
+            continue
         verdict = judge(
             ctx, Candidate(location=locations[in_scope[0]], provider=prov), Scope.PROVIDER
         )
@@ -541,6 +547,37 @@ def _per_pair(ctx: Any, pair_count: int, limit: int, time_of_day: str) -> int:
 def _utc_window(date_from: date, date_to: date, now: datetime) -> tuple[datetime, datetime]:
     lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
     return lo, datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)
+
+
+def _incapable_providers(
+    snapshot: loading.NetworkSnapshot, ctx: RuleContext
+) -> dict[int, Excluded]:
+    """Providers the capability gate rules out for this visit type, listed as excluded.
+
+    The gate looks at the visit type and the provider only, never the patient, so the
+    answer is kept with the network snapshot: most providers of a large network fail it
+    for any given visit, and judging them once per type instead of once per search is
+    most of the provider work saved.
+    """
+    key = ("incapable", ctx.appointment_type)
+    cached = snapshot.memo.get(key)
+    if cached is None:
+        rule = RULES_BY_KEY[ProviderCapabilityRule.key]
+        config = ctx.config(rule)
+        cached = {}
+        if config.enabled:
+            for prov in snapshot.providers.values():
+                verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
+                if verdict.excluded:
+                    cached[prov.id] = Excluded(
+                        kind="provider",
+                        id=prov.id,
+                        name=prov.name,
+                        reasons=(verdict.reason,),
+                        rules=(rule.key,),
+                    )
+        snapshot.memo[key] = cached
+    return cached
 
 
 def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:

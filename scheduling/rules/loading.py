@@ -6,6 +6,7 @@ every location costs the same handful of round trips as one over a single site.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
-from billing.models import NetworkParticipation
+from billing.models import NetworkParticipation, Payer, Plan
 from patients.models import ClinicalFact, Coverage, Patient
 from scheduling.geo import zip_point
 from scheduling.models import (
@@ -86,23 +87,80 @@ def primary_coverage(patient: Patient, on: date) -> Coverage | None:
     return rows.first()
 
 
-def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfig]) -> PatientFacts:
+PatientRows = tuple[tuple[int, str] | None, list[tuple[int, str, datetime]], frozenset[str]]
+
+
+def _patient_rows_portable(patient: Patient, today: date) -> PatientRows:
     coverage = primary_coverage(patient, today)
-    home = zip_point(patient.zip_code) if patient.zip_code else None
-    lookback_years = int(configs["provider-accepts-new"].param("lookback_years", 3))
-    since = datetime.combine(today - timedelta(days=365 * lookback_years), time.min, tzinfo=UTC)
-    established: set[int] = set()
-    seen_group = False
-    previous: list[int] = []
-    # One pass over the patient's visits (a handful of rows via appt_patient_start_idx).
-    for provider_id, status, start in (
+    visits = list(
         Appointment.objects.filter(
             patient=patient,
             status__in=[*Appointment.ACTIVE_STATUSES, Appointment.Status.COMPLETED],
         )
         .order_by("-start")
         .values_list("provider_id", "status", "start")
-    ):
+    )
+    needs = frozenset(
+        ClinicalFact.objects.filter(
+            patient=patient, active=True, requires_equipment__isnull=False
+        ).values_list("requires_equipment__code", flat=True)
+    )
+    return ((coverage.plan_id, str(coverage.plan)) if coverage else None), visits, needs
+
+
+def _patient_rows_postgres(patient: Patient, today: date) -> PatientRows:
+    """The same three reads in one round trip: on a busy server each trip costs more
+    than the query itself. Plan names follow Plan.__str__ ("<payer> <plan>")."""
+    t = {
+        "coverage": Coverage._meta.db_table,
+        "plan": Plan._meta.db_table,
+        "payer": Payer._meta.db_table,
+        "appointment": Appointment._meta.db_table,
+        "fact": ClinicalFact._meta.db_table,
+        "equipment": Equipment._meta.db_table,
+    }
+    sql = f"""
+        SELECT
+          (SELECT json_build_array(c.plan_id, py.name || ' ' || pl.name)
+             FROM {t["coverage"]} c
+             JOIN {t["plan"]} pl ON pl.id = c.plan_id
+             JOIN {t["payer"]} py ON py.id = pl.payer_id
+            WHERE c.patient_id = %(p)s AND c.active
+              AND (c.effective_from IS NULL OR c.effective_from <= %(d)s)
+              AND (c.effective_until IS NULL OR c.effective_until >= %(d)s)
+            ORDER BY c.priority LIMIT 1),
+          (SELECT coalesce(json_agg(json_build_array(
+                      a.provider_id, a.status, (extract(epoch FROM a.start) * 1000000)::bigint)
+                   ORDER BY a.start DESC), '[]')
+             FROM {t["appointment"]} a
+            WHERE a.patient_id = %(p)s AND a.status IN ('booked', 'arrived', 'completed')),
+          (SELECT coalesce(json_agg(DISTINCT e.code), '[]')
+             FROM {t["fact"]} f JOIN {t["equipment"]} e ON e.id = f.requires_equipment_id
+            WHERE f.patient_id = %(p)s AND f.active)
+    """  # noqa: S608 - table names from model metadata; values are bound parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"p": patient.pk, "d": today})
+        row = cursor.fetchone()
+    assert row is not None
+    coverage_json, visits_json, needs_json = (
+        json.loads(v) if isinstance(v, str) else v for v in row
+    )
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    visits = [(pid, status, epoch + timedelta(microseconds=us)) for pid, status, us in visits_json]
+    coverage = (int(coverage_json[0]), str(coverage_json[1])) if coverage_json else None
+    return coverage, visits, frozenset(needs_json)
+
+
+def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfig]) -> PatientFacts:
+    read = _patient_rows_postgres if connection.vendor == "postgresql" else _patient_rows_portable
+    coverage, visits, needs = read(patient, today)
+    home = zip_point(patient.zip_code) if patient.zip_code else None
+    lookback_years = int(configs["provider-accepts-new"].param("lookback_years", 3))
+    since = datetime.combine(today - timedelta(days=365 * lookback_years), time.min, tzinfo=UTC)
+    established: set[int] = set()
+    seen_group = False
+    previous: list[int] = []
+    for provider_id, status, start in visits:  # most recent first
         recent = start >= since
         if status == Appointment.Status.BOOKED or recent:
             established.add(provider_id)
@@ -111,18 +169,13 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         # Continuity also remembers providers seen longer ago than the lookback.
         if status == Appointment.Status.COMPLETED and provider_id not in previous:
             previous.append(provider_id)
-    needs = frozenset(
-        ClinicalFact.objects.filter(
-            patient=patient, active=True, requires_equipment__isnull=False
-        ).values_list("requires_equipment__code", flat=True)
-    )
     return PatientFacts(
         age=patient.age_on(today),
         language=patient.preferred_language or "en",
         home_lat=home.latitude if home else None,
         home_lon=home.longitude if home else None,
-        plan_id=coverage.plan_id if coverage else None,
-        plan_name=str(coverage.plan) if coverage else "",
+        plan_id=coverage[0] if coverage else None,
+        plan_name=coverage[1] if coverage else "",
         established_provider_ids=frozenset(established),
         established_with_group=seen_group,
         previous_provider_ids=tuple(previous),
@@ -287,6 +340,8 @@ class NetworkSnapshot:
     plan_views: dict[Any, tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]] = field(
         default_factory=dict, compare=False
     )
+    # Patient-independent results derived from this snapshot (keyed by their inputs).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False)
 
     def for_network(
         self, locations_in: frozenset[int], providers_in: frozenset[int]
@@ -305,49 +360,22 @@ class NetworkSnapshot:
         return view
 
 
-_SNAPSHOT_MODELS = (
-    Location,
-    Location.equipment.through,
-    Room,
-    Room.equipment.through,
-    LocationHours,
-    Provider,
-    Provider.capabilities.through,
-    Provider.locations.through,
-    Equipment,
-    Capability,
-    RuleSetting,
-    AppointmentType,
-    AppointmentType.required_capabilities.through,
-    AppointmentType.required_equipment.through,
-)
 _snapshots: dict[str, tuple[tuple[Any, ...], NetworkSnapshot]] = {}
 
 
 def _network_stamp() -> tuple[Any, ...] | None:
-    """A fingerprint of every row the snapshot is built from, in one cheap query.
+    """The network's version, one single-row read (PostgreSQL; None elsewhere: no cache).
 
-    PostgreSQL stamps every row version with the inserting transaction (``xmin``) and,
-    within it, the command (``cmin``); an update writes a new version. So per table the
-    row count and the sums of ``xmin`` and ``cmin`` change whenever an admin edits a
-    provider, a room or a rule (another transaction changes ``xmin``; a later statement
-    in the current one changes ``cmin``), and return exactly when a transaction rolls
-    back. A few thousand small rows: about a millisecond, against the
-    dozen queries and thousands of objects it saves. None on other databases (no cache).
+    Migration 0005 keeps it: a statement-level trigger on every table the snapshot is
+    built from sets it from a sequence, so any write, however made, changes it, and a
+    rolled-back write leaves the old value, whose snapshot is still the truth.
     """
     if connection.vendor != "postgresql":
         return None
-    quote = connection.ops.quote_name
-    parts = [
-        f"(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || "  # noqa: S608
-        f"coalesce(sum(cmin::text::bigint), 0) FROM {quote(model._meta.db_table)})"
-        for model in _SNAPSHOT_MODELS
-    ]
     with connection.cursor() as cursor:
-        # Table names come from our own models' metadata, never from input.
-        cursor.execute("SELECT " + ", ".join(parts))
+        cursor.execute("SELECT version FROM scheduling_network_version WHERE id = 1")
         row = cursor.fetchone()
-    return tuple(row) if row else None
+    return (row[0],) if row else None
 
 
 def _all_type_facts() -> dict[int, TypeFacts]:

@@ -269,3 +269,20 @@ def test_the_registry_lists_each_rule_once_with_metadata():
     assert len(RULES_BY_KEY) == len(RULES)
     for rule in RULES:
         assert rule.description and rule.kind in ("hard", "soft") and rule.scope in tuple(Scope)
+
+
+def test_a_provider_who_cannot_do_the_visit_gets_that_reason_alone():
+    orthodontist = replace(
+        LEE, capabilities=frozenset({"orthodontics"}), in_network=False, min_age=18
+    )
+    child = replace(ADULT, age=8)
+    assert reasons(
+        ctx(patient=child, visit=CONSULT), Candidate(AURORA, orthodontist), Scope.PROVIDER
+    ) == ["Dr. Lee does not offer Implant dentistry, which Implant consult needs"]
+    dentist = replace(orthodontist, capabilities=frozenset({"implants"}))
+    assert reasons(
+        ctx(patient=child, visit=CONSULT), Candidate(AURORA, dentist), Scope.PROVIDER
+    ) == [
+        "Dr. Lee is out of network for Delta Dental PPO",
+        "patient is 8; Dr. Lee sees 18 and over",
+    ]

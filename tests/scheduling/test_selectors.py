@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
+from patients.models import ClinicalFact
 from scheduling import services
-from scheduling.models import AgentProfile, RuleSetting
+from scheduling.models import AgentProfile, Equipment, RuleSetting
+from scheduling.rules import loading
 from scheduling.rules.registry import RULES
 from scheduling.seed_extras import rule_settings_ensure
 from scheduling.selectors import slot_search
@@ -153,3 +156,35 @@ def test_a_visit_type_the_patient_cannot_have_blocks_the_whole_search(network):
     assert result.blocked == (
         "Periodic cleaning is for established patients; the patient is new to the practice",
     )
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="compares PostgreSQL's one-round-trip read with the portable one",
+)
+def test_the_one_trip_patient_read_matches_the_portable_one(network):
+    *_, near, far, slots = network
+    patient = f.patient()
+    plan = f.plan()
+    f.coverage(patient=patient, plan=plan)
+    f.coverage(patient=patient, plan=f.plan(), priority=2)
+    ClinicalFact.objects.create(
+        patient=patient,
+        kind="need",
+        description="needs sedation",
+        requires_equipment=Equipment.objects.create(code="iv", name="IV suite"),
+        recorded_at=datetime.now(tz=UTC),
+    )
+    visit = f.appointment_type()
+    f.appointment(patient=patient, slot=slots["denver"][0], appointment_type=visit)
+    f.appointment(
+        patient=patient, slot=slots["phoenix"][1], appointment_type=visit, status="completed"
+    )
+    today = datetime.now(tz=UTC).date()
+
+    fast = loading._patient_rows_postgres(patient, today)
+    portable = loading._patient_rows_portable(patient, today)
+
+    assert fast == portable
+    assert fast[0] == (plan.pk, str(plan)) and fast[2] == frozenset({"iv"})
+    assert [v[0] for v in fast[1]] == [far.pk, near.pk]

@@ -642,3 +642,28 @@ def test_a_merged_patient_record_cannot_be_booked(world, agent):
     with pytest.raises(services.PatientMerged):
         book(world, agent, patient=merged)
     assert not Appointment.objects.exists()
+
+
+def test_a_freed_unit_too_short_for_a_waiting_visit_does_not_match_it(world, agent):
+    f.appointment(patient=f.patient(), slot=world.slots[1], appointment_type=world.checkup)
+    appt = book(world, agent)  # 09:00; 09:30 stays booked by someone else
+    long_wait = services.waitlist_add(
+        patient=f.patient(),
+        appointment_type=world.consult,
+        by=agent,
+        earliest=DAY.date(),
+        latest=DAY.date(),
+    )
+    short_wait = services.waitlist_add(
+        patient=f.patient(),
+        appointment_type=world.checkup,
+        by=agent,
+        earliest=DAY.date(),
+        latest=DAY.date(),
+    )
+
+    services.appointment_cancel(appointment=appt, by=agent, reason="other")
+
+    matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
+    assert [m.entry_id for m in matches] == [short_wait.pk]
+    assert long_wait.pk not in {m.entry_id for m in matches}
