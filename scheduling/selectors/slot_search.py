@@ -1,14 +1,14 @@
-"""Reads for scheduling: the slot finder and the waitlist matches for freed slots."""
+"""The slot finder: ranked starts for one visit across every location, with the reasons
+every other location and provider is excluded.
+"""
 
 from __future__ import annotations
 
 import heapq
-import math
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -17,19 +17,15 @@ from django.utils import timezone
 
 from patients.models import Patient
 
-from .models import (
+from ..models import (
     AgentProfile,
-    Appointment,
     AppointmentType,
-    Hold,
     Location,
     Provider,
     Region,
-    Slot,
-    Waitlist,
 )
-from .rules import loading
-from .rules.base import (
+from ..rules import loading
+from ..rules.base import (
     Candidate,
     LocationFacts,
     Preferences,
@@ -38,190 +34,20 @@ from .rules.base import (
     Scope,
     SlotFacts,
 )
-from .rules.capability import ProviderCapabilityRule
-from .rules.distance import distance_miles
-from .rules.registry import RULES_BY_KEY, Judgement, ScorePart, judge
-from .rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+from ..rules.capability import ProviderCapabilityRule
+from ..rules.distance import distance_miles
+from ..rules.registry import RULES_BY_KEY, Judgement, ScorePart, judge
+from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+from .slot_reads import (
+    EPOCH,
+    SlotRow,
+    _free_starts_portable,
+    _free_starts_postgres,
+    _micros,
+    _per_pair,
+    _utc_window,
+)
 
-
-def appointment_by_external_id(*, location: Location | int, external_id: str) -> Appointment | None:
-    """The booking a location's PMS knows by ``external_id`` (SIU SCH-2), if recorded."""
-    location_id = _pk(location)
-    if not external_id or location_id is None:
-        return None
-    return (
-        Appointment.objects.filter(location_id=location_id, external_id=external_id)
-        .select_related("patient", "provider", "location", "appointment_type")
-        .first()
-    )
-
-
-# ---------------------------------------------------------------------------
-# Waitlist matches
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WaitlistMatch:
-    entry_id: int
-    patient_id: int
-    patient_name: str
-    appointment_type_id: int
-    appointment_type: str
-    slot_id: int
-    start: datetime  # UTC
-    local_start: datetime  # in the location's zone
-    location_id: int
-    location: str
-    provider_id: int
-    provider: str
-    earliest: date
-    latest: date
-    time_of_day: str
-
-
-def _free_runs(slots: list[Slot], now: datetime) -> dict[int, timedelta]:
-    """For each given slot, how long the provider's free, unheld time runs from its start."""
-    if not slots:
-        return {}
-    provider_ids = {s.provider_id for s in slots}
-    lo = min(s.start for s in slots)
-    hi = max(s.start for s in slots) + timedelta(hours=10)
-    held = set(
-        Hold.objects.filter(
-            slot__provider_id__in=provider_ids,
-            slot__start__gte=lo,
-            slot__start__lt=hi,
-            released_at__isnull=True,
-            consumed_at__isnull=True,
-            expires_at__gt=now,
-        ).values_list("slot_id", flat=True)
-    )
-    by_provider: dict[int, list[tuple[int, int, datetime, datetime]]] = defaultdict(list)
-    for row in (
-        Slot.objects.filter(
-            provider_id__in=provider_ids, start__gte=lo, start__lt=hi, status=Slot.Status.FREE
-        )
-        .order_by("provider_id", "start")
-        .values_list("id", "location_id", "start", "end", "provider_id")
-    ):
-        if row[0] not in held:
-            by_provider[row[4]].append(row[:4])
-    runs: dict[int, timedelta] = {}
-    for rows in by_provider.values():
-        # Walk backwards so each slot's run is its own length plus the next one's run.
-        following: tuple[int, datetime, timedelta] | None = None  # (location, start, run)
-        for slot_id, location_id, start, end in reversed(rows):
-            run = end - start
-            if following is not None and following[0] == location_id and following[1] == end:
-                run += following[2]
-            runs[slot_id] = run
-            following = (location_id, start, run)
-    return runs
-
-
-def waitlist_matches_for_slots(*, slot_ids: Iterable[int]) -> list[WaitlistMatch]:
-    """Open waitlist entries a set of freed slots could serve, first come first served.
-
-    An entry matches a slot when the slot's local date is inside its window, the slot is
-    in its time of day, its provider/location lists (when given) include the slot's, the
-    free run from the slot is long enough for the visit, the provider has the visit's
-    capabilities, the location its equipment, and the patient's age is in the provider's
-    range. Each entry appears once, with the earliest slot that serves it.
-    """
-    now = timezone.now()
-    slots = list(
-        Slot.objects.filter(pk__in=list(slot_ids), start__gt=now, status=Slot.Status.FREE)
-        .select_related("location", "provider")
-        .order_by("start")
-    )
-    runs = _free_runs(slots, now)
-    slots = [s for s in slots if s.pk in runs]
-    if not slots:
-        return []
-    zones = {s.location_id: zoneinfo.ZoneInfo(s.location.time_zone) for s in slots}
-    local = {s.pk: s.start.astimezone(zones[s.location_id]) for s in slots}
-    first_day = min(v.date() for v in local.values())
-    last_day = max(v.date() for v in local.values())
-    entries = list(
-        Waitlist.objects.filter(
-            status=Waitlist.Status.OPEN, earliest__lte=last_day, latest__gte=first_day
-        )
-        .select_related("patient", "appointment_type")
-        .prefetch_related("providers", "locations")
-        .order_by("created_at", "pk")
-    )
-    if not entries:
-        return []
-    type_ids = {e.appointment_type_id for e in entries}
-    type_caps: dict[int, set[int]] = defaultdict(set)
-    for type_id, cap_id in AppointmentType.required_capabilities.through.objects.filter(
-        appointmenttype_id__in=type_ids
-    ).values_list("appointmenttype_id", "capability_id"):
-        type_caps[type_id].add(cap_id)
-    type_equipment: dict[int, set[int]] = defaultdict(set)
-    for type_id, eq_id in AppointmentType.required_equipment.through.objects.filter(
-        appointmenttype_id__in=type_ids
-    ).values_list("appointmenttype_id", "equipment_id"):
-        type_equipment[type_id].add(eq_id)
-    provider_caps: dict[int, set[int]] = defaultdict(set)
-    for prov_id, cap_id in Provider.capabilities.through.objects.filter(
-        provider_id__in={s.provider_id for s in slots}
-    ).values_list("provider_id", "capability_id"):
-        provider_caps[prov_id].add(cap_id)
-    location_equipment: dict[int, set[int]] = defaultdict(set)
-    for loc_id, eq_id in Location.equipment.through.objects.filter(
-        location_id__in={s.location_id for s in slots}
-    ).values_list("location_id", "equipment_id"):
-        location_equipment[loc_id].add(eq_id)
-
-    matches = []
-    for entry in entries:
-        wanted_providers = {p.pk for p in entry.providers.all()}
-        wanted_locations = {loc.pk for loc in entry.locations.all()}
-        need = timedelta(minutes=entry.appointment_type.duration_minutes)
-        for slot in slots:
-            when = local[slot.pk]
-            age = entry.patient.age_on(when.date())
-            if (
-                entry.earliest <= when.date() <= entry.latest
-                and in_time_of_day(when.hour, entry.time_of_day)
-                and (not wanted_providers or slot.provider_id in wanted_providers)
-                and (not wanted_locations or slot.location_id in wanted_locations)
-                and runs[slot.pk] >= need
-                and type_caps[entry.appointment_type_id] <= provider_caps[slot.provider_id]
-                and type_equipment[entry.appointment_type_id]
-                <= location_equipment[slot.location_id]
-                and slot.provider.min_patient_age <= age <= slot.provider.max_patient_age
-            ):
-                matches.append(
-                    WaitlistMatch(
-                        entry_id=entry.pk,
-                        patient_id=entry.patient_id,
-                        patient_name=str(entry.patient),
-                        appointment_type_id=entry.appointment_type_id,
-                        appointment_type=entry.appointment_type.name,
-                        slot_id=slot.pk,
-                        start=slot.start,
-                        local_start=when,
-                        location_id=slot.location_id,
-                        location=slot.location.name,
-                        provider_id=slot.provider_id,
-                        provider=str(slot.provider),
-                        earliest=entry.earliest,
-                        latest=entry.latest,
-                        time_of_day=entry.time_of_day,
-                    )
-                )
-                break
-    return matches
-
-
-def waitlist_matches_for_slot(*, slot: Slot) -> list[WaitlistMatch]:
-    return waitlist_matches_for_slots(slot_ids=[slot.pk])
-
-
-# ---------------------------------------------------------------------------
-# Slot search
-# ---------------------------------------------------------------------------
 MAX_WINDOW_DAYS = 120
 # Visit-scope rules look at the patient and the visit type only; they get no real site.
 NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
@@ -290,79 +116,6 @@ def home_region_id(user: AbstractBaseUser | AnonymousUser | None) -> int | None:
         .values_list("home_region_id", flat=True)
         .first()
     )
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SlotRow = tuple[int, int, int, int, int]  # id, provider, location, start µs, end µs
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(microseconds=1)
-
-
-def _free_starts_postgres(
-    pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
-) -> list[SlotRow]:
-    """Each pair's earliest free, unheld units, one index range scan per pair.
-
-    ``slot_provider_start_unique`` (provider_id, start) serves every lateral subquery in
-    start order, so LIMIT stops each scan early; the live-hold probe hits the partial
-    unique index ``hold_one_live_per_slot``.
-    """
-    # Times come back as integer microseconds since the epoch: a few hundred rows' worth
-    # of timestamptz parsing was a measurable share of a search; ints are nearly free.
-    sql = """
-        SELECT s.id, s.provider_id, s.location_id,
-               (extract(epoch FROM s.start) * 1000000)::bigint,
-               (extract(epoch FROM s."end") * 1000000)::bigint
-        FROM unnest(%s::int[], %s::int[]) AS p(pid, lid)
-        CROSS JOIN LATERAL (
-            SELECT id, provider_id, location_id, start, "end"
-            FROM scheduling_slot s
-            WHERE s.provider_id = p.pid AND s.location_id = p.lid
-              AND s.start >= %s AND s.start < %s AND s.status = 'free'
-              AND NOT EXISTS (
-                  SELECT 1 FROM scheduling_hold h
-                  WHERE h.slot_id = s.id AND h.released_at IS NULL
-                    AND h.consumed_at IS NULL AND h.expires_at > %s)
-            ORDER BY s.start
-            LIMIT %s
-        ) s
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [[p for p, _ in pairs], [loc for _, loc in pairs], lo, hi, now, per_pair]
-        )
-        return list(cursor.fetchall())
-
-
-def _free_starts_portable(
-    pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
-) -> list[SlotRow]:
-    """The same rows through the ORM, for SQLite (small embedded networks)."""
-    wanted = set(pairs)
-    held = Hold.objects.filter(
-        released_at__isnull=True, consumed_at__isnull=True, expires_at__gt=now
-    ).values("slot_id")
-    rows = (
-        Slot.objects.filter(
-            provider_id__in={p for p, _ in pairs},
-            start__gte=lo,
-            start__lt=hi,
-            status=Slot.Status.FREE,
-        )
-        .exclude(pk__in=held)
-        .order_by("provider_id", "location_id", "start")
-        .values_list("id", "provider_id", "location_id", "start", "end")
-    )
-    taken: dict[tuple[int, int], int] = defaultdict(int)
-    out = []
-    for slot_id, provider_id, location_id, start, end in rows:
-        key = (provider_id, location_id)
-        if key in wanted and taken[key] < per_pair:
-            taken[key] += 1
-            out.append((slot_id, provider_id, location_id, _micros(start), _micros(end)))
-    return out
 
 
 def slot_search(
@@ -529,24 +282,6 @@ def slot_search(
             "per_pair": _per_pair(ctx, len(pairs), limit, time_of_day),
         },
     )
-
-
-def _per_pair(ctx: Any, pair_count: int, limit: int, time_of_day: str) -> int:
-    """How many free units to read per provider/location pair.
-
-    Units are 30 minutes in practice; a long visit needs a run of them, so read enough
-    rows to verify the run behind each start we want. Fewer pairs -> more starts each.
-    """
-    units = max(1, math.ceil(ctx.appointment_type.duration_minutes / 30))
-    starts = max(3, min(limit, math.ceil(3 * limit / max(pair_count, 1))))
-    if time_of_day != "any":
-        starts *= 3
-    return starts * units + units
-
-
-def _utc_window(date_from: date, date_to: date, now: datetime) -> tuple[datetime, datetime]:
-    lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
-    return lo, datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)
 
 
 def _incapable_providers(
