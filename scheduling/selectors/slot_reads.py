@@ -1,4 +1,8 @@
-"""The one read of free slot units behind a slot search, in SQL on PostgreSQL."""
+"""The one read of free slot units behind a slot search, in SQL on PostgreSQL.
+
+Held units are read too, with the agent holding them: the finder shows them as held
+(another agent's: not bookable; the searching agent's own: bookable).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from ..models import (
 from .holds import live_holds
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SlotRow = tuple[int, int, int, int, int]  # id, provider, location, start µs, end µs
+# id, provider, location, start µs, end µs, the agent holding it (None: not held)
+SlotRow = tuple[int, int, int, int, int, int | None]
 
 
 def _micros(moment: datetime) -> int:
@@ -25,35 +30,35 @@ def _micros(moment: datetime) -> int:
 def _free_starts_postgres(
     pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
 ) -> list[SlotRow]:
-    """Each pair's earliest free, unheld units, one index range scan per pair.
+    """Each pair's earliest free units and who holds them, one index range scan per pair.
 
     ``slot_provider_start_unique`` (provider_id, start) serves every lateral subquery in
     start order, so LIMIT stops each scan early; the live-hold probe hits the partial
-    unique index ``hold_one_live_per_slot``.
+    unique index ``hold_one_live_per_slot`` (at most one open hold per slot, so the
+    scalar subquery has at most one row).
     """
     # Times come back as integer microseconds since the epoch: a few hundred rows' worth
     # of timestamptz parsing was a measurable share of a search; ints are nearly free.
     sql = """
         SELECT s.id, s.provider_id, s.location_id,
                (extract(epoch FROM s.start) * 1000000)::bigint,
-               (extract(epoch FROM s."end") * 1000000)::bigint
+               (extract(epoch FROM s."end") * 1000000)::bigint,
+               (SELECT h.held_by_id FROM scheduling_hold h
+                WHERE h.slot_id = s.id AND h.released_at IS NULL
+                  AND h.consumed_at IS NULL AND h.expires_at > %s)
         FROM unnest(%s::int[], %s::int[]) AS p(pid, lid)
         CROSS JOIN LATERAL (
             SELECT id, provider_id, location_id, start, "end"
             FROM scheduling_slot s
             WHERE s.provider_id = p.pid AND s.location_id = p.lid
               AND s.start >= %s AND s.start < %s AND s.status = 'free'
-              AND NOT EXISTS (
-                  SELECT 1 FROM scheduling_hold h
-                  WHERE h.slot_id = s.id AND h.released_at IS NULL
-                    AND h.consumed_at IS NULL AND h.expires_at > %s)
             ORDER BY s.start
             LIMIT %s
         ) s
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [[p for p, _ in pairs], [loc for _, loc in pairs], lo, hi, now, per_pair]
+            sql, [now, [p for p, _ in pairs], [loc for _, loc in pairs], lo, hi, per_pair]
         )
         return list(cursor.fetchall())
 
@@ -63,7 +68,7 @@ def _free_starts_portable(
 ) -> list[SlotRow]:
     """The same rows through the ORM, for SQLite (small embedded networks)."""
     wanted = set(pairs)
-    held = live_holds(now).values("slot_id")
+    held_by = dict(live_holds(now).values_list("slot_id", "held_by_id"))
     rows = (
         Slot.objects.filter(
             provider_id__in={p for p, _ in pairs},
@@ -71,7 +76,6 @@ def _free_starts_portable(
             start__lt=hi,
             status=Slot.Status.FREE,
         )
-        .exclude(pk__in=held)
         .order_by("provider_id", "location_id", "start")
         .values_list("id", "provider_id", "location_id", "start", "end")
     )
@@ -81,7 +85,16 @@ def _free_starts_portable(
         key = (provider_id, location_id)
         if key in wanted and taken[key] < per_pair:
             taken[key] += 1
-            out.append((slot_id, provider_id, location_id, _micros(start), _micros(end)))
+            out.append(
+                (
+                    slot_id,
+                    provider_id,
+                    location_id,
+                    _micros(start),
+                    _micros(end),
+                    held_by.get(slot_id),
+                )
+            )
     return out
 
 

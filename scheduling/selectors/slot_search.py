@@ -25,6 +25,7 @@ from ..models import (
     Region,
 )
 from ..rules import loading
+from ..rules.availability import SlotFreeRule
 from ..rules.base import (
     Candidate,
     LocationFacts,
@@ -52,6 +53,8 @@ MAX_WINDOW_DAYS = 120
 # Visit-scope rules look at the patient and the visit type only; they get no real site.
 NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
+HELD_BY_OTHER = "held by another agent"
+HELD_BY_ME = "held by you on this call"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,23 @@ class SlotOption:
     score: float
     breakdown: tuple[ScorePart, ...]
     distance_miles: float | None
+    # Another agent holds (part of) this start: shown so the agent knows, not bookable.
+    held: bool = False
+    # The searching agent holds it (on this call): theirs to book.
+    held_by_me: bool = False
+
+    @property
+    def bookable(self) -> bool:
+        return not self.held
+
+    @property
+    def hold_note(self) -> str:
+        """Who holds the slot, as an agent may read it: never another agent's name."""
+        if self.held:
+            return HELD_BY_OTHER
+        if self.held_by_me:
+            return HELD_BY_ME
+        return ""
 
 
 @dataclass(frozen=True)
@@ -143,6 +163,10 @@ def slot_search(
     ``preferred_time_of_day`` only ranks (defaults to ``time_of_day``). With a ``user``
     whose AgentProfile has a home region and ``home_region_only``, the search stays in
     that region unless ``region``, ``location`` or ``provider`` says otherwise.
+
+    Starts another agent holds are listed where they rank, as ``held`` (not bookable,
+    ``hold_note`` "held by another agent", never who), besides the ``limit`` bookable
+    ones; starts held by ``user`` are theirs to book (``held_by_me``).
 
     Cost: a fixed number of queries (facts, then one pass over free slots) and rules run
     once per location and per provider; only the slot-scope rules run per candidate.
@@ -258,9 +282,9 @@ def slot_search(
         time_of_day=time_of_day,
         limit=limit,
         now=now,
+        agent_id=user.pk if user is not None and user.is_authenticated else None,
     )
-    options.sort(key=lambda o: (-o.score, o.start, o.provider_id))
-    top = tuple(options[:limit])
+    top = tuple(options)
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
     for option in top:
         by_day[option.local_start.date()].append(option)
@@ -338,7 +362,10 @@ def _options(
     time_of_day: str,
     limit: int,
     now: datetime,
+    agent_id: int | None,
 ) -> list[SlotOption]:
+    """The ``limit`` best bookable starts, best first, plus the starts other agents hold
+    that rank among them (shown as held, so nobody is surprised by a 409)."""
     if not pairs:
         return []
     duration = timedelta(minutes=ctx.appointment_type.duration_minutes)
@@ -354,14 +381,17 @@ def _options(
         by_pair[(row[1], row[2])].append(row)
     zones = {loc_id: zoneinfo.ZoneInfo(locations[loc_id].time_zone) for _, loc_id in pairs}
     duration_us = _micros(EPOCH + duration)
-    # Rank light tuples first; only the `limit` best become SlotOption objects.
-    ranked: list[tuple[float, datetime, int, int, int, datetime, Judgement, Judgement]] = []
+    # Rank light tuples first; only the best become SlotOption objects.
+    # (-score, start, provider, slot, location, end, base, slot verdict, holder)
+    Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
+    bookable: list[Ranked] = []
+    held: list[Ranked] = []
     for (prov_id, loc_id), run in by_pair.items():
         run.sort(key=lambda r: r[3])
         loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
         base = location_verdicts[loc_id] + provider_verdicts[prov_id]
         base_score = base.score
-        for i, (slot_id, _, _, start_us, _) in enumerate(run):
+        for i, (slot_id, _, _, start_us, _, _) in enumerate(run):
             end_us = start_us + duration_us
             # Walk the run: the units behind this start must be back to back up to the end.
             covered, j = run[i][4], i
@@ -377,18 +407,39 @@ def _options(
                 continue
             if not in_time_of_day(local_start.hour, time_of_day):
                 continue
+            holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
+            held_by_other = bool(holders - {agent_id})
             cand = Candidate(
-                location=loc, provider=prov, slot=SlotFacts(id=slot_id, start=start, end=end)
+                location=loc,
+                provider=prov,
+                slot=SlotFacts(id=slot_id, start=start, end=end, held_by_other=held_by_other),
             )
             verdict = judge(ctx, cand, Scope.SLOT)
-            if verdict.excluded:
+            if verdict.excluded and not (held_by_other and _only_held(verdict)):
                 continue
-            ranked.append(
-                (-(base_score + verdict.score), start, prov_id, slot_id, loc_id, end, base, verdict)
+            entry = (
+                -(base_score + verdict.score),
+                start,
+                prov_id,
+                slot_id,
+                loc_id,
+                end,
+                base,
+                verdict,
+                HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else "",
             )
+            (held if held_by_other else bookable).append(entry)
+    best = heapq.nsmallest(limit, bookable, key=lambda r: r[:3])
+    # Held starts appear where they would rank, never instead of a bookable one.
+    cutoff = best[-1][:3] if len(best) == limit else None
+    shown_held = [
+        r
+        for r in heapq.nsmallest(limit, held, key=lambda r: r[:3])
+        if cutoff is None or r[:3] <= cutoff
+    ]
     options = []
-    for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict in heapq.nsmallest(
-        limit, ranked, key=lambda r: r[:3]
+    for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict, holder in sorted(
+        best + shown_held, key=lambda r: r[:3]
     ):
         loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
         miles = distance_miles(ctx, Candidate(location=loc))
@@ -409,6 +460,13 @@ def _options(
                 score=round(-neg_score, 3),
                 breakdown=total.parts,
                 distance_miles=None if miles is None else round(miles, 1),
+                held=holder == HELD_BY_OTHER,
+                held_by_me=holder == HELD_BY_ME,
             )
         )
     return options
+
+
+def _only_held(verdict: Judgement) -> bool:
+    """Whether the only thing against a start is another agent's hold."""
+    return all(e.rule == SlotFreeRule.key for e in verdict.exclusions)

@@ -72,18 +72,60 @@ def test_times_are_shown_in_each_locations_zone(network, agent):
     assert [g.day for g in result.days] == sorted(g.day for g in result.days)
 
 
-def test_held_slots_and_short_runs_are_not_offered(network, other_agent):
+def test_slots_another_agent_holds_show_as_held_and_short_runs_are_not_offered(
+    network, agent, other_agent
+):
     *_, slots = network
     services.hold_place(slot=slots["denver"][1], by=other_agent)
     hour_visit = f.appointment_type(duration_minutes=60)
 
-    result = slot_search(patient=f.patient(), appointment_type=hour_visit, home_region_only=False)
+    result = slot_search(
+        patient=f.patient(), appointment_type=hour_visit, user=agent, home_region_only=False
+    )
 
-    offered = {o.slot_id for o in result.options}
+    bookable = {o.slot_id for o in result.options if o.bookable}
+    held = {o.slot_id: o.hold_note for o in result.options if o.held}
     # Denver 09:00 needs the held 09:30 unit; 09:30 is held; 10:00 has no unit after it.
-    assert not offered & {s.pk for s in slots["denver"]}
-    assert offered == {slots["phoenix"][0].pk, slots["phoenix"][1].pk}
+    assert bookable == {slots["phoenix"][0].pk, slots["phoenix"][1].pk}
+    assert held == {
+        slots["denver"][0].pk: "held by another agent",
+        slots["denver"][1].pk: "held by another agent",
+    }
+    assert not any(o.held_by_me for o in result.options)
     assert all(o.end - o.start == timedelta(minutes=60) for o in result.options)
+
+
+def test_the_agent_holding_a_slot_sees_it_as_theirs_to_book(network, agent, other_agent):
+    *_, slots = network
+    call = services.call_start(agent=other_agent)
+    services.hold_place(slot=slots["denver"][1], by=other_agent, call=call)
+
+    result = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        user=other_agent,
+        home_region_only=False,
+    )
+
+    mine = [o for o in result.options if o.slot_id == slots["denver"][1].pk]
+    assert len(mine) == 1
+    assert mine[0].held_by_me and mine[0].bookable
+    assert mine[0].hold_note == "held by you on this call"
+    assert not any(o.held for o in result.options)
+
+
+def test_held_slots_never_take_the_place_of_bookable_ones(network, other_agent):
+    *_, slots = network
+    for slot in slots["denver"]:
+        services.hold_place(slot=slot, by=other_agent)
+
+    result = slot_search(
+        patient=f.patient(), appointment_type=f.appointment_type(), home_region_only=False, limit=3
+    )
+
+    # Denver is nearer and ranks first, but its held slots do not push Phoenix out.
+    assert [o.slot_id for o in result.options if o.bookable] == [s.pk for s in slots["phoenix"]]
+    assert {o.slot_id for o in result.options if o.held} == {s.pk for s in slots["denver"]}
 
 
 def test_time_of_day_narrows_in_local_time(network):
