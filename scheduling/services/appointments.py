@@ -6,7 +6,6 @@ appointment row -> hold row -> slot rows (by start) -> room rows (by id).
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,10 +29,9 @@ from ..models import (
     Room,
     Slot,
 )
-from ..rules import loading
-from ..rules.base import Candidate, SlotFacts
 from ..rules.equipment import required_equipment
-from ..rules.registry import NETWORK_RULE_KEYS, judge_all
+from ..rules.registry import NETWORK_RULE_KEYS
+from ..selectors.booking_rules import slot_judgement
 from ..selectors.holds import live_holds, open_holds
 from .calls import _check_call
 from .errors import (
@@ -104,38 +102,17 @@ def _check_rules(
     """Every hard rule for one concrete booking. Returns the override reason actually
     used ("" when the booking is in network) and the equipment the room needs.
 
-    ``established_with``: a provider the patient counts as established with regardless
-    of history (a reschedule keeps the relationship the moved booking created)."""
-    today = first.location.local(now).date()
-    ctx = loading.rule_context(
-        patient=patient, appointment_type=appointment_type, now=now, today=today
+    ``established_with``: see ``selectors.booking_rules.slot_judgement``."""
+    judged = slot_judgement(
+        patient=patient,
+        appointment_type=appointment_type,
+        slot=first,
+        now=now,
+        established_with=established_with,
     )
-    if established_with is not None:
-        ctx = dataclasses.replace(
-            ctx,
-            patient=dataclasses.replace(
-                ctx.patient,
-                established_provider_ids=ctx.patient.established_provider_ids | {established_with},
-            ),
-        )
-    locations = loading.location_facts(
-        plan_id=ctx.patient.plan_id, on=today, location_ids=[first.location_id]
-    )
-    providers, _ = loading.provider_facts(
-        plan_id=ctx.patient.plan_id, on=today, provider_ids=[first.provider_id]
-    )
-    if first.location_id not in locations or first.provider_id not in providers:
+    if judged is None:
         raise SlotUnavailable()  # the location or provider was deactivated
-    candidate = Candidate(
-        location=locations[first.location_id],
-        provider=providers[first.provider_id],
-        slot=SlotFacts(
-            id=first.pk,
-            start=first.start,
-            end=first.start + timedelta(minutes=appointment_type.duration_minutes),
-        ),
-    )
-    judgement = judge_all(ctx, candidate)
+    ctx, judgement = judged
     override_used = ""
     hard = list(judgement.exclusions)
     if hard and network_override_reason.strip():

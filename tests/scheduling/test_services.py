@@ -667,3 +667,48 @@ def test_a_freed_unit_too_short_for_a_waiting_visit_does_not_match_it(world, age
     matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
     assert [m.entry_id for m in matches] == [short_wait.pk]
     assert long_wait.pk not in {m.entry_id for m in matches}
+
+
+def test_waitlist_matches_leave_out_patients_the_rules_would_not_book_there(world, agent):
+    appt = book(world, agent)
+    in_plan, other_plan = f.plan(), f.plan()
+    f.in_network(plan=in_plan, location=world.location)
+    f.in_network(plan=in_plan, provider=world.provider)
+
+    def wait(patient):
+        return services.waitlist_add(
+            patient=patient,
+            appointment_type=world.checkup,
+            by=agent,
+            earliest=DAY.date(),
+            latest=DAY.date(),
+        )
+
+    out_of_network = f.patient()
+    f.coverage(patient=out_of_network, plan=other_plan)
+    covered = f.patient()
+    f.coverage(patient=covered, plan=in_plan)
+    newcomer = f.patient()
+    established = f.patient()
+    seen_before = f.slot(
+        provider=world.provider, location=world.location, start=DAY - timedelta(days=200)
+    )
+    f.appointment(
+        patient=established, slot=seen_before, appointment_type=world.checkup, status="completed"
+    )
+    entries = [wait(p) for p in (out_of_network, covered, newcomer, established)]
+    world.provider.accepts_new_patients = False  # the panel closed after the booking
+    world.provider.save()
+
+    services.appointment_cancel(appointment=appt, by=agent, reason="other")
+
+    # The slot finder would exclude the first (out of network for its plan) and the
+    # newcomer (panel closed); the covered patient counts as new too, so only the
+    # established patient is offered the freed slot.
+    matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
+    assert [m.entry_id for m in matches] == [entries[3].pk]
+
+    world.provider.accepts_new_patients = True
+    world.provider.save()
+    matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
+    assert [m.entry_id for m in matches] == [entries[1].pk, entries[2].pk, entries[3].pk]
