@@ -33,7 +33,6 @@ from ..rules.equipment import required_equipment
 from ..rules.registry import NETWORK_RULE_KEYS
 from ..selectors.booking_rules import slot_judgement
 from ..selectors.holds import live_holds, open_holds
-from .calls import _check_call
 from .errors import (
     AppointmentNotActive,
     HoldExpired,
@@ -47,7 +46,7 @@ from .errors import (
     SlotInPast,
     SlotUnavailable,
 )
-from .holds import _units
+from .holds import _check_call, _units
 
 
 def _check_units_free(units: list[Slot], by: User, now: datetime) -> None:

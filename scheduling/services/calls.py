@@ -14,14 +14,9 @@ from ..models import (
 from ..selectors.holds import open_holds
 from .errors import (
     CallAlreadyEnded,
-    CallNotYours,
     InvalidOutcome,
 )
-
-
-def _check_call(call: Call | None, by: User) -> None:
-    if call is not None and call.agent_id != by.pk:
-        raise CallNotYours()
+from .holds import _check_call, _release_runs
 
 
 def call_start(
@@ -63,5 +58,5 @@ def call_wrap_up(
         if patient is not None:
             locked.patient = patient
         locked.save(update_fields=["ended_at", "outcome", "notes", "patient"])
-        open_holds().filter(call=locked).update(released_at=now)
+        _release_runs(open_holds().filter(call=locked), now=now)
     return locked

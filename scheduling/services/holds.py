@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from patients.models import Patient
@@ -22,8 +23,8 @@ from ..models import (
     Slot,
 )
 from ..selectors.holds import open_holds
-from .calls import _check_call
 from .errors import (
+    CallNotYours,
     HoldNotYours,
     SlotHeld,
     SlotInPast,
@@ -114,29 +115,60 @@ def hold_place(
         return first
 
 
+def _check_call(call: Call | None, by: User) -> None:
+    if call is not None and call.agent_id != by.pk:
+        raise CallNotYours()
+
+
+def _release_runs(seeds: QuerySet[Hold], *, now: datetime) -> int:
+    """Release the open holds in ``seeds`` and, behind each, the same agent's open holds
+    on the provider's following back-to-back units at the same location: a long visit's
+    tail. Returns how many were released.
+
+    A tail is found by the grid, not by when it was placed: holding a unit, then holding
+    it again with a visit type, renews the first hold and adds tail holds created later,
+    and those must go with it.
+    """
+    seed_rows = list(seeds.values_list("pk", "held_by_id", "slot__provider_id"))
+    if not seed_rows:
+        return 0
+    seed_ids = {pk for pk, _, _ in seed_rows}
+    released: list[int] = []
+    for agent_id in {agent for _, agent, _ in seed_rows}:
+        providers = {prov for _, agent, prov in seed_rows if agent == agent_id}
+        rows = (
+            open_holds()
+            .filter(held_by_id=agent_id, slot__provider_id__in=providers)
+            .order_by("slot__provider_id", "slot__start")
+            .values_list("pk", "slot__provider_id", "slot__location_id", "slot__start", "slot__end")
+        )
+        run: tuple[int, int, datetime] | None = None  # (provider, location, end) of the run
+        for pk, provider_id, location_id, start, end in rows:
+            if pk in seed_ids or (run is not None and run == (provider_id, location_id, start)):
+                released.append(pk)
+                run = (provider_id, location_id, end)
+            else:
+                run = None
+    return open_holds().filter(pk__in=released).update(released_at=now)
+
+
 def hold_release(*, hold: Hold, by: User) -> Hold:
-    """Give the slot back, with the tail units held alongside it. Releasing an already
-    released or consumed hold does nothing."""
+    """Give the slot back, with the tail units of a long visit held behind it. Releasing
+    an already released or consumed hold does nothing."""
     if hold.held_by_id != by.pk:
         raise HoldNotYours()
-    now = timezone.now()
-    Hold.objects.filter(
-        held_by_id=by.pk,
-        created_at=hold.created_at,
-        slot__provider_id=hold.slot.provider_id,
-        released_at__isnull=True,
-        consumed_at__isnull=True,
-    ).update(released_at=now)
+    with transaction.atomic():
+        _release_runs(Hold.objects.filter(pk=hold.pk), now=timezone.now())
     hold.refresh_from_db()
     return hold
 
 
 def hold_release_for_call(*, call: Call, by: User) -> int:
-    """Release every hold still open on a call (the call ended or the agent gave up)."""
+    """Release every hold still open on a call, with the tails behind them (the call ended
+    or the agent gave up). Returns how many were released."""
     _check_call(call, by)
-    return Hold.objects.filter(
-        call=call, released_at__isnull=True, consumed_at__isnull=True
-    ).update(released_at=timezone.now())
+    with transaction.atomic():
+        return _release_runs(open_holds().filter(call=call), now=timezone.now())
 
 
 def _units(first: Slot, minutes: int) -> list[Slot]:

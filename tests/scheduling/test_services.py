@@ -156,6 +156,54 @@ def test_releasing_a_long_visits_hold_frees_the_whole_run(world, agent, other_ag
     assert services.hold_place(slot=world.slots[1], by=other_agent).held_by == other_agent
 
 
+def open_hold_slots() -> set[int]:
+    return set(
+        Hold.objects.filter(released_at__isnull=True, consumed_at__isnull=True).values_list(
+            "slot_id", flat=True
+        )
+    )
+
+
+def test_releasing_a_hold_renewed_for_a_long_visit_frees_its_tail_too(world, agent, other_agent):
+    # Held first without the visit type, then again with it: the first unit's hold is
+    # renewed and the tail's hold is created later.
+    first = services.hold_place(slot=world.slots[0], by=agent)
+    again = services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+    assert again.pk == first.pk and open_hold_slots() == {world.slots[0].pk, world.slots[1].pk}
+    elsewhere = services.hold_place(slot=world.slots[4], by=agent)
+
+    services.hold_release(hold=first, by=agent)
+
+    # The run is free for anyone at once; the agent's unrelated hold two units on stays.
+    assert services.hold_place(slot=world.slots[1], by=other_agent).held_by == other_agent
+    assert open_hold_slots() == {world.slots[1].pk, world.slots[4].pk}
+    elsewhere.refresh_from_db()
+    assert elsewhere.released_at is None
+
+
+def test_releasing_a_calls_holds_frees_tails_placed_off_the_call(world, agent, other_agent):
+    call = services.call_start(agent=agent)
+    services.hold_place(slot=world.slots[0], by=agent, call=call)
+    services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+    other = services.hold_place(slot=world.slots[3], by=other_agent)
+
+    assert services.hold_release_for_call(call=call, by=agent) == 2
+
+    assert open_hold_slots() == {world.slots[3].pk}
+    other.refresh_from_db()
+    assert other.released_at is None
+
+
+def test_wrapping_up_a_call_frees_the_tails_of_its_holds(world, agent):
+    call = services.call_start(agent=agent)
+    services.hold_place(slot=world.slots[2], by=agent, call=call)
+    services.hold_place(slot=world.slots[2], by=agent, appointment_type=world.consult)
+
+    services.call_wrap_up(call=call, by=agent, outcome="info_only")
+
+    assert open_hold_slots() == set()
+
+
 def test_a_long_visit_cannot_be_held_where_it_does_not_fit(world, agent):
     with pytest.raises(services.SlotWrongFit):
         services.hold_place(slot=world.slots[-1], by=agent, appointment_type=world.consult)
