@@ -1,5 +1,11 @@
 """The one read of free slot units behind a slot search, in SQL on PostgreSQL.
 
+Each provider/location pair contributes only its earliest few units, so everything that
+narrows the search (the local date window, the time of day, and the preferred time when
+the agent gave one) is applied in the read, before that cut: an agent asking for
+afternoons next week gets the earliest afternoons next week, not the earliest units of
+the horizon filtered to nothing afterwards.
+
 Held units are read too, with the agent holding them: the finder shows them as held
 (another agent's: not bookable; the searching agent's own: bookable).
 """
@@ -7,84 +13,175 @@ Held units are read too, with the agent holding them: the finder shows them as h
 from __future__ import annotations
 
 import math
+import zoneinfo
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
 
-from ..models import (
-    Slot,
-)
+from ..models import Slot
+from ..rules.timing import TIME_OF_DAY_HOURS
 from .holds import live_holds
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # id, provider, location, start µs, end µs, the agent holding it (None: not held)
 SlotRow = tuple[int, int, int, int, int, int | None]
+DAY_SECONDS = 86400
 
 
 def _micros(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
-def _free_starts_postgres(
-    pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
-) -> list[SlotRow]:
-    """Each pair's earliest free units and who holds them, one index range scan per pair.
+@dataclass(frozen=True)
+class SlotRead:
+    """What one search reads: the pairs, each location's zone, the local window."""
 
-    ``slot_provider_start_unique`` (provider_id, start) serves every lateral subquery in
-    start order, so LIMIT stops each scan early; the live-hold probe hits the partial
-    unique index ``hold_one_live_per_slot`` (at most one open hold per slot, so the
-    scalar subquery has at most one row).
-    """
-    # Times come back as integer microseconds since the epoch: a few hundred rows' worth
-    # of timestamptz parsing was a measurable share of a search; ints are nearly free.
-    sql = """
-        SELECT s.id, s.provider_id, s.location_id,
-               (extract(epoch FROM s.start) * 1000000)::bigint,
-               (extract(epoch FROM s."end") * 1000000)::bigint,
-               (SELECT h.held_by_id FROM scheduling_hold h
-                WHERE h.slot_id = s.id AND h.released_at IS NULL
-                  AND h.consumed_at IS NULL AND h.expires_at > %s)
-        FROM unnest(%s::int[], %s::int[]) AS p(pid, lid)
-        CROSS JOIN LATERAL (
-            SELECT id, provider_id, location_id, start, "end"
-            FROM scheduling_slot s
-            WHERE s.provider_id = p.pid AND s.location_id = p.lid
-              AND s.start >= %s AND s.start < %s AND s.status = 'free'
-            ORDER BY s.start
-            LIMIT %s
-        ) s
-    """
+    pairs: list[tuple[int, int]]  # (provider, location)
+    zones: dict[int, str]  # location id -> IANA zone
+    date_from: date  # local dates, inclusive
+    date_to: date
+    time_of_day: str  # "any" or a TIME_OF_DAY_HOURS key: starts must be inside it
+    preferred_time_of_day: str  # read its earliest starts too (only ranks)
+    visit: timedelta  # a start's units reach this far past it
+    per_pair: int
+    now: datetime
+
+    def local_bounds(self, time_of_day: str) -> tuple[float | None, float | None]:
+        """Seconds after local midnight a unit may start at: from the window's start to
+        its end plus the visit (the units behind the last start). None: no bound."""
+        hours = TIME_OF_DAY_HOURS.get(time_of_day)
+        if hours is None:
+            return None, None
+        lo, hi = hours[0] * 3600.0, hours[1] * 3600.0 + self.visit.total_seconds()
+        return lo, (None if hi >= DAY_SECONDS else hi)
+
+    @property
+    def second_pass(self) -> str | None:
+        """The preferred time of day, when it deserves a read of its own: the filter
+        allows any time, and the earliest units of a pair might all be outside it."""
+        wanted = self.preferred_time_of_day
+        if self.time_of_day == "any" and wanted in TIME_OF_DAY_HOURS:
+            return wanted
+        return None
+
+    def utc_window(self, zone: str) -> tuple[datetime, datetime]:
+        """[first start, last unit start) in UTC for a location in ``zone``."""
+        tz = zoneinfo.ZoneInfo(zone)
+        lo = datetime.combine(self.date_from, time.min, tzinfo=tz).astimezone(UTC)
+        hi = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=tz)
+        return max(self.now, lo), hi.astimezone(UTC) + self.visit
+
+
+# The pair's units in the local window (index range on slot_provider_start_unique, so
+# LIMIT stops each scan early), narrowed to a time of day by their local clock time; the
+# second branch reads the preferred time of day's earliest units and is folded away by
+# the planner when there is none (parameters are bound client-side, so they are
+# constants to it). The live-hold probe hits the partial unique index
+# hold_one_live_per_slot: at most one open hold per slot, so one row at most. Times come
+# back as integer microseconds since the epoch: timestamptz parsing was a measurable
+# share of a search.
+_POSTGRES_SQL = """
+    SELECT s.id, s.provider_id, s.location_id,
+           (extract(epoch FROM s.start) * 1000000)::bigint,
+           (extract(epoch FROM s."end") * 1000000)::bigint,
+           (SELECT h.held_by_id FROM scheduling_hold h
+            WHERE h.slot_id = s.id AND h.released_at IS NULL
+              AND h.consumed_at IS NULL AND h.expires_at > %(now)s)
+    FROM unnest(%(pids)s::int[], %(lids)s::int[], %(zones)s::text[]) AS p(pid, lid, tz)
+    CROSS JOIN LATERAL (
+        (SELECT id, provider_id, location_id, start, "end"
+         FROM scheduling_slot s
+         WHERE s.provider_id = p.pid AND s.location_id = p.lid AND s.status = 'free'
+           AND s.start >= greatest(%(now)s, %(date_from)s::timestamp AT TIME ZONE p.tz)
+           AND s.start < (%(date_after)s::timestamp AT TIME ZONE p.tz) + %(visit)s::interval
+           AND (%(tod_lo)s::float8 IS NULL
+                OR extract(epoch FROM (s.start AT TIME ZONE p.tz)::time) >= %(tod_lo)s)
+           AND (%(tod_hi)s::float8 IS NULL
+                OR extract(epoch FROM (s.start AT TIME ZONE p.tz)::time) < %(tod_hi)s)
+         ORDER BY s.start
+         LIMIT %(per_pair)s)
+        UNION
+        (SELECT id, provider_id, location_id, start, "end"
+         FROM scheduling_slot s
+         WHERE %(pref_lo)s::float8 IS NOT NULL
+           AND s.provider_id = p.pid AND s.location_id = p.lid AND s.status = 'free'
+           AND s.start >= greatest(%(now)s, %(date_from)s::timestamp AT TIME ZONE p.tz)
+           AND s.start < (%(date_after)s::timestamp AT TIME ZONE p.tz) + %(visit)s::interval
+           AND extract(epoch FROM (s.start AT TIME ZONE p.tz)::time) >= %(pref_lo)s
+           AND (%(pref_hi)s::float8 IS NULL
+                OR extract(epoch FROM (s.start AT TIME ZONE p.tz)::time) < %(pref_hi)s)
+         ORDER BY s.start
+         LIMIT %(per_pair)s)
+    ) s
+"""
+
+
+def postgres_params(read: SlotRead) -> dict[str, Any]:
+    """The bound parameters of the PostgreSQL read (the benchmark's baseline uses them)."""
+    tod_lo, tod_hi = read.local_bounds(read.time_of_day)
+    pref = read.second_pass
+    pref_lo, pref_hi = read.local_bounds(pref) if pref else (None, None)
+    return {
+        "now": read.now,
+        "pids": [p for p, _ in read.pairs],
+        "lids": [loc for _, loc in read.pairs],
+        "zones": [read.zones[loc] for _, loc in read.pairs],
+        "date_from": read.date_from,
+        "date_after": read.date_to + timedelta(days=1),
+        "visit": read.visit,
+        "tod_lo": tod_lo,
+        "tod_hi": tod_hi,
+        "pref_lo": pref_lo,
+        "pref_hi": pref_hi,
+        "per_pair": read.per_pair,
+    }
+
+
+def _free_units_postgres(read: SlotRead) -> list[SlotRow]:
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql, [now, [p for p, _ in pairs], [loc for _, loc in pairs], lo, hi, per_pair]
-        )
+        cursor.execute(_POSTGRES_SQL, postgres_params(read))
         return list(cursor.fetchall())
 
 
-def _free_starts_portable(
-    pairs: list[tuple[int, int]], lo: datetime, hi: datetime, per_pair: int, now: datetime
-) -> list[SlotRow]:
-    """The same rows through the ORM, for SQLite (small embedded networks)."""
-    wanted = set(pairs)
-    held_by = dict(live_holds(now).values_list("slot_id", "held_by_id"))
+def _free_units_portable(read: SlotRead) -> list[SlotRow]:
+    """The same rows through the ORM and Python, for SQLite (small embedded networks)."""
+    windows = {loc: read.utc_window(read.zones[loc]) for _, loc in read.pairs}
+    held_by = dict(live_holds(read.now).values_list("slot_id", "held_by_id"))
     rows = (
         Slot.objects.filter(
-            provider_id__in={p for p, _ in pairs},
-            start__gte=lo,
-            start__lt=hi,
+            provider_id__in={p for p, _ in read.pairs},
+            start__gte=min(lo for lo, _ in windows.values()),
+            start__lt=max(hi for _, hi in windows.values()),
             status=Slot.Status.FREE,
         )
         .order_by("provider_id", "location_id", "start")
         .values_list("id", "provider_id", "location_id", "start", "end")
     )
-    taken: dict[tuple[int, int], int] = defaultdict(int)
+    passes = [read.local_bounds(read.time_of_day)]
+    if read.second_pass:
+        passes.append(read.local_bounds(read.second_pass))
+    wanted = set(read.pairs)
+    taken: dict[tuple[tuple[int, int], int], int] = defaultdict(int)
     out = []
     for slot_id, provider_id, location_id, start, end in rows:
         key = (provider_id, location_id)
-        if key in wanted and taken[key] < per_pair:
-            taken[key] += 1
+        if key not in wanted:
+            continue
+        lo, hi = windows[location_id]
+        if not lo <= start < hi:
+            continue
+        local = start.astimezone(zoneinfo.ZoneInfo(read.zones[location_id]))
+        seconds = local.hour * 3600 + local.minute * 60 + local.second
+        kept = False
+        for i, (tod_lo, tod_hi) in enumerate(passes):
+            inside = (tod_lo is None or seconds >= tod_lo) and (tod_hi is None or seconds < tod_hi)
+            if inside and taken[(key, i)] < read.per_pair:
+                taken[(key, i)] += 1
+                kept = True
+        if kept:
             out.append(
                 (
                     slot_id,
@@ -98,7 +195,17 @@ def _free_starts_portable(
     return out
 
 
-def _per_pair(ctx: Any, pair_count: int, limit: int, time_of_day: str) -> int:
+def free_units(read: SlotRead) -> list[SlotRow]:
+    """Each pair's earliest free units inside the search's window (and its preferred
+    time of day's), with who holds them."""
+    if not read.pairs:
+        return []
+    if connection.vendor == "postgresql":
+        return _free_units_postgres(read)
+    return _free_units_portable(read)
+
+
+def per_pair_units(ctx: Any, pair_count: int, limit: int) -> int:
     """How many free units to read per provider/location pair.
 
     Units are 30 minutes in practice; a long visit needs a run of them, so read enough
@@ -106,11 +213,4 @@ def _per_pair(ctx: Any, pair_count: int, limit: int, time_of_day: str) -> int:
     """
     units = max(1, math.ceil(ctx.appointment_type.duration_minutes / 30))
     starts = max(3, min(limit, math.ceil(3 * limit / max(pair_count, 1))))
-    if time_of_day != "any":
-        starts *= 3
     return starts * units + units
-
-
-def _utc_window(date_from: date, date_to: date, now: datetime) -> tuple[datetime, datetime]:
-    lo = max(now, datetime.combine(date_from - timedelta(days=1), time.min, tzinfo=UTC))
-    return lo, datetime.combine(date_to + timedelta(days=2), time.min, tzinfo=UTC)

@@ -4,6 +4,7 @@ every other location and provider is excluded.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import zoneinfo
 from collections import defaultdict
@@ -12,7 +13,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection
 from django.utils import timezone
 
 from patients.models import Patient
@@ -39,15 +39,7 @@ from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
 from ..rules.registry import RULES_BY_KEY, Judgement, ScorePart, judge
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
-from .slot_reads import (
-    EPOCH,
-    SlotRow,
-    _free_starts_portable,
-    _free_starts_postgres,
-    _micros,
-    _per_pair,
-    _utc_window,
-)
+from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 
 MAX_WINDOW_DAYS = 120
 # Visit-scope rules look at the patient and the visit type only; they get no real site.
@@ -170,8 +162,9 @@ def slot_search(
 
     Cost: a fixed number of queries (facts, then one pass over free slots) and rules run
     once per location and per provider; only the slot-scope rules run per candidate.
-    Each provider/location pair contributes its earliest feasible starts (enough to fill
-    ``limit`` several times over), so ranking is exact for the top of the list.
+    Each provider/location pair contributes its earliest starts inside the local date
+    window and time of day (enough to fill ``limit`` several times over), plus, with a
+    preferred time of day, its earliest starts in that; see ``slot_reads``.
     """
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -201,6 +194,17 @@ def slot_search(
         names=snapshot.names,
         configs=snapshot.configs,
     )
+    read = SlotRead(
+        pairs=[],
+        zones={},
+        date_from=date_from,
+        date_to=date_to,
+        time_of_day=time_of_day,
+        preferred_time_of_day=ctx.prefs.preferred_time_of_day,
+        visit=timedelta(minutes=ctx.appointment_type.duration_minutes),
+        per_pair=0,
+        now=now,
+    )
     visit = judge(ctx, Candidate(location=NOWHERE), Scope.VISIT)
     if visit.excluded:
         return SlotSearchResult(
@@ -213,7 +217,7 @@ def slot_search(
             date_to=date_to,
             locations_searched=0,
             providers_searched=0,
-            extra={"pairs": [], "window": _utc_window(date_from, date_to, now), "per_pair": 0},
+            extra={"read": read},
             blocked=tuple(visit.reasons),
         )
     plan_id = ctx.patient.plan_id
@@ -270,18 +274,20 @@ def slot_search(
         if loc_id in location_verdicts
     ]
 
+    read = dataclasses.replace(
+        read,
+        pairs=pairs,
+        zones={loc_id: locations[loc_id].time_zone for _, loc_id in pairs},
+        per_pair=per_pair_units(ctx, len(pairs), limit),
+    )
     options = _options(
         ctx=ctx,
-        pairs=pairs,
+        read=read,
         locations=locations,
         providers=providers,
         location_verdicts=location_verdicts,
         provider_verdicts=provider_verdicts,
-        date_from=date_from,
-        date_to=date_to,
-        time_of_day=time_of_day,
         limit=limit,
-        now=now,
         agent_id=user.pk if user is not None and user.is_authenticated else None,
     )
     top = tuple(options)
@@ -300,11 +306,7 @@ def slot_search(
         locations_searched=len(locations),
         providers_searched=searched_providers,
         # For benchmarks and debugging: what the slot read covered.
-        extra={
-            "pairs": pairs,
-            "window": _utc_window(date_from, date_to, now),
-            "per_pair": _per_pair(ctx, len(pairs), limit, time_of_day),
-        },
+        extra={"read": read},
     )
 
 
@@ -352,34 +354,26 @@ def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
 def _options(
     *,
     ctx: Any,
-    pairs: list[tuple[int, int]],
+    read: SlotRead,
     locations: dict[int, LocationFacts],
     providers: dict[int, ProviderFacts],
     location_verdicts: dict[int, Judgement],
     provider_verdicts: dict[int, Judgement],
-    date_from: date,
-    date_to: date,
-    time_of_day: str,
     limit: int,
-    now: datetime,
     agent_id: int | None,
 ) -> list[SlotOption]:
     """The ``limit`` best bookable starts, best first, plus the starts other agents hold
     that rank among them (shown as held, so nobody is surprised by a 409)."""
-    if not pairs:
+    rows = free_units(read)
+    if not rows:
         return []
-    duration = timedelta(minutes=ctx.appointment_type.duration_minutes)
-    per_pair = _per_pair(ctx, len(pairs), limit, time_of_day)
-    # The window is in each location's local dates: widen by a day on both sides in UTC
-    # and cut precisely per location below.
-    lo, hi = _utc_window(date_from, date_to, now)
-    fetch = _free_starts_postgres if connection.vendor == "postgresql" else _free_starts_portable
-    rows = fetch(pairs, lo, hi, per_pair, now)
+    duration = read.visit
+    date_from, date_to, time_of_day = read.date_from, read.date_to, read.time_of_day
 
     by_pair: dict[tuple[int, int], list[SlotRow]] = defaultdict(list)
     for row in rows:
         by_pair[(row[1], row[2])].append(row)
-    zones = {loc_id: zoneinfo.ZoneInfo(locations[loc_id].time_zone) for _, loc_id in pairs}
+    zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
     duration_us = _micros(EPOCH + duration)
     # Rank light tuples first; only the best become SlotOption objects.
     # (-score, start, provider, slot, location, end, base, slot verdict, holder)

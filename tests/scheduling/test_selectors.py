@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -13,7 +13,7 @@ from scheduling.models import AgentProfile, Equipment, RuleSetting
 from scheduling.rules import loading
 from scheduling.rules.registry import RULES
 from scheduling.seed_extras import rule_settings_ensure
-from scheduling.selectors import slot_search
+from scheduling.selectors import slot_reads, slot_search
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +230,87 @@ def test_the_one_trip_patient_read_matches_the_portable_one(network):
     assert fast == portable
     assert fast[0] == (plan.pk, str(plan)) and fast[2] == frozenset({"iv"})
     assert [v[0] for v in fast[1]] == [far.pk, near.pk]
+
+
+def local_units(provider, location, day, first: str, count: int) -> list:
+    """``count`` back-to-back 30-minute units from local ``first`` (HH:MM) on ``day``."""
+    start = datetime.combine(day, time.fromisoformat(first), tzinfo=location.tz)
+    return [
+        f.slot(provider=provider, location=location, start=start + timedelta(minutes=30 * i))
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def busy_week():
+    """A provider booked solid the day before next week's window, mornings and afternoons
+    in it: more units ahead of the afternoons than a pair's share of the read."""
+    location = f.location()
+    provider = f.provider(locations=[location])
+    monday = (datetime.now(tz=UTC) + timedelta(days=8)).date()
+    local_units(provider, location, monday - timedelta(days=1), "08:00", 16)
+    mornings = local_units(provider, location, monday, "08:00", 8)
+    afternoons = local_units(provider, location, monday, "13:00", 4)
+    return monday, mornings, afternoons
+
+
+def test_afternoons_next_week_are_found_past_a_busy_day_before(busy_week):
+    monday, _, afternoons = busy_week
+
+    result = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        date_from=monday,
+        date_to=monday + timedelta(days=4),
+        time_of_day="afternoon",
+        home_region_only=False,
+        limit=3,
+    )
+
+    assert [o.slot_id for o in result.options] == [s.pk for s in afternoons[:3]]
+    assert all(o.local_start.date() == monday for o in result.options)
+
+
+def test_a_preferred_time_of_day_ranks_its_slots_first_even_after_many_others(busy_week):
+    monday, mornings, afternoons = busy_week
+
+    result = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        date_from=monday,
+        date_to=monday,
+        preferred_time_of_day="afternoon",
+        home_region_only=False,
+        limit=3,
+    )
+
+    assert [o.slot_id for o in result.options] == [s.pk for s in afternoons[:3]]
+    assert {o.slot_id for o in result.options}.isdisjoint(s.pk for s in mornings)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="compares the SQL read with the ORM one"
+)
+@pytest.mark.parametrize(
+    ("time_of_day", "preferred"), [("afternoon", None), ("any", "afternoon"), ("morning", None)]
+)
+def test_the_sql_read_and_the_portable_read_return_the_same_units(
+    busy_week, other_agent, time_of_day, preferred
+):
+    monday, mornings, _ = busy_week
+    services.hold_place(slot=mornings[2], by=other_agent)
+    search = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(duration_minutes=60),
+        date_from=monday,
+        date_to=monday + timedelta(days=2),
+        time_of_day=time_of_day,
+        preferred_time_of_day=preferred,
+        home_region_only=False,
+        limit=3,
+    )
+    read = search.extra["read"]
+
+    sql = sorted(slot_reads._free_units_postgres(read))
+    assert sql == sorted(slot_reads._free_units_portable(read))
+    assert any(row[5] is not None for row in sql) == (time_of_day != "afternoon")
