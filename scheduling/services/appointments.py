@@ -178,7 +178,23 @@ def _attach_patient(call: Call | None, patient: Patient) -> None:
         call.patient = patient
 
 
-def _changed(appointment: Appointment, event: str, previous: Appointment | None = None) -> None:
+def _announce(
+    appointment: Appointment,
+    event: str,
+    *,
+    outbox_event: str,
+    payload: dict[str, Any] | None = None,
+    previous: Appointment | None = None,
+) -> None:
+    """Tell the location's system (an outbox row, in the caller's transaction) and the
+    in-process receivers (``appointment_changed``) about one lifecycle change."""
+    outbox.outbox_enqueue(
+        event_type=outbox_event,
+        aggregate_type="appointment",
+        aggregate_id=appointment.pk,
+        location_id=appointment.location_id,
+        payload=payload,
+    )
     signals.appointment_changed.send(
         sender=Appointment, appointment=appointment, event=event, previous=previous
     )
@@ -280,13 +296,7 @@ def appointment_book(
             channel=channel,
             now=now,
         )
-        outbox.outbox_enqueue(
-            event_type=outbox.APPOINTMENT_BOOKED,
-            aggregate_type="appointment",
-            aggregate_id=appointment.pk,
-            location_id=appointment.location_id,
-        )
-        _changed(appointment, "booked")
+        _announce(appointment, "booked", outbox_event=outbox.APPOINTMENT_BOOKED)
     return appointment
 
 
@@ -325,14 +335,13 @@ def appointment_reschedule(
             now=now,
             rescheduled_from=old,
         )
-        outbox.outbox_enqueue(
-            event_type=outbox.APPOINTMENT_RESCHEDULED,
-            aggregate_type="appointment",
-            aggregate_id=new.pk,
-            location_id=new.location_id,
+        _announce(
+            new,
+            "rescheduled",
+            outbox_event=outbox.APPOINTMENT_RESCHEDULED,
             payload={"previous_id": old.pk},
+            previous=old,
         )
-        _changed(new, "rescheduled", previous=old)
     appointment.refresh_from_db()
     return new
 
@@ -350,13 +359,7 @@ def appointment_cancel(
         locked = _lock_active(appointment)
         _take_off_schedule(locked, status=Appointment.Status.CANCELLED, reason=reason, now=now)
         _attach_patient(call, locked.patient)
-        outbox.outbox_enqueue(
-            event_type=outbox.APPOINTMENT_CANCELLED,
-            aggregate_type="appointment",
-            aggregate_id=locked.pk,
-            location_id=locked.location_id,
-        )
-        _changed(locked, "cancelled")
+        _announce(locked, "cancelled", outbox_event=outbox.APPOINTMENT_CANCELLED)
     return locked
 
 

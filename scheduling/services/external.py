@@ -26,7 +26,7 @@ from ..models import (
 )
 from ..selectors.holds import open_holds
 from .appointments import (
-    _changed,
+    _announce,
     _create_appointment,
     _link_units,
     _take_off_schedule,
@@ -99,14 +99,12 @@ def appointment_record_external(
             updated_at=now,
         )
         _link_units(appointment, units)
-        outbox.outbox_enqueue(
-            event_type=outbox.APPOINTMENT_BOOKED,
-            aggregate_type="appointment",
-            aggregate_id=appointment.pk,
-            location_id=location.pk,
+        _announce(
+            appointment,
+            "booked",
+            outbox_event=outbox.APPOINTMENT_BOOKED,
             payload=_origin(origin_connector_id),
         )
-        _changed(appointment, "booked")
     return appointment
 
 
@@ -173,14 +171,12 @@ def appointment_update_external(
             raise SlotUnavailable() from None
         if moved:
             _link_units(locked, units)
-        outbox.outbox_enqueue(
-            event_type=outbox.APPOINTMENT_MODIFIED,
-            aggregate_type="appointment",
-            aggregate_id=locked.pk,
-            location_id=locked.location_id,
+        _announce(
+            locked,
+            event,
+            outbox_event=outbox.APPOINTMENT_MODIFIED,
             payload=_origin(origin_connector_id),
         )
-        _changed(locked, event)
     return locked
 
 
@@ -201,14 +197,12 @@ def appointment_cancel_external(
         if not locked.is_active:
             raise AppointmentNotActive()
         _take_off_schedule(locked, status=Appointment.Status.CANCELLED, reason=reason, now=now)
-        outbox.outbox_enqueue(
-            event_type=outbox.APPOINTMENT_CANCELLED,
-            aggregate_type="appointment",
-            aggregate_id=locked.pk,
-            location_id=locked.location_id,
+        _announce(
+            locked,
+            "cancelled",
+            outbox_event=outbox.APPOINTMENT_CANCELLED,
             payload=_origin(origin_connector_id),
         )
-        _changed(locked, "cancelled")
     return locked
 
 
@@ -232,12 +226,10 @@ def appointment_mark_no_show(
         locked.updated_at = now
         locked.save(update_fields=["status", "updated_at"])
         AppointmentSlot.objects.filter(appointment=locked, active=True).update(active=False)
-        outbox.outbox_enqueue(
-            event_type=outbox.APPOINTMENT_NO_SHOW,
-            aggregate_type="appointment",
-            aggregate_id=locked.pk,
-            location_id=locked.location_id,
+        _announce(
+            locked,
+            "no_show",
+            outbox_event=outbox.APPOINTMENT_NO_SHOW,
             payload=_origin(origin_connector_id),
         )
-        _changed(locked, "no_show")
     return locked
