@@ -101,8 +101,10 @@ class Excluded:
 
 @dataclass(frozen=True)
 class SlotSearchResult:
-    options: tuple[SlotOption, ...]  # ranked, best first
-    days: tuple[DayGroup, ...]  # the same options by local day, days in date order
+    options: tuple[SlotOption, ...]  # bookable (yours included), ranked, best first
+    # Every start shown, by local day, days in date order: the options, plus the starts
+    # other agents hold where they rank (``held``), so the console can show them as held.
+    days: tuple[DayGroup, ...]
     excluded: tuple[Excluded, ...]
     region_id: int | None  # the region the search was narrowed to, if any
     scoped_to_home_region: bool  # True when the agent's home region was applied by default
@@ -114,6 +116,8 @@ class SlotSearchResult:
     # Reasons that rule out every option for this patient and visit type (e.g. an
     # existing-patients-only visit for someone new to the practice).
     blocked: tuple[str, ...] = ()
+    # Starts other agents hold that rank among the options (also in ``days``).
+    held: tuple[SlotOption, ...] = ()
 
 
 def _pk(value: Any) -> int | None:
@@ -156,9 +160,9 @@ def slot_search(
     whose AgentProfile has a home region and ``home_region_only``, the search stays in
     that region unless ``region``, ``location`` or ``provider`` says otherwise.
 
-    Starts another agent holds are listed where they rank, as ``held`` (not bookable,
-    ``hold_note`` "held by another agent", never who), besides the ``limit`` bookable
-    ones; starts held by ``user`` are theirs to book (``held_by_me``).
+    Starts another agent holds are not options (nothing to book); they appear in
+    ``held`` and, where they rank, in ``days`` with ``held`` set (``hold_note`` "held by
+    another agent", never who). Starts held by ``user`` are options (``held_by_me``).
 
     Cost: a fixed number of queries (facts, then one pass over free slots) and rules run
     once per location and per provider; only the slot-scope rules run per candidate.
@@ -290,13 +294,13 @@ def slot_search(
         limit=limit,
         agent_id=user.pk if user is not None and user.is_authenticated else None,
     )
-    top = tuple(options)
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
-    for option in top:
+    for option in options:
         by_day[option.local_start.date()].append(option)
     excluded.sort(key=lambda e: (e.kind != "location", e.name))
     return SlotSearchResult(
-        options=top,
+        options=tuple(o for o in options if not o.held),
+        held=tuple(o for o in options if o.held),
         days=tuple(DayGroup(day, tuple(by_day[day])) for day in sorted(by_day)),
         excluded=tuple(excluded),
         region_id=region_id,

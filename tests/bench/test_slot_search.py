@@ -122,7 +122,7 @@ def test_slot_search_latency_on_the_large_network(bench_db):
             rows = cursor.fetchall()
         raw = (time.perf_counter() - started) * 1000
         # Same free slots: every option slot_search offers is among the raw rows.
-        assert {o.slot_id for o in result.options if o.bookable} <= {r[0] for r in rows}
+        assert {o.slot_id for o in result.options} <= {r[0] for r in rows}
         if i >= WARMUP:
             search_ms.append(elapsed)
             cpu_ms.append(cpu)

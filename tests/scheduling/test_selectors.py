@@ -83,16 +83,18 @@ def test_slots_another_agent_holds_show_as_held_and_short_runs_are_not_offered(
         patient=f.patient(), appointment_type=hour_visit, user=agent, home_region_only=False
     )
 
-    bookable = {o.slot_id for o in result.options if o.bookable}
-    held = {o.slot_id: o.hold_note for o in result.options if o.held}
+    bookable = {o.slot_id for o in result.options}
+    held = {o.slot_id: o.hold_note for o in result.held}
     # Denver 09:00 needs the held 09:30 unit; 09:30 is held; 10:00 has no unit after it.
     assert bookable == {slots["phoenix"][0].pk, slots["phoenix"][1].pk}
     assert held == {
         slots["denver"][0].pk: "held by another agent",
         slots["denver"][1].pk: "held by another agent",
     }
-    assert not any(o.held_by_me for o in result.options)
-    assert all(o.end - o.start == timedelta(minutes=60) for o in result.options)
+    assert not any(o.held_by_me or o.held for o in result.options)
+    shown = [o for day in result.days for o in day.options]
+    assert {o.slot_id for o in shown} == bookable | set(held)
+    assert all(o.end - o.start == timedelta(minutes=60) for o in shown)
 
 
 def test_the_agent_holding_a_slot_sees_it_as_theirs_to_book(network, agent, other_agent):
@@ -111,7 +113,7 @@ def test_the_agent_holding_a_slot_sees_it_as_theirs_to_book(network, agent, othe
     assert len(mine) == 1
     assert mine[0].held_by_me and mine[0].bookable
     assert mine[0].hold_note == "held by you on this call"
-    assert not any(o.held for o in result.options)
+    assert not result.held
 
 
 def test_held_slots_never_take_the_place_of_bookable_ones(network, other_agent):
@@ -124,8 +126,8 @@ def test_held_slots_never_take_the_place_of_bookable_ones(network, other_agent):
     )
 
     # Denver is nearer and ranks first, but its held slots do not push Phoenix out.
-    assert [o.slot_id for o in result.options if o.bookable] == [s.pk for s in slots["phoenix"]]
-    assert {o.slot_id for o in result.options if o.held} == {s.pk for s in slots["denver"]}
+    assert [o.slot_id for o in result.options] == [s.pk for s in slots["phoenix"]]
+    assert {o.slot_id for o in result.held} == {s.pk for s in slots["denver"]}
 
 
 def test_time_of_day_narrows_in_local_time(network):
