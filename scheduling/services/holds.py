@@ -127,7 +127,8 @@ def _release_runs(seeds: QuerySet[Hold], *, now: datetime) -> int:
 
     A tail is found by the grid, not by when it was placed: holding a unit, then holding
     it again with a visit type, renews the first hold and adds tail holds created later,
-    and those must go with it.
+    and those must go with it. A hold the agent placed separately on the very next unit
+    goes too: an agent holds for one caller at a time, and a stray hold only blocks others.
     """
     seed_rows = list(seeds.values_list("pk", "held_by_id", "slot__provider_id"))
     if not seed_rows:
