@@ -215,6 +215,11 @@ class SlotSearchView(ServiceView):
         score = serializers.FloatField()
         distance_miles = serializers.FloatField(allow_null=True)
         breakdown = serializers.ListField(child=serializers.DictField())
+        held = serializers.BooleanField(help_text="Another agent holds it: not bookable now")
+        held_by_me = serializers.BooleanField(help_text="You hold it: yours to book")
+        hold_note = serializers.CharField(
+            help_text='"held by another agent", "held by you on this call" or empty'
+        )
 
     class DayOutput(serializers.Serializer):
         class Meta:
@@ -285,6 +290,9 @@ class SlotSearchView(ServiceView):
                 "score": o.score,
                 "distance_miles": o.distance_miles,
                 "breakdown": [p.__dict__ for p in o.breakdown],
+                "held": o.held,
+                "held_by_me": o.held_by_me,
+                "hold_note": o.hold_note,
             }
 
         payload = {

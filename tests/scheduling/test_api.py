@@ -115,6 +115,30 @@ def test_search_explains_exclusions_and_ranks_by_local_day(world, agent):
 
 
 @pytest.mark.django_db
+def test_search_shows_who_holds_a_slot_only_as_another_agent_or_you(world, agent, other_agent):
+    assert hold(api(other_agent), world.cbct_slots[0].pk).status_code == 201
+    assert hold(api(agent), world.cbct_slots[1].pk).status_code == 201
+    search = {"patient_id": world.patient.pk, "appointment_type_id": world.consult.pk}
+
+    body = api(agent).post("/api/v1/slots/search/", search, format="json").json()
+
+    options = {o["slot_id"]: o for d in body["days"] for o in d["options"]}
+    theirs, mine, free = (options[s.pk] for s in world.cbct_slots[:3])
+    assert (theirs["held"], theirs["held_by_me"], theirs["hold_note"]) == (
+        True,
+        False,
+        "held by another agent",
+    )
+    assert (mine["held"], mine["held_by_me"], mine["hold_note"]) == (
+        False,
+        True,
+        "held by you on this call",
+    )
+    assert (free["held"], free["held_by_me"], free["hold_note"]) == (False, False, "")
+    assert other_agent.username not in str(body)
+
+
+@pytest.mark.django_db
 def test_a_malformed_search_gets_field_errors(agent):
     response = api(agent).post(
         "/api/v1/slots/search/",
