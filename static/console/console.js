@@ -15,6 +15,8 @@
     return el;
   }
 
+  // Only hold buttons: starts another agent holds render as ".slot-held" (no button),
+  // so "n", "p" and "h" never land on a slot that would only be refused.
   function slotButtons() {
     return Array.prototype.slice.call(document.querySelectorAll("#finder .slot-hold"));
   }

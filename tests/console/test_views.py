@@ -363,3 +363,29 @@ def test_holding_a_long_visit_holds_every_unit_it_needs(console, agent):
     assert response.status_code == 200
     live = Hold.objects.filter(held_by=agent, released_at__isnull=True)
     assert set(live.values_list("slot_id", flat=True)) == {first.pk, second.pk}
+
+
+def test_another_agents_held_slot_shows_as_held_not_as_a_hold_button(console, agent, other_agent):
+    from scheduling import services
+
+    net = f.console_network()
+    theirs, mine, free = net["slots"]["cherry-creek"]
+    services.hold_place(slot=theirs, by=other_agent, appointment_type=net["consult"])
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    console.post(
+        "/console/hold/", {"slot_id": mine.pk, "appointment_type_id": net["consult"].pk}, headers=HX
+    )
+
+    html = console.post(
+        "/console/slots/", {"appointment_type": net["consult"].pk}, headers=HX
+    ).content.decode()
+
+    # Theirs: listed where it ranks, marked held, and nothing to click.
+    assert f'data-held-slot="{theirs.pk}"' in html
+    assert f'data-slot="{theirs.pk}"' not in html
+    assert "held by another agent" in html
+    assert "(1 more held by other agents)" in html
+    # Mine: still a button (it is mine to book), marked as mine; the free one is plain.
+    assert f'class="slot-hold slot-mine" data-slot="{mine.pk}"' in html
+    assert "held by you on this call" in html
+    assert f'class="slot-hold" data-slot="{free.pk}"' in html

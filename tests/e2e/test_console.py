@@ -240,6 +240,17 @@ def test_two_agents_race_for_one_slot(console_page, agent, other_agent, artifact
     assert pages[1].locator("#hold .countdown").count() == 0
     _shot(pages[1], artifacts_dir, "race-loser")
 
+    # Searching again, agent 2 sees the slot as held (no button to click), and "n" (next
+    # slot) goes past it to the next one that can be held.
+    pages[1].click("#slot-search")
+    held = pages[1].wait_for_selector(f"#slots .slot-held[data-held-slot='{contested}']")
+    assert "held by another agent" in held.inner_text()
+    assert pages[1].locator(button).count() == 0
+    pages[1].keyboard.press("n")
+    following = net["slots"]["cherry-creek"][1].pk
+    assert pages[1].evaluate("document.activeElement.dataset.slot") == str(following)
+    _shot(pages[1], artifacts_dir, "race-loser-sees-held")
+
     pages[0].select_option("#hold select[name=reason]", "recall")
     pages[0].click("#book-button")
     pages[0].wait_for_selector("#flash:has-text('Booked.')")
