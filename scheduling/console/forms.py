@@ -105,6 +105,11 @@ class SlotFinderForm(forms.Form):
     max_distance = forms.IntegerField(
         required=False, min_value=1, max_value=500, label="Max distance (mi)"
     )
+    # Shown only to agents allowed to override the network; slot_search ignores it for
+    # anyone else.
+    out_of_network = forms.BooleanField(
+        required=False, label="Include out-of-network options (needs an override reason)"
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -20,6 +20,10 @@ class ConsoleState:
     hold_id: int | None = None
     appointment_type_id: int | None = None  # the type the held slot was searched for
     reschedule_id: int | None = None  # appointment being moved to the held slot
+    # Why the held slot is out of network for the patient's plan ("" when it is not),
+    # e.g. "Dr. Lee is out of network for Delta PPO":
+    # booking it then needs an override reason.
+    hold_network_note: str = ""
     freed_slot_ids: list[int] = field(default_factory=list)
     finder: dict[str, Any] = field(default_factory=dict)  # last slot-finder form data
 
@@ -36,6 +40,7 @@ class ConsoleState:
         self.call_id = None
         self.patient_id = None
         self.hold_id = None
+        self.hold_network_note = ""
         self.appointment_type_id = None
         self.reschedule_id = None
         self.freed_slot_ids = []

@@ -41,6 +41,7 @@ from scheduling.models import (
 from scheduling.selectors import (
     SlotSearchResult,
     home_region_id,
+    slot_network_reasons,
     slot_search,
     waitlist_matches_for_slots,
 )
@@ -57,6 +58,7 @@ class AgentRequest(HttpRequest):
 
 
 TEMPLATE = "console/console.html"
+OVERRIDE_REASON_MISSING = "Booking out of network needs an override reason; nothing was booked."
 PANELS = ("flash", "callbar", "search", "register", "context", "finder", "hold")
 
 View = Callable[..., HttpResponse]
@@ -446,8 +448,21 @@ def hold(request: AgentRequest) -> HttpResponse:
             services.hold_release(hold=previous, by=request.user)
     state.hold_id = placed.pk
     state.appointment_type_id = appointment_type.pk if appointment_type else None
+    state.hold_network_note = _network_note(state, slot, appointment_type)
     state.freed_slot_ids = []
     return _respond(request, state, "hold")
+
+
+def _network_note(state: ConsoleState, slot: Slot, appointment_type: AppointmentType | None) -> str:
+    """Why the held slot is out of network for the patient's plan, once per hold, so the
+    hold panel asks for the override reason only when one is needed."""
+    patient = _patient(state)
+    if patient is None or appointment_type is None:
+        return ""
+    reasons = slot_network_reasons(
+        patient=patient, appointment_type=appointment_type, slot=slot, now=timezone.now()
+    )
+    return "; ".join(reasons)
 
 
 @require_POST
@@ -489,6 +504,17 @@ def book(request: AgentRequest) -> HttpResponse:
         )
     if not form.is_valid():
         return _respond(request, state, "hold", book_form=form, status=400)
+    if state.hold_network_note and not form.cleaned_data["network_override_reason"]:
+        # Refused here with the reason spelled out; the service would refuse it too.
+        return _respond(
+            request,
+            state,
+            "hold",
+            book_form=form,
+            message=f"{OVERRIDE_REASON_MISSING} {state.hold_network_note}.",
+            level=messages.ERROR,
+            status=400,
+        )
     try:
         booked = services.appointment_book(
             hold=held,
@@ -502,6 +528,7 @@ def book(request: AgentRequest) -> HttpResponse:
     except services.SchedulingError as exc:
         return _error(request, state, exc, "hold")
     state.hold_id = None
+    state.hold_network_note = ""
     return _respond(
         request,
         state,
@@ -738,4 +765,6 @@ def _slot_search(user: User, patient: Patient, data: dict[str, Any]) -> SlotSear
         max_distance_miles=data.get("max_distance"),
         user=user,
         home_region_only=False,
+        # Only when the agent asks; slot_search honours it only with the permission.
+        allow_out_of_network=bool(data.get("out_of_network")),
     )

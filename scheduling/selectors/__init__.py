@@ -7,6 +7,7 @@ appointments); callers import every public name from ``scheduling.selectors`` as
 from __future__ import annotations
 
 from .appointments import appointment_by_external_id
+from .booking_rules import slot_network_reasons
 from .slot_reads import EPOCH, SlotRow
 from .slot_search import (
     DEFAULT_WINDOW_DAYS,
@@ -34,6 +35,7 @@ __all__ = [
     "WaitlistMatch",
     "appointment_by_external_id",
     "home_region_id",
+    "slot_network_reasons",
     "slot_search",
     "waitlist_matches_for_slot",
     "waitlist_matches_for_slots",

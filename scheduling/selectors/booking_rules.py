@@ -15,7 +15,7 @@ from patients.models import Patient
 from ..models import AppointmentType, Slot
 from ..rules import loading
 from ..rules.base import Candidate, RuleContext, SlotFacts
-from ..rules.registry import Judgement, judge_all
+from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_all
 
 
 def slot_judgement(
@@ -62,3 +62,14 @@ def slot_judgement(
         ),
     )
     return ctx, judge_all(ctx, candidate)
+
+
+def slot_network_reasons(
+    *, patient: Patient, appointment_type: AppointmentType, slot: Slot, now: datetime
+) -> list[str]:
+    """Why booking ``slot`` would be out of network for the patient's plan (empty when it
+    is in network or the patient has no plan): what an override reason must cover."""
+    judged = slot_judgement(patient=patient, appointment_type=appointment_type, slot=slot, now=now)
+    if judged is None:
+        return []
+    return [e.reason for e in judged[1].exclusions if e.rule in NETWORK_RULE_KEYS]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 from django.utils import timezone
 
 from patients.models import Patient
@@ -37,7 +37,7 @@ from ..rules.base import (
 )
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
-from ..rules.registry import RULES_BY_KEY, Judgement, ScorePart, judge
+from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, ScorePart, judge
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 
@@ -47,6 +47,8 @@ NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
 HELD_BY_OTHER = "held by another agent"
 HELD_BY_ME = "held by you on this call"
+NEEDS_OVERRIDE = "needs an override reason"
+OVERRIDE_PERMISSION = "scheduling.override_network"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class SlotOption:
     held: bool = False
     # The searching agent holds it (on this call): theirs to book.
     held_by_me: bool = False
+    # Offered only because the agent asked for out-of-network options: booking it needs
+    # an override reason. ``network_note`` says which side is out ("Dr. Lee is out of
+    # network for Delta PPO: needs an override reason").
+    out_of_network: bool = False
+    network_note: str = ""
 
     @property
     def bookable(self) -> bool:
@@ -118,6 +125,8 @@ class SlotSearchResult:
     blocked: tuple[str, ...] = ()
     # Starts other agents hold that rank among the options (also in ``days``).
     held: tuple[SlotOption, ...] = ()
+    # True when out-of-network options were asked for and the user may override.
+    out_of_network_allowed: bool = False
 
 
 def _pk(value: Any) -> int | None:
@@ -150,6 +159,7 @@ def slot_search(
     home_region_only: bool = True,
     limit: int = 30,
     now: datetime | None = None,
+    allow_out_of_network: bool = False,
 ) -> SlotSearchResult:
     """Find ranked, bookable starts for one visit across every location at once.
 
@@ -164,6 +174,12 @@ def slot_search(
     ``held`` and, where they rank, in ``days`` with ``held`` set (``hold_note`` "held by
     another agent", never who). Starts held by ``user`` are options (``held_by_me``).
 
+    ``allow_out_of_network`` (honoured only for a ``user`` with
+    ``scheduling.override_network``) turns the network rules from exclusions into a
+    flag: a location or provider whose *only* exclusions are network rules is searched,
+    and its options carry ``out_of_network`` and ``network_note``; every other hard rule
+    still excludes. Booking such an option needs ``network_override_reason``.
+
     Cost: a fixed number of queries (facts, then one pass over free slots) and rules run
     once per location and per provider; only the slot-scope rules run per candidate.
     Each provider/location pair contributes its earliest starts inside the local date
@@ -171,6 +187,12 @@ def slot_search(
     preferred time of day, its earliest starts in that; see ``slot_reads``.
     """
     now = now or timezone.now()
+    override = bool(
+        allow_out_of_network
+        and isinstance(user, PermissionsMixin)
+        and user.is_authenticated
+        and user.has_perm(OVERRIDE_PERMISSION)
+    )
     today = timezone.localdate(now)
     date_from = max(date_from or today, today)
     date_to = date_to or date_from + timedelta(days=DEFAULT_WINDOW_DAYS)
@@ -246,8 +268,13 @@ def slot_search(
 
     excluded: list[Excluded] = []
     location_verdicts: dict[int, Judgement] = {}
+    # Out-of-network reasons of locations and providers kept only by the override.
+    network_notes: dict[tuple[str, int], tuple[str, ...]] = {}
     for loc in locations.values():
         verdict = judge(ctx, Candidate(location=loc), Scope.LOCATION)
+        if override and _only_network(verdict):
+            network_notes[("location", loc.id)] = tuple(verdict.reasons)
+            verdict = Judgement((), verdict.parts)
         if verdict.excluded:
             excluded.append(_excluded("location", loc.id, loc.name, verdict))
         else:
@@ -267,6 +294,9 @@ def slot_search(
         verdict = judge(
             ctx, Candidate(location=locations[in_scope[0]], provider=prov), Scope.PROVIDER
         )
+        if override and _only_network(verdict):
+            network_notes[("provider", prov.id)] = tuple(verdict.reasons)
+            verdict = Judgement((), verdict.parts)
         if verdict.excluded:
             excluded.append(_excluded("provider", prov.id, prov.name, verdict))
         else:
@@ -293,6 +323,7 @@ def slot_search(
         provider_verdicts=provider_verdicts,
         limit=limit,
         agent_id=user.pk if user is not None and user.is_authenticated else None,
+        network_notes=network_notes,
     )
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
     for option in options:
@@ -311,6 +342,7 @@ def slot_search(
         providers_searched=searched_providers,
         # For benchmarks and debugging: what the slot read covered.
         extra={"read": read},
+        out_of_network_allowed=override,
     )
 
 
@@ -345,6 +377,16 @@ def _incapable_providers(
     return cached
 
 
+def _only_network(verdict: Judgement) -> bool:
+    """Whether the network rules are all that exclude (what the override may lift)."""
+    return verdict.excluded and all(e.rule in NETWORK_RULE_KEYS for e in verdict.exclusions)
+
+
+def _network_note(notes: dict[tuple[str, int], tuple[str, ...]], loc_id: int, prov_id: int) -> str:
+    reasons = notes.get(("location", loc_id), ()) + notes.get(("provider", prov_id), ())
+    return f"{'; '.join(reasons)}: {NEEDS_OVERRIDE}" if reasons else ""
+
+
 def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
     return Excluded(
         kind=kind,
@@ -365,6 +407,7 @@ def _options(
     provider_verdicts: dict[int, Judgement],
     limit: int,
     agent_id: int | None,
+    network_notes: dict[tuple[str, int], tuple[str, ...]] | None = None,
 ) -> list[SlotOption]:
     """The ``limit`` best bookable starts, best first, plus the starts other agents hold
     that rank among them (shown as held, so nobody is surprised by a 409)."""
@@ -442,6 +485,7 @@ def _options(
         loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
         miles = distance_miles(ctx, Candidate(location=loc))
         total = base + verdict
+        network_note = _network_note(network_notes or {}, loc_id, prov_id)
         options.append(
             SlotOption(
                 slot_id=slot_id,
@@ -460,6 +504,8 @@ def _options(
                 distance_miles=None if miles is None else round(miles, 1),
                 held=holder == HELD_BY_OTHER,
                 held_by_me=holder == HELD_BY_ME,
+                out_of_network=bool(network_note),
+                network_note=network_note,
             )
         )
     return options

@@ -389,3 +389,77 @@ def test_another_agents_held_slot_shows_as_held_not_as_a_hold_button(console, ag
     assert f'class="slot-hold slot-mine" data-slot="{mine.pk}"' in html
     assert "held by you on this call" in html
     assert f'class="slot-hold" data-slot="{free.pk}"' in html
+
+
+def _out_of_network_patient(net):
+    """Cherry Creek takes the patient's plan; Dr. Park does not."""
+    plan = f.plan()
+    patient = f.patient()
+    f.coverage(patient=patient, plan=plan)
+    f.in_network(plan=plan, location=net["cherry"])
+    return patient, plan
+
+
+def test_out_of_network_slots_are_offered_only_when_the_agent_asks(console):
+    net = f.console_network()
+    patient, plan = _out_of_network_patient(net)
+    console.post("/console/patients/open/", {"patient_id": patient.pk}, headers=HX)
+    body = {"appointment_type": net["consult"].pk}
+    first = net["slots"]["cherry-creek"][0]
+
+    plain = console.post("/console/slots/", body, headers=HX).content.decode()
+    assert 'id="out-of-network-toggle"' in plain
+    assert f'data-slot="{first.pk}"' not in plain
+    assert f"Dr. Lee Park is out of network for {plan}" in plain  # listed as excluded
+
+    asked = console.post(
+        "/console/slots/", {**body, "out_of_network": "on"}, headers=HX
+    ).content.decode()
+    assert f'data-slot="{first.pk}"' in asked
+    assert f"Dr. Lee Park is out of network for {plan}: needs an override reason" in asked
+    assert "Lakewood Dental has no CBCT scanner" in asked  # other hard rules still exclude
+
+
+def test_booking_an_out_of_network_slot_needs_the_override_reason(console):
+    net = f.console_network()
+    patient, plan = _out_of_network_patient(net)
+    console.post("/console/patients/open/", {"patient_id": patient.pk}, headers=HX)
+    slot = net["slots"]["cherry-creek"][0]
+    held = console.post(
+        "/console/hold/", {"slot_id": slot.pk, "appointment_type_id": net["consult"].pk}, headers=HX
+    ).content.decode()
+    assert f"Dr. Lee Park is out of network for {plan}: needs an override reason." in held
+    assert 'name="network_override_reason"' in held
+
+    refused = console.post("/console/book/", {"reason": "new_problem"}, headers=HX)
+
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert "Booking out of network needs an override reason; nothing was booked." in html
+    assert not Appointment.objects.exists()
+    assert Hold.objects.filter(slot=slot, released_at__isnull=True).exists()  # hold kept
+
+    booked = console.post(
+        "/console/book/",
+        {
+            "reason": "new_problem",
+            "network_override": "on",
+            "network_override_reason": "Patient chose this dentist, pays the difference",
+        },
+        headers=HX,
+    )
+    assert booked.status_code == 200, booked.content.decode()
+    appt = Appointment.objects.get()
+    assert appt.network_override_reason == "Patient chose this dentist, pays the difference"
+
+
+def test_an_in_network_hold_asks_for_no_override(console):
+    net = f.console_network()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    slot = net["slots"]["cherry-creek"][0]
+
+    held = console.post(
+        "/console/hold/", {"slot_id": slot.pk, "appointment_type_id": net["consult"].pk}, headers=HX
+    ).content.decode()
+
+    assert "countdown" in held and 'name="network_override_reason"' not in held

@@ -396,3 +396,61 @@ def test_fifty_clients_race_to_book_one_slot(live_server, fifty_agents):
         (409, "This hold has expired or was released; hold the slot again."): 49,
     }
     assert Appointment.objects.filter(status="booked").count() == 2
+
+
+@pytest.mark.django_db
+def test_out_of_network_options_come_only_on_request_and_book_with_a_reason(world, agent):
+    plan = f.plan()
+    f.coverage(patient=world.patient, plan=plan)
+    f.in_network(plan=plan, location=world.cbct_location)  # the location, not the provider
+    search = {"patient_id": world.patient.pk, "appointment_type_id": world.consult.pk}
+    client = api(agent)
+
+    plain = client.post("/api/v1/slots/search/", search, format="json").json()
+    assert plain["days"] == [] and plain["out_of_network_allowed"] is False
+
+    body = client.post(
+        "/api/v1/slots/search/", {**search, "allow_out_of_network": True}, format="json"
+    ).json()
+    options = [o for d in body["days"] for o in d["options"]]
+    assert body["out_of_network_allowed"] is True
+    assert [o["slot_id"] for o in options] == [s.pk for s in world.cbct_slots[:3]]
+    assert options[0]["out_of_network"] is True
+    assert options[0]["network_note"] == (
+        f"{world.provider} is out of network for {plan}: needs an override reason"
+    )
+    # The location without the scanner is still excluded, override or not.
+    assert world.location.pk in [e["id"] for e in body["excluded"] if e["kind"] == "location"]
+
+    held = hold(client, options[0]["slot_id"]).json()
+    payload = book_payload(world, held["id"], appointment_type_id=world.consult.pk)
+    refused = client.post("/api/v1/appointments/", payload, format="json")
+    assert refused.status_code == 409 and not Appointment.objects.exists()
+    booked = client.post(
+        "/api/v1/appointments/",
+        {**payload, "network_override_reason": "Patient accepts out-of-network cost"},
+        format="json",
+    )
+    assert booked.status_code == 201, booked.content
+    assert Appointment.objects.get().network_override_reason == (
+        "Patient accepts out-of-network cost"
+    )
+
+
+@pytest.mark.django_db
+def test_asking_for_out_of_network_options_without_the_permission_is_403(world):
+    from django.contrib.auth.models import Permission
+
+    # May use the console and its API, may not override the network.
+    user = User.objects.create_user("console.only", password="x")
+    user.user_permissions.add(Permission.objects.get(codename="use_console"))
+    search = {
+        "patient_id": world.patient.pk,
+        "appointment_type_id": world.consult.pk,
+        "allow_out_of_network": True,
+    }
+
+    response = api(user).post("/api/v1/slots/search/", search, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == "You are not allowed to book out of network."

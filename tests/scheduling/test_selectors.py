@@ -316,3 +316,70 @@ def test_the_sql_read_and_the_portable_read_return_the_same_units(
     sql = sorted(slot_reads._free_units_postgres(read))
     assert sql == sorted(slot_reads._free_units_portable(read))
     assert any(row[5] is not None for row in sql) == (time_of_day != "afternoon")
+
+
+# Out-of-network override ----------------------------------------------------------
+
+
+@pytest.fixture
+def out_of_network():
+    """Cherry Creek takes the patient's plan, Dr. Park does not; Lakewood takes neither
+    the plan nor (lacking the scanner) implant consults."""
+    net = f.console_network()
+    from billing.models import Payer
+
+    payer = Payer.objects.create(name="Delta Dental", payer_code="DDX01")
+    plan = f.plan(payer=payer, name="PPO")
+    patient = f.patient()
+    f.coverage(patient=patient, plan=plan)
+    f.in_network(plan=plan, location=net["cherry"])
+    return net, patient
+
+
+def test_out_of_network_options_are_offered_only_on_request_and_flagged(out_of_network, agent):
+    net, patient = out_of_network
+    plain = slot_search(patient=patient, appointment_type=net["consult"], user=agent)
+    assert plain.options == () and not plain.out_of_network_allowed
+    dentist = next(e for e in plain.excluded if e.kind == "provider")
+    assert dentist.reasons == ("Dr. Lee Park is out of network for Delta Dental PPO",)
+
+    wide = slot_search(
+        patient=patient, appointment_type=net["consult"], user=agent, allow_out_of_network=True
+    )
+
+    assert wide.out_of_network_allowed
+    assert [o.slot_id for o in wide.options] == [s.pk for s in net["slots"]["cherry-creek"]]
+    assert all(o.out_of_network and o.bookable for o in wide.options)
+    assert wide.options[0].network_note == (
+        "Dr. Lee Park is out of network for Delta Dental PPO: needs an override reason"
+    )
+    assert [o.slot_id for d in wide.days for o in d.options] == [o.slot_id for o in wide.options]
+    # Every other hard rule still excludes: Lakewood lacks the scanner (and the plan).
+    lakewood = next(e for e in wide.excluded if e.name == "Lakewood Dental")
+    assert "Lakewood Dental has no CBCT scanner, which Implant consult needs" in lakewood.reasons
+    assert "Lakewood Dental is out of network for Delta Dental PPO" in lakewood.reasons
+    assert all(e.kind != "provider" for e in wide.excluded)
+
+
+def test_in_network_options_are_not_flagged_under_the_override(out_of_network, agent):
+    net, patient = out_of_network
+    plan = patient.coverages.get().plan
+    f.in_network(plan=plan, provider=net["dentist"])
+
+    result = slot_search(
+        patient=patient, appointment_type=net["consult"], user=agent, allow_out_of_network=True
+    )
+
+    assert len(result.options) == 3
+    assert not any(o.out_of_network or o.network_note for o in result.options)
+
+
+def test_the_override_is_ignored_without_the_permission(out_of_network, outsider):
+    net, patient = out_of_network
+
+    result = slot_search(
+        patient=patient, appointment_type=net["consult"], user=outsider, allow_out_of_network=True
+    )
+
+    assert result.options == () and not result.out_of_network_allowed
+    assert any("out of network" in r for e in result.excluded for r in e.reasons)
