@@ -474,12 +474,14 @@ class PatientContext:
     identifiers: list[PatientIdentifier]
 
 
-def patient_context(*, patient_id: int, user: Any) -> PatientContext:
+def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> PatientContext:
     """Everything an agent needs about one patient, in one read; logs the access.
 
     Every opening is an access audit entry (auditlog ACCESS, the same kind admin writes),
     attributed to ``user`` explicitly so API calls authenticated by token are
-    attributed too.
+    attributed too. ``audit=False`` is for redrawing a context already audited (the
+    console redraws the panel after every booking or cancellation; logging each redraw
+    would bury the real accesses), so the caller decides what counts as one access.
     """
     from billing.models import EligibilityCheck
     from scheduling.models import Appointment, Waitlist
@@ -546,7 +548,10 @@ def patient_context(*, patient_id: int, user: Any) -> PatientContext:
     hit = PatientHit(patient=patient, score=1.0, matched_on=[])
     _attach_locations([hit])
 
-    LogEntry.objects.log_create(patient, force_log=True, action=LogEntry.Action.ACCESS, actor=user)
+    if audit:
+        LogEntry.objects.log_create(
+            patient, force_log=True, action=LogEntry.Action.ACCESS, actor=user
+        )
     return PatientContext(
         patient=patient,
         age=patient.age_on(now.date()),

@@ -26,6 +26,10 @@ class ConsoleState:
     hold_network_note: str = ""
     freed_slot_ids: list[int] = field(default_factory=list)
     finder: dict[str, Any] = field(default_factory=dict)  # last slot-finder form data
+    # Access audit: patients already audited on the current call, and whether the
+    # agent has just opened a patient (outside a call each opening is one access).
+    audited_patient_ids: list[int] = field(default_factory=list)
+    patient_opened: bool = False
 
     @classmethod
     def load(cls, session: Any) -> ConsoleState:
@@ -36,6 +40,28 @@ class ConsoleState:
     def save(self, session: Any) -> None:
         session[SESSION_KEY] = asdict(self)
 
+    def opened(self, patient_id: int) -> None:
+        """The agent opened (or registered) this patient: an access, unlike a redraw."""
+        self.patient_id = patient_id
+        self.patient_opened = True
+
+    def access_to_audit(self, *, on_call: bool) -> bool:
+        """Whether showing the open patient's context now is an access to audit.
+
+        Once per patient per call (the panel redraws after every hold, booking or
+        cancellation, and reopening the caller's record is still the same access), and
+        outside a call once per opening. Marks it audited.
+        """
+        opened, self.patient_opened = self.patient_opened, False
+        if self.patient_id is None:
+            return False
+        if on_call:
+            if self.patient_id in self.audited_patient_ids:
+                return False
+            self.audited_patient_ids.append(self.patient_id)
+            return True
+        return opened
+
     def clear_call(self) -> None:
         self.call_id = None
         self.patient_id = None
@@ -45,3 +71,5 @@ class ConsoleState:
         self.reschedule_id = None
         self.freed_slot_ids = []
         self.finder = {}
+        self.audited_patient_ids = []
+        self.patient_opened = False

@@ -103,7 +103,12 @@ class Panels:
         )
         if "context" in names and state.patient_id and "pc" not in ctx:
             try:
-                ctx["pc"] = patient_context(patient_id=state.patient_id, user=request.user)
+                on_call = call is not None and call.ended_at is None
+                ctx["pc"] = patient_context(
+                    patient_id=state.patient_id,
+                    user=request.user,
+                    audit=state.access_to_audit(on_call=on_call),
+                )
             except Patient.DoesNotExist:
                 state.patient_id = None
         ctx.setdefault("waitlist_form", forms.WaitlistForm(prefix="wl"))
@@ -245,7 +250,7 @@ def patient_open(request: AgentRequest) -> HttpResponse:
         )
     if state.patient_id != patient_id:
         state.reschedule_id = None
-    state.patient_id = patient_id
+    state.opened(patient_id)
     _attach_patient_to_call(request, state)
     return _respond(request, state, "context", "callbar", "finder", "hold")
 
@@ -285,7 +290,7 @@ def register(request: AgentRequest) -> HttpResponse:
         )
     except PermissionDenied as exc:
         return _respond(request, state, "flash", message=str(exc), level=messages.ERROR, status=403)
-    state.patient_id = patient.pk
+    state.opened(patient.pk)
     _attach_patient_to_call(request, state)
     return _respond(
         request,

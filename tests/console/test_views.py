@@ -463,3 +463,57 @@ def test_an_in_network_hold_asks_for_no_override(console):
     ).content.decode()
 
     assert "countdown" in held and 'name="network_override_reason"' not in held
+
+
+def _accesses(user, patient=None):
+    entries = LogEntry.objects.filter(action=LogEntry.Action.ACCESS, actor=user)
+    if patient is not None:
+        entries = entries.filter(object_pk=str(patient.pk))
+    return entries.count()
+
+
+def test_a_call_audits_each_patient_once_however_often_the_panel_redraws(console, agent):
+    _, _, slot = _bookable()
+    vt = f.appointment_type()
+    caller, relative = f.patient(), f.patient()
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    console.post("/console/patients/open/", {"patient_id": caller.pk}, headers=HX)
+    console.post("/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX)
+    assert console.post("/console/book/", {"reason": "recall"}, headers=HX).status_code == 200
+    appt = Appointment.objects.get()
+    cancelled = console.post(
+        "/console/appointments/cancel/",
+        {"appointment_id": appt.pk, "reason": "patient_request"},
+        headers=HX,
+    )
+    assert cancelled.status_code == 200, cancelled.content.decode()
+    console.get("/console/")
+    console.post("/console/patients/open/", {"patient_id": caller.pk}, headers=HX)  # again
+    assert _accesses(agent) == 1
+
+    # Another patient on the same call is another access, then also only once.
+    console.post("/console/patients/open/", {"patient_id": relative.pk}, headers=HX)
+    console.post("/console/patients/open/", {"patient_id": relative.pk}, headers=HX)
+    assert (_accesses(agent, caller), _accesses(agent, relative)) == (1, 1)
+
+    # The next call starts afresh.
+    console.post("/console/call/wrap-up/", {"outcome": "cancelled"}, headers=HX)
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    console.post("/console/patients/open/", {"patient_id": caller.pk}, headers=HX)
+    assert _accesses(agent, caller) == 2
+
+
+def test_outside_a_call_each_opening_is_one_access_and_redraws_are_not(console, agent):
+    _, _, slot = _bookable()
+    vt = f.appointment_type()
+    p = f.patient()
+    console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+    console.post("/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX)
+    console.post("/console/book/", {"reason": "recall"}, headers=HX)
+    console.get("/console/")
+    assert _accesses(agent, p) == 1
+
+    console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+
+    assert _accesses(agent, p) == 2
+    assert LogEntry.objects.filter(action=LogEntry.Action.ACCESS).exclude(actor=agent).count() == 0
