@@ -517,3 +517,18 @@ def test_outside_a_call_each_opening_is_one_access_and_redraws_are_not(console, 
 
     assert _accesses(agent, p) == 2
     assert LogEntry.objects.filter(action=LogEntry.Action.ACCESS).exclude(actor=agent).count() == 0
+
+
+def test_a_visit_level_block_is_shown_and_widening_is_not_suggested(console, agent):
+    net = f.console_network()
+    f.agent_profile(user=agent, home_region=net["region"])
+    existing_only = f.appointment_type(name="Child nitrous", patient_status="existing")
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+
+    body = {"appointment_type": existing_only.pk, "region": net["region"].pk}
+    page = console.post("/console/slots/", body, headers=HX).content.decode()
+
+    assert 'class="blocked" role="alert"' in page
+    assert "new to the practice" in page
+    assert "Try the whole network" not in page
+    assert 'id="widen"' not in page
