@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("scheduling.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("integrations.api_urls")),
+    path("", include("patients.api_urls")),
 ]

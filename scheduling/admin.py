@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from auditlog.mixins import AuditlogHistoryAdminMixin
+from django import forms
 from django.contrib import admin
 
 from . import models as m
+from .rules.registry import RULES
 from .templatetags.hubtime import at_location
 
 
@@ -213,7 +217,36 @@ class AgentProfileAdmin(admin.ModelAdmin):
     list_filter = ["home_region"]
 
 
+def _declared_params_help() -> str:
+    """Each rule's params with type, range and default, under the params field."""
+    lines = []
+    for rule in RULES:
+        for spec in rule.param_specs:
+            bounds = f"{spec.min:g} to {spec.max:g}" if spec.min is not None else "any"
+            null = ", null allowed" if spec.nullable else ""
+            lines.append(
+                f"{rule.key}: {spec.name} ({spec.type.__name__}, {bounds}{null}, "
+                f"default {spec.default})"
+            )
+    return "JSON object. Params each rule takes: " + "; ".join(lines) + "."
+
+
+class RuleSettingForm(forms.ModelForm):
+    class Meta:
+        model = m.RuleSetting
+        fields = ["key", "enabled", "weight", "params", "description"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "params" in self.fields:
+            self.fields["params"].help_text = _declared_params_help()
+
+
 @admin.register(m.RuleSetting)
 class RuleSettingAdmin(admin.ModelAdmin):
+    # The model's clean() checks params against the rule's declared ParamSpecs, so the
+    # form shows a field error naming the param instead of saving a value that breaks
+    # every slot search.
+    form = RuleSettingForm
     list_display = ["key", "enabled", "weight", "description"]
     list_editable = ["enabled", "weight"]

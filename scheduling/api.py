@@ -183,6 +183,13 @@ class SlotSearchView(ServiceView):
             default=False, help_text="Search beyond the agent's home region"
         )
         limit = serializers.IntegerField(default=30, min_value=1, max_value=200)
+        allow_out_of_network = serializers.BooleanField(
+            default=False,
+            help_text=(
+                "Offer out-of-network options too, flagged (needs scheduling.override_network;"
+                " booking one needs network_override_reason)"
+            ),
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             lo, hi = attrs.get("date_from"), attrs.get("date_to")
@@ -215,6 +222,17 @@ class SlotSearchView(ServiceView):
         score = serializers.FloatField()
         distance_miles = serializers.FloatField(allow_null=True)
         breakdown = serializers.ListField(child=serializers.DictField())
+        held = serializers.BooleanField(help_text="Another agent holds it: not bookable now")
+        held_by_me = serializers.BooleanField(help_text="You hold it: yours to book")
+        hold_note = serializers.CharField(
+            help_text='"held by another agent", "held by you on this call" or empty'
+        )
+        out_of_network = serializers.BooleanField(
+            help_text="Offered by allow_out_of_network: booking needs an override reason"
+        )
+        network_note = serializers.CharField(
+            help_text='e.g. "Dr. Lee is out of network for Delta PPO: needs an override reason"'
+        )
 
     class DayOutput(serializers.Serializer):
         class Meta:
@@ -248,12 +266,16 @@ class SlotSearchView(ServiceView):
         date_to = serializers.DateField()
         locations_searched = serializers.IntegerField()
         providers_searched = serializers.IntegerField()
+        out_of_network_allowed = serializers.BooleanField()
 
-    @extend_schema(request=Input, responses={200: Output, 400: ErrorOutput})
+    @extend_schema(request=Input, responses={200: Output, 400: ErrorOutput, 403: ErrorOutput})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        # Asking for what the role may not do is an error, not a silently narrower answer.
+        if v["allow_out_of_network"] and not request.user.has_perm("scheduling.override_network"):
+            raise services.NetworkOverrideNotAllowed()
         result = selectors.slot_search(
             patient=v["patient_id"],
             appointment_type=v["appointment_type_id"],
@@ -268,6 +290,7 @@ class SlotSearchView(ServiceView):
             user=request.user,
             home_region_only=not v["whole_network"],
             limit=v["limit"],
+            allow_out_of_network=v["allow_out_of_network"],
         )
 
         def option(o: selectors.SlotOption) -> dict[str, Any]:
@@ -285,6 +308,11 @@ class SlotSearchView(ServiceView):
                 "score": o.score,
                 "distance_miles": o.distance_miles,
                 "breakdown": [p.__dict__ for p in o.breakdown],
+                "held": o.held,
+                "held_by_me": o.held_by_me,
+                "hold_note": o.hold_note,
+                "out_of_network": o.out_of_network,
+                "network_note": o.network_note,
             }
 
         payload = {
@@ -309,6 +337,7 @@ class SlotSearchView(ServiceView):
             "date_to": result.date_to,
             "locations_searched": result.locations_searched,
             "providers_searched": result.providers_searched,
+            "out_of_network_allowed": result.out_of_network_allowed,
         }
         return Response(self.Output(payload).data)
 

@@ -4,6 +4,7 @@ import zoneinfo
 from datetime import date, datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
@@ -599,6 +600,21 @@ class RuleSetting(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    def clean(self) -> None:
+        # issue3 console fixes: params are checked against what the rule declares, so an
+        # admin typo ("thirty") is refused here instead of failing every slot search.
+        from scheduling.rules.base import params_errors
+        from scheduling.rules.registry import RULES_BY_KEY
+
+        super().clean()
+        rule = RULES_BY_KEY.get(self.key)
+        if rule is None:
+            known = ", ".join(sorted(RULES_BY_KEY))
+            raise ValidationError({"key": f"No rule has the key {self.key!r}. Rules: {known}."})
+        errors = params_errors(rule.param_specs, self.params)
+        if errors:
+            raise ValidationError({"params": [f"{rule.key}: {e}" for e in errors]})
 
 
 class ConsolePermissions(models.Model):

@@ -173,3 +173,64 @@ def appointment(
     AppointmentSlot.objects.create(appointment=appt, slot=slot)
     Slot.objects.filter(pk=slot.pk).update(status=Slot.Status.BOOKED)
     return appt
+
+
+# console
+def agent_profile(*, user, home_region: Region | None = None):
+    from scheduling.models import AgentProfile
+
+    return AgentProfile.objects.update_or_create(user=user, defaults={"home_region": home_region})[
+        0
+    ]
+
+
+def console_network(*, days_ahead: int = 3) -> dict:
+    """A small network where only one location has the CBCT scanner an implant consult needs.
+
+    Two locations in one region (Cherry Creek has the scanner, Lakewood does not), one
+    dentist working at both, three free morning slots at each on the same local day,
+    and an implant consult type requiring the scanner and the implants capability.
+    """
+    from zoneinfo import ZoneInfo
+
+    front_range = region(name="Front Range", code="front-range")
+    cherry = location(
+        name="Cherry Creek Dental", region=front_range, equipment=["cbct"], code="cherry-creek"
+    )
+    Equipment.objects.filter(code="cbct").update(name="CBCT scanner")
+    lakewood = location(name="Lakewood Dental", region=front_range, code="lakewood")
+    dentist = provider(
+        first_name="Lee",
+        last_name="Park",
+        capabilities=["general", "implants"],
+        locations=[cherry, lakewood],
+    )
+    consult = appointment_type(
+        name="Implant consult",
+        code="implant-consult",
+        capabilities=["implants"],
+        equipment=["cbct"],
+        duration_minutes=30,
+    )
+    cleaning = appointment_type(name="Cleaning", code="cleaning", duration_minutes=30)
+    day = (timezone.now() + timedelta(days=days_ahead)).astimezone(ZoneInfo("America/Denver"))
+    slots = {}
+    for loc, hour in ((cherry, 9), (lakewood, 14)):
+        slots[loc.code] = [
+            slot(
+                provider=dentist,
+                location=loc,
+                start=datetime.combine(day.date(), time(hour), tzinfo=ZoneInfo("America/Denver"))
+                + timedelta(minutes=30 * i),
+            )
+            for i in range(3)
+        ]
+    return {
+        "region": front_range,
+        "cherry": cherry,
+        "lakewood": lakewood,
+        "dentist": dentist,
+        "consult": consult,
+        "cleaning": cleaning,
+        "slots": slots,
+    }

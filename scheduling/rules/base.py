@@ -49,6 +49,64 @@ def score(points: float, note: str) -> Verdict:
 
 
 @dataclass(frozen=True)
+class ParamSpec:
+    """One admin-editable parameter a rule declares: its type, range and default.
+
+    Admins edit params as free JSON; the spec is what the admin form checks them against
+    and what the loader falls back to when a stored value is unusable, so a typo in one
+    row can never take slot search down.
+    """
+
+    name: str
+    type: type[int] | type[float]
+    default: int | float | None
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+    help: str = ""
+
+    def coerce(self, value: Any) -> int | float | None:
+        """The value as this param's type, or ValueError with a sentence saying why."""
+        if value is None:
+            if self.nullable:
+                return None
+            raise ValueError(f"{self.name} is required")
+        # bool is an int in Python; true/false is never a count of days or miles.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            kind = "a whole number" if self.type is int else "a number"
+            raise ValueError(f"{self.name} must be {kind}, not {value!r}")
+        if self.type is int and value != int(value):
+            raise ValueError(f"{self.name} must be a whole number, not {value!r}")
+        number = self.type(value)
+        if self.min is not None and number < self.min:
+            raise ValueError(f"{self.name} must be at least {self.min:g}, not {value!r}")
+        if self.max is not None and number > self.max:
+            raise ValueError(f"{self.name} must be at most {self.max:g}, not {value!r}")
+        return number
+
+
+def params_errors(specs: tuple[ParamSpec, ...], raw: Any) -> list[str]:
+    """Every problem with a params object, as sentences naming the param."""
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, Mapping):
+        return ["params must be an object of name: value pairs"]
+    by_name = {spec.name: spec for spec in specs}
+    errors: list[str] = []
+    for name, value in raw.items():
+        spec = by_name.get(name)
+        if spec is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            errors.append(f"unknown param {name!r} (this rule takes: {known})")
+            continue
+        try:
+            spec.coerce(value)
+        except ValueError as exc:
+            errors.append(str(exc))
+    return errors
+
+
+@dataclass(frozen=True)
 class RuleConfig:
     """One rule's admin-editable settings (a RuleSetting row merged over the defaults)."""
 
@@ -179,10 +237,16 @@ class Rule:
     scope: ClassVar[Scope]
     description: ClassVar[str]
     default_weight: ClassVar[float] = 1.0
+    # The params admins may set; default_params is derived from them.
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
     default_params: ClassVar[Mapping[str, Any]] = {}
     # A gate's exclusion makes the candidate irrelevant (an orthodontist for a root
     # canal): the engine reports that one reason and skips the scope's other rules.
     gate: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.default_params = {spec.name: spec.default for spec in cls.param_specs}
 
     def default_config(self) -> RuleConfig:
         return RuleConfig(weight=self.default_weight, params=dict(self.default_params))

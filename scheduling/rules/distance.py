@@ -13,6 +13,7 @@ from .base import (
     PASS,
     Candidate,
     Kind,
+    ParamSpec,
     Rule,
     RuleConfig,
     RuleContext,
@@ -35,7 +36,9 @@ class MaxDistanceRule(Rule):
     kind = Kind.HARD
     scope = Scope.LOCATION
     description = "Locations farther from the patient's home than the limit are excluded."
-    default_params = {"max_miles": None}
+    param_specs = (
+        ParamSpec("max_miles", float, None, min=1, max=1000, nullable=True, help="null: no limit"),
+    )
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         limit = ctx.prefs.max_distance_miles or config.param("max_miles", None)
@@ -54,7 +57,9 @@ class DistanceRule(Rule):
     scope = Scope.LOCATION
     description = "Closer to the patient's home ZIP ranks higher."
     default_weight = 3.0
-    default_params = {"scale_miles": 50}
+    param_specs = (
+        ParamSpec("scale_miles", float, 50, min=1, max=1000, help="miles at which it scores 0"),
+    )
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         miles = distance_miles(ctx, cand)

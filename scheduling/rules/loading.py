@@ -7,6 +7,7 @@ every location costs the same handful of round trips as one over a single site.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -37,11 +38,14 @@ from .base import (
     PatientFacts,
     Preferences,
     ProviderFacts,
+    Rule,
     RuleConfig,
     RuleContext,
     TypeFacts,
 )
 from .registry import RULES, RULES_BY_KEY
+
+logger = logging.getLogger(__name__)
 
 
 def load_configs() -> dict[str, RuleConfig]:
@@ -51,9 +55,36 @@ def load_configs() -> dict[str, RuleConfig]:
         rule = RULES_BY_KEY.get(row.key)
         if rule is None:
             continue
-        params = {**rule.default_params, **(row.params or {})}
+        params = usable_params(rule, row.params)
         configs[row.key] = RuleConfig(enabled=row.enabled, weight=row.weight, params=params)
     return configs
+
+
+def usable_params(rule: Rule, raw: Any) -> dict[str, Any]:
+    """The rule's defaults overridden by each stored param that is valid.
+
+    The admin form refuses bad params, but a row written by SQL or a fixture skips it: an
+    unusable value falls back to that param's default with a warning (rule key and param
+    name only; params never hold patient data), so one bad row never breaks a search.
+    """
+    params = dict(rule.default_params)
+    if not isinstance(raw, dict):
+        if raw not in (None, ""):
+            logger.warning("RuleSetting %s: params is not an object; using defaults", rule.key)
+        return params
+    specs = {spec.name: spec for spec in rule.param_specs}
+    for name, value in raw.items():
+        spec = specs.get(name)
+        if spec is None:
+            logger.warning("RuleSetting %s: unknown param %r ignored", rule.key, str(name)[:40])
+            continue
+        try:
+            params[name] = spec.coerce(value)
+        except ValueError:
+            logger.warning(
+                "RuleSetting %s: invalid value for param %s; using the default", rule.key, name
+            )
+    return params
 
 
 def load_names() -> Names:

@@ -15,7 +15,18 @@ default, the usual CPT/ADA convention):
 
 from __future__ import annotations
 
-from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
+from .base import (
+    PASS,
+    Candidate,
+    Kind,
+    ParamSpec,
+    Rule,
+    RuleConfig,
+    RuleContext,
+    Scope,
+    Verdict,
+    exclude,
+)
 
 
 def is_new_to(ctx: RuleContext, provider_id: int) -> bool:
@@ -27,7 +38,7 @@ class ProviderAcceptsNewRule(Rule):
     kind = Kind.HARD
     scope = Scope.PROVIDER
     description = "A provider who is not accepting new patients sees only established ones."
-    default_params = {"lookback_years": 3}
+    param_specs = (ParamSpec("lookback_years", int, 3, min=1, max=20, help="years a visit counts"),)
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         prov = cand.provider

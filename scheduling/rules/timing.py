@@ -5,7 +5,18 @@ from __future__ import annotations
 import zoneinfo
 from functools import lru_cache
 
-from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, score
+from .base import (
+    PASS,
+    Candidate,
+    Kind,
+    ParamSpec,
+    Rule,
+    RuleConfig,
+    RuleContext,
+    Scope,
+    Verdict,
+    score,
+)
 
 # Local-time boundaries (hours) matching Waitlist.TimeOfDay.
 TIME_OF_DAY_HOURS = {"morning": (0, 12), "afternoon": (12, 17), "evening": (17, 24)}
@@ -45,7 +56,9 @@ class EarliestDateRule(Rule):
     scope = Scope.SLOT
     description = "Sooner slots rank higher, fading to nothing over horizon_days."
     default_weight = 3.0
-    default_params = {"horizon_days": 30}
+    param_specs = (
+        ParamSpec("horizon_days", int, 30, min=1, max=365, help="days until a slot scores 0"),
+    )
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         assert cand.slot is not None

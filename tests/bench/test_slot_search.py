@@ -28,21 +28,30 @@ from patients.models import Patient
 from scheduling.demo.history import _types_for_age
 from scheduling.models import AppointmentType, Location, Provider, Region, Slot
 from scheduling.selectors import slot_search
+from scheduling.selectors.slot_reads import postgres_params
 
 QUERIES = 200
 WARMUP = 10
+# The same pairs' free, unheld units in each location's local window and time of day,
+# written by hand over the same index (held units are left out here: the baseline is
+# "the free slots", the search also reports held ones).
 BASELINE_SQL = """
     SELECT s.id, s.provider_id, s.location_id,
            (extract(epoch FROM s.start) * 1000000)::bigint
-    FROM unnest(%s::int[], %s::int[]) AS p(pid, lid)
+    FROM unnest(%(pids)s::int[], %(lids)s::int[], %(zones)s::text[]) AS p(pid, lid, tz)
     CROSS JOIN LATERAL (
         SELECT id, provider_id, location_id, start FROM scheduling_slot s
-        WHERE s.provider_id = p.pid AND s.location_id = p.lid
-          AND s.start >= %s AND s.start < %s AND s.status = 'free'
+        WHERE s.provider_id = p.pid AND s.location_id = p.lid AND s.status = 'free'
+          AND s.start >= greatest(%(now)s, %(date_from)s::timestamp AT TIME ZONE p.tz)
+          AND s.start < (%(date_after)s::timestamp AT TIME ZONE p.tz) + %(visit)s::interval
+          AND (%(tod_lo)s::float8 IS NULL
+               OR extract(epoch FROM (s.start AT TIME ZONE p.tz)::time) >= %(tod_lo)s)
+          AND (%(tod_hi)s::float8 IS NULL
+               OR extract(epoch FROM (s.start AT TIME ZONE p.tz)::time) < %(tod_hi)s)
           AND NOT EXISTS (SELECT 1 FROM scheduling_hold h WHERE h.slot_id = s.id
                           AND h.released_at IS NULL AND h.consumed_at IS NULL
-                          AND h.expires_at > %s)
-        ORDER BY s.start LIMIT %s) s
+                          AND h.expires_at > %(now)s)
+        ORDER BY s.start LIMIT %(per_pair)s) s
 """
 
 
@@ -107,20 +116,9 @@ def test_slot_search_latency_on_the_large_network(bench_db):
         elapsed = (time.perf_counter() - started) * 1000
         cpu = (time.process_time() - cpu_started) * 1000
 
-        pairs, (lo, hi) = result.extra["pairs"], result.extra["window"]
         started = time.perf_counter()
         with connection.cursor() as cursor:
-            cursor.execute(
-                BASELINE_SQL,
-                [
-                    [p for p, _ in pairs],
-                    [loc for _, loc in pairs],
-                    lo,
-                    hi,
-                    timezone.now(),
-                    result.extra["per_pair"],
-                ],
-            )
+            cursor.execute(BASELINE_SQL, postgres_params(result.extra["read"]))
             rows = cursor.fetchall()
         raw = (time.perf_counter() - started) * 1000
         # Same free slots: every option slot_search offers is among the raw rows.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -13,7 +13,7 @@ from scheduling.models import AgentProfile, Equipment, RuleSetting
 from scheduling.rules import loading
 from scheduling.rules.registry import RULES
 from scheduling.seed_extras import rule_settings_ensure
-from scheduling.selectors import slot_search
+from scheduling.selectors import slot_reads, slot_search
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -72,18 +72,62 @@ def test_times_are_shown_in_each_locations_zone(network, agent):
     assert [g.day for g in result.days] == sorted(g.day for g in result.days)
 
 
-def test_held_slots_and_short_runs_are_not_offered(network, other_agent):
+def test_slots_another_agent_holds_show_as_held_and_short_runs_are_not_offered(
+    network, agent, other_agent
+):
     *_, slots = network
     services.hold_place(slot=slots["denver"][1], by=other_agent)
     hour_visit = f.appointment_type(duration_minutes=60)
 
-    result = slot_search(patient=f.patient(), appointment_type=hour_visit, home_region_only=False)
+    result = slot_search(
+        patient=f.patient(), appointment_type=hour_visit, user=agent, home_region_only=False
+    )
 
-    offered = {o.slot_id for o in result.options}
+    bookable = {o.slot_id for o in result.options}
+    held = {o.slot_id: o.hold_note for o in result.held}
     # Denver 09:00 needs the held 09:30 unit; 09:30 is held; 10:00 has no unit after it.
-    assert not offered & {s.pk for s in slots["denver"]}
-    assert offered == {slots["phoenix"][0].pk, slots["phoenix"][1].pk}
-    assert all(o.end - o.start == timedelta(minutes=60) for o in result.options)
+    assert bookable == {slots["phoenix"][0].pk, slots["phoenix"][1].pk}
+    assert held == {
+        slots["denver"][0].pk: "held by another agent",
+        slots["denver"][1].pk: "held by another agent",
+    }
+    assert not any(o.held_by_me or o.held for o in result.options)
+    shown = [o for day in result.days for o in day.options]
+    assert {o.slot_id for o in shown} == bookable | set(held)
+    assert all(o.end - o.start == timedelta(minutes=60) for o in shown)
+
+
+def test_the_agent_holding_a_slot_sees_it_as_theirs_to_book(network, agent, other_agent):
+    *_, slots = network
+    call = services.call_start(agent=other_agent)
+    services.hold_place(slot=slots["denver"][1], by=other_agent, call=call)
+
+    result = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        user=other_agent,
+        home_region_only=False,
+    )
+
+    mine = [o for o in result.options if o.slot_id == slots["denver"][1].pk]
+    assert len(mine) == 1
+    assert mine[0].held_by_me and mine[0].bookable
+    assert mine[0].hold_note == "held by you on this call"
+    assert not result.held
+
+
+def test_held_slots_never_take_the_place_of_bookable_ones(network, other_agent):
+    *_, slots = network
+    for slot in slots["denver"]:
+        services.hold_place(slot=slot, by=other_agent)
+
+    result = slot_search(
+        patient=f.patient(), appointment_type=f.appointment_type(), home_region_only=False, limit=3
+    )
+
+    # Denver is nearer and ranks first, but its held slots do not push Phoenix out.
+    assert [o.slot_id for o in result.options] == [s.pk for s in slots["phoenix"]]
+    assert {o.slot_id for o in result.held} == {s.pk for s in slots["denver"]}
 
 
 def test_time_of_day_narrows_in_local_time(network):
@@ -188,3 +232,154 @@ def test_the_one_trip_patient_read_matches_the_portable_one(network):
     assert fast == portable
     assert fast[0] == (plan.pk, str(plan)) and fast[2] == frozenset({"iv"})
     assert [v[0] for v in fast[1]] == [far.pk, near.pk]
+
+
+def local_units(provider, location, day, first: str, count: int) -> list:
+    """``count`` back-to-back 30-minute units from local ``first`` (HH:MM) on ``day``."""
+    start = datetime.combine(day, time.fromisoformat(first), tzinfo=location.tz)
+    return [
+        f.slot(provider=provider, location=location, start=start + timedelta(minutes=30 * i))
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def busy_week():
+    """A provider booked solid the day before next week's window, mornings and afternoons
+    in it: more units ahead of the afternoons than a pair's share of the read."""
+    location = f.location()
+    provider = f.provider(locations=[location])
+    monday = (datetime.now(tz=UTC) + timedelta(days=8)).date()
+    local_units(provider, location, monday - timedelta(days=1), "08:00", 16)
+    mornings = local_units(provider, location, monday, "08:00", 8)
+    afternoons = local_units(provider, location, monday, "13:00", 4)
+    return monday, mornings, afternoons
+
+
+def test_afternoons_next_week_are_found_past_a_busy_day_before(busy_week):
+    monday, _, afternoons = busy_week
+
+    result = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        date_from=monday,
+        date_to=monday + timedelta(days=4),
+        time_of_day="afternoon",
+        home_region_only=False,
+        limit=3,
+    )
+
+    assert [o.slot_id for o in result.options] == [s.pk for s in afternoons[:3]]
+    assert all(o.local_start.date() == monday for o in result.options)
+
+
+def test_a_preferred_time_of_day_ranks_its_slots_first_even_after_many_others(busy_week):
+    monday, mornings, afternoons = busy_week
+
+    result = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        date_from=monday,
+        date_to=monday,
+        preferred_time_of_day="afternoon",
+        home_region_only=False,
+        limit=3,
+    )
+
+    assert [o.slot_id for o in result.options] == [s.pk for s in afternoons[:3]]
+    assert {o.slot_id for o in result.options}.isdisjoint(s.pk for s in mornings)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="compares the SQL read with the ORM one"
+)
+@pytest.mark.parametrize(
+    ("time_of_day", "preferred"), [("afternoon", None), ("any", "afternoon"), ("morning", None)]
+)
+def test_the_sql_read_and_the_portable_read_return_the_same_units(
+    busy_week, other_agent, time_of_day, preferred
+):
+    monday, mornings, _ = busy_week
+    services.hold_place(slot=mornings[2], by=other_agent)
+    search = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(duration_minutes=60),
+        date_from=monday,
+        date_to=monday + timedelta(days=2),
+        time_of_day=time_of_day,
+        preferred_time_of_day=preferred,
+        home_region_only=False,
+        limit=3,
+    )
+    read = search.extra["read"]
+
+    sql = sorted(slot_reads._free_units_postgres(read))
+    assert sql == sorted(slot_reads._free_units_portable(read))
+    assert any(row[5] is not None for row in sql) == (time_of_day != "afternoon")
+
+
+# Out-of-network override ----------------------------------------------------------
+
+
+@pytest.fixture
+def out_of_network():
+    """Cherry Creek takes the patient's plan, Dr. Park does not; Lakewood takes neither
+    the plan nor (lacking the scanner) implant consults."""
+    net = f.console_network()
+    from billing.models import Payer
+
+    payer = Payer.objects.create(name="Delta Dental", payer_code="DDX01")
+    plan = f.plan(payer=payer, name="PPO")
+    patient = f.patient()
+    f.coverage(patient=patient, plan=plan)
+    f.in_network(plan=plan, location=net["cherry"])
+    return net, patient
+
+
+def test_out_of_network_options_are_offered_only_on_request_and_flagged(out_of_network, agent):
+    net, patient = out_of_network
+    plain = slot_search(patient=patient, appointment_type=net["consult"], user=agent)
+    assert plain.options == () and not plain.out_of_network_allowed
+    dentist = next(e for e in plain.excluded if e.kind == "provider")
+    assert dentist.reasons == ("Dr. Lee Park is out of network for Delta Dental PPO",)
+
+    wide = slot_search(
+        patient=patient, appointment_type=net["consult"], user=agent, allow_out_of_network=True
+    )
+
+    assert wide.out_of_network_allowed
+    assert [o.slot_id for o in wide.options] == [s.pk for s in net["slots"]["cherry-creek"]]
+    assert all(o.out_of_network and o.bookable for o in wide.options)
+    assert wide.options[0].network_note == (
+        "Dr. Lee Park is out of network for Delta Dental PPO: needs an override reason"
+    )
+    assert [o.slot_id for d in wide.days for o in d.options] == [o.slot_id for o in wide.options]
+    # Every other hard rule still excludes: Lakewood lacks the scanner (and the plan).
+    lakewood = next(e for e in wide.excluded if e.name == "Lakewood Dental")
+    assert "Lakewood Dental has no CBCT scanner, which Implant consult needs" in lakewood.reasons
+    assert "Lakewood Dental is out of network for Delta Dental PPO" in lakewood.reasons
+    assert all(e.kind != "provider" for e in wide.excluded)
+
+
+def test_in_network_options_are_not_flagged_under_the_override(out_of_network, agent):
+    net, patient = out_of_network
+    plan = patient.coverages.get().plan
+    f.in_network(plan=plan, provider=net["dentist"])
+
+    result = slot_search(
+        patient=patient, appointment_type=net["consult"], user=agent, allow_out_of_network=True
+    )
+
+    assert len(result.options) == 3
+    assert not any(o.out_of_network or o.network_note for o in result.options)
+
+
+def test_the_override_is_ignored_without_the_permission(out_of_network, outsider):
+    net, patient = out_of_network
+
+    result = slot_search(
+        patient=patient, appointment_type=net["consult"], user=outsider, allow_out_of_network=True
+    )
+
+    assert result.options == () and not result.out_of_network_allowed
+    assert any("out of network" in r for e in result.excluded for r in e.reasons)

@@ -156,6 +156,54 @@ def test_releasing_a_long_visits_hold_frees_the_whole_run(world, agent, other_ag
     assert services.hold_place(slot=world.slots[1], by=other_agent).held_by == other_agent
 
 
+def open_hold_slots() -> set[int]:
+    return set(
+        Hold.objects.filter(released_at__isnull=True, consumed_at__isnull=True).values_list(
+            "slot_id", flat=True
+        )
+    )
+
+
+def test_releasing_a_hold_renewed_for_a_long_visit_frees_its_tail_too(world, agent, other_agent):
+    # Held first without the visit type, then again with it: the first unit's hold is
+    # renewed and the tail's hold is created later.
+    first = services.hold_place(slot=world.slots[0], by=agent)
+    again = services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+    assert again.pk == first.pk and open_hold_slots() == {world.slots[0].pk, world.slots[1].pk}
+    elsewhere = services.hold_place(slot=world.slots[4], by=agent)
+
+    services.hold_release(hold=first, by=agent)
+
+    # The run is free for anyone at once; the agent's unrelated hold two units on stays.
+    assert services.hold_place(slot=world.slots[1], by=other_agent).held_by == other_agent
+    assert open_hold_slots() == {world.slots[1].pk, world.slots[4].pk}
+    elsewhere.refresh_from_db()
+    assert elsewhere.released_at is None
+
+
+def test_releasing_a_calls_holds_frees_tails_placed_off_the_call(world, agent, other_agent):
+    call = services.call_start(agent=agent)
+    services.hold_place(slot=world.slots[0], by=agent, call=call)
+    services.hold_place(slot=world.slots[0], by=agent, appointment_type=world.consult)
+    other = services.hold_place(slot=world.slots[3], by=other_agent)
+
+    assert services.hold_release_for_call(call=call, by=agent) == 2
+
+    assert open_hold_slots() == {world.slots[3].pk}
+    other.refresh_from_db()
+    assert other.released_at is None
+
+
+def test_wrapping_up_a_call_frees_the_tails_of_its_holds(world, agent):
+    call = services.call_start(agent=agent)
+    services.hold_place(slot=world.slots[2], by=agent, call=call)
+    services.hold_place(slot=world.slots[2], by=agent, appointment_type=world.consult)
+
+    services.call_wrap_up(call=call, by=agent, outcome="info_only")
+
+    assert open_hold_slots() == set()
+
+
 def test_a_long_visit_cannot_be_held_where_it_does_not_fit(world, agent):
     with pytest.raises(services.SlotWrongFit):
         services.hold_place(slot=world.slots[-1], by=agent, appointment_type=world.consult)
@@ -667,3 +715,48 @@ def test_a_freed_unit_too_short_for_a_waiting_visit_does_not_match_it(world, age
     matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
     assert [m.entry_id for m in matches] == [short_wait.pk]
     assert long_wait.pk not in {m.entry_id for m in matches}
+
+
+def test_waitlist_matches_leave_out_patients_the_rules_would_not_book_there(world, agent):
+    appt = book(world, agent)
+    in_plan, other_plan = f.plan(), f.plan()
+    f.in_network(plan=in_plan, location=world.location)
+    f.in_network(plan=in_plan, provider=world.provider)
+
+    def wait(patient):
+        return services.waitlist_add(
+            patient=patient,
+            appointment_type=world.checkup,
+            by=agent,
+            earliest=DAY.date(),
+            latest=DAY.date(),
+        )
+
+    out_of_network = f.patient()
+    f.coverage(patient=out_of_network, plan=other_plan)
+    covered = f.patient()
+    f.coverage(patient=covered, plan=in_plan)
+    newcomer = f.patient()
+    established = f.patient()
+    seen_before = f.slot(
+        provider=world.provider, location=world.location, start=DAY - timedelta(days=200)
+    )
+    f.appointment(
+        patient=established, slot=seen_before, appointment_type=world.checkup, status="completed"
+    )
+    entries = [wait(p) for p in (out_of_network, covered, newcomer, established)]
+    world.provider.accepts_new_patients = False  # the panel closed after the booking
+    world.provider.save()
+
+    services.appointment_cancel(appointment=appt, by=agent, reason="other")
+
+    # The slot finder would exclude the first (out of network for its plan) and the
+    # newcomer (panel closed); the covered patient counts as new too, so only the
+    # established patient is offered the freed slot.
+    matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
+    assert [m.entry_id for m in matches] == [entries[3].pk]
+
+    world.provider.accepts_new_patients = True
+    world.provider.save()
+    matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
+    assert [m.entry_id for m in matches] == [entries[1].pk, entries[2].pk, entries[3].pk]

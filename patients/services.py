@@ -1,0 +1,152 @@
+"""Writes for patients. Every function here is atomic and keyword-only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from integrations.outbox import PATIENT_CREATED, outbox_enqueue
+
+from .matching import Demographics, MatchResult, match_score, normalize_phone
+from .models import DuplicateCandidate, Patient
+from .selectors import _last_names, name_index_key
+
+# Fields an agent may fill in at registration; anything else in ``data`` is refused.
+REGISTRATION_FIELDS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "email",
+    "address_line",
+    "city",
+    "state",
+    "zip_code",
+    "preferred_language",
+    "home_location",
+    "consent_sms",
+    "consent_email",
+)
+
+POSSIBLE_DUPLICATES = (
+    "This caller may already be registered. Open one of the listed patients, or confirm "
+    "that the caller is not a duplicate to register anyway."
+)
+NO_PERMISSION = "You do not have permission to register patients."
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    patient: Patient
+    match: MatchResult
+
+
+class PossibleDuplicate(Exception):
+    """Raised by ``patient_register`` instead of creating; carries the candidates."""
+
+    def __init__(self, candidates: list[DuplicateMatch]) -> None:
+        super().__init__(POSSIBLE_DUPLICATES)
+        self.candidates = candidates
+
+
+def _demographics(data: Mapping[str, Any]) -> Demographics:
+    return Demographics(
+        first_name=data.get("first_name", ""),
+        last_name=data.get("last_name", ""),
+        date_of_birth=data.get("date_of_birth"),
+        phone=normalize_phone(data.get("phone", "") or ""),
+        zip_code=data.get("zip_code", "") or "",
+        sex=data.get("sex", "") or "",
+    )
+
+
+def patient_duplicates(*, data: Mapping[str, Any]) -> list[DuplicateMatch]:
+    """Existing patients who may be the person described by ``data``, best first.
+
+    Candidates come from indexed keys only (same or day/month-swapped DOB, same phone,
+    a last name within typo distance), then ``match_score`` judges each one, the same
+    rule the inbound ADT path uses.
+    """
+    new = _demographics(data)
+    keys = Q(pk__in=[])
+    dob: date | None = new.date_of_birth
+    if dob:
+        keys |= Q(date_of_birth=dob)
+        if dob.day <= 12:
+            keys |= Q(date_of_birth=date(dob.year, dob.day, dob.month))
+    if new.phone:
+        keys |= Q(phone=new.phone)
+    if new.last_name:
+        surnames = _last_names.lookup(new.last_name, key=name_index_key())
+        # A similar surname alone is too broad; pair it with something personal.
+        if surnames and dob:
+            keys |= Q(last_name__in=surnames, date_of_birth__year=dob.year)
+    found: list[DuplicateMatch] = []
+    for patient in Patient.objects.exclude(status=Patient.Status.MERGED).filter(keys)[:500]:
+        result = match_score(
+            new,
+            Demographics(
+                first_name=patient.first_name,
+                last_name=patient.last_name,
+                date_of_birth=patient.date_of_birth,
+                phone=patient.phone,
+                zip_code=patient.zip_code,
+                sex=patient.sex,
+            ),
+        )
+        if result.possible:
+            found.append(DuplicateMatch(patient=patient, match=result))
+    found.sort(key=lambda d: (-d.match.score, d.patient.pk))
+    return found
+
+
+@transaction.atomic
+def patient_register(
+    *, data: Mapping[str, Any], by: Any, confirmed_not_duplicate: bool = False
+) -> Patient:
+    """Create a patient after a duplicate check; tell location systems in the same commit.
+
+    Raises ``PossibleDuplicate`` (nothing written) when existing patients match, unless
+    the agent has confirmed the caller is someone else: then the patient is created and
+    each shown pair is recorded as "not a duplicate", so the decision is on file.
+    Raises ``ValidationError`` for bad data.
+    """
+    if not by.has_perm("patients.add_patient"):
+        raise PermissionDenied(NO_PERMISSION)
+    unknown = set(data) - set(REGISTRATION_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown registration fields: {', '.join(sorted(unknown))}")
+    fields = dict(data)
+    fields["phone"] = normalize_phone(fields.get("phone", "") or "")
+    patient = Patient(**fields)
+    patient.full_clean(exclude=["merged_into", "status"])
+
+    candidates = patient_duplicates(data=fields)
+    if candidates and not confirmed_not_duplicate:
+        raise PossibleDuplicate(candidates)
+
+    patient.save()
+    for candidate in candidates:
+        low, high = sorted((patient.pk, candidate.patient.pk))
+        DuplicateCandidate.objects.create(
+            patient_a_id=low,
+            patient_b_id=high,
+            score=candidate.match.score,
+            reason="; ".join(candidate.match.reasons)[:200],
+            status=DuplicateCandidate.Status.NOT_DUPLICATE,
+        )
+    outbox_enqueue(
+        event_type=PATIENT_CREATED,
+        aggregate_type="patient",
+        aggregate_id=patient.pk,
+        location_id=patient.home_location_id,
+    )
+    return patient

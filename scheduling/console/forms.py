@@ -1,0 +1,182 @@
+"""Console forms: they validate what the agent typed; services do the writing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from patients.matching import normalize_phone
+from patients.models import Patient
+from scheduling.models import (
+    AppointmentType,
+    BookReason,
+    Call,
+    CancelReason,
+    Location,
+    Provider,
+    Region,
+    Waitlist,
+)
+
+MAX_WINDOW_DAYS = 120
+
+
+class CallStartForm(forms.Form):
+    caller_phone = forms.CharField(max_length=25, required=False, label="Caller's phone")
+
+    def clean_caller_phone(self) -> str:
+        raw = self.cleaned_data["caller_phone"]
+        digits = normalize_phone(raw)
+        if raw and len(digits) < 7:
+            raise forms.ValidationError("A phone number needs at least 7 digits.")
+        return digits
+
+
+class SearchForm(forms.Form):
+    query = forms.CharField(
+        max_length=120,
+        label="Find patient",
+        help_text="Name (typos are fine), date of birth, phone, MRN or member id",
+    )
+
+
+class RegisterForm(forms.ModelForm):
+    confirmed_not_duplicate = forms.BooleanField(
+        required=False, label="I checked the possible matches: this caller is not a duplicate"
+    )
+
+    class Meta:
+        model = Patient
+        fields = [
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "sex",
+            "phone",
+            "email",
+            "zip_code",
+            "preferred_language",
+            "home_location",
+        ]
+        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        home = self.fields["home_location"]
+        assert isinstance(home, forms.ModelChoiceField)
+        home.queryset = Location.objects.filter(active=True)
+
+    def clean_phone(self) -> str:
+        return normalize_phone(self.cleaned_data.get("phone", "") or "")
+
+
+class SlotFinderForm(forms.Form):
+    TIME_OF_DAY = [
+        ("", "Any time"),
+        ("morning", "Morning"),
+        ("afternoon", "Afternoon"),
+        ("evening", "Evening"),
+    ]
+
+    appointment_type = forms.ModelChoiceField(
+        queryset=AppointmentType.objects.filter(active=True),
+        label="Appointment type",
+        empty_label="Choose…",
+    )
+    region = forms.ModelChoiceField(
+        queryset=Region.objects.all(), required=False, empty_label="Whole network"
+    )
+    location = forms.ModelChoiceField(
+        queryset=Location.objects.filter(active=True), required=False, empty_label="Any location"
+    )
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.filter(active=True), required=False, empty_label="Any provider"
+    )
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    time_of_day = forms.ChoiceField(choices=TIME_OF_DAY, required=False, label="Time of day")
+    max_distance = forms.IntegerField(
+        required=False, min_value=1, max_value=500, label="Max distance (mi)"
+    )
+    # Shown only to agents allowed to override the network; slot_search ignores it for
+    # anyone else.
+    out_of_network = forms.BooleanField(
+        required=False, label="Include out-of-network options (needs an override reason)"
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        today = timezone.localdate()
+        if start and start < today:
+            self.add_error("date_from", "The window cannot start in the past.")
+        if start and end and end < start:
+            self.add_error("date_to", "The window must end after it starts.")
+        if start and end and (end - start) > timedelta(days=MAX_WINDOW_DAYS):
+            self.add_error("date_to", f"Search at most {MAX_WINDOW_DAYS} days at a time.")
+        return data
+
+
+class HoldForm(forms.Form):
+    slot_id = forms.IntegerField(min_value=1)
+
+
+class BookForm(forms.Form):
+    reason = forms.ChoiceField(choices=[("", "Reason…"), *BookReason.choices])
+    network_override = forms.BooleanField(required=False, label="Book out of network")
+    network_override_reason = forms.CharField(
+        max_length=200, required=False, label="Why out of network"
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("network_override") and not data.get("network_override_reason", "").strip():
+            self.add_error(
+                "network_override_reason", "Booking out of network needs a reason on file."
+            )
+        if not data.get("network_override"):
+            data["network_override_reason"] = ""
+        return data
+
+
+class AppointmentActionForm(forms.Form):
+    appointment_id = forms.IntegerField(min_value=1)
+
+
+class CancelForm(AppointmentActionForm):
+    reason = forms.ChoiceField(choices=[("", "Reason…"), *CancelReason.choices])
+
+
+class RescheduleForm(CancelForm):
+    pass
+
+
+class WaitlistForm(forms.Form):
+    appointment_type = forms.ModelChoiceField(
+        queryset=AppointmentType.objects.filter(active=True), label="Appointment type"
+    )
+    earliest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    latest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    time_of_day = forms.ChoiceField(choices=Waitlist.TimeOfDay.choices, required=False)
+    locations = forms.ModelMultipleChoiceField(
+        queryset=Location.objects.filter(active=True), required=False
+    )
+    notes = forms.CharField(max_length=200, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("earliest") and data.get("latest") and data["latest"] < data["earliest"]:
+            self.add_error("latest", "The latest date must be on or after the earliest.")
+        return data
+
+
+class WrapUpForm(forms.Form):
+    outcome = forms.ChoiceField(choices=[("", "Outcome…"), *Call.Outcome.choices])
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -1,0 +1,516 @@
+"""The slot finder: ranked starts for one visit across every location, with the reasons
+every other location and provider is excluded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
+from django.utils import timezone
+
+from patients.models import Patient
+
+from ..models import (
+    AgentProfile,
+    AppointmentType,
+    Location,
+    Provider,
+    Region,
+)
+from ..rules import loading
+from ..rules.availability import SlotFreeRule
+from ..rules.base import (
+    Candidate,
+    LocationFacts,
+    Preferences,
+    ProviderFacts,
+    RuleContext,
+    Scope,
+    SlotFacts,
+)
+from ..rules.capability import ProviderCapabilityRule
+from ..rules.distance import distance_miles
+from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, ScorePart, judge
+from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
+
+MAX_WINDOW_DAYS = 120
+# Visit-scope rules look at the patient and the visit type only; they get no real site.
+NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
+DEFAULT_WINDOW_DAYS = 30
+HELD_BY_OTHER = "held by another agent"
+HELD_BY_ME = "held by you on this call"
+NEEDS_OVERRIDE = "needs an override reason"
+OVERRIDE_PERMISSION = "scheduling.override_network"
+
+
+@dataclass(frozen=True)
+class SlotOption:
+    slot_id: int
+    provider_id: int
+    provider: str
+    location_id: int
+    location: str
+    region_id: int | None
+    start: datetime  # UTC
+    end: datetime  # start + the visit's duration
+    local_start: datetime  # in the location's zone: what the agent reads out
+    local_end: datetime
+    time_zone: str
+    score: float
+    breakdown: tuple[ScorePart, ...]
+    distance_miles: float | None
+    # Another agent holds (part of) this start: shown so the agent knows, not bookable.
+    held: bool = False
+    # The searching agent holds it (on this call): theirs to book.
+    held_by_me: bool = False
+    # Offered only because the agent asked for out-of-network options: booking it needs
+    # an override reason. ``network_note`` says which side is out ("Dr. Lee is out of
+    # network for Delta PPO: needs an override reason").
+    out_of_network: bool = False
+    network_note: str = ""
+
+    @property
+    def bookable(self) -> bool:
+        return not self.held
+
+    @property
+    def hold_note(self) -> str:
+        """Who holds the slot, as an agent may read it: never another agent's name."""
+        if self.held:
+            return HELD_BY_OTHER
+        if self.held_by_me:
+            return HELD_BY_ME
+        return ""
+
+
+@dataclass(frozen=True)
+class DayGroup:
+    day: date  # the location's local date
+    options: tuple[SlotOption, ...]  # ranked, best first
+
+
+@dataclass(frozen=True)
+class Excluded:
+    kind: str  # "location" | "provider"
+    id: int
+    name: str
+    reasons: tuple[str, ...]
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SlotSearchResult:
+    options: tuple[SlotOption, ...]  # bookable (yours included), ranked, best first
+    # Every start shown, by local day, days in date order: the options, plus the starts
+    # other agents hold where they rank (``held``), so the console can show them as held.
+    days: tuple[DayGroup, ...]
+    excluded: tuple[Excluded, ...]
+    region_id: int | None  # the region the search was narrowed to, if any
+    scoped_to_home_region: bool  # True when the agent's home region was applied by default
+    date_from: date
+    date_to: date
+    locations_searched: int
+    providers_searched: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Reasons that rule out every option for this patient and visit type (e.g. an
+    # existing-patients-only visit for someone new to the practice).
+    blocked: tuple[str, ...] = ()
+    # Starts other agents hold that rank among the options (also in ``days``).
+    held: tuple[SlotOption, ...] = ()
+    # True when out-of-network options were asked for and the user may override.
+    out_of_network_allowed: bool = False
+
+
+def _pk(value: Any) -> int | None:
+    return None if value is None else int(getattr(value, "pk", value))
+
+
+def home_region_id(user: AbstractBaseUser | AnonymousUser | None) -> int | None:
+    if user is None or not user.is_authenticated:
+        return None
+    return (
+        AgentProfile.objects.filter(user_id=user.pk)
+        .values_list("home_region_id", flat=True)
+        .first()
+    )
+
+
+def slot_search(
+    *,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    provider: Provider | int | None = None,
+    location: Location | int | None = None,
+    region: Region | int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    time_of_day: str = "any",
+    preferred_time_of_day: str | None = None,
+    max_distance_miles: float | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    home_region_only: bool = True,
+    limit: int = 30,
+    now: datetime | None = None,
+    allow_out_of_network: bool = False,
+) -> SlotSearchResult:
+    """Find ranked, bookable starts for one visit across every location at once.
+
+    Hard rules exclude locations and providers (listed with their reasons); soft rules
+    add up to each option's score, with the breakdown kept for the agent to read.
+    ``time_of_day`` narrows to morning/afternoon/evening in each location's local time;
+    ``preferred_time_of_day`` only ranks (defaults to ``time_of_day``). With a ``user``
+    whose AgentProfile has a home region and ``home_region_only``, the search stays in
+    that region unless ``region``, ``location`` or ``provider`` says otherwise.
+
+    Starts another agent holds are not options (nothing to book); they appear in
+    ``held`` and, where they rank, in ``days`` with ``held`` set (``hold_note`` "held by
+    another agent", never who). Starts held by ``user`` are options (``held_by_me``).
+
+    ``allow_out_of_network`` (honoured only for a ``user`` with
+    ``scheduling.override_network``) turns the network rules from exclusions into a
+    flag: a location or provider whose *only* exclusions are network rules is searched,
+    and its options carry ``out_of_network`` and ``network_note``; every other hard rule
+    still excludes. Booking such an option needs ``network_override_reason``.
+
+    Cost: a fixed number of queries (facts, then one pass over free slots) and rules run
+    once per location and per provider; only the slot-scope rules run per candidate.
+    Each provider/location pair contributes its earliest starts inside the local date
+    window and time of day (enough to fill ``limit`` several times over), plus, with a
+    preferred time of day, its earliest starts in that; see ``slot_reads``.
+    """
+    now = now or timezone.now()
+    override = bool(
+        allow_out_of_network
+        and isinstance(user, PermissionsMixin)
+        and user.is_authenticated
+        and user.has_perm(OVERRIDE_PERMISSION)
+    )
+    today = timezone.localdate(now)
+    date_from = max(date_from or today, today)
+    date_to = date_to or date_from + timedelta(days=DEFAULT_WINDOW_DAYS)
+    date_to = min(max(date_to, date_from), date_from + timedelta(days=MAX_WINDOW_DAYS))
+    limit = max(1, min(int(limit), 200))
+    if time_of_day not in TIME_OF_DAY_HOURS:
+        time_of_day = "any"
+    provider_id, location_id, region_id = _pk(provider), _pk(location), _pk(region)
+    scoped_home = False
+    if region_id is None and location_id is None and provider_id is None and home_region_only:
+        region_id = home_region_id(user)
+        scoped_home = region_id is not None
+
+    snapshot = loading.network_snapshot(on=date_from)
+    ctx = RuleContext(
+        patient=loading.patient_facts(patient, today=today, configs=snapshot.configs),
+        appointment_type=snapshot.types.get(appointment_type.pk)
+        or loading.type_facts(appointment_type),
+        now=now,
+        prefs=Preferences(
+            max_distance_miles=max_distance_miles,
+            preferred_time_of_day=preferred_time_of_day or time_of_day,
+            earliest=date_from,
+        ),
+        names=snapshot.names,
+        configs=snapshot.configs,
+    )
+    read = SlotRead(
+        pairs=[],
+        zones={},
+        date_from=date_from,
+        date_to=date_to,
+        time_of_day=time_of_day,
+        preferred_time_of_day=ctx.prefs.preferred_time_of_day,
+        visit=timedelta(minutes=ctx.appointment_type.duration_minutes),
+        per_pair=0,
+        now=now,
+    )
+    visit = judge(ctx, Candidate(location=NOWHERE), Scope.VISIT)
+    if visit.excluded:
+        return SlotSearchResult(
+            options=(),
+            days=(),
+            excluded=(),
+            region_id=region_id,
+            scoped_to_home_region=scoped_home,
+            date_from=date_from,
+            date_to=date_to,
+            locations_searched=0,
+            providers_searched=0,
+            extra={"read": read},
+            blocked=tuple(visit.reasons),
+        )
+    plan_id = ctx.patient.plan_id
+    all_locations, all_providers = snapshot.locations, snapshot.providers
+    if plan_id is not None:
+        all_locations, all_providers = snapshot.for_network(
+            *loading.network_for_plan(plan_id, date_from)
+        )
+    locations = {
+        pk: loc
+        for pk, loc in all_locations.items()
+        if (location_id is None or pk == location_id)
+        and (region_id is None or loc.region_id == region_id)
+    }
+    served = snapshot.served
+    providers = {
+        pk: prov
+        for pk, prov in all_providers.items()
+        if (provider_id is None or pk == provider_id)
+        and any(loc_id in locations for loc_id in served.get(pk, ()))
+    }
+
+    excluded: list[Excluded] = []
+    location_verdicts: dict[int, Judgement] = {}
+    # Out-of-network reasons of locations and providers kept only by the override.
+    network_notes: dict[tuple[str, int], tuple[str, ...]] = {}
+    for loc in locations.values():
+        verdict = judge(ctx, Candidate(location=loc), Scope.LOCATION)
+        if override and _only_network(verdict):
+            network_notes[("location", loc.id)] = tuple(verdict.reasons)
+            verdict = Judgement((), verdict.parts)
+        if verdict.excluded:
+            excluded.append(_excluded("location", loc.id, loc.name, verdict))
+        else:
+            location_verdicts[loc.id] = verdict
+    provider_verdicts: dict[int, Judgement] = {}
+    searched_providers = 0
+    incapable = _incapable_providers(snapshot, ctx)
+    for prov in providers.values():
+        in_scope = [loc_id for loc_id in served.get(prov.id, []) if loc_id in locations]
+        if not in_scope:
+            continue
+        searched_providers += 1
+        gated = incapable.get(prov.id)
+        if gated is not None:
+            excluded.append(gated)
+            continue
+        verdict = judge(
+            ctx, Candidate(location=locations[in_scope[0]], provider=prov), Scope.PROVIDER
+        )
+        if override and _only_network(verdict):
+            network_notes[("provider", prov.id)] = tuple(verdict.reasons)
+            verdict = Judgement((), verdict.parts)
+        if verdict.excluded:
+            excluded.append(_excluded("provider", prov.id, prov.name, verdict))
+        else:
+            provider_verdicts[prov.id] = verdict
+    pairs = [
+        (prov_id, loc_id)
+        for prov_id in provider_verdicts
+        for loc_id in served.get(prov_id, [])
+        if loc_id in location_verdicts
+    ]
+
+    read = dataclasses.replace(
+        read,
+        pairs=pairs,
+        zones={loc_id: locations[loc_id].time_zone for _, loc_id in pairs},
+        per_pair=per_pair_units(ctx, len(pairs), limit),
+    )
+    options = _options(
+        ctx=ctx,
+        read=read,
+        locations=locations,
+        providers=providers,
+        location_verdicts=location_verdicts,
+        provider_verdicts=provider_verdicts,
+        limit=limit,
+        agent_id=user.pk if user is not None and user.is_authenticated else None,
+        network_notes=network_notes,
+    )
+    by_day: dict[date, list[SlotOption]] = defaultdict(list)
+    for option in options:
+        by_day[option.local_start.date()].append(option)
+    excluded.sort(key=lambda e: (e.kind != "location", e.name))
+    return SlotSearchResult(
+        options=tuple(o for o in options if not o.held),
+        held=tuple(o for o in options if o.held),
+        days=tuple(DayGroup(day, tuple(by_day[day])) for day in sorted(by_day)),
+        excluded=tuple(excluded),
+        region_id=region_id,
+        scoped_to_home_region=scoped_home,
+        date_from=date_from,
+        date_to=date_to,
+        locations_searched=len(locations),
+        providers_searched=searched_providers,
+        # For benchmarks and debugging: what the slot read covered.
+        extra={"read": read},
+        out_of_network_allowed=override,
+    )
+
+
+def _incapable_providers(
+    snapshot: loading.NetworkSnapshot, ctx: RuleContext
+) -> dict[int, Excluded]:
+    """Providers the capability gate rules out for this visit type, listed as excluded.
+
+    The gate looks at the visit type and the provider only, never the patient, so the
+    answer is kept with the network snapshot: most providers of a large network fail it
+    for any given visit, and judging them once per type instead of once per search is
+    most of the provider work saved.
+    """
+    key = ("incapable", ctx.appointment_type)
+    cached = snapshot.memo.get(key)
+    if cached is None:
+        rule = RULES_BY_KEY[ProviderCapabilityRule.key]
+        config = ctx.config(rule)
+        cached = {}
+        if config.enabled:
+            for prov in snapshot.providers.values():
+                verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
+                if verdict.excluded:
+                    cached[prov.id] = Excluded(
+                        kind="provider",
+                        id=prov.id,
+                        name=prov.name,
+                        reasons=(verdict.reason,),
+                        rules=(rule.key,),
+                    )
+        snapshot.memo[key] = cached
+    return cached
+
+
+def _only_network(verdict: Judgement) -> bool:
+    """Whether the network rules are all that exclude (what the override may lift)."""
+    return verdict.excluded and all(e.rule in NETWORK_RULE_KEYS for e in verdict.exclusions)
+
+
+def _network_note(notes: dict[tuple[str, int], tuple[str, ...]], loc_id: int, prov_id: int) -> str:
+    reasons = notes.get(("location", loc_id), ()) + notes.get(("provider", prov_id), ())
+    return f"{'; '.join(reasons)}: {NEEDS_OVERRIDE}" if reasons else ""
+
+
+def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
+    return Excluded(
+        kind=kind,
+        id=pk,
+        name=name,
+        reasons=tuple(verdict.reasons),
+        rules=tuple(e.rule for e in verdict.exclusions),
+    )
+
+
+def _options(
+    *,
+    ctx: Any,
+    read: SlotRead,
+    locations: dict[int, LocationFacts],
+    providers: dict[int, ProviderFacts],
+    location_verdicts: dict[int, Judgement],
+    provider_verdicts: dict[int, Judgement],
+    limit: int,
+    agent_id: int | None,
+    network_notes: dict[tuple[str, int], tuple[str, ...]] | None = None,
+) -> list[SlotOption]:
+    """The ``limit`` best bookable starts, best first, plus the starts other agents hold
+    that rank among them (shown as held, so nobody is surprised by a 409)."""
+    rows = free_units(read)
+    if not rows:
+        return []
+    duration = read.visit
+    date_from, date_to, time_of_day = read.date_from, read.date_to, read.time_of_day
+
+    by_pair: dict[tuple[int, int], list[SlotRow]] = defaultdict(list)
+    for row in rows:
+        by_pair[(row[1], row[2])].append(row)
+    zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
+    duration_us = _micros(EPOCH + duration)
+    # Rank light tuples first; only the best become SlotOption objects.
+    # (-score, start, provider, slot, location, end, base, slot verdict, holder)
+    Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
+    bookable: list[Ranked] = []
+    held: list[Ranked] = []
+    for (prov_id, loc_id), run in by_pair.items():
+        run.sort(key=lambda r: r[3])
+        loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
+        base = location_verdicts[loc_id] + provider_verdicts[prov_id]
+        base_score = base.score
+        for i, (slot_id, _, _, start_us, _, _) in enumerate(run):
+            end_us = start_us + duration_us
+            # Walk the run: the units behind this start must be back to back up to the end.
+            covered, j = run[i][4], i
+            while covered < end_us and j + 1 < len(run) and run[j + 1][3] == covered:
+                j += 1
+                covered = run[j][4]
+            if covered < end_us:
+                continue
+            start = EPOCH + timedelta(microseconds=start_us)
+            end = start + duration
+            local_start = start.astimezone(tz)
+            if not (date_from <= local_start.date() <= date_to):
+                continue
+            if not in_time_of_day(local_start.hour, time_of_day):
+                continue
+            holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
+            held_by_other = bool(holders - {agent_id})
+            cand = Candidate(
+                location=loc,
+                provider=prov,
+                slot=SlotFacts(id=slot_id, start=start, end=end, held_by_other=held_by_other),
+            )
+            verdict = judge(ctx, cand, Scope.SLOT)
+            if verdict.excluded and not (held_by_other and _only_held(verdict)):
+                continue
+            entry = (
+                -(base_score + verdict.score),
+                start,
+                prov_id,
+                slot_id,
+                loc_id,
+                end,
+                base,
+                verdict,
+                HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else "",
+            )
+            (held if held_by_other else bookable).append(entry)
+    best = heapq.nsmallest(limit, bookable, key=lambda r: r[:3])
+    # Held starts appear where they would rank, never instead of a bookable one.
+    cutoff = best[-1][:3] if len(best) == limit else None
+    shown_held = [
+        r
+        for r in heapq.nsmallest(limit, held, key=lambda r: r[:3])
+        if cutoff is None or r[:3] <= cutoff
+    ]
+    options = []
+    for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict, holder in sorted(
+        best + shown_held, key=lambda r: r[:3]
+    ):
+        loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
+        miles = distance_miles(ctx, Candidate(location=loc))
+        total = base + verdict
+        network_note = _network_note(network_notes or {}, loc_id, prov_id)
+        options.append(
+            SlotOption(
+                slot_id=slot_id,
+                provider_id=prov_id,
+                provider=prov.name,
+                location_id=loc_id,
+                location=loc.name,
+                region_id=loc.region_id,
+                start=start,
+                end=end,
+                local_start=start.astimezone(tz),
+                local_end=end.astimezone(tz),
+                time_zone=loc.time_zone,
+                score=round(-neg_score, 3),
+                breakdown=total.parts,
+                distance_miles=None if miles is None else round(miles, 1),
+                held=holder == HELD_BY_OTHER,
+                held_by_me=holder == HELD_BY_ME,
+                out_of_network=bool(network_note),
+                network_note=network_note,
+            )
+        )
+    return options
+
+
+def _only_held(verdict: Judgement) -> bool:
+    """Whether the only thing against a start is another agent's hold."""
+    return all(e.rule == SlotFreeRule.key for e in verdict.exclusions)

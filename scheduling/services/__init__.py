@@ -1,0 +1,98 @@
+"""Writes for scheduling. Every function here is atomic and keyword-only.
+
+The package is split by what changes (holds, agents' bookings, the locations' own
+bookings, calls, the waitlist, the slot grid); callers import every public name from
+``scheduling.services`` as before.
+
+Lock order, everywhere, so that two services never wait on each other in a circle:
+appointment row -> hold row -> slot rows (by start) -> room rows (by id).
+"""
+
+from __future__ import annotations
+
+# The waitlist matches are reads (selectors); re-exported because the contract lists
+# them beside the services that free slots.
+from ..selectors import waitlist_matches_for_slot, waitlist_matches_for_slots
+from .appointments import (
+    appointment_book,
+    appointment_cancel,
+    appointment_reschedule,
+    freed_slot_ids,
+)
+from .calls import call_attach_patient, call_start, call_wrap_up
+from .errors import (
+    AppointmentNotActive,
+    AppointmentNotStarted,
+    CallAlreadyEnded,
+    CallNotYours,
+    HoldExpired,
+    HoldNotYours,
+    InvalidExternalStatus,
+    InvalidOutcome,
+    InvalidReason,
+    InvalidTimeOfDay,
+    NetworkOverrideNotAllowed,
+    PatientMerged,
+    RoomUnavailable,
+    RuleViolation,
+    SchedulingError,
+    SlotHeld,
+    SlotInPast,
+    SlotUnavailable,
+    SlotWrongFit,
+    WaitlistWindowInvalid,
+)
+from .external import (
+    EXTERNAL_STATUS_EVENTS,
+    appointment_cancel_external,
+    appointment_mark_no_show,
+    appointment_record_external,
+    appointment_update_external,
+)
+from .holds import hold_expire_stale, hold_place, hold_release, hold_release_for_call
+from .slots import MaterializeResult, slots_materialize
+from .waitlist import waitlist_add
+
+__all__ = [
+    "EXTERNAL_STATUS_EVENTS",
+    "AppointmentNotActive",
+    "AppointmentNotStarted",
+    "CallAlreadyEnded",
+    "CallNotYours",
+    "HoldExpired",
+    "HoldNotYours",
+    "InvalidExternalStatus",
+    "InvalidOutcome",
+    "InvalidReason",
+    "InvalidTimeOfDay",
+    "MaterializeResult",
+    "NetworkOverrideNotAllowed",
+    "PatientMerged",
+    "RoomUnavailable",
+    "RuleViolation",
+    "SchedulingError",
+    "SlotHeld",
+    "SlotInPast",
+    "SlotUnavailable",
+    "SlotWrongFit",
+    "WaitlistWindowInvalid",
+    "appointment_book",
+    "appointment_cancel",
+    "appointment_cancel_external",
+    "appointment_mark_no_show",
+    "appointment_record_external",
+    "appointment_reschedule",
+    "appointment_update_external",
+    "call_attach_patient",
+    "call_start",
+    "call_wrap_up",
+    "freed_slot_ids",
+    "hold_expire_stale",
+    "hold_place",
+    "hold_release",
+    "hold_release_for_call",
+    "slots_materialize",
+    "waitlist_add",
+    "waitlist_matches_for_slot",
+    "waitlist_matches_for_slots",
+]

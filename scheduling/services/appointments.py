@@ -1,0 +1,375 @@
+"""Booking, rescheduling and cancelling by agents, with every hard rule re-checked.
+
+Lock order, everywhere, so that two services never wait on each other in a circle:
+appointment row -> hold row -> slot rows (by start) -> room rows (by id).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations import outbox
+from patients.models import Patient
+
+from .. import signals
+from ..models import (
+    Appointment,
+    AppointmentSlot,
+    AppointmentType,
+    BookReason,
+    Call,
+    CancelReason,
+    Hold,
+    Room,
+    Slot,
+)
+from ..rules.equipment import required_equipment
+from ..rules.registry import NETWORK_RULE_KEYS
+from ..selectors.booking_rules import slot_judgement
+from ..selectors.holds import live_holds, open_holds
+from .errors import (
+    AppointmentNotActive,
+    HoldExpired,
+    HoldNotYours,
+    InvalidReason,
+    NetworkOverrideNotAllowed,
+    PatientMerged,
+    RoomUnavailable,
+    RuleViolation,
+    SlotHeld,
+    SlotInPast,
+    SlotUnavailable,
+)
+from .holds import _check_call, _units
+
+
+def _check_units_free(units: list[Slot], by: User, now: datetime) -> None:
+    if any(u.status != Slot.Status.FREE for u in units):
+        raise SlotUnavailable()
+    ids = [u.pk for u in units]
+    if live_holds(now).filter(slot_id__in=ids).exclude(held_by_id=by.pk).exists():
+        raise SlotHeld()
+
+
+def _pick_room(
+    location_id: int, needed: frozenset[str], start: datetime, end: datetime
+) -> Room | None:
+    """The least-equipped free room that has everything needed (keeps the CBCT room for
+    the visits that need it). None when the location does not model rooms.
+
+    Room rows are locked so two bookings at one location cannot pick the same room; the
+    PostgreSQL exclusion constraint ``appointment_room_no_overlap`` backs this up.
+    """
+    rooms = list(Room.objects.select_for_update().filter(location_id=location_id).order_by("id"))
+    if not rooms:
+        return None
+    equipment: dict[int, set[str]] = defaultdict(set)
+    for room_id, code in Room.equipment.through.objects.filter(
+        room_id__in=[r.pk for r in rooms]
+    ).values_list("room_id", "equipment__code"):
+        equipment[room_id].add(code)
+    busy = set(
+        Appointment.objects.filter(
+            room_id__in=[r.pk for r in rooms],
+            status__in=Appointment.ACTIVE_STATUSES,
+            start__lt=end,
+            end__gt=start,
+        ).values_list("room_id", flat=True)
+    )
+    fitting = [r for r in rooms if needed <= equipment[r.pk] and r.pk not in busy]
+    if not fitting:
+        raise RoomUnavailable()
+    return min(fitting, key=lambda r: (len(equipment[r.pk]), r.pk))
+
+
+def _check_rules(
+    *,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    first: Slot,
+    by: User,
+    network_override_reason: str,
+    now: datetime,
+    established_with: int | None = None,
+) -> tuple[str, frozenset[str]]:
+    """Every hard rule for one concrete booking. Returns the override reason actually
+    used ("" when the booking is in network) and the equipment the room needs.
+
+    ``established_with``: see ``selectors.booking_rules.slot_judgement``."""
+    judged = slot_judgement(
+        patient=patient,
+        appointment_type=appointment_type,
+        slot=first,
+        now=now,
+        established_with=established_with,
+    )
+    if judged is None:
+        raise SlotUnavailable()  # the location or provider was deactivated
+    ctx, judgement = judged
+    override_used = ""
+    hard = list(judgement.exclusions)
+    if hard and network_override_reason.strip():
+        network = [e for e in hard if e.rule in NETWORK_RULE_KEYS]
+        if network:
+            if not by.has_perm("scheduling.override_network"):
+                raise NetworkOverrideNotAllowed()
+            override_used = network_override_reason.strip()[:200]
+            hard = [e for e in hard if e.rule not in NETWORK_RULE_KEYS]
+    if hard:
+        raise RuleViolation(*[e.reason for e in hard])
+    return override_used, required_equipment(ctx)
+
+
+def _link_units(appointment: Appointment, units: list[Slot]) -> None:
+    """The double-booking guarantee: ``slot_booked_once`` rejects a second active link."""
+    try:
+        with transaction.atomic():
+            AppointmentSlot.objects.bulk_create(
+                [AppointmentSlot(appointment=appointment, slot=u) for u in units]
+            )
+    except IntegrityError:
+        raise SlotUnavailable() from None
+    Slot.objects.filter(pk__in=[u.pk for u in units]).update(status=Slot.Status.BOOKED)
+
+
+def _create_appointment(**fields: Any) -> Appointment:
+    # On PostgreSQL the exclusion constraints reject an overlapping active appointment for
+    # the provider or the room even when it bypasses the slot grid.
+    try:
+        with transaction.atomic():
+            return Appointment.objects.create(**fields)
+    except IntegrityError:
+        raise SlotUnavailable() from None
+
+
+def _unlink(appointment: Appointment, *, now: datetime) -> list[int]:
+    """Free the appointment's slot units; returns the ids of future units now free again."""
+    slot_ids = list(
+        AppointmentSlot.objects.filter(appointment=appointment, active=True).values_list(
+            "slot_id", flat=True
+        )
+    )
+    AppointmentSlot.objects.filter(appointment=appointment, active=True).update(active=False)
+    Slot.objects.filter(pk__in=slot_ids, status=Slot.Status.BOOKED).update(status=Slot.Status.FREE)
+    return list(Slot.objects.filter(pk__in=slot_ids, start__gt=now).values_list("pk", flat=True))
+
+
+def _take_off_schedule(
+    appointment: Appointment, *, status: str, reason: str, now: datetime
+) -> None:
+    """Mark a locked, active appointment cancelled or rescheduled and free its units."""
+    appointment.status = status
+    appointment.cancel_reason = reason
+    appointment.cancelled_at = now
+    appointment.updated_at = now
+    appointment.save(update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"])
+    _unlink(appointment, now=now)
+
+
+def _attach_patient(call: Call | None, patient: Patient) -> None:
+    if call is not None and call.patient_id is None:
+        Call.objects.filter(pk=call.pk, patient__isnull=True).update(patient=patient)
+        call.patient = patient
+
+
+def _announce(
+    appointment: Appointment,
+    event: str,
+    *,
+    outbox_event: str,
+    payload: dict[str, Any] | None = None,
+    previous: Appointment | None = None,
+) -> None:
+    """Tell the location's system (an outbox row, in the caller's transaction) and the
+    in-process receivers (``appointment_changed``) about one lifecycle change."""
+    outbox.outbox_enqueue(
+        event_type=outbox_event,
+        aggregate_type="appointment",
+        aggregate_id=appointment.pk,
+        location_id=appointment.location_id,
+        payload=payload,
+    )
+    signals.appointment_changed.send(
+        sender=Appointment, appointment=appointment, event=event, previous=previous
+    )
+
+
+def _book_from_hold(
+    *,
+    hold: Hold,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    by: User,
+    book_reason: str,
+    call: Call | None,
+    network_override_reason: str,
+    channel: str,
+    now: datetime,
+    rescheduled_from: Appointment | None = None,
+) -> Appointment:
+    locked = Hold.objects.select_for_update().filter(pk=hold.pk).first()
+    if locked is None:
+        raise HoldExpired()
+    if locked.held_by_id != by.pk:
+        raise HoldNotYours()
+    if locked.released_at or locked.consumed_at or locked.expires_at <= now:
+        raise HoldExpired()
+    first = Slot.objects.select_related("location").get(pk=locked.slot_id)
+    if first.start <= now:
+        raise SlotInPast()
+    units = _units(first, appointment_type.duration_minutes)
+    _check_units_free(units, by, now)
+    override_used, needed = _check_rules(
+        patient=patient,
+        appointment_type=appointment_type,
+        first=first,
+        by=by,
+        network_override_reason=network_override_reason,
+        now=now,
+        established_with=rescheduled_from.provider_id if rescheduled_from else None,
+    )
+    end = first.start + timedelta(minutes=appointment_type.duration_minutes)
+    room = _pick_room(first.location_id, needed, first.start, end)
+    appointment = _create_appointment(
+        patient=patient,
+        provider_id=first.provider_id,
+        location_id=first.location_id,
+        appointment_type=appointment_type,
+        room=room,
+        start=first.start,
+        end=end,
+        status=Appointment.Status.BOOKED,
+        channel=channel,
+        book_reason=book_reason,
+        network_override_reason=override_used,
+        booked_by=by,
+        call=call,
+        rescheduled_from=rescheduled_from,
+        created_at=now,
+        updated_at=now,
+    )
+    _link_units(appointment, units)
+    # Consume this hold and the agent's holds on the visit's other units.
+    open_holds().filter(slot_id__in=[u.pk for u in units], held_by_id=by.pk).update(consumed_at=now)
+    _attach_patient(call, patient)
+    return appointment
+
+
+def appointment_book(
+    *,
+    hold: Hold,
+    patient: Patient,
+    appointment_type: AppointmentType,
+    by: User,
+    reason: str,
+    call: Call | None = None,
+    network_override_reason: str = "",
+    channel: str = Appointment.Channel.AGENT,
+) -> Appointment:
+    """Book the held slot (and the consecutive units and room the visit needs) atomically.
+
+    ``reason`` is a BookReason value. The hold must be the agent's own and live. Every
+    hard rule is re-checked here, so the API and FHIR get the console's guarantees; an
+    out-of-network booking needs ``network_override_reason`` and the override permission.
+    """
+    if reason not in BookReason.values or channel not in Appointment.Channel.values:
+        raise InvalidReason()
+    if patient.status == Patient.Status.MERGED:
+        raise PatientMerged()
+    _check_call(call, by)
+    now = timezone.now()
+    with transaction.atomic():
+        appointment = _book_from_hold(
+            hold=hold,
+            patient=patient,
+            appointment_type=appointment_type,
+            by=by,
+            book_reason=reason,
+            call=call,
+            network_override_reason=network_override_reason,
+            channel=channel,
+            now=now,
+        )
+        _announce(appointment, "booked", outbox_event=outbox.APPOINTMENT_BOOKED)
+    return appointment
+
+
+def _lock_active(appointment: Appointment) -> Appointment:
+    locked = Appointment.objects.select_for_update().filter(pk=appointment.pk).first()
+    if locked is None or locked.status != Appointment.Status.BOOKED:
+        raise AppointmentNotActive()
+    return locked
+
+
+def appointment_reschedule(
+    *, appointment: Appointment, hold: Hold, by: User, reason: str, call: Call | None = None
+) -> Appointment:
+    """Move a booked appointment to the held slot: the old one becomes ``rescheduled``
+    (with ``reason``, a CancelReason value) and a new one points back at it.
+
+    The old units are freed first, so moving by half an hour within the same run works.
+    Everything happens in one transaction; if the new booking fails the old one stands.
+    """
+    if reason not in CancelReason.values:
+        raise InvalidReason()
+    _check_call(call, by)
+    now = timezone.now()
+    with transaction.atomic():
+        old = _lock_active(appointment)
+        _take_off_schedule(old, status=Appointment.Status.RESCHEDULED, reason=reason, now=now)
+        new = _book_from_hold(
+            hold=hold,
+            patient=old.patient,
+            appointment_type=old.appointment_type,
+            by=by,
+            book_reason=old.book_reason or BookReason.FOLLOW_UP,
+            call=call,
+            network_override_reason=old.network_override_reason,
+            channel=old.channel,
+            now=now,
+            rescheduled_from=old,
+        )
+        _announce(
+            new,
+            "rescheduled",
+            outbox_event=outbox.APPOINTMENT_RESCHEDULED,
+            payload={"previous_id": old.pk},
+            previous=old,
+        )
+    appointment.refresh_from_db()
+    return new
+
+
+def appointment_cancel(
+    *, appointment: Appointment, by: User, reason: str, call: Call | None = None
+) -> Appointment:
+    """Cancel a booked appointment with a CancelReason; its future units become free and
+    ``selectors.waitlist_matches_for_slots`` shows who is waiting for them."""
+    if reason not in CancelReason.values:
+        raise InvalidReason()
+    _check_call(call, by)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock_active(appointment)
+        _take_off_schedule(locked, status=Appointment.Status.CANCELLED, reason=reason, now=now)
+        _attach_patient(call, locked.patient)
+        _announce(locked, "cancelled", outbox_event=outbox.APPOINTMENT_CANCELLED)
+    return locked
+
+
+def freed_slot_ids(appointment: Appointment) -> list[int]:
+    """Future slot units a cancelled or rescheduled appointment gave back."""
+    return list(
+        Slot.objects.filter(
+            appointment_links__appointment=appointment,
+            appointment_links__active=False,
+            start__gt=timezone.now(),
+            status=Slot.Status.FREE,
+        ).values_list("pk", flat=True)
+    )

@@ -1,0 +1,62 @@
+"""Calls: start, identify the caller, wrap up with an outcome."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from patients.models import Patient
+
+from ..models import (
+    Call,
+)
+from ..selectors.holds import open_holds
+from .errors import (
+    CallAlreadyEnded,
+    InvalidOutcome,
+)
+from .holds import _check_call, _release_runs
+
+
+def call_start(
+    *, agent: User, caller_phone: str = "", patient: Patient | None = None, reason: str = ""
+) -> Call:
+    digits = "".join(ch for ch in caller_phone if ch.isdigit())[:15]
+    return Call.objects.create(
+        agent=agent,
+        patient=patient,
+        caller_phone=digits,
+        reason=reason[:60],
+        started_at=timezone.now(),
+    )
+
+
+def call_attach_patient(*, call: Call, patient: Patient, by: User) -> Call:
+    """The caller was identified: the call is about this patient (FCR counts per patient)."""
+    _check_call(call, by)
+    Call.objects.filter(pk=call.pk).update(patient=patient)
+    call.patient = patient
+    return call
+
+
+def call_wrap_up(
+    *, call: Call, by: User, outcome: str, notes: str = "", patient: Patient | None = None
+) -> Call:
+    """End the call with an outcome; any holds still open on it are released."""
+    if outcome not in Call.Outcome.values:
+        raise InvalidOutcome()
+    _check_call(call, by)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().get(pk=call.pk)
+        if locked.ended_at is not None:
+            raise CallAlreadyEnded()
+        locked.ended_at = max(now, locked.started_at)
+        locked.outcome = outcome
+        locked.notes = notes
+        if patient is not None:
+            locked.patient = patient
+        locked.save(update_fields=["ended_at", "outcome", "notes", "patient"])
+        _release_runs(open_holds().filter(call=locked), now=now)
+    return locked

@@ -1,0 +1,103 @@
+"""Errors people read. Views and the API map ``status_code`` to the HTTP answer and show
+``message`` (constant, asserted on by tests); ``details`` carries rule reasons.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SchedulingError(Exception):
+    message: ClassVar[str] = "The schedule could not be changed."
+    status_code: ClassVar[int] = 409
+
+    def __init__(self, *details: str) -> None:
+        self.details = list(details)
+        super().__init__(self.message)
+
+
+class SlotUnavailable(SchedulingError):
+    message = "This slot is no longer available."
+
+
+class SlotHeld(SlotUnavailable):
+    message = "This slot is held by another agent."
+
+
+class RoomUnavailable(SlotUnavailable):
+    message = "No suitably equipped room is free at that time."
+
+
+class SlotInPast(SchedulingError):
+    message = "This slot is in the past."
+    status_code = 400
+
+
+class SlotWrongFit(SchedulingError):
+    message = "This slot does not fit this appointment type."
+    status_code = 400
+
+
+class RuleViolation(SchedulingError):
+    message = "The scheduling rules exclude this booking."
+
+
+class HoldExpired(SchedulingError):
+    message = "This hold has expired or was released; hold the slot again."
+
+
+class HoldNotYours(SchedulingError):
+    message = "This hold belongs to another agent."
+    status_code = 403
+
+
+class NetworkOverrideNotAllowed(SchedulingError):
+    message = "You are not allowed to book out of network."
+    status_code = 403
+
+
+class AppointmentNotActive(SchedulingError):
+    message = "Only a booked appointment can be changed."
+
+
+class AppointmentNotStarted(SchedulingError):
+    message = "An appointment can be marked a no-show only after it was due to start."
+
+
+class PatientMerged(SchedulingError):
+    message = "This patient record was merged into another; book on the surviving record."
+    status_code = 400
+
+
+class InvalidReason(SchedulingError):
+    message = "Choose a reason from the list."
+    status_code = 400
+
+
+class InvalidExternalStatus(SchedulingError):
+    message = "A location system can set an appointment to booked, arrived or completed."
+    status_code = 400
+
+
+class CallNotYours(SchedulingError):
+    message = "This call belongs to another agent."
+    status_code = 403
+
+
+class CallAlreadyEnded(SchedulingError):
+    message = "This call has already been wrapped up."
+
+
+class InvalidOutcome(SchedulingError):
+    message = "Choose a call outcome from the list."
+    status_code = 400
+
+
+class WaitlistWindowInvalid(SchedulingError):
+    message = "The waitlist window must end on or after it starts, and not in the past."
+    status_code = 400
+
+
+class InvalidTimeOfDay(SchedulingError):
+    message = "Choose a time of day from the list."
+    status_code = 400

@@ -1,0 +1,235 @@
+"""Changes that arrive from a location's PMS (inbound SIU). No rules: the front desk has
+already booked; the hub records it, still without double booking. ``origin_connector_id``
+goes into the outbox payload so the relay does not echo the change back to its source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations import outbox
+from patients.models import Patient
+
+from ..models import (
+    Appointment,
+    AppointmentSlot,
+    AppointmentType,
+    CancelReason,
+    Location,
+    Provider,
+    Slot,
+)
+from ..selectors.holds import open_holds
+from .appointments import (
+    _announce,
+    _create_appointment,
+    _link_units,
+    _take_off_schedule,
+    _unlink,
+)
+from .errors import (
+    AppointmentNotActive,
+    AppointmentNotStarted,
+    InvalidExternalStatus,
+    SlotUnavailable,
+    SlotWrongFit,
+)
+
+
+def _origin(origin_connector_id: int | None) -> dict[str, Any]:
+    return {"origin_connector_id": origin_connector_id} if origin_connector_id else {}
+
+
+def _occupy_window(
+    *, provider: Provider, location: Location, start: datetime, end: datetime, now: datetime
+) -> list[Slot]:
+    """Lock the provider's units inside [start, end) at the location. A booked unit is a
+    conflict; agents' holds on them are released, because the front desk booked first."""
+    units = list(
+        Slot.objects.select_for_update()
+        .filter(provider=provider, start__lt=end, end__gt=start)
+        .order_by("start")
+    )
+    if any(u.status != Slot.Status.FREE or u.location_id != location.pk for u in units):
+        raise SlotUnavailable()
+    open_holds().filter(slot_id__in=[u.pk for u in units]).update(released_at=now)
+    return units
+
+
+def appointment_record_external(
+    *,
+    patient: Patient,
+    provider: Provider,
+    location: Location,
+    appointment_type: AppointmentType,
+    start: datetime,
+    end: datetime,
+    origin_connector_id: int | None = None,
+    external_id: str = "",
+) -> Appointment:
+    """Record a booking made at the location's front desk. Idempotent on
+    (location, external_id): the same PMS booking arriving twice returns the first row."""
+    if timezone.is_naive(start) or timezone.is_naive(end) or end <= start:
+        raise SlotWrongFit()
+    now = timezone.now()
+    with transaction.atomic():
+        if external_id:
+            existing = Appointment.objects.filter(
+                location=location, external_id=external_id
+            ).first()
+            if existing is not None:
+                return existing
+        units = _occupy_window(provider=provider, location=location, start=start, end=end, now=now)
+        appointment = _create_appointment(
+            patient=patient,
+            provider=provider,
+            location=location,
+            appointment_type=appointment_type,
+            start=start,
+            end=end,
+            status=Appointment.Status.BOOKED,
+            channel=Appointment.Channel.LOCATION,
+            external_id=external_id,
+            created_at=now,
+            updated_at=now,
+        )
+        _link_units(appointment, units)
+        _announce(
+            appointment,
+            "booked",
+            outbox_event=outbox.APPOINTMENT_BOOKED,
+            payload=_origin(origin_connector_id),
+        )
+    return appointment
+
+
+EXTERNAL_STATUS_EVENTS: dict[str, str] = {
+    Appointment.Status.BOOKED: "modified",
+    Appointment.Status.ARRIVED: "arrived",
+    Appointment.Status.COMPLETED: "completed",
+}
+
+
+def appointment_update_external(
+    *,
+    appointment: Appointment,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    provider: Provider | None = None,
+    location: Location | None = None,
+    appointment_type: AppointmentType | None = None,
+    status: str | None = None,
+    origin_connector_id: int | None = None,
+) -> Appointment:
+    """Apply a PMS modification (SIU^S14): move, reassign, retype, or mark arrived or
+    completed. Only the fields given change; the units are re-occupied when time,
+    provider or location move."""
+    if status is not None and status not in EXTERNAL_STATUS_EVENTS:
+        raise InvalidExternalStatus()
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Appointment.objects.select_for_update().filter(pk=appointment.pk).first()
+        if locked is None or not locked.is_active:
+            raise AppointmentNotActive()
+        new_start = start or locked.start
+        new_end = end or (new_start + (locked.end - locked.start))
+        if timezone.is_naive(new_start) or timezone.is_naive(new_end) or new_end <= new_start:
+            raise SlotWrongFit()
+        new_provider = provider or locked.provider
+        new_location = location or locked.location
+        moved = (new_start, new_end, new_provider.pk, new_location.pk) != (
+            locked.start,
+            locked.end,
+            locked.provider_id,
+            locked.location_id,
+        )
+        if moved:
+            _unlink(locked, now=now)
+            units = _occupy_window(
+                provider=new_provider, location=new_location, start=new_start, end=new_end, now=now
+            )
+            if new_location.pk != locked.location_id:
+                locked.room = None
+        locked.start, locked.end = new_start, new_end
+        locked.provider, locked.location = new_provider, new_location
+        if appointment_type is not None:
+            locked.appointment_type = appointment_type
+        event = "modified"
+        if status is not None:
+            locked.status = status
+            event = EXTERNAL_STATUS_EVENTS[status]
+        locked.updated_at = now
+        try:
+            with transaction.atomic():
+                locked.save()
+        except IntegrityError:
+            raise SlotUnavailable() from None
+        if moved:
+            _link_units(locked, units)
+        _announce(
+            locked,
+            event,
+            outbox_event=outbox.APPOINTMENT_MODIFIED,
+            payload=_origin(origin_connector_id),
+        )
+    return locked
+
+
+def appointment_cancel_external(
+    *,
+    appointment: Appointment,
+    reason: str = CancelReason.OTHER,
+    origin_connector_id: int | None = None,
+) -> Appointment:
+    """Apply a PMS cancellation (SIU^S15). Cancelling an already cancelled one is a no-op."""
+    if reason not in CancelReason.values:
+        reason = CancelReason.OTHER
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if locked.status in (Appointment.Status.CANCELLED, Appointment.Status.RESCHEDULED):
+            return locked
+        if not locked.is_active:
+            raise AppointmentNotActive()
+        _take_off_schedule(locked, status=Appointment.Status.CANCELLED, reason=reason, now=now)
+        _announce(
+            locked,
+            "cancelled",
+            outbox_event=outbox.APPOINTMENT_CANCELLED,
+            payload=_origin(origin_connector_id),
+        )
+    return locked
+
+
+def appointment_mark_no_show(
+    *,
+    appointment: Appointment,
+    by: User | None = None,
+    origin_connector_id: int | None = None,
+) -> Appointment:
+    """The patient did not come (SIU^S26 or the front desk). Only once the start passed."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if locked.status == Appointment.Status.NO_SHOW:
+            return locked
+        if locked.status != Appointment.Status.BOOKED:
+            raise AppointmentNotActive()
+        if locked.start > now:
+            raise AppointmentNotStarted()
+        locked.status = Appointment.Status.NO_SHOW
+        locked.updated_at = now
+        locked.save(update_fields=["status", "updated_at"])
+        AppointmentSlot.objects.filter(appointment=locked, active=True).update(active=False)
+        _announce(
+            locked,
+            "no_show",
+            outbox_event=outbox.APPOINTMENT_NO_SHOW,
+            payload=_origin(origin_connector_id),
+        )
+    return locked

@@ -1,0 +1,194 @@
+"""Holds: an agent keeps a slot (and the tail units of a long visit) while the caller decides."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from patients.models import Patient
+
+from .. import signals
+from ..models import (
+    AppointmentSlot,
+    AppointmentType,
+    Call,
+    Hold,
+    Slot,
+)
+from ..selectors.holds import open_holds
+from .errors import (
+    CallNotYours,
+    HoldNotYours,
+    SlotHeld,
+    SlotInPast,
+    SlotUnavailable,
+    SlotWrongFit,
+)
+
+
+def hold_expire_stale(*, now: datetime | None = None) -> int:
+    """Release holds past their expiry so the slots show as free again. Returns the count."""
+    now = now or timezone.now()
+    return open_holds().filter(expires_at__lte=now).update(released_at=now)
+
+
+def _release_expired(slot_ids: Sequence[int], now: datetime) -> None:
+    # An expired hold the beat task has not swept yet still occupies the partial unique
+    # index; release it so a new hold can take its place.
+    open_holds().filter(slot_id__in=slot_ids, expires_at__lte=now).update(released_at=now)
+
+
+def hold_place(
+    *,
+    slot: Slot,
+    by: User,
+    call: Call | None = None,
+    patient: Patient | None = None,
+    appointment_type: AppointmentType | None = None,
+) -> Hold:
+    """Hold a free slot for this agent's call for ``settings.HOLD_MINUTES``.
+
+    With ``appointment_type``, every consecutive unit the visit needs is held too (one
+    Hold row each, same agent, call and creation time), so nobody can take the tail of a
+    long visit while the patient decides; the first unit's hold is returned and is the
+    one to book or release. ``patient`` (default: the call's) goes to ``hold_placed``
+    receivers, e.g. the real-time eligibility check.
+
+    Holding what the same agent already holds renews it. Concurrent attempts on a slot
+    queue on its row lock; the partial unique index ``hold_one_live_per_slot`` is the
+    guarantee if anything bypasses the lock.
+    """
+    _check_call(call, by)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Slot.objects.select_for_update().filter(pk=slot.pk).first()
+        if locked is None or locked.status != Slot.Status.FREE:
+            raise SlotUnavailable()
+        if locked.start <= now:
+            raise SlotInPast()
+        units = (
+            [locked]
+            if appointment_type is None
+            else _units(locked, appointment_type.duration_minutes)
+        )
+        ids = [u.pk for u in units]
+        _release_expired(ids, now)
+        if (
+            any(u.status != Slot.Status.FREE for u in units)
+            or AppointmentSlot.objects.filter(slot_id__in=ids, active=True).exists()
+        ):
+            raise SlotUnavailable()
+        current = {h.slot_id: h for h in open_holds().filter(slot_id__in=ids)}
+        if any(h.held_by_id != by.pk for h in current.values()):
+            raise SlotHeld()
+        expires = now + timedelta(minutes=settings.HOLD_MINUTES)
+        holds: list[Hold] = []
+        for unit in units:
+            mine = current.get(unit.pk)
+            if mine is not None:
+                mine.expires_at = expires
+                mine.call = call or mine.call
+                mine.save(update_fields=["expires_at", "call"])
+                holds.append(mine)
+                continue
+            try:
+                with transaction.atomic():
+                    holds.append(
+                        Hold.objects.create(
+                            slot=unit, held_by=by, call=call, created_at=now, expires_at=expires
+                        )
+                    )
+            except IntegrityError:
+                raise SlotHeld() from None
+        first = holds[0]
+        if first.created_at == now:  # a new hold, not a renewal
+            if patient is None and call is not None:
+                patient = call.patient
+            signals.hold_placed.send(sender=Hold, hold=first, patient=patient)
+        return first
+
+
+def _check_call(call: Call | None, by: User) -> None:
+    if call is not None and call.agent_id != by.pk:
+        raise CallNotYours()
+
+
+def _release_runs(seeds: QuerySet[Hold], *, now: datetime) -> int:
+    """Release the open holds in ``seeds`` and, behind each, the same agent's open holds
+    on the provider's following back-to-back units at the same location: a long visit's
+    tail. Returns how many were released.
+
+    A tail is found by the grid, not by when it was placed: holding a unit, then holding
+    it again with a visit type, renews the first hold and adds tail holds created later,
+    and those must go with it. A hold the agent placed separately on the very next unit
+    goes too: an agent holds for one caller at a time, and a stray hold only blocks others.
+    """
+    seed_rows = list(seeds.values_list("pk", "held_by_id", "slot__provider_id"))
+    if not seed_rows:
+        return 0
+    seed_ids = {pk for pk, _, _ in seed_rows}
+    released: list[int] = []
+    for agent_id in {agent for _, agent, _ in seed_rows}:
+        providers = {prov for _, agent, prov in seed_rows if agent == agent_id}
+        rows = (
+            open_holds()
+            .filter(held_by_id=agent_id, slot__provider_id__in=providers)
+            .order_by("slot__provider_id", "slot__start")
+            .values_list("pk", "slot__provider_id", "slot__location_id", "slot__start", "slot__end")
+        )
+        run: tuple[int, int, datetime] | None = None  # (provider, location, end) of the run
+        for pk, provider_id, location_id, start, end in rows:
+            if pk in seed_ids or (run is not None and run == (provider_id, location_id, start)):
+                released.append(pk)
+                run = (provider_id, location_id, end)
+            else:
+                run = None
+    return open_holds().filter(pk__in=released).update(released_at=now)
+
+
+def hold_release(*, hold: Hold, by: User) -> Hold:
+    """Give the slot back, with the tail units of a long visit held behind it. Releasing
+    an already released or consumed hold does nothing."""
+    if hold.held_by_id != by.pk:
+        raise HoldNotYours()
+    with transaction.atomic():
+        _release_runs(Hold.objects.filter(pk=hold.pk), now=timezone.now())
+    hold.refresh_from_db()
+    return hold
+
+
+def hold_release_for_call(*, call: Call, by: User) -> int:
+    """Release every hold still open on a call, with the tails behind them (the call ended
+    or the agent gave up). Returns how many were released."""
+    _check_call(call, by)
+    with transaction.atomic():
+        return _release_runs(open_holds().filter(call=call), now=timezone.now())
+
+
+def _units(first: Slot, minutes: int) -> list[Slot]:
+    """Lock and return the consecutive slot units an appointment starting at ``first`` needs.
+
+    Precondition: inside a transaction. Raises SlotWrongFit when the provider's grid has
+    a gap, a location change or too few units before the visit would end.
+    """
+    end = first.start + timedelta(minutes=minutes)
+    units = list(
+        Slot.objects.select_for_update()
+        .filter(provider_id=first.provider_id, start__gte=first.start, start__lt=end)
+        .order_by("start")
+    )
+    if not units or units[0].pk != first.pk:
+        raise SlotUnavailable()
+    for previous, unit in itertools.pairwise(units):
+        if unit.start != previous.end or unit.location_id != first.location_id:
+            raise SlotWrongFit()
+    if units[-1].end < end:
+        raise SlotWrongFit()
+    return units

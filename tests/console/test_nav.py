@@ -1,0 +1,51 @@
+"""The top bar shows each role the pages it can open, and no others."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+LINKS = {
+    "Console": "/console/",
+    "KPIs": "/kpi/",
+    "Integration health": "/integrations/health/",
+    "Billing": "/billing/",
+    "Admin": "/admin/",
+}
+
+
+def nav_links(client, user) -> dict[str, str]:
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    nav = re.search(r'<nav aria-label="Pages">(.*?)</nav>', html, re.S)
+    assert nav is not None
+    return {
+        label: href for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav[1])
+    }
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("agent", ["Console"]),
+        ("ops_manager", ["KPIs", "Integration health"]),
+        ("biller", ["Billing"]),
+        ("admin_user", ["Console", "KPIs", "Integration health", "Billing", "Admin"]),
+        ("outsider", []),
+    ],
+)
+def test_each_role_sees_its_pages_and_no_others(client, request, role, expected):
+    user = request.getfixturevalue(role)
+
+    links = nav_links(client, user)
+
+    assert links == {label: LINKS[label] for label in expected}
+
+
+def test_the_current_page_is_marked(client, agent):
+    client.force_login(agent)
+    html = client.get("/console/").content.decode()
+    assert '<a href="/console/" aria-current="page">Console</a>' in html

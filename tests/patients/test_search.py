@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from auditlog.models import LogEntry
+from django.core.exceptions import PermissionDenied
+from django.utils import timezone
+
+from billing.models import EligibilityCheck
+from patients.models import ClinicalFact, DuplicateCandidate, Patient, PatientIdentifier
+from patients.selectors import parse_query, patient_context, patient_search
+from scheduling.models import Appointment, Waitlist
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def ids(hits):
+    return [h.id for h in hits]
+
+
+def test_parse_query_splits_names_dob_phone_and_ids():
+    parsed = parse_query("Gonzlez, Maria 04/12/1985 MRN-77")
+    assert parsed.names == ("Gonzlez", "Maria")
+    assert parsed.date_of_birth == date(1985, 4, 12)
+    assert parsed.tokens == ("MRN-77",)
+    assert parse_query("(303) 555-0101").phone == "3035550101"
+
+
+def test_a_typo_in_the_last_name_still_finds_the_patient(agent):
+    maria = f.patient(first_name="Maria", last_name="Gonzalez")
+    f.patient(first_name="Mark", last_name="Gordon")
+
+    assert ids(patient_search(query="Gonzlez", user=agent)) == [maria.pk]
+    assert ids(patient_search(query="maria gonzales", user=agent))[0] == maria.pk
+    assert ids(patient_search(query="Gonzalez, Maria", user=agent))[0] == maria.pk
+
+
+def test_name_and_dob_rank_the_right_person_first(agent):
+    older = f.patient(first_name="Maria", last_name="Gonzalez", date_of_birth=date(1950, 1, 2))
+    right = f.patient(first_name="Maria", last_name="Gonzalez", date_of_birth=date(1985, 4, 12))
+
+    hits = patient_search(query="Gonzlez 1985-04-12", user=agent)
+
+    assert ids(hits)[0] == right.pk
+    assert "date of birth" in hits[0].matched_on
+    assert older.pk not in ids(hits)[:1]
+
+
+def test_phone_mrn_and_member_id_find_the_patient(agent):
+    loc = f.location(name="Aurora Dental")
+    p = f.patient(phone="3035550142")
+    PatientIdentifier.objects.create(patient=p, system="AUR-EHR", value="A12345", location=loc)
+    cov = f.coverage(patient=p)
+    f.patient()
+
+    assert ids(patient_search(query="303-555-0142", user=agent)) == [p.pk]
+    assert ids(patient_search(query="a12345", user=agent)) == [p.pk]
+    assert ids(patient_search(query=cov.member_id, user=agent)) == [p.pk]
+
+
+def test_dob_alone_finds_everyone_born_that_day(agent):
+    a = f.patient(date_of_birth=date(1990, 7, 30))
+    b = f.patient(date_of_birth=date(1990, 7, 30))
+    f.patient(date_of_birth=date(1991, 7, 30))
+
+    assert set(ids(patient_search(query="07/30/1990", user=agent))) == {a.pk, b.pk}
+
+
+def test_results_list_every_location_that_knows_the_patient(agent):
+    home = f.location(name="Home Clinic")
+    mrn_site = f.location(name="Boulder Clinic")
+    visit_site = f.location(name="Lakewood Clinic")
+    p = f.patient(last_name="Okafor", home_location=home)
+    PatientIdentifier.objects.create(patient=p, system="BLD", value="B1", location=mrn_site)
+    prov = f.provider(locations=[visit_site])
+    s = f.slot(provider=prov, location=visit_site, start=timezone.now() + timedelta(days=3))
+    f.appointment(patient=p, slot=s, appointment_type=f.appointment_type())
+
+    (hit,) = patient_search(query="Okafor", user=agent)
+
+    assert hit.locations == ["Home Clinic", "Boulder Clinic", "Lakewood Clinic"]
+
+
+def test_possible_duplicates_are_flagged(agent):
+    a = f.patient(first_name="Jon", last_name="Smithe", date_of_birth=date(1970, 3, 3))
+    b = f.patient(first_name="John", last_name="Smithe", date_of_birth=date(1970, 3, 3))
+    c = f.patient(first_name="Ann", last_name="Smithe", date_of_birth=date(2001, 9, 9))
+    d = f.patient(first_name="Anne", last_name="Smyth", date_of_birth=date(1960, 1, 1))
+    DuplicateCandidate.objects.create(patient_a=c, patient_b=d, score=0.8, reason="on file")
+
+    hits = {h.id: h for h in patient_search(query="Smithe", user=agent)}
+
+    assert hits[a.pk].possible_duplicates == [b.pk]
+    assert hits[b.pk].possible_duplicates == [a.pk]
+    assert hits[c.pk].possible_duplicates == [d.pk]
+
+
+def test_merged_records_are_not_offered(agent):
+    survivor = f.patient(last_name="Nakamura")
+    f.patient(last_name="Nakamura", status=Patient.Status.MERGED, merged_into=survivor)
+
+    assert ids(patient_search(query="Nakamura", user=agent)) == [survivor.pk]
+
+
+def test_search_needs_the_view_permission(outsider):
+    with pytest.raises(PermissionDenied):
+        patient_search(query="x", user=outsider)
+
+
+def test_nonsense_finds_nobody(agent):
+    f.patient(last_name="Gonzalez")
+    assert patient_search(query="Zzyzx", user=agent) == []
+    assert patient_search(query="   ", user=agent) == []
+
+
+def test_context_brings_everything_and_logs_the_access(agent):
+    loc = f.location(name="Denver Central", time_zone="America/Denver")
+    p = f.patient(first_name="Ada", last_name="Lovelace", home_location=loc)
+    cov = f.coverage(patient=p)
+    checked = timezone.now() - timedelta(days=2)
+    EligibilityCheck.objects.create(
+        coverage=cov,
+        requested_at=checked - timedelta(days=30),
+        responded_at=checked - timedelta(days=30),
+        status=EligibilityCheck.Status.INACTIVE,
+    )
+    EligibilityCheck.objects.create(
+        coverage=cov, requested_at=checked, responded_at=checked, status="active"
+    )
+    ClinicalFact.objects.create(
+        patient=p,
+        kind=ClinicalFact.Kind.NEED,
+        description="Wheelchair access",
+        source_system="DEN-EHR",
+        recorded_at=timezone.now(),
+    )
+    prov = f.provider(locations=[loc])
+    vt = f.appointment_type()
+    future = f.slot(provider=prov, location=loc, start=timezone.now() + timedelta(days=5))
+    past = f.slot(provider=prov, location=loc, start=timezone.now() - timedelta(days=5))
+    upcoming_appt = f.appointment(patient=p, slot=future, appointment_type=vt)
+    past_appt = f.appointment(
+        patient=p, slot=past, appointment_type=vt, status=Appointment.Status.COMPLETED
+    )
+    Waitlist.objects.create(
+        patient=p,
+        appointment_type=vt,
+        earliest=date.today(),
+        latest=date.today() + timedelta(days=30),
+        created_at=timezone.now(),
+    )
+
+    ctx = patient_context(patient_id=p.pk, user=agent)
+
+    assert ctx.patient == p
+    assert ctx.coverages[0].eligibility_status == "active"
+    assert ctx.coverages[0].eligibility_checked_at == checked
+    assert [c.description for c in ctx.clinical] == ["Wheelchair access"]
+    assert ctx.upcoming == [upcoming_appt]
+    assert ctx.past == [past_appt]
+    assert len(ctx.waitlist) == 1
+    assert ctx.locations == ["Denver Central"]
+    access = LogEntry.objects.get(action=LogEntry.Action.ACCESS, object_pk=str(p.pk))
+    assert access.actor == agent
+
+
+def test_context_of_a_never_checked_coverage_says_so(agent):
+    p = f.patient()
+    f.coverage(patient=p)
+
+    ctx = patient_context(patient_id=p.pk, user=agent)
+
+    assert ctx.coverages[0].eligibility_label == "Never checked"
+    assert ctx.coverages[0].eligibility_checked_at is None
+
+
+def test_context_needs_permission_and_writes_nothing_without_it(outsider):
+    p = f.patient()
+    with pytest.raises(PermissionDenied):
+        patient_context(patient_id=p.pk, user=outsider)
+    assert not LogEntry.objects.filter(action=LogEntry.Action.ACCESS).exists()
+
+
+def test_an_unknown_first_name_falls_back_to_the_surname(agent):
+    robert = f.patient(first_name="Robert", last_name="Castellano")
+
+    assert ids(patient_search(query="Bob Castelano", user=agent)) == [robert.pk]
+
+
+def test_with_a_dob_typed_namesakes_from_other_years_drop_out(agent):
+    right = f.patient(first_name="Ana", last_name="Silva", date_of_birth=date(1990, 5, 20))
+    f.patient(first_name="Ana", last_name="Silva", date_of_birth=date(1961, 5, 20))
+
+    assert ids(patient_search(query="Silvaa 05/20/1990", user=agent)) == [right.pk]
+
+
+def test_equal_matches_are_listed_alphabetically(agent):
+    zoe = f.patient(first_name="Zoe", last_name="Brandt")
+    amy = f.patient(first_name="Amy", last_name="Brandt")
+
+    assert ids(patient_search(query="Brandt", user=agent)) == [amy.pk, zoe.pk]
+
+
+def test_a_new_patient_is_findable_by_typo_at_once(agent):
+    f.patient(last_name="Gonzalez")
+    assert patient_search(query="Gonzlez", user=agent)  # builds the surname cache
+    newcomer = f.patient(first_name="Ines", last_name="Wojciechowska")
+
+    assert ids(patient_search(query="Wojciechowsk", user=agent)) == [newcomer.pk]
