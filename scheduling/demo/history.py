@@ -40,6 +40,7 @@ CANCEL_WEIGHTS = [
     ("wrong_provider", 4),
     ("weather", 2),
 ]
+VISITS_PER_HALF_YEAR = [0, 1, 1, 2, 2, 2, 3, 4]
 CHANNEL_WEIGHTS = [("agent", 74), ("location", 14), ("api", 6), ("self", 6)]
 CALL_OUTCOME_EXTRA = [
     ("info_only", 45),
@@ -153,10 +154,15 @@ def build_history(
             )
         return None
 
+    # Visits and stray calls are drawn per six months of history. They used to be drawn
+    # once per patient whatever --history-months said, which capped a 24-month history at
+    # about the size of a 6-month one. The default (6 months) draws exactly as before, so
+    # the default seed stays byte-for-byte the same.
+    scale = months / 6
     for patient in patients:
         age = patient.age_on(today)
         types = _types_for_age(net.appointment_types, age)
-        for _ in range(rng.choice([0, 1, 1, 2, 2, 2, 3, 4])):
+        for _ in range(round(rng.choice(VISITS_PER_HALF_YEAR) * scale)):
             appt = place(patient, rng.choice(types))
             if appt is None:
                 continue
@@ -205,7 +211,14 @@ def build_history(
                     replacement.booked_by = agent
                     appointments.append(replacement)
                     reschedule_pairs.append((len(appointments) - 2, len(appointments) - 1))
-    for patient in rng.sample(patients, k=len(patients) // 3):
+    stray_callers: list[Patient] = []
+    remaining = len(patients) * months // 18
+    while remaining > 0:
+        # One caller in three per six months; sample() cannot draw more than the population.
+        k = min(remaining, len(patients) // 3 or len(patients))
+        stray_callers.extend(rng.sample(patients, k=k))
+        remaining -= k
+    for patient in stray_callers:
         when = datetime.combine(rng.choice(past_days), time(15, 0), tzinfo=UTC) + timedelta(
             minutes=rng.randint(0, 540)
         )

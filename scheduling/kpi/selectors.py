@@ -1,0 +1,815 @@
+"""KPI reads for access, accuracy and capacity, aggregated in the database.
+
+Every metric is computed for the selected period and the previous period of equal length
+in ONE query: the rows of both periods are selected by an index range scan and split by
+conditional aggregates (``Count(..., filter=...)``). No selector loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import (
+    Cast,
+    Concat,
+    ExtractDay,
+    ExtractMonth,
+    ExtractYear,
+    TruncDate,
+)
+from django.utils import timezone
+
+from scheduling.models import (
+    Appointment,
+    AppointmentType,
+    Call,
+    CancelReason,
+    Hold,
+    Location,
+    Provider,
+    Slot,
+    Waitlist,
+)
+
+from .filters import KpiFilters
+from .metrics import NO_DATA, Metric, rate, seconds
+
+FCR_WINDOW = timedelta(days=7)
+AUTOMATED_CHANNELS = [
+    Appointment.Channel.API,
+    Appointment.Channel.FHIR,
+    Appointment.Channel.SELF,
+    Appointment.Channel.LOCATION,
+]
+WRONG_BOOKING_REASONS = [CancelReason.WRONG_LOCATION, CancelReason.WRONG_PROVIDER]
+ENDED = [Appointment.Status.CANCELLED, Appointment.Status.RESCHEDULED]
+THIRD = 3
+
+DEF_CALLS = "Calls started in the period."
+DEF_BOOKINGS = (
+    "Appointments created in the period, any channel; the new half of a reschedule is not a "
+    "new booking."
+)
+DEF_FCR = (
+    "Share of ended calls with a known patient and reason after which the same patient did "
+    "not call again with the same reason within 7 days."
+)
+DEF_AHT = "Average of (ended minus started) over calls started in the period that have ended."
+DEF_AUTOMATION = (
+    "Share of bookings not made by an agent: partner API, FHIR scheduling, patient "
+    "self-service or the location's own front desk (PMS)."
+)
+DEF_HOLD = (
+    "Holds placed in the period that were consumed by a booking, out of holds that are "
+    "finished (consumed, released or expired)."
+)
+DEF_CALL_SCOPE = (
+    "Calls have no location of their own: location and region filters apply through the "
+    "patient's home location; the appointment-type filter does not apply."
+)
+
+
+def _wrong_location_definition(days: int) -> str:
+    return (
+        f"Bookings created in the period that, within {days} days of booking, were moved by a "
+        "reschedule to another location or cancelled/rescheduled with the reason “wrong "
+        "location” or “wrong provider”. Rate = those ÷ bookings (reschedule halves included)."
+    )
+
+
+DEF_MISMATCH = (
+    "Bookings created in the period where, on the appointment's date (UTC), the patient's age "
+    "was outside the provider's age range, or the provider lists languages and none is the "
+    "patient's preferred language, or the booking was later cancelled/rescheduled as “wrong "
+    "provider”. Rate = those ÷ bookings."
+)
+DEF_RESCHEDULE = "Appointments scheduled to start in the period that were rescheduled."
+DEF_CANCEL = "Appointments scheduled to start in the period that were cancelled."
+DEF_NO_SHOW = "Appointments scheduled to start in the period where the patient did not come."
+DEF_UTILIZATION = (
+    "Booked slot units ÷ bookable slot units (free + booked; blocked excluded) for slots "
+    "starting in the period. Slots exist for the materialized horizon only: pick a future "
+    "range to see upcoming fill."
+)
+DEF_TNA = (
+    "Days from now to the start of the third free slot at the location with a provider who "
+    "has every capability the appointment type needs (locations lacking its equipment are "
+    "left out). The industry's access measure: the first two openings are often chance "
+    "cancellations. Always as of now; the date range does not apply."
+)
+DEF_WAITLIST = "Waitlist entries created in the period that ended in a booking."
+
+
+# --- scoped base querysets -------------------------------------------------------------
+
+
+def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
+    qs = Appointment.objects.all()
+    if f.region_id:
+        qs = qs.filter(location__region_id=f.region_id)
+    if f.location_id:
+        qs = qs.filter(location_id=f.location_id)
+    if f.agent_id:
+        qs = qs.filter(booked_by_id=f.agent_id)
+    if f.appointment_type_id:
+        qs = qs.filter(appointment_type_id=f.appointment_type_id)
+    return qs
+
+
+def calls_scoped(f: KpiFilters) -> QuerySet[Call]:
+    qs = Call.objects.all()
+    if f.region_id:
+        qs = qs.filter(patient__home_location__region_id=f.region_id)
+    if f.location_id:
+        qs = qs.filter(patient__home_location_id=f.location_id)
+    if f.agent_id:
+        qs = qs.filter(agent_id=f.agent_id)
+    return qs
+
+
+def holds_scoped(f: KpiFilters) -> QuerySet[Hold]:
+    qs = Hold.objects.all()
+    if f.region_id:
+        qs = qs.filter(slot__location__region_id=f.region_id)
+    if f.location_id:
+        qs = qs.filter(slot__location_id=f.location_id)
+    if f.agent_id:
+        qs = qs.filter(held_by_id=f.agent_id)
+    return qs
+
+
+def slots_scoped(f: KpiFilters) -> QuerySet[Slot]:
+    qs = Slot.objects.exclude(status=Slot.Status.BLOCKED)
+    if f.region_id:
+        qs = qs.filter(location__region_id=f.region_id)
+    if f.location_id:
+        qs = qs.filter(location_id=f.location_id)
+    return qs
+
+
+def waitlist_scoped(f: KpiFilters) -> QuerySet[Waitlist]:
+    qs = Waitlist.objects.all()
+    if f.region_id:
+        qs = qs.filter(
+            Exists(
+                Waitlist.locations.through.objects.filter(
+                    waitlist_id=OuterRef("pk"), location__region_id=f.region_id
+                )
+            )
+        )
+    if f.location_id:
+        qs = qs.filter(
+            Exists(
+                Waitlist.locations.through.objects.filter(
+                    waitlist_id=OuterRef("pk"), location_id=f.location_id
+                )
+            )
+        )
+    if f.appointment_type_id:
+        qs = qs.filter(appointment_type_id=f.appointment_type_id)
+    if f.agent_id:
+        qs = qs.filter(created_by_id=f.agent_id)
+    return qs
+
+
+def in_period(field: str, f: KpiFilters) -> Q:
+    return Q(**{f"{field}__gte": f.start, f"{field}__lt": f.end})
+
+
+def _span(field: str, f: KpiFilters) -> Q:
+    """Both periods: the previous one and the selected one."""
+    return Q(**{f"{field}__gte": f.prev_start, f"{field}__lt": f.end})
+
+
+def _cur(field: str, f: KpiFilters) -> Q:
+    return Q(**{f"{field}__gte": f.start})
+
+
+def _prev(field: str, f: KpiFilters) -> Q:
+    return Q(**{f"{field}__lt": f.start})
+
+
+# --- expressions shared with the drill-downs ----------------------------------------------
+
+CALL_DURATION = ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField())
+FCR_ELIGIBLE = Q(patient__isnull=False, ended_at__isnull=False) & ~Q(reason="")
+
+
+def callback_exists() -> Exists:
+    """Another call by the same patient with the same reason within 7 days after this one.
+
+    Probed per call through the (patient, reason, started_at) index added for this page.
+    """
+    return Exists(
+        Call.objects.filter(
+            patient_id=OuterRef("patient_id"),
+            reason=OuterRef("reason"),
+            started_at__gt=OuterRef("started_at"),
+            started_at__lte=OuterRef("started_at") + FCR_WINDOW,
+        )
+    )
+
+
+def booking_q() -> Q:
+    return Q(rescheduled_from__isnull=True)
+
+
+def wrong_location_q(window_days: int) -> Q:
+    window = timedelta(days=window_days)
+    moved = Exists(
+        Appointment.objects.filter(
+            rescheduled_from_id=OuterRef("pk"), created_at__lte=OuterRef("created_at") + window
+        ).exclude(location_id=OuterRef("location_id"))
+    )
+    wrong_reason = Q(
+        status__in=ENDED,
+        cancel_reason__in=WRONG_BOOKING_REASONS,
+        cancelled_at__lte=F("created_at") + window,
+    )
+    return Q(moved) | wrong_reason
+
+
+def with_mismatch_flags(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
+    """Annotate ``age_at_visit``, ``age_mismatch``, ``language_mismatch``, ``wrong_provider``.
+
+    Age in whole years on the appointment's UTC date, from year/month/day parts so it runs
+    the same on PostgreSQL and SQLite. The language test reads the provider's JSON list as
+    text and looks for the quoted code, which also works on both.
+    """
+    born_later_in_year = Q(visit_md__lt=F("dob_md"))
+    return qs.annotate(
+        visit_md=ExtractMonth("start") * 100 + ExtractDay("start"),
+        dob_md=ExtractMonth("patient__date_of_birth") * 100 + ExtractDay("patient__date_of_birth"),
+    ).annotate(
+        age_at_visit=ExtractYear("start")
+        - ExtractYear("patient__date_of_birth")
+        - Case(When(born_later_in_year, then=Value(1)), default=Value(0)),
+        provider_languages=Cast("provider__languages", TextField()),
+        patient_language=Concat(
+            Value('"'), F("patient__preferred_language"), Value('"'), output_field=TextField()
+        ),
+        age_mismatch=Case(
+            When(
+                Q(age_at_visit__lt=F("provider__min_patient_age"))
+                | Q(age_at_visit__gt=F("provider__max_patient_age")),
+                then=Value(1),
+            ),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+        language_mismatch=Case(
+            When(
+                ~Q(provider_languages="[]")
+                & ~Q(provider_languages__contains=F("patient_language")),
+                then=Value(1),
+            ),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+        wrong_provider=Case(
+            When(
+                Q(status__in=ENDED, cancel_reason=CancelReason.WRONG_PROVIDER),
+                then=Value(1),
+            ),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+    )
+
+
+MISMATCH_Q = Q(age_mismatch=1) | Q(language_mismatch=1) | Q(wrong_provider=1)
+
+
+# --- Access ---------------------------------------------------------------------------------
+
+
+def access_metrics(f: KpiFilters) -> list[Metric]:
+    calls = calls_scoped(f).filter(_span("started_at", f))
+    cur, prev = _cur("started_at", f), _prev("started_at", f)
+    ended = Q(ended_at__isnull=False)
+    call_agg = calls.aggregate(
+        calls_cur=Count("id", filter=cur),
+        calls_prev=Count("id", filter=prev),
+        aht_cur=Avg(CALL_DURATION, filter=cur & ended),
+        aht_prev=Avg(CALL_DURATION, filter=prev & ended),
+    )
+    # A separate query so the callback probe runs only for eligible calls.
+    fcr_agg = (
+        calls.filter(FCR_ELIGIBLE)
+        .annotate(called_back=callback_exists())
+        .aggregate(
+            base_cur=Count("id", filter=cur),
+            base_prev=Count("id", filter=prev),
+            ok_cur=Count("id", filter=cur & Q(called_back=False)),
+            ok_prev=Count("id", filter=prev & Q(called_back=False)),
+        )
+    )
+    bookings = appointments_scoped(f).filter(_span("created_at", f), booking_q())
+    bcur, bprev = _cur("created_at", f), _prev("created_at", f)
+    automated = Q(channel__in=AUTOMATED_CHANNELS)
+    book_agg = bookings.aggregate(
+        cur=Count("id", filter=bcur),
+        prev=Count("id", filter=bprev),
+        auto_cur=Count("id", filter=bcur & automated),
+        auto_prev=Count("id", filter=bprev & automated),
+    )
+    now = timezone.now()
+    finished = Q(consumed_at__isnull=False) | Q(released_at__isnull=False) | Q(expires_at__lte=now)
+    consumed = Q(consumed_at__isnull=False)
+    holds = holds_scoped(f).filter(_span("created_at", f))
+    hcur, hprev = _cur("created_at", f), _prev("created_at", f)
+    hold_agg = holds.aggregate(
+        done_cur=Count("id", filter=hcur & finished),
+        done_prev=Count("id", filter=hprev & finished),
+        ok_cur=Count("id", filter=hcur & consumed),
+        ok_prev=Count("id", filter=hprev & consumed),
+    )
+    no_calls = "" if Call.objects.exists() else f"{NO_DATA}: no calls recorded."
+    no_appts = "" if Appointment.objects.exists() else f"{NO_DATA}: no appointments recorded."
+    no_holds = "" if Hold.objects.exists() else f"{NO_DATA}: no holds placed."
+    return [
+        Metric(
+            "calls",
+            "Calls",
+            f"{DEF_CALLS} {DEF_CALL_SCOPE}",
+            "count",
+            call_agg["calls_cur"],
+            call_agg["calls_prev"],
+            drill="calls",
+            no_source=no_calls,
+        ),
+        Metric(
+            "bookings",
+            "Bookings",
+            DEF_BOOKINGS,
+            "count",
+            book_agg["cur"],
+            book_agg["prev"],
+            drill="bookings",
+            no_source=no_appts,
+        ),
+        Metric(
+            "fcr",
+            "First-call resolution",
+            f"{DEF_FCR} {DEF_CALL_SCOPE}",
+            "percent",
+            rate(fcr_agg["ok_cur"], fcr_agg["base_cur"]),
+            rate(fcr_agg["ok_prev"], fcr_agg["base_prev"]),
+            numerator=fcr_agg["ok_cur"],
+            denominator=fcr_agg["base_cur"],
+            drill="fcr_callbacks",
+            no_source=no_calls,
+        ),
+        Metric(
+            "aht",
+            "Average handle time",
+            f"{DEF_AHT} {DEF_CALL_SCOPE}",
+            "seconds",
+            seconds(call_agg["aht_cur"]),
+            seconds(call_agg["aht_prev"]),
+            drill="calls",
+            no_source=no_calls,
+            lower_is_better=True,
+        ),
+        Metric(
+            "automation",
+            "Automation share",
+            DEF_AUTOMATION,
+            "percent",
+            rate(book_agg["auto_cur"], book_agg["cur"]),
+            rate(book_agg["auto_prev"], book_agg["prev"]),
+            numerator=book_agg["auto_cur"],
+            denominator=book_agg["cur"],
+            drill="automated_bookings",
+            no_source=no_appts,
+        ),
+        Metric(
+            "hold_conversion",
+            "Hold-to-book conversion",
+            f"{DEF_HOLD} Location, region and agent filters apply.",
+            "percent",
+            rate(hold_agg["ok_cur"], hold_agg["done_cur"]),
+            rate(hold_agg["ok_prev"], hold_agg["done_prev"]),
+            numerator=hold_agg["ok_cur"],
+            denominator=hold_agg["done_cur"],
+            drill="holds",
+            no_source=no_holds,
+        ),
+    ]
+
+
+def daily_series(qs: QuerySet[Any], field: str, f: KpiFilters) -> list[tuple[date, int]]:
+    """Rows per UTC day in the period, every day present (zero-filled)."""
+    counts = dict(
+        qs.filter(in_period(field, f))
+        .annotate(day=TruncDate(field))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    return [
+        (day, counts.get(day, 0))
+        for day in (f.date_from + timedelta(days=i) for i in range(f.days))
+    ]
+
+
+def access_series(f: KpiFilters) -> dict[str, list[tuple[date, int]]]:
+    return {
+        "calls": daily_series(calls_scoped(f), "started_at", f),
+        "bookings": daily_series(appointments_scoped(f).filter(booking_q()), "created_at", f),
+    }
+
+
+def calls_by_agent(f: KpiFilters) -> list[dict[str, Any]]:
+    rows = (
+        calls_scoped(f)
+        .filter(in_period("started_at", f))
+        .values("agent_id", "agent__username", "agent__first_name", "agent__last_name")
+        .annotate(
+            calls=Count("id"),
+            aht=Avg(CALL_DURATION, filter=Q(ended_at__isnull=False)),
+            booked=Count("id", filter=Q(outcome=Call.Outcome.BOOKED)),
+        )
+        .order_by("-calls")
+    )
+    return [
+        {
+            "agent_id": r["agent_id"],
+            "agent": f"{r['agent__first_name']} {r['agent__last_name']}".strip()
+            or r["agent__username"],
+            "calls": r["calls"],
+            "aht_seconds": seconds(r["aht"]),
+            "booked": r["booked"],
+            "booked_share": rate(r["booked"], r["calls"]),
+        }
+        for r in rows
+    ]
+
+
+def bookings_by_channel(f: KpiFilters) -> list[dict[str, Any]]:
+    labels = dict(Appointment.Channel.choices)
+    rows = (
+        appointments_scoped(f)
+        .filter(in_period("created_at", f), booking_q())
+        .values("channel")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    total = sum(r["n"] for r in rows)
+    return [
+        {
+            "channel": r["channel"],
+            "label": labels.get(r["channel"], r["channel"]),
+            "bookings": r["n"],
+            "share": rate(r["n"], total),
+        }
+        for r in rows
+    ]
+
+
+# --- Accuracy -------------------------------------------------------------------------------
+
+
+def accuracy_metrics(f: KpiFilters) -> list[Metric]:
+    created = with_mismatch_flags(appointments_scoped(f).filter(_span("created_at", f)))
+    cur, prev = _cur("created_at", f), _prev("created_at", f)
+    wrong = wrong_location_q(f.accuracy_days)
+    agg = created.aggregate(
+        cur=Count("id", filter=cur),
+        prev=Count("id", filter=prev),
+        wrong_cur=Count("id", filter=cur & wrong),
+        wrong_prev=Count("id", filter=prev & wrong),
+        mm_cur=Count("id", filter=cur & MISMATCH_Q),
+        mm_prev=Count("id", filter=prev & MISMATCH_Q),
+    )
+    scheduled = appointments_scoped(f).filter(_span("start", f))
+    scur, sprev = _cur("start", f), _prev("start", f)
+    status_aggs: dict[str, Any] = {"all_cur": Count("id", filter=scur)}
+    status_aggs["all_prev"] = Count("id", filter=sprev)
+    for status in ("rescheduled", "cancelled", "no_show"):
+        status_aggs[f"{status}_cur"] = Count("id", filter=scur & Q(status=status))
+        status_aggs[f"{status}_prev"] = Count("id", filter=sprev & Q(status=status))
+    sagg = scheduled.aggregate(**status_aggs)
+    no_appts = "" if Appointment.objects.exists() else f"{NO_DATA}: no appointments recorded."
+
+    def status_metric(status: str, label: str, definition: str) -> Metric:
+        return Metric(
+            status,
+            label,
+            definition,
+            "percent",
+            rate(sagg[f"{status}_cur"], sagg["all_cur"]),
+            rate(sagg[f"{status}_prev"], sagg["all_prev"]),
+            numerator=sagg[f"{status}_cur"],
+            denominator=sagg["all_cur"],
+            drill=status,
+            no_source=no_appts,
+            lower_is_better=True,
+        )
+
+    return [
+        Metric(
+            "wrong_location",
+            "Wrong-location bookings",
+            _wrong_location_definition(f.accuracy_days),
+            "percent",
+            rate(agg["wrong_cur"], agg["cur"]),
+            rate(agg["wrong_prev"], agg["prev"]),
+            numerator=agg["wrong_cur"],
+            denominator=agg["cur"],
+            drill="wrong_location",
+            no_source=no_appts,
+            lower_is_better=True,
+        ),
+        Metric(
+            "mismatch",
+            "Provider-patient mismatches",
+            DEF_MISMATCH,
+            "percent",
+            rate(agg["mm_cur"], agg["cur"]),
+            rate(agg["mm_prev"], agg["prev"]),
+            numerator=agg["mm_cur"],
+            denominator=agg["cur"],
+            drill="mismatch",
+            no_source=no_appts,
+            lower_is_better=True,
+        ),
+        status_metric("rescheduled", "Reschedule rate", DEF_RESCHEDULE),
+        status_metric("cancelled", "Cancel rate", DEF_CANCEL),
+        status_metric("no_show", "No-show rate", DEF_NO_SHOW),
+    ]
+
+
+def mismatch_breakdown(f: KpiFilters) -> dict[str, int]:
+    qs = with_mismatch_flags(appointments_scoped(f).filter(in_period("created_at", f)))
+    agg = qs.aggregate(
+        n_age=Count("id", filter=Q(age_mismatch=1)),
+        n_language=Count("id", filter=Q(language_mismatch=1)),
+        n_wrong_provider=Count("id", filter=Q(wrong_provider=1)),
+    )
+    # Aggregate names must differ from the annotations they count.
+    return {k.removeprefix("n_"): v or 0 for k, v in agg.items()}
+
+
+def accuracy_by_location(f: KpiFilters) -> list[dict[str, Any]]:
+    wrong = wrong_location_q(f.accuracy_days)
+    rows = (
+        appointments_scoped(f)
+        .filter(in_period("created_at", f))
+        .values("location_id", "location__name")
+        .annotate(
+            bookings=Count("id"),
+            wrong=Count("id", filter=wrong),
+            cancelled=Count("id", filter=Q(status=Appointment.Status.CANCELLED)),
+            rescheduled=Count("id", filter=Q(status=Appointment.Status.RESCHEDULED)),
+            no_show=Count("id", filter=Q(status=Appointment.Status.NO_SHOW)),
+        )
+        .order_by("location__name")
+    )
+    return [
+        {
+            "location_id": r["location_id"],
+            "location": r["location__name"],
+            "bookings": r["bookings"],
+            "wrong": r["wrong"],
+            "wrong_rate": rate(r["wrong"], r["bookings"]),
+            "cancelled": r["cancelled"],
+            "rescheduled": r["rescheduled"],
+            "no_show": r["no_show"],
+        }
+        for r in rows
+    ]
+
+
+# --- Capacity -------------------------------------------------------------------------------
+
+BOOKED = Q(status=Slot.Status.BOOKED)
+
+
+def capacity_metrics(f: KpiFilters) -> list[Metric]:
+    slots = slots_scoped(f).filter(_span("start", f))
+    cur, prev = _cur("start", f), _prev("start", f)
+    agg = slots.aggregate(
+        cur=Count("id", filter=cur),
+        prev=Count("id", filter=prev),
+        booked_cur=Count("id", filter=cur & BOOKED),
+        booked_prev=Count("id", filter=prev & BOOKED),
+    )
+    waitlist = waitlist_scoped(f).filter(_span("created_at", f))
+    wcur, wprev = _cur("created_at", f), _prev("created_at", f)
+    filled = Q(status=Waitlist.Status.BOOKED)
+    wagg = waitlist.aggregate(
+        cur=Count("id", filter=wcur),
+        prev=Count("id", filter=wprev),
+        ok_cur=Count("id", filter=wcur & filled),
+        ok_prev=Count("id", filter=wprev & filled),
+    )
+    no_slots = "" if Slot.objects.exists() else f"{NO_DATA}: no slots materialized."
+    no_wait = "" if Waitlist.objects.exists() else f"{NO_DATA}: no waitlist entries."
+    return [
+        Metric(
+            "utilization",
+            "Slot utilization",
+            f"{DEF_UTILIZATION} Agent and appointment-type filters do not apply to slots.",
+            "percent",
+            rate(agg["booked_cur"], agg["cur"]),
+            rate(agg["booked_prev"], agg["prev"]),
+            numerator=agg["booked_cur"],
+            denominator=agg["cur"],
+            drill="booked_slots",
+            no_source=no_slots,
+        ),
+        Metric(
+            "waitlist_fill",
+            "Waitlist fill rate",
+            DEF_WAITLIST,
+            "percent",
+            rate(wagg["ok_cur"], wagg["cur"]),
+            rate(wagg["ok_prev"], wagg["prev"]),
+            numerator=wagg["ok_cur"],
+            denominator=wagg["cur"],
+            drill="waitlist",
+            no_source=no_wait,
+        ),
+    ]
+
+
+def _utilization_rows(rows: QuerySet[Any]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        r = dict(r)
+        r["utilization"] = rate(r["booked"], r["slots"])
+        out.append(r)
+    return out
+
+
+def utilization_by_location(f: KpiFilters) -> list[dict[str, Any]]:
+    return _utilization_rows(
+        slots_scoped(f)
+        .filter(in_period("start", f))
+        .values("location_id", "location__name")
+        .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
+        .order_by("location__name")
+    )
+
+
+def utilization_by_provider(f: KpiFilters) -> list[dict[str, Any]]:
+    return _utilization_rows(
+        slots_scoped(f)
+        .filter(in_period("start", f))
+        .values("provider_id", "provider__last_name", "provider__first_name")
+        .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
+        .order_by("provider__last_name", "provider__first_name", "provider_id")
+    )
+
+
+def utilization_by_day(f: KpiFilters) -> list[dict[str, Any]]:
+    rows = {
+        r["day"]: r
+        for r in _utilization_rows(
+            slots_scoped(f)
+            .filter(in_period("start", f))
+            .annotate(day=TruncDate("start"))
+            .values("day")
+            .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
+            .order_by("day")
+        )
+    }
+    return [
+        rows.get(day) or {"day": day, "slots": 0, "booked": 0, "utilization": None}
+        for day in (f.date_from + timedelta(days=i) for i in range(f.days))
+    ]
+
+
+@dataclass
+class ThirdAvailable:
+    location_id: int
+    location: str
+    appointment_type_id: int
+    appointment_type: str
+    third_start: datetime | None
+    days_out: float | None
+    note: str = ""
+
+
+def capable_providers(types: list[AppointmentType]) -> dict[int, set[int]]:
+    """Providers holding every capability each type requires: two small M2M reads."""
+    required: dict[int, set[int]] = {t.pk: set() for t in types}
+    for type_id, cap_id in AppointmentType.required_capabilities.through.objects.filter(
+        appointmenttype_id__in=required
+    ).values_list("appointmenttype_id", "capability_id"):
+        required[type_id].add(cap_id)
+    has: dict[int, set[int]] = {}
+    for provider_id, cap_id in Provider.capabilities.through.objects.filter(
+        provider__active=True
+    ).values_list("provider_id", "capability_id"):
+        has.setdefault(provider_id, set()).add(cap_id)
+    for provider_id in Provider.objects.filter(active=True).values_list("pk", flat=True):
+        has.setdefault(provider_id, set())
+    return {
+        type_id: {p for p, caps in has.items() if needs <= caps}
+        for type_id, needs in required.items()
+    }
+
+
+def third_next_available(f: KpiFilters, now: datetime | None = None) -> list[ThirdAvailable]:
+    now = now or timezone.now()
+    types = list(AppointmentType.objects.filter(active=True).order_by("name"))
+    if f.appointment_type_id:
+        types = [t for t in types if t.pk == f.appointment_type_id]
+    locations = Location.objects.filter(active=True)
+    if f.region_id:
+        locations = locations.filter(region_id=f.region_id)
+    if f.location_id:
+        locations = locations.filter(pk=f.location_id)
+    locs = list(locations.order_by("name"))
+    if not types or not locs:
+        return []
+    capable = capable_providers(types)
+    loc_equipment: dict[int, set[int]] = {loc.pk: set() for loc in locs}
+    for loc_id, eq_id in Location.equipment.through.objects.filter(
+        location_id__in=loc_equipment
+    ).values_list("location_id", "equipment_id"):
+        loc_equipment[loc_id].add(eq_id)
+    type_equipment: dict[int, set[int]] = {t.pk: set() for t in types}
+    for type_id, eq_id in AppointmentType.required_equipment.through.objects.filter(
+        appointmenttype_id__in=type_equipment
+    ).values_list("appointmenttype_id", "equipment_id"):
+        type_equipment[type_id].add(eq_id)
+    served: dict[int, set[int]] = {loc.pk: set() for loc in locs}
+    for provider_id, loc_id in Provider.locations.through.objects.filter(
+        location_id__in=served
+    ).values_list("provider_id", "location_id"):
+        served[loc_id].add(provider_id)
+
+    results: list[ThirdAvailable] = []
+    for appt_type in types:
+        # One query per visit type: per location, the third free start among capable
+        # providers, found by an index scan on (location, status, start) that stops early.
+        wanted = [
+            loc.pk
+            for loc in locs
+            if type_equipment[appt_type.pk] <= loc_equipment[loc.pk]
+            and capable[appt_type.pk] & served[loc.pk]
+        ]
+        thirds: dict[int, datetime | None] = {}
+        if wanted:
+            third = (
+                Slot.objects.filter(
+                    location_id=OuterRef("pk"),
+                    status=Slot.Status.FREE,
+                    start__gte=now,
+                    provider_id__in=sorted(capable[appt_type.pk]),
+                )
+                .order_by("start")
+                .values("start")[THIRD - 1 : THIRD]
+            )
+            thirds = dict(
+                Location.objects.filter(pk__in=wanted)
+                .annotate(third=Subquery(third))
+                .values_list("pk", "third")
+            )
+        for loc in locs:
+            start = thirds.get(loc.pk)
+            if loc.pk not in wanted:
+                note = "not offered here (equipment or capability)"
+            elif start is None:
+                note = "fewer than three free slots in the horizon"
+            else:
+                note = ""
+            results.append(
+                ThirdAvailable(
+                    location_id=loc.pk,
+                    location=loc.name,
+                    appointment_type_id=appt_type.pk,
+                    appointment_type=appt_type.name,
+                    third_start=start,
+                    days_out=(start - now).total_seconds() / 86_400 if start else None,
+                    note=note,
+                )
+            )
+    return results
+
+
+def agents_in_scope() -> QuerySet[User]:
+    return User.objects.filter(groups__name="agent").order_by("username")
