@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import Any
 from auditlog.models import LogEntry
 from django.contrib.auth.decorators import permission_required
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -144,9 +146,9 @@ def _access(f: KpiFilters) -> Page:
 
 
 def _accuracy(f: KpiFilters) -> Page:
-    breakdown = selectors.mismatch_breakdown(f)
+    metrics, breakdown = selectors.accuracy_summary(f)
     return Page(
-        metrics=selectors.accuracy_metrics(f),
+        metrics=metrics,
         tables=[
             Table(
                 "by_location",
@@ -431,6 +433,21 @@ def _csv_response(name: str, f: KpiFilters, header: list[str], rows: Any) -> Htt
     return response
 
 
+@contextmanager
+def _analytics_session() -> Iterator[None]:
+    """One read transaction per page, with PostgreSQL's JIT off inside it.
+
+    These aggregates cost enough to cross ``jit_above_cost``, and compiling them took
+    about 370 ms of a 660 ms query on the 1.3M-row benchmark network while the
+    execution itself took under 300 ms. SET LOCAL ends with the transaction.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
 def _filters_or_errors(request: HttpRequest) -> tuple[KpiFilterForm, KpiFilters | None]:
     form = KpiFilterForm(request.GET)
     return form, form.filters() if form.is_valid() else None
@@ -452,7 +469,8 @@ def kpi_page(request: HttpRequest, section: str = "overview") -> HttpResponse:
     if f is None:
         template = "kpi/page.html#content" if getattr(request, "htmx", False) else "kpi/page.html"
         return render(request, template, context, status=400)
-    page = BUILDERS[section](f)
+    with _analytics_session():
+        page = BUILDERS[section](f)
     export = request.GET.get("export")
     if export:
         tables = {t.key: t for t in [*page.tables, _metrics_table(page.metrics)]}
@@ -503,7 +521,8 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
     columns = visible_columns(drill, show_phi)
     rows_qs = drill.rows(f, params)
     if request.GET.get("format") == "csv":
-        rows = list(rows_qs[:MAX_EXPORT_ROWS])
+        with _analytics_session():
+            rows = list(rows_qs[:MAX_EXPORT_ROWS])
         if show_phi:
             _audit_patients(request, drill, rows, key)
         return _csv_response(
@@ -516,9 +535,10 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
         page_number = max(1, int(request.GET.get("page", "1")))
     except ValueError:
         page_number = 1
-    total = rows_qs.count()
     offset = (page_number - 1) * PAGE_SIZE
-    rows = list(rows_qs[offset : offset + PAGE_SIZE])
+    with _analytics_session():
+        total = rows_qs.count()
+        rows = list(rows_qs[offset : offset + PAGE_SIZE])
     if show_phi:
         _audit_patients(request, drill, rows, key)
     query = f.query(**params)
