@@ -13,7 +13,7 @@ import pytest
 from scheduling.kpi import integration, revenue, selectors
 from scheduling.models import Slot
 
-from .conftest import PERIOD
+from .dataset import PERIOD
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from auditlog.models import LogEntry
 
 from scheduling.kpi.filters import ERROR_RANGE_ORDER
 
-from .conftest import PERIOD
+from .dataset import PERIOD
 
 pytestmark = pytest.mark.django_db
 
