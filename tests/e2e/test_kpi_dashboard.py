@@ -8,11 +8,14 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect, sync_playwright
 
-from tests.kpi.dataset import kpi_net  # noqa: F401 - the hand-made network, as a fixture
+from tests.kpi import dataset
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the
 # test body (fixtures) are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# The hand-made network of the KPI tests, as a fixture here too.
+kpi_net = dataset.kpi_net
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +24,7 @@ def test_ops_manager_filters_drills_down_and_exports(
     live_server,
     ops_manager: User,
     kpi_net,
-    artifacts_dir,  # noqa: F811
+    artifacts_dir,
 ):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
