@@ -109,12 +109,12 @@ def drill_url(key: str, f: KpiFilters, **params: Any) -> str:
 
 
 def _access(f: KpiFilters) -> Page:
-    series = selectors.access_series(f)
+    summary = selectors.access_summary(f)
     return Page(
-        metrics=selectors.access_metrics(f),
+        metrics=summary.metrics,
         charts=[
-            ("Calls per day", bar_chart(series["calls"], title="Calls per day")),
-            ("Bookings per day", bar_chart(series["bookings"], title="Bookings per day")),
+            ("Calls per day", bar_chart(summary.calls_per_day, title="Calls per day")),
+            ("Bookings per day", bar_chart(summary.bookings_per_day, title="Bookings per day")),
         ],
         tables=[
             Table(
@@ -138,7 +138,7 @@ def _access(f: KpiFilters) -> Page:
                     ("Bookings", "bookings", "count"),
                     ("Share", "share", "percent"),
                 ],
-                selectors.bookings_by_channel(f),
+                summary.channels,
                 link=lambda r: drill_url("bookings", f),
             ),
         ],
@@ -364,7 +364,6 @@ OVERVIEW_KEYS = {
     "aht",
     "automation",
     "wrong_location",
-    "mismatch",
     "no_show",
     "utilization",
     "eligibility_failures",
@@ -376,7 +375,7 @@ OVERVIEW_KEYS = {
 def _overview(f: KpiFilters) -> Page:
     metrics = (
         selectors.access_metrics(f)
-        + selectors.accuracy_metrics(f)
+        + selectors.accuracy_summary(f, with_mismatch=False)[0]
         + selectors.capacity_metrics(f)
         + revenue.revenue_metrics(f)
         + integration.integration_metrics(f)
@@ -445,6 +444,9 @@ def _analytics_session() -> Iterator[None]:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
+                # Room for the planner to hash-aggregate ~100k rows in memory instead of
+                # sorting them through temporary files.
+                cursor.execute("SET LOCAL work_mem = '32MB'")
         yield
 
 

@@ -76,7 +76,14 @@ def test_accuracy_metrics(kpi_net):
     assert m["no_show"].previous == approx(0.0)
 
 
-def test_a_narrower_accuracy_window_drops_late_corrections(kpi_net):
+def test_the_overview_variant_skips_only_the_mismatch_join(kpi_net):
+    full, _ = selectors.accuracy_summary(PERIOD)
+    light, _ = selectors.accuracy_summary(PERIOD, with_mismatch=False)
+    assert [m.key for m in light] == [m.key for m in full if m.key != "mismatch"]
+    assert {m.key: m.value for m in light} == {m.key: m.value for m in full if m.key != "mismatch"}
+
+
+def test_a_wider_accuracy_window_takes_in_late_corrections(kpi_net):
     metrics, _ = selectors.accuracy_summary(replace(PERIOD, accuracy_days=30))
     # With 30 days a7 (corrected after 22 days) counts too: a3, a4, a7.
     assert by_key(metrics)["wrong_location"].numerator == 3
