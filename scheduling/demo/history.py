@@ -157,12 +157,13 @@ def build_history(
     # Visits and stray calls are drawn per six months of history. They used to be drawn
     # once per patient whatever --history-months said, which capped a 24-month history at
     # about the size of a 6-month one. The default (6 months) draws exactly as before, so
-    # the default seed stays byte-for-byte the same.
-    scale = months / 6
+    # the default seed stays the same; shorter histories keep the six-month volume squeezed
+    # into their span (small test networks rely on that density).
+    half_years = max(months, 6) / 6
     for patient in patients:
         age = patient.age_on(today)
         types = _types_for_age(net.appointment_types, age)
-        for _ in range(round(rng.choice(VISITS_PER_HALF_YEAR) * scale)):
+        for _ in range(round(rng.choice(VISITS_PER_HALF_YEAR) * half_years)):
             appt = place(patient, rng.choice(types))
             if appt is None:
                 continue
@@ -212,7 +213,7 @@ def build_history(
                     appointments.append(replacement)
                     reschedule_pairs.append((len(appointments) - 2, len(appointments) - 1))
     stray_callers: list[Patient] = []
-    remaining = len(patients) * months // 18
+    remaining = len(patients) * max(months, 6) // 18
     while remaining > 0:
         # One caller in three per six months; sample() cannot draw more than the population.
         k = min(remaining, len(patients) // 3 or len(patients))
