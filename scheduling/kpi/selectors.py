@@ -13,7 +13,6 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import (
-    Avg,
     Case,
     Count,
     DurationField,
@@ -335,6 +334,7 @@ class AccessSummary:
     calls_per_day: list[tuple[date, int]]
     bookings_per_day: list[tuple[date, int]]
     channels: list[dict[str, Any]]
+    agents: list[dict[str, Any]]
 
 
 def access_metrics(f: KpiFilters) -> list[Metric]:
@@ -357,43 +357,74 @@ def access_summary(f: KpiFilters) -> AccessSummary:
         calls_scoped(f)
         .filter(_span("started_at", f))
         .annotate(day=TruncDate("started_at"))
-        .values("day")
+        .values("day", "agent_id")
         .annotate(
             n=Count("id"),
             n_ended=Count("id", filter=ended),
             talk=Sum(CALL_DURATION, filter=ended),
+            n_booked=Count("id", filter=Q(outcome=Call.Outcome.BOOKED)),
         )
-        .values_list("day", "n", "n_ended", "talk")
+        .values_list("day", "agent_id", "n", "n_ended", "talk", "n_booked")
         .order_by()
     )
     calls_by_day: dict[date, int] = {}
     call_agg = {"calls_cur": 0, "calls_prev": 0, "ended_cur": 0, "ended_prev": 0}
     talk = {"cur": 0.0, "prev": 0.0}
-    for day, n, n_ended, total in call_days:
+    per_agent: dict[int, dict[str, float]] = {}
+    for day, agent_id, n, n_ended, total, n_booked in call_days:
         period = "cur" if day >= f.date_from else "prev"
         call_agg[f"calls_{period}"] += n
         call_agg[f"ended_{period}"] += n_ended
         talk[period] += seconds(total) or 0.0
         if period == "cur":
-            calls_by_day[day] = n
+            calls_by_day[day] = calls_by_day.get(day, 0) + n
+            row = per_agent.setdefault(
+                agent_id, dict.fromkeys(["calls", "ended", "talk", "booked"], 0)
+            )
+            row["calls"] += n
+            row["ended"] += n_ended
+            row["talk"] += seconds(total) or 0.0
+            row["booked"] += n_booked
+    agent_names = {
+        u.pk: u.get_full_name() or u.get_username()
+        for u in User.objects.filter(pk__in=per_agent).only("username", "first_name", "last_name")
+    }
+    agents: list[dict[str, Any]] = sorted(
+        (
+            {
+                "agent_id": agent_id,
+                "agent": agent_names.get(agent_id, ""),
+                "calls": int(row["calls"]),
+                "aht_seconds": row["talk"] / row["ended"] if row["ended"] else None,
+                "booked": int(row["booked"]),
+                "booked_share": rate(int(row["booked"]), int(row["calls"])),
+            }
+            for agent_id, row in per_agent.items()
+        ),
+        key=lambda r: (-int(r["calls"]), str(r["agent"])),
+    )
 
     def aht(period: str) -> float | None:
         ended_calls = call_agg[f"ended_{period}"]
         return talk[period] / ended_calls if ended_calls else None
 
     calls = calls_scoped(f).filter(_span("started_at", f))
-    cur, prev = _cur("started_at", f), _prev("started_at", f)
-    # A separate query so the callback probe runs only for eligible calls.
-    fcr_agg = (
+    cur = _cur("started_at", f)
+    # A separate query so the callback probe runs only for eligible calls, grouped by its
+    # result: as a FILTERed aggregate the EXISTS was inlined, and run, once per aggregate.
+    fcr_groups = (
         calls.filter(FCR_ELIGIBLE)
-        .annotate(called_back=callback_exists())
-        .aggregate(
-            base_cur=Count("id", filter=cur),
-            base_prev=Count("id", filter=prev),
-            ok_cur=Count("id", filter=cur & Q(called_back=False)),
-            ok_prev=Count("id", filter=prev & Q(called_back=False)),
-        )
+        .annotate(in_current=_flag(cur), called_back=callback_exists())
+        .values("in_current", "called_back")
+        .annotate(n=Count("id"))
+        .values_list("in_current", "called_back", "n")
+        .order_by()
     )
+    fcr_agg = {"base_cur": 0, "base_prev": 0, "ok_cur": 0, "ok_prev": 0}
+    for current, called_back, n in fcr_groups:
+        period = "cur" if current else "prev"
+        fcr_agg[f"base_{period}"] += n
+        fcr_agg[f"ok_{period}"] += 0 if called_back else n
     booking_groups = (
         appointments_scoped(f)
         .filter(_span("created_at", f), booking_q())
@@ -512,46 +543,27 @@ def access_summary(f: KpiFilters) -> AccessSummary:
         calls_per_day=[(day, calls_by_day.get(day, 0)) for day in _days(f)],
         bookings_per_day=[(day, bookings_by_day.get(day, 0)) for day in _days(f)],
         channels=channels,
+        agents=agents,
     )
-
-
-def calls_by_agent(f: KpiFilters) -> list[dict[str, Any]]:
-    rows = (
-        calls_scoped(f)
-        .filter(in_period("started_at", f))
-        .values("agent_id", "agent__username", "agent__first_name", "agent__last_name")
-        .annotate(
-            calls=Count("id"),
-            aht=Avg(CALL_DURATION, filter=Q(ended_at__isnull=False)),
-            booked=Count("id", filter=Q(outcome=Call.Outcome.BOOKED)),
-        )
-        .order_by("-calls")
-    )
-    return [
-        {
-            "agent_id": r["agent_id"],
-            "agent": f"{r['agent__first_name']} {r['agent__last_name']}".strip()
-            or r["agent__username"],
-            "calls": r["calls"],
-            "aht_seconds": seconds(r["aht"]),
-            "booked": r["booked"],
-            "booked_share": rate(r["booked"], r["calls"]),
-        }
-        for r in rows
-    ]
 
 
 # --- Accuracy -------------------------------------------------------------------------------
 
 
 def accuracy_metrics(f: KpiFilters) -> list[Metric]:
-    return accuracy_summary(f)[0]
+    return accuracy_summary(f).metrics
 
 
-def accuracy_summary(
-    f: KpiFilters, *, with_mismatch: bool = True
-) -> tuple[list[Metric], dict[str, int]]:
-    """The accuracy metrics, and the current period's mismatches by kind (same query).
+@dataclass
+class AccuracySummary:
+    metrics: list[Metric]
+    # Current period's mismatches by kind: age, language, wrong_provider.
+    mismatch_kinds: dict[str, int]
+    by_location: list[dict[str, Any]]
+
+
+def accuracy_summary(f: KpiFilters, *, with_mismatch: bool = True) -> AccuracySummary:
+    """The accuracy metrics, mismatches by kind and the per-location table, from one scan.
 
     ``with_mismatch=False`` leaves out the provider-patient mismatch, the one test that
     joins patients and providers: the overview shows the rest without paying for it.
@@ -570,7 +582,14 @@ def accuracy_summary(
             in_current=_flag(_cur("created_at", f)),
             wrong_location=_flag(wrong_location_q(f.accuracy_days)),
         )
-        .values("in_current", "wrong_location", "age_mismatch", "language_mismatch")
+        .values(
+            "in_current",
+            "wrong_location",
+            "age_mismatch",
+            "language_mismatch",
+            "location_id",
+            "status",
+        )
         .annotate(wrong_provider_flag=F("wrong_provider"), n=Count("id"))
         .values_list(
             "in_current",
@@ -578,13 +597,16 @@ def accuracy_summary(
             "age_mismatch",
             "language_mismatch",
             "wrong_provider_flag",
+            "location_id",
+            "status",
             "n",
         )
         .order_by()
     )
     agg = dict.fromkeys(["cur", "prev", "wrong_cur", "wrong_prev", "mm_cur", "mm_prev"], 0)
     breakdown = {"age": 0, "language": 0, "wrong_provider": 0}
-    for current, wrong, age, language, wrong_provider, n in grouped:
+    per_location: dict[int, dict[str, int]] = {}
+    for current, wrong, age, language, wrong_provider, location_id, status, n in grouped:
         period = "cur" if current else "prev"
         agg[period] += n
         agg[f"wrong_{period}"] += n if wrong else 0
@@ -593,6 +615,14 @@ def accuracy_summary(
             breakdown["age"] += n if age else 0
             breakdown["language"] += n if language else 0
             breakdown["wrong_provider"] += n if wrong_provider else 0
+            row = per_location.setdefault(
+                location_id,
+                dict.fromkeys(["bookings", "wrong", "cancelled", "rescheduled", "no_show"], 0),
+            )
+            row["bookings"] += n
+            row["wrong"] += n if wrong else 0
+            if status in ("cancelled", "rescheduled", "no_show"):
+                row[status] += n
     scheduled = appointments_scoped(f).filter(_span("start", f))
     scur, sprev = _cur("start", f), _prev("start", f)
     status_aggs: dict[str, Any] = {"all_cur": Count("id", filter=scur)}
@@ -651,37 +681,18 @@ def accuracy_summary(
     ]
     if not with_mismatch:
         metrics = [m for m in metrics if m.key != "mismatch"]
-    return metrics, breakdown
-
-
-def accuracy_by_location(f: KpiFilters) -> list[dict[str, Any]]:
-    wrong = wrong_location_q(f.accuracy_days)
-    rows = (
-        appointments_scoped(f)
-        .filter(in_period("created_at", f))
-        .values("location_id", "location__name")
-        .annotate(
-            bookings=Count("id"),
-            wrong=Count("id", filter=wrong),
-            cancelled=Count("id", filter=Q(status=Appointment.Status.CANCELLED)),
-            rescheduled=Count("id", filter=Q(status=Appointment.Status.RESCHEDULED)),
-            no_show=Count("id", filter=Q(status=Appointment.Status.NO_SHOW)),
-        )
-        .order_by("location__name")
-    )
-    return [
+    names = dict(Location.objects.filter(pk__in=per_location).values_list("pk", "name"))
+    by_location: list[dict[str, Any]] = [
         {
-            "location_id": r["location_id"],
-            "location": r["location__name"],
-            "bookings": r["bookings"],
-            "wrong": r["wrong"],
-            "wrong_rate": rate(r["wrong"], r["bookings"]),
-            "cancelled": r["cancelled"],
-            "rescheduled": r["rescheduled"],
-            "no_show": r["no_show"],
+            "location_id": location_id,
+            "location": names.get(location_id, ""),
+            **row,
+            "wrong_rate": rate(row["wrong"], row["bookings"]),
         }
-        for r in rows
+        for location_id, row in per_location.items()
     ]
+    by_location.sort(key=lambda r: str(r["location"]))
+    return AccuracySummary(metrics, breakdown, by_location)
 
 
 # --- Capacity -------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def _access(f: KpiFilters) -> Page:
                     ("Calls that booked", "booked", "count"),
                     ("Booked share", "booked_share", "percent"),
                 ],
-                selectors.calls_by_agent(f),
+                summary.agents,
                 link=lambda r: drill_url("calls", replace(f, agent_id=r["agent_id"])),
             ),
             Table(
@@ -146,9 +146,10 @@ def _access(f: KpiFilters) -> Page:
 
 
 def _accuracy(f: KpiFilters) -> Page:
-    metrics, breakdown = selectors.accuracy_summary(f)
+    summary = selectors.accuracy_summary(f)
+    breakdown = summary.mismatch_kinds
     return Page(
-        metrics=metrics,
+        metrics=summary.metrics,
         tables=[
             Table(
                 "by_location",
@@ -162,7 +163,7 @@ def _accuracy(f: KpiFilters) -> Page:
                     ("Now rescheduled", "rescheduled", "count"),
                     ("No-shows", "no_show", "count"),
                 ],
-                selectors.accuracy_by_location(f),
+                summary.by_location,
                 link=lambda r: drill_url(
                     "wrong_location", replace(f, location_id=r["location_id"])
                 ),
@@ -219,7 +220,7 @@ def _capacity(f: KpiFilters) -> Page:
                     ),
                 ),
                 note=selectors.DEF_TNA,
-                limit=300,
+                limit=150,
             ),
             _utilization_table(
                 "by_location",
@@ -375,7 +376,7 @@ OVERVIEW_KEYS = {
 def _overview(f: KpiFilters) -> Page:
     metrics = (
         selectors.access_metrics(f)
-        + selectors.accuracy_summary(f, with_mismatch=False)[0]
+        + selectors.accuracy_summary(f, with_mismatch=False).metrics
         + selectors.capacity_metrics(f)
         + revenue.revenue_metrics(f)
         + integration.integration_metrics(f)

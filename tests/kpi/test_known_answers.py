@@ -6,7 +6,7 @@ The working is in the comments: which rows count, and why the others do not.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -51,9 +51,26 @@ def test_access_metrics(kpi_net):
     assert m["hold_conversion"].previous is None  # no holds then: no number, not 0 %
 
 
+def test_calls_by_agent_and_bookings_by_channel(kpi_net):
+    summary = selectors.access_summary(PERIOD)
+    agents = {r["agent_id"]: r for r in summary.agents}
+    # agent.test: c1, c2, c5 ended (300 + 100 + 600) and c6 open; c1 booked.
+    mine = agents[kpi_net.agent.pk]
+    assert (mine["calls"], mine["booked"]) == (4, 1)
+    assert mine["aht_seconds"] == approx(1000 / 3)
+    theirs = agents[kpi_net.other_agent.pk]
+    assert (theirs["calls"], theirs["aht_seconds"], theirs["booked_share"]) == (2, 300, 50)
+    assert [r["agent_id"] for r in summary.agents] == [kpi_net.agent.pk, kpi_net.other_agent.pk]
+    channels = {r["channel"]: r["bookings"] for r in summary.channels}
+    assert channels == {"agent": 2, "api": 1, "self": 1, "location": 1, "fhir": 1}
+    calls = dict(summary.calls_per_day)
+    assert len(calls) == 10 and calls[date(2026, 3, 2)] == 1 and calls[date(2026, 3, 1)] == 0
+    assert sum(n for _, n in summary.bookings_per_day) == 6
+
+
 def test_accuracy_metrics(kpi_net):
-    metrics, kinds = selectors.accuracy_summary(PERIOD)
-    m = by_key(metrics)
+    summary = selectors.accuracy_summary(PERIOD)
+    m, kinds = by_key(summary.metrics), summary.mismatch_kinds
 
     # Created in the period: a1..a7 (7 rows, the reschedule's new half included).
     # Wrong location: a3 (cancelled "wrong provider" next day), a4 (moved from Aurora to
@@ -77,16 +94,35 @@ def test_accuracy_metrics(kpi_net):
 
 
 def test_the_overview_variant_skips_only_the_mismatch_join(kpi_net):
-    full, _ = selectors.accuracy_summary(PERIOD)
-    light, _ = selectors.accuracy_summary(PERIOD, with_mismatch=False)
+    full = selectors.accuracy_summary(PERIOD).metrics
+    light = selectors.accuracy_summary(PERIOD, with_mismatch=False).metrics
     assert [m.key for m in light] == [m.key for m in full if m.key != "mismatch"]
     assert {m.key: m.value for m in light} == {m.key: m.value for m in full if m.key != "mismatch"}
 
 
 def test_a_wider_accuracy_window_takes_in_late_corrections(kpi_net):
-    metrics, _ = selectors.accuracy_summary(replace(PERIOD, accuracy_days=30))
+    metrics = selectors.accuracy_summary(replace(PERIOD, accuracy_days=30)).metrics
     # With 30 days a7 (corrected after 22 days) counts too: a3, a4, a7.
     assert by_key(metrics)["wrong_location"].numerator == 3
+
+
+def test_accuracy_by_location(kpi_net):
+    rows = {r["location"]: r for r in selectors.accuracy_summary(PERIOD).by_location}
+    # Aurora: a1, a4 (wrong: moved), a7 (cancelled, too late to count as wrong location).
+    assert rows["Aurora"] == {
+        "location_id": kpi_net.l1.pk,
+        "location": "Aurora",
+        "bookings": 3,
+        "wrong": 1,
+        "cancelled": 1,
+        "rescheduled": 1,
+        "no_show": 0,
+        "wrong_rate": approx(100 / 3),
+    }
+    # Boulder: a2 (no-show), a3 (wrong provider), a5; Chandler: a6.
+    assert (rows["Boulder"]["bookings"], rows["Boulder"]["wrong"]) == (3, 1)
+    assert rows["Boulder"]["no_show"] == 1
+    assert rows["Chandler"]["bookings"] == 1
 
 
 def test_capacity_metrics(kpi_net):
