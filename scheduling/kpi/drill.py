@@ -161,6 +161,19 @@ def _mismatch(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
     return _appointments(with_mismatch_flags(_created(f)).filter(MISMATCH_Q))
 
 
+def _mismatch_reasons(row: Any) -> str:
+    reasons = [
+        label
+        for flag, label in (
+            ("age_mismatch", "age outside provider's range"),
+            ("language_mismatch", "no shared language"),
+            ("wrong_provider", "cancelled as wrong provider"),
+        )
+        if getattr(row, flag, 0)
+    ]
+    return "; ".join(reasons)
+
+
 def _by_status(status: str) -> Callable[[KpiFilters, dict[str, int]], QuerySet[Appointment]]:
     def rows(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
         return _appointments(
@@ -346,10 +359,12 @@ DRILLS: dict[str, Drill] = {
         "Bookings moved to another location or cancelled as wrong location/provider.",
         _wrong_location,
     ),
-    "mismatch": _appointment_drill(
+    "mismatch": Drill(
         "Provider-patient mismatches",
         "Age outside the provider's range, no shared language, or cancelled as wrong provider.",
         _mismatch,
+        [Column("Why", _mismatch_reasons), *APPOINTMENT_COLUMNS],
+        patient_id=lambda r: r.patient_id,
     ),
     "rescheduled": _appointment_drill(
         "Rescheduled appointments", "Scheduled in the period.", _by_status("rescheduled")

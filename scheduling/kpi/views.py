@@ -25,7 +25,7 @@ from patients.models import Patient
 
 from . import integration, revenue, selectors
 from .drill import DRILL_PARAMS, DRILLS, visible_columns
-from .filters import KpiFilterForm, KpiFilters
+from .filters import KpiFilterForm, KpiFilters, default_filters
 from .metrics import Metric, format_delta, format_value
 from .svg import bar_chart
 
@@ -452,7 +452,13 @@ def _analytics_session() -> Iterator[None]:
 
 
 def _filters_or_errors(request: HttpRequest) -> tuple[KpiFilterForm, KpiFilters | None]:
-    form = KpiFilterForm(request.GET)
+    data = request.GET.copy()
+    if not data.get("date_from") and not data.get("date_to"):
+        # Show the default period in the date pickers rather than empty fields.
+        defaults = default_filters()
+        data["date_from"] = defaults.date_from.isoformat()
+        data["date_to"] = defaults.date_to.isoformat()
+    form = KpiFilterForm(data)
     return form, form.filters() if form.is_valid() else None
 
 

@@ -119,6 +119,16 @@ def test_drill_down_lists_the_rows_behind_a_number(client, ops_manager, kpi_net)
     assert not LogEntry.objects.filter(action=LogEntry.Action.ACCESS).exists()
 
 
+def test_the_mismatch_drill_down_says_why(client, ops_manager, kpi_net):
+    client.force_login(ops_manager)
+    rows = rows_of(client.get(f"/kpi/drill/mismatch/?{Q}&format=csv"))
+    why = {r[1]: r[0] for r in rows[1:]}
+    assert why == {
+        str(kpi_net.a3.pk): "age outside provider's range; cancelled as wrong provider",
+        str(kpi_net.a4.pk): "no shared language",
+    }
+
+
 def test_drill_down_csv_matches_the_metric(client, ops_manager, kpi_net):
     client.force_login(ops_manager)
     rows = rows_of(client.get(f"/kpi/drill/fcr_callbacks/?{Q}&format=csv"))
