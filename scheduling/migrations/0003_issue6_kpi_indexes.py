@@ -17,7 +17,7 @@ INDEXES = {
     # Calls per period and day: counts, handle time, the FCR candidates.
     "kpi_call_started_cover": (
         "scheduling_call (started_at)",
-        "id, agent_id, patient_id, reason, ended_at",
+        "id, agent_id, patient_id, reason, ended_at, outcome",
     ),
     # Bookings, automation share, wrong-location and mismatch read bookings by creation.
     "kpi_appt_created_cover": (
