@@ -83,25 +83,46 @@ def default_filters(today: date | None = None) -> KpiFilters:
     return KpiFilters(date_from=today - timedelta(days=DEFAULT_RANGE_DAYS - 1), date_to=today)
 
 
-class _AgentChoice(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        # Agent names are staff data, not PHI; the URL still carries only the id.
-        return obj.get_full_name() or obj.get_username()
+def _choices(rows: Any) -> list[tuple[str, str]]:
+    return [("", "---------"), *((str(pk), label) for pk, label in rows)]
+
+
+def _region_choices() -> list[tuple[str, str]]:
+    return _choices(Region.objects.order_by("name").values_list("pk", "name"))
+
+
+def _location_choices() -> list[tuple[str, str]]:
+    return _choices(Location.objects.order_by("name").values_list("pk", "name"))
+
+
+def _agent_choices() -> list[tuple[str, str]]:
+    # Agent names are staff data, not PHI; the URL still carries only the id.
+    agents = User.objects.filter(groups__name=AGENT).order_by("username")
+    return _choices(
+        (u.pk, u.get_full_name() or u.get_username())
+        for u in agents.only("username", "first_name", "last_name")
+    )
+
+
+def _type_choices() -> list[tuple[str, str]]:
+    return _choices(AppointmentType.objects.order_by("name").values_list("pk", "name"))
+
+
+def _id_field(choices: Any, label: str | None = None) -> forms.TypedChoiceField:
+    # Plain id choices read with one small query each, not ModelChoiceFields: those
+    # iterate through server-side cursors, four extra round trips on every page.
+    return forms.TypedChoiceField(
+        choices=choices, coerce=int, empty_value=None, required=False, label=label
+    )
 
 
 class KpiFilterForm(forms.Form):
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    region = forms.ModelChoiceField(queryset=Region.objects.all(), required=False)
-    location = forms.ModelChoiceField(
-        queryset=Location.objects.select_related("region").all(), required=False
-    )
-    agent = _AgentChoice(
-        queryset=User.objects.filter(groups__name=AGENT).order_by("username"), required=False
-    )
-    type = forms.ModelChoiceField(
-        queryset=AppointmentType.objects.all(), required=False, label="Appointment type"
-    )
+    region = _id_field(_region_choices)
+    location = _id_field(_location_choices)
+    agent = _id_field(_agent_choices)
+    type = _id_field(_type_choices, label="Appointment type")
     accuracy_days = forms.IntegerField(
         required=False, min_value=1, max_value=90, label="Accuracy window (days)"
     )
@@ -127,8 +148,8 @@ class KpiFilterForm(forms.Form):
         data = self.cleaned_data
 
         def pk(name: str) -> int | None:
-            obj = data.get(name)
-            return obj.pk if obj is not None else None
+            value = data.get(name)
+            return int(value) if value is not None else None
 
         return KpiFilters(
             date_from=data["date_from"],
