@@ -12,9 +12,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
+    DateTimeField,
     DurationField,
     Exists,
     ExpressionWrapper,
@@ -29,10 +31,12 @@ from django.db.models import (
     TextField,
     Value,
     When,
+    Window,
 )
 from django.db.models.functions import (
     Cast,
     Concat,
+    Lead,
     TruncDate,
 )
 from django.utils import timezone
@@ -228,6 +232,46 @@ def callback_exists() -> Exists:
     )
 
 
+def fcr_groups(eligible: QuerySet[Call], f: KpiFilters) -> list[tuple[int, int, int]]:
+    """(in current period, called back, calls) groups for the FCR-eligible calls given.
+
+    The next call of each (patient, reason) comes from one window pass (LEAD) over every
+    call of both periods plus the 7 days after: callbacks count whoever took them, so the
+    window ignores the page's scope, which applies to the calls being judged. One sort of
+    ~40k rows replaced one index probe per call (about 3x the time on 1.3M rows). A call
+    counts as called back when the next call is strictly later and at most 7 days later.
+    """
+    following = (
+        Call.objects.filter(
+            patient__isnull=False, started_at__gte=f.prev_start, started_at__lt=f.end + FCR_WINDOW
+        )
+        .annotate(
+            next_start=Window(
+                Lead("started_at"),
+                partition_by=[F("patient_id"), F("reason")],
+                order_by=[F("started_at").asc(), F("id").asc()],
+            ),
+            deadline=ExpressionWrapper(F("started_at") + FCR_WINDOW, output_field=DateTimeField()),
+        )
+        .values("id", "started_at", "next_start", "deadline")
+        .order_by()
+    )
+    judged = eligible.annotate(in_current=_flag(_cur("started_at", f))).values("id", "in_current")
+    judged_sql, judged_params = judged.order_by().query.sql_with_params()
+    following_sql, following_params = following.query.sql_with_params()
+    # Both inner statements come from the ORM with their parameters kept apart; nothing
+    # here is user text.
+    judge = (
+        "SELECT j.in_current, CASE WHEN n.next_start > n.started_at "
+        "AND n.next_start <= n.deadline THEN 1 ELSE 0 END AS called_back, COUNT(*) "
+    )
+    join = f"FROM ({judged_sql}) j INNER JOIN ({following_sql}) n ON n.id = j.id"
+    sql = f"{judge}{join} GROUP BY 1, 2"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*judged_params, *following_params])
+        return [(int(a), int(b), int(c)) for a, b, c in cursor.fetchall()]
+
+
 def booking_q() -> Q:
     return Q(rescheduled_from__isnull=True)
 
@@ -409,19 +453,8 @@ def access_summary(f: KpiFilters) -> AccessSummary:
         return talk[period] / ended_calls if ended_calls else None
 
     calls = calls_scoped(f).filter(_span("started_at", f))
-    cur = _cur("started_at", f)
-    # A separate query so the callback probe runs only for eligible calls, grouped by its
-    # result: as a FILTERed aggregate the EXISTS was inlined, and run, once per aggregate.
-    fcr_groups = (
-        calls.filter(FCR_ELIGIBLE)
-        .annotate(in_current=_flag(cur), called_back=callback_exists())
-        .values("in_current", "called_back")
-        .annotate(n=Count("id"))
-        .values_list("in_current", "called_back", "n")
-        .order_by()
-    )
-    fcr_agg = {"base_cur": 0, "base_prev": 0, "ok_cur": 0, "ok_prev": 0}
-    for current, called_back, n in fcr_groups:
+    fcr_agg = dict.fromkeys(["base_cur", "base_prev", "ok_cur", "ok_prev"], 0)
+    for current, called_back, n in fcr_groups(calls.filter(FCR_ELIGIBLE), f):
         period = "cur" if current else "prev"
         fcr_agg[f"base_{period}"] += n
         fcr_agg[f"ok_{period}"] += 0 if called_back else n
