@@ -21,6 +21,7 @@ from scheduling.models import (
     AppointmentType,
     BookReason,
     Call,
+    Hold,
     Slot,
     TimeOff,
     Waitlist,
@@ -29,6 +30,7 @@ from scheduling.models import (
 from .network import Network
 
 UNIT = timedelta(minutes=30)
+HOLD_LENGTH = timedelta(minutes=3)
 DAY_UNITS = [u for u in range(18) if u not in (8, 9)]  # 08:00-17:00, lunch 12-13
 STATUS_WEIGHTS = [("completed", 80), ("no_show", 6), ("cancelled", 10), ("rescheduled", 4)]
 CANCEL_WEIGHTS = [
@@ -343,7 +345,46 @@ def book_upcoming(
     booked_ids = [s.slot_id for s in slot_links]
     for k in range(0, len(booked_ids), 900):
         Slot.objects.filter(id__in=booked_ids[k : k + 900]).update(status=Slot.Status.BOOKED)
+    build_holds(appointments, links)
     return len(appointments)
+
+
+def build_holds(appointments: list[Appointment], links: list[list[int]]) -> int:
+    """The holds agents placed on the way to their bookings, for hold-to-book conversion.
+
+    Each agent booking consumed a hold on its first slot; before about one in four, the
+    agent had held the same time and let it go (released by hand or by the expiry job)
+    while the patient hesitated. A private Random keeps the seed's other draws unchanged.
+    """
+    rng = random.Random(6)  # noqa: S311 - synthetic demo data, not secrets
+    holds = []
+    for appt, slot_ids in zip(appointments, links, strict=True):
+        if appt.channel != Appointment.Channel.AGENT or appt.booked_by_id is None:
+            continue
+        placed = appt.created_at - timedelta(seconds=rng.randint(20, 170))
+        holds.append(
+            Hold(
+                slot_id=slot_ids[0],
+                held_by_id=appt.booked_by_id,
+                created_at=placed,
+                expires_at=placed + HOLD_LENGTH,
+                consumed_at=appt.created_at,
+            )
+        )
+        if rng.random() < 0.25:
+            earlier = placed - timedelta(minutes=rng.randint(5, 90))
+            let_go = earlier + (HOLD_LENGTH if rng.random() < 0.4 else timedelta(seconds=50))
+            holds.append(
+                Hold(
+                    slot_id=slot_ids[0],
+                    held_by_id=appt.booked_by_id,
+                    created_at=earlier,
+                    expires_at=earlier + HOLD_LENGTH,
+                    released_at=let_go,
+                )
+            )
+    Hold.objects.bulk_create(holds, batch_size=5000)
+    return len(holds)
 
 
 def build_time_off(net: Network, *, rng: random.Random, today: date) -> int:
