@@ -25,7 +25,7 @@ from patients.models import Patient
 
 from . import integration, revenue, selectors
 from .drill import DRILL_PARAMS, DRILLS, visible_columns
-from .filters import KpiFilterForm, KpiFilters, default_filters
+from .filters import DEFAULT_ACCURACY_DAYS, KpiFilterForm, KpiFilters, default_filters
 from .metrics import Metric, format_delta, format_value
 from .svg import bar_chart
 
@@ -458,6 +458,8 @@ def _filters_or_errors(request: HttpRequest) -> tuple[KpiFilterForm, KpiFilters 
         defaults = default_filters()
         data["date_from"] = defaults.date_from.isoformat()
         data["date_to"] = defaults.date_to.isoformat()
+    if not data.get("accuracy_days"):
+        data["accuracy_days"] = str(DEFAULT_ACCURACY_DAYS)
     form = KpiFilterForm(data)
     return form, form.filters() if form.is_valid() else None
 
@@ -510,6 +512,11 @@ def _card(metric: Metric, f: KpiFilters) -> dict[str, Any]:
         "value": format_value(metric.value, metric.unit),
         "previous": format_value(metric.previous, metric.unit),
         "delta": format_delta(metric),
+        "ratio": (
+            f"{metric.numerator:,} of {metric.denominator:,}"
+            if metric.denominator and metric.numerator is not None
+            else ""
+        ),
         "drill": drill_url(metric.drill, f, **metric.drill_params) if metric.drill else None,
     }
 
