@@ -117,7 +117,8 @@ DEF_TNA = (
     "Days from now to the start of the third free slot at the location with a provider who "
     "has every capability the appointment type needs (locations lacking its equipment are "
     "left out). The industry's access measure: the first two openings are often chance "
-    "cancellations. Always as of now; the date range does not apply."
+    "cancellations. Counted in slot units: a visit longer than one unit may also need the "
+    "following unit free. Always as of now; the date range does not apply."
 )
 DEF_WAITLIST = "Waitlist entries created in the period that ended in a booking."
 
