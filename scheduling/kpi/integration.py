@@ -21,7 +21,7 @@ from django.utils import timezone
 from integrations.models import Connector, Message, OutboxEvent
 
 from .filters import KpiFilters
-from .metrics import NO_DATA, Metric, seconds
+from .metrics import NO_DATA, Metric, no_source_note, seconds
 
 FAILED = [Message.Status.FAILED, Message.Status.REJECTED]
 BACKLOG = [Message.Status.RECEIVED, Message.Status.PENDING, Message.Status.FAILED]
@@ -87,10 +87,11 @@ def integration_metrics(f: KpiFilters) -> list[Metric]:
             dead_cur=Count("id", filter=ocur & odead), dead_prev=Count("id", filter=oprev & odead)
         )
     )
-    no_messages = "" if Message.objects.exists() else f"{NO_DATA}: the message ledger is empty."
+    seen = bool(agg["cur"] or agg["prev"])
+    no_messages = no_source_note(seen, Message, "the message ledger is empty.")
     no_dead_source = (
         ""
-        if Message.objects.exists() or OutboxEvent.objects.exists()
+        if seen or Message.objects.exists() or OutboxEvent.objects.exists()
         else f"{NO_DATA}: neither the ledger nor the outbox has rows."
     )
     return [

@@ -44,6 +44,17 @@ class Metric:
         return "better" if improved else "worse"
 
 
+def no_source_note(found: bool, model: Any, what: str) -> str:
+    """ "No data yet" when the source table has no rows at all; "" otherwise.
+
+    ``found`` says whether this page's own queries already saw rows, which spares the
+    existence probe on every ordinary request.
+    """
+    if found or model.objects.exists():
+        return ""
+    return f"{NO_DATA}: {what}"
+
+
 def rate(numerator: int | None, denominator: int | None) -> float | None:
     """A percentage, or None when there is nothing to divide by (never a made-up 0 %)."""
     if not denominator or numerator is None:

@@ -152,8 +152,10 @@ def revenue_metrics(f: KpiFilters) -> list[Metric]:
         age_cur=Avg(CLAIM_AGE, filter=acur),
         age_prev=Avg(CLAIM_AGE, filter=aprev),
     )
-    has_checks = EligibilityCheck.objects.exists()
-    has_claims = Claim.objects.exists()
+    has_checks = bool(eagg["cur"] or eagg["prev"]) or EligibilityCheck.objects.exists()
+    has_claims = bool(cagg["cur"] or cagg["prev"] or aagg["cur"] or aagg["prev"]) or (
+        Claim.objects.exists()
+    )
 
     def clean(cur: int, bad: int) -> float | None:
         return rate(cur - bad, cur) if cur else None

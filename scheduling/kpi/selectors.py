@@ -54,7 +54,7 @@ from scheduling.models import (
 )
 
 from .filters import KpiFilters
-from .metrics import NO_DATA, Metric, rate, seconds
+from .metrics import Metric, no_source_note, rate, seconds
 
 FCR_WINDOW = timedelta(days=7)
 AUTOMATED_CHANNELS = [
@@ -500,9 +500,17 @@ def access_summary(f: KpiFilters) -> AccessSummary:
         ok_cur=Count("id", filter=hcur & consumed),
         ok_prev=Count("id", filter=hprev & consumed),
     )
-    no_calls = "" if Call.objects.exists() else f"{NO_DATA}: no calls recorded."
-    no_appts = "" if Appointment.objects.exists() else f"{NO_DATA}: no appointments recorded."
-    no_holds = "" if Hold.objects.exists() else f"{NO_DATA}: no holds placed."
+    no_calls = no_source_note(
+        bool(call_agg["calls_cur"] or call_agg["calls_prev"]), Call, "no calls recorded."
+    )
+    no_appts = no_source_note(
+        bool(book_agg["cur"] or book_agg["prev"]), Appointment, "no appointments recorded."
+    )
+    no_holds = no_source_note(
+        bool(hold_agg["done_cur"] or hold_agg["done_prev"] or hold_agg["ok_cur"]),
+        Hold,
+        "no holds placed.",
+    )
     metrics = [
         Metric(
             "calls",
@@ -665,7 +673,11 @@ def accuracy_summary(f: KpiFilters, *, with_mismatch: bool = True) -> AccuracySu
         status_aggs[f"{status}_cur"] = Count("id", filter=scur & Q(status=status))
         status_aggs[f"{status}_prev"] = Count("id", filter=sprev & Q(status=status))
     sagg = scheduled.aggregate(**status_aggs)
-    no_appts = "" if Appointment.objects.exists() else f"{NO_DATA}: no appointments recorded."
+    no_appts = no_source_note(
+        bool(agg["cur"] or agg["prev"] or sagg["all_cur"] or sagg["all_prev"]),
+        Appointment,
+        "no appointments recorded.",
+    )
 
     def status_metric(status: str, label: str, definition: str) -> Metric:
         return Metric(
@@ -752,8 +764,8 @@ def capacity_metrics(f: KpiFilters) -> list[Metric]:
         ok_cur=Count("id", filter=wcur & filled),
         ok_prev=Count("id", filter=wprev & filled),
     )
-    no_slots = "" if Slot.objects.exists() else f"{NO_DATA}: no slots materialized."
-    no_wait = "" if Waitlist.objects.exists() else f"{NO_DATA}: no waitlist entries."
+    no_slots = no_source_note(bool(agg["cur"] or agg["prev"]), Slot, "no slots materialized.")
+    no_wait = no_source_note(bool(wagg["cur"] or wagg["prev"]), Waitlist, "no waitlist entries.")
     return [
         Metric(
             "utilization",

@@ -35,7 +35,10 @@ INDEXES = {
     # Third next available: per location, free slots in time order, stopping at the third.
     "kpi_slot_location_status_start_idx": ("scheduling_slot (location_id, status, start)", ""),
     # Hold-to-book conversion ranges over holds by creation time.
-    "kpi_hold_created_idx": ("scheduling_hold (created_at)", ""),
+    "kpi_hold_created_idx": (
+        "scheduling_hold (created_at)",
+        "id, consumed_at, released_at, expires_at, held_by_id, slot_id",
+    ),
 }
 
 
