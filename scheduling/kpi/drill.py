@@ -119,8 +119,11 @@ def _calls(qs: QuerySet[Call]) -> QuerySet[Call]:
     return qs.select_related("agent", "patient").order_by("-started_at", "-pk")
 
 
-def _bookings(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
-    return _appointments(appointments_scoped(f).filter(in_period("created_at", f), booking_q()))
+def _bookings(f: KpiFilters, params: dict[str, int]) -> QuerySet[Appointment]:
+    qs = appointments_scoped(f).filter(in_period("created_at", f), booking_q())
+    if "channel" in params:
+        qs = qs.filter(channel=Appointment.Channel.values[params["channel"]])
+    return _appointments(qs)
 
 
 def _automated(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
@@ -468,8 +471,13 @@ DRILLS: dict[str, Drill] = {
     ),
 }
 
-# Extra ids a drill-down accepts besides the filter bar (opaque ids only).
-DRILL_PARAMS = ("provider", "payer", "connector")
+# Extra ids a drill-down accepts besides the filter bar (opaque ids only; "channel" is the
+# position of a booking channel in Appointment.Channel).
+DRILL_PARAMS = ("provider", "payer", "connector", "channel")
+
+
+def channel_param(channel: str) -> int:
+    return list(Appointment.Channel.values).index(channel)
 
 
 def visible_columns(drill: Drill, show_phi: bool) -> list[Column]:

@@ -22,9 +22,10 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from patients.models import Patient
+from scheduling.models import Appointment
 
 from . import integration, revenue, selectors
-from .drill import DRILL_PARAMS, DRILLS, visible_columns
+from .drill import DRILL_PARAMS, DRILLS, channel_param, visible_columns
 from .filters import DEFAULT_ACCURACY_DAYS, KpiFilterForm, KpiFilters, default_filters
 from .metrics import Metric, format_delta, format_value
 from .svg import bar_chart
@@ -139,7 +140,7 @@ def _access(f: KpiFilters) -> Page:
                     ("Share", "share", "percent"),
                 ],
                 summary.channels,
-                link=lambda r: drill_url("bookings", f),
+                link=lambda r: drill_url("bookings", f, channel=channel_param(r["channel"])),
             ),
         ],
     )
@@ -243,9 +244,23 @@ def _capacity(f: KpiFilters) -> Page:
                 lambda r: drill_url("booked_slots", f, provider=r["provider_id"]),
                 limit=100,
             ),
-            _utilization_table("by_day", "Utilization by day", ("Day", "day"), by_day, None),
+            _utilization_table(
+                "by_day",
+                "Utilization by day",
+                ("Day", "day"),
+                by_day,
+                lambda r: (
+                    drill_url("booked_slots", replace(f, date_from=r["day"], date_to=r["day"]))
+                    if r["slots"]
+                    else None
+                ),
+            ),
         ],
     )
+
+
+def _one_day(f: KpiFilters, row: dict[str, Any]) -> str:
+    return drill_url("booked_slots", replace(f, date_from=row["day"], date_to=row["day"]))
 
 
 def _utilization_table(
@@ -533,6 +548,8 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
             request, "kpi/drill.html", {"form": form, "drill": drill, "key": key}, status=400
         )
     params = {p: int(v) for p in DRILL_PARAMS if (v := request.GET.get(p, "")).isdigit()}
+    if params.get("channel", 0) >= len(Appointment.Channel.values):
+        raise Http404("No such channel.")
     show_phi = request.user.has_perm(VIEW_PHI)
     columns = visible_columns(drill, show_phi)
     rows_qs = drill.rows(f, params)

@@ -158,6 +158,18 @@ def test_drill_down_scopes_by_extra_ids(client, ops_manager, kpi_net):
     assert client.get(f"/kpi/drill/unknown/?{Q}").status_code == 404
 
 
+def test_table_rows_drill_into_their_own_rows(client, ops_manager, kpi_net):
+    client.force_login(ops_manager)
+    html = client.get(f"/kpi/access/?{Q}").content.decode()
+    api = re.search(r'href="(/kpi/drill/bookings/\?[^"]*channel=1[^"]*)"', html)
+    assert api, "the API channel row links to its bookings"
+    rows = rows_of(client.get(api.group(1).replace("&amp;", "&") + "&format=csv"))
+    assert [r[0] for r in rows[1:]] == [str(kpi_net.a2.pk)]
+    capacity = client.get(f"/kpi/capacity/?{Q}").content.decode()
+    assert "date_from=2026-03-04&amp;date_to=2026-03-04" in capacity
+    assert client.get(f"/kpi/drill/bookings/?{Q}&channel=99").status_code == 404
+
+
 def test_links_carry_ids_and_dates_only(client, admin_user, kpi_net):
     client.force_login(admin_user)
     hrefs = []
