@@ -28,14 +28,11 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
-    TextField,
     Value,
     When,
     Window,
 )
 from django.db.models.functions import (
-    Cast,
-    Concat,
     Lead,
     TruncDate,
 )
@@ -295,71 +292,67 @@ def wrong_location_q(window_days: int) -> Q:
     return moved_q | wrong_reason
 
 
-class DateNumber(Func):
-    """A date or UTC timestamp as the integer YYYYMMDD.
+class AgeYears(Func):
+    """Whole years between two dates: ``AgeYears(later, earlier)``.
 
-    Whole years between two such numbers are ``(later - earlier) // 10000``, so an age test
-    becomes integer arithmetic instead of per-row EXTRACTs (numeric on PostgreSQL, and
-    slow on a hundred thousand rows).
+    PostgreSQL's age() does the calendar arithmetic in C; SQLite compares the dates as
+    YYYYMMDD integers, whose difference divided by 10000 is the same whole-year count.
     """
 
     output_field = IntegerField()
+    arity = 2
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # The connection's time zone is UTC (settings.TIME_ZONE), so to_char of a
-        # timestamptz gives the UTC date.
-        return self.as_sql(
-            compiler, connection, template="CAST(to_char(%(expressions)s, 'YYYYMMDD') AS integer)"
-        )
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         return self.as_sql(
             compiler,
             connection,
-            template="CAST(strftime('%%%%Y%%%%m%%%%d', %(expressions)s) AS integer)",
+            template="CAST(date_part('year', age(%(expressions)s)) AS integer)",
         )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        later, later_params = compiler.compile(self.source_expressions[0])
+        earlier, earlier_params = compiler.compile(self.source_expressions[1])
+        sql = (
+            f"((CAST(strftime('%%Y%%m%%d', {later}) AS integer)"
+            f" - CAST(strftime('%%Y%%m%%d', {earlier}) AS integer)) / 10000)"
+        )
+        return sql, [*later_params, *earlier_params]
+
+
+def _language_gap() -> Q:
+    """The provider lists languages and none is the patient's preferred one.
+
+    Providers are few (hundreds) and so are languages: the lists are read once here and
+    the test becomes id membership, far cheaper per row than matching JSON text.
+    """
+    speaks: dict[str, list[int]] = {}
+    listed: list[int] = []
+    for provider_id, languages in Provider.objects.values_list("pk", "languages"):
+        if languages:
+            listed.append(provider_id)
+            for code in languages:
+                speaks.setdefault(str(code), []).append(provider_id)
+    shared = Q(pk__in=[])
+    for code, providers in speaks.items():
+        shared |= Q(patient__preferred_language=code, provider_id__in=providers)
+    return Q(provider_id__in=listed) & ~shared
 
 
 def with_mismatch_flags(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
     """Annotate ``age_mismatch``, ``language_mismatch`` and ``wrong_provider`` (0 or 1).
 
-    Age is in whole years on the appointment's UTC date. The language test reads the
-    provider's JSON list as text and looks for the quoted code; both run on PostgreSQL and
-    SQLite alike.
+    Age is in whole years on the appointment's UTC date; both tests run the same on
+    PostgreSQL and SQLite.
     """
     return qs.annotate(
-        years_x10000=DateNumber("start") - DateNumber("patient__date_of_birth"),
+        age_at_visit=AgeYears(TruncDate("start"), F("patient__date_of_birth")),
     ).annotate(
-        provider_languages=Cast("provider__languages", TextField()),
-        patient_language=Concat(
-            Value('"'), F("patient__preferred_language"), Value('"'), output_field=TextField()
+        age_mismatch=_flag(
+            Q(age_at_visit__lt=F("provider__min_patient_age"))
+            | Q(age_at_visit__gt=F("provider__max_patient_age"))
         ),
-        age_mismatch=Case(
-            When(
-                Q(years_x10000__lt=F("provider__min_patient_age") * 10000)
-                | Q(years_x10000__gte=(F("provider__max_patient_age") + 1) * 10000),
-                then=Value(1),
-            ),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
-        language_mismatch=Case(
-            When(
-                ~Q(provider_languages="[]")
-                & ~Q(provider_languages__contains=F("patient_language")),
-                then=Value(1),
-            ),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
-        wrong_provider=Case(
-            When(
-                Q(status__in=ENDED, cancel_reason=CancelReason.WRONG_PROVIDER),
-                then=Value(1),
-            ),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
+        language_mismatch=_flag(_language_gap()),
+        wrong_provider=_flag(Q(status__in=ENDED, cancel_reason=CancelReason.WRONG_PROVIDER)),
     )
 
 
