@@ -123,10 +123,19 @@ DEF_WAITLIST = "Waitlist entries created in the period that ended in a booking."
 # --- scoped base querysets -------------------------------------------------------------
 
 
+def region_locations(region_id: int) -> list[int]:
+    """A region as its location ids, read once (a few dozen rows).
+
+    Filtering on location ids lets the scans stay index-only on the covering indexes and
+    spares a join per row; for calls it spares joining locations behind the patients.
+    """
+    return list(Location.objects.filter(region_id=region_id).values_list("pk", flat=True))
+
+
 def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
     qs = Appointment.objects.all()
     if f.region_id:
-        qs = qs.filter(location__region_id=f.region_id)
+        qs = qs.filter(location_id__in=region_locations(f.region_id))
     if f.location_id:
         qs = qs.filter(location_id=f.location_id)
     if f.agent_id:
@@ -139,7 +148,7 @@ def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
 def calls_scoped(f: KpiFilters) -> QuerySet[Call]:
     qs = Call.objects.all()
     if f.region_id:
-        qs = qs.filter(patient__home_location__region_id=f.region_id)
+        qs = qs.filter(patient__home_location_id__in=region_locations(f.region_id))
     if f.location_id:
         qs = qs.filter(patient__home_location_id=f.location_id)
     if f.agent_id:
@@ -150,7 +159,7 @@ def calls_scoped(f: KpiFilters) -> QuerySet[Call]:
 def holds_scoped(f: KpiFilters) -> QuerySet[Hold]:
     qs = Hold.objects.all()
     if f.region_id:
-        qs = qs.filter(slot__location__region_id=f.region_id)
+        qs = qs.filter(slot__location_id__in=region_locations(f.region_id))
     if f.location_id:
         qs = qs.filter(slot__location_id=f.location_id)
     if f.agent_id:
@@ -161,7 +170,7 @@ def holds_scoped(f: KpiFilters) -> QuerySet[Hold]:
 def slots_scoped(f: KpiFilters) -> QuerySet[Slot]:
     qs = Slot.objects.exclude(status=Slot.Status.BLOCKED)
     if f.region_id:
-        qs = qs.filter(location__region_id=f.region_id)
+        qs = qs.filter(location_id__in=region_locations(f.region_id))
     if f.location_id:
         qs = qs.filter(location_id=f.location_id)
     return qs
@@ -173,7 +182,8 @@ def waitlist_scoped(f: KpiFilters) -> QuerySet[Waitlist]:
         qs = qs.filter(
             Exists(
                 Waitlist.locations.through.objects.filter(
-                    waitlist_id=OuterRef("pk"), location__region_id=f.region_id
+                    waitlist_id=OuterRef("pk"),
+                    location_id__in=region_locations(f.region_id),
                 )
             )
         )
