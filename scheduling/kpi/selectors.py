@@ -228,7 +228,8 @@ FCR_ELIGIBLE = Q(patient__isnull=False, ended_at__isnull=False) & ~Q(reason="")
 def callback_exists() -> Exists:
     """Another call by the same patient with the same reason within 7 days after this one.
 
-    Probed per call through the (patient, reason, started_at) index added for this page.
+    The drill-down lists calls with it (a page at a time, each probe one lookup in the
+    (patient, reason, started_at) index); the metric itself uses ``fcr_groups``.
     """
     return Exists(
         Call.objects.filter(
@@ -952,7 +953,3 @@ def third_next_available(f: KpiFilters, now: datetime | None = None) -> list[Thi
                 )
             )
     return results
-
-
-def agents_in_scope() -> QuerySet[User]:
-    return User.objects.filter(groups__name="agent").order_by("username")
