@@ -265,23 +265,36 @@ def denials_by(f: KpiFilters, dimension: str) -> list[dict[str, Any]]:
     ]
 
 
+UNKNOWN_REASON = "unknown reason"
+
+
 def denials_by_reason(f: KpiFilters) -> list[dict[str, Any]]:
-    """CARC reasons on denied 835 claim lines (CLP02 = 4) of claims adjudicated in the period."""
-    claims = claims_scoped(f).filter(
-        adjudicated_q(), adjudicated_at__gte=f.start, adjudicated_at__lt=f.end
+    """CAS reasons of the denied claims adjudicated in the period, so the table reconciles with
+    the denial rate.
+
+    The claims are exactly the rate's numerator (``denied_q``): a claim sent back with
+    CLP02 = 1 whose every line was denied (CO-97 on the lines) is denied too, not only CLP02 = 4.
+    Reasons come from the claim-level and line-level (``procedure_code`` set) CAS adjustments
+    of its 835 claims: every remittance of a claim whose status is denied, or the CLP02 = 4
+    remittance of one later re-adjudicated. A claim with several reasons counts under each; a
+    denied claim with no CAS at all is listed as "unknown reason" rather than dropped.
+    """
+    denied = claims_scoped(f).filter(
+        adjudicated_q(), denied_q(), adjudicated_at__gte=f.start, adjudicated_at__lt=f.end
+    )
+    adjustments = Adjustment.objects.filter(remittance_claim__claim__in=denied).filter(
+        Q(remittance_claim__claim__status=Claim.Status.DENIED)
+        | Q(remittance_claim__status_code=CLP_DENIED)
     )
     rows = (
-        Adjustment.objects.filter(
-            remittance_claim__status_code=CLP_DENIED, remittance_claim__claim__in=claims
-        )
-        .values("group_code", "reason_code")
+        adjustments.values("group_code", "reason_code")
         .annotate(
             claims=Count("remittance_claim__claim_id", distinct=True),
             amount=Sum("amount"),
         )
         .order_by("-claims", "group_code", "reason_code")
     )
-    return [
+    out: list[dict[str, Any]] = [
         {
             "reason": f"{r['group_code']}-{r['reason_code']}",
             "group_code": r["group_code"],
@@ -291,3 +304,18 @@ def denials_by_reason(f: KpiFilters) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+    unexplained = denied.exclude(pk__in=adjustments.values("remittance_claim__claim_id")).aggregate(
+        claims=Count("id"), amount=Sum("total_charge")
+    )
+    if unexplained["claims"]:
+        out.append(
+            {
+                "reason": UNKNOWN_REASON,
+                "group_code": "",
+                "reason_code": "",
+                "claims": unexplained["claims"],
+                # No CAS amount to show: the claim's whole charge is what went unpaid.
+                "amount": unexplained["amount"],
+            }
+        )
+    return out

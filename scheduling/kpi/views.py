@@ -309,7 +309,8 @@ def _revenue(f: KpiFilters) -> Page:
             ),
             Table(
                 "denials_by_reason",
-                "Denials by reason (CARC on denied 835 claims)",
+                "Denials by reason (CAS on denied claims and their lines; a claim with several "
+                "reasons counts under each)",
                 [
                     ("Reason", "reason", "text"),
                     ("Claims", "claims", "count"),

@@ -340,6 +340,28 @@ def kpi_net(db, agent, other_agent) -> Net:
         status="paid",
         adjudicated=at(2, 25),
     )
+    # K4: sent back with CLP02 = 1 but every line denied (CO-97 on each line), so billing set
+    # the claim denied. K5: denied with no 835 CAS at all -> "unknown reason".
+    k4 = claim(
+        "K4",
+        dos=date(2026, 3, 2),
+        location=l1,
+        payer=payer_x,
+        cov=cov_a,
+        created=at(3, 4),
+        status="denied",
+        adjudicated=at(3, 8),
+    )
+    claim(
+        "K5",
+        dos=date(2026, 3, 3),
+        location=l2,
+        payer=payer_y,
+        cov=cov_b,
+        created=at(3, 5),
+        status="denied",
+        adjudicated=at(3, 9),
+    )
     ClaimFinding.objects.create(
         claim=k3, code="NO_DOC", message="Documentation missing", created_at=at(3, 7)
     )
@@ -361,6 +383,30 @@ def kpi_net(db, agent, other_agent) -> Net:
     Adjustment.objects.create(
         remittance_claim=clp, group_code="CO", reason_code="197", amount=Decimal("100")
     )
+
+    remit_x = Remittance.objects.create(
+        payer=payer_x,
+        trace_number="T2",
+        content_hash="h2",
+        total_paid=Decimal("0"),
+        received_at=at(3, 8),
+    )
+    clp4 = RemittanceClaim.objects.create(
+        remittance=remit_x,
+        claim=k4,
+        clp01="K4",
+        status_code="1",
+        charge=Decimal("100"),
+        paid=Decimal("0"),
+    )
+    for code, amount in (("D1110", "60"), ("D0120", "40")):
+        Adjustment.objects.create(
+            remittance_claim=clp4,
+            procedure_code=code,
+            group_code="CO",
+            reason_code="97",
+            amount=Decimal(amount),
+        )
 
     # --- integrations
     ca = Connector.objects.create(

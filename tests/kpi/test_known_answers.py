@@ -196,30 +196,39 @@ def test_revenue_metrics(kpi_net):
     # Eligibility answered: active, inactive, error (pending is not an answer) -> 2 of 3.
     assert (m["eligibility_failures"].numerator, m["eligibility_failures"].denominator) == (2, 3)
     assert m["eligibility_failures"].previous == approx(0.0)
-    # Claims created: K1 clean, K2 denied, K3 has a scrubber finding -> 1 of 3 clean.
-    assert (m["clean_claims"].numerator, m["clean_claims"].denominator) == (1, 3)
+    # Claims created: K1 clean, K2/K4/K5 denied, K3 has a scrubber finding -> 1 of 5 clean.
+    assert (m["clean_claims"].numerator, m["clean_claims"].denominator) == (1, 5)
     assert m["clean_claims"].previous == approx(100.0)
-    # Adjudicated: K1 paid, K2 denied (status and CLP02=4) -> 1 of 2.
-    assert m["denials"].value == approx(50.0)
+    # Adjudicated: K1 paid; K2 denied (status and CLP02=4), K4 denied (status, CLP02=1 with
+    # every line denied), K5 denied (status, no 835) -> 3 of 4.
+    assert (m["denials"].numerator, m["denials"].denominator) == (3, 4)
+    assert m["denials"].value == approx(75.0)
     assert m["denials"].previous == approx(0.0)
-    # Days in A/R: K1 5 days (3 -> 8 March), K2 3 days (6 -> 9 March); previous K0 5 days.
+    # Days in A/R: K1 5 days (3 -> 8 March), K2 3 (6 -> 9), K4 4 (4 -> 8), K5 4 (5 -> 9);
+    # previous K0 5 days.
     assert m["days_in_ar"].value == approx(4.0)
     assert m["days_in_ar"].previous == approx(5.0)
-    # Lag: K1 2 days, K2 4 days, K3 3 days after the date of service; previous 1 day.
-    assert m["claim_lag"].value == approx(3.0)
+    # Lag: K1 2 days, K2 4, K3 3, K4 2, K5 2 after the date of service; previous 1 day.
+    assert m["claim_lag"].value == approx(13 / 5)
     assert m["claim_lag"].previous == approx(1.0)
 
 
 def test_revenue_breakdowns(kpi_net):
     payers = {r["name"]: r for r in revenue.denials_by(PERIOD, "payer")}
-    assert (payers["Xylo Dental"]["denied"], payers["Xylo Dental"]["adjudicated"]) == (0, 1)
+    assert (payers["Xylo Dental"]["denied"], payers["Xylo Dental"]["adjudicated"]) == (1, 2)
     assert payers["Yarrow Health"]["denial_rate"] == approx(100.0)
     locations = {r["name"]: r for r in revenue.denials_by(PERIOD, "location")}
     assert locations["Boulder"]["denial_rate"] == approx(100.0)
-    assert locations["Aurora"]["denial_rate"] == approx(0.0)
-    assert [(r["reason"], r["claims"]) for r in revenue.denials_by_reason(PERIOD)] == [
-        ("CO-197", 1)
-    ]
+    assert locations["Aurora"]["denial_rate"] == approx(50.0)
+    # Every denied claim has a reason row: K2's claim-level CO-197, K4's line-level CO-97
+    # (two lines, one claim), K5 with no CAS. The table reconciles with the rate's 3.
+    reasons = [(r["reason"], r["claims"], r["amount"]) for r in revenue.denials_by_reason(PERIOD)]
+    assert reasons == [("CO-197", 1, 100), ("CO-97", 1, 100), ("unknown reason", 1, 100)]
+    denied = revenue.revenue_metrics(PERIOD)[2]
+    assert denied.key == "denials"
+    assert sum(claims for _, claims, _ in reasons) == denied.numerator
+    assert sum(r["denied"] for r in revenue.denials_by(PERIOD, "payer")) == denied.numerator
+    assert sum(r["denied"] for r in revenue.denials_by(PERIOD, "location")) == denied.numerator
     ar = revenue.open_ar(PERIOD)
     assert ar["claims"] == 1 and ar["balance"] == 100  # K3, still submitted
 
