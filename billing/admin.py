@@ -143,3 +143,45 @@ class RemittanceAdmin(admin.ModelAdmin):
     list_display = ["trace_number", "payer", "total_paid", "payment_date", "received_at"]
     list_filter = ["payer"]
     search_fields = ["trace_number"]
+
+
+@admin.register(m.DiagnosisProcedureRule)
+class DiagnosisProcedureRuleAdmin(admin.ModelAdmin):
+    list_display = ["procedure_prefix", "diagnosis_prefixes", "description", "active"]
+    list_filter = ["active"]
+    search_fields = ["procedure_prefix", "description"]
+
+
+@admin.register(m.EligibilityBatchRun)
+class EligibilityBatchRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "finished_at",
+        "days",
+        "status",
+        "total",
+        "checked",
+        "skipped",
+        "active",
+        "inactive",
+        "errors",
+    ]
+    list_filter = ["status"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(m.ControlNumber)
+class ControlNumberAdmin(admin.ModelAdmin):
+    list_display = ["name", "last_value"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        # Rewinding ISA13 would make clearinghouses reject our files as duplicates.
+        return False

@@ -8,4 +8,7 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import audit  # noqa: F401  (registers PHI models with auditlog)
+        from . import (
+            audit,  # noqa: F401  (registers PHI models with auditlog)
+            receivers,  # noqa: F401  (eligibility on hold, encounter on booking)
+        )

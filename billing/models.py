@@ -183,6 +183,10 @@ class Encounter(models.Model):
     documented_at = models.DateTimeField(null=True, blank=True)
     # The EHR's note / document id that backs the codes (scrubber: high-dollar codes need it).
     documentation_ref = models.CharField(max_length=80, blank=True)
+    # Which EHR documented it, and a hash of what it sent: the same documentation twice
+    # is recognised and changes nothing.
+    documentation_source = models.CharField(max_length=60, blank=True)
+    documentation_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -246,6 +250,12 @@ class ClaimBatch(models.Model):
     total_charge = money(default=Decimal("0"))
     ack_status = models.CharField(max_length=12, blank=True, help_text="999: A, E, R")
     file_name = models.CharField(max_length=200, blank=True)
+    payer = models.ForeignKey(
+        Payer, null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
+    )
+    message = models.ForeignKey(
+        "integrations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-interchange_control_number"]
@@ -283,6 +293,12 @@ class Claim(models.Model):
     created_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     adjudicated_at = models.DateTimeField(null=True, blank=True)
+    # The payer's own number for the claim (277CA REF*1K, 835 CLP07). A claim sent again
+    # after adjudication is a replacement (CLM05-3 = 7) that cites it in REF*F8.
+    payer_claim_number = models.CharField(max_length=50, blank=True)
+    frequency_code = models.CharField(
+        max_length=1, default="1", help_text="CLM05-3: 1 original, 7 replacement"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -372,6 +388,9 @@ class Adjustment(models.Model):
     reason_code = models.CharField(max_length=5, help_text="CARC")
     remark_code = models.CharField(max_length=6, blank=True, help_text="RARC")
     amount = money()
+    # The line (or claim) this adjustment belongs to was paid nothing: a denial, which
+    # feeds the denial report; contractual write-downs on paid lines are not denials.
+    denied = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -383,6 +402,63 @@ class Adjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group_code}-{self.reason_code} {self.amount}"
+
+
+class DiagnosisProcedureRule(models.Model):
+    """Which diagnoses support a procedure: the scrubber's data-driven pairing table.
+
+    A charge whose procedure code starts with ``procedure_prefix`` must point at least at
+    one diagnosis starting with one of ``diagnosis_prefixes``. The most specific (longest)
+    matching prefix wins; a procedure with no rule is not checked.
+    """
+
+    procedure_prefix = models.CharField(max_length=10, unique=True, help_text="e.g. D7 or D7240")
+    diagnosis_prefixes = models.JSONField(help_text='ICD-10-CM prefixes, e.g. ["K01", "K08"]')
+    description = models.CharField(max_length=200, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["procedure_prefix"]
+
+    def __str__(self) -> str:
+        return f"{self.procedure_prefix} needs {', '.join(self.diagnosis_prefixes)}"
+
+
+class ControlNumber(models.Model):
+    """A counter for X12 control numbers (ISA13, GS06, 270 BHT03); locked to increment."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_value = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.last_value}"
+
+
+class EligibilityBatchRun(models.Model):
+    """One nightly (or on-demand) eligibility run: the progress ops watches."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    days = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    total = models.PositiveIntegerField(default=0, help_text="Appointments in the window")
+    checked = models.PositiveIntegerField(default=0)
+    active = models.PositiveIntegerField(default=0)
+    inactive = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Fresh check or no coverage")
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Eligibility run {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
 
 
 class BillingPermissions(models.Model):

@@ -34,4 +34,22 @@ app.conf.update(
         },
     },
 )
+# Revenue cycle (issue 5): nightly eligibility for the coming days, clean claims out
+# every hour, clearinghouse inboxes (271, 999, 277CA, 835) picked up every few minutes.
+app.conf.beat_schedule.update(
+    {
+        "billing-eligibility-batch": {
+            "task": "billing.tasks.eligibility_batch_task",
+            "schedule": crontab(minute=30, hour=1),
+        },
+        "billing-claims-submit": {
+            "task": "billing.tasks.claims_submit_task",
+            "schedule": crontab(minute=5),
+        },
+        "billing-clearinghouse-collect": {
+            "task": "billing.tasks.clearinghouse_collect_task",
+            "schedule": 300.0,
+        },
+    }
+)
 app.autodiscover_tasks()

@@ -18,6 +18,8 @@ def home(request: HttpRequest) -> HttpResponse:
         links.append(("Agent console", "/console/"))
     if user.has_perm("scheduling.view_kpi"):
         links.append(("Operations KPIs", "/kpi/"))
+    if user.has_perm("billing.work_claims"):
+        links.append(("Claim work queue", "/billing/"))
     if user.has_perm("integrations.view_message"):
         links.append(("Integration health", "/integrations/health/"))
     if user.is_staff:

@@ -34,6 +34,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "scheduling.view_slot",
         "integrations.view_connector",
         "integrations.view_message",
+        # issue 5: eligibility batch progress
+        "billing.view_eligibilitybatchrun",
+        "billing.view_eligibilitycheck",
     ],
     BILLER: [
         "billing.work_claims",
@@ -46,6 +49,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "billing.view_eligibilitycheck",
         "patients.view_patient",
         "patients.view_coverage",
+        # issue 5: rule table, eligibility runs, remittances
+        "billing.view_eligibilitybatchrun",
+        "billing.view_diagnosisprocedurerule",
+        "billing.view_remittanceclaim",
+        "billing.change_remittanceclaim",
     ],
     ADMIN: ["*"],
 }

@@ -279,3 +279,25 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------------------
+# Revenue cycle (billing, issue 5)
+# ---------------------------------------------------------------------------
+# A hold triggers a real-time 270 when the coverage's last check is older than this.
+ELIGIBILITY_STALE_DAYS = env_int("ELIGIBILITY_STALE_DAYS", 7)
+# The nightly batch checks every appointment in the next N days.
+ELIGIBILITY_BATCH_DAYS = env_int("ELIGIBILITY_BATCH_DAYS", 7)
+# Lines above this amount (USD) need an EHR documentation reference (scrubber).
+BILLING_DOCUMENTATION_THRESHOLD = env_int("BILLING_DOCUMENTATION_THRESHOLD", 500)
+# How many days after the visit the EHR may sign the note before the dates "mismatch".
+BILLING_DOCUMENTATION_LAG_DAYS = env_int("BILLING_DOCUMENTATION_LAG_DAYS", 3)
+# Our identity on the X12 envelopes (ISA06/GS02, 1000A submitter) and the clearinghouse's.
+X12_SENDER_ID = os.environ.get("X12_SENDER_ID", "CAREHUB")
+X12_RECEIVER_ID = os.environ.get("X12_RECEIVER_ID", "SBXCLEARING")
+X12_USAGE_INDICATOR = os.environ.get("X12_USAGE_INDICATOR", "T")  # ISA15: T test, P production
+X12_BILLING_TAX_ID = os.environ.get("X12_BILLING_TAX_ID", "840000001")  # 2010AA REF*EI
+X12_SUBMITTER_PHONE = os.environ.get("X12_SUBMITTER_PHONE", "3035550100")  # 1000A PER
+# The group's organization NPI and name: the 270's information receiver (2100B) when a
+# check has no appointment (and so no location) yet.
+X12_GROUP_NPI = os.environ.get("X12_GROUP_NPI", "1234567893")
+X12_GROUP_NAME = os.environ.get("X12_GROUP_NAME", "CARE HUB DENTAL GROUP")

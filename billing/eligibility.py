@@ -1,0 +1,470 @@
+"""Eligibility: real-time checks when a hold is placed, the nightly batch, and 271 posting.
+
+A check is a row first (PENDING) and a 270 second: the row's id is the TRN trace the
+payer echoes, so an answer arriving later (mailbox) or at once (sandbox) finds its row.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import Connector, Message
+from integrations.x12.core import Envelope, X12Error
+from integrations.x12.eligibility import VERSION as X279
+from integrations.x12.eligibility import build_270, parse_271
+from integrations.x12.ledger import x12_mark, x12_record_inbound, x12_record_outbound
+from integrations.x12.transport import TransportError, transport_for
+from integrations.x12.types import BenefitsSummary, EligibilityInquiry
+from patients.models import Coverage
+from scheduling.models import Appointment
+
+from .fastsql import update_rows, values_of
+from .models import EligibilityBatchRun, EligibilityCheck, Payer
+from .services import control_number_next, primary_coverage
+
+log = logging.getLogger(__name__)
+
+TRACE_PREFIX = "EC"
+ERR_NO_CONNECTOR = "No enabled clearinghouse connector for this payer."
+ERR_UNKNOWN_TRACE = "The 271 answers no eligibility check the hub sent."
+ERR_UNKNOWN_PAYER = "The 271 comes from a payer the hub does not know ({code})."
+
+
+def trace_for(check_id: int) -> str:
+    return f"{TRACE_PREFIX}{check_id}"
+
+
+def clearinghouse_for(payer_id: int) -> Connector | None:
+    """The payer's own clearinghouse connector, else a general one (no payer set)."""
+    qs = Connector.objects.filter(role=Connector.Role.CLEARINGHOUSE, enabled=True)
+    return (
+        qs.filter(payer_id=payer_id).order_by("id").first()
+        or qs.filter(payer__isnull=True).order_by("id").first()
+    )
+
+
+def check_is_fresh(*, coverage_id: int, days: int, now: datetime | None = None) -> bool:
+    """A check answered (or still in flight) within ``days`` makes another one pointless."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    return (
+        EligibilityCheck.objects.filter(coverage_id=coverage_id, requested_at__gte=since)
+        .exclude(status=EligibilityCheck.Status.ERROR)
+        .exists()
+    )
+
+
+def eligibility_check_request(
+    *, coverage: Coverage, appointment: Appointment | None = None
+) -> EligibilityCheck:
+    return EligibilityCheck.objects.create(
+        coverage=coverage, appointment=appointment, requested_at=timezone.now()
+    )
+
+
+def _inquiry(check: EligibilityCheck, provider_name: str, provider_npi: str) -> EligibilityInquiry:
+    cov = check.coverage
+    patient = cov.patient
+    self_ = cov.relationship == Coverage.Relationship.SELF
+    service_date = (
+        check.appointment.location.local(check.appointment.start).date()
+        if check.appointment is not None
+        else timezone.localdate()
+    )
+    return EligibilityInquiry(
+        trace=trace_for(check.pk),
+        payer_name=cov.plan.payer.name,
+        payer_code=cov.plan.payer.payer_code,
+        provider_name=provider_name,
+        provider_npi=provider_npi,
+        member_id=cov.member_id,
+        # The 270 asks about the subscriber (2100C); without subscriber details on file
+        # the patient's own name is the best the payer can match on.
+        first_name=cov.subscriber_first_name or patient.first_name,
+        last_name=cov.subscriber_last_name or patient.last_name,
+        date_of_birth=(cov.subscriber_dob or patient.date_of_birth)
+        if self_
+        else cov.subscriber_dob,
+        service_date=service_date,
+    )
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    answered: int = 0
+    failed: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+def _load(check_ids: Iterable[int]) -> list[EligibilityCheck]:
+    return list(
+        EligibilityCheck.objects.filter(
+            pk__in=list(check_ids), status=EligibilityCheck.Status.PENDING
+        )
+        .select_related(
+            "coverage__patient",
+            "coverage__plan__payer",
+            "appointment__location",
+            "appointment__provider",
+        )
+        .order_by("pk")
+    )
+
+
+def build_inquiry_file(checks: list[EligibilityCheck]) -> tuple[str, int]:
+    """One 270 for checks of one payer; returns (X12, interchange control number)."""
+    first = checks[0]
+    location = first.appointment.location if first.appointment else None
+    # A check made while a slot is only held has no appointment yet: it asks as the
+    # group (2100B) under the group's organization NPI.
+    provider_name = location.name if location else settings.X12_GROUP_NAME
+    provider_npi = location.npi if location and location.npi else settings.X12_GROUP_NPI
+    control = control_number_next()
+    env = Envelope(
+        sender_id=settings.X12_SENDER_ID,
+        receiver_id=first.coverage.plan.payer.payer_code,
+        interchange_control=control,
+        group_control=control,
+        functional_id="HS",
+        version=X279,
+        at=timezone.now(),
+        usage=settings.X12_USAGE_INDICATOR,
+    )
+    inquiries = [_inquiry(c, provider_name, provider_npi) for c in checks]
+    return build_270(inquiries, env=env, reference=f"ELIG{control}"), control
+
+
+def eligibility_checks_send(*, check_ids: Iterable[int]) -> SendResult:
+    """Send 270s for pending checks (one file per payer) and post any real-time 271s."""
+    result = SendResult()
+    by_payer: dict[int, list[EligibilityCheck]] = defaultdict(list)
+    for check in _load(check_ids):
+        by_payer[check.coverage.plan.payer_id].append(check)
+    for payer_id, checks in by_payer.items():
+        connector = clearinghouse_for(payer_id)
+        if connector is None:
+            _fail(checks, ERR_NO_CONNECTOR)
+            result.failed += len(checks)
+            continue
+        raw, control = build_inquiry_file(checks)
+        name = f"270_{control:09d}.x12"
+        try:
+            transport = transport_for(connector)
+            answers = transport.submit(name=name, payload=raw)
+        except TransportError as exc:
+            x12_record_outbound(
+                raw=raw, connector=connector, status=Message.Status.FAILED, error=str(exc)
+            )
+            if not exc.permanent:
+                raise
+            _fail(checks, str(exc))
+            result.failed += len(checks)
+            continue
+        x12_record_outbound(raw=raw, connector=connector)
+        result.sent += len(checks)
+        result.files.append(name)
+        for answer in answers:
+            outcome = eligibility_response_post(raw=answer.payload, connector=connector)
+            result.answered += outcome.updated
+    return result
+
+
+def _fail(checks: list[EligibilityCheck], reason: str) -> None:
+    now = timezone.now()
+    EligibilityCheck.objects.filter(pk__in=[c.pk for c in checks]).update(
+        status=EligibilityCheck.Status.ERROR,
+        responded_at=now,
+        errors=[{"loop": "", "code": "", "message": reason}],
+    )
+
+
+@dataclass
+class PostResult:
+    updated: int = 0
+    unknown: int = 0
+    error: str = ""
+    duplicate: bool = False
+    message_id: int | None = None
+
+
+APPLIED_FIELDS = [
+    "responded_at",
+    "message",
+    "plan_begin",
+    "plan_end",
+    "copay",
+    "deductible_remaining",
+    "coinsurance_percent",
+    "errors",
+    "status",
+]
+
+
+def _write_answers(checks: list[EligibilityCheck]) -> None:
+    update_rows(
+        EligibilityCheck, APPLIED_FIELDS, ((c.pk, values_of(c, APPLIED_FIELDS)) for c in checks)
+    )
+
+
+def _apply(check: EligibilityCheck, summary: BenefitsSummary, message: Message) -> None:
+    check.responded_at = timezone.now()
+    check.message = message
+    check.plan_begin = summary.plan_begin
+    check.plan_end = summary.plan_end
+    check.copay = summary.copay
+    check.deductible_remaining = summary.deductible_remaining
+    check.coinsurance_percent = summary.coinsurance_percent
+    check.errors = [
+        {"loop": e.loop, "code": e.code, "message": e.message, "follow_up": e.follow_up}
+        for e in summary.errors
+    ]
+    if summary.active is True:
+        check.status = EligibilityCheck.Status.ACTIVE
+    elif summary.active is False:
+        check.status = EligibilityCheck.Status.INACTIVE
+    else:
+        check.status = EligibilityCheck.Status.ERROR
+
+
+@transaction.atomic
+def eligibility_response_post(*, raw: str, connector: Connector | None) -> PostResult:
+    """File a 271 and update the checks it answers. Malformed: filed, rejected, nothing changed."""
+    message, created = x12_record_inbound(raw=raw, connector=connector)
+    result = PostResult(message_id=message.pk)
+    if not created and message.status != Message.Status.RECEIVED:
+        result.duplicate = True
+        return result
+    try:
+        summaries, shared, reference = parse_271(raw)
+    except X12Error as exc:
+        x12_mark(message, status=Message.Status.REJECTED, error=str(exc))
+        result.error = str(exc)
+        return result
+    payer_codes = {s.payer_code for s in summaries if s.payer_code}
+    unknown = payer_codes - set(
+        Payer.objects.filter(payer_code__in=payer_codes).values_list("payer_code", flat=True)
+    )
+    if unknown:
+        result.error = ERR_UNKNOWN_PAYER.format(code=", ".join(sorted(unknown)))
+        x12_mark(message, status=Message.Status.REJECTED, error=result.error)
+        return result
+    ids = {
+        int(s.trace[len(TRACE_PREFIX) :]): s
+        for s in summaries
+        if s.trace.startswith(TRACE_PREFIX) and s.trace[len(TRACE_PREFIX) :].isdigit()
+    }
+    checks = list(EligibilityCheck.objects.select_for_update().filter(pk__in=ids))
+    for check in checks:
+        _apply(check, ids[check.pk], message)
+    # One UPDATE per batch instead of a save (and an audit-log diff) per row: a nightly
+    # 271 answers thousands of checks. The raw 271 in the ledger, linked from each
+    # check, is the record of where every value came from.
+    _write_answers(checks)
+    result.updated += len(checks)
+    result.unknown = len(summaries) - result.updated
+    if not summaries and shared:
+        # A payer-level rejection (AAA at 2100A/B) names no subscriber: it answers every
+        # check of the 270 whose reference (BHT03) it echoes.
+        result.updated += _fail_by_reference(reference, shared, message)
+        if not result.updated:
+            result.error = "; ".join(f"{e.code} {e.message}" for e in shared)
+    if result.updated == 0 and not result.error:
+        result.error = ERR_UNKNOWN_TRACE
+    x12_mark(
+        message,
+        status=Message.Status.PROCESSED if result.updated else Message.Status.REJECTED,
+        error="" if result.updated else result.error,
+    )
+    return result
+
+
+def _fail_by_reference(reference: str, shared: list, message: Message) -> int:
+    if not reference.startswith("ELIG") or not reference[4:].isdigit():
+        return 0
+    sent = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND,
+        protocol=Message.Protocol.X12,
+        message_type="270",
+        control_id=f"{int(reference[4:]):09d}",
+    ).first()
+    if sent is None:
+        return 0
+    traces = re.findall(r"TRN\*1\*" + TRACE_PREFIX + r"(\d+)\*", sent.raw)
+    errors = [
+        {"loop": e.loop, "code": e.code, "message": e.message, "follow_up": e.follow_up}
+        for e in shared
+    ]
+    return EligibilityCheck.objects.filter(
+        pk__in=[int(t) for t in traces], status=EligibilityCheck.Status.PENDING
+    ).update(
+        status=EligibilityCheck.Status.ERROR,
+        responded_at=timezone.now(),
+        errors=errors,
+        message=message,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Real time (hold placed) and the nightly batch
+# ---------------------------------------------------------------------------
+def eligibility_check_for_hold(*, patient_id: int, location_id: int | None = None) -> int | None:
+    """Create a pending check when the patient's coverage was not checked recently.
+
+    Returns the check id for the caller to send after commit, or None.
+    """
+    coverage = primary_coverage(patient_id=patient_id, on=timezone.localdate())
+    if coverage is None:
+        return None
+    if check_is_fresh(coverage_id=coverage.pk, days=settings.ELIGIBILITY_STALE_DAYS):
+        return None
+    return eligibility_check_request(coverage=coverage).pk
+
+
+def batch_candidates(*, days: int, now: datetime | None = None) -> list[tuple[int, int]]:
+    """(appointment id, coverage id) for every booked appointment in the next ``days`` days."""
+    now = now or timezone.now()
+    appts = list(
+        Appointment.objects.filter(
+            status__in=Appointment.ACTIVE_STATUSES,
+            start__gte=now,
+            start__lt=now + timedelta(days=days),
+        )
+        .order_by("start")
+        .values_list("id", "patient_id", "start")
+    )
+    patient_ids = {p for _, p, _ in appts}
+    coverages: dict[int, list[Coverage]] = defaultdict(list)
+    for cov in Coverage.objects.filter(
+        patient_id__in=patient_ids, active=True, priority=Coverage.Priority.PRIMARY
+    ):
+        coverages[cov.patient_id].append(cov)
+    out = []
+    for appt_id, patient_id, start in appts:
+        day = start.date()
+        found = next(
+            (
+                c
+                for c in coverages.get(patient_id, [])
+                if (c.effective_from is None or c.effective_from <= day)
+                and (c.effective_until is None or c.effective_until >= day)
+            ),
+            None,
+        )
+        if found is not None:
+            out.append((appt_id, found.pk))
+    return out
+
+
+class Throttle:
+    """At most ``per_minute`` inquiries per payer per minute (Payer.max_requests_per_minute)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self.window: dict[int, tuple[float, int]] = {}
+        self.waited = 0.0
+
+    def take(self, payer_id: int, count: int, per_minute: int) -> None:
+        start, used = self.window.get(payer_id, (self.clock(), 0))
+        if self.clock() - start >= 60:
+            start, used = self.clock(), 0
+        if used and used + count > per_minute:
+            pause = 60 - (self.clock() - start)
+            if pause > 0:
+                self.waited += pause
+                self.sleep(pause)
+            start, used = self.clock(), 0
+        self.window[payer_id] = (start, used + count)
+
+
+def eligibility_batch_run(
+    *,
+    days: int | None = None,
+    throttle: Throttle | None = None,
+    on_progress: Callable[[EligibilityBatchRun], None] | None = None,
+) -> EligibilityBatchRun:
+    """Check every appointment in the next ``days`` days, throttled per payer.
+
+    Appointments whose coverage was checked in the last day are skipped. The run row's
+    counters are committed after every payer chunk, so ops sees progress while it runs.
+    """
+    days = settings.ELIGIBILITY_BATCH_DAYS if days is None else days
+    throttle = throttle or Throttle()
+    run = EligibilityBatchRun.objects.create(started_at=timezone.now(), days=days)
+    try:
+        candidates = batch_candidates(days=days)
+        run.total = len(candidates)
+        fresh_since = timezone.now() - timedelta(days=1)
+        recent = set(
+            EligibilityCheck.objects.filter(
+                coverage_id__in={c for _, c in candidates}, requested_at__gte=fresh_since
+            )
+            .exclude(status=EligibilityCheck.Status.ERROR)
+            .values_list("coverage_id", flat=True)
+        )
+        wanted: dict[int, int] = {}
+        for appt_id, cov_id in candidates:
+            if cov_id in recent or cov_id in wanted.values():
+                run.skipped += 1
+            else:
+                wanted[appt_id] = cov_id
+        run.save()
+        payer_of = dict(
+            Coverage.objects.filter(pk__in=set(wanted.values())).values_list("pk", "plan__payer_id")
+        )
+        payers = {p.pk: p for p in Payer.objects.all()}
+        checks = EligibilityCheck.objects.bulk_create(
+            EligibilityCheck(
+                coverage_id=cov_id, appointment_id=appt_id, requested_at=timezone.now()
+            )
+            for appt_id, cov_id in wanted.items()
+        )
+        by_payer: dict[int, list[int]] = defaultdict(list)
+        for check in checks:
+            by_payer[payer_of[check.coverage_id]].append(check.pk)
+        for payer_id, ids in by_payer.items():
+            per_minute = max(1, payers[payer_id].max_requests_per_minute)
+            for start in range(0, len(ids), per_minute):
+                chunk = ids[start : start + per_minute]
+                throttle.take(payer_id, len(chunk), per_minute)
+                eligibility_checks_send(check_ids=chunk)
+                _count(run, checks=chunk)
+                if on_progress:
+                    on_progress(run)
+        run.status = EligibilityBatchRun.Status.DONE
+    except Exception as exc:
+        run.status = EligibilityBatchRun.Status.FAILED
+        run.note = f"{type(exc).__name__}: {exc}"[:300]
+        raise
+    finally:
+        run.finished_at = timezone.now()
+        run.save()
+    return run
+
+
+def _count(run: EligibilityBatchRun, *, checks: list[int]) -> None:
+    statuses = EligibilityCheck.objects.filter(pk__in=checks).values_list("status", flat=True)
+    for status in statuses:
+        run.checked += 1
+        if status == EligibilityCheck.Status.ACTIVE:
+            run.active += 1
+        elif status == EligibilityCheck.Status.INACTIVE:
+            run.inactive += 1
+        elif status == EligibilityCheck.Status.ERROR:
+            run.errors += 1
+    run.save()

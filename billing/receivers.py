@@ -1,0 +1,60 @@
+"""Billing's reactions to scheduling events (scheduling never imports billing).
+
+Receivers run inside the scheduling service's transaction: rows they write commit or
+roll back with the booking; the payer call is deferred to a Celery task after commit,
+so a rolled-back hold never reaches a payer and a slow payer never holds a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from scheduling.signals import appointment_changed, hold_placed
+
+from .eligibility import eligibility_check_for_hold
+from .services import encounter_open, encounter_void
+
+log = logging.getLogger(__name__)
+
+
+def _queue_check(check_id: int) -> None:
+    from .tasks import eligibility_check_send_task
+
+    try:
+        eligibility_check_send_task.delay(check_id)
+    except Exception:
+        # The booking has committed; a broker hiccup must not turn it into an error
+        # page. The check stays pending and the nightly batch picks the visit up.
+        log.warning("eligibility check %s could not be queued", check_id, exc_info=True)
+
+
+@receiver(hold_placed, dispatch_uid="billing.eligibility_on_hold")
+def eligibility_on_hold(sender: Any, hold: Any, patient: Any, **_: Any) -> None:
+    if patient is None:
+        return
+    check_id = eligibility_check_for_hold(patient_id=patient.pk)
+    if check_id is None:
+        return
+    transaction.on_commit(lambda: _queue_check(check_id))
+
+
+@receiver(appointment_changed, dispatch_uid="billing.encounter_on_booking")
+def encounter_on_booking(sender: Any, appointment: Any, event: str, **_: Any) -> None:
+    # The PMS generates the encounter id at scheduling (booked, or the new appointment
+    # of a reschedule); a cancelled visit's encounter is voided, never deleted.
+    if event in {"booked", "rescheduled"}:
+        encounter_open(appointment=appointment)
+        if event == "booked":
+            # Booking without a hold (API, location PMS) still deserves a fresh check.
+            check_id = eligibility_check_for_hold(patient_id=appointment.patient_id)
+            if check_id is not None:
+                from .models import EligibilityCheck
+
+                EligibilityCheck.objects.filter(pk=check_id).update(appointment=appointment)
+                transaction.on_commit(lambda: _queue_check(check_id))
+    elif event in {"cancelled", "no_show"}:
+        encounter_void(appointment=appointment)

@@ -1,0 +1,279 @@
+"""835 posting: payments, adjustments and denials onto claims, matched by CLP01.
+
+Idempotent at two levels: the same file (same content hash, or the same interchange in
+the ledger) posts nothing the second time, and a claim payment already posted from an
+earlier file (same payer claim number, status and amount) is skipped and counted as
+such. Lines matching no claim are kept in the unmatched queue (RemittanceClaim with no
+claim). A malformed or unknown-payer 835 is filed in the ledger as rejected with its
+reason and changes no balance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import Connector, Message
+from integrations.x12.core import X12Error
+from integrations.x12.ledger import x12_mark, x12_record_inbound
+from integrations.x12.remittance import parse_835
+from integrations.x12.types import ClaimPayment
+
+from .models import Adjustment, Claim, ClaimStatusHistory, Payer, Remittance, RemittanceClaim
+
+ERR_UNKNOWN_PAYER = "The 835 comes from a payer the hub does not know ({payer})."
+MSG_ALREADY_POSTED = "This 835 was already posted; nothing changed."
+
+REVERSAL = "22"
+DENIED = "4"
+
+
+@dataclass
+class PostResult:
+    matched: int = 0
+    posted: int = 0
+    skipped: int = 0  # already posted
+    unmatched: int = 0
+    already_posted: bool = False
+    error: str = ""
+    message_id: int | None = None
+
+    def summary(self) -> str:
+        if self.error:
+            return f"835 rejected: {self.error}"
+        head = f"{MSG_ALREADY_POSTED} " if self.already_posted else ""
+        return (
+            f"{head}matched {self.matched}, posted {self.posted}, "
+            f"skipped as already posted {self.skipped}, unmatched {self.unmatched}"
+        )
+
+
+def _payer_for(code: str, name: str) -> Payer | None:
+    return (
+        Payer.objects.filter(payer_code=code).first() if code else None
+    ) or Payer.objects.filter(name__iexact=name).first()
+
+
+def _new_status(cp: ClaimPayment, claim: Claim) -> str:
+    if cp.status_code == REVERSAL:
+        # The payer took its payment back; a corrected payment (or denial) follows.
+        return Claim.Status.ACCEPTED
+    if cp.status_code == DENIED or claim.paid_amount <= 0:
+        return Claim.Status.DENIED
+    if any(sv.paid == 0 and sv.charge > 0 for sv in cp.services):
+        return Claim.Status.PARTIAL
+    return Claim.Status.PAID
+
+
+@transaction.atomic
+def remittance_post(*, raw: str, connector: Connector | None = None) -> PostResult:
+    message, created = x12_record_inbound(raw=raw, connector=connector)
+    result = PostResult(message_id=message.pk)
+    content_hash = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    if (not created and message.status != Message.Status.RECEIVED) or Remittance.objects.filter(
+        content_hash__startswith=content_hash[:60]
+    ).exists():
+        if message.status == Message.Status.REJECTED:
+            result.error = message.last_error
+            return result
+        result.already_posted = True
+        result.skipped = (
+            RemittanceClaim.objects.filter(remittance__content_hash__startswith=content_hash[:60])
+            .exclude(claim=None)
+            .count()
+        )
+        return result
+    try:
+        advices = parse_835(raw)
+    except X12Error as exc:
+        x12_mark(message, status=Message.Status.REJECTED, error=str(exc))
+        result.error = str(exc)
+        return result
+    payers = [_payer_for(a.payer_code, a.payer_name) for a in advices]
+    for advice, payer in zip(advices, payers, strict=True):
+        if payer is None:
+            result.error = ERR_UNKNOWN_PAYER.format(payer=advice.payer_code or advice.payer_name)
+            x12_mark(message, status=Message.Status.REJECTED, error=result.error)
+            return result
+    now = timezone.now()
+    for n, (advice, payer) in enumerate(zip(advices, payers, strict=True)):
+        # One row per 835 transaction; the hash keeps the unique index per transaction.
+        remittance = Remittance.objects.create(
+            payer=payer,
+            trace_number=advice.trace_number[:50],
+            content_hash=content_hash[:60] + f"{n:04d}",
+            total_paid=advice.total_paid,
+            payment_date=advice.payment_date,
+            received_at=now,
+            message=message,
+        )
+        assert payer is not None  # unknown payers were rejected above
+        for cp in advice.claims:
+            _post_claim(remittance, cp, payer, result)
+    x12_mark(message, status=Message.Status.PROCESSED)
+    return result
+
+
+def _already_posted(cp: ClaimPayment, claim: Claim) -> bool:
+    """The same claim payment arriving again in another file (a re-sent 835).
+
+    A payment stands until a reversal (CLP02=22, negated amount) takes it back, after
+    which the payer may legitimately send the same payment again.
+    """
+    rows = RemittanceClaim.objects.filter(claim=claim)
+    if cp.status_code == REVERSAL:
+        payments = rows.exclude(status_code=REVERSAL).filter(paid=-cp.paid).count()
+        reversals = rows.filter(status_code=REVERSAL, paid=cp.paid).count()
+        return reversals >= payments
+    same = rows.filter(status_code=cp.status_code, paid=cp.paid, charge=cp.charge).count()
+    reversed_ = rows.filter(status_code=REVERSAL, paid=-cp.paid).count()
+    return same > reversed_
+
+
+def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: PostResult) -> None:
+    claim = (
+        Claim.objects.select_for_update().filter(claim_number=cp.clp01, payer=payer).first()
+        or Claim.objects.select_for_update().filter(claim_number=cp.clp01).first()
+    )
+    if claim is None:
+        rc = RemittanceClaim.objects.create(
+            remittance=remittance,
+            claim=None,
+            clp01=cp.clp01[:38],
+            status_code=cp.status_code[:2],
+            charge=cp.charge,
+            paid=cp.paid,
+            patient_responsibility=cp.patient_responsibility,
+        )
+        # Kept with its adjustments, so a biller's later match posts the whole payment.
+        Adjustment.objects.bulk_create(_adjustments(rc, cp))
+        result.unmatched += 1
+        return
+    result.matched += 1
+    if _already_posted(cp, claim):
+        result.skipped += 1
+        return
+    rc = RemittanceClaim.objects.create(
+        remittance=remittance,
+        claim=claim,
+        clp01=cp.clp01[:38],
+        status_code=cp.status_code[:2],
+        charge=cp.charge,
+        paid=cp.paid,
+        patient_responsibility=cp.patient_responsibility,
+    )
+    adjustments = _adjustments(rc, cp)
+    Adjustment.objects.bulk_create(adjustments)
+    claim.paid_amount += cp.paid
+    claim.patient_responsibility += cp.patient_responsibility
+    claim.adjudicated_at = timezone.now()
+    if cp.payer_claim_number and cp.status_code != REVERSAL:
+        claim.payer_claim_number = cp.payer_claim_number[:50]
+    status = _new_status(cp, claim)
+    note = (
+        f"835 {remittance.trace_number}: reversal of {-cp.paid if cp.paid < 0 else cp.paid}"
+        if cp.status_code == REVERSAL
+        else f"835 {remittance.trace_number}: paid {cp.paid}"
+    )
+    claim.status = status
+    claim.save(
+        update_fields=[
+            "paid_amount",
+            "patient_responsibility",
+            "adjudicated_at",
+            "status",
+            "payer_claim_number",
+        ]
+    )
+    ClaimStatusHistory.objects.create(
+        claim=claim, status=status, note=note[:200], at=timezone.now()
+    )
+    result.posted += 1
+
+
+def _adjustments(rc: RemittanceClaim, cp: ClaimPayment) -> list[Adjustment]:
+    claim_denied = cp.status_code == DENIED
+    out = [
+        Adjustment(
+            remittance_claim=rc,
+            procedure_code="",
+            group_code=a.group,
+            reason_code=a.reason[:5],
+            remark_code=(cp.remarks[0] if cp.remarks else "")[:6],
+            amount=a.amount,
+            denied=claim_denied and a.group != "PR",
+        )
+        for a in cp.adjustments
+        if a.group in {"CO", "PR", "OA", "PI", "CR"}
+    ]
+    for sv in cp.services:
+        line_denied = claim_denied or (sv.paid == 0 and sv.charge > 0)
+        out += [
+            Adjustment(
+                remittance_claim=rc,
+                procedure_code=sv.procedure_code[:10],
+                group_code=a.group,
+                reason_code=a.reason[:5],
+                remark_code=(sv.remarks[0] if sv.remarks else "")[:6],
+                amount=a.amount,
+                denied=line_denied and a.group != "PR",
+            )
+            for a in sv.adjustments
+            if a.group in {"CO", "PR", "OA", "PI", "CR"}
+        ]
+    return out
+
+
+ERR_ALREADY_MATCHED = "This remittance line is already matched to a claim."
+ERR_NO_SUCH_CLAIM = "No claim has that claim number."
+
+
+@transaction.atomic
+def remittance_claim_match(*, remittance_claim_id: int, claim_number: str) -> RemittanceClaim:
+    """A biller matches an unmatched 835 line to a claim by hand; the payment posts now."""
+    rc = RemittanceClaim.objects.select_for_update().get(pk=remittance_claim_id)
+    if rc.claim_id is not None:
+        raise ValueError(ERR_ALREADY_MATCHED)
+    claim = Claim.objects.select_for_update().filter(claim_number=claim_number.strip()).first()
+    if claim is None:
+        raise ValueError(ERR_NO_SUCH_CLAIM)
+    rc.claim = claim
+    rc.save(update_fields=["claim"])
+    claim.paid_amount += rc.paid
+    claim.patient_responsibility += rc.patient_responsibility
+    claim.adjudicated_at = timezone.now()
+    if rc.status_code == REVERSAL:
+        status = Claim.Status.ACCEPTED
+    elif rc.status_code == DENIED or claim.paid_amount <= 0:
+        status = Claim.Status.DENIED
+    elif rc.adjustments.filter(denied=True).exists():
+        status = Claim.Status.PARTIAL
+    else:
+        status = Claim.Status.PAID
+    claim.status = status
+    claim.save(update_fields=["paid_amount", "patient_responsibility", "adjudicated_at", "status"])
+    ClaimStatusHistory.objects.create(
+        claim=claim,
+        status=status,
+        note=f"835 line {rc.clp01} matched by hand: paid {rc.paid}"[:200],
+        at=timezone.now(),
+    )
+    return rc
+
+
+def claim_balance(claim: Claim) -> Decimal:
+    """What is still owed by the payer: charge - paid - adjustments other than PR."""
+    written_off = sum(
+        (
+            a.amount
+            for rc in claim.remittances.all()
+            for a in rc.adjustments.all()
+            if a.group_code != "PR"
+        ),
+        Decimal("0"),
+    )
+    return claim.total_charge - claim.paid_amount - claim.patient_responsibility - written_off

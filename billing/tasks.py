@@ -1,0 +1,47 @@
+"""Celery tasks: take ids, call one service, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from integrations.models import Connector
+from integrations.x12.transport import TransportError
+
+
+@shared_task(acks_late=True, autoretry_for=(TransportError,), retry_backoff=True, max_retries=5)
+def eligibility_check_send_task(check_id: int) -> dict[str, int]:
+    """Send one pending check; a check already answered is skipped (idempotent)."""
+    from .eligibility import eligibility_checks_send
+
+    result = eligibility_checks_send(check_ids=[check_id])
+    return {"sent": result.sent, "answered": result.answered, "failed": result.failed}
+
+
+@shared_task(acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def eligibility_batch_task(days: int | None = None) -> dict[str, int]:
+    from .eligibility import eligibility_batch_run
+
+    run = eligibility_batch_run(days=days)
+    return {"run": run.pk, "checked": run.checked, "errors": run.errors}
+
+
+@shared_task(acks_late=True)
+def clearinghouse_collect_task() -> int:
+    """Pick up 271/999/277CA/835 files from every clearinghouse inbox."""
+    from .submission import clearinghouse_collect
+
+    handled = 0
+    for connector in Connector.objects.filter(
+        role=Connector.Role.CLEARINGHOUSE,
+        enabled=True,
+        kind__in=[Connector.Kind.SANDBOX, Connector.Kind.X12_MAILBOX],
+    ):
+        handled += len(clearinghouse_collect(connector=connector))
+    return handled
+
+
+@shared_task(acks_late=True)
+def claims_submit_task() -> int:
+    from .submission import claims_submit
+
+    return sum(b.claims for b in claims_submit().written)
