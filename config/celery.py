@@ -32,6 +32,24 @@ app.conf.update(
             "task": "scheduling.tasks.hold_expire_stale_task",
             "schedule": 30.0,
         },
+        # --- integrations (issue 4): the relay is also kicked on every outbox commit;
+        # beat catches what a lost kick or a retry backoff leaves behind. ---
+        "integrations-outbox-relay": {
+            "task": "integrations.tasks.outbox_relay_task",
+            "schedule": 10.0,
+        },
+        "integrations-inbound-sweep": {
+            "task": "integrations.tasks.inbound_sweep_task",
+            "schedule": 15.0,
+        },
+        "integrations-fhir-poll": {
+            "task": "integrations.tasks.fhir_poll_task",
+            "schedule": 60.0,
+        },
+        "integrations-sandbox-tick": {
+            "task": "integrations.tasks.sandbox_tick_task",
+            "schedule": 60.0,
+        },
     },
 )
 # Revenue cycle (issue 5): nightly eligibility for the coming days, clean claims out

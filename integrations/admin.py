@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from auditlog.signals import accessed
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from . import models as m
+from . import operations
 
 
 @admin.register(m.Connector)
@@ -32,6 +35,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ["control_id", "sha256"]
     date_hierarchy = "received_at"
     readonly_fields = ["sha256", "received_at"]
+    actions = ["replay", "dead_letter", "resolve"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         fields = [f.name for f in m.Message._meta.fields if f.name != "id"]
@@ -39,6 +43,52 @@ class MessageAdmin(admin.ModelAdmin):
         if not request.user.has_perm("integrations.view_raw_message"):
             fields = [f for f in fields if f not in {"raw", "ack_raw"}]
         return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The ledger is evidence: what arrived or left is never edited by hand.
+        return [f.name for f in m.Message._meta.fields if f.name != "id"]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # Reading a raw payload is a PHI access: recorded like opening a patient.
+        if (
+            request.method == "GET"
+            and response.status_code == 200
+            and request.user.has_perm("integrations.view_raw_message")
+        ):
+            message = self.get_object(request, object_id)
+            if message is not None:
+                accessed.send(sender=m.Message, instance=message)
+        return response
+
+    def _report(self, request: HttpRequest, verb: str, done: list[int], asked: int) -> None:
+        skipped = asked - len(done)
+        text = f"{verb} {len(done)} message(s)."
+        if skipped:
+            text += f" {skipped} skipped: not in a state this action applies to."
+        self.message_user(request, text, messages.SUCCESS if done else messages.WARNING)
+
+    @admin.action(
+        description="Replay (queue again for processing or delivery)", permissions=["change"]
+    )
+    def replay(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        self._report(request, "Queued again", operations.messages_replay(ids=ids), len(ids))
+
+    @admin.action(description="Dead-letter (stop retrying)", permissions=["change"])
+    def dead_letter(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        done = operations.messages_dead_letter(
+            ids=ids, reason=f"dead-lettered by {request.user.get_username()}"
+        )
+        self._report(request, "Dead-lettered", done, len(ids))
+
+    @admin.action(description="Resolve (handled outside the hub)", permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        self._report(request, "Resolved", operations.messages_resolve(ids=ids), len(ids))
 
 
 @admin.register(m.OutboxEvent)

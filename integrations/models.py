@@ -111,6 +111,10 @@ class Message(models.Model):
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Outbound rows: the outbox event this delivery carries (one row per connector).
+    outbox_event = models.ForeignKey(
+        "OutboxEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -121,6 +125,13 @@ class Message(models.Model):
                 fields=["sender", "control_id"],
                 condition=Q(direction="in") & ~Q(control_id=""),
                 name="message_inbound_dedupe",
+            ),
+            # A relay that dies after fanning an event out and before marking it cannot
+            # create a second delivery of it to the same connector when it runs again.
+            models.UniqueConstraint(
+                fields=["outbox_event", "connector"],
+                condition=Q(direction="out", outbox_event__isnull=False),
+                name="message_outbound_once_per_connector",
             ),
         ]
         indexes = [
@@ -163,6 +174,8 @@ class OutboxEvent(models.Model):
     created_at = models.DateTimeField()
     next_attempt_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the relay turned the event into one ledger row per target connector.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -200,3 +213,64 @@ class ApiToken(models.Model):
         key = secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), prefix=key[:8])
         return token, key
+
+
+class SandboxAppointment(models.Model):
+    """The appointment book of a sandbox location PMS/EHR (a simulated external system).
+
+    It is that system's own state, kept apart from the hub's tables: what the hub sent it
+    over SIU and what its front desk booked. Its ids are its own (``external_id``).
+    """
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", "Booked"
+        CANCELLED = "cancelled", "Cancelled"
+        NO_SHOW = "no_show", "No-show"
+        DOCUMENTED = "documented", "Visit documented"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=64)
+    hub_appointment_id = models.BigIntegerField(null=True, blank=True)
+    patient_mrn = models.CharField(max_length=64)
+    hub_patient_id = models.BigIntegerField(null=True, blank=True)
+    # The PMS's own copy of the demographics it sends back in PID (last, first, dob, sex).
+    patient = models.JSONField(default=dict, blank=True)
+    provider_npi = models.CharField(max_length=10)
+    type_code = models.CharField(max_length=40)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.BOOKED)
+    booked_here = models.BooleanField(default=False, help_text="Booked at this front desk")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "external_id"], name="sandbox_appointment_id_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["connector", "status", "end"], name="sandbox_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.external_id}"
+
+
+class SyncCursor(models.Model):
+    """How far the FHIR poller has read one resource type from one connector
+    (the highest ``meta.lastUpdated`` it has stored)."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="cursors")
+    resource_type = models.CharField(max_length=40)
+    last_updated = models.CharField(max_length=40, blank=True, help_text="FHIR instant")
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "resource_type"], name="sync_cursor_once_per_type"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.resource_type} > {self.last_updated}"

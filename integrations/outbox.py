@@ -8,12 +8,15 @@ delivery send the latest truth rather than a stale snapshot.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from .models import OutboxEvent
+
+logger = logging.getLogger(__name__)
 
 # Event names the relay understands. Services use these constants, never string literals.
 APPOINTMENT_BOOKED = "appointment.booked"
@@ -54,6 +57,7 @@ def outbox_enqueue(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox_enqueue must run inside the domain change's transaction")
     now = timezone.now()
+    _kick_relay_on_commit()
     return OutboxEvent.objects.create(
         event_type=event_type,
         aggregate_type=aggregate_type,
@@ -63,3 +67,26 @@ def outbox_enqueue(
         created_at=now,
         next_attempt_at=now,
     )
+
+
+def _kick_relay() -> None:
+    """Start the relay now rather than at its next beat; if the broker is down, beat
+    still finds the event, so a failure here loses nothing."""
+    from django.conf import settings
+
+    if not getattr(settings, "INTEGRATIONS_KICK_RELAY", True):
+        return
+    try:
+        from .tasks import outbox_relay_task
+
+        outbox_relay_task.delay()
+    except Exception:
+        logger.warning("could not queue the outbox relay; beat will run it")
+
+
+def _kick_relay_on_commit() -> None:
+    connection = transaction.get_connection()
+    # One kick per transaction, however many events it writes.
+    if any(entry[1] is _kick_relay for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(_kick_relay)

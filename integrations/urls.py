@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "integrations"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [path("health/", views.health, name="health")]

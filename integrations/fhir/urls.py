@@ -1,6 +1,16 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path, re_path
+
+from . import views
 
 app_name = "fhir"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("metadata", views.metadata, name="metadata"),
+    re_path(
+        r"^Appointment/\$(?P<operation>[a-z]+)$", views.appointment_operation, name="operation"
+    ),
+    path("<str:resource_type>/_search", views.search_post, name="search"),
+    path("<str:resource_type>/<str:resource_id>", views.instance_endpoint, name="read"),
+    path("<str:resource_type>", views.type_endpoint, name="type"),
+]

@@ -1,0 +1,308 @@
+"""Appointment create and the IHE ITI Scheduling operations ($find, $hold, $book).
+
+https://profiles.ihe.net/ITI/SCHED/ : $find proposes appointments (status "proposed"),
+$hold reserves one for a short time (status "pending"), $book confirms it. They run
+scheduling.selectors.slot_search and scheduling.services, so a partner app gets the
+same rules, exclusion reasons and double-booking guarantees as an agent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from patients.models import Patient
+from scheduling.models import Appointment, AppointmentType, BookReason, Hold, Slot
+
+from . import resources as r
+from .http import FhirError
+
+HOLD_SYSTEM = "urn:carehub:hold"
+ERR_NO_SLOT = "The appointment names no Slot (slot[0].reference = Slot/<id>)."
+ERR_NO_PATIENT = "The appointment names no patient participant (Patient/<id>)."
+ERR_NO_TYPE = "The appointment names no known service type (serviceType coding code)."
+ERR_NO_APPOINTMENT = "Parameters carry no 'appointment' resource."
+
+
+def _param(parameters: dict[str, Any], name: str) -> Any:
+    for p in parameters.get("parameter", []):
+        if p.get("name") == name:
+            for key, value in p.items():
+                if key.startswith("value") or key == "resource":
+                    return value
+    return None
+
+
+def _reference_id(value: Any, resource_type: str) -> int | None:
+    if isinstance(value, dict):
+        value = value.get("reference", "")
+    if isinstance(value, str) and value.startswith(f"{resource_type}/"):
+        tail = value.split("/", 1)[1]
+        return int(tail) if tail.isdigit() else None
+    return None
+
+
+def _code(value: Any) -> str:
+    if isinstance(value, str):
+        return value.partition("|")[2] or value
+    if isinstance(value, dict):
+        if "code" in value:
+            return str(value["code"])
+        for coding in value.get("coding", []):
+            if coding.get("code"):
+                return str(coding["code"])
+    return ""
+
+
+def _patient(ref: Any) -> Patient:
+    pk = _reference_id(ref, "Patient")
+    patient = Patient.objects.filter(pk=pk, status=Patient.Status.ACTIVE).first() if pk else None
+    if patient is None:
+        raise FhirError(400, "invalid", ERR_NO_PATIENT)
+    return patient
+
+
+def _type(value: Any) -> AppointmentType:
+    code = _code(value)
+    atype = AppointmentType.objects.filter(code=code, active=True).first() if code else None
+    if atype is None:
+        raise FhirError(400, "invalid", ERR_NO_TYPE)
+    return atype
+
+
+def _scheduling_error(exc: Exception) -> FhirError:
+    status = int(getattr(exc, "status_code", 409))
+    details = "; ".join(getattr(exc, "details", []) or [])
+    message = f"{exc}" + (f" ({details})" if details else "")
+    return FhirError(status, "conflict" if status == 409 else "business-rule", message)
+
+
+def _appointment_parts(resource: dict[str, Any]) -> tuple[Slot, Patient, AppointmentType]:
+    if resource.get("resourceType") != "Appointment":
+        raise FhirError(400, "invalid", ERR_NO_APPOINTMENT)
+    slots = resource.get("slot") or []
+    slot_pk = _reference_id(slots[0], "Slot") if slots else None
+    slot = (
+        Slot.objects.select_related("provider", "location").filter(pk=slot_pk).first()
+        if slot_pk is not None
+        else None
+    )
+    if slot is None:
+        raise FhirError(400, "invalid", ERR_NO_SLOT)
+    patient_ref = next(
+        (
+            p.get("actor", {})
+            for p in resource.get("participant", [])
+            if str(p.get("actor", {}).get("reference", "")).startswith("Patient/")
+        ),
+        None,
+    )
+    service = (resource.get("serviceType") or [None])[0]
+    return slot, _patient(patient_ref), _type(service)
+
+
+def _proposed(option: Any, patient: Patient, atype: AppointmentType, status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Appointment",
+        "status": status,
+        "serviceType": [
+            {
+                "coding": [
+                    {"system": r.SERVICE_TYPE_SYSTEM, "code": atype.code, "display": atype.name}
+                ]
+            }
+        ],
+        "start": r.instant(option["start"]),
+        "end": r.instant(option["end"]),
+        "slot": [{"reference": f"Slot/{option['slot_id']}"}],
+        "participant": [
+            {"actor": {"reference": f"Patient/{patient.pk}"}, "status": "needs-action"},
+            {
+                "actor": {
+                    "reference": f"Practitioner/{option['provider_id']}",
+                    "display": option["provider"],
+                },
+                "status": "tentative",
+            },
+            {
+                "actor": {
+                    "reference": f"Location/{option['location_id']}",
+                    "display": option["location"],
+                },
+                "status": "tentative",
+            },
+        ],
+    }
+
+
+def _bundle(entries: list[dict[str, Any]], outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+    items: list[dict[str, Any]] = [
+        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": res, "search": {"mode": "match"}}
+        for res in entries
+    ]
+    if outcome is not None:
+        items.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": outcome,
+                "search": {"mode": "outcome"},
+            }
+        )
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": items}
+
+
+def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
+    """$find: ranked proposals from the slot finder; exclusions ride along as an
+    OperationOutcome with one information issue per excluded location or provider."""
+    from scheduling.selectors import slot_search
+
+    patient = _patient(_param(parameters, "patient"))
+    atype = _type(_param(parameters, "service-type") or _param(parameters, "visit-type"))
+
+    def day(name: str) -> date | None:
+        value = _param(parameters, name)
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(str(value)[:10])
+        except ValueError:
+            raise FhirError(400, "invalid", f"{name}: expected a date") from None
+
+    kwargs: dict[str, Any] = {"date_from": day("start"), "date_to": day("end")}
+    location = _reference_id(_param(parameters, "location"), "Location")
+    provider = _reference_id(_param(parameters, "practitioner"), "Practitioner")
+    if location:
+        kwargs["location"] = location
+    if provider:
+        kwargs["provider"] = provider
+    limit = _param(parameters, "_count")
+    result = slot_search(
+        patient=patient,
+        appointment_type=atype,
+        user=user,
+        home_region_only=False,
+        limit=min(int(limit), 100) if isinstance(limit, int) else 30,
+        **kwargs,
+    )
+    proposals = [
+        _proposed(
+            {
+                "start": o.start,
+                "end": o.end,
+                "slot_id": o.slot_id,
+                "provider_id": o.provider_id,
+                "provider": o.provider,
+                "location_id": o.location_id,
+                "location": o.location,
+            },
+            patient,
+            atype,
+            "proposed",
+        )
+        for o in result.options
+    ]
+    outcome = None
+    if result.excluded:
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "information",
+                    "code": "informational",
+                    "diagnostics": f"{ex.kind} {ex.name}: {'; '.join(ex.reasons)}"[:1000],
+                }
+                for ex in result.excluded
+            ],
+        }
+    return _bundle(proposals, outcome)
+
+
+def hold(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
+    """$hold: reserve the proposed appointment's slot for HOLD_MINUTES."""
+    from scheduling.services import SchedulingError, hold_place
+
+    resource = _param(parameters, "appointment")
+    if not isinstance(resource, dict):
+        raise FhirError(400, "invalid", ERR_NO_APPOINTMENT)
+    slot, patient, atype = _appointment_parts(resource)
+    try:
+        held = hold_place(slot=slot, by=user)
+    except SchedulingError as exc:
+        raise _scheduling_error(exc) from None
+    pending = _proposed(
+        {
+            "start": slot.start,
+            "end": slot.end,
+            "slot_id": slot.pk,
+            "provider_id": slot.provider_id,
+            "provider": str(slot.provider),
+            "location_id": slot.location_id,
+            "location": slot.location.name,
+        },
+        patient,
+        atype,
+        "pending",
+    )
+    pending["identifier"] = [{"system": HOLD_SYSTEM, "value": str(held.pk)}]
+    pending["end"] = r.instant(held.slot.start + (atype.duration_minutes * _minute()))
+    pending["comment"] = f"held until {r.instant(held.expires_at)}"
+    return _bundle([pending])
+
+
+def _minute() -> Any:
+    from datetime import timedelta
+
+    return timedelta(minutes=1)
+
+
+def _book(user: Any, resource: dict[str, Any]) -> Appointment:
+    from scheduling.services import SchedulingError, appointment_book, hold_place
+
+    slot, patient, atype = _appointment_parts(resource)
+    hold_id = next(
+        (i.get("value") for i in resource.get("identifier", []) if i.get("system") == HOLD_SYSTEM),
+        None,
+    )
+    reason = _code((resource.get("reasonCode") or [None])[0])
+    if reason not in BookReason.values:
+        reason = BookReason.NEW_PROBLEM
+    try:
+        if hold_id and str(hold_id).isdigit():
+            held = Hold.objects.filter(pk=int(hold_id), slot=slot).first()
+            if held is None:
+                raise FhirError(409, "conflict", "The hold does not exist or is for another slot.")
+        else:
+            held = hold_place(slot=slot, by=user)
+        return appointment_book(
+            hold=held,
+            patient=patient,
+            appointment_type=atype,
+            by=user,
+            reason=reason,
+            channel=Appointment.Channel.FHIR,
+        )
+    except SchedulingError as exc:
+        raise _scheduling_error(exc) from None
+
+
+def book(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
+    """$book: confirm a held (or directly named) slot as a booked appointment."""
+    resource = _param(parameters, "appointment")
+    if not isinstance(resource, dict):
+        raise FhirError(400, "invalid", ERR_NO_APPOINTMENT)
+    appt = _book(user, resource)
+    return _bundle([r.appointment_resource(_reload(appt))])
+
+
+def appointment_create(*, user: Any, resource: dict[str, Any]) -> dict[str, Any]:
+    """POST /Appointment: book the named slot for the patient, rules applied."""
+    return r.appointment_resource(_reload(_book(user, resource)))
+
+
+def _reload(appt: Appointment) -> Appointment:
+    return (
+        Appointment.objects.select_related("provider", "location", "appointment_type")
+        .prefetch_related("slot_links")
+        .get(pk=appt.pk)
+    )

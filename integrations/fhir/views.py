@@ -1,0 +1,357 @@
+"""FHIR R4 server facade at /fhir/r4/: read and search, Appointment create, and the IHE
+ITI Scheduling operations $find, $hold and $book on top of the same scheduling services
+and rules as the console.
+
+Thin views: parameters are parsed here, reads go through querysets below, writes through
+scheduling.services. Search also accepts POST [type]/_search (form body), which keeps
+names and birth dates out of URLs and logs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils import timezone
+
+from patients.models import Patient
+from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
+
+from . import resources as r
+from .http import (
+    ERR_METHOD,
+    ERR_NOT_FOUND,
+    ERR_UNKNOWN_TYPE,
+    FhirError,
+    body_json,
+    fhir_response,
+    fhir_view,
+    require,
+)
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 200
+
+VIEW_PERMS = {
+    "Patient": "patients.view_patient",
+    "Practitioner": "scheduling.view_appointment",
+    "Location": "scheduling.view_appointment",
+    "Schedule": "scheduling.view_appointment",
+    "Slot": "scheduling.view_appointment",
+    "Appointment": "scheduling.view_appointment",
+}
+BOOK_PERM = "scheduling.add_appointment"
+
+
+# -- search parameter helpers ---------------------------------------------------------
+def _date_filter(field: str, values: list[str]) -> Q:
+    """FHIR date search with prefixes (search.html#prefix): eq (the whole day), ge, gt, le, lt."""
+    q = Q()
+    for raw in values:
+        prefix, value = (
+            (raw[:2], raw[2:]) if raw[:2] in {"eq", "ge", "gt", "le", "lt"} else ("eq", raw)
+        )
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+                lower = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                upper = lower + timedelta(days=1)
+            else:
+                lower = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                if timezone.is_naive(lower):
+                    lower = lower.replace(tzinfo=UTC)
+                upper = lower
+        except ValueError:
+            raise FhirError(400, "invalid", f"{field}: not a FHIR date or dateTime") from None
+        q &= {
+            "eq": Q(**{f"{field}__gte": lower, f"{field}__lt": upper})
+            if upper != lower
+            else Q(**{field: lower}),
+            "ge": Q(**{f"{field}__gte": lower}),
+            "gt": Q(**{f"{field}__gte": upper}) if upper != lower else Q(**{f"{field}__gt": lower}),
+            "le": Q(**{f"{field}__lt": upper}) if upper != lower else Q(**{f"{field}__lte": lower}),
+            "lt": Q(**{f"{field}__lt": lower}),
+        }[prefix]
+    return q
+
+
+def _ref_id(value: str, resource_type: str) -> str:
+    return value.split("/", 1)[1] if value.startswith(f"{resource_type}/") else value
+
+
+def _int_id(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise FhirError(400, "invalid", f"{name}: expected a numeric id") from None
+
+
+def _token(value: str) -> tuple[str, str]:
+    system, sep, code = value.partition("|")
+    return (system, code) if sep else ("", value)
+
+
+def _patient_qs(params: QueryDict) -> QuerySet[Patient]:
+    qs = Patient.objects.prefetch_related("identifiers")
+    for value in params.getlist("identifier"):
+        system, code = _token(value)
+        if system == r.PATIENT_SYSTEM:
+            qs = qs.filter(pk=_int_id(code, "identifier"))
+        elif system.startswith("urn:carehub:source:"):
+            qs = qs.filter(
+                identifiers__system=system.removeprefix("urn:carehub:source:"),
+                identifiers__value=code,
+            )
+        else:
+            qs = qs.filter(identifiers__value=code)
+    for value in params.getlist("name"):
+        qs = qs.filter(Q(first_name__icontains=value) | Q(last_name__icontains=value))
+    for value in params.getlist("family"):
+        qs = qs.filter(last_name__icontains=value)
+    for value in params.getlist("given"):
+        qs = qs.filter(first_name__icontains=value)
+    for value in params.getlist("birthdate"):
+        try:
+            qs = qs.filter(date_of_birth=date.fromisoformat(value.removeprefix("eq")))
+        except ValueError:
+            raise FhirError(400, "invalid", "birthdate: expected YYYY-MM-DD") from None
+    return qs.order_by("pk")
+
+
+def _practitioner_qs(params: QueryDict) -> QuerySet[Provider]:
+    qs = Provider.objects.all()
+    for value in params.getlist("identifier"):
+        qs = qs.filter(npi=_token(value)[1])
+    for value in params.getlist("name"):
+        qs = qs.filter(Q(first_name__icontains=value) | Q(last_name__icontains=value))
+    return qs.order_by("pk")
+
+
+def _location_qs(params: QueryDict) -> QuerySet[Location]:
+    qs = Location.objects.all()
+    for value in params.getlist("identifier"):
+        qs = qs.filter(code=_token(value)[1])
+    for value in params.getlist("name"):
+        qs = qs.filter(name__icontains=value)
+    return qs.order_by("pk")
+
+
+def _schedules(params: QueryDict) -> list[tuple[Provider, Location]]:
+    pairs = Provider.locations.through.objects.select_related("provider", "location")
+    for value in params.getlist("actor"):
+        if value.startswith("Practitioner/"):
+            pairs = pairs.filter(provider_id=_int_id(_ref_id(value, "Practitioner"), "actor"))
+        elif value.startswith("Location/"):
+            pairs = pairs.filter(location_id=_int_id(_ref_id(value, "Location"), "actor"))
+        else:
+            raise FhirError(400, "invalid", "actor: expected Practitioner/<id> or Location/<id>")
+    return [(p.provider, p.location) for p in pairs.order_by("provider_id", "location_id")]
+
+
+def _schedule_key(value: str) -> tuple[int, int]:
+    provider, _, location = _ref_id(value, "Schedule").partition("-")
+    return _int_id(provider, "schedule"), _int_id(location, "schedule")
+
+
+def _slot_qs(params: QueryDict) -> QuerySet[Slot]:
+    qs = Slot.objects.all()
+    for value in params.getlist("schedule"):
+        provider_id, location_id = _schedule_key(value)
+        qs = qs.filter(provider_id=provider_id, location_id=location_id)
+    if params.getlist("start"):
+        qs = qs.filter(_date_filter("start", params.getlist("start")))
+    for value in params.getlist("status"):
+        wanted = {"free": "free", "busy": "booked", "busy-unavailable": "blocked"}.get(value)
+        if wanted is None:
+            raise FhirError(400, "invalid", "status: expected free, busy or busy-unavailable")
+        qs = qs.filter(status=wanted)
+    for value in params.getlist("service-type"):
+        code = _token(value)[1]
+        atype = AppointmentType.objects.filter(code=code).first()
+        if atype is None:
+            return qs.none()
+        for capability in atype.required_capabilities.all():
+            qs = qs.filter(provider__capabilities=capability)
+        for equipment in atype.required_equipment.all():
+            qs = qs.filter(location__equipment=equipment)
+    return qs.order_by("start", "pk")
+
+
+def _appointment_qs(params: QueryDict) -> QuerySet[Appointment]:
+    qs = Appointment.objects.select_related(
+        "provider", "location", "appointment_type"
+    ).prefetch_related("slot_links")
+    for value in params.getlist("patient"):
+        qs = qs.filter(patient_id=_int_id(_ref_id(value, "Patient"), "patient"))
+    for value in params.getlist("location"):
+        qs = qs.filter(location_id=_int_id(_ref_id(value, "Location"), "location"))
+    for value in params.getlist("practitioner"):
+        qs = qs.filter(provider_id=_int_id(_ref_id(value, "Practitioner"), "practitioner"))
+    if params.getlist("date"):
+        qs = qs.filter(_date_filter("start", params.getlist("date")))
+    for value in params.getlist("status"):
+        hub = [k for k, v in r.APPOINTMENT_STATUS.items() if v == value]
+        qs = qs.filter(status__in=hub)
+    return qs.order_by("start", "pk")
+
+
+SEARCHES: dict[str, Any] = {
+    "Patient": (_patient_qs, r.patient_resource),
+    "Practitioner": (_practitioner_qs, r.practitioner_resource),
+    "Location": (_location_qs, r.location_resource),
+    "Slot": (_slot_qs, r.slot_resource),
+    "Appointment": (_appointment_qs, r.appointment_resource),
+}
+SUPPORTED = [*SEARCHES, "Schedule"]
+
+
+def _base(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/fhir/r4/").rstrip("/")
+
+
+def _bundle(
+    request: HttpRequest,
+    resource_type: str,
+    items: list[Any],
+    total: int,
+    params: QueryDict,
+    offset: int,
+    count: int,
+) -> dict[str, Any]:
+    base = _base(request)
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": [{"relation": "self", "url": f"{base}/{resource_type}?{params.urlencode()}"}],
+        "entry": [
+            {
+                "fullUrl": f"{base}/{resource_type}/{res['id']}",
+                "resource": res,
+                "search": {"mode": "match"},
+            }
+            for res in items
+        ],
+    }
+    if offset + count < total:
+        following = params.copy()
+        following["_offset"] = str(offset + count)
+        bundle["link"].append(
+            {"relation": "next", "url": f"{base}/{resource_type}?{following.urlencode()}"}
+        )
+    return bundle
+
+
+def _paging(params: QueryDict) -> tuple[int, int]:
+    try:
+        count = min(int(params.get("_count", DEFAULT_COUNT)), MAX_COUNT)
+        offset = max(int(params.get("_offset", 0)), 0)
+    except ValueError:
+        raise FhirError(400, "invalid", "_count and _offset must be integers") from None
+    return max(count, 0), offset
+
+
+def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
+    count, offset = _paging(params)
+    if resource_type == "Schedule":
+        pairs = _schedules(params)
+        items = [r.schedule_resource(p, loc) for p, loc in pairs[offset : offset + count]]
+        return fhir_response(_bundle(request, "Schedule", items, len(pairs), params, offset, count))
+    build_qs, to_resource = SEARCHES[resource_type]
+    qs = build_qs(params)
+    if (
+        resource_type in {"Patient", "Practitioner", "Location", "Slot", "Appointment"}
+        and "_id" in params
+    ):
+        qs = qs.filter(pk__in=[_int_id(v, "_id") for v in params.getlist("_id")])
+    total = qs.count()
+    items = [to_resource(obj) for obj in qs[offset : offset + count]]
+    return fhir_response(_bundle(request, resource_type, items, total, params, offset, count))
+
+
+def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
+    if resource_type == "Schedule":
+        try:
+            provider_id, location_id = _schedule_key(resource_id)
+        except FhirError:
+            raise FhirError(404, "not-found", ERR_NOT_FOUND) from None
+        pair = (
+            Provider.locations.through.objects.select_related("provider", "location")
+            .filter(provider_id=provider_id, location_id=location_id)
+            .first()
+        )
+        if pair is None:
+            raise FhirError(404, "not-found", ERR_NOT_FOUND)
+        return r.schedule_resource(pair.provider, pair.location)
+    if not resource_id.isdigit():
+        raise FhirError(404, "not-found", ERR_NOT_FOUND)
+    build_qs, to_resource = SEARCHES[resource_type]
+    obj = build_qs(QueryDict()).filter(pk=int(resource_id)).first()
+    if obj is None:
+        raise FhirError(404, "not-found", ERR_NOT_FOUND)
+    return to_resource(obj)
+
+
+# -- endpoints -------------------------------------------------------------------------
+@fhir_view
+def metadata(request: HttpRequest, user: Any) -> HttpResponse:
+    from .capability import capability_statement
+
+    return fhir_response(capability_statement(_base(request)))
+
+
+@fhir_view
+def type_endpoint(request: HttpRequest, user: Any, resource_type: str) -> HttpResponse:
+    if resource_type not in SUPPORTED:
+        raise FhirError(404, "not-supported", ERR_UNKNOWN_TYPE)
+    if request.method == "GET":
+        require(user, VIEW_PERMS[resource_type])
+        return _search(request, resource_type, request.GET)
+    if request.method == "POST" and resource_type == "Appointment":
+        require(user, BOOK_PERM)
+        from .operations import appointment_create
+
+        created = appointment_create(user=user, resource=body_json(request))
+        return fhir_response(created, 201, Location=f"{_base(request)}/Appointment/{created['id']}")
+    raise FhirError(405, "not-supported", ERR_METHOD)
+
+
+@fhir_view
+def search_post(request: HttpRequest, user: Any, resource_type: str) -> HttpResponse:
+    if resource_type not in SUPPORTED:
+        raise FhirError(404, "not-supported", ERR_UNKNOWN_TYPE)
+    if request.method != "POST":
+        raise FhirError(405, "not-supported", ERR_METHOD)
+    require(user, VIEW_PERMS[resource_type])
+    params = request.POST.copy()
+    params.update(request.GET)
+    return _search(request, resource_type, params)
+
+
+@fhir_view
+def instance_endpoint(
+    request: HttpRequest, user: Any, resource_type: str, resource_id: str
+) -> HttpResponse:
+    if resource_type not in SUPPORTED:
+        raise FhirError(404, "not-supported", ERR_UNKNOWN_TYPE)
+    if request.method != "GET":
+        raise FhirError(405, "not-supported", ERR_METHOD)
+    require(user, VIEW_PERMS[resource_type])
+    return fhir_response(_read(resource_type, resource_id))
+
+
+@fhir_view
+def appointment_operation(request: HttpRequest, user: Any, operation: str) -> HttpResponse:
+    from . import operations
+
+    if request.method != "POST":
+        raise FhirError(405, "not-supported", ERR_METHOD)
+    handler = {"find": operations.find, "hold": operations.hold, "book": operations.book}.get(
+        operation
+    )
+    if handler is None:
+        raise FhirError(404, "not-supported", "Unknown operation.")
+    require(user, BOOK_PERM)
+    return fhir_response(handler(user=user, parameters=body_json(request), base=_base(request)))

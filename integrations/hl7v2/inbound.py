@@ -1,0 +1,465 @@
+"""Inbound HL7 v2 -> plain dataclasses -> domain services.
+
+Wire details (segment positions, HL7 tables) stay here; patients.mpi, scheduling and
+billing receive dataclasses and keyword arguments. Every handler raises
+``MappingError`` for content the hub can never accept (the ledger row is rejected,
+the rest of the patient's queue carries on) and lets database errors propagate
+(transient: the row is retried with backoff).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from patients.mpi import PatientRecord, SourceIdentifier
+
+from .reader import HL7FormatError, ParsedMessage, Segment
+
+if TYPE_CHECKING:
+    from integrations.models import Connector
+    from scheduling.models import Appointment, AppointmentType, Location, Provider
+
+
+class MappingError(ValueError):
+    """The message is well formed but its content cannot be applied (permanent)."""
+
+
+HUB_SYSTEM = "CAREHUB"  # our assigning authority in PID-3 (see hl7v2.outbound)
+ERR_PID_NO_IDENTIFIER = "PID-3 carries no patient identifier"
+ERR_BAD_DOB = "PID-7 date of birth is not a valid date"
+ERR_PRIOR_UNKNOWN = "MRG-1 prior patient is unknown to the hub"
+ERR_NO_LOCATION = "the sending connector is not linked to a location"
+ERR_HANDLER = "no handler for this message type"
+
+
+def parse_hl7_date(value: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+    except (ValueError, IndexError):
+        raise MappingError(ERR_BAD_DOB) from None
+
+
+def parse_hl7_datetime(value: str, tz: ZoneInfo) -> datetime | None:
+    """HL7 DTM: YYYYMMDDHHMM[SS][+/-ZZZZ]; without an offset it is the location's wall time."""
+    value = value.strip()
+    if not value:
+        return None
+    offset = None
+    for sign in ("+", "-"):
+        if sign in value[8:]:
+            cut = value.index(sign, 8)
+            value, offset = value[:cut], value[cut:]
+            break
+    digits = value.split(".")[0]
+    try:
+        # Wall time first; the zone (offset or the location's) is attached below.
+        naive = datetime(  # noqa: DTZ001
+            int(digits[0:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10] or 0),
+            int(digits[10:12] or 0),
+            int(digits[12:14] or 0),
+        )
+    except ValueError:
+        raise MappingError(f"invalid HL7 timestamp {value[:20]}") from None
+    if offset:
+        hours, minutes = int(offset[1:3]), int(offset[3:5] or 0)
+        delta = (hours * 60 + minutes) * (1 if offset[0] == "+" else -1)
+        from datetime import timedelta, timezone
+
+        return naive.replace(tzinfo=timezone(timedelta(minutes=delta))).astimezone(UTC)
+    return naive.replace(tzinfo=tz).astimezone(UTC)
+
+
+def _phone(pid: Segment) -> str:
+    for rep in range(1, len(pid.repetitions(13)) + 1):
+        use = pid.get(13, 2, rep=rep)
+        if use == "NET":
+            continue
+        number = pid.get(13, 1, rep=rep)
+        if not any(ch.isdigit() for ch in number):
+            number = pid.get(13, 6, rep=rep) + pid.get(13, 7, rep=rep)
+        if number:
+            return number
+    return ""
+
+
+def _email(pid: Segment) -> str:
+    for rep in range(1, len(pid.repetitions(13)) + 1):
+        if pid.get(13, 2, rep=rep) == "NET" or pid.get(13, 3, rep=rep) == "Internet":
+            return pid.get(13, 4, rep=rep)[:254]
+    return ""
+
+
+def identifiers_from(
+    pid: Segment, field_no: int, default_system: str
+) -> tuple[SourceIdentifier, ...]:
+    found = []
+    for rep in range(1, len(pid.repetitions(field_no)) + 1):
+        value = pid.get(field_no, 1, rep=rep)
+        if not value:
+            continue
+        system = pid.get(field_no, 4, rep=rep) or default_system
+        kind = pid.get(field_no, 5, rep=rep) or "MR"
+        if kind not in {"MR", "PI", "PT"}:
+            kind = "PT"
+        found.append(SourceIdentifier(system=system[:60], value=value[:64], kind=kind))
+    return tuple(found)
+
+
+def patient_record(message: ParsedMessage, connector: Connector) -> PatientRecord:
+    pid = message.require("PID")
+    default_system = connector.identifier_system or connector.sending_application or "UNKNOWN"
+    identifiers = identifiers_from(pid, 3, default_system)
+    hub_id = next(
+        (int(i.value) for i in identifiers if i.system == HUB_SYSTEM and i.value.isdigit()), None
+    )
+    identifiers = tuple(i for i in identifiers if i.system != HUB_SYSTEM)
+    if not identifiers and hub_id is None:
+        raise MappingError(ERR_PID_NO_IDENTIFIER)
+    language = pid.get(15, 1).lower()[:2]
+    return PatientRecord(
+        identifiers=identifiers,
+        last_name=pid.get(5, 1)[:60],
+        first_name=pid.get(5, 2)[:60],
+        middle_name=pid.get(5, 3)[:60],
+        date_of_birth=parse_hl7_date(pid.get(7, 1)),
+        sex=pid.get(8, 1)[:1].upper(),
+        phone=_phone(pid),
+        email=_email(pid),
+        address_line=pid.get(11, 1)[:200],
+        city=pid.get(11, 3)[:80],
+        state=pid.get(11, 4)[:2].upper(),
+        zip_code=pid.get(11, 5)[:10],
+        preferred_language=language if language.isalpha() else "",
+        hub_id=hub_id,
+    )
+
+
+# -- handlers -----------------------------------------------------------------------
+Handler = Callable[[ParsedMessage, "Connector"], str]
+
+
+def handle_adt_upsert(message: ParsedMessage, connector: Connector) -> str:
+    from patients.mpi import patient_upsert_from_source
+
+    try:
+        result = patient_upsert_from_source(
+            record=patient_record(message, connector),
+            location_id=connector.location_id,
+            origin_connector_id=connector.pk,
+        )
+    except ValueError as exc:
+        raise MappingError(str(exc)) from None
+    how = "created" if result.created else f"matched by {result.matched_by}"
+    return f"patient #{result.patient.pk} {how}"
+
+
+def handle_adt_merge(message: ParsedMessage, connector: Connector) -> str:
+    """ADT^A40: PID is the surviving patient, MRG-1 the record that goes away."""
+    from patients.models import Patient
+    from patients.mpi import patient_find_by_identifiers, patient_merge, patient_upsert_from_source
+
+    mrg = message.require("MRG")
+    default_system = connector.identifier_system or connector.sending_application
+    prior = identifiers_from(mrg, 1, default_system)
+    if not prior:
+        raise MappingError("MRG-1 carries no prior patient identifier")
+    survivor = patient_upsert_from_source(
+        record=patient_record(message, connector),
+        location_id=connector.location_id,
+        origin_connector_id=connector.pk,
+    ).patient
+    merged = patient_find_by_identifiers(prior)
+    if merged is None:
+        raise MappingError(ERR_PRIOR_UNKNOWN)
+    if merged.pk == survivor.pk:
+        return f"patient #{survivor.pk} already merged"
+    if merged.status != Patient.Status.ACTIVE:
+        raise MappingError("MRG-1 prior patient is not active")
+    merge = patient_merge(survivor=survivor, merged=merged, origin_connector_id=connector.pk)
+    return f"merge #{merge.pk}"
+
+
+# -- scheduling (SIU, chapter 10) ------------------------------------------------------
+ERR_APPT_UNKNOWN = "the appointment in SCH-1/SCH-2 is unknown to the hub"
+ERR_NO_TIMING = "no appointment start time in TQ1-7 or SCH-11"
+ERR_PROVIDER_UNKNOWN = "AIP-3 names no provider known to the hub (NPI)"
+ERR_TYPE_UNKNOWN = "AIS-3 / SCH-8 names no appointment type known to the hub"
+
+
+def _scheduling_error(exc: Exception) -> MappingError:
+    return MappingError(f"scheduling refused the change: {exc.__class__.__name__}: {exc}"[:300])
+
+
+def _location(connector: Connector, message: ParsedMessage) -> Location:
+    from scheduling.models import Location
+
+    ail = message.first("AIL")
+    code = ail.get(3, 4) if ail else ""
+    if code:
+        found = Location.objects.filter(code=code).first()
+        if found is not None:
+            return found
+    if connector.location_id is None:
+        raise MappingError(ERR_NO_LOCATION)
+    return Location.objects.get(pk=connector.location_id)
+
+
+def _timing(message: ParsedMessage, location: Location) -> tuple[datetime | None, datetime | None]:
+    tz = ZoneInfo(location.time_zone)
+    tq1 = message.first("TQ1")
+    sch = message.require("SCH")
+    start = parse_hl7_datetime(tq1.get(7, 1), tz) if tq1 else None
+    end = parse_hl7_datetime(tq1.get(8, 1), tz) if tq1 else None
+    # v2.3/2.4 senders put the timing in SCH-11 (TQ: ^^duration^start^end).
+    start = start or parse_hl7_datetime(sch.get(11, 4), tz)
+    end = end or parse_hl7_datetime(sch.get(11, 5), tz)
+    if start and not end:
+        minutes = sch.get(9, 1)
+        if minutes.isdigit():
+            from datetime import timedelta
+
+            end = start + timedelta(minutes=int(minutes))
+    return start, end
+
+
+def _provider(message: ParsedMessage) -> Provider | None:
+    from scheduling.models import Provider
+
+    aip = message.first("AIP")
+    npi = aip.get(3, 1) if aip else ""
+    if not npi:
+        return None
+    provider = Provider.objects.filter(npi=npi).first()
+    if provider is None:
+        raise MappingError(ERR_PROVIDER_UNKNOWN)
+    return provider
+
+
+def _appointment_type(message: ParsedMessage) -> AppointmentType | None:
+    from scheduling.models import AppointmentType
+
+    ais = message.first("AIS")
+    code = (ais.get(3, 1) if ais else "") or message.require("SCH").get(8, 1)
+    if not code:
+        return None
+    found = AppointmentType.objects.filter(code=code).first()
+    if found is None:
+        raise MappingError(ERR_TYPE_UNKNOWN)
+    return found
+
+
+def _ids(message: ParsedMessage) -> tuple[int | None, str]:
+    """(hub appointment id, the PMS's own id). SCH-1 with our namespace is a booking the
+    hub made and sent; otherwise the PMS's id is its filler id (SCH-2), else SCH-1."""
+    sch = message.require("SCH")
+    hub_id: int | None = None
+    for field_no in (1, 2):
+        if sch.get(field_no, 2) == "CAREHUB" and sch.get(field_no, 1).isdigit():
+            hub_id = int(sch.get(field_no, 1))
+    external = ""
+    for field_no in (2, 1):
+        if sch.get(field_no, 1) and sch.get(field_no, 2) != "CAREHUB":
+            external = sch.get(field_no, 1)[:64]
+            break
+    return hub_id, external
+
+
+def _find_appointment(message: ParsedMessage, location: Location) -> Appointment:
+    from scheduling.models import Appointment
+
+    hub_id, external = _ids(message)
+    found = None
+    if hub_id is not None:
+        found = Appointment.objects.filter(pk=hub_id).first()
+    if found is None and external:
+        found = Appointment.objects.filter(location=location, external_id=external).first()
+    if found is None:
+        raise MappingError(ERR_APPT_UNKNOWN)
+    return found
+
+
+def handle_siu(message: ParsedMessage, connector: Connector) -> str:
+    from patients.mpi import patient_upsert_from_source
+    from scheduling import services
+    from scheduling.services import SchedulingError
+
+    trigger = message.header.trigger_event
+    location = _location(connector, message)
+    try:
+        if trigger == "S12":
+            patient = patient_upsert_from_source(
+                record=patient_record(message, connector),
+                location_id=location.pk,
+                origin_connector_id=connector.pk,
+            ).patient
+            start, end = _timing(message, location)
+            provider = _provider(message)
+            atype = _appointment_type(message)
+            if start is None or end is None:
+                raise MappingError(ERR_NO_TIMING)
+            if provider is None:
+                raise MappingError(ERR_PROVIDER_UNKNOWN)
+            if atype is None:
+                raise MappingError(ERR_TYPE_UNKNOWN)
+            _, external = _ids(message)
+            appt = services.appointment_record_external(
+                patient=patient,
+                provider=provider,
+                location=location,
+                appointment_type=atype,
+                start=start,
+                end=end,
+                origin_connector_id=connector.pk,
+                external_id=external,
+            )
+            return f"appointment #{appt.pk} booked"
+        appt = _find_appointment(message, location)
+        if trigger in {"S13", "S14"}:
+            start, end = _timing(message, location)
+            appt = services.appointment_update_external(
+                appointment=appt,
+                start=start,
+                end=end,
+                provider=_provider(message),
+                appointment_type=_appointment_type(message),
+                origin_connector_id=connector.pk,
+            )
+            return f"appointment #{appt.pk} updated"
+        if trigger == "S15":
+            services.appointment_cancel_external(appointment=appt, origin_connector_id=connector.pk)
+            return f"appointment #{appt.pk} cancelled"
+        if trigger == "S26":
+            services.appointment_mark_no_show(appointment=appt, origin_connector_id=connector.pk)
+            return f"appointment #{appt.pk} no-show"
+    except SchedulingError as exc:
+        raise _scheduling_error(exc) from None
+    raise MappingError(ERR_HANDLER)
+
+
+# -- financial (DFT^P03, chapter 6) ---------------------------------------------------
+def handle_dft(message: ParsedMessage, connector: Connector) -> str:
+    """Charges posted by the EHR/PMS after a visit: FT1 lines (CPT/CDT in FT1-25, else
+    FT1-7), DG1 diagnoses (ICD-10-CM) whose order gives the claim's pointers; the visit
+    is PV1-50 (our appointment id, when the visit was booked through the hub) or PV1-19."""
+    from billing.documentation import EncounterDocumentation, ProcedureLine
+    from billing.services import DocumentationError, encounter_document
+    from patients.mpi import patient_upsert_from_source
+
+    location = _location(connector, message)
+    tz = ZoneInfo(location.time_zone)
+    diagnoses = [
+        dg1.get(3, 1) for dg1 in sorted(message.all("DG1"), key=lambda s: int(s.get(1) or 0))
+    ]
+    diagnoses = [d for d in diagnoses if d]
+    lines = []
+    npi = ""
+    service_day = None
+    for ft1 in message.all("FT1"):
+        code = ft1.get(25, 1) or ft1.get(7, 1)
+        if not code:
+            raise MappingError("FT1 carries no procedure code (FT1-25 or FT1-7)")
+        units_raw = ft1.get(10, 1)
+        try:
+            units = int(float(units_raw)) if units_raw else 1
+        except ValueError:
+            raise MappingError("FT1-10 quantity is not a number") from None
+        pointers = tuple(
+            diagnoses.index(ft1.get(19, 1, rep=rep)) + 1
+            for rep in range(1, len(ft1.repetitions(19)) + 1)
+            if ft1.get(19, 1, rep=rep) in diagnoses
+        ) or (1,)
+        modifiers = tuple(
+            ft1.get(26, 1, rep=rep)
+            for rep in range(1, len(ft1.repetitions(26)) + 1)
+            if ft1.get(26, 1, rep=rep)
+        )
+        day = parse_hl7_datetime(ft1.get(4, 1), tz)
+        service_day = service_day or (day.astimezone(tz).date() if day else None)
+        npi = npi or ft1.get(20, 1)
+        lines.append(
+            ProcedureLine(
+                code=code,
+                units=units,
+                modifiers=modifiers,
+                diagnosis_pointers=pointers,
+                service_date=day.astimezone(tz).date() if day else None,
+            )
+        )
+    pv1 = message.first("PV1")
+    appointment_id = None
+    encounter_number = ""
+    if pv1 is not None:
+        visit_id, authority = pv1.get(50, 1), pv1.get(50, 4)
+        if authority == HUB_SYSTEM and visit_id.isdigit():
+            appointment_id = int(visit_id)
+        elif visit_id:
+            # The PMS's own appointment id, for visits its front desk booked.
+            from scheduling.models import Appointment
+
+            appointment_id = (
+                Appointment.objects.filter(location=location, external_id=visit_id)
+                .values_list("pk", flat=True)
+                .first()
+            )
+        encounter_number = pv1.get(19, 1)[:30]
+    evn = message.require("EVN")
+    documented_at = parse_hl7_datetime(evn.get(2, 1), tz) or datetime.now(UTC)
+    patient_id = None
+    if appointment_id is None and not encounter_number:
+        patient_id = patient_upsert_from_source(
+            record=patient_record(message, connector),
+            location_id=location.pk,
+            origin_connector_id=connector.pk,
+        ).patient.pk
+    doc = EncounterDocumentation(
+        source_system=connector.name[:60],
+        documented_at=documented_at,
+        diagnoses=tuple(diagnoses),
+        procedures=tuple(lines),
+        appointment_id=appointment_id,
+        encounter_number=encounter_number,
+        documentation_ref=(message.header.control_id or "")[:80],
+        patient_id=patient_id,
+        provider_npi=npi,
+        location_id=location.pk,
+        date_of_service=service_day,
+    )
+    try:
+        encounter = encounter_document(doc=doc)
+    except DocumentationError as exc:
+        raise MappingError(f"billing refused the documentation: {exc}"[:300]) from None
+    return f"encounter #{encounter.pk} documented"
+
+
+HANDLERS: dict[str, Handler] = {
+    "ADT^A04": handle_adt_upsert,
+    "ADT^A08": handle_adt_upsert,
+    "ADT^A40": handle_adt_merge,
+    "SIU^S12": handle_siu,
+    "SIU^S13": handle_siu,
+    "SIU^S14": handle_siu,
+    "SIU^S15": handle_siu,
+    "SIU^S26": handle_siu,
+    "DFT^P03": handle_dft,
+}
+
+
+def handle(raw: str, connector: Connector) -> str:
+    """Apply one stored message. Returns a short non-PHI note for the ledger."""
+    try:
+        message = ParsedMessage(raw)
+    except HL7FormatError as exc:
+        raise MappingError(exc.reason) from None
+    handler = HANDLERS.get(message.header.message_type)
+    if handler is None:
+        raise MappingError(ERR_HANDLER)
+    return handler(message, connector)

@@ -1,0 +1,207 @@
+"""The MLLP listener: asyncio sockets in front, one database thread behind.
+
+Each connection may send many messages and may pipeline them (send the next before
+the previous ACK). Frames from every connection go into one queue; a single writer
+thread (Django connections are per thread) stores whatever has queued up in one
+transaction and commits, and only then are the ACKs written back, in each
+connection's order. Processing is handed to Celery after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections
+
+from . import END_BLOCK, START_BLOCK, decode, unframe
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_BATCH = 500
+
+
+@dataclass
+class _Pending:
+    raw: str
+    future: asyncio.Future[bytes]
+
+
+@dataclass
+class ListenerStats:
+    connections: int = 0
+    frames: int = 0
+    batches: int = 0
+    acks: dict[str, int] = field(default_factory=dict)
+
+
+def _default_dispatch(keys: list[str]) -> None:
+    from integrations.tasks import inbound_drain_task
+
+    inbound_drain_task.delay(keys)
+
+
+class MLLPListener:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 2575,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        dispatch: Callable[[list[str]], None] | None = _default_dispatch,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self.dispatch = dispatch
+        self.stats = ListenerStats()
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._server: asyncio.base_events.Server | None = None
+        self._batcher: asyncio.Task[None] | None = None
+        self._directory = None
+
+    # -- database side (runs in the single ledger thread) --------------------------
+    def _store(self, raws: list[str]) -> list[tuple[str, str, int | None, str]]:
+        from integrations.ledger import ConnectorDirectory, inbound_store_batch
+
+        if self._directory is None:
+            self._directory = ConnectorDirectory()  # type: ignore[assignment]
+        close_old_connections()
+        results = inbound_store_batch(raws, directory=self._directory)
+        return [(r.ack, r.ack_code, r.message_id, r.ordering_key) for r in results]
+
+    def _dispatch(self, keys: list[str]) -> None:
+        if not keys or self.dispatch is None:
+            return
+        try:
+            self.dispatch(keys)
+        except Exception:  # the broker is down: the beat sweeper finds the rows later
+            logger.exception("could not queue processing; rows wait for the sweeper")
+
+    async def _run_batcher(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._store, [p.raw for p in batch]
+                )
+            except Exception as exc:  # never leave a sender hanging
+                logger.exception("ledger write failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+                continue
+            self.stats.batches += 1
+            keys: list[str] = []
+            for pending, (ack, code, message_id, key) in zip(batch, results, strict=True):
+                self.stats.acks[code] = self.stats.acks.get(code, 0) + 1
+                if message_id is not None and key not in keys:
+                    keys.append(key)
+                if not pending.future.done():
+                    pending.future.set_result(ack.encode("utf-8"))
+            if keys:
+                loop.run_in_executor(self._executor, self._dispatch, keys)
+
+    # -- socket side --------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self._queue is not None
+        self.stats.connections += 1
+        in_order: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue()
+
+        async def send_acks() -> None:
+            while True:
+                future = await in_order.get()
+                if future is None:
+                    return
+                try:
+                    ack = await future
+                except Exception:
+                    # Could not store and could not even build an AR: drop the
+                    # connection so the sender knows nothing was acknowledged.
+                    writer.close()
+                    return
+                writer.write(START_BLOCK + ack + END_BLOCK)
+                await writer.drain()
+
+        sender = asyncio.create_task(send_acks())
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    block = await reader.readuntil(END_BLOCK)
+                except asyncio.IncompleteReadError:
+                    break  # the peer closed the connection
+                except asyncio.LimitOverrunError:
+                    logger.warning("frame over %s bytes; closing connection", MAX_FRAME_BYTES)
+                    break
+                payload = unframe(block)
+                if not payload.strip():
+                    continue
+                self.stats.frames += 1
+                future: asyncio.Future[bytes] = loop.create_future()
+                await in_order.put(future)
+                await self._queue.put(_Pending(decode(payload), future))
+        except (ConnectionResetError, ssl.SSLError):
+            pass
+        finally:
+            await in_order.put(None)
+            with contextlib.suppress(Exception):
+                await sender
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def start(self) -> tuple[str, int]:
+        self._queue = asyncio.Queue()
+        self._batcher = asyncio.create_task(self._run_batcher())
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self.port, ssl=self.ssl_context, limit=MAX_FRAME_BYTES
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.port = sockname[1]
+        return sockname[0], sockname[1]
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._batcher is not None:
+            self._batcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._batcher
+        self._executor.submit(_close_connection).result()
+        self._executor.shutdown(wait=True)
+
+
+def tls_context(certfile: str, keyfile: str, cafile: str = "") -> ssl.SSLContext:
+    """Server-side TLS; with ``cafile`` the sender must present a certificate it signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile, keyfile)
+    if cafile:
+        context.load_verify_locations(cafile)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _close_connection() -> None:
+    from django.db import connection
+
+    connection.close()

@@ -1,0 +1,138 @@
+"""Benchmark: parsing, and processing per worker (ADT and SIU applied to the database).
+
+Processing runs the worker's code path (inbound_drain_key) in this one process, so the
+figure is per core. Run with `make bench`; figures go to the README.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import hl7
+import pytest
+from django.db import connection
+from hl7apy.parser import parse_message
+
+from integrations import inbound
+from integrations.hl7v2.reader import ParsedMessage
+from integrations.ledger import inbound_store_batch
+from integrations.models import Connector, Message
+from tests import factories as f
+from tests.integrations.hl7_samples import adt, siu
+
+# Transactional: every commit is a real one, as in a worker.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _rate(func, items) -> float:
+    started = time.perf_counter()
+    for item in items:
+        func(item)
+    return len(items) / (time.perf_counter() - started)
+
+
+def test_parsing_speed_of_the_three_readers():
+    messages = [adt(f"R{i}", mrn=f"M{i}") for i in range(2000)]
+
+    ours = _rate(lambda m: ParsedMessage(m).require("PID").get(5, 1), messages)
+    python_hl7 = _rate(lambda m: str(hl7.parse(m).segment("PID")[5]), messages)
+    hl7apy = _rate(lambda m: parse_message(m).pid.pid_5.value, messages[:200])
+
+    print(
+        f"\n[parse] hub reader {ours:,.0f} msg/s · python-hl7 {python_hl7:,.0f} msg/s · "
+        f"hl7apy {hl7apy:,.0f} msg/s"
+    )
+    assert ours > python_hl7 > hl7apy
+
+
+@pytest.fixture
+def world(settings):
+    settings.INTEGRATIONS_KICK_RELAY = False  # measured separately: one broker publish
+    location = f.location()
+    connector = Connector.objects.create(
+        name="Bench PMS",
+        kind="hl7v2_mllp",
+        role="location_pms",
+        location=location,
+        sending_application="DENPMS",
+        sending_facility="DEN",
+        identifier_system="DEN-PMS",
+    )
+    provider = f.provider(locations=[location])
+    f.appointment_type(code="exam")
+    start = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    slots = [
+        f.slot(provider=provider, location=location, start=start + timedelta(minutes=30 * i))
+        for i in range(1000)
+    ]
+    return connector, provider, slots
+
+
+def _drain_all(batched: bool) -> tuple[int, float]:
+    keys = list(
+        dict.fromkeys(
+            Message.objects.filter(status="received").values_list("ordering_key", flat=True)
+        )
+    )
+    started = time.perf_counter()
+    if batched:
+        # What a worker does with one task from the listener: many keys, one commit per 500.
+        done = sum(inbound.inbound_drain_keys(keys[i : i + 500]) for i in range(0, len(keys), 500))
+    else:
+        done = sum(inbound.inbound_drain_key(k) for k in keys)
+    return done, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["commit-per-message", "batched"])
+def test_processing_per_worker_adt_and_siu(world, batched):
+    _, provider, slots = world
+    n = 1000
+    new_patients = [
+        adt(f"A{i}", mrn=f"M{i}", last=f"Bench{i}", dob=f"19{50 + i % 50:02d}0{1 + i % 9}1{i % 9}")
+        for i in range(n)
+    ]
+    updates = [
+        adt(
+            f"U{i}",
+            event="A08",
+            mrn=f"M{i}",
+            last=f"Bench{i}",
+            phone=f"303555{i:04d}",
+            dob=f"19{50 + i % 50:02d}0{1 + i % 9}1{i % 9}",
+        )
+        for i in range(n)
+    ]
+    bookings = []
+    for i, slot in enumerate(slots[:n]):
+        local = slot.start.astimezone(slot.location.tz)
+        end = local + timedelta(minutes=30)
+        bookings.append(
+            siu(
+                f"S{i}",
+                external_id=f"X{i}",
+                mrn=f"M{i}",
+                npi=provider.npi,
+                type_code="exam",
+                start=local.strftime("%Y%m%d%H%M"),
+                end=end.strftime("%Y%m%d%H%M"),
+            )
+        )
+    results = {}
+    for label, batch in (
+        ("ADT^A04 new patient", new_patients),
+        ("ADT^A08 update", updates),
+        ("SIU^S12 booking", bookings),
+    ):
+        for chunk in range(0, len(batch), 500):
+            assert {s.ack_code for s in inbound_store_batch(batch[chunk : chunk + 500])} == {"AA"}
+        done, elapsed = _drain_all(batched)
+        assert done == len(batch)
+        results[label] = done / elapsed
+    assert not Message.objects.exclude(status="processed").exists(), list(
+        Message.objects.exclude(status="processed").values_list("last_error", flat=True)[:3]
+    )
+    print(
+        f"\n[process {connection.vendor} {'batched' if batched else 'per message'}] per worker: "
+        + " · ".join(f"{k} {v:,.0f} msg/s" for k, v in results.items())
+    )
