@@ -21,6 +21,7 @@ from scheduling.models import (
     AppointmentType,
     BookReason,
     Call,
+    Hold,
     Slot,
     TimeOff,
     Waitlist,
@@ -29,6 +30,7 @@ from scheduling.models import (
 from .network import Network
 
 UNIT = timedelta(minutes=30)
+HOLD_LENGTH = timedelta(minutes=3)
 DAY_UNITS = [u for u in range(18) if u not in (8, 9)]  # 08:00-17:00, lunch 12-13
 STATUS_WEIGHTS = [("completed", 80), ("no_show", 6), ("cancelled", 10), ("rescheduled", 4)]
 CANCEL_WEIGHTS = [
@@ -40,6 +42,7 @@ CANCEL_WEIGHTS = [
     ("wrong_provider", 4),
     ("weather", 2),
 ]
+VISITS_PER_HALF_YEAR = [0, 1, 1, 2, 2, 2, 3, 4]
 CHANNEL_WEIGHTS = [("agent", 74), ("location", 14), ("api", 6), ("self", 6)]
 CALL_OUTCOME_EXTRA = [
     ("info_only", 45),
@@ -153,10 +156,16 @@ def build_history(
             )
         return None
 
+    # Visits and stray calls are drawn per six months of history. They used to be drawn
+    # once per patient whatever --history-months said, which capped a 24-month history at
+    # about the size of a 6-month one. The default (6 months) draws exactly as before, so
+    # the default seed stays the same; shorter histories keep the six-month volume squeezed
+    # into their span (small test networks rely on that density).
+    half_years = max(months, 6) / 6
     for patient in patients:
         age = patient.age_on(today)
         types = _types_for_age(net.appointment_types, age)
-        for _ in range(rng.choice([0, 1, 1, 2, 2, 2, 3, 4])):
+        for _ in range(round(rng.choice(VISITS_PER_HALF_YEAR) * half_years)):
             appt = place(patient, rng.choice(types))
             if appt is None:
                 continue
@@ -205,7 +214,14 @@ def build_history(
                     replacement.booked_by = agent
                     appointments.append(replacement)
                     reschedule_pairs.append((len(appointments) - 2, len(appointments) - 1))
-    for patient in rng.sample(patients, k=len(patients) // 3):
+    stray_callers: list[Patient] = []
+    remaining = len(patients) * max(months, 6) // 18
+    while remaining > 0:
+        # One caller in three per six months; sample() cannot draw more than the population.
+        k = min(remaining, len(patients) // 3 or len(patients))
+        stray_callers.extend(rng.sample(patients, k=k))
+        remaining -= k
+    for patient in stray_callers:
         when = datetime.combine(rng.choice(past_days), time(15, 0), tzinfo=UTC) + timedelta(
             minutes=rng.randint(0, 540)
         )
@@ -329,7 +345,46 @@ def book_upcoming(
     booked_ids = [s.slot_id for s in slot_links]
     for k in range(0, len(booked_ids), 900):
         Slot.objects.filter(id__in=booked_ids[k : k + 900]).update(status=Slot.Status.BOOKED)
+    build_holds(appointments, links)
     return len(appointments)
+
+
+def build_holds(appointments: list[Appointment], links: list[list[int]]) -> int:
+    """The holds agents placed on the way to their bookings, for hold-to-book conversion.
+
+    Each agent booking consumed a hold on its first slot; before about one in four, the
+    agent had held the same time and let it go (released by hand or by the expiry job)
+    while the patient hesitated. A private Random keeps the seed's other draws unchanged.
+    """
+    rng = random.Random(6)  # noqa: S311 - synthetic demo data, not secrets
+    holds = []
+    for appt, slot_ids in zip(appointments, links, strict=True):
+        if appt.channel != Appointment.Channel.AGENT or appt.booked_by_id is None:
+            continue
+        placed = appt.created_at - timedelta(seconds=rng.randint(20, 170))
+        holds.append(
+            Hold(
+                slot_id=slot_ids[0],
+                held_by_id=appt.booked_by_id,
+                created_at=placed,
+                expires_at=placed + HOLD_LENGTH,
+                consumed_at=appt.created_at,
+            )
+        )
+        if rng.random() < 0.25:
+            earlier = placed - timedelta(minutes=rng.randint(5, 90))
+            let_go = earlier + (HOLD_LENGTH if rng.random() < 0.4 else timedelta(seconds=50))
+            holds.append(
+                Hold(
+                    slot_id=slot_ids[0],
+                    held_by_id=appt.booked_by_id,
+                    created_at=earlier,
+                    expires_at=earlier + HOLD_LENGTH,
+                    released_at=let_go,
+                )
+            )
+    Hold.objects.bulk_create(holds, batch_size=5000)
+    return len(holds)
 
 
 def build_time_off(net: Network, *, rng: random.Random, today: date) -> int:

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "kpi"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.kpi_page, name="overview"),
+    path("drill/<slug:key>/", views.kpi_drill, name="drill"),
+    path("<slug:section>/", views.kpi_page, name="section"),
+]

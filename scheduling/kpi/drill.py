@@ -1,0 +1,484 @@
+"""The rows behind each KPI number: one registry entry per drill-down.
+
+A drill-down lists appointments, calls, slots, claims or messages with the same scope as
+the metric it came from. Patients appear as opaque ids unless the viewer may see patient
+records (``patients.view_patient``); then names are shown and every patient shown is
+written to the audit log as an access, like the console's patient panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from billing.models import Claim, EligibilityCheck
+from integrations.models import Message, OutboxEvent
+from scheduling.models import Appointment, AppointmentType, Call, Hold, Slot, Waitlist
+
+from . import integration, revenue
+from .filters import KpiFilters
+from .metrics import seconds
+from .selectors import (
+    AUTOMATED_CHANNELS,
+    CALL_DURATION,
+    FCR_ELIGIBLE,
+    MISMATCH_Q,
+    appointments_scoped,
+    booking_q,
+    callback_exists,
+    calls_scoped,
+    capable_providers,
+    holds_scoped,
+    in_period,
+    slots_scoped,
+    waitlist_scoped,
+    with_mismatch_flags,
+    wrong_location_q,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    get: Callable[[Any], Any]
+    phi: bool = False
+
+
+@dataclass(frozen=True)
+class Drill:
+    title: str
+    what: str
+    rows: Callable[[KpiFilters, dict[str, int]], QuerySet[Any]]
+    columns: list[Column]
+    # Attribute path from a row to its patient id, for the access audit.
+    patient_id: Callable[[Any], int | None] | None = None
+    extra_params: tuple[str, ...] = field(default=())
+
+
+def _fmt(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def _name(person: Any) -> str:
+    if person is None:
+        return ""
+    return f"{person.last_name}, {person.first_name}"
+
+
+def _user(user: Any) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+PATIENT_ID = Column("Patient id", lambda r: r.patient_id or "")
+PATIENT_NAME = Column("Patient", lambda r: _name(r.patient), phi=True)
+
+APPOINTMENT_COLUMNS = [
+    Column("Appointment", lambda r: r.pk),
+    Column("Created", lambda r: _fmt(r.created_at)),
+    Column("Start", lambda r: _fmt(r.start)),
+    Column("Location", lambda r: r.location.name),
+    Column("Provider", lambda r: str(r.provider)),
+    Column("Type", lambda r: r.appointment_type.name),
+    Column("Status", lambda r: r.get_status_display()),
+    Column("Channel", lambda r: r.get_channel_display()),
+    Column("Booked by", lambda r: _user(r.booked_by)),
+    Column("Cancel reason", lambda r: r.get_cancel_reason_display() if r.cancel_reason else ""),
+    Column("Rescheduled from", lambda r: r.rescheduled_from_id or ""),
+    PATIENT_ID,
+    PATIENT_NAME,
+]
+
+CALL_COLUMNS = [
+    Column("Call", lambda r: r.pk),
+    Column("Started", lambda r: _fmt(r.started_at)),
+    Column("Agent", lambda r: _user(r.agent)),
+    Column("Reason", lambda r: r.reason),
+    Column("Outcome", lambda r: r.get_outcome_display() if r.outcome else "open"),
+    Column(
+        "Handle time (s)",
+        lambda r: round(r.ended_at.timestamp() - r.started_at.timestamp()) if r.ended_at else "",
+    ),
+    PATIENT_ID,
+    PATIENT_NAME,
+]
+
+
+def _appointments(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
+    return qs.select_related(
+        "location", "provider", "appointment_type", "booked_by", "patient"
+    ).order_by("-created_at", "-pk")
+
+
+def _calls(qs: QuerySet[Call]) -> QuerySet[Call]:
+    return qs.select_related("agent", "patient").order_by("-started_at", "-pk")
+
+
+def _bookings(f: KpiFilters, params: dict[str, int]) -> QuerySet[Appointment]:
+    qs = appointments_scoped(f).filter(in_period("created_at", f), booking_q())
+    if "channel" in params:
+        qs = qs.filter(channel=Appointment.Channel.values[params["channel"]])
+    return _appointments(qs)
+
+
+def _automated(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
+    return _bookings(f, _).filter(channel__in=AUTOMATED_CHANNELS)
+
+
+def _calls_in_period(f: KpiFilters, _: dict[str, int]) -> QuerySet[Call]:
+    return _calls(calls_scoped(f).filter(in_period("started_at", f)))
+
+
+def _fcr_callbacks(f: KpiFilters, _: dict[str, int]) -> QuerySet[Call]:
+    return _calls(
+        calls_scoped(f)
+        .filter(in_period("started_at", f), FCR_ELIGIBLE)
+        .filter(callback_exists())
+        .annotate(handle=CALL_DURATION)
+    )
+
+
+def _holds(f: KpiFilters, _: dict[str, int]) -> QuerySet[Hold]:
+    return (
+        holds_scoped(f)
+        .filter(in_period("created_at", f))
+        .select_related("slot__location", "slot__provider", "held_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def _created(f: KpiFilters) -> QuerySet[Appointment]:
+    return appointments_scoped(f).filter(in_period("created_at", f))
+
+
+def _wrong_location(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
+    return _appointments(_created(f).filter(wrong_location_q(f.accuracy_days)))
+
+
+def _mismatch(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
+    return _appointments(with_mismatch_flags(_created(f)).filter(MISMATCH_Q))
+
+
+def _mismatch_reasons(row: Any) -> str:
+    reasons = [
+        label
+        for flag, label in (
+            ("age_mismatch", "age outside provider's range"),
+            ("language_mismatch", "no shared language"),
+            ("wrong_provider", "cancelled as wrong provider"),
+        )
+        if getattr(row, flag, 0)
+    ]
+    return "; ".join(reasons)
+
+
+def _by_status(status: str) -> Callable[[KpiFilters, dict[str, int]], QuerySet[Appointment]]:
+    def rows(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
+        return _appointments(
+            appointments_scoped(f).filter(in_period("start", f), status=status)
+        ).order_by("-start", "-pk")
+
+    return rows
+
+
+def _booked_slots(f: KpiFilters, params: dict[str, int]) -> QuerySet[Slot]:
+    qs = slots_scoped(f).filter(in_period("start", f))
+    if params.get("provider"):
+        qs = qs.filter(provider_id=params["provider"])
+    return qs.select_related("location", "provider").order_by("start", "pk")
+
+
+def _free_slots(f: KpiFilters, params: dict[str, int]) -> QuerySet[Slot]:
+    """The free slots behind a third-next-available figure: from now on, at one location."""
+    qs = Slot.objects.filter(status=Slot.Status.FREE, start__gte=timezone.now())
+    if f.location_id:
+        qs = qs.filter(location_id=f.location_id)
+    if f.region_id:
+        qs = qs.filter(location__region_id=f.region_id)
+    if f.appointment_type_id:
+        types = list(AppointmentType.objects.filter(pk=f.appointment_type_id))
+        capable = capable_providers(types).get(f.appointment_type_id, set())
+        qs = qs.filter(provider_id__in=sorted(capable))
+    return qs.select_related("location", "provider").order_by("start", "pk")
+
+
+def _waitlist(f: KpiFilters, _: dict[str, int]) -> QuerySet[Waitlist]:
+    return (
+        waitlist_scoped(f)
+        .filter(in_period("created_at", f))
+        .select_related("appointment_type", "patient", "created_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def _claims(qs: QuerySet[Claim]) -> QuerySet[Claim]:
+    return qs.select_related(
+        "payer", "encounter__location", "encounter__patient", "encounter"
+    ).order_by("-created_at", "-pk")
+
+
+def _claims_created(f: KpiFilters, _: dict[str, int]) -> QuerySet[Claim]:
+    return _claims(revenue.claims_scoped(f).filter(in_period("created_at", f)))
+
+
+def _unclean(f: KpiFilters, _: dict[str, int]) -> QuerySet[Claim]:
+    return _claims_created(f, _).filter(revenue.unclean_q())
+
+
+def _adjudicated(f: KpiFilters, params: dict[str, int]) -> QuerySet[Claim]:
+    qs = revenue.claims_scoped(f).filter(revenue.adjudicated_q(), in_period("adjudicated_at", f))
+    if params.get("payer"):
+        qs = qs.filter(payer_id=params["payer"])
+    return _claims(qs)
+
+
+def _denied(f: KpiFilters, params: dict[str, int]) -> QuerySet[Claim]:
+    return _adjudicated(f, params).filter(revenue.denied_q())
+
+
+def _eligibility_failures(f: KpiFilters, _: dict[str, int]) -> QuerySet[EligibilityCheck]:
+    return (
+        revenue.eligibility_scoped(f)
+        .filter(in_period("requested_at", f), revenue.ELIGIBILITY_FAILED)
+        .select_related("coverage__plan__payer", "coverage__patient", "appointment__location")
+        .order_by("-requested_at", "-pk")
+    )
+
+
+def _messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
+    qs = integration.messages_scoped(f).filter(in_period("received_at", f))
+    if params.get("connector"):
+        qs = qs.filter(connector_id=params["connector"])
+    # ``raw`` holds PHI and can be large: never loaded here.
+    return qs.defer("raw", "ack_raw").select_related("connector").order_by("-received_at", "-pk")
+
+
+def _failed_messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
+    return _messages(f, params).filter(status__in=integration.FAILED)
+
+
+def _dead_messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
+    return _messages(f, params).filter(status=Message.Status.DEAD)
+
+
+def _dead_outbox(f: KpiFilters, _: dict[str, int]) -> QuerySet[OutboxEvent]:
+    return (
+        integration.outbox_scoped(f)
+        .filter(in_period("created_at", f), status=OutboxEvent.Status.DEAD)
+        .select_related("location")
+        .order_by("-created_at", "-pk")
+    )
+
+
+SLOT_COLUMNS = [
+    Column("Slot", lambda r: r.pk),
+    Column("Start", lambda r: _fmt(r.start)),
+    Column("Location", lambda r: r.location.name),
+    Column("Provider", lambda r: str(r.provider)),
+    Column("Status", lambda r: r.get_status_display()),
+]
+CLAIM_COLUMNS = [
+    Column("Claim", lambda r: r.claim_number),
+    Column("Created", lambda r: _fmt(r.created_at)),
+    Column("Date of service", lambda r: r.encounter.date_of_service.isoformat()),
+    Column("Location", lambda r: r.encounter.location.name),
+    Column("Payer", lambda r: r.payer.name),
+    Column("Status", lambda r: r.get_status_display()),
+    Column("Charge", lambda r: r.total_charge),
+    Column("Paid", lambda r: r.paid_amount),
+    Column("Adjudicated", lambda r: _fmt(r.adjudicated_at)),
+    Column("Patient id", lambda r: r.encounter.patient_id),
+    Column("Patient", lambda r: _name(r.encounter.patient), phi=True),
+]
+MESSAGE_COLUMNS = [
+    Column("Message", lambda r: r.pk),
+    Column("Received", lambda r: _fmt(r.received_at)),
+    Column("Connector", lambda r: r.connector.name if r.connector else "(none)"),
+    Column("Direction", lambda r: r.get_direction_display()),
+    Column("Type", lambda r: r.message_type),
+    Column("Status", lambda r: r.get_status_display()),
+    Column("Attempts", lambda r: r.attempts),
+    Column(
+        "Lag (s)",
+        lambda r: round(seconds(r.processed_at - r.received_at) or 0) if r.processed_at else "",
+    ),
+    # Error texts are written by our own adapters as constants, without PHI.
+    Column("Last error", lambda r: r.last_error[:200]),
+]
+
+
+def _appointment_drill(title: str, what: str, rows: Any) -> Drill:
+    return Drill(title, what, rows, APPOINTMENT_COLUMNS, patient_id=lambda r: r.patient_id)
+
+
+def _call_drill(title: str, what: str, rows: Any) -> Drill:
+    return Drill(title, what, rows, CALL_COLUMNS, patient_id=lambda r: r.patient_id)
+
+
+DRILLS: dict[str, Drill] = {
+    "calls": _call_drill("Calls", "Calls started in the period.", _calls_in_period),
+    "fcr_callbacks": _call_drill(
+        "Calls not resolved first time",
+        "Calls followed within 7 days by another call from the same patient with the same "
+        "reason: the ones that pull first-call resolution down.",
+        _fcr_callbacks,
+    ),
+    "bookings": _appointment_drill("Bookings", "Appointments created in the period.", _bookings),
+    "automated_bookings": _appointment_drill(
+        "Automated bookings", "Bookings made by API, FHIR, self-service or location.", _automated
+    ),
+    "holds": Drill(
+        "Holds",
+        "Holds placed in the period.",
+        _holds,
+        [
+            Column("Hold", lambda r: r.pk),
+            Column("Placed", lambda r: _fmt(r.created_at)),
+            Column("Agent", lambda r: _user(r.held_by)),
+            Column("Location", lambda r: r.slot.location.name),
+            Column("Provider", lambda r: str(r.slot.provider)),
+            Column("Slot start", lambda r: _fmt(r.slot.start)),
+            Column(
+                "Outcome",
+                lambda r: (
+                    "booked"
+                    if r.consumed_at
+                    else "released"
+                    if r.released_at
+                    else "expired"
+                    if r.expires_at <= timezone.now()
+                    else "live"
+                ),
+            ),
+        ],
+    ),
+    "wrong_location": _appointment_drill(
+        "Wrong-location bookings",
+        "Bookings moved to another location or cancelled as wrong location/provider.",
+        _wrong_location,
+    ),
+    "mismatch": Drill(
+        "Provider-patient mismatches",
+        "Age outside the provider's range, no shared language, or cancelled as wrong provider.",
+        _mismatch,
+        [Column("Why", _mismatch_reasons), *APPOINTMENT_COLUMNS],
+        patient_id=lambda r: r.patient_id,
+    ),
+    "rescheduled": _appointment_drill(
+        "Rescheduled appointments", "Scheduled in the period.", _by_status("rescheduled")
+    ),
+    "cancelled": _appointment_drill(
+        "Cancelled appointments", "Scheduled in the period.", _by_status("cancelled")
+    ),
+    "no_show": _appointment_drill("No-shows", "Scheduled in the period.", _by_status("no_show")),
+    "booked_slots": Drill(
+        "Slots", "Bookable slots starting in the period.", _booked_slots, SLOT_COLUMNS
+    ),
+    "free_slots": Drill(
+        "Next free slots",
+        "Free slots from now on with a provider able to do the appointment type.",
+        _free_slots,
+        SLOT_COLUMNS,
+    ),
+    "waitlist": Drill(
+        "Waitlist entries",
+        "Entries created in the period.",
+        _waitlist,
+        [
+            Column("Entry", lambda r: r.pk),
+            Column("Created", lambda r: _fmt(r.created_at)),
+            Column("Type", lambda r: r.appointment_type.name),
+            Column("Window", lambda r: f"{r.earliest} to {r.latest}"),
+            Column("Status", lambda r: r.get_status_display()),
+            Column("Added by", lambda r: _user(r.created_by)),
+            PATIENT_ID,
+            PATIENT_NAME,
+        ],
+        patient_id=lambda r: r.patient_id,
+    ),
+    "eligibility_failures": Drill(
+        "Eligibility failures",
+        "Checks answered inactive or with a payer error.",
+        _eligibility_failures,
+        [
+            Column("Check", lambda r: r.pk),
+            Column("Requested", lambda r: _fmt(r.requested_at)),
+            Column("Payer", lambda r: r.coverage.plan.payer.name),
+            Column("Status", lambda r: r.get_status_display()),
+            Column("Errors", lambda r: "; ".join(e.get("code", "") for e in r.errors or [])),
+            Column("Location", lambda r: r.appointment.location.name if r.appointment else ""),
+            Column("Patient id", lambda r: r.coverage.patient_id),
+            Column("Patient", lambda r: _name(r.coverage.patient), phi=True),
+        ],
+        patient_id=lambda r: r.coverage.patient_id,
+    ),
+    "claims": Drill(
+        "Claims",
+        "Claims created in the period.",
+        _claims_created,
+        CLAIM_COLUMNS,
+        patient_id=lambda r: r.encounter.patient_id,
+    ),
+    "unclean_claims": Drill(
+        "Claims that were not clean",
+        "Claims with a scrubber finding, or rejected or denied.",
+        _unclean,
+        CLAIM_COLUMNS,
+        patient_id=lambda r: r.encounter.patient_id,
+    ),
+    "adjudicated_claims": Drill(
+        "Adjudicated claims",
+        "Claims paid, partly paid or denied in the period.",
+        _adjudicated,
+        CLAIM_COLUMNS,
+        patient_id=lambda r: r.encounter.patient_id,
+    ),
+    "denied_claims": Drill(
+        "Denied claims",
+        "Claims adjudicated in the period and denied.",
+        _denied,
+        CLAIM_COLUMNS,
+        patient_id=lambda r: r.encounter.patient_id,
+    ),
+    "messages": Drill("Messages", "Ledger messages of the period.", _messages, MESSAGE_COLUMNS),
+    "failed_messages": Drill(
+        "Failing messages",
+        "Failing or rejected ledger messages.",
+        _failed_messages,
+        MESSAGE_COLUMNS,
+    ),
+    "dead_letters": Drill(
+        "Dead-lettered messages", "Ledger messages dead-lettered.", _dead_messages, MESSAGE_COLUMNS
+    ),
+    "dead_outbox": Drill(
+        "Dead-lettered outbox events",
+        "Outbox events dead-lettered.",
+        _dead_outbox,
+        [
+            Column("Event", lambda r: r.pk),
+            Column("Created", lambda r: _fmt(r.created_at)),
+            Column("Type", lambda r: r.event_type),
+            Column("Aggregate", lambda r: f"{r.aggregate_type}#{r.aggregate_id}"),
+            Column("Location", lambda r: r.location.name if r.location else ""),
+            Column("Attempts", lambda r: r.attempts),
+            Column("Last error", lambda r: r.last_error[:200]),
+        ],
+    ),
+}
+
+# Extra ids a drill-down accepts besides the filter bar (opaque ids only; "channel" is the
+# position of a booking channel in Appointment.Channel).
+DRILL_PARAMS = ("provider", "payer", "connector", "channel")
+
+
+def channel_param(channel: str) -> int:
+    return list(Appointment.Channel.values).index(channel)
+
+
+def visible_columns(drill: Drill, show_phi: bool) -> list[Column]:
+    return [c for c in drill.columns if show_phi or not c.phi]
