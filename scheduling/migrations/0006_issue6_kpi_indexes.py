@@ -55,6 +55,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("scheduling", "0002_postgres_exclusion_constraints")]
+    dependencies = [("scheduling", "0005_issue3core_network_version")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
