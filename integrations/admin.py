@@ -18,8 +18,25 @@ class ConnectorAdmin(admin.ModelAdmin):
     search_fields = ["name", "endpoint", "sending_application", "sending_facility"]
 
 
+class AppendOnlyAdmin(admin.ModelAdmin):
+    """The ledger is append-only from the wire: rows are written by the listener, the
+    relay and the pollers, never typed in or deleted by hand (a deleted row would be an
+    undetectable gap in the evidence, a typed one a message nobody sent). Every field is
+    read-only; change permission stays so the status actions (replay, dead-letter,
+    resolve) keep working, and they go through integrations.operations."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name != "id"]
+
+
 @admin.register(m.Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(AppendOnlyAdmin):
     list_display = [
         "id",
         "direction",
@@ -43,10 +60,6 @@ class MessageAdmin(admin.ModelAdmin):
         if not request.user.has_perm("integrations.view_raw_message"):
             fields = [f for f in fields if f not in {"raw", "ack_raw"}]
         return fields
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # The ledger is evidence: what arrived or left is never edited by hand.
-        return [f.name for f in m.Message._meta.fields if f.name != "id"]
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -92,7 +105,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(AppendOnlyAdmin):
     list_display = [
         "id",
         "event_type",
