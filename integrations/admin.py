@@ -52,7 +52,7 @@ class MessageAdmin(AppendOnlyAdmin):
     search_fields = ["control_id", "sha256"]
     date_hierarchy = "received_at"
     readonly_fields = ["sha256", "received_at"]
-    actions = ["replay", "dead_letter", "resolve"]
+    actions = ["replay", "resend", "dead_letter", "resolve"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         fields = [f.name for f in m.Message._meta.fields if f.name != "id"]
@@ -89,6 +89,15 @@ class MessageAdmin(AppendOnlyAdmin):
     def replay(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         self._report(request, "Queued again", operations.messages_replay(ids=ids), len(ids))
+
+    @admin.action(
+        description="Resend to the connector (fresh delivery of a delivered or dead outbound)",
+        permissions=["change"],
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        done = operations.messages_resend(ids=ids, by=request.user.get_username())
+        self._report(request, "Queued a fresh delivery of", done, len(ids))
 
     @admin.action(description="Dead-letter (stop retrying)", permissions=["change"])
     def dead_letter(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
