@@ -1,8 +1,28 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from . import models as m
+
+
+class ReadOnlyLedgerMixin:
+    """Eligibility answers and remittances are what the payer said (parsed from a 271 or
+    an 835): append-only from the wire. Adding one by hand would post money or coverage
+    nobody sent, deleting one would hide what they did, so admin shows them read-only."""
+
+    model: Any
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name != "id"]
 
 
 class PlanInline(admin.TabularInline):
@@ -53,7 +73,7 @@ class FeeScheduleAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.EligibilityCheck)
-class EligibilityCheckAdmin(admin.ModelAdmin):
+class EligibilityCheckAdmin(ReadOnlyLedgerMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "coverage",
@@ -124,13 +144,13 @@ class ClaimBatchAdmin(admin.ModelAdmin):
     ]
 
 
-class AdjustmentInline(admin.TabularInline):
+class AdjustmentInline(ReadOnlyLedgerMixin, admin.TabularInline):
     model = m.Adjustment
     extra = 0
 
 
 @admin.register(m.RemittanceClaim)
-class RemittanceClaimAdmin(admin.ModelAdmin):
+class RemittanceClaimAdmin(ReadOnlyLedgerMixin, admin.ModelAdmin):
     list_display = ["clp01", "claim", "status_code", "charge", "paid"]
     list_filter = ["status_code"]
     search_fields = ["clp01"]
@@ -139,7 +159,7 @@ class RemittanceClaimAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Remittance)
-class RemittanceAdmin(admin.ModelAdmin):
+class RemittanceAdmin(ReadOnlyLedgerMixin, admin.ModelAdmin):
     list_display = ["trace_number", "payer", "total_paid", "payment_date", "received_at"]
     list_filter = ["payer"]
     search_fields = ["trace_number"]

@@ -26,7 +26,10 @@ QUEUE_STATUSES = {
     "ready": [Claim.Status.READY, Claim.Status.DRAFT],
     "submitted": [Claim.Status.SUBMITTED, Claim.Status.ACCEPTED],
     "rejected": [Claim.Status.REJECTED],
-    "denied": [Claim.Status.DENIED, Claim.Status.PARTIAL],
+    # "Denied" means denied: partially paid claims were paid in part and need a different
+    # look (the adjusted lines), so they get their own tab and the count matches the label.
+    "denied": [Claim.Status.DENIED],
+    "partially paid": [Claim.Status.PARTIAL],
     "paid": [Claim.Status.PAID],
 }
 

@@ -18,8 +18,25 @@ class ConnectorAdmin(admin.ModelAdmin):
     search_fields = ["name", "endpoint", "sending_application", "sending_facility"]
 
 
+class AppendOnlyAdmin(admin.ModelAdmin):
+    """The ledger is append-only from the wire: rows are written by the listener, the
+    relay and the pollers, never typed in or deleted by hand (a deleted row would be an
+    undetectable gap in the evidence, a typed one a message nobody sent). Every field is
+    read-only; change permission stays so the status actions (replay, dead-letter,
+    resolve) keep working, and they go through integrations.operations."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name != "id"]
+
+
 @admin.register(m.Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(AppendOnlyAdmin):
     list_display = [
         "id",
         "direction",
@@ -35,7 +52,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ["control_id", "sha256"]
     date_hierarchy = "received_at"
     readonly_fields = ["sha256", "received_at"]
-    actions = ["replay", "dead_letter", "resolve"]
+    actions = ["replay", "resend", "dead_letter", "resolve"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         fields = [f.name for f in m.Message._meta.fields if f.name != "id"]
@@ -43,10 +60,6 @@ class MessageAdmin(admin.ModelAdmin):
         if not request.user.has_perm("integrations.view_raw_message"):
             fields = [f for f in fields if f not in {"raw", "ack_raw"}]
         return fields
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # The ledger is evidence: what arrived or left is never edited by hand.
-        return [f.name for f in m.Message._meta.fields if f.name != "id"]
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -77,6 +90,15 @@ class MessageAdmin(admin.ModelAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         self._report(request, "Queued again", operations.messages_replay(ids=ids), len(ids))
 
+    @admin.action(
+        description="Resend to the connector (fresh delivery of a delivered or dead outbound)",
+        permissions=["change"],
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        done = operations.messages_resend(ids=ids, by=request.user.get_username())
+        self._report(request, "Queued a fresh delivery of", done, len(ids))
+
     @admin.action(description="Dead-letter (stop retrying)", permissions=["change"])
     def dead_letter(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
@@ -92,7 +114,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(AppendOnlyAdmin):
     list_display = [
         "id",
         "event_type",

@@ -1,4 +1,4 @@
-"""Ledger operations people run from admin: replay, dead-letter, resolve.
+"""Ledger operations people run from admin: replay, dead-letter, resolve, resend.
 
 Each is a conditional update on the rows still in a state it applies to, so running it
 twice (two admins, a double click) changes nothing more; auditlog records each change
@@ -13,13 +13,16 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Message
+from .models import Message, OutboxEvent
 
 logger = logging.getLogger(__name__)
 
 REPLAYABLE = (Message.Status.FAILED, Message.Status.DEAD, Message.Status.REJECTED)
 DEAD_LETTERABLE = (Message.Status.RECEIVED, Message.Status.FAILED, Message.Status.PENDING)
 RESOLVABLE = (Message.Status.FAILED, Message.Status.DEAD, Message.Status.REJECTED)
+# Resend applies to outbound rows that are finished: delivered, or given up on.
+RESENDABLE = (Message.Status.SENT, Message.Status.DEAD)
+OUT_WAITING = (Message.Status.PENDING, Message.Status.FAILED)
 
 
 def _update(ids: Iterable[int], states: tuple[str, ...], **changes: object) -> list[int]:
@@ -94,3 +97,74 @@ def messages_dead_letter(*, ids: Iterable[int], reason: str = "dead-lettered by 
 def messages_resolve(*, ids: Iterable[int]) -> list[int]:
     """Mark messages handled outside the hub (fixed by phone, entered by hand)."""
     return _update(ids, RESOLVABLE, status=Message.Status.RESOLVED, next_attempt_at=None)
+
+
+@transaction.atomic
+def messages_resend(*, ids: Iterable[int], by: str) -> list[int]:
+    """Queue a fresh delivery of a delivered or dead outbound message's event to the same
+    connector (ops: "the location system lost it, send it again").
+
+    Replay cannot do this: a delivered row is not failed, and re-sending under the same
+    control id would be dropped by the receiver as a duplicate. So each resend is a new
+    outbound row with its own control id, carrying a copy of the event marked
+    ``resend_of`` and already fanned out (only this connector gets it, not every
+    connector of the location). The relay builds the wire from the current rows at
+    delivery time, like any other delivery. Idempotent per click: while a resend of a row
+    is still waiting, asking again does nothing. Returns the ids of the rows resent; the
+    new rows are recorded by auditlog with the admin as actor.
+    """
+    now = timezone.now()
+    done = []
+    originals = (
+        Message.objects.select_for_update()
+        .select_related("outbox_event")
+        .filter(
+            pk__in=list(ids),
+            direction=Message.Direction.OUTBOUND,
+            status__in=RESENDABLE,
+            outbox_event__isnull=False,
+            connector__isnull=False,
+        )
+        .order_by("pk")
+    )
+    for original in originals:
+        event = original.outbox_event
+        assert event is not None and original.connector_id is not None  # filtered above
+        if Message.objects.filter(
+            direction=Message.Direction.OUTBOUND,
+            connector=original.connector,
+            status__in=OUT_WAITING,
+            outbox_event__payload__resend_of=original.pk,
+        ).exists():
+            continue
+        copy = OutboxEvent.objects.create(
+            event_type=event.event_type,
+            aggregate_type=event.aggregate_type,
+            aggregate_id=event.aggregate_id,
+            location_id=event.location_id,
+            payload={**event.payload, "resend_of": original.pk, "resent_by": by},
+            created_at=now,
+            next_attempt_at=now,
+            fanned_out_at=now,
+        )
+        Message.objects.create(
+            direction=Message.Direction.OUTBOUND,
+            protocol=original.protocol,
+            message_type=original.message_type,
+            connector_id=original.connector_id,
+            outbox_event=copy,
+            sender=original.sender,
+            raw="",
+            sha256="",
+            status=Message.Status.PENDING,
+            ordering_key=original.ordering_key,
+            received_at=now,
+            next_attempt_at=now,
+        )
+        logger.info("outbound message #%s resent by %s", original.pk, by)
+        done.append(original.pk)
+    if done:
+        from .outbox import _kick_relay_on_commit
+
+        _kick_relay_on_commit()
+    return done

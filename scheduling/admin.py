@@ -147,6 +147,16 @@ class AppointmentSlotInline(admin.TabularInline):
     extra = 0
     raw_id_fields = ["slot"]
 
+    # Slot units change only with the appointment, through the services (see below).
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return ["slot"]
+
 
 @admin.register(m.Appointment)
 class AppointmentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
@@ -183,6 +193,23 @@ class AppointmentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         "booked_by",
     ]
     inlines = [AppointmentSlotInline]
+
+    # Appointments are booked, moved, cancelled and marked no-show only through
+    # scheduling.services: they run the rules engine, the double-booking guard on the slot
+    # units, the appointment_changed signal (eligibility, encounters) and the outbox that
+    # tells the location system. A save from admin would skip all of that and leave the
+    # hub and the PMS disagreeing, so admin cannot add or delete one and shows every field
+    # read-only (status included: making status editable would need the same services,
+    # and the console already offers cancel/reschedule with a reason). The history link
+    # stays for audit.
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
+        return [f.name for f in m.Appointment._meta.fields if f.name != "id"]
 
 
 @admin.register(m.Waitlist)

@@ -211,6 +211,30 @@ def _base(request: HttpRequest) -> str:
     return request.build_absolute_uri("/fhir/r4/").rstrip("/")
 
 
+# Parameters that identify no patient: kept in the links of a POST search. Anything
+# else (name, family, given, birthdate, identifier, ...) is left out.
+LINK_SAFE_PARAMS = frozenset(
+    {
+        "_count",
+        "_offset",
+        "_id",
+        "schedule",
+        "start",
+        "status",
+        "service-type",
+        "date",
+        "location",
+        "practitioner",
+        "actor",
+    }
+)
+
+
+def _link(url: str, params: QueryDict) -> str:
+    query = params.urlencode()
+    return f"{url}?{query}" if query else url
+
+
 def _bundle(
     request: HttpRequest,
     resource_type: str,
@@ -221,11 +245,22 @@ def _bundle(
     count: int,
 ) -> dict[str, Any]:
     base = _base(request)
+    search_url = f"{base}/{resource_type}"
+    if request.method == "POST":
+        # POST _search exists to keep names, birth dates and identifiers out of URLs
+        # (proxies and access logs keep URLs): its links must not put them back. They
+        # point at _search with only the non-PHI parameters; to page, the client posts
+        # the same form body to the next link (query parameters override the body's).
+        search_url = f"{search_url}/_search"
+        params = params.copy()
+        for name in list(params):
+            if name not in LINK_SAFE_PARAMS:
+                del params[name]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": total,
-        "link": [{"relation": "self", "url": f"{base}/{resource_type}?{params.urlencode()}"}],
+        "link": [{"relation": "self", "url": _link(search_url, params)}],
         "entry": [
             {
                 "fullUrl": f"{base}/{resource_type}/{res['id']}",
@@ -238,9 +273,7 @@ def _bundle(
     if offset + count < total:
         following = params.copy()
         following["_offset"] = str(offset + count)
-        bundle["link"].append(
-            {"relation": "next", "url": f"{base}/{resource_type}?{following.urlencode()}"}
-        )
+        bundle["link"].append({"relation": "next", "url": _link(search_url, following)})
     return bundle
 
 

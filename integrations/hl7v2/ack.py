@@ -51,8 +51,14 @@ def build_ack(
     error_code: str = "",
     segment: str = "MSH",
     field: int = 0,
+    sending_application: str = HUB_APPLICATION,
+    sending_facility: str = HUB_FACILITY,
 ) -> str:
     """The ACK for ``header`` (None when MSH itself could not be read).
+
+    ``sending_application``/``sending_facility`` (MSH-3/4) are the hub by default; a
+    system acknowledging a message *from* the hub (the sandbox PMS) passes its own, so
+    the ACK says who answered and addresses the hub (MSH-5/6 echo the sender).
 
     The ACK is answered in the sender's version when we support it, else in 2.5.1, so
     a v2.3 system reads an ACK shaped the way its own version defines.
@@ -67,8 +73,8 @@ def build_ack(
         [
             "MSH",
             "^~\\&",
-            HUB_APPLICATION,
-            HUB_FACILITY,
+            sending_application,
+            sending_facility,
             header.sending_application if header else "",
             header.sending_facility if header else "",
             hl7_timestamp(),

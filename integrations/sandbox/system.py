@@ -55,6 +55,7 @@ class SandboxPMS:
     # -- receiving from the hub ---------------------------------------------------
     def receive(self, raw: str) -> str:
         """Apply a message the hub sent and answer with the ACK a PMS would send."""
+        # A PMS's ACK comes from the PMS (MSH-3/4), addressed to the hub (MSH-5/6).
         try:
             message = ParsedMessage(raw)
             check_message(message.header, raw)
@@ -66,8 +67,18 @@ class SandboxPMS:
             header = None
             with contextlib.suppress(HL7FormatError):
                 header = ParsedMessage(raw).header
-            return build_ack(header, AE, error=exc.reason, error_code=exc.code, field=exc.field)
-        return build_ack(message.header, AA)
+            return build_ack(
+                header,
+                AE,
+                error=exc.reason,
+                error_code=exc.code,
+                field=exc.field,
+                sending_application=self.app,
+                sending_facility=self.facility,
+            )
+        return build_ack(
+            message.header, AA, sending_application=self.app, sending_facility=self.facility
+        )
 
     def _apply_siu(self, message: ParsedMessage) -> None:
         from integrations.hl7v2.inbound import parse_hl7_datetime
