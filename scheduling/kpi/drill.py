@@ -27,6 +27,7 @@ from .selectors import (
     CALL_DURATION,
     FCR_ELIGIBLE,
     MISMATCH_Q,
+    SCHEDULE_FILL_DAYS,
     appointments_scoped,
     booking_q,
     callback_exists,
@@ -34,6 +35,7 @@ from .selectors import (
     capable_providers,
     holds_scoped,
     in_period,
+    schedule_fill_window,
     slots_scoped,
     waitlist_scoped,
     with_mismatch_flags,
@@ -190,6 +192,13 @@ def _booked_slots(f: KpiFilters, params: dict[str, int]) -> QuerySet[Slot]:
     qs = slots_scoped(f).filter(in_period("start", f))
     if params.get("provider"):
         qs = qs.filter(provider_id=params["provider"])
+    return qs.select_related("location", "provider").order_by("start", "pk")
+
+
+def _upcoming_slots(f: KpiFilters, params: dict[str, int]) -> QuerySet[Slot]:
+    """The slots behind schedule fill: bookable, from now through the fill window."""
+    start, end = schedule_fill_window()
+    qs = slots_scoped(f).filter(start__gte=start, start__lt=end)
     return qs.select_related("location", "provider").order_by("start", "pk")
 
 
@@ -378,6 +387,12 @@ DRILLS: dict[str, Drill] = {
     "no_show": _appointment_drill("No-shows", "Scheduled in the period.", _by_status("no_show")),
     "booked_slots": Drill(
         "Slots", "Bookable slots starting in the period.", _booked_slots, SLOT_COLUMNS
+    ),
+    "upcoming_slots": Drill(
+        "Upcoming slots",
+        f"Bookable slots starting from now through the next {SCHEDULE_FILL_DAYS} days.",
+        _upcoming_slots,
+        SLOT_COLUMNS,
     ),
     "free_slots": Drill(
         "Next free slots",

@@ -187,14 +187,23 @@ def _accuracy(f: KpiFilters) -> Page:
 def _capacity(f: KpiFilters) -> Page:
     by_day = selectors.utilization_by_day(f)
     tna = selectors.third_next_available(f)
+    chart_title, chart_rows = "Slot utilization per day", by_day
+    if not any(r["slots"] for r in by_day):
+        # A past period has no slots (they are materialized forward): an empty chart says
+        # nothing, the fill of the schedule ahead is what an ops manager acts on.
+        chart_title = (
+            f"Schedule fill per day, next {selectors.SCHEDULE_FILL_DAYS} days "
+            "(no slots in the chosen period)"
+        )
+        chart_rows = selectors.schedule_fill_by_day(f)
     return Page(
         metrics=selectors.capacity_metrics(f),
         charts=[
             (
-                "Slot utilization per day",
+                chart_title,
                 bar_chart(
-                    [(r["day"], r["utilization"]) for r in by_day],
-                    title="Slot utilization per day",
+                    [(r["day"], r["utilization"]) for r in chart_rows],
+                    title=chart_title,
                     unit="percent",
                     max_value=100,
                 ),
