@@ -336,3 +336,17 @@ def test_schedule_fill_when_the_period_has_no_slots(kpi_net):
     # Another region's schedule is not this one's fill.
     other = replace(may, location_id=net.l2.pk)
     assert by_key(selectors.capacity_metrics(other, now=now))["schedule_fill"].denominator == 0
+
+
+def test_days_in_ar_says_why_when_every_claim_was_adjudicated_the_day_it_was_created(kpi_net):
+    from billing.models import Claim
+
+    # Normal turnaround (K1 5 days, K2 3 ...): no caveat.
+    assert not by_key(revenue.revenue_metrics(PERIOD))["days_in_ar"].note
+    # Claims posted already adjudicated (as the demo seed does): the number stays, explained.
+    for claim in Claim.objects.filter(adjudicated_at__isnull=False):
+        claim.adjudicated_at = claim.created_at + timedelta(hours=1)
+        claim.save(update_fields=["adjudicated_at"])
+    m = by_key(revenue.revenue_metrics(PERIOD))["days_in_ar"]
+    assert m.value is not None and m.value < 0.1
+    assert "adjudicated the day it was created" in m.note
