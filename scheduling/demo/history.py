@@ -44,6 +44,11 @@ CANCEL_WEIGHTS = [
 ]
 VISITS_PER_HALF_YEAR = [0, 1, 1, 2, 2, 2, 3, 4]
 CHANNEL_WEIGHTS = [("agent", 74), ("location", 14), ("api", 6), ("self", 6)]
+# Upcoming bookings were made over the weeks before the seed ran, at a steady rate, so the
+# KPI pages' booking volume compares like with like (both default 30-day periods fall in it).
+BOOKING_WINDOW_DAYS = 60
+# No booking is made more than about a quarter ahead.
+MAX_LEAD_DAYS = 91
 CALL_OUTCOME_EXTRA = [
     ("info_only", 45),
     ("callback", 20),
@@ -243,7 +248,39 @@ def build_history(
         [appointments[r] for _, r in reschedule_pairs], ["rescheduled_from"], batch_size=5000
     )
     Call.objects.bulk_create(calls, batch_size=5000)
+    _backdate_registrations(patients, appointments, calls, history_start=past_days[-1])
     return len(appointments), len(calls)
+
+
+def _backdate_registrations(
+    patients: list[Patient],
+    appointments: list[Appointment],
+    calls: list[Call],
+    *,
+    history_start: date,
+) -> None:
+    """Patients were registered before their first booking or call, not at seeding time.
+
+    ``created_at`` is auto-set on insert, which would make every patient newer than their
+    own history (and than the upcoming bookings dated in the weeks before the seed). Each
+    patient is registered up to three years before the history began, or before their
+    first recorded activity if earlier, and never before birth. A private Random keeps the
+    seed's other draws unchanged.
+    """
+    rng = random.Random(11)  # noqa: S311 - synthetic demo data, not secrets
+    first: dict[int, datetime] = {}
+    for when, patient_id in [(a.created_at, a.patient_id) for a in appointments] + [
+        (c.started_at, c.patient_id) for c in calls
+    ]:
+        if patient_id is not None and (patient_id not in first or when < first[patient_id]):
+            first[patient_id] = when
+    start = datetime.combine(history_start, time(0, 0), tzinfo=UTC)
+    for patient in patients:
+        anchor = min(first.get(patient.pk, start), start)
+        registered = anchor - timedelta(days=rng.randint(1, 3 * 365), minutes=rng.randint(0, 600))
+        born = datetime.combine(patient.date_of_birth, time(12, 0), tzinfo=UTC)
+        patient.created_at = max(registered, min(born, anchor - timedelta(hours=1)))
+    Patient.objects.bulk_update(patients, ["created_at"], batch_size=5000)
 
 
 def _call(
@@ -289,6 +326,8 @@ def book_upcoming(
         slots_by_provider[row[1]].append((row[0], row[2], row[3], row[4]))
 
     now = datetime.now(tz=UTC)
+    # Booking times come from their own Random so the slot and patient draws stay as they were.
+    booked_rng = random.Random(8)  # noqa: S311 - synthetic demo data, not secrets
     appointments, links = [], []
     for provider_id, rows in slots_by_provider.items():
         provider = providers[provider_id]
@@ -329,7 +368,7 @@ def book_upcoming(
                 channel=_weighted(rng, CHANNEL_WEIGHTS),
                 book_reason=rng.choice(BookReason.values),
                 booked_by=agent,
-                created_at=now - timedelta(days=rng.randint(0, 20)),
+                created_at=_booked_at(booked_rng, start=run[0][2], now=now, patient=candidates[0]),
                 updated_at=now,
             )
             appointments.append(appt)
@@ -347,6 +386,21 @@ def book_upcoming(
         Slot.objects.filter(id__in=booked_ids[k : k + 900]).update(status=Slot.Status.BOOKED)
     build_holds(appointments, links)
     return len(appointments)
+
+
+def _booked_at(rng: random.Random, *, start: datetime, now: datetime, patient: Patient) -> datetime:
+    """When an upcoming visit was booked: at a steady rate over the last BOOKING_WINDOW_DAYS.
+
+    Lead times run from hours to weeks (at most MAX_LEAD_DAYS), the time is never in the
+    future and never before the patient was registered.
+    """
+    ahead = (start - now).total_seconds() / 86_400
+    span = max(1.0, min(BOOKING_WINDOW_DAYS, MAX_LEAD_DAYS - ahead))
+    booked = now - timedelta(days=rng.uniform(0.01, span))
+    registered = getattr(patient, "created_at", None)
+    if registered is not None and booked < registered:
+        booked = registered + (now - registered) * rng.random()
+    return min(booked, now)
 
 
 def build_holds(appointments: list[Appointment], links: list[list[int]]) -> int:

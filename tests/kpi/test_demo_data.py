@@ -1,0 +1,42 @@
+"""The demo seed gives the KPI pages a history that reads like a real group's (QA findings)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db.models import F
+from django.utils import timezone
+
+from scheduling.models import Appointment
+
+pytestmark = pytest.mark.django_db
+
+ARGS = ["--locations", "3", "--providers", "8", "--patients", "120", "--days", "21"]
+
+
+@pytest.fixture
+def seeded():
+    call_command("seed_demo", *ARGS, "--history-months", "3", "--seed", "5")
+    return timezone.now()
+
+
+def test_upcoming_bookings_were_made_steadily_over_the_weeks_before(seeded):
+    now = seeded
+    upcoming = Appointment.objects.filter(status="booked", start__gt=now)
+    assert upcoming.count() > 200
+    # Never in the future, never before the patient was registered, never after the visit.
+    assert not upcoming.filter(created_at__gt=now).exists()
+    assert not upcoming.filter(created_at__lt=F("patient__created_at")).exists()
+    assert not Appointment.objects.filter(created_at__lt=F("patient__created_at")).exists()
+    # The last 30 days and the 30 before them hold about as many of them (they used to be
+    # all "now" or within 20 days, which made the default KPI period look 8x busier).
+    recent = upcoming.filter(created_at__gte=now - timedelta(days=30)).count()
+    before = upcoming.filter(
+        created_at__gte=now - timedelta(days=60), created_at__lt=now - timedelta(days=30)
+    ).count()
+    assert 0.7 < recent / before < 1.4, (recent, before)
+    # Not a spike on the seed's own day either.
+    today = upcoming.filter(created_at__gte=now - timedelta(days=1)).count()
+    assert today < upcoming.count() / 10
