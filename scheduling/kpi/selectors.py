@@ -914,6 +914,8 @@ class ThirdAvailable:
     third_start: datetime | None
     days_out: float | None
     note: str = ""
+    # The location's IANA zone, so the page shows the slot in the location's own time.
+    time_zone: str = ""
 
 
 def capable_providers(types: list[AppointmentType]) -> dict[int, set[int]]:
@@ -1010,6 +1012,7 @@ def third_next_available(f: KpiFilters, now: datetime | None = None) -> list[Thi
                     third_start=start,
                     days_out=(start - now).total_seconds() / 86_400 if start else None,
                     note=note,
+                    time_zone=loc.time_zone,
                 )
             )
     return results
