@@ -86,6 +86,21 @@ class _Feasible:
         self.locations = loc_by_id
 
 
+def _fits(appt_type: AppointmentType, *, age: int, established: bool) -> bool:
+    """Whether the visit type suits the patient: their age, and new vs established status.
+
+    A "new patients only" type (New patient exam) is never drawn for a patient the group has
+    already seen, an "existing patients only" type never for one it has not.
+    """
+    if appt_type not in _types_for_age([appt_type], age):
+        return False
+    if appt_type.patient_status == AppointmentType.PatientStatus.NEW:
+        return not established
+    if appt_type.patient_status == AppointmentType.PatientStatus.EXISTING:
+        return established
+    return True
+
+
 def _types_for_age(types: list[AppointmentType], age: int) -> list[AppointmentType]:
     child_only = {"child-cleaning", "child-sedation"}
     if age < 18:
@@ -169,8 +184,21 @@ def build_history(
     half_years = max(months, 6) / 6
     for patient in patients:
         age = patient.age_on(today)
-        types = _types_for_age(net.appointment_types, age)
-        for _ in range(round(rng.choice(VISITS_PER_HALF_YEAR) * half_years)):
+        visits = round(rng.choice(VISITS_PER_HALF_YEAR) * half_years)
+        # A new-patient visit only as a patient's one visit of the window (so it is their
+        # first); with several visits the patient is established and gets existing-patient
+        # and any-patient types.
+        types = [
+            t
+            for t in _types_for_age(net.appointment_types, age)
+            if t.patient_status
+            != (
+                AppointmentType.PatientStatus.EXISTING
+                if visits == 1
+                else AppointmentType.PatientStatus.NEW
+            )
+        ]
+        for _ in range(visits):
             appt = place(patient, rng.choice(types))
             if appt is None:
                 continue
@@ -316,6 +344,13 @@ def book_upcoming(
             by_region[patient.home_location.region_id].append(patient)
     region_of = {loc.pk: loc.region_id for loc in net.locations}
     providers = {p.pk: p for p in net.providers}
+    # Established patients: the group has seen them (a completed visit in the history).
+    established = set(
+        Appointment.objects.filter(status=Appointment.Status.COMPLETED).values_list(
+            "patient_id", flat=True
+        )
+    )
+    ages = {p.pk: p.age_on(today) for p in patients}
 
     slots_by_provider: dict[int, list[tuple[int, int, datetime, datetime]]] = defaultdict(list)
     for row in (
@@ -351,7 +386,8 @@ def book_upcoming(
                 for p in rng.sample(
                     by_region[region_of[loc_id]], k=min(20, len(by_region[region_of[loc_id]]))
                 )
-                if provider.min_patient_age <= p.age_on(today) <= provider.max_patient_age
+                if provider.min_patient_age <= ages[p.pk] <= provider.max_patient_age
+                and _fits(appt_type, age=ages[p.pk], established=p.pk in established)
             ]
             if not contiguous or not candidates:
                 i += 1

@@ -40,3 +40,46 @@ def test_upcoming_bookings_were_made_steadily_over_the_weeks_before(seeded):
     # Not a spike on the seed's own day either.
     today = upcoming.filter(created_at__gte=now - timedelta(days=1)).count()
     assert today < upcoming.count() / 10
+
+
+def test_patients_names_and_visits_fit_who_they_are(seeded):
+    from patients.models import Patient
+    from scheduling.demo.people import FEMALE_FIRST_NAMES, MALE_FIRST_NAMES
+    from scheduling.models import AppointmentType
+
+    # Names agree with the recorded sex (no "Thomas Harris: Female").
+    assert not Patient.objects.filter(sex="F", first_name__in=MALE_FIRST_NAMES).exists()
+    assert not Patient.objects.filter(sex="M", first_name__in=FEMALE_FIRST_NAMES).exists()
+    assert Patient.objects.filter(sex="F").exists() and Patient.objects.filter(sex="M").exists()
+
+    today = seeded.date()
+    adult_only = {
+        "implant-placement",
+        "implant-consult",
+        "denture-fitting",
+        "perio-maintenance",
+        "scaling-root-planing",
+        "laser-gum-therapy",
+        "periodic-cleaning",
+    }
+    completed = set(
+        Appointment.objects.filter(status="completed").values_list("patient_id", flat=True)
+    )
+    checked = 0
+    for appt in Appointment.objects.select_related("patient", "provider", "appointment_type"):
+        age = appt.patient.age_on(today)
+        code = appt.appointment_type.code
+        # Inside the provider's age range, and no adult periodontal visit for a child.
+        assert appt.provider.min_patient_age <= age <= appt.provider.max_patient_age, appt.pk
+        assert not (age < 18 and code in adult_only), (age, code)
+        assert not (age >= 18 and code.startswith("child-")), (age, code)
+        if appt.status == "booked":
+            status = appt.appointment_type.patient_status
+            # Established patients are not booked a "New patient exam"; existing-only
+            # visits go to patients the group has seen.
+            if status == AppointmentType.PatientStatus.NEW:
+                assert appt.patient_id not in completed, appt.pk
+            if status == AppointmentType.PatientStatus.EXISTING:
+                assert appt.patient_id in completed, appt.pk
+        checked += 1
+    assert checked > 300
