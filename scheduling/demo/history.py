@@ -47,8 +47,9 @@ CHANNEL_WEIGHTS = [("agent", 74), ("location", 14), ("api", 6), ("self", 6)]
 # Upcoming bookings were made over the weeks before the seed ran, at a steady rate, so the
 # KPI pages' booking volume compares like with like (both default 30-day periods fall in it).
 BOOKING_WINDOW_DAYS = 60
-# No booking is made more than about a quarter ahead.
-MAX_LEAD_DAYS = 91
+# Most visits are booked days to weeks ahead; recall visits are booked at the previous visit,
+# up to about six months ahead, which lets even the far end of the horizon spread evenly.
+MAX_LEAD_DAYS = 183
 CALL_OUTCOME_EXTRA = [
     ("info_only", 45),
     ("callback", 20),
