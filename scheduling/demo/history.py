@@ -44,6 +44,12 @@ CANCEL_WEIGHTS = [
 ]
 VISITS_PER_HALF_YEAR = [0, 1, 1, 2, 2, 2, 3, 4]
 CHANNEL_WEIGHTS = [("agent", 74), ("location", 14), ("api", 6), ("self", 6)]
+# Upcoming bookings were made over the weeks before the seed ran, at a steady rate, so the
+# KPI pages' booking volume compares like with like (both default 30-day periods fall in it).
+BOOKING_WINDOW_DAYS = 60
+# Most visits are booked days to weeks ahead; recall visits are booked at the previous visit,
+# up to about six months ahead, which lets even the far end of the horizon spread evenly.
+MAX_LEAD_DAYS = 183
 CALL_OUTCOME_EXTRA = [
     ("info_only", 45),
     ("callback", 20),
@@ -79,6 +85,21 @@ class _Feasible:
                         )
         self.providers = {p.pk: p for p in net.providers}
         self.locations = loc_by_id
+
+
+def _fits(appt_type: AppointmentType, *, age: int, established: bool) -> bool:
+    """Whether the visit type suits the patient: their age, and new vs established status.
+
+    A "new patients only" type (New patient exam) is never drawn for a patient the group has
+    already seen, an "existing patients only" type never for one it has not.
+    """
+    if appt_type not in _types_for_age([appt_type], age):
+        return False
+    if appt_type.patient_status == AppointmentType.PatientStatus.NEW:
+        return not established
+    if appt_type.patient_status == AppointmentType.PatientStatus.EXISTING:
+        return established
+    return True
 
 
 def _types_for_age(types: list[AppointmentType], age: int) -> list[AppointmentType]:
@@ -164,8 +185,21 @@ def build_history(
     half_years = max(months, 6) / 6
     for patient in patients:
         age = patient.age_on(today)
-        types = _types_for_age(net.appointment_types, age)
-        for _ in range(round(rng.choice(VISITS_PER_HALF_YEAR) * half_years)):
+        visits = round(rng.choice(VISITS_PER_HALF_YEAR) * half_years)
+        # A new-patient visit only as a patient's one visit of the window (so it is their
+        # first); with several visits the patient is established and gets existing-patient
+        # and any-patient types.
+        types = [
+            t
+            for t in _types_for_age(net.appointment_types, age)
+            if t.patient_status
+            != (
+                AppointmentType.PatientStatus.EXISTING
+                if visits == 1
+                else AppointmentType.PatientStatus.NEW
+            )
+        ]
+        for _ in range(visits):
             appt = place(patient, rng.choice(types))
             if appt is None:
                 continue
@@ -243,7 +277,39 @@ def build_history(
         [appointments[r] for _, r in reschedule_pairs], ["rescheduled_from"], batch_size=5000
     )
     Call.objects.bulk_create(calls, batch_size=5000)
+    _backdate_registrations(patients, appointments, calls, history_start=past_days[-1])
     return len(appointments), len(calls)
+
+
+def _backdate_registrations(
+    patients: list[Patient],
+    appointments: list[Appointment],
+    calls: list[Call],
+    *,
+    history_start: date,
+) -> None:
+    """Patients were registered before their first booking or call, not at seeding time.
+
+    ``created_at`` is auto-set on insert, which would make every patient newer than their
+    own history (and than the upcoming bookings dated in the weeks before the seed). Each
+    patient is registered up to three years before the history began, or before their
+    first recorded activity if earlier, and never before birth. A private Random keeps the
+    seed's other draws unchanged.
+    """
+    rng = random.Random(11)  # noqa: S311 - synthetic demo data, not secrets
+    first: dict[int, datetime] = {}
+    for when, patient_id in [(a.created_at, a.patient_id) for a in appointments] + [
+        (c.started_at, c.patient_id) for c in calls
+    ]:
+        if patient_id is not None and (patient_id not in first or when < first[patient_id]):
+            first[patient_id] = when
+    start = datetime.combine(history_start, time(0, 0), tzinfo=UTC)
+    for patient in patients:
+        anchor = min(first.get(patient.pk, start), start)
+        registered = anchor - timedelta(days=rng.randint(1, 3 * 365), minutes=rng.randint(0, 600))
+        born = datetime.combine(patient.date_of_birth, time(12, 0), tzinfo=UTC)
+        patient.created_at = max(registered, min(born, anchor - timedelta(hours=1)))
+    Patient.objects.bulk_update(patients, ["created_at"], batch_size=5000)
 
 
 def _call(
@@ -279,6 +345,13 @@ def book_upcoming(
             by_region[patient.home_location.region_id].append(patient)
     region_of = {loc.pk: loc.region_id for loc in net.locations}
     providers = {p.pk: p for p in net.providers}
+    # Established patients: the group has seen them (a completed visit in the history).
+    established = set(
+        Appointment.objects.filter(status=Appointment.Status.COMPLETED).values_list(
+            "patient_id", flat=True
+        )
+    )
+    ages = {p.pk: p.age_on(today) for p in patients}
 
     slots_by_provider: dict[int, list[tuple[int, int, datetime, datetime]]] = defaultdict(list)
     for row in (
@@ -289,6 +362,8 @@ def book_upcoming(
         slots_by_provider[row[1]].append((row[0], row[2], row[3], row[4]))
 
     now = datetime.now(tz=UTC)
+    # Booking times come from their own Random so the slot and patient draws stay as they were.
+    booked_rng = random.Random(8)  # noqa: S311 - synthetic demo data, not secrets
     appointments, links = [], []
     for provider_id, rows in slots_by_provider.items():
         provider = providers[provider_id]
@@ -312,7 +387,8 @@ def book_upcoming(
                 for p in rng.sample(
                     by_region[region_of[loc_id]], k=min(20, len(by_region[region_of[loc_id]]))
                 )
-                if provider.min_patient_age <= p.age_on(today) <= provider.max_patient_age
+                if provider.min_patient_age <= ages[p.pk] <= provider.max_patient_age
+                and _fits(appt_type, age=ages[p.pk], established=p.pk in established)
             ]
             if not contiguous or not candidates:
                 i += 1
@@ -329,7 +405,7 @@ def book_upcoming(
                 channel=_weighted(rng, CHANNEL_WEIGHTS),
                 book_reason=rng.choice(BookReason.values),
                 booked_by=agent,
-                created_at=now - timedelta(days=rng.randint(0, 20)),
+                created_at=_booked_at(booked_rng, start=run[0][2], now=now, patient=candidates[0]),
                 updated_at=now,
             )
             appointments.append(appt)
@@ -347,6 +423,21 @@ def book_upcoming(
         Slot.objects.filter(id__in=booked_ids[k : k + 900]).update(status=Slot.Status.BOOKED)
     build_holds(appointments, links)
     return len(appointments)
+
+
+def _booked_at(rng: random.Random, *, start: datetime, now: datetime, patient: Patient) -> datetime:
+    """When an upcoming visit was booked: at a steady rate over the last BOOKING_WINDOW_DAYS.
+
+    Lead times run from hours to weeks (at most MAX_LEAD_DAYS), the time is never in the
+    future and never before the patient was registered.
+    """
+    ahead = (start - now).total_seconds() / 86_400
+    span = max(1.0, min(BOOKING_WINDOW_DAYS, MAX_LEAD_DAYS - ahead))
+    booked = now - timedelta(days=rng.uniform(0.01, span))
+    registered = getattr(patient, "created_at", None)
+    if registered is not None and booked < registered:
+        booked = registered + (now - registered) * rng.random()
+    return min(booked, now)
 
 
 def build_holds(appointments: list[Appointment], links: list[list[int]]) -> int:

@@ -19,6 +19,31 @@ DEMO_PASSWORD = "carehub-demo"  # noqa: S105 (documented demo login, synthetic d
 HISTORY_AGENTS = 9
 
 
+# First names by sex, so a patient's name and recorded sex agree (QA found "Thomas Harris:
+# Female"). Kept here rather than in catalog.py, which others edit; the "O" (other) patients
+# draw from both lists.
+FEMALE_FIRST_NAMES = [
+    "Olivia", "Emma", "Ava", "Sophia", "Isabella", "Mia", "Amelia", "Harper", "Evelyn",
+    "Camila", "Luna", "Sofia", "Valentina", "Aria", "Scarlett", "Linh", "Mei", "Priya",
+    "Fatima", "Grace", "Chloe", "Zoe", "Nora", "Lucia", "Hannah", "Maria", "Ana", "Rosa",
+    "Margaret", "Patricia",
+]  # fmt: skip
+MALE_FIRST_NAMES = [
+    "Liam", "Noah", "Mateo", "Elijah", "Lucas", "Santiago", "Ethan", "James", "Benjamin",
+    "Daniel", "Henry", "Alexander", "Sebastian", "Jack", "Owen", "Wei", "Arjun", "Omar",
+    "Samuel", "David", "Joseph", "Carlos", "Miguel", "Isaac", "Jose", "Luis", "Thomas",
+    "Robert", "Michael", "Minh",
+]  # fmt: skip
+
+
+def first_name_for(rng: random.Random, sex: str) -> str:
+    if sex == "F":
+        return rng.choice(FEMALE_FIRST_NAMES)
+    if sex == "M":
+        return rng.choice(MALE_FIRST_NAMES)
+    return rng.choice(FEMALE_FIRST_NAMES + MALE_FIRST_NAMES)
+
+
 def ehr_system(location_code: str) -> str:
     return f"{location_code.upper()}-EHR"
 
@@ -90,12 +115,13 @@ def build_patients(net: Network, *, rng: random.Random, count: int, today: date)
         )[0]
         dob = today - timedelta(days=age * 365 + rng.randint(0, 364))
         lang = rng.choices(["en", "es", "vi", "zh"], weights=[80, 15, 3, 2])[0]
+        sex = rng.choice(["F", "M"]) if rng.random() > 0.01 else "O"
         rows.append(
             Patient(
-                first_name=rng.choice(catalog.FIRST_NAMES),
+                first_name=first_name_for(rng, sex),
                 last_name=rng.choice(catalog.LAST_NAMES),
                 date_of_birth=dob,
-                sex=rng.choice(["F", "M"]) if rng.random() > 0.01 else "O",
+                sex=sex,
                 phone=f"{rng.randint(201, 989)}555{rng.randint(0, 9999):04d}",
                 email=f"patient{i}@example.test" if rng.random() < 0.7 else "",
                 address_line=f"{rng.randint(10, 9999)} {rng.choice(catalog.STREETS)}",

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.models import Claim, EligibilityCheck
 from integrations.models import Message, OutboxEvent
-from scheduling.models import Appointment, AppointmentType, Call, Hold, Slot, Waitlist
+from scheduling.models import (
+    Appointment,
+    AppointmentType,
+    BookReason,
+    Call,
+    Hold,
+    Slot,
+    Waitlist,
+)
 
 from . import integration, revenue
 from .filters import KpiFilters
@@ -27,6 +37,7 @@ from .selectors import (
     CALL_DURATION,
     FCR_ELIGIBLE,
     MISMATCH_Q,
+    SCHEDULE_FILL_DAYS,
     appointments_scoped,
     booking_q,
     callback_exists,
@@ -34,6 +45,7 @@ from .selectors import (
     capable_providers,
     holds_scoped,
     in_period,
+    schedule_fill_window,
     slots_scoped,
     waitlist_scoped,
     with_mismatch_flags,
@@ -59,8 +71,20 @@ class Drill:
     extra_params: tuple[str, ...] = field(default=())
 
 
-def _fmt(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+def _fmt(moment: Any, location: Any = None) -> str:
+    """A timestamp in the location's own time with its zone abbreviation (MST, PDT…).
+
+    Rows without a location (calls, ledger messages, waitlist entries) stay in UTC, labelled.
+    """
+    if not moment:
+        return ""
+    return local_time(moment, getattr(location, "time_zone", "") or "")
+
+
+def local_time(moment: datetime, time_zone: str) -> str:
+    if not time_zone:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _name(person: Any) -> str:
@@ -75,13 +99,18 @@ def _user(user: Any) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def _reason_label(code: str) -> str:
+    """The reason's label (Follow-up), not its code (follow_up); free text stays as typed."""
+    return BookReason(code).label if code in BookReason.values else code
+
+
 PATIENT_ID = Column("Patient id", lambda r: r.patient_id or "")
 PATIENT_NAME = Column("Patient", lambda r: _name(r.patient), phi=True)
 
 APPOINTMENT_COLUMNS = [
     Column("Appointment", lambda r: r.pk),
-    Column("Created", lambda r: _fmt(r.created_at)),
-    Column("Start", lambda r: _fmt(r.start)),
+    Column("Created", lambda r: _fmt(r.created_at, r.location)),
+    Column("Start", lambda r: _fmt(r.start, r.location)),
     Column("Location", lambda r: r.location.name),
     Column("Provider", lambda r: str(r.provider)),
     Column("Type", lambda r: r.appointment_type.name),
@@ -98,8 +127,8 @@ CALL_COLUMNS = [
     Column("Call", lambda r: r.pk),
     Column("Started", lambda r: _fmt(r.started_at)),
     Column("Agent", lambda r: _user(r.agent)),
-    Column("Reason", lambda r: r.reason),
-    Column("Outcome", lambda r: r.get_outcome_display() if r.outcome else "open"),
+    Column("Reason", lambda r: _reason_label(r.reason)),
+    Column("Outcome", lambda r: r.get_outcome_display() if r.outcome else "Open (in progress)"),
     Column(
         "Handle time (s)",
         lambda r: round(r.ended_at.timestamp() - r.started_at.timestamp()) if r.ended_at else "",
@@ -193,6 +222,13 @@ def _booked_slots(f: KpiFilters, params: dict[str, int]) -> QuerySet[Slot]:
     return qs.select_related("location", "provider").order_by("start", "pk")
 
 
+def _upcoming_slots(f: KpiFilters, params: dict[str, int]) -> QuerySet[Slot]:
+    """The slots behind schedule fill: bookable, from now through the fill window."""
+    start, end = schedule_fill_window()
+    qs = slots_scoped(f).filter(start__gte=start, start__lt=end)
+    return qs.select_related("location", "provider").order_by("start", "pk")
+
+
 def _free_slots(f: KpiFilters, params: dict[str, int]) -> QuerySet[Slot]:
     """The free slots behind a third-next-available figure: from now on, at one location."""
     qs = Slot.objects.filter(status=Slot.Status.FREE, start__gte=timezone.now())
@@ -277,21 +313,21 @@ def _dead_outbox(f: KpiFilters, _: dict[str, int]) -> QuerySet[OutboxEvent]:
 
 SLOT_COLUMNS = [
     Column("Slot", lambda r: r.pk),
-    Column("Start", lambda r: _fmt(r.start)),
+    Column("Start", lambda r: _fmt(r.start, r.location)),
     Column("Location", lambda r: r.location.name),
     Column("Provider", lambda r: str(r.provider)),
     Column("Status", lambda r: r.get_status_display()),
 ]
 CLAIM_COLUMNS = [
     Column("Claim", lambda r: r.claim_number),
-    Column("Created", lambda r: _fmt(r.created_at)),
+    Column("Created", lambda r: _fmt(r.created_at, r.encounter.location)),
     Column("Date of service", lambda r: r.encounter.date_of_service.isoformat()),
     Column("Location", lambda r: r.encounter.location.name),
     Column("Payer", lambda r: r.payer.name),
     Column("Status", lambda r: r.get_status_display()),
     Column("Charge", lambda r: r.total_charge),
     Column("Paid", lambda r: r.paid_amount),
-    Column("Adjudicated", lambda r: _fmt(r.adjudicated_at)),
+    Column("Adjudicated", lambda r: _fmt(r.adjudicated_at, r.encounter.location)),
     Column("Patient id", lambda r: r.encounter.patient_id),
     Column("Patient", lambda r: _name(r.encounter.patient), phi=True),
 ]
@@ -338,21 +374,21 @@ DRILLS: dict[str, Drill] = {
         _holds,
         [
             Column("Hold", lambda r: r.pk),
-            Column("Placed", lambda r: _fmt(r.created_at)),
+            Column("Placed", lambda r: _fmt(r.created_at, r.slot.location)),
             Column("Agent", lambda r: _user(r.held_by)),
             Column("Location", lambda r: r.slot.location.name),
             Column("Provider", lambda r: str(r.slot.provider)),
-            Column("Slot start", lambda r: _fmt(r.slot.start)),
+            Column("Slot start", lambda r: _fmt(r.slot.start, r.slot.location)),
             Column(
                 "Outcome",
                 lambda r: (
-                    "booked"
+                    "Booked"
                     if r.consumed_at
-                    else "released"
+                    else "Released"
                     if r.released_at
-                    else "expired"
+                    else "Expired"
                     if r.expires_at <= timezone.now()
-                    else "live"
+                    else "Live"
                 ),
             ),
         ],
@@ -378,6 +414,12 @@ DRILLS: dict[str, Drill] = {
     "no_show": _appointment_drill("No-shows", "Scheduled in the period.", _by_status("no_show")),
     "booked_slots": Drill(
         "Slots", "Bookable slots starting in the period.", _booked_slots, SLOT_COLUMNS
+    ),
+    "upcoming_slots": Drill(
+        "Upcoming slots",
+        f"Bookable slots starting from now through the next {SCHEDULE_FILL_DAYS} days.",
+        _upcoming_slots,
+        SLOT_COLUMNS,
     ),
     "free_slots": Drill(
         "Next free slots",
@@ -407,7 +449,10 @@ DRILLS: dict[str, Drill] = {
         _eligibility_failures,
         [
             Column("Check", lambda r: r.pk),
-            Column("Requested", lambda r: _fmt(r.requested_at)),
+            Column(
+                "Requested",
+                lambda r: _fmt(r.requested_at, r.appointment and r.appointment.location),
+            ),
             Column("Payer", lambda r: r.coverage.plan.payer.name),
             Column("Status", lambda r: r.get_status_display()),
             Column("Errors", lambda r: "; ".join(e.get("code", "") for e in r.errors or [])),
@@ -461,7 +506,7 @@ DRILLS: dict[str, Drill] = {
         _dead_outbox,
         [
             Column("Event", lambda r: r.pk),
-            Column("Created", lambda r: _fmt(r.created_at)),
+            Column("Created", lambda r: _fmt(r.created_at, r.location)),
             Column("Type", lambda r: r.event_type),
             Column("Aggregate", lambda r: f"{r.aggregate_type}#{r.aggregate_id}"),
             Column("Location", lambda r: r.location.name if r.location else ""),

@@ -83,29 +83,35 @@ def default_filters(today: date | None = None) -> KpiFilters:
     return KpiFilters(date_from=today - timedelta(days=DEFAULT_RANGE_DAYS - 1), date_to=today)
 
 
-def _choices(rows: Any) -> list[tuple[str, str]]:
-    return [("", "---------"), *((str(pk), label) for pk, label in rows)]
+def _choices(rows: Any, everything: str) -> list[tuple[str, str]]:
+    # The empty choice means "no filter": say so ("All regions"), not Django's "---------".
+    return [("", everything), *((str(pk), label) for pk, label in rows)]
 
 
 def _region_choices() -> list[tuple[str, str]]:
-    return _choices(Region.objects.order_by("name").values_list("pk", "name"))
+    return _choices(Region.objects.order_by("name").values_list("pk", "name"), "All regions")
 
 
 def _location_choices() -> list[tuple[str, str]]:
-    return _choices(Location.objects.order_by("name").values_list("pk", "name"))
+    return _choices(Location.objects.order_by("name").values_list("pk", "name"), "All locations")
 
 
 def _agent_choices() -> list[tuple[str, str]]:
     # Agent names are staff data, not PHI; the URL still carries only the id.
     agents = User.objects.filter(groups__name=AGENT).order_by("username")
     return _choices(
-        (u.pk, u.get_full_name() or u.get_username())
-        for u in agents.only("username", "first_name", "last_name")
+        (
+            (u.pk, u.get_full_name() or u.get_username())
+            for u in agents.only("username", "first_name", "last_name")
+        ),
+        "All agents",
     )
 
 
 def _type_choices() -> list[tuple[str, str]]:
-    return _choices(AppointmentType.objects.order_by("name").values_list("pk", "name"))
+    return _choices(
+        AppointmentType.objects.order_by("name").values_list("pk", "name"), "All appointment types"
+    )
 
 
 def _id_field(choices: Any, label: str | None = None) -> forms.TypedChoiceField:

@@ -25,6 +25,8 @@ class Metric:
     drill_params: dict[str, Any] = field(default_factory=dict)
     # Set when the source table has no rows at all (a writer not built yet, or unused).
     no_source: str = ""
+    # A caveat shown under the value when the number is right but would mislead on its own.
+    note: str = ""
     # Lower is better for error rates, handle time, lags: the trend arrow colours by it.
     lower_is_better: bool = False
 

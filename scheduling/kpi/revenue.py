@@ -112,6 +112,13 @@ def adjudicated_q() -> Q:
 
 
 CLAIM_AGE = ExpressionWrapper(F("adjudicated_at") - F("created_at"), output_field=DurationField())
+# Adjudicated on the (UTC) day the claim was created: no payer answers that fast, so a period
+# made only of these (claims posted at seeding or import time) gets a caveat, not a new number.
+SAME_DAY = Q(adjudicated_at__date=F("created_at__date"))
+SAME_DAY_NOTE = (
+    "Every claim adjudicated in this period was adjudicated the day it was created (claims "
+    "entered already adjudicated, as the demo seed does), so this shows no payer turnaround."
+)
 CLAIM_LAG = ExpressionWrapper(
     TruncDate("created_at") - F("encounter__date_of_service"), output_field=DurationField()
 )
@@ -149,6 +156,7 @@ def revenue_metrics(f: KpiFilters) -> list[Metric]:
         prev=Count("id", filter=aprev),
         denied_cur=Count("id", filter=acur & denied),
         denied_prev=Count("id", filter=aprev & denied),
+        same_day_cur=Count("id", filter=acur & SAME_DAY),
         age_cur=Avg(CLAIM_AGE, filter=acur),
         age_prev=Avg(CLAIM_AGE, filter=aprev),
     )
@@ -209,6 +217,7 @@ def revenue_metrics(f: KpiFilters) -> list[Metric]:
             drill="adjudicated_claims",
             no_source=_source_note(has_claims, "claims"),
             lower_is_better=True,
+            note=SAME_DAY_NOTE if aagg["cur"] and aagg["same_day_cur"] == aagg["cur"] else "",
         ),
         Metric(
             "claim_lag",

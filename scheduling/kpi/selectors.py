@@ -118,6 +118,13 @@ DEF_TNA = (
     "following unit free. Always as of now; the date range does not apply."
 )
 DEF_WAITLIST = "Waitlist entries created in the period that ended in a booking."
+SCHEDULE_FILL_DAYS = 14
+DEF_SCHEDULE_FILL = (
+    f"How full the upcoming schedule is: booked slot units ÷ bookable slot units (free + "
+    f"booked; blocked excluded) for slots starting from now through the next "
+    f"{SCHEDULE_FILL_DAYS} days. Always as of now; the date range, agent and appointment-type "
+    f"filters do not apply, region and location do. No previous period: it looks forward."
+)
 
 
 # --- scoped base querysets -------------------------------------------------------------
@@ -750,7 +757,33 @@ def accuracy_summary(f: KpiFilters, *, with_mismatch: bool = True) -> AccuracySu
 BOOKED = Q(status=Slot.Status.BOOKED)
 
 
-def capacity_metrics(f: KpiFilters) -> list[Metric]:
+def schedule_fill_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = now or timezone.now()
+    return now, now + timedelta(days=SCHEDULE_FILL_DAYS)
+
+
+def schedule_fill_by_day(f: KpiFilters, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Fill of the upcoming schedule per (UTC) day, every day of the window included."""
+    start, end = schedule_fill_window(now)
+    rows = {
+        r["day"]: r
+        for r in _utilization_rows(
+            slots_scoped(f)
+            .filter(start__gte=start, start__lt=end)
+            .annotate(day=TruncDate("start"))
+            .values("day")
+            .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
+            .order_by("day")
+        )
+    }
+    first = start.date()
+    return [
+        rows.get(day) or {"day": day, "slots": 0, "booked": 0, "utilization": None}
+        for day in (first + timedelta(days=i) for i in range((end.date() - first).days + 1))
+    ]
+
+
+def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]:
     slots = slots_scoped(f).filter(_span("start", f))
     cur, prev = _cur("start", f), _prev("start", f)
     agg = slots.aggregate(
@@ -758,6 +791,12 @@ def capacity_metrics(f: KpiFilters) -> list[Metric]:
         prev=Count("id", filter=prev),
         booked_cur=Count("id", filter=cur & BOOKED),
         booked_prev=Count("id", filter=prev & BOOKED),
+    )
+    fill_start, fill_end = schedule_fill_window(now)
+    fill = (
+        slots_scoped(f)
+        .filter(start__gte=fill_start, start__lt=fill_end)
+        .aggregate(slots=Count("id"), booked=Count("id", filter=BOOKED))
     )
     waitlist = waitlist_scoped(f).filter(_span("created_at", f))
     wcur, wprev = _cur("created_at", f), _prev("created_at", f)
@@ -768,8 +807,17 @@ def capacity_metrics(f: KpiFilters) -> list[Metric]:
         ok_cur=Count("id", filter=wcur & filled),
         ok_prev=Count("id", filter=wprev & filled),
     )
-    no_slots = no_source_note(bool(agg["cur"] or agg["prev"]), Slot, "no slots materialized.")
     no_wait = no_source_note(bool(wagg["cur"] or wagg["prev"]), Waitlist, "no waitlist entries.")
+    found = bool(agg["cur"] or agg["prev"] or fill["slots"])
+    no_slots = no_source_note(found, Slot, "no slots materialized.")
+    if not no_slots and not agg["cur"]:
+        # Slots are materialized forward from the day they were generated, so a past
+        # period usually has none: say so and point at the forward-looking figure.
+        no_slots = (
+            "No bookable slots start in this period (slots are materialized for the schedule "
+            "ahead, not kept for the past). See Schedule fill for the upcoming "
+            f"{SCHEDULE_FILL_DAYS} days, or pick a future date range."
+        )
     return [
         Metric(
             "utilization",
@@ -782,6 +830,18 @@ def capacity_metrics(f: KpiFilters) -> list[Metric]:
             denominator=agg["cur"],
             drill="booked_slots",
             no_source=no_slots,
+        ),
+        Metric(
+            "schedule_fill",
+            f"Schedule fill, next {SCHEDULE_FILL_DAYS} days",
+            DEF_SCHEDULE_FILL,
+            "percent",
+            rate(fill["booked"], fill["slots"]),
+            None,
+            numerator=fill["booked"],
+            denominator=fill["slots"],
+            drill="upcoming_slots",
+            no_source="" if fill["slots"] else no_source_note(found, Slot, "no slots ahead."),
         ),
         Metric(
             "waitlist_fill",
@@ -854,6 +914,8 @@ class ThirdAvailable:
     third_start: datetime | None
     days_out: float | None
     note: str = ""
+    # The location's IANA zone, so the page shows the slot in the location's own time.
+    time_zone: str = ""
 
 
 def capable_providers(types: list[AppointmentType]) -> dict[int, set[int]]:
@@ -950,6 +1012,7 @@ def third_next_available(f: KpiFilters, now: datetime | None = None) -> list[Thi
                     third_start=start,
                     days_out=(start - now).total_seconds() / 86_400 if start else None,
                     note=note,
+                    time_zone=loc.time_zone,
                 )
             )
     return results

@@ -25,7 +25,7 @@ from patients.models import Patient
 from scheduling.models import Appointment
 
 from . import integration, revenue, selectors
-from .drill import DRILL_PARAMS, DRILLS, channel_param, visible_columns
+from .drill import DRILL_PARAMS, DRILLS, channel_param, local_time, visible_columns
 from .filters import DEFAULT_ACCURACY_DAYS, KpiFilterForm, KpiFilters, default_filters
 from .metrics import Metric, format_delta, format_value
 from .svg import bar_chart
@@ -55,11 +55,17 @@ class Table:
     link: Callable[[dict[str, Any]], str | None] | None = None
     note: str = ""
     limit: int | None = None
+    # What the drill-down link lists ("12 calls"), so the link says where it goes.
+    link_label: Callable[[dict[str, Any]], str] | None = None
 
-    def cells(self) -> list[tuple[list[str], str | None]]:
+    def cells(self) -> list[tuple[list[str], str | None, str]]:
         shown = self.rows[: self.limit] if self.limit else self.rows
         return [
-            ([_cell(row.get(key), unit) for _, key, unit in self.columns], self._link(row))
+            (
+                [_cell(row.get(key), unit) for _, key, unit in self.columns],
+                self._link(row),
+                self.link_label(row) if self.link_label else "details",
+            )
             for row in shown
         ]
 
@@ -89,6 +95,12 @@ def _cell(value: Any, unit: str) -> str:
     if isinstance(value, Decimal):
         value = float(value)
     return format_value(value, unit)
+
+
+def counted(n: int | None, noun: str, plural: str | None = None) -> str:
+    """ "1 call", "12 calls", "1,204 slots": a drill link named by what it lists."""
+    n = n or 0
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _raw(value: Any) -> Any:
@@ -130,6 +142,7 @@ def _access(f: KpiFilters) -> Page:
                 ],
                 summary.agents,
                 link=lambda r: drill_url("calls", replace(f, agent_id=r["agent_id"])),
+                link_label=lambda r: counted(r["calls"], "call"),
             ),
             Table(
                 "by_channel",
@@ -141,6 +154,7 @@ def _access(f: KpiFilters) -> Page:
                 ],
                 summary.channels,
                 link=lambda r: drill_url("bookings", f, channel=channel_param(r["channel"])),
+                link_label=lambda r: counted(r["bookings"], "booking"),
             ),
         ],
     )
@@ -168,6 +182,7 @@ def _accuracy(f: KpiFilters) -> Page:
                 link=lambda r: drill_url(
                     "wrong_location", replace(f, location_id=r["location_id"])
                 ),
+                link_label=lambda r: counted(r["wrong"], "wrong-location booking"),
             ),
             Table(
                 "mismatch_kinds",
@@ -179,6 +194,7 @@ def _accuracy(f: KpiFilters) -> Page:
                     {"kind": "Cancelled as wrong provider", "count": breakdown["wrong_provider"]},
                 ],
                 link=lambda r: drill_url("mismatch", f),
+                link_label=lambda r: "all mismatched bookings",
             ),
         ],
     )
@@ -187,14 +203,23 @@ def _accuracy(f: KpiFilters) -> Page:
 def _capacity(f: KpiFilters) -> Page:
     by_day = selectors.utilization_by_day(f)
     tna = selectors.third_next_available(f)
+    chart_title, chart_rows = "Slot utilization per day", by_day
+    if not any(r["slots"] for r in by_day):
+        # A past period has no slots (they are materialized forward): an empty chart says
+        # nothing, the fill of the schedule ahead is what an ops manager acts on.
+        chart_title = (
+            f"Schedule fill per day, next {selectors.SCHEDULE_FILL_DAYS} days "
+            "(no slots in the chosen period)"
+        )
+        chart_rows = selectors.schedule_fill_by_day(f)
     return Page(
         metrics=selectors.capacity_metrics(f),
         charts=[
             (
-                "Slot utilization per day",
+                chart_title,
                 bar_chart(
-                    [(r["day"], r["utilization"]) for r in by_day],
-                    title="Slot utilization per day",
+                    [(r["day"], r["utilization"]) for r in chart_rows],
+                    title=chart_title,
                     unit="percent",
                     max_value=100,
                 ),
@@ -211,7 +236,12 @@ def _capacity(f: KpiFilters) -> Page:
                     ("Days out", "days_out", "days"),
                     ("Note", "note", "text"),
                 ],
-                [t.__dict__ for t in tna],
+                [
+                    {**t.__dict__, "third_start": local_time(t.third_start, t.time_zone)}
+                    if t.third_start
+                    else t.__dict__
+                    for t in tna
+                ],
                 link=lambda r: drill_url(
                     "free_slots",
                     replace(
@@ -220,7 +250,8 @@ def _capacity(f: KpiFilters) -> Page:
                         appointment_type_id=r["appointment_type_id"],
                     ),
                 ),
-                note=selectors.DEF_TNA,
+                note=selectors.DEF_TNA + " Times are each location's own.",
+                link_label=lambda r: "free slots",
                 limit=150,
             ),
             _utilization_table(
@@ -283,6 +314,7 @@ def _utilization_table(
         rows,
         link=link,
         limit=limit,
+        link_label=lambda r: counted(r["slots"], "slot"),
     )
 
 
@@ -318,6 +350,7 @@ def _revenue(f: KpiFilters) -> Page:
                 ],
                 revenue.denials_by_reason(f),
                 link=lambda r: drill_url("denied_claims", f),
+                link_label=lambda r: "all denied claims",
             ),
             Table(
                 "denials_by_payer",
@@ -325,6 +358,7 @@ def _revenue(f: KpiFilters) -> Page:
                 denial_columns,
                 revenue.denials_by(f, "payer"),
                 link=lambda r: drill_url("denied_claims", f, payer=r["id"]),
+                link_label=lambda r: counted(r["denied"], "denied claim"),
             ),
             Table(
                 "denials_by_location",
@@ -332,6 +366,7 @@ def _revenue(f: KpiFilters) -> Page:
                 denial_columns,
                 revenue.denials_by(f, "location"),
                 link=lambda r: drill_url("denied_claims", replace(f, location_id=r["id"])),
+                link_label=lambda r: counted(r["denied"], "denied claim"),
             ),
         ],
     )
@@ -358,6 +393,7 @@ def _integrations(f: KpiFilters) -> Page:
                 ],
                 integration.connector_health(f),
                 link=lambda r: drill_url("messages", f, connector=r["id"]),
+                link_label=lambda r: counted((r["inbound"] or 0) + (r["outbound"] or 0), "message"),
             ),
             Table(
                 "outbox",
@@ -369,6 +405,7 @@ def _integrations(f: KpiFilters) -> Page:
                 ],
                 integration.outbox_summary(f),
                 link=lambda r: drill_url("dead_outbox", f) if r["status"] == "dead" else None,
+                link_label=lambda r: counted(r["events"], "dead event"),
             ),
         ],
     )

@@ -298,3 +298,55 @@ def test_sources_without_rows_say_so_instead_of_showing_numbers(db):
     )
     for metric in metrics:
         assert metric.no_source.startswith("No data yet"), metric.key
+
+
+def test_schedule_fill_when_the_period_has_no_slots(kpi_net):
+    """A past period without slots still shows how full the schedule ahead is."""
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    net = kpi_net
+    for hours, status in [
+        (-3, "booked"),  # already started: not ahead
+        (2, "booked"),
+        (26, "booked"),
+        (50, "free"),
+        (51, "blocked"),  # not bookable
+        (13 * 24, "booked"),
+        (14 * 24 + 1, "free"),  # beyond the 14-day window
+    ]:
+        Slot.objects.create(
+            provider=net.p1,
+            location=net.l1,
+            start=now + timedelta(hours=hours),
+            end=now + timedelta(hours=hours, minutes=30),
+            status=status,
+        )
+    may = replace(PERIOD, date_from=date(2026, 5, 1), date_to=date(2026, 5, 30))
+    m = by_key(selectors.capacity_metrics(may, now=now))
+    assert m["utilization"].value is None
+    assert "Schedule fill" in m["utilization"].no_source
+    # Ahead of now: 3 booked of 4 bookable (the blocked, started and far slots left out).
+    fill = m["schedule_fill"]
+    assert (fill.numerator, fill.denominator) == (3, 4)
+    assert fill.value == approx(75.0)
+    assert fill.previous is None and not fill.no_source
+    days = selectors.schedule_fill_by_day(may, now=now)
+    assert days[0]["day"] == date(2026, 6, 1) and days[0]["utilization"] == approx(100.0)
+    assert days[2]["utilization"] == approx(0.0)
+    assert sum(d["slots"] for d in days) == 4
+    # Another region's schedule is not this one's fill.
+    other = replace(may, location_id=net.l2.pk)
+    assert by_key(selectors.capacity_metrics(other, now=now))["schedule_fill"].denominator == 0
+
+
+def test_days_in_ar_says_why_when_every_claim_was_adjudicated_the_day_it_was_created(kpi_net):
+    from billing.models import Claim
+
+    # Normal turnaround (K1 5 days, K2 3 ...): no caveat.
+    assert not by_key(revenue.revenue_metrics(PERIOD))["days_in_ar"].note
+    # Claims posted already adjudicated (as the demo seed does): the number stays, explained.
+    for claim in Claim.objects.filter(adjudicated_at__isnull=False):
+        claim.adjudicated_at = claim.created_at + timedelta(hours=1)
+        claim.save(update_fields=["adjudicated_at"])
+    m = by_key(revenue.revenue_metrics(PERIOD))["days_in_ar"]
+    assert m.value is not None and m.value < 0.1
+    assert "adjudicated the day it was created" in m.note

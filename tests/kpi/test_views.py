@@ -63,6 +63,12 @@ def test_each_section_shows_its_tables(client, ops_manager, kpi_net):
     client.force_login(ops_manager)
     capacity = client.get(f"/kpi/capacity/?{Q}").content.decode()
     assert "Utilization by location" in capacity and "Third next available" in capacity
+    assert "Schedule fill, next 14 days" in capacity
+    assert "Slot utilization per day" in capacity  # the period has slots: its own chart
+    # A period with no slots charts the schedule ahead instead of an empty utilization chart.
+    empty = client.get("/kpi/capacity/?date_from=2026-01-01&date_to=2026-01-10").content
+    assert "Schedule fill per day, next 14 days" in empty.decode()
+    assert "No bookable slots start in this period" in empty.decode()
     revenue = client.get(f"/kpi/revenue/?{Q}").content.decode()
     assert "CO-197" in revenue and "Yarrow Health" in revenue
     health = client.get(f"/kpi/integrations/?{Q}").content.decode()
@@ -190,6 +196,47 @@ def test_every_drill_down_renders_and_exports(client, admin_user, kpi_net, key):
     rows = rows_of(client.get(f"/kpi/drill/{key}/?{Q}&format=csv"))
     assert rows[0] == [c.header for c in DRILLS[key].columns]
     # Every drill-down of the hand-made network has rows, except the free slots from now
-    # on: its slots all lie in the past.
-    if key != "free_slots":
+    # on and the upcoming ones: its slots all lie in the past.
+    if key not in ("free_slots", "upcoming_slots"):
         assert len(rows) > 1, key
+
+
+def test_filters_drills_and_links_speak_the_users_language(client, ops_manager, kpi_net):
+    client.force_login(ops_manager)
+    html = client.get(f"/kpi/access/?{Q}").content.decode()
+    # Empty filter choices say what they mean.
+    assert "---------" not in html
+    for everything in ("All regions", "All locations", "All agents", "All appointment types"):
+        assert f">{everything}</option>" in html
+    # Drill links say what they list: the agent with c1, c2, c5, c6 in the period.
+    assert ">4 calls</a>" in html and ">rows</a>" not in html
+    calls = client.get(f"/kpi/drill/calls/?{Q}").content.decode()
+    assert "Follow-up" in calls and "follow_up" not in calls  # reason labels, not codes
+    assert "Open (in progress)" in calls and ">open<" not in calls
+    assert ">Urgent<" in calls and ">recall<" not in calls
+    # Appointment times are the location's own (Aurora: Denver), with the zone abbreviation.
+    bookings = client.get(f"/kpi/drill/bookings/?{Q}").content.decode()
+    assert " MST<" in bookings and " UTC<" not in bookings
+    capacity = client.get(f"/kpi/capacity/?{Q}").content.decode()
+    assert re.search(r">\d+ slots</a>", capacity)
+
+
+def test_third_next_available_shows_the_locations_own_time(kpi_net):
+    from datetime import UTC, datetime, timedelta
+
+    from scheduling.kpi.drill import local_time
+    from scheduling.kpi.selectors import third_next_available
+    from scheduling.models import Slot
+
+    now = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    for hours in (2, 3, 4):
+        Slot.objects.create(
+            provider=kpi_net.p1,
+            location=kpi_net.l1,
+            start=now + timedelta(hours=hours),
+            end=now + timedelta(hours=hours, minutes=30),
+        )
+    row = next(t for t in third_next_available(PERIOD, now=now) if t.third_start)
+    assert row.time_zone == "America/Denver"
+    # 16:00 UTC in July is 10:00 in Denver (MDT).
+    assert local_time(row.third_start, row.time_zone) == "2026-07-01 10:00 MDT"

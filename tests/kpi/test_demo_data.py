@@ -1,0 +1,85 @@
+"""The demo seed gives the KPI pages a history that reads like a real group's (QA findings)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db.models import F
+from django.utils import timezone
+
+from scheduling.models import Appointment
+
+pytestmark = pytest.mark.django_db
+
+ARGS = ["--locations", "3", "--providers", "8", "--patients", "120", "--days", "21"]
+
+
+@pytest.fixture
+def seeded():
+    call_command("seed_demo", *ARGS, "--history-months", "3", "--seed", "5")
+    return timezone.now()
+
+
+def test_upcoming_bookings_were_made_steadily_over_the_weeks_before(seeded):
+    now = seeded
+    upcoming = Appointment.objects.filter(status="booked", start__gt=now)
+    assert upcoming.count() > 200
+    # Never in the future, never before the patient was registered, never after the visit.
+    assert not upcoming.filter(created_at__gt=now).exists()
+    assert not upcoming.filter(created_at__lt=F("patient__created_at")).exists()
+    assert not Appointment.objects.filter(created_at__lt=F("patient__created_at")).exists()
+    # The last 30 days and the 30 before them hold about as many of them (they used to be
+    # all "now" or within 20 days, which made the default KPI period look 8x busier).
+    recent = upcoming.filter(created_at__gte=now - timedelta(days=30)).count()
+    before = upcoming.filter(
+        created_at__gte=now - timedelta(days=60), created_at__lt=now - timedelta(days=30)
+    ).count()
+    assert 0.7 < recent / before < 1.4, (recent, before)
+    # Not a spike on the seed's own day either.
+    today = upcoming.filter(created_at__gte=now - timedelta(days=1)).count()
+    assert today < upcoming.count() / 10
+
+
+def test_patients_names_and_visits_fit_who_they_are(seeded):
+    from patients.models import Patient
+    from scheduling.demo.people import FEMALE_FIRST_NAMES, MALE_FIRST_NAMES
+    from scheduling.models import AppointmentType
+
+    # Names agree with the recorded sex (no "Thomas Harris: Female").
+    assert not Patient.objects.filter(sex="F", first_name__in=MALE_FIRST_NAMES).exists()
+    assert not Patient.objects.filter(sex="M", first_name__in=FEMALE_FIRST_NAMES).exists()
+    assert Patient.objects.filter(sex="F").exists() and Patient.objects.filter(sex="M").exists()
+
+    today = seeded.date()
+    adult_only = {
+        "implant-placement",
+        "implant-consult",
+        "denture-fitting",
+        "perio-maintenance",
+        "scaling-root-planing",
+        "laser-gum-therapy",
+        "periodic-cleaning",
+    }
+    completed = set(
+        Appointment.objects.filter(status="completed").values_list("patient_id", flat=True)
+    )
+    checked = 0
+    for appt in Appointment.objects.select_related("patient", "provider", "appointment_type"):
+        age = appt.patient.age_on(today)
+        code = appt.appointment_type.code
+        # Inside the provider's age range, and no adult periodontal visit for a child.
+        assert appt.provider.min_patient_age <= age <= appt.provider.max_patient_age, appt.pk
+        assert not (age < 18 and code in adult_only), (age, code)
+        assert not (age >= 18 and code.startswith("child-")), (age, code)
+        if appt.status == "booked":
+            status = appt.appointment_type.patient_status
+            # Established patients are not booked a "New patient exam"; existing-only
+            # visits go to patients the group has seen.
+            if status == AppointmentType.PatientStatus.NEW:
+                assert appt.patient_id not in completed, appt.pk
+            if status == AppointmentType.PatientStatus.EXISTING:
+                assert appt.patient_id in completed, appt.pk
+        checked += 1
+    assert checked > 300
