@@ -740,7 +740,7 @@ def slots(request: AgentRequest) -> HttpResponse:
         for k, v in form.cleaned_data.items()
         if v not in (None, "")
     }
-    result = _slot_search(request.user, patient, form.cleaned_data)
+    result = _slot_search(request.user, patient, form.cleaned_data, state.reschedule_id)
     return _respond(
         request,
         state,
@@ -751,7 +751,9 @@ def slots(request: AgentRequest) -> HttpResponse:
     )
 
 
-def _slot_search(user: User, patient: Patient, data: dict[str, Any]) -> SlotSearchResult:
+def _slot_search(
+    user: User, patient: Patient, data: dict[str, Any], rescheduling: int | None = None
+) -> SlotSearchResult:
     """Engineer A's ``slot_search``: the console only presents what it returns.
 
     The region comes from the form, which starts at the agent's home region; an empty
@@ -772,4 +774,6 @@ def _slot_search(user: User, patient: Patient, data: dict[str, Any]) -> SlotSear
         home_region_only=False,
         # Only when the agent asks; slot_search honours it only with the permission.
         allow_out_of_network=bool(data.get("out_of_network")),
+        # While moving an appointment, its own time is not a clash for the new one.
+        rescheduling=rescheduling,
     )
