@@ -14,6 +14,7 @@ from scheduling.models import (
     AppointmentType,
     BookReason,
     Call,
+    CallReason,
     CancelReason,
     Location,
     Provider,
@@ -26,6 +27,15 @@ MAX_WINDOW_DAYS = 120
 
 class CallStartForm(forms.Form):
     caller_phone = forms.CharField(max_length=25, required=False, label="Caller's phone")
+    # Optional at the start (often only clear once the caller explains); required at
+    # wrap-up, where it is prefilled from what the call did.
+    reason = forms.ChoiceField(
+        choices=[("", "Reason…"), *CallReason.choices],
+        required=False,
+        label="Reason",
+        # Own id: the booking form's reason code is id_reason on the same page.
+        widget=forms.Select(attrs={"id": "id_call_reason"}),
+    )
 
     def clean_caller_phone(self) -> str:
         raw = self.cleaned_data["caller_phone"]
@@ -179,4 +189,10 @@ class WaitlistForm(forms.Form):
 
 class WrapUpForm(forms.Form):
     outcome = forms.ChoiceField(choices=[("", "Outcome…"), *Call.Outcome.choices])
+    reason = forms.ChoiceField(
+        choices=[("", "Reason…"), *CallReason.choices],
+        label="Reason",
+        error_messages={"required": "Choose why the patient called."},
+        widget=forms.Select(attrs={"id": "id_wrapup_reason"}),
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

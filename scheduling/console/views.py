@@ -34,6 +34,7 @@ from scheduling.models import (
     Appointment,
     AppointmentType,
     Call,
+    CallReason,
     Hold,
     Region,
     Slot,
@@ -91,7 +92,10 @@ class Panels:
         )
         ctx["call"] = call
         ctx.setdefault("call_form", forms.CallStartForm())
-        ctx.setdefault("wrapup_form", forms.WrapUpForm())
+        # The reason given at call start carries over to the wrap-up.
+        ctx.setdefault(
+            "wrapup_form", forms.WrapUpForm(initial={"reason": call.reason if call else ""})
+        )
         ctx.setdefault(
             "search_form",
             forms.SearchForm(initial={"query": call.caller_phone if call else ""}),
@@ -344,7 +348,11 @@ def call_start(request: AgentRequest) -> HttpResponse:
             status=409,
         )
     state.clear_call()
-    call = services.call_start(agent=request.user, caller_phone=form.cleaned_data["caller_phone"])
+    call = services.call_start(
+        agent=request.user,
+        caller_phone=form.cleaned_data["caller_phone"],
+        reason=form.cleaned_data["reason"],
+    )
     state.call_id = call.pk
     # The caller's number prefills the patient search: most callers are found by it.
     search_form = forms.SearchForm(initial={"query": call.caller_phone})
@@ -384,6 +392,7 @@ def call_wrap_up(request: AgentRequest) -> HttpResponse:
             outcome=form.cleaned_data["outcome"],
             notes=form.cleaned_data["notes"],
             patient=patient,
+            reason=form.cleaned_data["reason"],
         )
     except services.SchedulingError as exc:
         return _error(request, state, exc, "callbar")
@@ -542,7 +551,10 @@ def book(request: AgentRequest) -> HttpResponse:
         "finder",
         "callbar",
         booked=booked,
-        wrapup_form=forms.WrapUpForm(initial={"outcome": Call.Outcome.BOOKED}),
+        # The visit's booking reason is why they called (the seeded history does the same).
+        wrapup_form=forms.WrapUpForm(
+            initial={"outcome": Call.Outcome.BOOKED, "reason": booked.book_reason}
+        ),
         message="Booked.",
     )
 
@@ -636,7 +648,9 @@ def reschedule(request: AgentRequest) -> HttpResponse:
         "finder",
         "callbar",
         booked=moved,
-        wrapup_form=forms.WrapUpForm(initial={"outcome": Call.Outcome.RESCHEDULED}),
+        wrapup_form=forms.WrapUpForm(
+            initial={"outcome": Call.Outcome.RESCHEDULED, "reason": CallReason.RESCHEDULE}
+        ),
         message="Rescheduled.",
     )
 
@@ -683,7 +697,9 @@ def cancel(request: AgentRequest) -> HttpResponse:
         "context",
         "hold",
         "callbar",
-        wrapup_form=forms.WrapUpForm(initial={"outcome": Call.Outcome.CANCELLED}),
+        wrapup_form=forms.WrapUpForm(
+            initial={"outcome": Call.Outcome.CANCELLED, "reason": CallReason.CANCEL}
+        ),
         message="Appointment cancelled.",
     )
 

@@ -126,7 +126,9 @@ def test_hold_then_book_then_wrap_up(console, agent):
     assert appt.status == "booked" and appt.call is not None
     assert "Booked." in booked.content.decode()
 
-    wrapped = console.post("/console/call/wrap-up/", {"outcome": "booked"}, headers=HX)
+    wrapped = console.post(
+        "/console/call/wrap-up/", {"outcome": "booked", "reason": "new_problem"}, headers=HX
+    )
     assert "Call wrapped up: Booked" in wrapped.content.decode()
     call = Call.objects.get()
     assert call.outcome == "booked" and call.patient == p and call.ended_at
@@ -321,7 +323,7 @@ def test_wrapping_up_releases_the_calls_hold(console):
     console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
     console.post("/console/hold/", {"slot_id": slot.pk}, headers=HX)
 
-    console.post("/console/call/wrap-up/", {"outcome": "callback"}, headers=HX)
+    console.post("/console/call/wrap-up/", {"outcome": "callback", "reason": "other"}, headers=HX)
 
     assert Hold.objects.get().released_at is not None
     assert Call.objects.get().outcome == "callback"
@@ -332,6 +334,39 @@ def test_wrap_up_needs_an_outcome(console):
     response = console.post("/console/call/wrap-up/", {"outcome": ""}, headers=HX)
     assert response.status_code == 400
     assert Call.objects.get().ended_at is None
+
+
+def test_wrap_up_needs_a_reason_and_stores_it_for_first_call_resolution(console):
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    refused = console.post("/console/call/wrap-up/", {"outcome": "info_only"}, headers=HX)
+    assert refused.status_code == 400
+    assert "Choose why the patient called." in refused.content.decode()
+    assert Call.objects.get().ended_at is None
+
+    console.post(
+        "/console/call/wrap-up/", {"outcome": "info_only", "reason": "billing"}, headers=HX
+    )
+    call = Call.objects.get()
+    assert call.ended_at and call.reason == "billing"
+
+
+def test_the_call_reason_is_prefilled_from_the_start_and_from_a_booking(console):
+    started = console.post(
+        "/console/call/start/", {"caller_phone": "", "reason": "recall"}, headers=HX
+    ).content.decode()
+    assert Call.objects.get().reason == "recall"
+    assert '<option value="recall" selected>' in started  # carried to the wrap-up form
+
+    _, _, slot = _bookable()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    console.post(
+        "/console/hold/",
+        {"slot_id": slot.pk, "appointment_type_id": f.appointment_type().pk},
+        headers=HX,
+    )
+    booked = console.post("/console/book/", {"reason": "urgent"}, headers=HX).content.decode()
+    wrapup = booked[booked.index('id="id_wrapup_reason"') :]
+    assert wrapup.index('<option value="urgent" selected>') < wrapup.index("</select>")
 
 
 def test_no_console_url_carries_a_parameter():
@@ -497,7 +532,7 @@ def test_a_call_audits_each_patient_once_however_often_the_panel_redraws(console
     assert (_accesses(agent, caller), _accesses(agent, relative)) == (1, 1)
 
     # The next call starts afresh.
-    console.post("/console/call/wrap-up/", {"outcome": "cancelled"}, headers=HX)
+    console.post("/console/call/wrap-up/", {"outcome": "cancelled", "reason": "cancel"}, headers=HX)
     console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
     console.post("/console/patients/open/", {"patient_id": caller.pk}, headers=HX)
     assert _accesses(agent, caller) == 2

@@ -124,12 +124,14 @@ def test_book_journey(console_page, agent, artifacts_dir):
     assert "Implant consult" in page.inner_text(f"li.appt[data-appointment='{appt.pk}']")
     _shot(page, artifacts_dir, "3-booked")
 
-    # 5. Wrap up: the outcome is prefilled from the booking.
+    # 5. Wrap up: the outcome and the call's reason are prefilled from the booking.
     assert page.input_value("#id_outcome") == "booked"
+    assert page.input_value("#id_wrapup_reason") == "new_problem"
     page.click("#wrapup-button")
     page.wait_for_selector("#flash:has-text('Call wrapped up: Booked')")
     call = Call.objects.get(agent=agent)
     assert call.outcome == "booked" and call.patient == maria and call.ended_at
+    assert call.reason == "new_problem"  # first-call resolution counts by it
     assert appt.call_id == call.pk
 
 

@@ -810,3 +810,15 @@ def test_rescheduling_may_overlap_the_appointment_being_moved(world, agent):
         appointment=first, hold=hold, by=agent, reason="patient_request"
     )
     assert moved.start == first.start and moved.location_id == world.other_location.pk
+
+
+def test_a_call_records_why_the_patient_called(agent):
+    with pytest.raises(services.InvalidReason):
+        services.call_start(agent=agent, reason="because")
+    call = services.call_start(agent=agent, reason="recall")
+    with pytest.raises(services.InvalidReason):
+        services.call_wrap_up(call=call, by=agent, outcome="info_only", reason="because")
+    assert Call.objects.get(pk=call.pk).ended_at is None
+
+    ended = services.call_wrap_up(call=call, by=agent, outcome="info_only", reason="billing")
+    assert Call.objects.get(pk=ended.pk).reason == "billing"
