@@ -92,9 +92,10 @@ class Panels:
         )
         ctx["call"] = call
         ctx.setdefault("call_form", forms.CallStartForm())
-        # The reason given at call start carries over to the wrap-up.
+        # Prefilled from what the call did (strongest outcome) and the reason given at start.
         ctx.setdefault(
-            "wrapup_form", forms.WrapUpForm(initial={"reason": call.reason if call else ""})
+            "wrapup_form",
+            forms.WrapUpForm(initial=state.wrapup_initial(call.reason if call else "")),
         )
         ctx.setdefault(
             "search_form",
@@ -543,6 +544,8 @@ def book(request: AgentRequest) -> HttpResponse:
         return _error(request, state, exc, "hold")
     state.hold_id = None
     state.hold_network_note = ""
+    # The visit's booking reason is why they called (the seeded history does the same).
+    state.did(Call.Outcome.BOOKED, booked.book_reason)
     return _respond(
         request,
         state,
@@ -551,10 +554,6 @@ def book(request: AgentRequest) -> HttpResponse:
         "finder",
         "callbar",
         booked=booked,
-        # The visit's booking reason is why they called (the seeded history does the same).
-        wrapup_form=forms.WrapUpForm(
-            initial={"outcome": Call.Outcome.BOOKED, "reason": booked.book_reason}
-        ),
         message="Booked.",
     )
 
@@ -640,6 +639,7 @@ def reschedule(request: AgentRequest) -> HttpResponse:
     state.hold_id = None
     state.reschedule_id = None
     state.freed_slot_ids = services.freed_slot_ids(appt)
+    state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
     return _respond(
         request,
         state,
@@ -648,9 +648,6 @@ def reschedule(request: AgentRequest) -> HttpResponse:
         "finder",
         "callbar",
         booked=moved,
-        wrapup_form=forms.WrapUpForm(
-            initial={"outcome": Call.Outcome.RESCHEDULED, "reason": CallReason.RESCHEDULE}
-        ),
         message="Rescheduled.",
     )
 
@@ -691,15 +688,13 @@ def cancel(request: AgentRequest) -> HttpResponse:
     if state.reschedule_id == appt.pk:
         state.reschedule_id = None
     state.freed_slot_ids = services.freed_slot_ids(appt)
+    state.did(Call.Outcome.CANCELLED, CallReason.CANCEL)
     return _respond(
         request,
         state,
         "context",
         "hold",
         "callbar",
-        wrapup_form=forms.WrapUpForm(
-            initial={"outcome": Call.Outcome.CANCELLED, "reason": CallReason.CANCEL}
-        ),
         message="Appointment cancelled.",
     )
 

@@ -365,8 +365,10 @@ def test_the_call_reason_is_prefilled_from_the_start_and_from_a_booking(console)
         headers=HX,
     )
     booked = console.post("/console/book/", {"reason": "urgent"}, headers=HX).content.decode()
+    # The reason the agent gave at the start stands; without one, the booking's is used
+    # (see the strongest-outcome test below).
     wrapup = booked[booked.index('id="id_wrapup_reason"') :]
-    assert wrapup.index('<option value="urgent" selected>') < wrapup.index("</select>")
+    assert '<option value="recall" selected>' in wrapup[: wrapup.index("</select>")]
 
 
 def test_no_console_url_carries_a_parameter():
@@ -567,3 +569,28 @@ def test_a_visit_level_block_is_shown_and_widening_is_not_suggested(console, age
     assert "new to the practice" in page
     assert "Try the whole network" not in page
     assert 'id="widen"' not in page
+
+
+def test_wrap_up_prefills_the_strongest_outcome_not_the_last_action(console):
+    _, _, slot = _bookable()
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    vt = f.appointment_type()
+    console.post("/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX)
+    console.post("/console/book/", {"reason": "referral"}, headers=HX)
+    appt = Appointment.objects.get()
+    cancelled = console.post(
+        "/console/appointments/cancel/",
+        {"appointment_id": appt.pk, "reason": "patient_request"},
+        headers=HX,
+    ).content.decode()
+    assert Appointment.objects.get().status == "cancelled"
+
+    # Booked then cancelled on one call: the booking is what the call achieved, and a
+    # reload (no action just happened) prefills the same.
+    for page in (cancelled, console.get("/console/").content.decode()):
+        bar = page[page.index('id="id_outcome"') :]
+        bar = bar[: bar.index("</select>")]
+        assert '<option value="booked" selected>' in bar
+        reason = page[page.index('id="id_wrapup_reason"') :]
+        assert '<option value="referral" selected>' in reason[: reason.index("</select>")]
