@@ -759,7 +759,33 @@ def slots(request: AgentRequest) -> HttpResponse:
         finder_form=forms.SlotFinderForm(initial=state.finder),
         result=result,
         result_region=Region.objects.filter(pk=result.region_id or 0).first(),
+        excluded_lines=(lines := _excluded_lines(result)),
+        excluded_summary=_excluded_summary(lines),
     )
+
+
+def _excluded_summary(lines: list[dict[str, Any]], shown: int = 4) -> dict[str, Any]:
+    """A few excluded locations with their reason, for the top of the results."""
+    locations = [line for line in lines if line["kind"] == "location"]
+    return {
+        "locations": locations[:shown],
+        "more_locations": max(0, len(locations) - shown),
+        "providers": len(lines) - len(locations),
+    }
+
+
+def _excluded_lines(result: SlotSearchResult) -> list[dict[str, Any]]:
+    """Each excluded location/provider once, its reasons without repeating its name.
+
+    Most reasons are sentences that start with the name ("Lakewood Dental has no CBCT
+    scanner…"); shown after the name in bold they read "Lakewood Dental: Lakewood Dental
+    has…", so the leading name is dropped and the rest follows it.
+    """
+    lines = []
+    for e in result.excluded:
+        parts = [r[len(e.name) :].strip() if r.startswith(e.name + " ") else r for r in e.reasons]
+        lines.append({"kind": e.kind, "name": e.name, "text": "; ".join(parts)})
+    return lines
 
 
 def _slot_search(

@@ -259,7 +259,7 @@ def test_slot_finder_defaults_to_the_home_region_and_widens_in_one_click(console
     scoped = console.post("/console/slots/", body, headers=HX).content.decode()
     assert "in <strong>Front Range</strong>" in scoped
     assert f'data-slot="{far_slot.pk}"' not in scoped
-    assert "Lakewood Dental has no CBCT scanner" in scoped
+    assert "Lakewood Dental</strong> has no CBCT scanner" in scoped
 
     wide = console.post("/console/slots/", {**body, "widen": "1"}, headers=HX).content.decode()
     assert "across <strong>the whole network</strong>" in wide
@@ -447,14 +447,14 @@ def test_out_of_network_slots_are_offered_only_when_the_agent_asks(console):
     plain = console.post("/console/slots/", body, headers=HX).content.decode()
     assert 'id="out-of-network-toggle"' in plain
     assert f'data-slot="{first.pk}"' not in plain
-    assert f"Dr. Lee Park is out of network for {plan}" in plain  # listed as excluded
+    assert f"Dr. Lee Park</strong> is out of network for {plan}" in plain  # listed as excluded
 
     asked = console.post(
         "/console/slots/", {**body, "out_of_network": "on"}, headers=HX
     ).content.decode()
     assert f'data-slot="{first.pk}"' in asked
     assert f"Dr. Lee Park is out of network for {plan}: needs an override reason" in asked
-    assert "Lakewood Dental has no CBCT scanner" in asked  # other hard rules still exclude
+    assert "Lakewood Dental</strong> has no CBCT scanner" in asked  # other hard rules still exclude
 
 
 def test_booking_an_out_of_network_slot_needs_the_override_reason(console):
@@ -594,3 +594,18 @@ def test_wrap_up_prefills_the_strongest_outcome_not_the_last_action(console):
         assert '<option value="booked" selected>' in bar
         reason = page[page.index('id="id_wrapup_reason"') :]
         assert '<option value="referral" selected>' in reason[: reason.index("</select>")]
+
+
+def test_exclusions_name_each_place_once_and_are_summarised_above_the_options(console):
+    net = f.console_network()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+
+    page = console.post(
+        "/console/slots/", {"appointment_type": net["consult"].pk}, headers=HX
+    ).content.decode()
+
+    assert "Lakewood Dental: Lakewood Dental" not in page
+    assert "<strong>Lakewood Dental</strong> has no CBCT scanner" in page
+    summary = page.index('class="small excluded-summary"')
+    assert summary < page.index('class="slot-hold')
+    assert "Lakewood Dental" in page[summary : page.index("</p>", summary)]
