@@ -47,6 +47,7 @@ def test_starting_a_call_prefills_the_search_with_the_callers_phone(console, age
     call = Call.objects.get(agent=agent)
     assert call.caller_phone == "3035550177" and call.ended_at is None
     assert 'value="3035550177"' in html
+    assert "Caller (303) 555-0177" in html  # read back the way people say it
     assert f'name="patient_id" value="{p.pk}"' in html
     assert 'hx-swap-oob="true"' in html  # the other panels follow out of band
     register = console.get("/console/").context["register_form"]
