@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,29 @@ from scheduling.models import (
 )
 
 MAX_WINDOW_DAYS = 120
+
+
+class ProviderChoiceField(forms.ModelChoiceField):
+    """Providers by name; two who would read the same get their credential and the last
+    four digits of their NPI, so the agent can tell "Dr. Lee Park" from "Dr. Lee Park"."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        copied = super().__deepcopy__(memo)
+        copied._shared_names = None  # each form counts afresh
+        return copied
+
+    _shared_names: set[str] | None = None
+
+    def label_from_instance(self, obj: Any) -> str:
+        if self._shared_names is None and self.queryset is not None:
+            rows = self.queryset.only("first_name", "last_name", "credential")
+            counts = Counter(str(p) for p in rows)
+            self._shared_names = {name for name, n in counts.items() if n > 1}
+        name = str(obj)
+        if name not in (self._shared_names or ()):
+            return name
+        credential = f"{obj.credential}, " if obj.credential else ""
+        return f"{name} ({credential}NPI …{obj.npi[-4:]})"
 
 
 class CallStartForm(forms.Form):
@@ -102,7 +126,7 @@ class SlotFinderForm(forms.Form):
     location = forms.ModelChoiceField(
         queryset=Location.objects.filter(active=True), required=False, empty_label="Any location"
     )
-    provider = forms.ModelChoiceField(
+    provider = ProviderChoiceField(
         queryset=Provider.objects.filter(active=True), required=False, empty_label="Any provider"
     )
     date_from = forms.DateField(

@@ -610,3 +610,16 @@ def test_exclusions_name_each_place_once_and_are_summarised_above_the_options(co
     summary = page.index('class="small excluded-summary"')
     assert summary < page.index('class="slot-hold')
     assert "Lakewood Dental" in page[summary : page.index("</p>", summary)]
+
+
+def test_providers_with_the_same_name_are_told_apart_in_the_drop_down(console):
+    twin_a = f.provider(first_name="Lee", last_name="Park", credential="DDS")
+    twin_b = f.provider(first_name="Lee", last_name="Park", credential="DMD")
+    f.provider(first_name="Ann", last_name="Solo")
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+
+    page = console.get("/console/").content.decode()
+
+    assert f">Dr. Lee Park (DDS, NPI …{twin_a.npi[-4:]})</option>" in page
+    assert f">Dr. Lee Park (DMD, NPI …{twin_b.npi[-4:]})</option>" in page
+    assert ">Dr. Ann Solo</option>" in page  # unique names stay plain
