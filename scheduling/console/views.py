@@ -162,6 +162,8 @@ class Panels:
         ctx["hold"] = hold
         if hold is not None:
             ctx["hold_seconds"] = int((hold.expires_at - now).total_seconds())
+            # Same m:ss the script ticks, so the first paint does not read "179s".
+            ctx["hold_clock"] = "{}:{:02d}".format(*divmod(max(0, ctx["hold_seconds"]), 60))
             ctx["held_type"] = AppointmentType.objects.filter(
                 pk=state.appointment_type_id or 0
             ).first()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -120,6 +121,8 @@ def test_hold_then_book_then_wrap_up(console, agent):
         "/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX
     )
     assert held.status_code == 200 and "countdown" in held.content.decode()
+    # First paint in the same m:ss the script ticks (not "179s").
+    assert re.search(r'class="countdown"[^>]*>[0-3]:\d\d</strong>', held.content.decode())
 
     booked = console.post("/console/book/", {"reason": "new_problem"}, headers=HX)
     assert booked.status_code == 200, booked.content.decode()
