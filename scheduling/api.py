@@ -27,6 +27,7 @@ from .models import (
     AppointmentType,
     BookReason,
     Call,
+    CallReason,
     CancelReason,
     Hold,
     Location,
@@ -584,6 +585,7 @@ class CallOutput(serializers.Serializer):
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     outcome = serializers.CharField()
+    reason = serializers.CharField()
 
 
 class CallStartView(ServiceView):
@@ -595,7 +597,9 @@ class CallStartView(ServiceView):
         patient_id = serializers.PrimaryKeyRelatedField(
             queryset=Patient.objects.all(), required=False, allow_null=True
         )
-        reason = serializers.CharField(required=False, allow_blank=True, max_length=60)
+        reason = serializers.ChoiceField(
+            choices=CallReason.choices, required=False, allow_blank=True
+        )
 
     @extend_schema(request=Input, responses={201: CallOutput, 400: ErrorOutput})
     def post(self, request: Request) -> Response:
@@ -617,6 +621,9 @@ class CallWrapUpView(ServiceView):
             ref_name = "CallWrapUpInput"
 
         outcome = serializers.ChoiceField(choices=Call.Outcome.choices)
+        reason = serializers.ChoiceField(
+            choices=CallReason.choices, required=False, allow_blank=True, default=""
+        )
         notes = serializers.CharField(required=False, allow_blank=True, default="")
         patient_id = serializers.PrimaryKeyRelatedField(
             queryset=Patient.objects.all(), required=False, allow_null=True
@@ -633,5 +640,6 @@ class CallWrapUpView(ServiceView):
             outcome=v["outcome"],
             notes=v["notes"],
             patient=v.get("patient_id"),
+            reason=v["reason"],
         )
         return Response(CallOutput(call).data)

@@ -424,6 +424,24 @@ class BookReason(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
+class CallReason(models.TextChoices):
+    """Why the patient called (Call.reason). First-call resolution groups calls by patient
+    and reason, and the seeded history (scheduling/demo/history.py) records the booking
+    reason of the visit a call was about, so the visit reasons come first with the same
+    codes; the rest cover calls that are not about a new visit. (issue3 console fixes;
+    choices live here, not on the field, so no migration is needed.)"""
+
+    NEW_PROBLEM = "new_problem", "New problem"
+    FOLLOW_UP = "follow_up", "Follow-up"
+    RECALL = "recall", "Recall / routine"
+    REFERRAL = "referral", "Referral"
+    URGENT = "urgent", "Urgent"
+    RESCHEDULE = "reschedule", "Reschedule an appointment"
+    CANCEL = "cancel", "Cancel an appointment"
+    BILLING = "billing", "Billing or insurance question"
+    OTHER = "other", "Other question"
+
+
 class Appointment(models.Model):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"

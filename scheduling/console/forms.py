@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from scheduling.models import (
     AppointmentType,
     BookReason,
     Call,
+    CallReason,
     CancelReason,
     Location,
     Provider,
@@ -24,8 +26,40 @@ from scheduling.models import (
 MAX_WINDOW_DAYS = 120
 
 
+class ProviderChoiceField(forms.ModelChoiceField):
+    """Providers by name; two who would read the same get their credential and the last
+    four digits of their NPI, so the agent can tell "Dr. Lee Park" from "Dr. Lee Park"."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        copied = super().__deepcopy__(memo)
+        copied._shared_names = None  # each form counts afresh
+        return copied
+
+    _shared_names: set[str] | None = None
+
+    def label_from_instance(self, obj: Any) -> str:
+        if self._shared_names is None and self.queryset is not None:
+            rows = self.queryset.only("first_name", "last_name", "credential")
+            counts = Counter(str(p) for p in rows)
+            self._shared_names = {name for name, n in counts.items() if n > 1}
+        name = str(obj)
+        if name not in (self._shared_names or ()):
+            return name
+        credential = f"{obj.credential}, " if obj.credential else ""
+        return f"{name} ({credential}NPI …{obj.npi[-4:]})"
+
+
 class CallStartForm(forms.Form):
     caller_phone = forms.CharField(max_length=25, required=False, label="Caller's phone")
+    # Optional at the start (often only clear once the caller explains); required at
+    # wrap-up, where it is prefilled from what the call did.
+    reason = forms.ChoiceField(
+        choices=[("", "Reason…"), *CallReason.choices],
+        required=False,
+        label="Reason",
+        # Own id: the booking form's reason code is id_reason on the same page.
+        widget=forms.Select(attrs={"id": "id_call_reason"}),
+    )
 
     def clean_caller_phone(self) -> str:
         raw = self.cleaned_data["caller_phone"]
@@ -92,7 +126,7 @@ class SlotFinderForm(forms.Form):
     location = forms.ModelChoiceField(
         queryset=Location.objects.filter(active=True), required=False, empty_label="Any location"
     )
-    provider = forms.ModelChoiceField(
+    provider = ProviderChoiceField(
         queryset=Provider.objects.filter(active=True), required=False, empty_label="Any provider"
     )
     date_from = forms.DateField(
@@ -179,4 +213,10 @@ class WaitlistForm(forms.Form):
 
 class WrapUpForm(forms.Form):
     outcome = forms.ChoiceField(choices=[("", "Outcome…"), *Call.Outcome.choices])
+    reason = forms.ChoiceField(
+        choices=[("", "Reason…"), *CallReason.choices],
+        label="Reason",
+        error_messages={"required": "Choose why the patient called."},
+        widget=forms.Select(attrs={"id": "id_wrapup_reason"}),
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

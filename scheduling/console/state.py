@@ -30,6 +30,9 @@ class ConsoleState:
     # agent has just opened a patient (outside a call each opening is one access).
     audited_patient_ids: list[int] = field(default_factory=list)
     patient_opened: bool = False
+    # What the current call did (Call.Outcome value -> CallReason value), so the wrap-up
+    # can prefill the strongest outcome rather than whatever happened last.
+    call_actions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Any) -> ConsoleState:
@@ -73,3 +76,28 @@ class ConsoleState:
         self.finder = {}
         self.audited_patient_ids = []
         self.patient_opened = False
+        self.call_actions = {}
+
+    def did(self, outcome: str, reason: str) -> None:
+        """The call booked, rescheduled or cancelled something (first reason kept)."""
+        self.call_actions.setdefault(outcome, reason)
+
+    def wrapup_initial(self, call_reason: str = "") -> dict[str, str]:
+        """The wrap-up's prefill: the strongest outcome the call achieved.
+
+        A booking or a reschedule outweighs a cancellation made on the same call (a
+        wrong booking cancelled, or an old visit dropped for a new one); a call that both
+        booked and rescheduled is left for the agent to judge. The reason is the one the
+        agent gave at the start, else the one that goes with the chosen outcome.
+        """
+        done = set(self.call_actions)
+        outcome = ""
+        if {"booked", "rescheduled"} <= done:
+            outcome = ""
+        elif "booked" in done:
+            outcome = "booked"
+        elif "rescheduled" in done:
+            outcome = "rescheduled"
+        elif "cancelled" in done:
+            outcome = "cancelled"
+        return {"outcome": outcome, "reason": call_reason or self.call_actions.get(outcome, "")}

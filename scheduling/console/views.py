@@ -34,6 +34,7 @@ from scheduling.models import (
     Appointment,
     AppointmentType,
     Call,
+    CallReason,
     Hold,
     Region,
     Slot,
@@ -91,7 +92,11 @@ class Panels:
         )
         ctx["call"] = call
         ctx.setdefault("call_form", forms.CallStartForm())
-        ctx.setdefault("wrapup_form", forms.WrapUpForm())
+        # Prefilled from what the call did (strongest outcome) and the reason given at start.
+        ctx.setdefault(
+            "wrapup_form",
+            forms.WrapUpForm(initial=state.wrapup_initial(call.reason if call else "")),
+        )
         ctx.setdefault(
             "search_form",
             forms.SearchForm(initial={"query": call.caller_phone if call else ""}),
@@ -157,6 +162,8 @@ class Panels:
         ctx["hold"] = hold
         if hold is not None:
             ctx["hold_seconds"] = int((hold.expires_at - now).total_seconds())
+            # Same m:ss the script ticks, so the first paint does not read "179s".
+            ctx["hold_clock"] = "{}:{:02d}".format(*divmod(max(0, ctx["hold_seconds"]), 60))
             ctx["held_type"] = AppointmentType.objects.filter(
                 pk=state.appointment_type_id or 0
             ).first()
@@ -344,7 +351,11 @@ def call_start(request: AgentRequest) -> HttpResponse:
             status=409,
         )
     state.clear_call()
-    call = services.call_start(agent=request.user, caller_phone=form.cleaned_data["caller_phone"])
+    call = services.call_start(
+        agent=request.user,
+        caller_phone=form.cleaned_data["caller_phone"],
+        reason=form.cleaned_data["reason"],
+    )
     state.call_id = call.pk
     # The caller's number prefills the patient search: most callers are found by it.
     search_form = forms.SearchForm(initial={"query": call.caller_phone})
@@ -384,6 +395,7 @@ def call_wrap_up(request: AgentRequest) -> HttpResponse:
             outcome=form.cleaned_data["outcome"],
             notes=form.cleaned_data["notes"],
             patient=patient,
+            reason=form.cleaned_data["reason"],
         )
     except services.SchedulingError as exc:
         return _error(request, state, exc, "callbar")
@@ -534,6 +546,8 @@ def book(request: AgentRequest) -> HttpResponse:
         return _error(request, state, exc, "hold")
     state.hold_id = None
     state.hold_network_note = ""
+    # The visit's booking reason is why they called (the seeded history does the same).
+    state.did(Call.Outcome.BOOKED, booked.book_reason)
     return _respond(
         request,
         state,
@@ -542,7 +556,6 @@ def book(request: AgentRequest) -> HttpResponse:
         "finder",
         "callbar",
         booked=booked,
-        wrapup_form=forms.WrapUpForm(initial={"outcome": Call.Outcome.BOOKED}),
         message="Booked.",
     )
 
@@ -628,6 +641,7 @@ def reschedule(request: AgentRequest) -> HttpResponse:
     state.hold_id = None
     state.reschedule_id = None
     state.freed_slot_ids = services.freed_slot_ids(appt)
+    state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
     return _respond(
         request,
         state,
@@ -636,7 +650,6 @@ def reschedule(request: AgentRequest) -> HttpResponse:
         "finder",
         "callbar",
         booked=moved,
-        wrapup_form=forms.WrapUpForm(initial={"outcome": Call.Outcome.RESCHEDULED}),
         message="Rescheduled.",
     )
 
@@ -677,13 +690,13 @@ def cancel(request: AgentRequest) -> HttpResponse:
     if state.reschedule_id == appt.pk:
         state.reschedule_id = None
     state.freed_slot_ids = services.freed_slot_ids(appt)
+    state.did(Call.Outcome.CANCELLED, CallReason.CANCEL)
     return _respond(
         request,
         state,
         "context",
         "hold",
         "callbar",
-        wrapup_form=forms.WrapUpForm(initial={"outcome": Call.Outcome.CANCELLED}),
         message="Appointment cancelled.",
     )
 
@@ -740,7 +753,7 @@ def slots(request: AgentRequest) -> HttpResponse:
         for k, v in form.cleaned_data.items()
         if v not in (None, "")
     }
-    result = _slot_search(request.user, patient, form.cleaned_data)
+    result = _slot_search(request.user, patient, form.cleaned_data, state.reschedule_id)
     return _respond(
         request,
         state,
@@ -748,10 +761,38 @@ def slots(request: AgentRequest) -> HttpResponse:
         finder_form=forms.SlotFinderForm(initial=state.finder),
         result=result,
         result_region=Region.objects.filter(pk=result.region_id or 0).first(),
+        excluded_lines=(lines := _excluded_lines(result)),
+        excluded_summary=_excluded_summary(lines),
     )
 
 
-def _slot_search(user: User, patient: Patient, data: dict[str, Any]) -> SlotSearchResult:
+def _excluded_summary(lines: list[dict[str, Any]], shown: int = 4) -> dict[str, Any]:
+    """A few excluded locations with their reason, for the top of the results."""
+    locations = [line for line in lines if line["kind"] == "location"]
+    return {
+        "locations": locations[:shown],
+        "more_locations": max(0, len(locations) - shown),
+        "providers": len(lines) - len(locations),
+    }
+
+
+def _excluded_lines(result: SlotSearchResult) -> list[dict[str, Any]]:
+    """Each excluded location/provider once, its reasons without repeating its name.
+
+    Most reasons are sentences that start with the name ("Lakewood Dental has no CBCT
+    scanner…"); shown after the name in bold they read "Lakewood Dental: Lakewood Dental
+    has…", so the leading name is dropped and the rest follows it.
+    """
+    lines = []
+    for e in result.excluded:
+        parts = [r[len(e.name) :].strip() if r.startswith(e.name + " ") else r for r in e.reasons]
+        lines.append({"kind": e.kind, "name": e.name, "text": "; ".join(parts)})
+    return lines
+
+
+def _slot_search(
+    user: User, patient: Patient, data: dict[str, Any], rescheduling: int | None = None
+) -> SlotSearchResult:
     """Engineer A's ``slot_search``: the console only presents what it returns.
 
     The region comes from the form, which starts at the agent's home region; an empty
@@ -772,4 +813,6 @@ def _slot_search(user: User, patient: Patient, data: dict[str, Any]) -> SlotSear
         home_region_only=False,
         # Only when the agent asks; slot_search honours it only with the permission.
         allow_out_of_network=bool(data.get("out_of_network")),
+        # While moving an appointment, its own time is not a clash for the new one.
+        rescheduling=rescheduling,
     )

@@ -119,6 +119,17 @@ class RuleConfig:
 
 
 @dataclass(frozen=True)
+class PatientVisit:
+    """One of the patient's own active appointments: a patient is in one place at a time."""
+
+    id: int
+    start: datetime  # aware, UTC
+    end: datetime
+    location_name: str
+    time_zone: str
+
+
+@dataclass(frozen=True)
 class PatientFacts:
     age: int
     language: str = "en"
@@ -136,6 +147,8 @@ class PatientFacts:
     previous_provider_ids: tuple[int, ...] = ()
     # Equipment codes the patient's active clinical needs require (wheelchair operatory…).
     needs_equipment: frozenset[str] = frozenset()
+    # Active (booked or arrived) appointments not yet over: new visits may not overlap.
+    active_visits: tuple[PatientVisit, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from .base import (
     LocationFacts,
     Names,
     PatientFacts,
+    PatientVisit,
     Preferences,
     ProviderFacts,
     Rule,
@@ -211,7 +212,23 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         established_with_group=seen_group,
         previous_provider_ids=tuple(previous),
         needs_equipment=needs,
+        active_visits=active_visits(patient, since=datetime.combine(today, time.min, tzinfo=UTC)),
     )
+
+
+def active_visits(patient: Patient, *, since: datetime) -> tuple[PatientVisit, ...]:
+    """The patient's booked or arrived appointments ending after ``since`` (a day before
+    the search's local today, so a visit earlier today in any zone is included)."""
+    rows = (
+        Appointment.objects.filter(
+            patient=patient,
+            status__in=Appointment.ACTIVE_STATUSES,
+            end__gt=since - timedelta(days=1),
+        )
+        .order_by("start")
+        .values_list("id", "start", "end", "location__name", "location__time_zone")
+    )
+    return tuple(PatientVisit(*row) for row in rows)
 
 
 def _in_network_ids(plan_id: int | None, on: date, field: str) -> set[int]:

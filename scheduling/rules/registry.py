@@ -20,6 +20,7 @@ from .hours import SlotWithinHoursRule
 from .language import LanguageRule
 from .network import LocationNetworkRule, ProviderNetworkRule
 from .new_patient import PatientStatusRule, ProviderAcceptsNewRule
+from .patient_overlap import PatientOverlapRule
 from .timing import EarliestDateRule, PreferredTimeRule
 
 RULES: tuple[Rule, ...] = (
@@ -34,6 +35,7 @@ RULES: tuple[Rule, ...] = (
     MaxDistanceRule(),
     SlotWithinHoursRule(),
     SlotFreeRule(),
+    PatientOverlapRule(),
     DistanceRule(),
     ContinuityRule(),
     LanguageRule(),

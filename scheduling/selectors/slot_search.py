@@ -19,6 +19,7 @@ from patients.models import Patient
 
 from ..models import (
     AgentProfile,
+    Appointment,
     AppointmentType,
     Location,
     Provider,
@@ -160,6 +161,7 @@ def slot_search(
     limit: int = 30,
     now: datetime | None = None,
     allow_out_of_network: bool = False,
+    rescheduling: Appointment | int | None = None,
 ) -> SlotSearchResult:
     """Find ranked, bookable starts for one visit across every location at once.
 
@@ -179,6 +181,9 @@ def slot_search(
     flag: a location or provider whose *only* exclusions are network rules is searched,
     and its options carry ``out_of_network`` and ``network_note``; every other hard rule
     still excludes. Booking such an option needs ``network_override_reason``.
+
+    ``rescheduling``: the appointment being moved; its own time does not count against
+    the patient-no-overlap rule (the move frees it).
 
     Cost: a fixed number of queries (facts, then one pass over free slots) and rules run
     once per location and per provider; only the slot-scope rules run per candidate.
@@ -207,8 +212,15 @@ def slot_search(
         scoped_home = region_id is not None
 
     snapshot = loading.network_snapshot(on=date_from)
+    patient_facts = loading.patient_facts(patient, today=today, configs=snapshot.configs)
+    moving = _pk(rescheduling)
+    if moving is not None:
+        patient_facts = dataclasses.replace(
+            patient_facts,
+            active_visits=tuple(v for v in patient_facts.active_visits if v.id != moving),
+        )
     ctx = RuleContext(
-        patient=loading.patient_facts(patient, today=today, configs=snapshot.configs),
+        patient=patient_facts,
         appointment_type=snapshot.types.get(appointment_type.pk)
         or loading.type_facts(appointment_type),
         now=now,

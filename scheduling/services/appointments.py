@@ -225,6 +225,10 @@ def _book_from_hold(
         raise SlotInPast()
     units = _units(first, appointment_type.duration_minutes)
     _check_units_free(units, by, now)
+    # The patient-no-overlap rule reads the patient's other active appointments: lock the
+    # patient so two agents booking the same person at two locations at once cannot both
+    # pass it (the second waits here, then sees the first's booking).
+    list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
     override_used, needed = _check_rules(
         patient=patient,
         appointment_type=appointment_type,

@@ -10,11 +10,13 @@ from patients.models import Patient
 
 from ..models import (
     Call,
+    CallReason,
 )
 from ..selectors.holds import open_holds
 from .errors import (
     CallAlreadyEnded,
     InvalidOutcome,
+    InvalidReason,
 )
 from .holds import _check_call, _release_runs
 
@@ -22,6 +24,9 @@ from .holds import _check_call, _release_runs
 def call_start(
     *, agent: User, caller_phone: str = "", patient: Patient | None = None, reason: str = ""
 ) -> Call:
+    """Open a call. ``reason`` ("" until known) is a CallReason value."""
+    if reason and reason not in CallReason.values:
+        raise InvalidReason()
     digits = "".join(ch for ch in caller_phone if ch.isdigit())[:15]
     return Call.objects.create(
         agent=agent,
@@ -41,11 +46,22 @@ def call_attach_patient(*, call: Call, patient: Patient, by: User) -> Call:
 
 
 def call_wrap_up(
-    *, call: Call, by: User, outcome: str, notes: str = "", patient: Patient | None = None
+    *,
+    call: Call,
+    by: User,
+    outcome: str,
+    notes: str = "",
+    patient: Patient | None = None,
+    reason: str = "",
 ) -> Call:
-    """End the call with an outcome; any holds still open on it are released."""
+    """End the call with an outcome; any holds still open on it are released.
+
+    ``reason`` (a CallReason value) records why the patient called, which first-call
+    resolution counts by; "" keeps the reason given at call start."""
     if outcome not in Call.Outcome.values:
         raise InvalidOutcome()
+    if reason and reason not in CallReason.values:
+        raise InvalidReason()
     _check_call(call, by)
     now = timezone.now()
     with transaction.atomic():
@@ -57,6 +73,8 @@ def call_wrap_up(
         locked.notes = notes
         if patient is not None:
             locked.patient = patient
-        locked.save(update_fields=["ended_at", "outcome", "notes", "patient"])
+        if reason:
+            locked.reason = reason
+        locked.save(update_fields=["ended_at", "outcome", "notes", "patient", "reason"])
         _release_runs(open_holds().filter(call=locked), now=now)
     return locked

@@ -90,7 +90,10 @@
       var s = Math.floor((Date.parse(el.dataset.expires) - now) / 1000);
       var panel = el.closest("#hold");
       if (s <= 0) {
-        el.textContent = "expired";
+        // Replace the whole line: "Hold expires in expired" read as a glitch.
+        var line = el.closest(".hold-expiry") || el;
+        line.textContent = "Hold expired: release it and hold the slot again.";
+        line.classList.add("error");
         if (panel) {
           panel.classList.add("expired");
           var book = panel.querySelector("#book-button");

@@ -49,3 +49,15 @@ def test_the_current_page_is_marked(client, agent):
     client.force_login(agent)
     html = client.get("/console/").content.decode()
     assert '<a href="/console/" aria-current="page">Console</a>' in html
+
+
+def test_a_forbidden_page_is_the_styled_403_with_a_way_home(client, biller):
+    client.force_login(biller)
+
+    response = client.get("/console/")
+
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert 'class="topbar"' in page  # the site's own page, not the bare default
+    assert "You do not have access to this page" in page
+    assert 'href="/" id="back-home"' in page

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -47,6 +48,7 @@ def test_starting_a_call_prefills_the_search_with_the_callers_phone(console, age
     call = Call.objects.get(agent=agent)
     assert call.caller_phone == "3035550177" and call.ended_at is None
     assert 'value="3035550177"' in html
+    assert "Caller (303) 555-0177" in html  # read back the way people say it
     assert f'name="patient_id" value="{p.pk}"' in html
     assert 'hx-swap-oob="true"' in html  # the other panels follow out of band
     register = console.get("/console/").context["register_form"]
@@ -119,6 +121,8 @@ def test_hold_then_book_then_wrap_up(console, agent):
         "/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX
     )
     assert held.status_code == 200 and "countdown" in held.content.decode()
+    # First paint in the same m:ss the script ticks (not "179s").
+    assert re.search(r'class="countdown"[^>]*>[0-3]:\d\d</strong>', held.content.decode())
 
     booked = console.post("/console/book/", {"reason": "new_problem"}, headers=HX)
     assert booked.status_code == 200, booked.content.decode()
@@ -126,7 +130,9 @@ def test_hold_then_book_then_wrap_up(console, agent):
     assert appt.status == "booked" and appt.call is not None
     assert "Booked." in booked.content.decode()
 
-    wrapped = console.post("/console/call/wrap-up/", {"outcome": "booked"}, headers=HX)
+    wrapped = console.post(
+        "/console/call/wrap-up/", {"outcome": "booked", "reason": "new_problem"}, headers=HX
+    )
     assert "Call wrapped up: Booked" in wrapped.content.decode()
     call = Call.objects.get()
     assert call.outcome == "booked" and call.patient == p and call.ended_at
@@ -257,7 +263,7 @@ def test_slot_finder_defaults_to_the_home_region_and_widens_in_one_click(console
     scoped = console.post("/console/slots/", body, headers=HX).content.decode()
     assert "in <strong>Front Range</strong>" in scoped
     assert f'data-slot="{far_slot.pk}"' not in scoped
-    assert "Lakewood Dental has no CBCT scanner" in scoped
+    assert "Lakewood Dental</strong> has no CBCT scanner" in scoped
 
     wide = console.post("/console/slots/", {**body, "widen": "1"}, headers=HX).content.decode()
     assert "across <strong>the whole network</strong>" in wide
@@ -321,7 +327,7 @@ def test_wrapping_up_releases_the_calls_hold(console):
     console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
     console.post("/console/hold/", {"slot_id": slot.pk}, headers=HX)
 
-    console.post("/console/call/wrap-up/", {"outcome": "callback"}, headers=HX)
+    console.post("/console/call/wrap-up/", {"outcome": "callback", "reason": "other"}, headers=HX)
 
     assert Hold.objects.get().released_at is not None
     assert Call.objects.get().outcome == "callback"
@@ -332,6 +338,41 @@ def test_wrap_up_needs_an_outcome(console):
     response = console.post("/console/call/wrap-up/", {"outcome": ""}, headers=HX)
     assert response.status_code == 400
     assert Call.objects.get().ended_at is None
+
+
+def test_wrap_up_needs_a_reason_and_stores_it_for_first_call_resolution(console):
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    refused = console.post("/console/call/wrap-up/", {"outcome": "info_only"}, headers=HX)
+    assert refused.status_code == 400
+    assert "Choose why the patient called." in refused.content.decode()
+    assert Call.objects.get().ended_at is None
+
+    console.post(
+        "/console/call/wrap-up/", {"outcome": "info_only", "reason": "billing"}, headers=HX
+    )
+    call = Call.objects.get()
+    assert call.ended_at and call.reason == "billing"
+
+
+def test_the_call_reason_is_prefilled_from_the_start_and_from_a_booking(console):
+    started = console.post(
+        "/console/call/start/", {"caller_phone": "", "reason": "recall"}, headers=HX
+    ).content.decode()
+    assert Call.objects.get().reason == "recall"
+    assert '<option value="recall" selected>' in started  # carried to the wrap-up form
+
+    _, _, slot = _bookable()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    console.post(
+        "/console/hold/",
+        {"slot_id": slot.pk, "appointment_type_id": f.appointment_type().pk},
+        headers=HX,
+    )
+    booked = console.post("/console/book/", {"reason": "urgent"}, headers=HX).content.decode()
+    # The reason the agent gave at the start stands; without one, the booking's is used
+    # (see the strongest-outcome test below).
+    wrapup = booked[booked.index('id="id_wrapup_reason"') :]
+    assert '<option value="recall" selected>' in wrapup[: wrapup.index("</select>")]
 
 
 def test_no_console_url_carries_a_parameter():
@@ -410,14 +451,14 @@ def test_out_of_network_slots_are_offered_only_when_the_agent_asks(console):
     plain = console.post("/console/slots/", body, headers=HX).content.decode()
     assert 'id="out-of-network-toggle"' in plain
     assert f'data-slot="{first.pk}"' not in plain
-    assert f"Dr. Lee Park is out of network for {plan}" in plain  # listed as excluded
+    assert f"Dr. Lee Park</strong> is out of network for {plan}" in plain  # listed as excluded
 
     asked = console.post(
         "/console/slots/", {**body, "out_of_network": "on"}, headers=HX
     ).content.decode()
     assert f'data-slot="{first.pk}"' in asked
     assert f"Dr. Lee Park is out of network for {plan}: needs an override reason" in asked
-    assert "Lakewood Dental has no CBCT scanner" in asked  # other hard rules still exclude
+    assert "Lakewood Dental</strong> has no CBCT scanner" in asked  # other hard rules still exclude
 
 
 def test_booking_an_out_of_network_slot_needs_the_override_reason(console):
@@ -497,7 +538,7 @@ def test_a_call_audits_each_patient_once_however_often_the_panel_redraws(console
     assert (_accesses(agent, caller), _accesses(agent, relative)) == (1, 1)
 
     # The next call starts afresh.
-    console.post("/console/call/wrap-up/", {"outcome": "cancelled"}, headers=HX)
+    console.post("/console/call/wrap-up/", {"outcome": "cancelled", "reason": "cancel"}, headers=HX)
     console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
     console.post("/console/patients/open/", {"patient_id": caller.pk}, headers=HX)
     assert _accesses(agent, caller) == 2
@@ -532,3 +573,56 @@ def test_a_visit_level_block_is_shown_and_widening_is_not_suggested(console, age
     assert "new to the practice" in page
     assert "Try the whole network" not in page
     assert 'id="widen"' not in page
+
+
+def test_wrap_up_prefills_the_strongest_outcome_not_the_last_action(console):
+    _, _, slot = _bookable()
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+    vt = f.appointment_type()
+    console.post("/console/hold/", {"slot_id": slot.pk, "appointment_type_id": vt.pk}, headers=HX)
+    console.post("/console/book/", {"reason": "referral"}, headers=HX)
+    appt = Appointment.objects.get()
+    cancelled = console.post(
+        "/console/appointments/cancel/",
+        {"appointment_id": appt.pk, "reason": "patient_request"},
+        headers=HX,
+    ).content.decode()
+    assert Appointment.objects.get().status == "cancelled"
+
+    # Booked then cancelled on one call: the booking is what the call achieved, and a
+    # reload (no action just happened) prefills the same.
+    for page in (cancelled, console.get("/console/").content.decode()):
+        bar = page[page.index('id="id_outcome"') :]
+        bar = bar[: bar.index("</select>")]
+        assert '<option value="booked" selected>' in bar
+        reason = page[page.index('id="id_wrapup_reason"') :]
+        assert '<option value="referral" selected>' in reason[: reason.index("</select>")]
+
+
+def test_exclusions_name_each_place_once_and_are_summarised_above_the_options(console):
+    net = f.console_network()
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+
+    page = console.post(
+        "/console/slots/", {"appointment_type": net["consult"].pk}, headers=HX
+    ).content.decode()
+
+    assert "Lakewood Dental: Lakewood Dental" not in page
+    assert "<strong>Lakewood Dental</strong> has no CBCT scanner" in page
+    summary = page.index('class="small excluded-summary"')
+    assert summary < page.index('class="slot-hold')
+    assert "Lakewood Dental" in page[summary : page.index("</p>", summary)]
+
+
+def test_providers_with_the_same_name_are_told_apart_in_the_drop_down(console):
+    twin_a = f.provider(first_name="Lee", last_name="Park", credential="DDS")
+    twin_b = f.provider(first_name="Lee", last_name="Park", credential="DMD")
+    f.provider(first_name="Ann", last_name="Solo")
+    console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)
+
+    page = console.get("/console/").content.decode()
+
+    assert f">Dr. Lee Park (DDS, NPI …{twin_a.npi[-4:]})</option>" in page
+    assert f">Dr. Lee Park (DMD, NPI …{twin_b.npi[-4:]})</option>" in page
+    assert ">Dr. Ann Solo</option>" in page  # unique names stay plain

@@ -124,12 +124,14 @@ def test_book_journey(console_page, agent, artifacts_dir):
     assert "Implant consult" in page.inner_text(f"li.appt[data-appointment='{appt.pk}']")
     _shot(page, artifacts_dir, "3-booked")
 
-    # 5. Wrap up: the outcome is prefilled from the booking.
+    # 5. Wrap up: the outcome and the call's reason are prefilled from the booking.
     assert page.input_value("#id_outcome") == "booked"
+    assert page.input_value("#id_wrapup_reason") == "new_problem"
     page.click("#wrapup-button")
     page.wait_for_selector("#flash:has-text('Call wrapped up: Booked')")
     call = Call.objects.get(agent=agent)
     assert call.outcome == "booked" and call.patient == maria and call.ended_at
+    assert call.reason == "new_problem"  # first-call resolution counts by it
     assert appt.call_id == call.pk
 
 
@@ -255,3 +257,58 @@ def test_two_agents_race_for_one_slot(console_page, agent, other_agent, artifact
     pages[0].click("#book-button")
     pages[0].wait_for_selector("#flash:has-text('Booked.')")
     assert Appointment.objects.get().patient == first
+
+
+def test_messages_leave_wrap_up_clear_and_an_expired_hold_says_so(
+    console_page, agent, artifacts_dir
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduling.models import Hold
+
+    f.console_network()
+    patient = f.patient(first_name="Eve", last_name="Echo")
+    page = console_page(agent)
+    page.click("#call-start")
+    page.wait_for_selector("#wrapup-button")
+    _open_patient(page, patient.last_name, "Echo, Eve")
+    page.select_option("#id_appointment_type", label="Implant consult")
+    page.click("#slot-search")
+    page.click("#slots .slot-hold >> nth=0")
+    page.wait_for_selector("#hold .countdown")
+
+    # A message (here "Booked.") must not cover the call bar's Wrap up.
+    page.select_option("#hold select[name=reason]", "recall")
+    page.click("#book-button")
+    page.wait_for_selector("#flash .msg:has-text('Booked.')")
+    toast = page.locator("#flash .msg").bounding_box()
+    wrap = page.locator("#wrapup-button").bounding_box()
+    assert toast and wrap
+    apart = (
+        toast["x"] + toast["width"] <= wrap["x"]
+        or wrap["x"] + wrap["width"] <= toast["x"]
+        or toast["y"] + toast["height"] <= wrap["y"]
+        or wrap["y"] + wrap["height"] <= toast["y"]
+    )
+    assert apart, (toast, wrap)
+    _shot(page, artifacts_dir, "toast-clear-of-wrap-up")
+
+    # The next hold runs out: the panel says so in words and Book looks disabled.
+    with page.expect_response(lambda r: r.url.endswith("/console/slots/")):
+        page.click("#slot-search")
+    page.click("#slots .slot-hold >> nth=0")
+    page.wait_for_selector("#hold .countdown")
+    Hold.objects.filter(consumed_at__isnull=True).update(
+        expires_at=timezone.now() + timedelta(seconds=2)
+    )
+    page.reload()
+    page.wait_for_selector("#hold .hold-expiry.error")
+    line = page.inner_text("#hold .hold-expiry")
+    assert "expired" in line and "expires in" not in line
+    book = page.locator("#book-button")
+    assert book.is_disabled()
+    style = book.evaluate("b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).cursor]")
+    assert style == ["rgb(234, 236, 240)", "not-allowed"], style
+    _shot(page, artifacts_dir, "hold-expired")

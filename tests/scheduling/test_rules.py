@@ -286,3 +286,28 @@ def test_a_provider_who_cannot_do_the_visit_gets_that_reason_alone():
         "Dr. Lee is out of network for Delta Dental PPO",
         "patient is 8; Dr. Lee sees 18 and over",
     ]
+
+
+# --- the patient's own calendar -----------------------------------------------------------
+
+
+def test_a_start_overlapping_the_patients_own_visit_is_excluded():
+    from scheduling.rules.base import PatientVisit
+
+    start = (NOW + timedelta(days=7)).replace(hour=18)  # Monday 12:00 in Denver (MDT)
+    busy = replace(
+        ADULT,
+        active_visits=(
+            PatientVisit(1, start, start + timedelta(hours=1), "Aurora", "America/Denver"),
+        ),
+    )
+    clash = Candidate(AURORA, LEE, slot_at(18, days=7, minutes=30))
+    assert reasons(ctx(patient=busy), clash, Scope.SLOT) == [
+        "the patient already has a visit at Aurora 12:00\u201313:00 that day"
+    ]
+    straddling = Candidate(AURORA, LEE, replace(slot_at(17, days=7, minutes=90)))
+    assert reasons(ctx(patient=busy), straddling, Scope.SLOT) != []
+    # Same day, back to back or later: allowed.
+    assert reasons(ctx(patient=busy), Candidate(AURORA, LEE, slot_at(19, days=7)), Scope.SLOT) == []
+    before = replace(slot_at(17, days=7, minutes=60))
+    assert reasons(ctx(patient=busy), Candidate(AURORA, LEE, before), Scope.SLOT) == []

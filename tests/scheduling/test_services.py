@@ -760,3 +760,65 @@ def test_waitlist_matches_leave_out_patients_the_rules_would_not_book_there(worl
     world.provider.save()
     matches = services.waitlist_matches_for_slots(slot_ids=services.freed_slot_ids(appt))
     assert [m.entry_id for m in matches] == [entries[1].pk, entries[2].pk, entries[3].pk]
+
+
+# --- the patient's own calendar --------------------------------------------------------
+
+
+def _second_site(world: World) -> list[Slot]:
+    other = f.provider(capabilities=["general"], locations=[world.other_location])
+    return [
+        f.slot(provider=other, location=world.other_location, start=DAY + timedelta(minutes=30 * i))
+        for i in range(4)
+    ]
+
+
+def test_a_patient_cannot_be_booked_into_overlapping_visits_at_two_locations(world, agent):
+    book(world, agent, slot=world.slots[0], type_=world.consult)  # 09:00-10:00
+    elsewhere = _second_site(world)
+    name = world.location.name
+
+    with pytest.raises(services.RuleViolation) as refused:
+        book(world, agent, slot=elsewhere[1])  # 09:30 at the other location
+    assert f"the patient already has a visit at {name} 09:00\u201310:00 that day" in str(
+        refused.value.details
+    )
+    assert Appointment.objects.filter(patient=world.patient).count() == 1
+
+    later = book(world, agent, slot=elsewhere[2])  # 10:00, back to back: allowed
+    assert later.status == Appointment.Status.BOOKED
+
+    offered = selectors.slot_search(
+        patient=world.patient, appointment_type=world.checkup, home_region_only=False
+    )
+    starts_offered = {o.start for o in offered.options}
+    assert DAY + timedelta(minutes=30) not in starts_offered
+    assert DAY + timedelta(minutes=90) in starts_offered
+
+
+def test_rescheduling_may_overlap_the_appointment_being_moved(world, agent):
+    first = book(world, agent, slot=world.slots[0])  # checkup 09:00-09:30
+    elsewhere = _second_site(world)
+    kw = {"patient": world.patient, "appointment_type": world.checkup, "home_region_only": False}
+    assert elsewhere[0].start not in {o.start for o in selectors.slot_search(**kw).options}
+    moving = selectors.slot_search(**kw, rescheduling=first)
+    assert elsewhere[0].start in {o.start for o in moving.options}
+
+    # Same time, other location: the old booking is no clash for its own move.
+    hold = services.hold_place(slot=elsewhere[0], by=agent)
+    moved = services.appointment_reschedule(
+        appointment=first, hold=hold, by=agent, reason="patient_request"
+    )
+    assert moved.start == first.start and moved.location_id == world.other_location.pk
+
+
+def test_a_call_records_why_the_patient_called(agent):
+    with pytest.raises(services.InvalidReason):
+        services.call_start(agent=agent, reason="because")
+    call = services.call_start(agent=agent, reason="recall")
+    with pytest.raises(services.InvalidReason):
+        services.call_wrap_up(call=call, by=agent, outcome="info_only", reason="because")
+    assert Call.objects.get(pk=call.pk).ended_at is None
+
+    ended = services.call_wrap_up(call=call, by=agent, outcome="info_only", reason="billing")
+    assert Call.objects.get(pk=ended.pk).reason == "billing"
