@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from integrations.outbox import PATIENT_CREATED, PATIENT_UPDATED, outbox_enqueue
 
-from .matching import Demographics, match_score, normalize_phone
+from .matching import Demographics, demographics_of, match_score, normalize_phone
 from .models import Coverage, DuplicateCandidate, Patient, PatientIdentifier, PatientMerge
 
 ERR_MERGE_SELF = "A patient cannot be merged into itself."
@@ -73,14 +73,7 @@ class PatientRecord:
     hub_id: int | None = None
 
     def demographics(self) -> Demographics:
-        return Demographics(
-            first_name=self.first_name,
-            last_name=self.last_name,
-            date_of_birth=self.date_of_birth,
-            phone=self.phone,
-            zip_code=self.zip_code,
-            sex=self.sex,
-        )
+        return demographics_of(self)
 
 
 @dataclass
@@ -90,17 +83,6 @@ class UpsertResult:
     matched_by: str  # "identifier" | "demographics" | "new"
     changed: list[str] = field(default_factory=list)
     possible_duplicates: list[int] = field(default_factory=list)
-
-
-def _demographics_of(patient: Patient) -> Demographics:
-    return Demographics(
-        first_name=patient.first_name,
-        last_name=patient.last_name,
-        date_of_birth=patient.date_of_birth,
-        phone=patient.phone,
-        zip_code=patient.zip_code,
-        sex=patient.sex,
-    )
 
 
 def _survivor(patient: Patient) -> Patient:
@@ -214,7 +196,7 @@ def patient_upsert_from_source(
         matched_by = "new"
         best: tuple[float, Patient | None, tuple[str, ...]] = (0.0, None, ())
         for candidate in _candidates(record):
-            result = match_score(record.demographics(), _demographics_of(candidate))
+            result = match_score(record.demographics(), demographics_of(candidate))
             if result.automatic and result.score > best[0]:
                 best = (result.score, candidate, result.reasons)
             elif result.possible:
@@ -566,7 +548,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             matched_by = "new"
             best: tuple[float, Patient | None, tuple[str, ...]] = (0.0, None, ())
             for candidate in candidates(record):
-                result = match_score(record.demographics(), _demographics_of(candidate))
+                result = match_score(record.demographics(), demographics_of(candidate))
                 if result.automatic and result.score > best[0]:
                     best = (result.score, candidate, result.reasons)
                 elif result.possible:
