@@ -113,6 +113,23 @@ def _swapped(dob: date) -> date | None:
         return None
 
 
+def _demographic_match(
+    record: PatientRecord, candidates: list[Patient]
+) -> tuple[Patient | None, list[tuple[Patient, float, tuple[str, ...]]]]:
+    """The candidate sure enough to attach to without a human (highest score wins), and
+    the ones only close enough to flag as possible duplicates if a new patient is made."""
+    wanted = record.demographics()
+    best: tuple[float, Patient | None] = (0.0, None)
+    possible: list[tuple[Patient, float, tuple[str, ...]]] = []
+    for candidate in candidates:
+        result = match_score(wanted, demographics_of(candidate))
+        if result.automatic and result.score > best[0]:
+            best = (result.score, candidate)
+        elif result.possible:
+            possible.append((candidate, result.score, result.reasons))
+    return best[1], possible
+
+
 def _candidates(record: PatientRecord) -> list[Patient]:
     """Patients worth scoring: same or day/month-swapped DOB, or the same phone."""
     if record.date_of_birth is None:
@@ -193,16 +210,8 @@ def patient_upsert_from_source(
     matched_by = "identifier"
     possible: list[tuple[Patient, float, tuple[str, ...]]] = []
     if patient is None:
-        matched_by = "new"
-        best: tuple[float, Patient | None, tuple[str, ...]] = (0.0, None, ())
-        for candidate in _candidates(record):
-            result = match_score(record.demographics(), demographics_of(candidate))
-            if result.automatic and result.score > best[0]:
-                best = (result.score, candidate, result.reasons)
-            elif result.possible:
-                possible.append((candidate, result.score, result.reasons))
-        if best[1] is not None:
-            patient, matched_by = best[1], "demographics"
+        patient, possible = _demographic_match(record, _candidates(record))
+        matched_by = "new" if patient is None else "demographics"
     if patient is None:
         if record.date_of_birth is None or not record.first_name or not record.last_name:
             raise ValueError("a new patient needs a first name, last name and date of birth")
@@ -545,16 +554,8 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         matched_by = "identifier"
         possible: list[tuple[Patient, float, tuple[str, ...]]] = []
         if patient is None:
-            matched_by = "new"
-            best: tuple[float, Patient | None, tuple[str, ...]] = (0.0, None, ())
-            for candidate in candidates(record):
-                result = match_score(record.demographics(), demographics_of(candidate))
-                if result.automatic and result.score > best[0]:
-                    best = (result.score, candidate, result.reasons)
-                elif result.possible:
-                    possible.append((candidate, result.score, result.reasons))
-            if best[1] is not None:
-                patient, matched_by = best[1], "demographics"
+            patient, possible = _demographic_match(record, candidates(record))
+            matched_by = "new" if patient is None else "demographics"
         if patient is None:
             if record.date_of_birth is None or not record.first_name or not record.last_name:
                 results.append(
