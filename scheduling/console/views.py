@@ -544,6 +544,14 @@ def book(request: AgentRequest) -> HttpResponse:
     state.hold_network_note = ""
     # The visit's booking reason is why they called (the seeded history does the same).
     state.did(Call.Outcome.BOOKED, booked.book_reason)
+    return _show_booked(request, state, booked, message="Booked.")
+
+
+def _show_booked(
+    request: AgentRequest, state: ConsoleState, appointment: Appointment, *, message: str
+) -> HttpResponse:
+    """After a booking or a reschedule the hold is spent and the new visit shows in the
+    hold panel, the patient's context, the finder and the call bar alike."""
     return _respond(
         request,
         state,
@@ -551,8 +559,8 @@ def book(request: AgentRequest) -> HttpResponse:
         "context",
         "finder",
         "callbar",
-        booked=booked,
-        message="Booked.",
+        booked=appointment,
+        message=message,
     )
 
 
@@ -619,16 +627,7 @@ def reschedule(request: AgentRequest) -> HttpResponse:
     state.reschedule_id = None
     state.freed_slot_ids = services.freed_slot_ids(appt)
     state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
-    return _respond(
-        request,
-        state,
-        "hold",
-        "context",
-        "finder",
-        "callbar",
-        booked=moved,
-        message="Rescheduled.",
-    )
+    return _show_booked(request, state, moved, message="Rescheduled.")
 
 
 @require_POST
