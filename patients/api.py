@@ -9,11 +9,12 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import UsesConsolePermission, validated_input
 from scheduling.models import Location
 
 from .models import Patient
@@ -21,13 +22,10 @@ from .selectors import PATIENT_NOT_FOUND, patient_context, patient_search
 from .services import PossibleDuplicate, patient_register
 
 
-class IsAgent(BasePermission):
+class IsAgent(UsesConsolePermission):
     """Agents (and admins) only: the console's permission gates its API too."""
 
     message = "The agent role is required."
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        return bool(request.user and request.user.has_perm("scheduling.use_console"))
 
 
 class _Base(APIView):
@@ -69,9 +67,8 @@ class PatientSearchView(_Base):
 
     @extend_schema(request=Input, responses=Hit(many=True))
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        hits = patient_search(query=data.validated_data["query"], user=request.user)
+        data = validated_input(self.Input, request)
+        hits = patient_search(query=data["query"], user=request.user)
         return Response({"results": self.Hit(hits, many=True).data})
 
 
@@ -180,9 +177,8 @@ class PatientRegisterView(_Base):
 
     @extend_schema(request=Input, responses={201: PatientSummary})
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        data = validated_input(self.Input, request)
+        fields = dict(data)
         confirmed = fields.pop("confirmed_not_duplicate")
         try:
             patient = patient_register(

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from rapidfuzz.distance import JaroWinkler
 
@@ -30,6 +31,35 @@ class Demographics:
     phone: str = ""
     zip_code: str = ""
     sex: str = ""
+
+
+class HasDemographics(Protocol):
+    """A Patient row or an inbound record: anything carrying the fields matching reads."""
+
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def date_of_birth(self) -> date | None: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def zip_code(self) -> str: ...
+    @property
+    def sex(self) -> str: ...
+
+
+def demographics_of(person: HasDemographics) -> Demographics:
+    """The fields matching compares, read off a patient or a source record as they are."""
+    return Demographics(
+        first_name=person.first_name,
+        last_name=person.last_name,
+        date_of_birth=person.date_of_birth,
+        phone=person.phone,
+        zip_code=person.zip_code,
+        sex=person.sex,
+    )
 
 
 @dataclass(frozen=True)

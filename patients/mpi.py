@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from integrations.outbox import PATIENT_CREATED, PATIENT_UPDATED, outbox_enqueue
 
-from .matching import Demographics, match_score, normalize_phone
+from .matching import Demographics, demographics_of, match_score, normalize_phone
 from .models import Coverage, DuplicateCandidate, Patient, PatientIdentifier, PatientMerge
 
 ERR_MERGE_SELF = "A patient cannot be merged into itself."
@@ -73,14 +73,7 @@ class PatientRecord:
     hub_id: int | None = None
 
     def demographics(self) -> Demographics:
-        return Demographics(
-            first_name=self.first_name,
-            last_name=self.last_name,
-            date_of_birth=self.date_of_birth,
-            phone=self.phone,
-            zip_code=self.zip_code,
-            sex=self.sex,
-        )
+        return demographics_of(self)
 
 
 @dataclass
@@ -90,17 +83,6 @@ class UpsertResult:
     matched_by: str  # "identifier" | "demographics" | "new"
     changed: list[str] = field(default_factory=list)
     possible_duplicates: list[int] = field(default_factory=list)
-
-
-def _demographics_of(patient: Patient) -> Demographics:
-    return Demographics(
-        first_name=patient.first_name,
-        last_name=patient.last_name,
-        date_of_birth=patient.date_of_birth,
-        phone=patient.phone,
-        zip_code=patient.zip_code,
-        sex=patient.sex,
-    )
 
 
 def _survivor(patient: Patient) -> Patient:
@@ -129,6 +111,23 @@ def _swapped(dob: date) -> date | None:
         return date(dob.year, dob.day, dob.month) if dob.day <= 12 else None
     except ValueError:
         return None
+
+
+def _demographic_match(
+    record: PatientRecord, candidates: list[Patient]
+) -> tuple[Patient | None, list[tuple[Patient, float, tuple[str, ...]]]]:
+    """The candidate sure enough to attach to without a human (highest score wins), and
+    the ones only close enough to flag as possible duplicates if a new patient is made."""
+    wanted = record.demographics()
+    best: tuple[float, Patient | None] = (0.0, None)
+    possible: list[tuple[Patient, float, tuple[str, ...]]] = []
+    for candidate in candidates:
+        result = match_score(wanted, demographics_of(candidate))
+        if result.automatic and result.score > best[0]:
+            best = (result.score, candidate)
+        elif result.possible:
+            possible.append((candidate, result.score, result.reasons))
+    return best[1], possible
 
 
 def _candidates(record: PatientRecord) -> list[Patient]:
@@ -211,16 +210,8 @@ def patient_upsert_from_source(
     matched_by = "identifier"
     possible: list[tuple[Patient, float, tuple[str, ...]]] = []
     if patient is None:
-        matched_by = "new"
-        best: tuple[float, Patient | None, tuple[str, ...]] = (0.0, None, ())
-        for candidate in _candidates(record):
-            result = match_score(record.demographics(), _demographics_of(candidate))
-            if result.automatic and result.score > best[0]:
-                best = (result.score, candidate, result.reasons)
-            elif result.possible:
-                possible.append((candidate, result.score, result.reasons))
-        if best[1] is not None:
-            patient, matched_by = best[1], "demographics"
+        patient, possible = _demographic_match(record, _candidates(record))
+        matched_by = "new" if patient is None else "demographics"
     if patient is None:
         if record.date_of_birth is None or not record.first_name or not record.last_name:
             raise ValueError("a new patient needs a first name, last name and date of birth")
@@ -563,16 +554,8 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         matched_by = "identifier"
         possible: list[tuple[Patient, float, tuple[str, ...]]] = []
         if patient is None:
-            matched_by = "new"
-            best: tuple[float, Patient | None, tuple[str, ...]] = (0.0, None, ())
-            for candidate in candidates(record):
-                result = match_score(record.demographics(), _demographics_of(candidate))
-                if result.automatic and result.score > best[0]:
-                    best = (result.score, candidate, result.reasons)
-                elif result.possible:
-                    possible.append((candidate, result.score, result.reasons))
-            if best[1] is not None:
-                patient, matched_by = best[1], "demographics"
+            patient, possible = _demographic_match(record, candidates(record))
+            matched_by = "new" if patient is None else "demographics"
         if patient is None:
             if record.date_of_birth is None or not record.first_name or not record.last_name:
                 results.append(

@@ -37,7 +37,13 @@ from django.utils import timezone
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
-from .matching import POSSIBLE, Demographics, match_score, normalize_name, normalize_phone
+from .matching import (
+    POSSIBLE,
+    demographics_of,
+    match_score,
+    normalize_name,
+    normalize_phone,
+)
 from .models import ClinicalFact, Coverage, DuplicateCandidate, Patient, PatientIdentifier
 
 SEARCH_LIMIT = 25
@@ -409,17 +415,6 @@ def _attach_locations(hits: list[PatientHit]) -> None:
         hit.locations = [names[lid] for lid in ordered if lid in names]
 
 
-def _demographics(patient: Patient) -> Demographics:
-    return Demographics(
-        first_name=patient.first_name,
-        last_name=patient.last_name,
-        date_of_birth=patient.date_of_birth,
-        phone=patient.phone,
-        zip_code=patient.zip_code,
-        sex=patient.sex,
-    )
-
-
 def _attach_duplicates(hits: list[PatientHit]) -> None:
     """Flag open duplicate candidates on record, and pairs in these results that match."""
     by_id = {hit.id: hit for hit in hits}
@@ -431,7 +426,7 @@ def _attach_duplicates(hits: list[PatientHit]) -> None:
             by_id[a].possible_duplicates.append(b)
         if b in by_id and a not in by_id[b].possible_duplicates:
             by_id[b].possible_duplicates.append(a)
-    demographics = {hit.id: _demographics(hit.patient) for hit in hits}
+    demographics = {hit.id: demographics_of(hit.patient) for hit in hits}
     for i, first in enumerate(hits):
         for second in hits[i + 1 :]:
             # Without the same (or day/month-swapped) DOB, names, phone and ZIP add up to

@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from integrations.outbox import PATIENT_CREATED, outbox_enqueue
 
-from .matching import Demographics, MatchResult, match_score, normalize_phone
+from .matching import Demographics, MatchResult, demographics_of, match_score, normalize_phone
 from .models import DuplicateCandidate, Patient
 from .selectors import _last_names, name_index_key
 
@@ -91,17 +91,7 @@ def patient_duplicates(*, data: Mapping[str, Any]) -> list[DuplicateMatch]:
             keys |= Q(last_name__in=surnames, date_of_birth__year=dob.year)
     found: list[DuplicateMatch] = []
     for patient in Patient.objects.exclude(status=Patient.Status.MERGED).filter(keys)[:500]:
-        result = match_score(
-            new,
-            Demographics(
-                first_name=patient.first_name,
-                last_name=patient.last_name,
-                date_of_birth=patient.date_of_birth,
-                phone=patient.phone,
-                zip_code=patient.zip_code,
-                sex=patient.sex,
-            ),
-        )
+        result = match_score(new, demographics_of(patient))
         if result.possible:
             found.append(DuplicateMatch(patient=patient, match=result))
     found.sort(key=lambda d: (-d.match.score, d.patient.pk))

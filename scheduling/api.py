@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import UsesConsolePermission, validated_input
 from patients.models import Patient
 
 from . import selectors, services
@@ -38,13 +39,10 @@ from .models import (
 )
 
 
-class UsesConsole(permissions.BasePermission):
+class UsesConsole(UsesConsolePermission):
     """Agents (and admins): the scheduling API acts with the console's powers."""
 
     message = "Your role may not use the scheduling API."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.has_perm("scheduling.use_console"))
 
 
 def agent_of(request: Request) -> User:
@@ -271,9 +269,7 @@ class SlotSearchView(ServiceView):
 
     @extend_schema(request=Input, responses={200: Output, 400: ErrorOutput, 403: ErrorOutput})
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated_input(self.Input, request)
         # Asking for what the role may not do is an error, not a silently narrower answer.
         if v["allow_out_of_network"] and not request.user.has_perm("scheduling.override_network"):
             raise services.NetworkOverrideNotAllowed()
@@ -375,14 +371,13 @@ class HoldCreateView(ServiceView):
 
     @extend_schema(request=Input, responses={201: HoldOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        call = _call_or_400(request, data.validated_data.get("call_id"))
+        data = validated_input(self.Input, request)
+        call = _call_or_400(request, data.get("call_id"))
         hold = services.hold_place(
-            slot=data.validated_data["slot_id"],
+            slot=data["slot_id"],
             by=agent_of(request),
             call=call,
-            appointment_type=data.validated_data.get("appointment_type_id"),
+            appointment_type=data.get("appointment_type_id"),
         )
         return Response(HoldOutput(hold).data, status=status.HTTP_201_CREATED)
 
@@ -427,9 +422,7 @@ class AppointmentBookView(ServiceView):
         request=Input, responses={201: AppointmentOutput, 400: ErrorOutput, 409: ErrorOutput}
     )
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated_input(self.Input, request)
         appt = services.appointment_book(
             hold=v["hold_id"],
             patient=v["patient_id"],
@@ -476,9 +469,7 @@ class AppointmentRescheduleView(ServiceView):
 
     @extend_schema(request=Input, responses={201: ChangeOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request, appointment_id: int) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated_input(self.Input, request)
         old = _appointment(appointment_id)
         new = services.appointment_reschedule(
             appointment=old,
@@ -500,9 +491,7 @@ class AppointmentCancelView(ServiceView):
 
     @extend_schema(request=Input, responses={200: ChangeOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request, appointment_id: int) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated_input(self.Input, request)
         appt = services.appointment_cancel(
             appointment=_appointment(appointment_id),
             by=agent_of(request),
@@ -549,9 +538,7 @@ class WaitlistAddView(ServiceView):
 
     @extend_schema(request=Input, responses={201: Output, 400: ErrorOutput})
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated_input(self.Input, request)
         entry = services.waitlist_add(
             patient=v["patient_id"],
             appointment_type=v["appointment_type_id"],
@@ -603,9 +590,7 @@ class CallStartView(ServiceView):
 
     @extend_schema(request=Input, responses={201: CallOutput, 400: ErrorOutput})
     def post(self, request: Request) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated_input(self.Input, request)
         call = services.call_start(
             agent=agent_of(request),
             caller_phone=v.get("caller_phone", ""),
@@ -631,9 +616,7 @@ class CallWrapUpView(ServiceView):
 
     @extend_schema(request=Input, responses={200: CallOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request, call_id: int) -> Response:
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated_input(self.Input, request)
         call = services.call_wrap_up(
             call=get_object_or_404(Call, pk=call_id),
             by=agent_of(request),

@@ -213,6 +213,20 @@ def _respond(
     return panels.render(*names, status=status)
 
 
+def _refuse(
+    request: AgentRequest,
+    state: ConsoleState,
+    *names: str,
+    message: str,
+    status: int,
+    **extra: Any,
+) -> HttpResponse:
+    """Turn the request down: a constant message shown as an error, with its HTTP status."""
+    return _respond(
+        request, state, *names, message=message, level=messages.ERROR, status=status, **extra
+    )
+
+
 # ---------------------------------------------------------------------------
 # The page
 # ---------------------------------------------------------------------------
@@ -296,7 +310,7 @@ def register(request: AgentRequest) -> HttpResponse:
             status=409,
         )
     except PermissionDenied as exc:
-        return _respond(request, state, "flash", message=str(exc), level=messages.ERROR, status=403)
+        return _refuse(request, state, "flash", message=str(exc), status=403)
     state.opened(patient.pk)
     _attach_patient_to_call(request, state)
     return _respond(
@@ -329,9 +343,7 @@ def _error(request: AgentRequest, state: ConsoleState, exc: Exception, *names: s
     if details:
         message = f"{message} {' '.join(details)}"
     status = getattr(exc, "status_code", 409)
-    return _respond(
-        request, state, *(names or ("flash",)), message=message, level=messages.ERROR, status=status
-    )
+    return _refuse(request, state, *(names or ("flash",)), message=message, status=status)
 
 
 @require_POST
@@ -342,12 +354,11 @@ def call_start(request: AgentRequest) -> HttpResponse:
     if not form.is_valid():
         return _respond(request, state, "callbar", call_form=form, status=400)
     if _current_call(request, state) is not None:
-        return _respond(
+        return _refuse(
             request,
             state,
             "callbar",
             message="Wrap up the current call before starting another.",
-            level=messages.ERROR,
             status=409,
         )
     state.clear_call()
@@ -432,14 +443,7 @@ def hold(request: AgentRequest) -> HttpResponse:
         Slot.objects.filter(pk=form.data.get("slot_id") or 0).first() if form.is_valid() else None
     )
     if slot is None:
-        return _respond(
-            request,
-            state,
-            "hold",
-            message=services.SlotUnavailable.message,
-            level=messages.ERROR,
-            status=409,
-        )
+        return _refuse(request, state, "hold", message=services.SlotUnavailable.message, status=409)
     type_id = str(
         request.POST.get("appointment_type_id") or state.finder.get("appointment_type") or ""
     )
@@ -511,25 +515,17 @@ def book(request: AgentRequest) -> HttpResponse:
     held = _held(request, state)
     appointment_type = AppointmentType.objects.filter(pk=state.appointment_type_id or 0).first()
     if patient is None or held is None or appointment_type is None:
-        return _respond(
-            request,
-            state,
-            "hold",
-            message=services.HoldExpired.message,
-            level=messages.ERROR,
-            status=409,
-        )
+        return _refuse(request, state, "hold", message=services.HoldExpired.message, status=409)
     if not form.is_valid():
         return _respond(request, state, "hold", book_form=form, status=400)
     if state.hold_network_note and not form.cleaned_data["network_override_reason"]:
         # Refused here with the reason spelled out; the service would refuse it too.
-        return _respond(
+        return _refuse(
             request,
             state,
             "hold",
             book_form=form,
             message=f"{OVERRIDE_REASON_MISSING} {state.hold_network_note}.",
-            level=messages.ERROR,
             status=400,
         )
     try:
@@ -548,6 +544,14 @@ def book(request: AgentRequest) -> HttpResponse:
     state.hold_network_note = ""
     # The visit's booking reason is why they called (the seeded history does the same).
     state.did(Call.Outcome.BOOKED, booked.book_reason)
+    return _show_booked(request, state, booked, message="Booked.")
+
+
+def _show_booked(
+    request: AgentRequest, state: ConsoleState, appointment: Appointment, *, message: str
+) -> HttpResponse:
+    """After a booking or a reschedule the hold is spent and the new visit shows in the
+    hold panel, the patient's context, the finder and the call bar alike."""
     return _respond(
         request,
         state,
@@ -555,8 +559,8 @@ def book(request: AgentRequest) -> HttpResponse:
         "context",
         "finder",
         "callbar",
-        booked=booked,
-        message="Booked.",
+        booked=appointment,
+        message=message,
     )
 
 
@@ -576,13 +580,8 @@ def reschedule_start(request: AgentRequest) -> HttpResponse:
     form = forms.AppointmentActionForm(request.POST)
     appt = _own_appointment(state, form.cleaned_data["appointment_id"]) if form.is_valid() else None
     if appt is None or not appt.is_active:
-        return _respond(
-            request,
-            state,
-            "flash",
-            message=services.AppointmentNotActive.message,
-            level=messages.ERROR,
-            status=409,
+        return _refuse(
+            request, state, "flash", message=services.AppointmentNotActive.message, status=409
         )
     state.reschedule_id = appt.pk
     state.finder = {}
@@ -609,25 +608,11 @@ def reschedule(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
     form = forms.RescheduleForm(request.POST)
     if not form.is_valid():
-        return _respond(
-            request,
-            state,
-            "hold",
-            message=services.InvalidReason.message,
-            level=messages.ERROR,
-            status=400,
-        )
+        return _refuse(request, state, "hold", message=services.InvalidReason.message, status=400)
     appt = _own_appointment(state, form.cleaned_data["appointment_id"])
     held = _held(request, state)
     if appt is None or held is None:
-        return _respond(
-            request,
-            state,
-            "hold",
-            message=services.HoldExpired.message,
-            level=messages.ERROR,
-            status=409,
-        )
+        return _refuse(request, state, "hold", message=services.HoldExpired.message, status=409)
     try:
         moved = services.appointment_reschedule(
             appointment=appt,
@@ -642,16 +627,7 @@ def reschedule(request: AgentRequest) -> HttpResponse:
     state.reschedule_id = None
     state.freed_slot_ids = services.freed_slot_ids(appt)
     state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
-    return _respond(
-        request,
-        state,
-        "hold",
-        "context",
-        "finder",
-        "callbar",
-        booked=moved,
-        message="Rescheduled.",
-    )
+    return _show_booked(request, state, moved, message="Rescheduled.")
 
 
 @require_POST
@@ -660,23 +636,11 @@ def cancel(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
     form = forms.CancelForm(request.POST)
     if not form.is_valid():
-        return _respond(
-            request,
-            state,
-            "flash",
-            message=services.InvalidReason.message,
-            level=messages.ERROR,
-            status=400,
-        )
+        return _refuse(request, state, "flash", message=services.InvalidReason.message, status=400)
     appt = _own_appointment(state, form.cleaned_data["appointment_id"])
     if appt is None:
-        return _respond(
-            request,
-            state,
-            "flash",
-            message=services.AppointmentNotActive.message,
-            level=messages.ERROR,
-            status=409,
+        return _refuse(
+            request, state, "flash", message=services.AppointmentNotActive.message, status=409
         )
     try:
         services.appointment_cancel(
