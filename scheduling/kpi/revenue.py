@@ -29,7 +29,7 @@ from billing.models import (
 )
 
 from .filters import KpiFilters
-from .metrics import NO_DATA, Metric, days, rate
+from .metrics import NO_DATA, Metric, days, rate, rate_metric
 
 # CLP02 = 4: "Denied" (X12 835, loop 2100 CLP segment).
 CLP_DENIED = "4"
@@ -169,15 +169,12 @@ def revenue_metrics(f: KpiFilters) -> list[Metric]:
         return rate(cur - bad, cur) if cur else None
 
     return [
-        Metric(
+        rate_metric(
             "eligibility_failures",
             "Eligibility failures",
             DEF_ELIGIBILITY,
-            "percent",
-            rate(eagg["bad_cur"], eagg["cur"]),
-            rate(eagg["bad_prev"], eagg["prev"]),
-            numerator=eagg["bad_cur"],
-            denominator=eagg["cur"],
+            eagg,
+            numerator="bad",
             drill="eligibility_failures",
             no_source=_source_note(has_checks, "eligibility checks"),
             lower_is_better=True,
@@ -194,15 +191,12 @@ def revenue_metrics(f: KpiFilters) -> list[Metric]:
             drill="unclean_claims",
             no_source=_source_note(has_claims, "claims"),
         ),
-        Metric(
+        rate_metric(
             "denials",
             "Denial rate",
             DEF_DENIAL,
-            "percent",
-            rate(aagg["denied_cur"], aagg["cur"]),
-            rate(aagg["denied_prev"], aagg["prev"]),
-            numerator=aagg["denied_cur"],
-            denominator=aagg["cur"],
+            aagg,
+            numerator="denied",
             drill="denied_claims",
             no_source=_source_note(has_claims, "claims"),
             lower_is_better=True,

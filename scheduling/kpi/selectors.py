@@ -51,7 +51,7 @@ from scheduling.models import (
 )
 
 from .filters import KpiFilters
-from .metrics import Metric, no_source_note, rate, seconds
+from .metrics import Metric, no_source_note, rate, rate_metric, seconds
 
 FCR_WINDOW = timedelta(days=7)
 AUTOMATED_CHANNELS = [
@@ -543,15 +543,13 @@ def access_summary(f: KpiFilters) -> AccessSummary:
             drill="bookings",
             no_source=no_appts,
         ),
-        Metric(
+        rate_metric(
             "fcr",
             "First-call resolution",
             f"{DEF_FCR} {DEF_CALL_SCOPE}",
-            "percent",
-            rate(fcr_agg["ok_cur"], fcr_agg["base_cur"]),
-            rate(fcr_agg["ok_prev"], fcr_agg["base_prev"]),
-            numerator=fcr_agg["ok_cur"],
-            denominator=fcr_agg["base_cur"],
+            fcr_agg,
+            numerator="ok",
+            denominator="base",
             drill="fcr_callbacks",
             no_source=no_calls,
         ),
@@ -566,27 +564,22 @@ def access_summary(f: KpiFilters) -> AccessSummary:
             no_source=no_calls,
             lower_is_better=True,
         ),
-        Metric(
+        rate_metric(
             "automation",
             "Automation share",
             DEF_AUTOMATION,
-            "percent",
-            rate(book_agg["auto_cur"], book_agg["cur"]),
-            rate(book_agg["auto_prev"], book_agg["prev"]),
-            numerator=book_agg["auto_cur"],
-            denominator=book_agg["cur"],
+            book_agg,
+            numerator="auto",
             drill="automated_bookings",
             no_source=no_appts,
         ),
-        Metric(
+        rate_metric(
             "hold_conversion",
             "Hold-to-book conversion",
             f"{DEF_HOLD} Location, region and agent filters apply.",
-            "percent",
-            rate(hold_agg["ok_cur"], hold_agg["done_cur"]),
-            rate(hold_agg["ok_prev"], hold_agg["done_prev"]),
-            numerator=hold_agg["ok_cur"],
-            denominator=hold_agg["done_cur"],
+            hold_agg,
+            numerator="ok",
+            denominator="done",
             drill="holds",
             no_source=no_holds,
         ),
@@ -691,43 +684,35 @@ def accuracy_summary(f: KpiFilters, *, with_mismatch: bool = True) -> AccuracySu
     )
 
     def status_metric(status: str, label: str, definition: str) -> Metric:
-        return Metric(
+        return rate_metric(
             status,
             label,
             definition,
-            "percent",
-            rate(sagg[f"{status}_cur"], sagg["all_cur"]),
-            rate(sagg[f"{status}_prev"], sagg["all_prev"]),
-            numerator=sagg[f"{status}_cur"],
-            denominator=sagg["all_cur"],
+            sagg,
+            numerator=status,
+            denominator="all",
             drill=status,
             no_source=no_appts,
             lower_is_better=True,
         )
 
     metrics = [
-        Metric(
+        rate_metric(
             "wrong_location",
             "Wrong-location bookings",
             _wrong_location_definition(f.accuracy_days),
-            "percent",
-            rate(agg["wrong_cur"], agg["cur"]),
-            rate(agg["wrong_prev"], agg["prev"]),
-            numerator=agg["wrong_cur"],
-            denominator=agg["cur"],
+            agg,
+            numerator="wrong",
             drill="wrong_location",
             no_source=no_appts,
             lower_is_better=True,
         ),
-        Metric(
+        rate_metric(
             "mismatch",
             "Provider-patient mismatches",
             DEF_MISMATCH,
-            "percent",
-            rate(agg["mm_cur"], agg["cur"]),
-            rate(agg["mm_prev"], agg["prev"]),
-            numerator=agg["mm_cur"],
-            denominator=agg["cur"],
+            agg,
+            numerator="mm",
             drill="mismatch",
             no_source=no_appts,
             lower_is_better=True,
@@ -819,15 +804,12 @@ def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]
             f"{SCHEDULE_FILL_DAYS} days, or pick a future date range."
         )
     return [
-        Metric(
+        rate_metric(
             "utilization",
             "Slot utilization",
             f"{DEF_UTILIZATION} Agent and appointment-type filters do not apply to slots.",
-            "percent",
-            rate(agg["booked_cur"], agg["cur"]),
-            rate(agg["booked_prev"], agg["prev"]),
-            numerator=agg["booked_cur"],
-            denominator=agg["cur"],
+            agg,
+            numerator="booked",
             drill="booked_slots",
             no_source=no_slots,
         ),
@@ -843,15 +825,12 @@ def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]
             drill="upcoming_slots",
             no_source="" if fill["slots"] else no_source_note(found, Slot, "no slots ahead."),
         ),
-        Metric(
+        rate_metric(
             "waitlist_fill",
             "Waitlist fill rate",
             DEF_WAITLIST,
-            "percent",
-            rate(wagg["ok_cur"], wagg["cur"]),
-            rate(wagg["ok_prev"], wagg["prev"]),
-            numerator=wagg["ok_cur"],
-            denominator=wagg["cur"],
+            wagg,
+            numerator="ok",
             drill="waitlist",
             no_source=no_wait,
         ),
