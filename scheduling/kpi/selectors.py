@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -23,6 +23,7 @@ from django.db.models import (
     F,
     Func,
     IntegerField,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -139,48 +140,57 @@ def region_locations(region_id: int) -> list[int]:
     return list(Location.objects.filter(region_id=region_id).values_list("pk", flat=True))
 
 
-def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
-    qs = Appointment.objects.all()
+_M = TypeVar("_M", bound=Model)
+
+
+def scoped(
+    qs: QuerySet[_M],
+    f: KpiFilters,
+    *,
+    location: str,
+    region: str = "",
+    agent: str = "",
+    appointment_type: str = "",
+) -> QuerySet[_M]:
+    """``qs`` narrowed by the page's filters, each through its own path on the model.
+
+    Without a ``region`` path the region is read as its location ids (``region_locations``)
+    and matched on ``location``; a filter without a path does not apply to the model.
+    """
     if f.region_id:
-        qs = qs.filter(location_id__in=region_locations(f.region_id))
+        if region:
+            qs = qs.filter(**{region: f.region_id})
+        else:
+            qs = qs.filter(**{f"{location}__in": region_locations(f.region_id)})
     if f.location_id:
-        qs = qs.filter(location_id=f.location_id)
-    if f.agent_id:
-        qs = qs.filter(booked_by_id=f.agent_id)
-    if f.appointment_type_id:
-        qs = qs.filter(appointment_type_id=f.appointment_type_id)
+        qs = qs.filter(**{location: f.location_id})
+    if agent and f.agent_id:
+        qs = qs.filter(**{agent: f.agent_id})
+    if appointment_type and f.appointment_type_id:
+        qs = qs.filter(**{appointment_type: f.appointment_type_id})
     return qs
+
+
+def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
+    return scoped(
+        Appointment.objects.all(),
+        f,
+        location="location_id",
+        agent="booked_by_id",
+        appointment_type="appointment_type_id",
+    )
 
 
 def calls_scoped(f: KpiFilters) -> QuerySet[Call]:
-    qs = Call.objects.all()
-    if f.region_id:
-        qs = qs.filter(patient__home_location_id__in=region_locations(f.region_id))
-    if f.location_id:
-        qs = qs.filter(patient__home_location_id=f.location_id)
-    if f.agent_id:
-        qs = qs.filter(agent_id=f.agent_id)
-    return qs
+    return scoped(Call.objects.all(), f, location="patient__home_location_id", agent="agent_id")
 
 
 def holds_scoped(f: KpiFilters) -> QuerySet[Hold]:
-    qs = Hold.objects.all()
-    if f.region_id:
-        qs = qs.filter(slot__location_id__in=region_locations(f.region_id))
-    if f.location_id:
-        qs = qs.filter(slot__location_id=f.location_id)
-    if f.agent_id:
-        qs = qs.filter(held_by_id=f.agent_id)
-    return qs
+    return scoped(Hold.objects.all(), f, location="slot__location_id", agent="held_by_id")
 
 
 def slots_scoped(f: KpiFilters) -> QuerySet[Slot]:
-    qs = Slot.objects.exclude(status=Slot.Status.BLOCKED)
-    if f.region_id:
-        qs = qs.filter(location_id__in=region_locations(f.region_id))
-    if f.location_id:
-        qs = qs.filter(location_id=f.location_id)
-    return qs
+    return scoped(Slot.objects.exclude(status=Slot.Status.BLOCKED), f, location="location_id")
 
 
 def waitlist_scoped(f: KpiFilters) -> QuerySet[Waitlist]:
