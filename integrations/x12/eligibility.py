@@ -22,6 +22,7 @@ from .core import (
     clean,
     d8,
     envelope,
+    nm1,
     only_transactions,
     parse_interchange,
     seg,
@@ -81,31 +82,9 @@ def build_270(inquiries: Sequence[EligibilityInquiry], *, env: Envelope, referen
             env.at.strftime("%H%M"),
         ),
         seg("HL", "1", "", "20", "1"),
-        seg(
-            "NM1",
-            "PR",
-            "2",
-            clean(first.payer_name, 60),
-            "",
-            "",
-            "",
-            "",
-            "PI",
-            clean(first.payer_code, 80),
-        ),
+        nm1("PR", "2", clean(first.payer_name, 60), "", "PI", clean(first.payer_code, 80)),
         seg("HL", "2", "1", "21", "1"),
-        seg(
-            "NM1",
-            "1P",
-            "2",
-            clean(first.provider_name, 60),
-            "",
-            "",
-            "",
-            "",
-            "XX",
-            first.provider_npi,
-        ),
+        nm1("1P", "2", clean(first.provider_name, 60), "", "XX", first.provider_npi),
     ]
     hl = 2
     for inq in inquiries:
@@ -113,15 +92,11 @@ def build_270(inquiries: Sequence[EligibilityInquiry], *, env: Envelope, referen
         body += [
             seg("HL", str(hl), "2", "22", "0"),
             seg("TRN", "1", clean(inq.trace, 50), "9" + clean(env.sender_id, 9).ljust(9, "0")),
-            seg(
-                "NM1",
+            nm1(
                 "IL",
                 "1",
                 clean(inq.last_name, 60),
                 clean(inq.first_name, 35),
-                "",
-                "",
-                "",
                 "MI",
                 clean(inq.member_id, 80),
             ),
@@ -358,7 +333,7 @@ def build_271(
             env.at.strftime("%H%M"),
         ),
         seg("HL", "1", "", "20", "1"),
-        seg("NM1", "PR", "2", clean(payer_name, 60), "", "", "", "", "PI", clean(payer_code, 80)),
+        nm1("PR", "2", clean(payer_name, 60), "", "PI", clean(payer_code, 80)),
     ]
     payer_error = next((a.get("payer_error") for _, a in answers if a.get("payer_error")), None)
     if payer_error:
@@ -367,18 +342,7 @@ def build_271(
     first = answers[0][0]
     body += [
         seg("HL", "2", "1", "21", "1"),
-        seg(
-            "NM1",
-            "1P",
-            "2",
-            clean(first.provider_name, 60),
-            "",
-            "",
-            "",
-            "",
-            "XX",
-            first.provider_npi,
-        ),
+        nm1("1P", "2", clean(first.provider_name, 60), "", "XX", first.provider_npi),
     ]
     hl = 2
     for inq, a in answers:
@@ -386,15 +350,11 @@ def build_271(
         body += [
             seg("HL", str(hl), "2", "22", "0"),
             seg("TRN", "2", clean(inq.trace, 50), "9" + clean(env.receiver_id, 9).ljust(9, "0")),
-            seg(
-                "NM1",
+            nm1(
                 "IL",
                 "1",
                 clean(inq.last_name, 60),
                 clean(inq.first_name, 35),
-                "",
-                "",
-                "",
                 "MI",
                 clean(inq.member_id, 80),
             ),

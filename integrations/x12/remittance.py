@@ -23,6 +23,7 @@ from .core import (
     d8,
     envelope,
     money,
+    nm1,
     parse_interchange,
     seg,
 )
@@ -284,14 +285,10 @@ def build_835(
         )
         body += _cas_segments(c.adjustments)
         body.append(
-            seg(
-                "NM1",
+            nm1(
                 "QC",
                 "1",
                 clean(c.patient_last_name, 60) or "UNKNOWN",
-                "",
-                "",
-                "",
                 "",
                 "MI",
                 clean(c.member_id, 80),
