@@ -67,6 +67,18 @@ class _Service:
     adjustments: list[AdjustmentData] = field(default_factory=list)
     remarks: list[str] = field(default_factory=list)
 
+    def freeze(self) -> ServicePayment:
+        return ServicePayment(
+            procedure_code=self.procedure_code,
+            modifiers=self.modifiers,
+            charge=self.charge,
+            paid=self.paid,
+            units=self.units,
+            service_date=self.service_date,
+            adjustments=tuple(self.adjustments),
+            remarks=tuple(self.remarks),
+        )
+
 
 @dataclass
 class _Claim:
@@ -94,19 +106,7 @@ class _Claim:
             remarks=tuple(self.remarks),
             patient_last_name=self.patient_last_name,
             member_id=self.member_id,
-            services=tuple(
-                ServicePayment(
-                    procedure_code=sv.procedure_code,
-                    modifiers=sv.modifiers,
-                    charge=sv.charge,
-                    paid=sv.paid,
-                    units=sv.units,
-                    service_date=sv.service_date,
-                    adjustments=tuple(sv.adjustments),
-                    remarks=tuple(sv.remarks),
-                )
-                for sv in self.services
-            ),
+            services=tuple(sv.freeze() for sv in self.services),
         )
 
 
