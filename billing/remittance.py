@@ -11,6 +11,7 @@ reason and changes no balance.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from integrations.models import Connector, Message
 from integrations.x12.core import X12Error
 from integrations.x12.ledger import x12_mark, x12_record_inbound
 from integrations.x12.remittance import parse_835
-from integrations.x12.types import ClaimPayment
+from integrations.x12.types import AdjustmentData, ClaimPayment
 
 from .models import Adjustment, Claim, ClaimStatusHistory, Payer, Remittance, RemittanceClaim
 
@@ -192,37 +193,53 @@ def _post_claim(remittance: Remittance, cp: ClaimPayment, payer: Payer, result: 
     result.posted += 1
 
 
+# CAS01 claim adjustment group codes (X12 835, loop 2100/2110 CAS) that are posted.
+POSTED_GROUPS = frozenset({"CO", "PR", "OA", "PI", "CR"})
+
+
 def _adjustments(rc: RemittanceClaim, cp: ClaimPayment) -> list[Adjustment]:
     claim_denied = cp.status_code == DENIED
-    out = [
-        Adjustment(
-            remittance_claim=rc,
-            procedure_code="",
-            group_code=a.group,
-            reason_code=a.reason[:5],
-            remark_code=(cp.remarks[0] if cp.remarks else "")[:6],
-            amount=a.amount,
-            denied=claim_denied and a.group != "PR",
-        )
-        for a in cp.adjustments
-        if a.group in {"CO", "PR", "OA", "PI", "CR"}
-    ]
+    out = _adjustment_rows(
+        rc, cp.adjustments, procedure_code="", remarks=cp.remarks, denied=claim_denied
+    )
     for sv in cp.services:
         line_denied = claim_denied or (sv.paid == 0 and sv.charge > 0)
-        out += [
-            Adjustment(
-                remittance_claim=rc,
-                procedure_code=sv.procedure_code[:10],
-                group_code=a.group,
-                reason_code=a.reason[:5],
-                remark_code=(sv.remarks[0] if sv.remarks else "")[:6],
-                amount=a.amount,
-                denied=line_denied and a.group != "PR",
-            )
-            for a in sv.adjustments
-            if a.group in {"CO", "PR", "OA", "PI", "CR"}
-        ]
+        out += _adjustment_rows(
+            rc,
+            sv.adjustments,
+            procedure_code=sv.procedure_code[:10],
+            remarks=sv.remarks,
+            denied=line_denied,
+        )
     return out
+
+
+def _adjustment_rows(
+    rc: RemittanceClaim,
+    adjustments: Sequence[AdjustmentData],
+    *,
+    procedure_code: str,
+    remarks: Sequence[str],
+    denied: bool,
+) -> list[Adjustment]:
+    """Claim-level (no procedure code) or line-level adjustments, with the first remark.
+
+    Patient responsibility (PR) is never a denial, even on a denied claim or line.
+    """
+    remark_code = (remarks[0] if remarks else "")[:6]
+    return [
+        Adjustment(
+            remittance_claim=rc,
+            procedure_code=procedure_code,
+            group_code=a.group,
+            reason_code=a.reason[:5],
+            remark_code=remark_code,
+            amount=a.amount,
+            denied=denied and a.group != "PR",
+        )
+        for a in adjustments
+        if a.group in POSTED_GROUPS
+    ]
 
 
 ERR_ALREADY_MATCHED = "This remittance line is already matched to a claim."

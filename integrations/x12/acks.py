@@ -15,6 +15,7 @@ from .core import (
     clean,
     envelope,
     money,
+    nm1,
     parse_interchange,
     seg,
 )
@@ -55,20 +56,18 @@ def build_277ca(
     body = [
         seg("BHT", "0085", "08", clean(batch_reference, 50), today, env.at.strftime("%H%M"), "TH"),
         seg("HL", "1", "", "20", "1"),
-        seg("NM1", "PR", "2", clean(payer_name, 60), "", "", "", "", "PI", clean(payer_code, 80)),
+        nm1("PR", "2", clean(payer_name, 60), "", "PI", clean(payer_code, 80)),
         seg("TRN", "1", clean(batch_reference, 50)),
         seg("DTP", "050", "D8", today),
         seg("DTP", "009", "D8", today),
         seg("HL", "2", "1", "21", "1"),
-        seg("NM1", "41", "2", "CARE HUB", "", "", "", "", "46", clean(submitter_id, 80)),
+        nm1("41", "2", "CARE HUB", "", "46", clean(submitter_id, 80)),
         seg("TRN", "2", clean(batch_reference, 50)),
         seg("STC", "A1:19:PR", today, "WQ", money(sum((_dec(c[1]) for c in claims), _dec(0)))),
         seg("QTY", "90", str(len(accepted))) if accepted else "",
         seg("QTY", "AA", str(len(rejected))) if rejected else "",
         seg("HL", "3", "2", "19", "1"),
-        seg(
-            "NM1", "85", "2", "BILLING PROVIDER", "", "", "", "", "XX", billing_npi or "1234567893"
-        ),
+        nm1("85", "2", "BILLING PROVIDER", "", "XX", billing_npi or "1234567893"),
         seg("TRN", "1", "0"),
         seg("STC", "A1:19:PR", "", "WQ", money(sum((_dec(c[1]) for c in claims), _dec(0)))),
     ]
@@ -78,14 +77,10 @@ def build_277ca(
         hl += 1
         body += [
             seg("HL", str(hl), "3", "PT"),
-            seg(
-                "NM1",
+            nm1(
                 "QC",
                 "1",
                 clean(last_name, 60) or "UNKNOWN",
-                "",
-                "",
-                "",
                 "",
                 "MI",
                 clean(member_id, 80) or "UNKNOWN",

@@ -20,6 +20,7 @@ from .core import (
     d8,
     envelope,
     money,
+    nm1,
     only_transactions,
     parse_interchange,
     seg,
@@ -76,20 +77,9 @@ def build_837p(
             "CH",
         ),
         # 1000A submitter, 1000B receiver
-        seg(
-            "NM1",
-            "41",
-            "2",
-            clean(submitter_name, 60),
-            "",
-            "",
-            "",
-            "",
-            "46",
-            clean(env.sender_id, 80),
-        ),
+        nm1("41", "2", clean(submitter_name, 60), "", "46", clean(env.sender_id, 80)),
         seg("PER", "IC", "BILLING OFFICE", "TE", submitter_phone),
-        seg("NM1", "40", "2", "CLEARINGHOUSE", "", "", "", "", "46", clean(env.receiver_id, 80)),
+        nm1("40", "2", "CLEARINGHOUSE", "", "46", clean(env.receiver_id, 80)),
     ]
     by_provider: OrderedDict[str, list[ClaimData]] = OrderedDict()
     for claim in claims:
@@ -101,7 +91,7 @@ def build_837p(
         bp = group[0].billing_provider
         body += [
             seg("HL", str(provider_hl), "", "20", "1"),
-            seg("NM1", "85", "2", clean(bp.name, 60), "", "", "", "", "XX", bp.npi),
+            nm1("85", "2", clean(bp.name, 60), "", "XX", bp.npi),
             *_address(bp.address, nine=True),
             seg("REF", "EI", bp.tax_id),
         ]
@@ -124,15 +114,11 @@ def build_837p(
                     "",
                     claim.filing_indicator,
                 ),
-                seg(
-                    "NM1",
+                nm1(
                     "IL",
                     "1",
                     clean(sub.last_name, 60),
                     clean(sub.first_name, 35),
-                    "",
-                    "",
-                    "",
                     "MI",
                     clean(claim.member_id, 80),
                 ),
@@ -142,18 +128,7 @@ def build_837p(
             if self_pay:
                 body += _dmg(sub)
             body.append(
-                seg(
-                    "NM1",
-                    "PR",
-                    "2",
-                    clean(claim.payer_name, 60),
-                    "",
-                    "",
-                    "",
-                    "",
-                    "PI",
-                    clean(claim.payer_code, 80),
-                )
+                nm1("PR", "2", clean(claim.payer_name, 60), "", "PI", clean(claim.payer_code, 80))
             )
             if not self_pay:
                 hl += 1
@@ -161,7 +136,7 @@ def build_837p(
                 body += [
                     seg("HL", str(hl), str(subscriber_hl), "23", "0"),
                     seg("PAT", claim.relationship),
-                    seg("NM1", "QC", "1", clean(pat.last_name, 60), clean(pat.first_name, 35)),
+                    nm1("QC", "1", clean(pat.last_name, 60), clean(pat.first_name, 35)),
                     *_address(pat.address or Address("", "", "", "")),
                     *_dmg(pat),
                 ]
@@ -191,15 +166,11 @@ def _claim_loop(claim: ClaimData) -> list[str]:
     codes = [("ABK" if i == 0 else "ABF") + COMPONENT + dx for i, dx in enumerate(claim.diagnoses)]
     out.append(seg("HI", *codes))
     out.append(
-        seg(
-            "NM1",
+        nm1(
             "82",
             "1",
             clean(claim.rendering_last_name, 60),
             clean(claim.rendering_first_name, 35),
-            "",
-            "",
-            "",
             "XX",
             claim.rendering_npi,
         )

@@ -300,6 +300,23 @@ def seg(*elements: object) -> str:
     return ELEMENT.join(parts)
 
 
+def nm1(
+    entity: str,
+    entity_type: str,
+    name: str,
+    first_name: str = "",
+    id_qualifier: str = "",
+    identifier: str = "",
+) -> str:
+    """An NM1 name segment (X12 5010, every loop's 1000/2010 name).
+
+    NM102 is "1" for a person, "2" for an organization; NM105-NM107 (middle name, prefix,
+    suffix) are never sent by the hub. Values go in as already cleaned and truncated:
+    each loop has its own limits and fallbacks.
+    """
+    return seg("NM1", entity, entity_type, name, first_name, "", "", "", id_qualifier, identifier)
+
+
 def d8(value: str) -> date | None:
     """An X12 D8 date (CCYYMMDD); None when blank or impossible.
 

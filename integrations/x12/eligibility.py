@@ -22,6 +22,7 @@ from .core import (
     clean,
     d8,
     envelope,
+    nm1,
     only_transactions,
     parse_interchange,
     seg,
@@ -66,6 +67,34 @@ AAA_REASONS = {
 ERR_NOT_271 = "The file holds no 271 eligibility response."
 
 
+def _information_receiver(first: EligibilityInquiry) -> list[str]:
+    """Loops 2000B/2100B: the provider the 270 asks for and the 271 answers."""
+    return [
+        seg("HL", "2", "1", "21", "1"),
+        nm1("1P", "2", clean(first.provider_name, 60), "", "XX", first.provider_npi),
+    ]
+
+
+def _subscriber(hl: int, inq: EligibilityInquiry, *, trace_type: str, originator: str) -> list[str]:
+    """Loops 2000C/2100C up to the name: HL, TRN and NM1*IL.
+
+    TRN01 is "1" (current transaction trace) in a 270 and "2" (referenced trace) in the
+    271 that echoes it; TRN03 is "9" and the originator's id, padded to ten characters.
+    """
+    return [
+        seg("HL", str(hl), "2", "22", "0"),
+        seg("TRN", trace_type, clean(inq.trace, 50), "9" + clean(originator, 9).ljust(9, "0")),
+        nm1(
+            "IL",
+            "1",
+            clean(inq.last_name, 60),
+            clean(inq.first_name, 35),
+            "MI",
+            clean(inq.member_id, 80),
+        ),
+    ]
+
+
 def build_270(inquiries: Sequence[EligibilityInquiry], *, env: Envelope, reference: str) -> str:
     """One 270 transaction per payer and provider, a 2000C subscriber loop per inquiry."""
     if not inquiries:
@@ -81,51 +110,13 @@ def build_270(inquiries: Sequence[EligibilityInquiry], *, env: Envelope, referen
             env.at.strftime("%H%M"),
         ),
         seg("HL", "1", "", "20", "1"),
-        seg(
-            "NM1",
-            "PR",
-            "2",
-            clean(first.payer_name, 60),
-            "",
-            "",
-            "",
-            "",
-            "PI",
-            clean(first.payer_code, 80),
-        ),
-        seg("HL", "2", "1", "21", "1"),
-        seg(
-            "NM1",
-            "1P",
-            "2",
-            clean(first.provider_name, 60),
-            "",
-            "",
-            "",
-            "",
-            "XX",
-            first.provider_npi,
-        ),
+        nm1("PR", "2", clean(first.payer_name, 60), "", "PI", clean(first.payer_code, 80)),
+        *_information_receiver(first),
     ]
     hl = 2
     for inq in inquiries:
         hl += 1
-        body += [
-            seg("HL", str(hl), "2", "22", "0"),
-            seg("TRN", "1", clean(inq.trace, 50), "9" + clean(env.sender_id, 9).ljust(9, "0")),
-            seg(
-                "NM1",
-                "IL",
-                "1",
-                clean(inq.last_name, 60),
-                clean(inq.first_name, 35),
-                "",
-                "",
-                "",
-                "MI",
-                clean(inq.member_id, 80),
-            ),
-        ]
+        body += _subscriber(hl, inq, trace_type="1", originator=env.sender_id)
         if inq.date_of_birth:
             body.append(seg("DMG", "D8", inq.date_of_birth.strftime("%Y%m%d")))
         body += [
@@ -358,47 +349,18 @@ def build_271(
             env.at.strftime("%H%M"),
         ),
         seg("HL", "1", "", "20", "1"),
-        seg("NM1", "PR", "2", clean(payer_name, 60), "", "", "", "", "PI", clean(payer_code, 80)),
+        nm1("PR", "2", clean(payer_name, 60), "", "PI", clean(payer_code, 80)),
     ]
     payer_error = next((a.get("payer_error") for _, a in answers if a.get("payer_error")), None)
     if payer_error:
         body.append(seg("AAA", "Y", "", payer_error, "R"))
         return envelope(env, [("271", body)])
     first = answers[0][0]
-    body += [
-        seg("HL", "2", "1", "21", "1"),
-        seg(
-            "NM1",
-            "1P",
-            "2",
-            clean(first.provider_name, 60),
-            "",
-            "",
-            "",
-            "",
-            "XX",
-            first.provider_npi,
-        ),
-    ]
+    body += _information_receiver(first)
     hl = 2
     for inq, a in answers:
         hl += 1
-        body += [
-            seg("HL", str(hl), "2", "22", "0"),
-            seg("TRN", "2", clean(inq.trace, 50), "9" + clean(env.receiver_id, 9).ljust(9, "0")),
-            seg(
-                "NM1",
-                "IL",
-                "1",
-                clean(inq.last_name, 60),
-                clean(inq.first_name, 35),
-                "",
-                "",
-                "",
-                "MI",
-                clean(inq.member_id, 80),
-            ),
-        ]
+        body += _subscriber(hl, inq, trace_type="2", originator=env.receiver_id)
         if a.get("error"):
             body.append(seg("AAA", "N", "", a["error"], "C"))
             continue

@@ -25,6 +25,18 @@ def envelope_ids(raw: str) -> tuple[str, str]:
     return parts[6].strip()[:130], parts[13].strip()[:64]
 
 
+def _file_fields(raw: str, sender: str, control: str) -> dict[str, str]:
+    """What a ledger row says about the file itself, whichever way it went."""
+    return {
+        "protocol": Message.Protocol.X12,
+        "message_type": sniff_type(raw),
+        "sender": sender,
+        "control_id": control,
+        "raw": raw,
+        "sha256": Message.hash_raw(raw),
+    }
+
+
 def x12_record_outbound(
     *, raw: str, connector: Connector | None, status: str = Message.Status.SENT, error: str = ""
 ) -> Message:
@@ -33,12 +45,7 @@ def x12_record_outbound(
     return Message.objects.create(
         connector=connector,
         direction=Message.Direction.OUTBOUND,
-        protocol=Message.Protocol.X12,
-        message_type=sniff_type(raw),
-        sender=sender,
-        control_id=control,
-        raw=raw,
-        sha256=Message.hash_raw(raw),
+        **_file_fields(raw, sender, control),
         status=status,
         attempts=1,
         last_error=error,
@@ -67,12 +74,7 @@ def x12_record_inbound(*, raw: str, connector: Connector | None) -> tuple[Messag
             message = Message.objects.create(
                 connector=connector,
                 direction=Message.Direction.INBOUND,
-                protocol=Message.Protocol.X12,
-                message_type=sniff_type(raw),
-                sender=sender,
-                control_id=control,
-                raw=raw,
-                sha256=Message.hash_raw(raw),
+                **_file_fields(raw, sender, control),
                 status=Message.Status.RECEIVED,
                 received_at=timezone.now(),
             )

@@ -23,6 +23,7 @@ from .core import (
     d8,
     envelope,
     money,
+    nm1,
     parse_interchange,
     seg,
 )
@@ -66,6 +67,18 @@ class _Service:
     adjustments: list[AdjustmentData] = field(default_factory=list)
     remarks: list[str] = field(default_factory=list)
 
+    def freeze(self) -> ServicePayment:
+        return ServicePayment(
+            procedure_code=self.procedure_code,
+            modifiers=self.modifiers,
+            charge=self.charge,
+            paid=self.paid,
+            units=self.units,
+            service_date=self.service_date,
+            adjustments=tuple(self.adjustments),
+            remarks=tuple(self.remarks),
+        )
+
 
 @dataclass
 class _Claim:
@@ -93,19 +106,7 @@ class _Claim:
             remarks=tuple(self.remarks),
             patient_last_name=self.patient_last_name,
             member_id=self.member_id,
-            services=tuple(
-                ServicePayment(
-                    procedure_code=sv.procedure_code,
-                    modifiers=sv.modifiers,
-                    charge=sv.charge,
-                    paid=sv.paid,
-                    units=sv.units,
-                    service_date=sv.service_date,
-                    adjustments=tuple(sv.adjustments),
-                    remarks=tuple(sv.remarks),
-                )
-                for sv in self.services
-            ),
+            services=tuple(sv.freeze() for sv in self.services),
         )
 
 
@@ -284,14 +285,10 @@ def build_835(
         )
         body += _cas_segments(c.adjustments)
         body.append(
-            seg(
-                "NM1",
+            nm1(
                 "QC",
                 "1",
                 clean(c.patient_last_name, 60) or "UNKNOWN",
-                "",
-                "",
-                "",
                 "",
                 "MI",
                 clean(c.member_id, 80),

@@ -22,6 +22,7 @@ from integrations.models import Connector, Message, OutboxEvent
 
 from .filters import KpiFilters
 from .metrics import NO_DATA, Metric, no_source_note, seconds
+from .selectors import scoped
 
 FAILED = [Message.Status.FAILED, Message.Status.REJECTED]
 BACKLOG = [Message.Status.RECEIVED, Message.Status.PENDING, Message.Status.FAILED]
@@ -43,21 +44,18 @@ DEF_SCOPE = "Location and region filters apply through the connector's location.
 
 
 def messages_scoped(f: KpiFilters) -> QuerySet[Message]:
-    qs = Message.objects.all()
-    if f.region_id:
-        qs = qs.filter(connector__location__region_id=f.region_id)
-    if f.location_id:
-        qs = qs.filter(connector__location_id=f.location_id)
-    return qs
+    return scoped(
+        Message.objects.all(),
+        f,
+        region="connector__location__region_id",
+        location="connector__location_id",
+    )
 
 
 def outbox_scoped(f: KpiFilters) -> QuerySet[OutboxEvent]:
-    qs = OutboxEvent.objects.all()
-    if f.region_id:
-        qs = qs.filter(location__region_id=f.region_id)
-    if f.location_id:
-        qs = qs.filter(location_id=f.location_id)
-    return qs
+    return scoped(
+        OutboxEvent.objects.all(), f, region="location__region_id", location="location_id"
+    )
 
 
 def integration_metrics(f: KpiFilters) -> list[Metric]:

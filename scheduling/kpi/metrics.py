@@ -64,6 +64,43 @@ def rate(numerator: int | None, denominator: int | None) -> float | None:
     return 100.0 * numerator / denominator
 
 
+def _period_pair(agg: dict[str, Any], name: str) -> tuple[Any, Any]:
+    """``(agg["<name>_cur"], agg["<name>_prev"])``; the bare ``cur``/``prev`` when no name."""
+    prefix = f"{name}_" if name else ""
+    return agg[f"{prefix}cur"], agg[f"{prefix}prev"]
+
+
+def rate_metric(
+    key: str,
+    label: str,
+    definition: str,
+    agg: dict[str, Any],
+    *,
+    numerator: str,
+    denominator: str = "",
+    **extra: Any,
+) -> Metric:
+    """A percentage for this period and the previous one, read from one aggregate.
+
+    Every KPI page aggregates both periods in a single query with ``<name>_cur`` and
+    ``<name>_prev`` keys (the total of rows as bare ``cur``/``prev``); this reads the
+    pair for ``numerator`` over ``denominator`` so each page states only what differs.
+    """
+    num_cur, num_prev = _period_pair(agg, numerator)
+    den_cur, den_prev = _period_pair(agg, denominator)
+    return Metric(
+        key,
+        label,
+        definition,
+        "percent",
+        rate(num_cur, den_cur),
+        rate(num_prev, den_prev),
+        numerator=num_cur,
+        denominator=den_cur,
+        **extra,
+    )
+
+
 def seconds(value: timedelta | float | None) -> float | None:
     if value is None:
         return None

@@ -29,7 +29,8 @@ from billing.models import (
 )
 
 from .filters import KpiFilters
-from .metrics import NO_DATA, Metric, days, rate
+from .metrics import NO_DATA, Metric, days, rate, rate_metric
+from .selectors import scoped
 
 # CLP02 = 4: "Denied" (X12 835, loop 2100 CLP segment).
 CLP_DENIED = "4"
@@ -61,29 +62,25 @@ def _source_note(present: bool, what: str) -> str:
 
 
 def claims_scoped(f: KpiFilters) -> QuerySet[Claim]:
-    qs = Claim.objects.all()
-    if f.region_id:
-        qs = qs.filter(encounter__location__region_id=f.region_id)
-    if f.location_id:
-        qs = qs.filter(encounter__location_id=f.location_id)
-    if f.appointment_type_id:
-        qs = qs.filter(encounter__appointment__appointment_type_id=f.appointment_type_id)
-    if f.agent_id:
-        qs = qs.filter(encounter__appointment__booked_by_id=f.agent_id)
-    return qs
+    return scoped(
+        Claim.objects.all(),
+        f,
+        region="encounter__location__region_id",
+        location="encounter__location_id",
+        agent="encounter__appointment__booked_by_id",
+        appointment_type="encounter__appointment__appointment_type_id",
+    )
 
 
 def eligibility_scoped(f: KpiFilters) -> QuerySet[EligibilityCheck]:
-    qs = EligibilityCheck.objects.all()
-    if f.region_id:
-        qs = qs.filter(appointment__location__region_id=f.region_id)
-    if f.location_id:
-        qs = qs.filter(appointment__location_id=f.location_id)
-    if f.appointment_type_id:
-        qs = qs.filter(appointment__appointment_type_id=f.appointment_type_id)
-    if f.agent_id:
-        qs = qs.filter(appointment__booked_by_id=f.agent_id)
-    return qs
+    return scoped(
+        EligibilityCheck.objects.all(),
+        f,
+        region="appointment__location__region_id",
+        location="appointment__location_id",
+        agent="appointment__booked_by_id",
+        appointment_type="appointment__appointment_type_id",
+    )
 
 
 ELIGIBILITY_FAILED = Q(status__in=[EligibilityCheck.Status.INACTIVE, EligibilityCheck.Status.ERROR])
@@ -169,15 +166,12 @@ def revenue_metrics(f: KpiFilters) -> list[Metric]:
         return rate(cur - bad, cur) if cur else None
 
     return [
-        Metric(
+        rate_metric(
             "eligibility_failures",
             "Eligibility failures",
             DEF_ELIGIBILITY,
-            "percent",
-            rate(eagg["bad_cur"], eagg["cur"]),
-            rate(eagg["bad_prev"], eagg["prev"]),
-            numerator=eagg["bad_cur"],
-            denominator=eagg["cur"],
+            eagg,
+            numerator="bad",
             drill="eligibility_failures",
             no_source=_source_note(has_checks, "eligibility checks"),
             lower_is_better=True,
@@ -194,15 +188,12 @@ def revenue_metrics(f: KpiFilters) -> list[Metric]:
             drill="unclean_claims",
             no_source=_source_note(has_claims, "claims"),
         ),
-        Metric(
+        rate_metric(
             "denials",
             "Denial rate",
             DEF_DENIAL,
-            "percent",
-            rate(aagg["denied_cur"], aagg["cur"]),
-            rate(aagg["denied_prev"], aagg["prev"]),
-            numerator=aagg["denied_cur"],
-            denominator=aagg["cur"],
+            aagg,
+            numerator="denied",
             drill="denied_claims",
             no_source=_source_note(has_claims, "claims"),
             lower_is_better=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -23,6 +23,7 @@ from django.db.models import (
     F,
     Func,
     IntegerField,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -51,7 +52,7 @@ from scheduling.models import (
 )
 
 from .filters import KpiFilters
-from .metrics import Metric, no_source_note, rate, seconds
+from .metrics import Metric, no_source_note, rate, rate_metric, seconds
 
 FCR_WINDOW = timedelta(days=7)
 AUTOMATED_CHANNELS = [
@@ -139,48 +140,57 @@ def region_locations(region_id: int) -> list[int]:
     return list(Location.objects.filter(region_id=region_id).values_list("pk", flat=True))
 
 
-def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
-    qs = Appointment.objects.all()
+_M = TypeVar("_M", bound=Model)
+
+
+def scoped(
+    qs: QuerySet[_M],
+    f: KpiFilters,
+    *,
+    location: str,
+    region: str = "",
+    agent: str = "",
+    appointment_type: str = "",
+) -> QuerySet[_M]:
+    """``qs`` narrowed by the page's filters, each through its own path on the model.
+
+    Without a ``region`` path the region is read as its location ids (``region_locations``)
+    and matched on ``location``; a filter without a path does not apply to the model.
+    """
     if f.region_id:
-        qs = qs.filter(location_id__in=region_locations(f.region_id))
+        if region:
+            qs = qs.filter(**{region: f.region_id})
+        else:
+            qs = qs.filter(**{f"{location}__in": region_locations(f.region_id)})
     if f.location_id:
-        qs = qs.filter(location_id=f.location_id)
-    if f.agent_id:
-        qs = qs.filter(booked_by_id=f.agent_id)
-    if f.appointment_type_id:
-        qs = qs.filter(appointment_type_id=f.appointment_type_id)
+        qs = qs.filter(**{location: f.location_id})
+    if agent and f.agent_id:
+        qs = qs.filter(**{agent: f.agent_id})
+    if appointment_type and f.appointment_type_id:
+        qs = qs.filter(**{appointment_type: f.appointment_type_id})
     return qs
+
+
+def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
+    return scoped(
+        Appointment.objects.all(),
+        f,
+        location="location_id",
+        agent="booked_by_id",
+        appointment_type="appointment_type_id",
+    )
 
 
 def calls_scoped(f: KpiFilters) -> QuerySet[Call]:
-    qs = Call.objects.all()
-    if f.region_id:
-        qs = qs.filter(patient__home_location_id__in=region_locations(f.region_id))
-    if f.location_id:
-        qs = qs.filter(patient__home_location_id=f.location_id)
-    if f.agent_id:
-        qs = qs.filter(agent_id=f.agent_id)
-    return qs
+    return scoped(Call.objects.all(), f, location="patient__home_location_id", agent="agent_id")
 
 
 def holds_scoped(f: KpiFilters) -> QuerySet[Hold]:
-    qs = Hold.objects.all()
-    if f.region_id:
-        qs = qs.filter(slot__location_id__in=region_locations(f.region_id))
-    if f.location_id:
-        qs = qs.filter(slot__location_id=f.location_id)
-    if f.agent_id:
-        qs = qs.filter(held_by_id=f.agent_id)
-    return qs
+    return scoped(Hold.objects.all(), f, location="slot__location_id", agent="held_by_id")
 
 
 def slots_scoped(f: KpiFilters) -> QuerySet[Slot]:
-    qs = Slot.objects.exclude(status=Slot.Status.BLOCKED)
-    if f.region_id:
-        qs = qs.filter(location_id__in=region_locations(f.region_id))
-    if f.location_id:
-        qs = qs.filter(location_id=f.location_id)
-    return qs
+    return scoped(Slot.objects.exclude(status=Slot.Status.BLOCKED), f, location="location_id")
 
 
 def waitlist_scoped(f: KpiFilters) -> QuerySet[Waitlist]:
@@ -543,15 +553,13 @@ def access_summary(f: KpiFilters) -> AccessSummary:
             drill="bookings",
             no_source=no_appts,
         ),
-        Metric(
+        rate_metric(
             "fcr",
             "First-call resolution",
             f"{DEF_FCR} {DEF_CALL_SCOPE}",
-            "percent",
-            rate(fcr_agg["ok_cur"], fcr_agg["base_cur"]),
-            rate(fcr_agg["ok_prev"], fcr_agg["base_prev"]),
-            numerator=fcr_agg["ok_cur"],
-            denominator=fcr_agg["base_cur"],
+            fcr_agg,
+            numerator="ok",
+            denominator="base",
             drill="fcr_callbacks",
             no_source=no_calls,
         ),
@@ -566,27 +574,22 @@ def access_summary(f: KpiFilters) -> AccessSummary:
             no_source=no_calls,
             lower_is_better=True,
         ),
-        Metric(
+        rate_metric(
             "automation",
             "Automation share",
             DEF_AUTOMATION,
-            "percent",
-            rate(book_agg["auto_cur"], book_agg["cur"]),
-            rate(book_agg["auto_prev"], book_agg["prev"]),
-            numerator=book_agg["auto_cur"],
-            denominator=book_agg["cur"],
+            book_agg,
+            numerator="auto",
             drill="automated_bookings",
             no_source=no_appts,
         ),
-        Metric(
+        rate_metric(
             "hold_conversion",
             "Hold-to-book conversion",
             f"{DEF_HOLD} Location, region and agent filters apply.",
-            "percent",
-            rate(hold_agg["ok_cur"], hold_agg["done_cur"]),
-            rate(hold_agg["ok_prev"], hold_agg["done_prev"]),
-            numerator=hold_agg["ok_cur"],
-            denominator=hold_agg["done_cur"],
+            hold_agg,
+            numerator="ok",
+            denominator="done",
             drill="holds",
             no_source=no_holds,
         ),
@@ -691,43 +694,35 @@ def accuracy_summary(f: KpiFilters, *, with_mismatch: bool = True) -> AccuracySu
     )
 
     def status_metric(status: str, label: str, definition: str) -> Metric:
-        return Metric(
+        return rate_metric(
             status,
             label,
             definition,
-            "percent",
-            rate(sagg[f"{status}_cur"], sagg["all_cur"]),
-            rate(sagg[f"{status}_prev"], sagg["all_prev"]),
-            numerator=sagg[f"{status}_cur"],
-            denominator=sagg["all_cur"],
+            sagg,
+            numerator=status,
+            denominator="all",
             drill=status,
             no_source=no_appts,
             lower_is_better=True,
         )
 
     metrics = [
-        Metric(
+        rate_metric(
             "wrong_location",
             "Wrong-location bookings",
             _wrong_location_definition(f.accuracy_days),
-            "percent",
-            rate(agg["wrong_cur"], agg["cur"]),
-            rate(agg["wrong_prev"], agg["prev"]),
-            numerator=agg["wrong_cur"],
-            denominator=agg["cur"],
+            agg,
+            numerator="wrong",
             drill="wrong_location",
             no_source=no_appts,
             lower_is_better=True,
         ),
-        Metric(
+        rate_metric(
             "mismatch",
             "Provider-patient mismatches",
             DEF_MISMATCH,
-            "percent",
-            rate(agg["mm_cur"], agg["cur"]),
-            rate(agg["mm_prev"], agg["prev"]),
-            numerator=agg["mm_cur"],
-            denominator=agg["cur"],
+            agg,
+            numerator="mm",
             drill="mismatch",
             no_source=no_appts,
             lower_is_better=True,
@@ -819,15 +814,12 @@ def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]
             f"{SCHEDULE_FILL_DAYS} days, or pick a future date range."
         )
     return [
-        Metric(
+        rate_metric(
             "utilization",
             "Slot utilization",
             f"{DEF_UTILIZATION} Agent and appointment-type filters do not apply to slots.",
-            "percent",
-            rate(agg["booked_cur"], agg["cur"]),
-            rate(agg["booked_prev"], agg["prev"]),
-            numerator=agg["booked_cur"],
-            denominator=agg["cur"],
+            agg,
+            numerator="booked",
             drill="booked_slots",
             no_source=no_slots,
         ),
@@ -843,15 +835,12 @@ def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]
             drill="upcoming_slots",
             no_source="" if fill["slots"] else no_source_note(found, Slot, "no slots ahead."),
         ),
-        Metric(
+        rate_metric(
             "waitlist_fill",
             "Waitlist fill rate",
             DEF_WAITLIST,
-            "percent",
-            rate(wagg["ok_cur"], wagg["cur"]),
-            rate(wagg["ok_prev"], wagg["prev"]),
-            numerator=wagg["ok_cur"],
-            denominator=wagg["cur"],
+            wagg,
+            numerator="ok",
             drill="waitlist",
             no_source=no_wait,
         ),
