@@ -411,6 +411,7 @@ def book_upcoming(
             appointments.append(appt)
             links.append([r[0] for r in run])
             i += units
+    _attach_booking_calls(appointments)
     Appointment.objects.bulk_create(appointments, batch_size=5000)
     slot_links = [
         AppointmentSlot(appointment=a, slot_id=s)
@@ -423,6 +424,38 @@ def book_upcoming(
         Slot.objects.filter(id__in=booked_ids[k : k + 900]).update(status=Slot.Status.BOOKED)
     build_holds(appointments, links)
     return len(appointments)
+
+
+def _attach_booking_calls(appointments: list[Appointment]) -> None:
+    """Each upcoming agent booking was made on a call, which the booking points at.
+
+    Without these the KPI pages showed thousands of agent bookings against a few hundred
+    calls in the same period. A private Random keeps the seed's other draws unchanged.
+    """
+    rng = random.Random(9)  # noqa: S311 - synthetic demo data, not secrets
+    booked = [a for a in appointments if a.channel == Appointment.Channel.AGENT and a.booked_by_id]
+    calls = []
+    for appt in booked:
+        agent_id = appt.booked_by_id
+        assert agent_id is not None  # filtered above; narrows the type for mypy
+        started = appt.created_at - timedelta(seconds=rng.randint(180, 600))
+        registered = getattr(appt.patient, "created_at", None)
+        if registered is not None and started < registered:
+            started = registered
+        calls.append(
+            Call(
+                agent_id=agent_id,
+                patient=appt.patient,
+                caller_phone=appt.patient.phone,
+                reason=appt.book_reason,
+                started_at=started,
+                ended_at=appt.created_at + timedelta(seconds=rng.randint(30, 120)),
+                outcome=Call.Outcome.BOOKED,
+            )
+        )
+    Call.objects.bulk_create(calls, batch_size=5000)
+    for appt, call in zip(booked, calls, strict=True):
+        appt.call = call
 
 
 def _booked_at(rng: random.Random, *, start: datetime, now: datetime, patient: Patient) -> datetime:

@@ -83,3 +83,16 @@ def test_patients_names_and_visits_fit_who_they_are(seeded):
                 assert appt.patient_id in completed, appt.pk
         checked += 1
     assert checked > 300
+
+
+def test_every_upcoming_agent_booking_was_made_on_a_call(seeded):
+    """Ops read calls next to bookings: agent bookings without calls made no sense."""
+    now = seeded
+    agent_bookings = Appointment.objects.filter(status="booked", start__gt=now, channel="agent")
+    assert agent_bookings.exists()
+    assert not agent_bookings.filter(call__isnull=True).exists()
+    # The call ended with that booking, by the agent who booked it, for that patient.
+    assert not agent_bookings.exclude(call__agent=F("booked_by")).exists()
+    assert not agent_bookings.exclude(call__patient=F("patient")).exists()
+    assert not agent_bookings.exclude(call__outcome="booked").exists()
+    assert not agent_bookings.filter(call__started_at__gt=F("created_at")).exists()
