@@ -23,6 +23,7 @@ from django.utils import timezone
 from integrations.models import Connector, Message, SyncCursor
 from integrations.transports import TransportError, _secret
 
+ERR_FOREIGN_LINK = "The FHIR server linked outside its own base URL; not followed."
 POLLED_TYPES = ("Patient", "Appointment", "Encounter", "Condition", "Procedure", "Coverage")
 PAGE_SIZE = 100
 MAX_PAGES = 50
@@ -41,11 +42,15 @@ class HttpFhirClient:
         self.timeout = timeout
 
     def _get(self, url: str) -> dict[str, Any]:
-        request = urllib.request.Request(url, headers={"Accept": "application/fhir+json"})  # noqa: S310
+        # Bundle ``next`` links come from the remote server: following one off this
+        # connector's base would hand its bearer secret to another host (or open file://).
+        if not url.startswith(self.base + "/"):
+            raise TransportError(ERR_FOREIGN_LINK, permanent=True)
+        request = urllib.request.Request(url, headers={"Accept": "application/fhir+json"})  # noqa: S310 (under the checked base)
         if self.secret:
             request.add_header("Authorization", f"Bearer {self.secret}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (same)
                 return dict(json.loads(response.read()))
         except urllib.error.HTTPError as exc:
             raise TransportError(f"HTTP {exc.code}", permanent=400 <= exc.code < 500) from None
