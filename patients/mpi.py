@@ -18,7 +18,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.outbox import PATIENT_CREATED, PATIENT_UPDATED, outbox_enqueue
+from config.bulk_audit import bulk_audit_possible, log_entries_write, log_entry_for
+from integrations.outbox import (
+    PATIENT_CREATED,
+    PATIENT_UPDATED,
+    Outgoing,
+    outbox_enqueue,
+    outbox_enqueue_many,
+)
 
 from .matching import Demographics, demographics_of, match_score, normalize_phone
 from .models import Coverage, DuplicateCandidate, Patient, PatientIdentifier, PatientMerge
@@ -367,63 +374,6 @@ class BatchItem:
     origin_connector_id: int | None
 
 
-def _auditlog_can_bulk() -> bool:
-    """The bulk path writes LogEntry rows itself, exactly as auditlog's signals would, as
-    long as nobody hooks auditlog's own signals or a LogEntry's post_save (bulk_create
-    sends none). The actor context works through LogEntry's pre_save, which the bulk
-    path sends itself (_bulk_log)."""
-    from auditlog.context import auditlog_disabled
-    from auditlog.models import LogEntry
-    from auditlog.signals import post_log, pre_log
-    from django.db.models.signals import post_save
-
-    if auditlog_disabled.get():
-        return False  # the signals would write nothing; the careful path does the same
-    return not (pre_log.receivers or post_log.receivers or post_save.has_listeners(LogEntry))
-
-
-def _bulk_log(entries: list[Any]) -> None:
-    from auditlog.models import LogEntry
-    from django.db import router
-    from django.db.models.signals import pre_save
-
-    if pre_save.has_listeners(LogEntry):
-        # What save() would send: auditlog's set_actor fills in the actor here.
-        using = router.db_for_write(LogEntry)
-        for entry in entries:
-            pre_save.send(LogEntry, instance=entry, raw=False, using=using, update_fields=None)
-    LogEntry.objects.bulk_create(entries)
-
-
-def _log_entry(instance: Any, action: int, old: Any, fields: list[str] | None = None) -> Any:
-    """The LogEntry auditlog's receiver would write for this save (None: nothing changed)."""
-    from auditlog.cid import get_cid
-    from auditlog.diff import model_instance_diff
-    from auditlog.models import LogEntry
-    from django.conf import settings
-    from django.contrib.contenttypes.models import ContentType
-    from django.utils.encoding import smart_str
-
-    changes = model_instance_diff(
-        old,
-        instance,
-        fields_to_check=fields,
-        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
-    )
-    if not changes:
-        return None
-    return LogEntry(
-        action=action,
-        changes=changes,
-        content_type=ContentType.objects.get_for_model(instance),
-        object_pk=smart_str(instance.pk),
-        object_id=instance.pk,
-        object_repr=smart_str(instance),
-        serialized_data=LogEntry.objects._get_serialized_data_or_none(instance),
-        cid=get_cid(),
-    )
-
-
 def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueError]:
     """``patient_upsert_from_source`` for many records at once, with the same effects.
 
@@ -438,10 +388,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
     """
     from auditlog.models import LogEntry
 
-    from integrations.models import OutboxEvent
-    from integrations.outbox import _kick_relay_on_commit
-
-    if not _auditlog_can_bulk():
+    if not bulk_audit_possible():
         raise StaleBatch("auditlog hooks are active")
     # 1. Every identifier and echoed hub id of the batch, in two queries.
     ident_values = {i.value for item in items for i in item.record.identifiers}
@@ -632,7 +579,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
                 # on both sides, as auditlog's pre_save receiver sees it before it moves.
                 version.pk, version.id = saved.pk, saved.pk
                 version.created_at, version.updated_at = saved.created_at, saved.updated_at
-        entries.append(_log_entry(new, action, old, checked))
+        entries.append(log_entry_for(new, action, old, checked))
     updated = [by_pk[pk] for pk in changed_fields]
     for patient in updated:
         patient.updated_at = now
@@ -640,21 +587,13 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         Patient.objects.bulk_update(
             updated, [*sorted(set().union(*changed_fields.values())), "updated_at"]
         )
-    _bulk_log([e for e in entries if e is not None])
+    log_entries_write(entries)
     for a, b, score, reasons in flags:
         _flag_duplicate(a, b, score, reasons)
-    if events:
-        OutboxEvent.objects.bulk_create(
-            OutboxEvent(
-                event_type=event_type,
-                aggregate_type="patient",
-                aggregate_id=patient.pk,
-                location_id=location_id,
-                payload=payload,
-                created_at=now,
-                next_attempt_at=now,
-            )
+    outbox_enqueue_many(
+        [
+            Outgoing(event_type, "patient", patient.pk, location_id, payload)
             for event_type, patient, location_id, payload in events
-        )
-        _kick_relay_on_commit()
+        ]
+    )
     return results
