@@ -1,7 +1,7 @@
 """Booking, rescheduling and cancelling by agents, with every hard rule re-checked.
 
 Lock order, everywhere, so that two services never wait on each other in a circle:
-appointment row -> hold row -> slot rows (by start) -> room rows (by id).
+appointment row -> slot rows (by start) -> hold rows -> patient row -> room rows (by id).
 """
 
 from __future__ import annotations
@@ -200,6 +200,16 @@ def _announce(
     )
 
 
+def _usable_hold(hold: Hold | None, by: User, now: datetime) -> Hold:
+    if hold is None:
+        raise HoldExpired()
+    if hold.held_by_id != by.pk:
+        raise HoldNotYours()
+    if hold.released_at or hold.consumed_at or hold.expires_at <= now:
+        raise HoldExpired()
+    return hold
+
+
 def _book_from_hold(
     *,
     hold: Hold,
@@ -213,17 +223,15 @@ def _book_from_hold(
     now: datetime,
     rescheduled_from: Appointment | None = None,
 ) -> Appointment:
-    locked = Hold.objects.select_for_update().filter(pk=hold.pk).first()
-    if locked is None:
-        raise HoldExpired()
-    if locked.held_by_id != by.pk:
-        raise HoldNotYours()
-    if locked.released_at or locked.consumed_at or locked.expires_at <= now:
-        raise HoldExpired()
-    first = Slot.objects.select_related("location").get(pk=locked.slot_id)
+    # Slot rows before the hold row (the lock order above): the hold is read unlocked to
+    # find its slot, the units are locked, then the hold is locked and checked again,
+    # since it may have been consumed or released (by a front-desk booking) meanwhile.
+    peek = _usable_hold(Hold.objects.filter(pk=hold.pk).first(), by, now)
+    first = Slot.objects.select_related("location").get(pk=peek.slot_id)
     if first.start <= now:
         raise SlotInPast()
     units = _units(first, appointment_type.duration_minutes)
+    _usable_hold(Hold.objects.select_for_update().filter(pk=hold.pk).first(), by, now)
     _check_units_free(units, by, now)
     # The patient-no-overlap rule reads the patient's other active appointments: lock the
     # patient so two agents booking the same person at two locations at once cannot both
