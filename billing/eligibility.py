@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,7 +31,7 @@ from scheduling.models import Appointment
 from .audit import audit_creates, audit_updates
 from .fastsql import claim_rows, update_rows, values_of
 from .models import EligibilityBatchRun, EligibilityCheck, Payer
-from .services import control_number_next, primary_coverage
+from .services import control_number_next, primary_coverage, primary_coverages
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +387,38 @@ def eligibility_check_for_hold(
     if check_is_fresh(coverage_id=coverage.pk, days=settings.ELIGIBILITY_STALE_DAYS):
         return None
     return eligibility_check_request(coverage=coverage, appointment=appointment).pk
+
+
+def eligibility_checks_for_bookings(*, appointments: Sequence[Appointment]) -> list[int]:
+    """``eligibility_check_for_hold`` for a batch of bookings, in their order: a pending
+    check for each booking whose primary coverage was not checked recently (the first
+    booking of a coverage makes it fresh for the rest). Returns the ids to send."""
+    primaries = primary_coverages(
+        patient_ids={a.patient_id for a in appointments}, on=timezone.localdate()
+    )
+    if not primaries:
+        return []
+    now = timezone.now()
+    since = now - timedelta(days=settings.ELIGIBILITY_STALE_DAYS)
+    fresh = set(
+        EligibilityCheck.objects.filter(
+            coverage_id__in=[c.pk for c in primaries.values()], requested_at__gte=since
+        )
+        .exclude(status=EligibilityCheck.Status.ERROR)
+        .values_list("coverage_id", flat=True)
+    )
+    checks = []
+    for appointment in appointments:
+        coverage = primaries.get(appointment.patient_id)
+        if coverage is None or coverage.pk in fresh:
+            continue
+        fresh.add(coverage.pk)
+        checks.append(
+            EligibilityCheck(coverage=coverage, appointment=appointment, requested_at=now)
+        )
+    EligibilityCheck.objects.bulk_create(checks)
+    audit_creates(checks)
+    return [c.pk for c in checks]
 
 
 def batch_candidates(*, days: int, now: datetime | None = None) -> list[tuple[int, int]]:

@@ -13,10 +13,10 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from scheduling.signals import appointment_changed, hold_placed
+from scheduling.signals import appointment_changed, appointments_booked, hold_placed
 
-from .eligibility import eligibility_check_for_hold
-from .services import encounter_open, encounter_void
+from .eligibility import eligibility_check_for_hold, eligibility_checks_for_bookings
+from .services import encounter_open, encounter_void, encounters_open_batch
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +57,17 @@ def encounter_on_booking(sender: Any, appointment: Any, event: str, **_: Any) ->
                 transaction.on_commit(lambda: _queue_check(check_id))
     elif event in {"cancelled", "no_show"}:
         encounter_void(appointment=appointment)
+
+
+@receiver(appointments_booked, dispatch_uid="billing.encounters_on_bookings")
+def encounters_on_bookings(sender: Any, appointments: Any, **_: Any) -> None:
+    # The batch twin of encounter_on_booking for event "booked": same rows, set-based.
+    encounters_open_batch(appointments=appointments)
+    check_ids = eligibility_checks_for_bookings(appointments=appointments)
+    if check_ids:
+        transaction.on_commit(lambda: _queue_checks(check_ids))
+
+
+def _queue_checks(check_ids: list[int]) -> None:
+    for check_id in check_ids:
+        _queue_check(check_id)

@@ -7,7 +7,7 @@ entry points other apps call are re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -95,6 +95,36 @@ def encounter_open(*, appointment: Appointment) -> Encounter:
         return Encounter.objects.get(appointment=appointment)
 
 
+def encounters_open_batch(*, appointments: Sequence[Appointment]) -> list[Encounter]:
+    """``encounter_open`` for a batch of new bookings: one read, one INSERT, bulk audit."""
+    have = set(
+        Encounter.objects.filter(appointment_id__in=[a.pk for a in appointments]).values_list(
+            "appointment_id", flat=True
+        )
+    )
+    locations = Location.objects.in_bulk({a.location_id for a in appointments})
+    now = timezone.now()
+    new = []
+    for appointment in appointments:
+        if appointment.pk in have:
+            continue
+        have.add(appointment.pk)
+        new.append(
+            Encounter(
+                encounter_number=encounter_number_for(appointment.pk),
+                appointment=appointment,
+                patient_id=appointment.patient_id,
+                provider_id=appointment.provider_id,
+                location_id=appointment.location_id,
+                date_of_service=_local_date(appointment.start, locations[appointment.location_id]),
+                created_at=now,
+            )
+        )
+    Encounter.objects.bulk_create(new)
+    audit_creates(new)
+    return new
+
+
 def encounter_void(*, appointment: Appointment) -> None:
     """A cancelled appointment's encounter will never be documented."""
     encounter = Encounter.objects.filter(
@@ -170,7 +200,13 @@ def _validate(doc: EncounterDocumentation) -> None:
 
 def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
     """The active primary coverage on a day (dates open at either end count as open)."""
-    for cov in Coverage.objects.filter(patient_id=patient_id, active=True).select_related(
+    return primary_coverages(patient_ids=[patient_id], on=on).get(patient_id)
+
+
+def primary_coverages(*, patient_ids: Collection[int], on: date) -> dict[int, Coverage]:
+    """``primary_coverage`` for many patients in one query: patient id -> coverage."""
+    found: dict[int, Coverage] = {}
+    for cov in Coverage.objects.filter(patient_id__in=patient_ids, active=True).select_related(
         "plan__payer"
     ):
         if cov.effective_from and cov.effective_from > on:
@@ -178,8 +214,8 @@ def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
         if cov.effective_until and cov.effective_until < on:
             continue
         if cov.priority == Coverage.Priority.PRIMARY:
-            return cov
-    return None
+            found.setdefault(cov.patient_id, cov)
+    return found
 
 
 def _price(payer_id: int | None, line: ProcedureLine) -> Decimal:

@@ -131,8 +131,10 @@ def inbound_due_keys(*, limit: int = 1000) -> list[str]:
     return keys[:limit]
 
 
-# ADT upserts a batch applies set-based (patients.mpi.patient_upsert_batch).
-BULK_TYPES = frozenset({"ADT^A04", "ADT^A08"})
+# Message types a batch applies set-based, and the run each belongs to: ADT upserts
+# (patients.mpi.patient_upsert_batch) and front-desk bookings
+# (scheduling's appointments_record_external_batch, after the same patient upsert).
+BULK_TYPES = {"ADT^A04": "adt", "ADT^A08": "adt", "SIU^S12": "siu"}
 
 
 def _outcome(head: Message, now: datetime, note: str | None, exc: Exception | None) -> bool:
@@ -173,10 +175,16 @@ def _apply_one(head: Message, now: datetime) -> bool:
 
 
 def _apply_bulk(run: list[Message], now: datetime) -> bool:
-    """Apply a run of ADT upserts set-based in ONE savepoint. False: nothing of it
-    happened (a database error, or a patient changed under us) and the caller applies
-    the run one message at a time, so only a message that really fails costs a savepoint.
-    """
+    """Apply a run of one bulk kind set-based. False: nothing of it happened (a database
+    error, or a row changed under us) and the caller applies the run one message at a
+    time, so only a message that really fails costs a savepoint."""
+    if BULK_TYPES[run[0].message_type] == "siu":
+        return _apply_bulk_bookings(run, now)
+    return _apply_bulk_adt(run, now)
+
+
+def _apply_bulk_adt(run: list[Message], now: datetime) -> bool:
+    """A run of ADT upserts in ONE savepoint."""
     from patients.mpi import BatchItem, StaleBatch, patient_upsert_batch
 
     from .hl7v2.inbound import MappingError, record_of
@@ -213,6 +221,107 @@ def _apply_bulk(run: list[Message], now: datetime) -> bool:
     return True
 
 
+class _Again(Exception):
+    """Some bookings of the bulk attempt were refused: undo it and go again without them."""
+
+
+def _apply_bulk_bookings(run: list[Message], now: datetime) -> bool:
+    """A run of SIU^S12 front-desk bookings: each message's patient upsert, then its
+    booking, for the whole run in one savepoint, with one-by-one's outcomes.
+
+    A message whose booking is refused (its units booked by an earlier message, say)
+    would have left nothing behind one by one, not even its patient upsert; so the
+    attempt is undone and made again without those messages, which are then rejected
+    with the same reason. Leaving out a message that changed nothing cannot change what
+    the others decide, so the second attempt normally succeeds whole."""
+    from patients.mpi import BatchItem, StaleBatch, patient_upsert_batch
+    from scheduling.services import (
+        BatchDeclined,
+        ExternalBooking,
+        SchedulingError,
+        appointments_record_external_batch,
+        external_windows_lock,
+    )
+
+    from .hl7v2.inbound import (
+        FrontDeskBooking,
+        MappingError,
+        SiuLookups,
+        booking_of,
+        scheduling_refusal,
+    )
+
+    lookups = SiuLookups()
+    parsed: list[tuple[Message, FrontDeskBooking]] = []
+    for head in run:
+        assert head.connector is not None
+        try:
+            parsed.append((head, booking_of(head.raw, head.connector, lookups)))
+        except MappingError as exc:
+            _outcome(head, now, None, exc)  # rejected; its key carries on
+        except Exception:
+            return False
+    refused: dict[int, Exception] = {}
+    notes: dict[int, str] = {}
+    for _attempt in range(3):
+        todo = [(head, b) for head, b in parsed if head.pk not in refused]
+        notes.clear()
+        try:
+            with transaction.atomic():
+                # Units (and holds) before patients: the order an agent's booking takes.
+                external_windows_lock(windows=[(b.provider.pk, b.start, b.end) for head, b in todo])
+                patients = patient_upsert_batch(
+                    [BatchItem(b.record, b.location.pk, head.connector_id) for head, b in todo]
+                )
+                owners: list[Message] = []
+                bookings: list[ExternalBooking] = []
+                for (head, b), patient in zip(todo, patients, strict=True):
+                    if isinstance(patient, ValueError):
+                        # No effect of its own; nothing to undo for it.
+                        refused[head.pk] = MappingError(str(patient))
+                        continue
+                    owners.append(head)
+                    bookings.append(
+                        ExternalBooking(
+                            patient_id=patient.patient.pk,
+                            provider_id=b.provider.pk,
+                            location_id=b.location.pk,
+                            appointment_type_id=b.appointment_type.pk,
+                            start=b.start,
+                            end=b.end,
+                            external_id=b.external_id,
+                            origin_connector_id=head.connector_id,
+                        )
+                    )
+                again = False
+                for head, result in zip(
+                    owners, appointments_record_external_batch(bookings), strict=True
+                ):
+                    if isinstance(result, SchedulingError):
+                        refused[head.pk] = scheduling_refusal(result)
+                        again = True
+                    else:
+                        notes[head.pk] = f"appointment #{result.pk} booked"
+                if again:
+                    raise _Again()
+        except _Again:
+            continue
+        except (StaleBatch, BatchDeclined):
+            return False
+        except Exception as exc:
+            logger.info("bulk SIU apply fell back to one by one: %s", type(exc).__name__)
+            return False
+        break
+    else:
+        return False
+    for head, _ in parsed:
+        if head.pk in refused:
+            _outcome(head, now, None, refused[head.pk])
+        else:
+            _outcome(head, now, notes[head.pk], None)
+    return True
+
+
 def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
     """Apply the due messages of many patient keys in ONE transaction.
 
@@ -220,7 +329,8 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
     FIFO per key still holds: rows are locked in arrival order (the same order in every
     worker, so two workers cannot deadlock), and a key whose message fails transiently,
     or whose head is waiting for its retry, gets nothing more applied in this batch.
-    Consecutive ADT upserts are applied set-based (a few statements for the whole run);
+    Consecutive ADT upserts, and consecutive SIU^S12 bookings, are applied set-based (a
+    few statements for the whole run);
     anything else, and a run that the bulk path declines, goes one message per
     savepoint. All or nothing: a worker killed midway applied none of it.
     """
@@ -267,6 +377,10 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
                 and head.message_type in BULK_TYPES
                 and head.status == Message.Status.RECEIVED
             ):
+                if run and BULK_TYPES[run[0].message_type] != BULK_TYPES[head.message_type]:
+                    flush()
+                    if key in stopped:
+                        continue
                 run.append(head)
                 continue
             flush()

@@ -14,3 +14,14 @@ hold_placed = Signal()
 # kwargs: appointment (scheduling.Appointment), event ("booked" | "rescheduled" |
 # "cancelled" | "modified" | "no_show" | "arrived" | "completed"), previous (Appointment | None)
 appointment_changed = Signal()
+
+# kwargs: appointments (list[scheduling.Appointment]). Sent by batch paths
+# (appointments_record_external_batch) INSTEAD of one appointment_changed(event="booked")
+# per row, so receivers can answer a batch set-based. A receiver of appointment_changed
+# must also receive this: the batch paths fall back to one booking at a time while
+# appointment_changed has more receivers than this signal (``bulk_receivers_ready``).
+appointments_booked = Signal()
+
+
+def bulk_receivers_ready() -> bool:
+    return len(appointment_changed.receivers) <= len(appointments_booked.receivers)

@@ -10,6 +10,7 @@ the rest of the patient's queue carries on) and lets database errors propagate
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -195,22 +196,56 @@ ERR_PROVIDER_UNKNOWN = "AIP-3 names no provider known to the hub (NPI)"
 ERR_TYPE_UNKNOWN = "AIS-3 / SCH-8 names no appointment type known to the hub"
 
 
-def _scheduling_error(exc: Exception) -> MappingError:
+def scheduling_refusal(exc: Exception) -> MappingError:
+    """How a scheduling service's refusal is recorded on the message (both paths)."""
     return MappingError(f"scheduling refused the change: {exc.__class__.__name__}: {exc}"[:300])
 
 
-def _location(connector: Connector, message: ParsedMessage) -> Location:
-    from scheduling.models import Location
+class SiuLookups:
+    """The reference rows SIU messages name (location code, NPI, visit type code), read
+    once per worker batch: a run of 500 bookings names a handful of them."""
 
+    def __init__(self) -> None:
+        self._locations: dict[object, Location | None] = {}
+        self._providers: dict[str, Provider | None] = {}
+        self._types: dict[str, AppointmentType | None] = {}
+
+    def location(self, *, code: str = "", pk: int | None = None) -> Location | None:
+        from scheduling.models import Location
+
+        key: object = code if code else pk
+        if key not in self._locations:
+            lookup = {"code": code} if code else {"pk": pk}
+            self._locations[key] = Location.objects.filter(**lookup).first()
+        return self._locations[key]
+
+    def provider(self, npi: str) -> Provider | None:
+        from scheduling.models import Provider
+
+        if npi not in self._providers:
+            self._providers[npi] = Provider.objects.filter(npi=npi).first()
+        return self._providers[npi]
+
+    def appointment_type(self, code: str) -> AppointmentType | None:
+        from scheduling.models import AppointmentType
+
+        if code not in self._types:
+            self._types[code] = AppointmentType.objects.filter(code=code).first()
+        return self._types[code]
+
+
+def _location(connector: Connector, message: ParsedMessage, lookups: SiuLookups) -> Location:
     ail = message.first("AIL")
     code = ail.get(3, 4) if ail else ""
     if code:
-        found = Location.objects.filter(code=code).first()
+        found = lookups.location(code=code)
         if found is not None:
             return found
     if connector.location_id is None:
         raise MappingError(ERR_NO_LOCATION)
-    return Location.objects.get(pk=connector.location_id)
+    location = lookups.location(pk=connector.location_id)
+    assert location is not None  # a foreign key
+    return location
 
 
 def _timing(message: ParsedMessage, location: Location) -> tuple[datetime | None, datetime | None]:
@@ -231,27 +266,23 @@ def _timing(message: ParsedMessage, location: Location) -> tuple[datetime | None
     return start, end
 
 
-def _provider(message: ParsedMessage) -> Provider | None:
-    from scheduling.models import Provider
-
+def _provider(message: ParsedMessage, lookups: SiuLookups) -> Provider | None:
     aip = message.first("AIP")
     npi = aip.get(3, 1) if aip else ""
     if not npi:
         return None
-    provider = Provider.objects.filter(npi=npi).first()
+    provider = lookups.provider(npi)
     if provider is None:
         raise MappingError(ERR_PROVIDER_UNKNOWN)
     return provider
 
 
-def _appointment_type(message: ParsedMessage) -> AppointmentType | None:
-    from scheduling.models import AppointmentType
-
+def _appointment_type(message: ParsedMessage, lookups: SiuLookups) -> AppointmentType | None:
     ais = message.first("AIS")
     code = (ais.get(3, 1) if ais else "") or message.require("SCH").get(8, 1)
     if not code:
         return None
-    found = AppointmentType.objects.filter(code=code).first()
+    found = lookups.appointment_type(code)
     if found is None:
         raise MappingError(ERR_TYPE_UNKNOWN)
     return found
@@ -287,41 +318,77 @@ def _find_appointment(message: ParsedMessage, location: Location) -> Appointment
     return found
 
 
+@dataclass(frozen=True)
+class FrontDeskBooking:
+    """What an SIU^S12 asks of the hub, resolved to the hub's rows (no wire format)."""
+
+    record: PatientRecord
+    location: Location
+    provider: Provider
+    appointment_type: AppointmentType
+    start: datetime
+    end: datetime
+    external_id: str
+
+
+def _front_desk_booking(
+    message: ParsedMessage, connector: Connector, lookups: SiuLookups
+) -> FrontDeskBooking:
+    location = _location(connector, message, lookups)
+    record = patient_record(message, connector)
+    start, end = _timing(message, location)
+    provider = _provider(message, lookups)
+    atype = _appointment_type(message, lookups)
+    if start is None or end is None:
+        raise MappingError(ERR_NO_TIMING)
+    if provider is None:
+        raise MappingError(ERR_PROVIDER_UNKNOWN)
+    if atype is None:
+        raise MappingError(ERR_TYPE_UNKNOWN)
+    _, external = _ids(message)
+    return FrontDeskBooking(record, location, provider, atype, start, end, external)
+
+
+def booking_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDeskBooking:
+    """The FrontDeskBooking of a stored SIU^S12 (the worker's bulk path)."""
+    try:
+        message = ParsedMessage(raw)
+    except HL7FormatError as exc:
+        raise MappingError(exc.reason) from None
+    return _front_desk_booking(message, connector, lookups)
+
+
 def handle_siu(message: ParsedMessage, connector: Connector) -> str:
     from patients.mpi import patient_upsert_from_source
     from scheduling import services
     from scheduling.services import SchedulingError
 
     trigger = message.header.trigger_event
-    location = _location(connector, message)
+    lookups = SiuLookups()
     try:
         if trigger == "S12":
+            booking = _front_desk_booking(message, connector, lookups)
+            # Units (and holds) before the patient: the order an agent's booking takes.
+            services.external_windows_lock(
+                windows=[(booking.provider.pk, booking.start, booking.end)]
+            )
             patient = patient_upsert_from_source(
-                record=patient_record(message, connector),
-                location_id=location.pk,
+                record=booking.record,
+                location_id=booking.location.pk,
                 origin_connector_id=connector.pk,
             ).patient
-            start, end = _timing(message, location)
-            provider = _provider(message)
-            atype = _appointment_type(message)
-            if start is None or end is None:
-                raise MappingError(ERR_NO_TIMING)
-            if provider is None:
-                raise MappingError(ERR_PROVIDER_UNKNOWN)
-            if atype is None:
-                raise MappingError(ERR_TYPE_UNKNOWN)
-            _, external = _ids(message)
             appt = services.appointment_record_external(
                 patient=patient,
-                provider=provider,
-                location=location,
-                appointment_type=atype,
-                start=start,
-                end=end,
+                provider=booking.provider,
+                location=booking.location,
+                appointment_type=booking.appointment_type,
+                start=booking.start,
+                end=booking.end,
                 origin_connector_id=connector.pk,
-                external_id=external,
+                external_id=booking.external_id,
             )
             return f"appointment #{appt.pk} booked"
+        location = _location(connector, message, lookups)
         appt = _find_appointment(message, location)
         if trigger in {"S13", "S14"}:
             start, end = _timing(message, location)
@@ -329,8 +396,8 @@ def handle_siu(message: ParsedMessage, connector: Connector) -> str:
                 appointment=appt,
                 start=start,
                 end=end,
-                provider=_provider(message),
-                appointment_type=_appointment_type(message),
+                provider=_provider(message, lookups),
+                appointment_type=_appointment_type(message, lookups),
                 origin_connector_id=connector.pk,
             )
             return f"appointment #{appt.pk} updated"
@@ -341,7 +408,7 @@ def handle_siu(message: ParsedMessage, connector: Connector) -> str:
             services.appointment_mark_no_show(appointment=appt, origin_connector_id=connector.pk)
             return f"appointment #{appt.pk} no-show"
     except SchedulingError as exc:
-        raise _scheduling_error(exc) from None
+        raise scheduling_refusal(exc) from None
     raise MappingError(ERR_HANDLER)
 
 
@@ -354,7 +421,7 @@ def handle_dft(message: ParsedMessage, connector: Connector) -> str:
     from billing.services import DocumentationError, encounter_document
     from patients.mpi import patient_upsert_from_source
 
-    location = _location(connector, message)
+    location = _location(connector, message, SiuLookups())
     tz = ZoneInfo(location.time_zone)
     diagnoses = [
         dg1.get(3, 1) for dg1 in sorted(message.all("DG1"), key=lambda s: int(s.get(1) or 0))

@@ -5,7 +5,9 @@ bookings, calls, the waitlist, the slot grid); callers import every public name 
 ``scheduling.services`` as before.
 
 Lock order, everywhere, so that two services never wait on each other in a circle:
-appointment row -> hold row -> slot rows (by start) -> room rows (by id).
+appointment row -> slot rows (by start) -> hold rows -> patient row -> room rows (by id).
+A front-desk booking that changes its patient locks its units before the patient
+(``external_windows_lock``), so it waits on an agent's booking in the same order.
 """
 
 from __future__ import annotations
@@ -44,10 +46,14 @@ from .errors import (
 )
 from .external import (
     EXTERNAL_STATUS_EVENTS,
+    BatchDeclined,
+    ExternalBooking,
     appointment_cancel_external,
     appointment_mark_no_show,
     appointment_record_external,
     appointment_update_external,
+    appointments_record_external_batch,
+    external_windows_lock,
 )
 from .holds import hold_expire_stale, hold_place, hold_release, hold_release_for_call
 from .slots import MaterializeResult, slots_materialize
@@ -57,8 +63,10 @@ __all__ = [
     "EXTERNAL_STATUS_EVENTS",
     "AppointmentNotActive",
     "AppointmentNotStarted",
+    "BatchDeclined",
     "CallAlreadyEnded",
     "CallNotYours",
+    "ExternalBooking",
     "HoldExpired",
     "HoldNotYours",
     "InvalidExternalStatus",
@@ -83,9 +91,11 @@ __all__ = [
     "appointment_record_external",
     "appointment_reschedule",
     "appointment_update_external",
+    "appointments_record_external_batch",
     "call_attach_patient",
     "call_start",
     "call_wrap_up",
+    "external_windows_lock",
     "freed_slot_ids",
     "hold_expire_stale",
     "hold_place",

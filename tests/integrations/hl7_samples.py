@@ -47,13 +47,18 @@ def siu(
     type_code: str = "",
     mrn: str = "MRN1001",
     version: str = "2.5.1",
+    last: str = "Rivera",
+    first: str = "Alex",
+    dob: str = "19800214",
+    phone: str = "3035550142",
+    middle: str = "",
 ) -> str:
     sch1 = f"{hub_id}^CAREHUB" if hub_id else ""
     segments = [
         f"MSH|^~\\&|DENPMS|DEN|CAREHUB|HUB|20261122093000||SIU^{event}^SIU_S12|{control_id}|P|{version}",
         f"SCH|{sch1}|{external_id}^DENPMS|||||ROUTINE|{type_code}|30|min|^^30^{start}^{end}",
         f"TQ1|1||||||{start}|{end}",
-        f"PID|1||{mrn}^^^DEN-PMS^MR||Rivera^Alex||19800214|F|||12 Elm St^^Denver^CO^80202||3035550142",
+        f"PID|1||{mrn}^^^DEN-PMS^MR||{last}^{first}^{middle}||{dob}|F|||12 Elm St^^Denver^CO^80202||{phone}",
         "RGS|1",
         f"AIS|1||{type_code}",
         f"AIP|1||{npi}^Provider^Pat",

@@ -1,0 +1,360 @@
+"""A worker's run of SIU^S12 front-desk bookings is applied set-based, with exactly the
+effects the one-by-one path has: same outcomes per message, same rows, same auditlog
+entries, same outbox events, same billing reactions; and no double booking when agents
+race the worker for the same units."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from auditlog.models import LogEntry
+from django.contrib.auth.models import Group, User
+from django.db import connection, transaction
+
+from billing.models import EligibilityCheck, Encounter
+from integrations import inbound
+from integrations.ledger import inbound_store_batch
+from integrations.models import Message, OutboxEvent
+from patients.models import Patient, PatientIdentifier
+from scheduling import services
+from scheduling.models import Appointment, AppointmentSlot, Hold, Slot
+from scheduling.roles import AGENT
+from scheduling.signals import appointment_changed
+from tests import factories as f
+
+from .hl7_samples import siu
+
+START = (datetime.now(tz=UTC) + timedelta(days=3)).replace(
+    hour=16, minute=0, second=0, microsecond=0
+)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _local(moment: datetime, location) -> str:
+    return moment.astimezone(location.tz).strftime("%Y%m%d%H%M")
+
+
+@pytest.fixture
+def world(pms):
+    location = pms.location
+    provider = f.provider(locations=[location])
+    visit = f.appointment_type(code="exam")
+    units = [
+        f.slot(provider=provider, location=location, start=START + timedelta(minutes=30 * i))
+        for i in range(10)
+    ]
+    known = f.patient(first_name="Kim", last_name="Known", date_of_birth=date(1970, 1, 1))
+    PatientIdentifier.objects.create(patient=known, system="DEN-PMS", value="K", kind="MR")
+    f.coverage(patient=known)
+    f.appointment(patient=f.patient(), slot=units[8], appointment_type=visit)  # booked before
+    agent = User.objects.create_user("holder")
+    now = datetime.now(tz=UTC)
+    Hold.objects.create(
+        slot=units[5], held_by=agent, created_at=now, expires_at=now + timedelta(minutes=5)
+    )
+    return location, provider, units
+
+
+def _messages(location, provider, units) -> list[str]:
+    def book(cid, mrn, last, ext, first_unit, last_unit=None, npi=provider.npi):
+        known = mrn == "K"
+        return siu(
+            cid,
+            mrn=mrn,
+            first="Kim" if known else "Pat",
+            last=last,
+            dob="19700101" if known else "19900101",
+            external_id=ext,
+            npi=npi,
+            type_code="exam",
+            start=_local(units[first_unit].start, location),
+            end=_local(units[last_unit if last_unit is not None else first_unit].end, location),
+        )
+
+    return [
+        book("B1", "N1", "One", "X1", 0, 1),  # an hour: units 0 and 1
+        book("B2", "K", "Known", "X2", 2),  # a known patient with coverage
+        book("B3", "N2", "Two", "X3", 1),  # unit 1 was just taken by B1
+        book("B4", "N1", "One", "X1", 0, 1),  # B1 again under a new control id
+        book("B5", "N3", "Three", "X5", 3, npi="1999999999"),  # unknown provider
+        book("B6", "N4", "Four", "X6", 5),  # an agent holds unit 5: the front desk wins
+        book("B7", "K", "Known", "X7", 6),  # coverage checked by B2 a moment ago
+        book("B8", "N5", "Five", "X8", 8),  # unit 8 was booked before the run
+        book("B9", "N3", "Three", "X9", 9),  # same patient as B5: the key carries on
+    ]
+
+
+VOLATILE = {"id", "patient", "created_at", "updated_at"}
+
+
+def _summary(units, since: int) -> dict:
+    """Everything the run changed, with ids that differ between runs left out."""
+    entries = Counter()
+    appointment_changes = []
+    for entry in LogEntry.objects.filter(pk__gt=since).order_by("pk"):
+        entries[(entry.content_type.model, entry.action)] += 1
+        if entry.content_type.model == "appointment" and entry.action == LogEntry.Action.CREATE:
+            appointment_changes.append(
+                {k: v for k, v in entry.changes_dict.items() if k not in VOLATILE}
+            )
+    return {
+        "messages": {
+            m.control_id: (m.status, re.sub(r"#\d+", "#N", m.last_error))
+            for m in Message.objects.filter(direction=Message.Direction.INBOUND)
+        },
+        "appointments": sorted(
+            (
+                a.external_id,
+                a.patient.last_name,
+                a.start,
+                a.end,
+                a.status,
+                a.channel,
+                tuple(sorted(link.slot.start for link in a.slot_links.filter(active=True))),
+            )
+            for a in Appointment.objects.filter(channel="location")
+        ),
+        "patients": sorted(Patient.objects.values_list("last_name", flat=True)),
+        "units": [Slot.objects.get(pk=u.pk).status for u in units],
+        "holds released": [h.released_at is not None for h in Hold.objects.all()],
+        "encounters": sorted(
+            (
+                e.appointment.external_id,
+                e.date_of_service,
+                e.status,
+                e.encounter_number == f"E{e.appointment_id:09d}",
+            )
+            for e in Encounter.objects.select_related("appointment")
+        ),
+        "eligibility": sorted(
+            (c.appointment.external_id, c.coverage.member_id, c.status)
+            for c in EligibilityCheck.objects.select_related("appointment", "coverage")
+        ),
+        "outbox": sorted(
+            (e.event_type, e.aggregate_type, e.location_id, str(e.payload))
+            for e in OutboxEvent.objects.all()
+        ),
+        "audit": entries,
+        "appointment audit": sorted(appointment_changes, key=str),
+    }
+
+
+def _run(world, monkeypatch, *, bulk: bool) -> tuple[dict, list[int]]:
+    """Store and drain the run, summarise, and roll everything back."""
+    location, provider, units = world
+    calls: list[int] = []
+    real = services.appointments_record_external_batch
+
+    def spy(items):
+        calls.append(len(items))
+        return real(items)
+
+    monkeypatch.setattr(services, "appointments_record_external_batch", spy)
+    if not bulk:
+        monkeypatch.setattr(inbound, "_apply_bulk", lambda run, now: False)
+    summary: dict = {}
+    try:
+        with transaction.atomic():
+            since = LogEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+            stored = inbound_store_batch(_messages(location, provider, units))
+            inbound.inbound_drain_keys(list(dict.fromkeys(s.ordering_key for s in stored)))
+            summary = _summary(units, since)
+            raise _Rollback()
+    except _Rollback:
+        pass
+    monkeypatch.undo()
+    return summary, calls
+
+
+@pytest.mark.django_db
+def test_a_run_of_front_desk_bookings_has_every_effect_of_one_by_one(world, monkeypatch):
+    bulk, bulk_calls = _run(world, monkeypatch, bulk=True)
+    one, one_calls = _run(world, monkeypatch, bulk=False)
+
+    # The set-based path ran: a first attempt, and one without the refused bookings.
+    assert bulk_calls == [8, 6] and one_calls == []
+    refused = "scheduling refused the change: SlotUnavailable: This slot is no longer available."
+    assert bulk["messages"] == {
+        "B1": ("processed", ""),
+        "B2": ("processed", ""),
+        "B3": ("rejected", refused),
+        "B4": ("processed", ""),
+        "B5": ("rejected", "AIP-3 names no provider known to the hub (NPI)"),
+        "B6": ("processed", ""),
+        "B7": ("processed", ""),
+        "B8": ("rejected", refused),
+        "B9": ("processed", ""),
+    }
+    assert [a[0] for a in bulk["appointments"]] == ["X1", "X2", "X6", "X7", "X9"]
+    assert len(bulk["appointments"][0][-1]) == 2, "the hour-long visit holds both units"
+    # A refused booking leaves nothing behind, not even the patient its PID would create.
+    assert "Two" not in bulk["patients"] and "Five" not in bulk["patients"]
+    assert bulk["units"] == ["booked"] * 3 + ["free", "free", "booked", "booked", "free"] + [
+        "booked",
+        "booked",
+    ]
+    assert bulk["holds released"] == [True]
+    assert len(bulk["encounters"]) == 5
+    assert [e[0] for e in bulk["eligibility"]] == ["X2"], "one check for Known's coverage"
+    assert Counter(e[0] for e in bulk["outbox"]) == {
+        "appointment.booked": 5,
+        "patient.created": 3,
+        "patient.updated": 1,  # the front desk's phone and address for Known
+    }
+    assert all("origin_connector_id" in e[3] for e in bulk["outbox"])
+    assert bulk["audit"][("appointment", LogEntry.Action.CREATE)] == 5
+    assert bulk["audit"][("encounter", LogEntry.Action.CREATE)] == 5
+    assert bulk["audit"][("eligibilitycheck", LogEntry.Action.CREATE)] == 1
+    # And all of it exactly as one by one.
+    for part in bulk:
+        assert bulk[part] == one[part], part
+
+
+@pytest.mark.django_db
+def test_an_unknown_booking_receiver_sends_the_run_one_by_one(world, monkeypatch):
+    location, provider, units = world
+    seen: list[str] = []
+
+    def receiver(sender, appointment, event, **kw):
+        seen.append(appointment.external_id)
+
+    appointment_changed.connect(receiver, dispatch_uid="test.unknown_receiver")
+    try:
+        stored = inbound_store_batch(_messages(location, provider, units))
+        inbound.inbound_drain_keys(list(dict.fromkeys(s.ordering_key for s in stored)))
+    finally:
+        appointment_changed.disconnect(dispatch_uid="test.unknown_receiver")
+
+    assert seen == ["X1", "X2", "X6", "X7", "X9"], "the receiver heard every booking"
+    assert Counter(Message.objects.values_list("status", flat=True)) == {
+        "processed": 6,
+        "rejected": 3,
+    }
+
+
+@pytest.mark.django_db
+def test_an_overlap_only_the_database_sees_sends_the_run_one_by_one(world, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the exclusion constraint on appointment times is PostgreSQL's")
+    location, provider, units = world
+    # A booking outside the slot grid (no unit links) that overlaps unit 9.
+    Appointment.objects.create(
+        patient=f.patient(),
+        provider=provider,
+        location=location,
+        appointment_type=f.appointment_type(),
+        start=units[9].start + timedelta(minutes=10),
+        end=units[9].end + timedelta(minutes=10),
+        created_at=units[0].start,
+        updated_at=units[0].start,
+    )
+    stored = inbound_store_batch(_messages(location, provider, units))
+    inbound.inbound_drain_keys(list(dict.fromkeys(s.ordering_key for s in stored)))
+
+    status = dict(Message.objects.values_list("control_id", "status"))
+    assert status["B9"] == "rejected"
+    assert [c for c, s in sorted(status.items()) if s == "processed"] == [
+        "B1",
+        "B2",
+        "B4",
+        "B6",
+        "B7",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("bulk", [True, False], ids=["set-based", "one-by-one"])
+def test_agents_racing_the_worker_for_the_same_units_never_double_book(pms, monkeypatch, bulk):
+    if not bulk:
+        monkeypatch.setattr(inbound, "_apply_bulk", lambda run, now: False)
+    location = pms.location
+    provider = f.provider(locations=[location])
+    visit = f.appointment_type(code="exam")
+    units = [
+        f.slot(provider=provider, location=location, start=START + timedelta(minutes=30 * i))
+        for i in range(60)
+    ]
+    group = Group.objects.get(name=AGENT)
+    agents = [User.objects.create_user(f"racer{i}") for i in range(4)]
+    for agent in agents:
+        agent.groups.add(group)
+    patients = [f.patient() for _ in agents]
+    stored = inbound_store_batch(
+        [
+            siu(
+                f"R{i}",
+                mrn=f"R{i}",
+                last=f"Racer{i}",
+                external_id=f"RX{i}",
+                npi=provider.npi,
+                type_code="exam",
+                start=_local(unit.start, location),
+                end=_local(unit.end, location),
+            )
+            for i, unit in enumerate(units)
+        ]
+    )
+    barrier = threading.Barrier(1 + len(agents))
+    agent_booked: Counter[int] = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            # Small batches, so agents get in between the worker's transactions too.
+            inbound.inbound_drain_keys([s.ordering_key for s in stored], batch=10)
+        except Exception as exc:
+            errors.append(f"worker: {type(exc).__name__}: {exc}")
+        finally:
+            connection.close()
+
+    def agent(i: int) -> None:
+        try:
+            barrier.wait()
+            # From the far end, so the agents meet the worker midway.
+            for unit in reversed(units[i::4]):
+                try:
+                    hold = services.hold_place(slot=unit, by=agents[i])
+                    services.appointment_book(
+                        hold=hold,
+                        patient=patients[i],
+                        appointment_type=visit,
+                        by=agents[i],
+                        reason="recall",
+                    )
+                except services.SchedulingError:
+                    continue
+                with lock:
+                    agent_booked[unit.pk] += 1
+        except Exception as exc:
+            errors.append(f"agent: {type(exc).__name__}: {exc}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker)] + [
+        threading.Thread(target=agent, args=(i,)) for i in range(len(agents))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+    assert errors == []
+    statuses = Counter(Message.objects.values_list("status", flat=True))
+    assert set(statuses) <= {"processed", "rejected"}
+    assert statuses["processed"] + sum(agent_booked.values()) == len(units)
+    for unit in units:
+        assert AppointmentSlot.objects.filter(slot=unit, active=True).count() == 1, unit.start
+    assert Appointment.objects.filter(status="booked").count() == len(units)
+    assert set(Message.objects.filter(status="rejected").values_list("last_error", flat=True)) <= {
+        "scheduling refused the change: SlotUnavailable: This slot is no longer available."
+    }
+    assert not Slot.objects.exclude(status="booked").exists()
