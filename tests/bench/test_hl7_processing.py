@@ -7,7 +7,7 @@ figure is per core. Run with `make bench`; figures go to the README.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import hl7
 import pytest
@@ -69,6 +69,12 @@ def world(settings):
     return connector, provider, slots
 
 
+def _dob(i: int) -> str:
+    # One birth date per patient: with a shared phone too, "Bench49" and "Bench499" would
+    # be one person to the MPI, and every later message would flip that record's name.
+    return (date(1940, 1, 1) + timedelta(days=17 * i)).strftime("%Y%m%d")
+
+
 def _drain_all(batched: bool) -> tuple[int, float]:
     keys = list(
         dict.fromkeys(
@@ -88,10 +94,7 @@ def _drain_all(batched: bool) -> tuple[int, float]:
 def test_processing_per_worker_adt_and_siu(world, batched):
     _, provider, slots = world
     n = 1000
-    new_patients = [
-        adt(f"A{i}", mrn=f"M{i}", last=f"Bench{i}", dob=f"19{50 + i % 50:02d}0{1 + i % 9}1{i % 9}")
-        for i in range(n)
-    ]
+    new_patients = [adt(f"A{i}", mrn=f"M{i}", last=f"Bench{i}", dob=_dob(i)) for i in range(n)]
     updates = [
         adt(
             f"U{i}",
@@ -99,7 +102,7 @@ def test_processing_per_worker_adt_and_siu(world, batched):
             mrn=f"M{i}",
             last=f"Bench{i}",
             phone=f"303555{i:04d}",
-            dob=f"19{50 + i % 50:02d}0{1 + i % 9}1{i % 9}",
+            dob=_dob(i),
         )
         for i in range(n)
     ]
@@ -112,6 +115,12 @@ def test_processing_per_worker_adt_and_siu(world, batched):
                 f"S{i}",
                 external_id=f"X{i}",
                 mrn=f"M{i}",
+                # The patient as the PMS knows them after the A08: a booking, no change.
+                last=f"Bench{i}",
+                first="Alex",
+                middle="Q",
+                dob=_dob(i),
+                phone=f"303555{i:04d}",
                 npi=provider.npi,
                 type_code="exam",
                 start=local.strftime("%Y%m%d%H%M"),
