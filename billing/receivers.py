@@ -13,10 +13,20 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from scheduling.signals import appointment_changed, appointments_booked, hold_placed
+from scheduling.signals import (
+    appointment_changed,
+    appointments_booked,
+    appointments_ended,
+    hold_placed,
+)
 
 from .eligibility import eligibility_check_for_hold, eligibility_checks_for_bookings
-from .services import encounter_open, encounter_void, encounters_open_batch
+from .services import (
+    encounter_open,
+    encounter_void,
+    encounters_open_batch,
+    encounters_void_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +81,9 @@ def encounters_on_bookings(sender: Any, appointments: Any, **_: Any) -> None:
 def _queue_checks(check_ids: list[int]) -> None:
     for check_id in check_ids:
         _queue_check(check_id)
+
+
+@receiver(appointments_ended, dispatch_uid="billing.encounters_on_endings")
+def encounters_on_endings(sender: Any, ended: Any, **_: Any) -> None:
+    # The batch twin of encounter_on_booking for "cancelled" and "no_show".
+    encounters_void_batch(appointment_ids=[appointment.pk for appointment, _ in ended])

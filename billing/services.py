@@ -18,7 +18,7 @@ from django.utils import timezone
 from patients.models import Coverage, Patient
 from scheduling.models import Appointment, Location, Provider
 
-from .audit import audit_creates
+from .audit import audit_creates, audit_updates
 from .documentation import (
     EncounterDocumentation,
     ProcedureLine,
@@ -123,6 +123,27 @@ def encounters_open_batch(*, appointments: Sequence[Appointment]) -> list[Encoun
     Encounter.objects.bulk_create(new)
     audit_creates(new)
     return new
+
+
+def encounters_void_batch(*, appointment_ids: Collection[int]) -> int:
+    """``encounter_void`` for a batch of ended appointments: one read, one UPDATE, bulk
+    audit. Returns how many were voided."""
+    encounters = list(
+        Encounter.objects.filter(
+            appointment_id__in=appointment_ids, status=Encounter.Status.OPEN
+        ).only("pk", "encounter_number")
+    )
+    if not encounters:
+        return 0
+    Encounter.objects.filter(pk__in=[e.pk for e in encounters]).update(status=Encounter.Status.VOID)
+    audit_updates(
+        Encounter,
+        (
+            (e.pk, str(e), {"status": (Encounter.Status.OPEN, Encounter.Status.VOID)})
+            for e in encounters
+        ),
+    )
+    return len(encounters)
 
 
 def encounter_void(*, appointment: Appointment) -> None:

@@ -134,7 +134,13 @@ def inbound_due_keys(*, limit: int = 1000) -> list[str]:
 # Message types a batch applies set-based, and the run each belongs to: ADT upserts
 # (patients.mpi.patient_upsert_batch) and front-desk bookings
 # (scheduling's appointments_record_external_batch, after the same patient upsert).
-BULK_TYPES = {"ADT^A04": "adt", "ADT^A08": "adt", "SIU^S12": "siu"}
+BULK_TYPES = {
+    "ADT^A04": "adt",
+    "ADT^A08": "adt",
+    "SIU^S12": "siu",
+    "SIU^S15": "siu-end",
+    "SIU^S26": "siu-end",
+}
 
 
 def _outcome(head: Message, now: datetime, note: str | None, exc: Exception | None) -> bool:
@@ -178,8 +184,11 @@ def _apply_bulk(run: list[Message], now: datetime) -> bool:
     """Apply a run of one bulk kind set-based. False: nothing of it happened (a database
     error, or a row changed under us) and the caller applies the run one message at a
     time, so only a message that really fails costs a savepoint."""
-    if BULK_TYPES[run[0].message_type] == "siu":
+    kind = BULK_TYPES[run[0].message_type]
+    if kind == "siu":
         return _apply_bulk_bookings(run, now)
+    if kind == "siu-end":
+        return _apply_bulk_ends(run, now)
     return _apply_bulk_adt(run, now)
 
 
@@ -319,6 +328,74 @@ def _apply_bulk_bookings(run: list[Message], now: datetime) -> bool:
             _outcome(head, now, None, refused[head.pk])
         else:
             _outcome(head, now, notes[head.pk], None)
+    return True
+
+
+def _apply_bulk_ends(run: list[Message], now: datetime) -> bool:
+    """A run of SIU^S15 cancellations and S26 no-shows in ONE savepoint. No patient
+    changes ride on them, so a refused one has nothing to undo: it is rejected with the
+    reason one by one would give, and the rest of the run stands."""
+    from scheduling.services import (
+        BatchDeclined,
+        ExternalEnd,
+        SchedulingError,
+        appointments_end_external_batch,
+    )
+
+    from .hl7v2.inbound import (
+        ERR_APPT_UNKNOWN,
+        FrontDeskEnd,
+        MappingError,
+        SiuLookups,
+        appointment_ids_of,
+        end_of,
+        scheduling_refusal,
+    )
+
+    lookups = SiuLookups()
+    parsed: list[tuple[Message, FrontDeskEnd]] = []
+    for head in run:
+        assert head.connector is not None
+        try:
+            parsed.append((head, end_of(head.raw, head.connector, lookups)))
+        except MappingError as exc:
+            _outcome(head, now, None, exc)
+        except Exception:
+            return False
+    outcomes: list[tuple[Message, str | None, Exception | None]] = []
+    try:
+        with transaction.atomic():
+            owners: list[tuple[Message, FrontDeskEnd]] = []
+            items: list[ExternalEnd] = []
+            for (head, end), appointment_id in zip(
+                parsed, appointment_ids_of([e for _, e in parsed]), strict=True
+            ):
+                if appointment_id is None:
+                    outcomes.append((head, None, MappingError(ERR_APPT_UNKNOWN)))
+                    continue
+                owners.append((head, end))
+                items.append(
+                    ExternalEnd(
+                        appointment_id=appointment_id,
+                        event=end.event,
+                        origin_connector_id=head.connector_id,
+                    )
+                )
+            for (head, end), result in zip(
+                owners, appointments_end_external_batch(items), strict=True
+            ):
+                if isinstance(result, SchedulingError):
+                    outcomes.append((head, None, scheduling_refusal(result)))
+                else:
+                    what = "cancelled" if end.event == "cancelled" else "no-show"
+                    outcomes.append((head, f"appointment #{result.pk} {what}", None))
+    except BatchDeclined:
+        return False
+    except Exception as exc:
+        logger.info("bulk SIU end apply fell back to one by one: %s", type(exc).__name__)
+        return False
+    for head, note, error in outcomes:
+        _outcome(head, now, note, error)
     return True
 
 

@@ -23,5 +23,13 @@ appointment_changed = Signal()
 appointments_booked = Signal()
 
 
+# kwargs: ended (list[tuple[scheduling.Appointment, str]]), each appointment with its event
+# "cancelled" or "no_show". Sent by appointments_end_external_batch INSTEAD of one
+# appointment_changed per row, under the same rule as appointments_booked.
+appointments_ended = Signal()
+
+
 def bulk_receivers_ready() -> bool:
-    return len(appointment_changed.receivers) <= len(appointments_booked.receivers)
+    return len(appointment_changed.receivers) <= min(
+        len(appointments_booked.receivers), len(appointments_ended.receivers)
+    )

@@ -358,6 +358,57 @@ def booking_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDesk
     return _front_desk_booking(message, connector, lookups)
 
 
+END_EVENTS = {"S15": "cancelled", "S26": "no_show"}
+
+
+@dataclass(frozen=True)
+class FrontDeskEnd:
+    """What an SIU^S15 (cancel) or S26 (no-show) asks: the appointment it names, by our
+    id echoed in SCH-1/SCH-2 or by the PMS's own id at the location, and the event."""
+
+    location: Location
+    hub_id: int | None
+    external_id: str
+    event: str
+
+
+def end_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDeskEnd:
+    """The FrontDeskEnd of a stored SIU^S15/S26 (the worker's bulk path)."""
+    try:
+        message = ParsedMessage(raw)
+    except HL7FormatError as exc:
+        raise MappingError(exc.reason) from None
+    event = END_EVENTS.get(message.header.trigger_event)
+    if event is None:
+        raise MappingError(ERR_HANDLER)
+    hub_id, external = _ids(message)
+    return FrontDeskEnd(_location(connector, message, lookups), hub_id, external, event)
+
+
+def appointment_ids_of(ends: list[FrontDeskEnd]) -> list[int | None]:
+    """The hub appointment each one names, found as ``_find_appointment`` finds it (our
+    id first, then the PMS's id at the location), in two queries for the lot."""
+    from scheduling.models import Appointment
+
+    hub_ids = {e.hub_id for e in ends if e.hub_id is not None}
+    existing = set(Appointment.objects.filter(pk__in=hub_ids).values_list("pk", flat=True))
+    wanted = {(e.location.pk, e.external_id) for e in ends if e.external_id}
+    by_external: dict[tuple[int, str], int] = {}
+    if wanted:
+        for pk, location_id, external_id in Appointment.objects.filter(
+            location_id__in={loc for loc, _ in wanted},
+            external_id__in={ext for _, ext in wanted},
+        ).values_list("pk", "location_id", "external_id"):
+            by_external[(location_id, external_id)] = pk
+    found: list[int | None] = []
+    for end in ends:
+        if end.hub_id is not None and end.hub_id in existing:
+            found.append(end.hub_id)
+        else:
+            found.append(by_external.get((end.location.pk, end.external_id)))
+    return found
+
+
 def handle_siu(message: ParsedMessage, connector: Connector) -> str:
     from patients.mpi import patient_upsert_from_source
     from scheduling import services

@@ -21,7 +21,7 @@ from integrations.ledger import inbound_store_batch
 from integrations.models import Message, OutboxEvent
 from patients.models import Patient, PatientIdentifier
 from scheduling import services
-from scheduling.models import Appointment, AppointmentSlot, Hold, Slot
+from scheduling.models import Appointment, AppointmentSlot, AppointmentType, Hold, Slot
 from scheduling.roles import AGENT
 from scheduling.signals import appointment_changed
 from tests import factories as f
@@ -91,7 +91,7 @@ def _messages(location, provider, units) -> list[str]:
     ]
 
 
-VOLATILE = {"id", "patient", "created_at", "updated_at"}
+VOLATILE = {"id", "patient", "created_at", "updated_at", "cancelled_at"}
 
 
 def _summary(units, since: int) -> dict:
@@ -100,7 +100,7 @@ def _summary(units, since: int) -> dict:
     appointment_changes = []
     for entry in LogEntry.objects.filter(pk__gt=since).order_by("pk"):
         entries[(entry.content_type.model, entry.action)] += 1
-        if entry.content_type.model == "appointment" and entry.action == LogEntry.Action.CREATE:
+        if entry.content_type.model == "appointment":
             appointment_changes.append(
                 {k: v for k, v in entry.changes_dict.items() if k not in VOLATILE}
             )
@@ -120,6 +120,10 @@ def _summary(units, since: int) -> dict:
                 tuple(sorted(link.slot.start for link in a.slot_links.filter(active=True))),
             )
             for a in Appointment.objects.filter(channel="location")
+        ),
+        "all appointments": sorted(
+            (a.external_id, a.status, a.cancel_reason, a.slot_links.filter(active=True).count())
+            for a in Appointment.objects.all()
         ),
         "patients": sorted(Patient.objects.values_list("last_name", flat=True)),
         "units": [Slot.objects.get(pk=u.pk).status for u in units],
@@ -146,24 +150,31 @@ def _summary(units, since: int) -> dict:
     }
 
 
-def _run(world, monkeypatch, *, bulk: bool) -> tuple[dict, list[int]]:
+def _run(
+    world,
+    monkeypatch,
+    *,
+    bulk: bool,
+    messages: list[str] | None = None,
+    service: str = "appointments_record_external_batch",
+) -> tuple[dict, list[int]]:
     """Store and drain the run, summarise, and roll everything back."""
     location, provider, units = world
     calls: list[int] = []
-    real = services.appointments_record_external_batch
+    real = getattr(services, service)
 
     def spy(items):
         calls.append(len(items))
         return real(items)
 
-    monkeypatch.setattr(services, "appointments_record_external_batch", spy)
+    monkeypatch.setattr(services, service, spy)
     if not bulk:
         monkeypatch.setattr(inbound, "_apply_bulk", lambda run, now: False)
     summary: dict = {}
     try:
         with transaction.atomic():
             since = LogEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-            stored = inbound_store_batch(_messages(location, provider, units))
+            stored = inbound_store_batch(messages or _messages(location, provider, units))
             inbound.inbound_drain_keys(list(dict.fromkeys(s.ordering_key for s in stored)))
             summary = _summary(units, since)
             raise _Rollback()
@@ -213,6 +224,118 @@ def test_a_run_of_front_desk_bookings_has_every_effect_of_one_by_one(world, monk
     assert bulk["audit"][("encounter", LogEntry.Action.CREATE)] == 5
     assert bulk["audit"][("eligibilitycheck", LogEntry.Action.CREATE)] == 1
     # And all of it exactly as one by one.
+    for part in bulk:
+        assert bulk[part] == one[part], part
+
+
+def _ends(world) -> list[str]:
+    """Existing visits, and the cancellations and no-shows a PMS sends about them."""
+    from billing.services import encounter_open
+
+    location, provider, units = world
+    visit = AppointmentType.objects.get(code="exam")
+    past = f.slot(provider=provider, location=location, start=START - timedelta(days=5))
+    made = {}
+    for ext, unit in [("Y1", units[0]), ("Y2", units[1]), ("Y3", past), ("Y4", units[3])]:
+        made[ext] = f.appointment(
+            patient=f.patient(), slot=unit, appointment_type=visit, external_id=ext
+        )
+        encounter_open(appointment=made[ext])
+    gone = f.appointment(
+        patient=f.patient(),
+        slot=units[4],
+        appointment_type=visit,
+        external_id="Y5",
+        status="cancelled",
+        cancel_reason="other",
+    )
+    AppointmentSlot.objects.filter(appointment=gone).update(active=False)
+
+    def end(cid, event, ext, hub_id=None, mrn="E1"):
+        return siu(cid, event=event, external_id=ext, hub_id=hub_id, mrn=mrn)
+
+    book = siu(
+        "E0",
+        mrn="E9",
+        last="New",
+        external_id="Y9",
+        npi=provider.npi,
+        type_code="exam",
+        start=_local(units[6].start, location),
+        end=_local(units[6].end, location),
+    )
+    return [
+        end("E1", "S15", "", hub_id=made["Y1"].pk),  # our own id echoed back
+        end("E2", "S15", "Y2"),  # the PMS's id
+        end("E3", "S15", "Y2"),  # again: no second effect
+        end("E4", "S26", "Y3"),  # a past visit nobody came to
+        end("E5", "S26", "Y4"),  # a no-show before the visit starts: refused
+        end("E6", "S26", "Y5"),  # a cancelled visit cannot be a no-show
+        end("E7", "S15", "NOPE"),  # unknown to the hub
+        end("E8", "S15", "Y3"),  # the no-show cannot be cancelled any more
+        book,  # a booking in between: the run of ends is split around it
+        end("E10", "S15", "Y9", mrn="E9"),  # cancels the booking just made
+    ]
+
+
+@pytest.mark.django_db
+def test_a_run_of_cancellations_and_no_shows_has_every_effect_of_one_by_one(world, monkeypatch):
+    messages = _ends(world)
+    service = "appointments_end_external_batch"
+    bulk, bulk_calls = _run(world, monkeypatch, bulk=True, messages=messages, service=service)
+    one, one_calls = _run(world, monkeypatch, bulk=False, messages=messages, service=service)
+
+    assert bulk_calls == [7, 1] and one_calls == []
+    assert bulk["messages"] == {
+        "E0": ("processed", ""),
+        "E1": ("processed", ""),
+        "E2": ("processed", ""),
+        "E3": ("processed", ""),
+        "E4": ("processed", ""),
+        "E5": (
+            "rejected",
+            "scheduling refused the change: AppointmentNotStarted: "
+            "An appointment can be marked a no-show only after it was due to start.",
+        ),
+        "E6": (
+            "rejected",
+            "scheduling refused the change: AppointmentNotActive: "
+            "Only a booked appointment can be changed.",
+        ),
+        "E7": ("rejected", "the appointment in SCH-1/SCH-2 is unknown to the hub"),
+        "E8": (
+            "rejected",
+            "scheduling refused the change: AppointmentNotActive: "
+            "Only a booked appointment can be changed.",
+        ),
+        "E10": ("processed", ""),
+    }
+    statuses = {a[0]: a[1:] for a in bulk["all appointments"] if a[0].startswith("Y")}
+    assert statuses == {
+        "Y1": ("cancelled", "other", 0),
+        "Y2": ("cancelled", "other", 0),
+        "Y3": ("no_show", "", 0),
+        "Y4": ("booked", "", 1),
+        "Y5": ("cancelled", "other", 0),
+        "Y9": ("cancelled", "other", 0),
+    }
+    # Cancelled units are free again; the no-show's past unit stays as it was.
+    assert bulk["units"][:2] == ["free", "free"] and bulk["units"][6] == "free"
+    assert {e[0]: e[2] for e in bulk["encounters"]} == {
+        "Y1": "void",
+        "Y2": "void",
+        "Y3": "void",
+        "Y4": "open",
+        "Y9": "void",
+    }
+    assert Counter(e[0] for e in bulk["outbox"]) == {
+        "appointment.cancelled": 3,
+        "appointment.no_show": 1,
+        "appointment.booked": 1,
+        "patient.created": 1,
+    }
+    assert bulk["audit"][("appointment", LogEntry.Action.UPDATE)] == 4
+    assert bulk["audit"][("encounter", LogEntry.Action.UPDATE)] == 4
     for part in bulk:
         assert bulk[part] == one[part], part
 
