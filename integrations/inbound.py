@@ -138,8 +138,10 @@ BULK_TYPES = {
     "ADT^A04": "adt",
     "ADT^A08": "adt",
     "SIU^S12": "siu",
-    "SIU^S15": "siu-end",
-    "SIU^S26": "siu-end",
+    "SIU^S13": "siu-change",
+    "SIU^S14": "siu-change",
+    "SIU^S15": "siu-change",
+    "SIU^S26": "siu-change",
 }
 
 
@@ -187,8 +189,8 @@ def _apply_bulk(run: list[Message], now: datetime) -> bool:
     kind = BULK_TYPES[run[0].message_type]
     if kind == "siu":
         return _apply_bulk_bookings(run, now)
-    if kind == "siu-end":
-        return _apply_bulk_ends(run, now)
+    if kind == "siu-change":
+        return _apply_bulk_changes(run, now)
     return _apply_bulk_adt(run, now)
 
 
@@ -331,33 +333,34 @@ def _apply_bulk_bookings(run: list[Message], now: datetime) -> bool:
     return True
 
 
-def _apply_bulk_ends(run: list[Message], now: datetime) -> bool:
-    """A run of SIU^S15 cancellations and S26 no-shows in ONE savepoint. No patient
-    changes ride on them, so a refused one has nothing to undo: it is rejected with the
-    reason one by one would give, and the rest of the run stands."""
+def _apply_bulk_changes(run: list[Message], now: datetime) -> bool:
+    """A run of SIU^S13/S14 modifications, S15 cancellations and S26 no-shows in ONE
+    savepoint. No patient changes ride on them, so a refused one has nothing to undo: it
+    is rejected with the reason one by one would give, and the rest of the run stands."""
     from scheduling.services import (
         BatchDeclined,
-        ExternalEnd,
+        ExternalChange,
         SchedulingError,
-        appointments_end_external_batch,
+        appointments_change_external_batch,
     )
 
     from .hl7v2.inbound import (
         ERR_APPT_UNKNOWN,
-        FrontDeskEnd,
+        FrontDeskChange,
         MappingError,
         SiuLookups,
         appointment_ids_of,
-        end_of,
+        change_of,
         scheduling_refusal,
     )
 
+    notes = {"modified": "updated", "cancelled": "cancelled", "no_show": "no-show"}
     lookups = SiuLookups()
-    parsed: list[tuple[Message, FrontDeskEnd]] = []
+    parsed: list[tuple[Message, FrontDeskChange]] = []
     for head in run:
         assert head.connector is not None
         try:
-            parsed.append((head, end_of(head.raw, head.connector, lookups)))
+            parsed.append((head, change_of(head.raw, head.connector, lookups)))
         except MappingError as exc:
             _outcome(head, now, None, exc)
         except Exception:
@@ -365,34 +368,43 @@ def _apply_bulk_ends(run: list[Message], now: datetime) -> bool:
     outcomes: list[tuple[Message, str | None, Exception | None]] = []
     try:
         with transaction.atomic():
-            owners: list[tuple[Message, FrontDeskEnd]] = []
-            items: list[ExternalEnd] = []
-            for (head, end), appointment_id in zip(
-                parsed, appointment_ids_of([e for _, e in parsed]), strict=True
+            owners: list[tuple[Message, FrontDeskChange]] = []
+            items: list[ExternalChange] = []
+            for (head, change), appointment_id in zip(
+                parsed, appointment_ids_of([c for _, c in parsed]), strict=True
             ):
                 if appointment_id is None:
                     outcomes.append((head, None, MappingError(ERR_APPT_UNKNOWN)))
                     continue
-                owners.append((head, end))
+                if change.problem is not None:
+                    outcomes.append((head, None, change.problem))
+                    continue
+                owners.append((head, change))
                 items.append(
-                    ExternalEnd(
+                    ExternalChange(
                         appointment_id=appointment_id,
-                        event=end.event,
+                        event=change.event,
+                        start=change.start,
+                        end=change.end,
+                        provider_id=change.provider.pk if change.provider else None,
+                        appointment_type_id=(
+                            change.appointment_type.pk if change.appointment_type else None
+                        ),
                         origin_connector_id=head.connector_id,
                     )
                 )
-            for (head, end), result in zip(
-                owners, appointments_end_external_batch(items), strict=True
+            for (head, change), result in zip(
+                owners, appointments_change_external_batch(items), strict=True
             ):
                 if isinstance(result, SchedulingError):
                     outcomes.append((head, None, scheduling_refusal(result)))
                 else:
-                    what = "cancelled" if end.event == "cancelled" else "no-show"
-                    outcomes.append((head, f"appointment #{result.pk} {what}", None))
+                    said = f"appointment #{result.pk} {notes[change.event]}"
+                    outcomes.append((head, said, None))
     except BatchDeclined:
         return False
     except Exception as exc:
-        logger.info("bulk SIU end apply fell back to one by one: %s", type(exc).__name__)
+        logger.info("bulk SIU change apply fell back to one by one: %s", type(exc).__name__)
         return False
     for head, note, error in outcomes:
         _outcome(head, now, note, error)

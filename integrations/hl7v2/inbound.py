@@ -358,34 +358,51 @@ def booking_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDesk
     return _front_desk_booking(message, connector, lookups)
 
 
-END_EVENTS = {"S15": "cancelled", "S26": "no_show"}
+CHANGE_EVENTS = {"S13": "modified", "S14": "modified", "S15": "cancelled", "S26": "no_show"}
 
 
 @dataclass(frozen=True)
-class FrontDeskEnd:
-    """What an SIU^S15 (cancel) or S26 (no-show) asks: the appointment it names, by our
-    id echoed in SCH-1/SCH-2 or by the PMS's own id at the location, and the event."""
+class FrontDeskChange:
+    """What an SIU^S13/S14 (move, reassign, retype), S15 (cancel) or S26 (no-show) asks:
+    the appointment it names, by our id echoed in SCH-1/SCH-2 or by the PMS's own id at
+    the location, the event, and for a modification the new values (None: unchanged).
+    ``problem`` is a mapping error that only counts once the appointment is found, as
+    in ``handle_siu``."""
 
     location: Location
     hub_id: int | None
     external_id: str
     event: str
+    start: datetime | None = None
+    end: datetime | None = None
+    provider: Provider | None = None
+    appointment_type: AppointmentType | None = None
+    problem: MappingError | None = None
 
 
-def end_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDeskEnd:
-    """The FrontDeskEnd of a stored SIU^S15/S26 (the worker's bulk path)."""
+def change_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDeskChange:
+    """The FrontDeskChange of a stored SIU^S13/S14/S15/S26 (the worker's bulk path)."""
     try:
         message = ParsedMessage(raw)
     except HL7FormatError as exc:
         raise MappingError(exc.reason) from None
-    event = END_EVENTS.get(message.header.trigger_event)
+    event = CHANGE_EVENTS.get(message.header.trigger_event)
     if event is None:
         raise MappingError(ERR_HANDLER)
     hub_id, external = _ids(message)
-    return FrontDeskEnd(_location(connector, message, lookups), hub_id, external, event)
+    location = _location(connector, message, lookups)
+    if event != "modified":
+        return FrontDeskChange(location, hub_id, external, event)
+    try:
+        start, end = _timing(message, location)
+        provider = _provider(message, lookups)
+        atype = _appointment_type(message, lookups)
+    except MappingError as exc:
+        return FrontDeskChange(location, hub_id, external, event, problem=exc)
+    return FrontDeskChange(location, hub_id, external, event, start, end, provider, atype)
 
 
-def appointment_ids_of(ends: list[FrontDeskEnd]) -> list[int | None]:
+def appointment_ids_of(ends: list[FrontDeskChange]) -> list[int | None]:
     """The hub appointment each one names, found as ``_find_appointment`` finds it (our
     id first, then the PMS's id at the location), in two queries for the lot."""
     from scheduling.models import Appointment

@@ -281,7 +281,7 @@ def _ends(world) -> list[str]:
 @pytest.mark.django_db
 def test_a_run_of_cancellations_and_no_shows_has_every_effect_of_one_by_one(world, monkeypatch):
     messages = _ends(world)
-    service = "appointments_end_external_batch"
+    service = "appointments_change_external_batch"
     bulk, bulk_calls = _run(world, monkeypatch, bulk=True, messages=messages, service=service)
     one, one_calls = _run(world, monkeypatch, bulk=False, messages=messages, service=service)
 
@@ -336,6 +336,87 @@ def test_a_run_of_cancellations_and_no_shows_has_every_effect_of_one_by_one(worl
     }
     assert bulk["audit"][("appointment", LogEntry.Action.UPDATE)] == 4
     assert bulk["audit"][("encounter", LogEntry.Action.UPDATE)] == 4
+    for part in bulk:
+        assert bulk[part] == one[part], part
+
+
+def _moves(world) -> list[str]:
+    """Existing visits, and the moves, retypes and cancellations a PMS sends."""
+    location, provider, units = world
+    visit = AppointmentType.objects.get(code="exam")
+    f.appointment_type(code="exam2")
+    for ext, i in [("V3", 3), ("V6", 6), ("W", 9)]:
+        f.appointment(patient=f.patient(), slot=units[i], appointment_type=visit, external_id=ext)
+    agent = User.objects.create_user("holder7")
+    Hold.objects.create(
+        slot=units[7], held_by=agent, created_at=units[0].start, expires_at=units[9].end
+    )
+
+    def change(cid, event, ext, unit=None, npi=provider.npi, type_code="exam"):
+        at = units[unit] if unit is not None else None
+        return siu(
+            cid,
+            event=event,
+            external_id=ext,
+            mrn="C1",
+            npi=npi,
+            type_code=type_code,
+            start=_local(at.start, location) if at else "",
+            end=_local(at.end, location) if at else "",
+        )
+
+    return [
+        change("C1", "S14", "V3", 7),  # to a unit an agent holds: the front desk wins
+        change("C2", "S13", "V6", 3),  # into the unit C1 just freed
+        change("C3", "S14", "W", 6),  # into the unit C2 just freed
+        change("C4", "S14", "W", 8, npi="1999999999"),  # unknown provider
+        change("C5", "S14", "V6", 7),  # unit 7 is C1's now
+        change("C6", "S14", "W", type_code="exam2"),  # a new visit type, no move
+        change("C7", "S15", "V3"),  # cancel: unit 7 is free again
+        change("C8", "S14", "V3", 2),  # a cancelled visit cannot move
+        change("C9", "S14", "W", 7),  # takes the unit C7 freed
+        change("C10", "S14", "NOPE", 1),  # unknown to the hub
+    ]
+
+
+@pytest.mark.django_db
+def test_a_run_of_moves_and_cancellations_has_every_effect_of_one_by_one(world, monkeypatch):
+    messages = _moves(world)
+    service = "appointments_change_external_batch"
+    bulk, bulk_calls = _run(world, monkeypatch, bulk=True, messages=messages, service=service)
+    one, one_calls = _run(world, monkeypatch, bulk=False, messages=messages, service=service)
+
+    assert bulk_calls == [8] and one_calls == []
+    refused = "scheduling refused the change: SlotUnavailable: This slot is no longer available."
+    assert bulk["messages"] == {
+        "C1": ("processed", ""),
+        "C2": ("processed", ""),
+        "C3": ("processed", ""),
+        "C4": ("rejected", "AIP-3 names no provider known to the hub (NPI)"),
+        "C5": ("rejected", refused),
+        "C6": ("processed", ""),
+        "C7": ("processed", ""),
+        "C8": (
+            "rejected",
+            "scheduling refused the change: AppointmentNotActive: "
+            "Only a booked appointment can be changed.",
+        ),
+        "C9": ("processed", ""),
+        "C10": ("rejected", "the appointment in SCH-1/SCH-2 is unknown to the hub"),
+    }
+    moved = {a[0]: a for a in bulk["all appointments"] if a[0] in {"V3", "V6", "W"}}
+    assert moved["V3"][1:] == ("cancelled", "other", 0)
+    assert moved["V6"][1:] == ("booked", "", 1)
+    assert moved["W"][1:] == ("booked", "", 1)
+    # Unit 3: V6; 6 and 9 freed; 7: W; the agent's hold on 7 was released by C1.
+    assert [bulk["units"][i] for i in (3, 6, 7, 9)] == ["booked", "free", "booked", "free"]
+    # Newest first: unit 7's hold (released by C1), then the world's hold on unit 5.
+    assert bulk["holds released"] == [True, False]
+    assert Counter(e[0] for e in bulk["outbox"]) == {
+        "appointment.modified": 5,
+        "appointment.cancelled": 1,
+    }
+    assert bulk["audit"][("appointment", LogEntry.Action.UPDATE)] == 6
     for part in bulk:
         assert bulk[part] == one[part], part
 
