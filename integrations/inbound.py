@@ -12,6 +12,7 @@ killed halfway leaves nothing behind and the redelivered task does the work once
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -182,15 +183,43 @@ def _apply_one(head: Message, now: datetime) -> bool:
     return _outcome(head, now, note, None)
 
 
-def _apply_bulk(run: list[Message], now: datetime) -> bool:
+class _Deferral:
+    """Front-desk bookings and moves refused for want of free units, set aside to be
+    tried again at the end of the batch.
+
+    A batch applies each patient's messages in order but, for speed, not the different
+    patients' messages in arrival order (``_in_waves``). So a booking may meet a unit that
+    another patient's cancellation, which arrived first, has not freed yet. Trying such a
+    refusal again once everything else in the batch is applied gives it the outcome
+    arrival order would. Only a patient's last message in the batch is set aside:
+    anything behind it in the patient's queue must see it applied first.
+    """
+
+    def __init__(self, rows: list[Message]) -> None:
+        last: dict[str, Message] = {}
+        for row in rows:
+            last[row.ordering_key] = row
+        self._last = {row.pk for row in last.values()}
+        self.rows: list[Message] = []
+
+    def take(self, head: Message, refusal: Exception) -> bool:
+        from scheduling.services import SlotUnavailable
+
+        if isinstance(refusal, SlotUnavailable) and head.pk in self._last:
+            self.rows.append(head)
+            return True
+        return False
+
+
+def _apply_bulk(run: list[Message], now: datetime, deferral: _Deferral | None = None) -> bool:
     """Apply a run of one bulk kind set-based. False: nothing of it happened (a database
     error, or a row changed under us) and the caller applies the run one message at a
     time, so only a message that really fails costs a savepoint."""
     kind = BULK_TYPES[run[0].message_type]
     if kind == "siu":
-        return _apply_bulk_bookings(run, now)
+        return _apply_bulk_bookings(run, now, deferral)
     if kind == "siu-change":
-        return _apply_bulk_changes(run, now)
+        return _apply_bulk_changes(run, now, deferral)
     return _apply_bulk_adt(run, now)
 
 
@@ -236,7 +265,9 @@ class _Again(Exception):
     """Some bookings of the bulk attempt were refused: undo it and go again without them."""
 
 
-def _apply_bulk_bookings(run: list[Message], now: datetime) -> bool:
+def _apply_bulk_bookings(
+    run: list[Message], now: datetime, deferral: _Deferral | None = None
+) -> bool:
     """A run of SIU^S12 front-desk bookings: each message's patient upsert, then its
     booking, for the whole run in one savepoint, with one-by-one's outcomes.
 
@@ -273,10 +304,13 @@ def _apply_bulk_bookings(run: list[Message], now: datetime) -> bool:
         except Exception:
             return False
     refused: dict[int, Exception] = {}
+    why: dict[int, Exception] = {}  # the scheduling refusal itself, for the deferral
     notes: dict[int, str] = {}
     for _attempt in range(3):
         todo = [(head, b) for head, b in parsed if head.pk not in refused]
         notes.clear()
+        if not todo:
+            break
         try:
             with transaction.atomic():
                 # Units (and holds) before patients: the order an agent's booking takes.
@@ -310,6 +344,7 @@ def _apply_bulk_bookings(run: list[Message], now: datetime) -> bool:
                 ):
                     if isinstance(result, SchedulingError):
                         refused[head.pk] = scheduling_refusal(result)
+                        why[head.pk] = result
                         again = True
                     else:
                         notes[head.pk] = f"appointment #{result.pk} booked"
@@ -327,13 +362,16 @@ def _apply_bulk_bookings(run: list[Message], now: datetime) -> bool:
         return False
     for head, _ in parsed:
         if head.pk in refused:
-            _outcome(head, now, None, refused[head.pk])
+            if deferral is None or not deferral.take(head, why.get(head.pk, refused[head.pk])):
+                _outcome(head, now, None, refused[head.pk])
         else:
             _outcome(head, now, notes[head.pk], None)
     return True
 
 
-def _apply_bulk_changes(run: list[Message], now: datetime) -> bool:
+def _apply_bulk_changes(
+    run: list[Message], now: datetime, deferral: _Deferral | None = None
+) -> bool:
     """A run of SIU^S13/S14 modifications, S15 cancellations and S26 no-shows in ONE
     savepoint. No patient changes ride on them, so a refused one has nothing to undo: it
     is rejected with the reason one by one would give, and the rest of the run stands."""
@@ -397,7 +435,8 @@ def _apply_bulk_changes(run: list[Message], now: datetime) -> bool:
                 owners, appointments_change_external_batch(items), strict=True
             ):
                 if isinstance(result, SchedulingError):
-                    outcomes.append((head, None, scheduling_refusal(result)))
+                    if deferral is None or not deferral.take(head, result):
+                        outcomes.append((head, None, scheduling_refusal(result)))
                 else:
                     said = f"appointment #{result.pk} {notes[change.event]}"
                     outcomes.append((head, said, None))
@@ -411,6 +450,37 @@ def _apply_bulk_changes(run: list[Message], now: datetime) -> bool:
     return True
 
 
+def _kind(row: Message) -> str:
+    if row.protocol == Message.Protocol.HL7V2 and row.status == Message.Status.RECEIVED:
+        return BULK_TYPES.get(row.message_type, "one")
+    return "one"
+
+
+def _in_waves(rows: list[Message]) -> list[Message]:
+    """The order a batch is applied in: wave n holds each key's n-th message, and within
+    a wave messages of one kind sit together, in arrival order.
+
+    Only the order within a key is promised (FIFO per patient); messages of different
+    patients are already applied in any order when several workers drain different keys
+    at once. Reordering them here is what turns a sender's interleaved stream (a booking,
+    another patient's update, a third's cancellation...) into runs long enough to apply
+    set-based. Where one patient's message depends on another's, it is a unit of the
+    schedule, and ``_Deferral`` gives those bookings and moves their arrival-order
+    outcome; the MPI's demographic matching between two patients of one batch sees them
+    in wave order, as it would with two workers.
+    """
+    seen: dict[str, int] = defaultdict(int)
+    waved: list[tuple[int, str, Message]] = []
+    for row in rows:
+        waved.append((seen[row.ordering_key], _kind(row), row))
+        seen[row.ordering_key] += 1
+    rank: dict[tuple[int, str], int] = {}
+    for wave, kind, _ in waved:
+        rank.setdefault((wave, kind), len(rank))
+    waved.sort(key=lambda w: (w[0], rank[(w[0], w[1])]))  # stable: arrival order within
+    return [row for _, _, row in waved]
+
+
 def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
     """Apply the due messages of many patient keys in ONE transaction.
 
@@ -418,10 +488,12 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
     FIFO per key still holds: rows are locked in arrival order (the same order in every
     worker, so two workers cannot deadlock), and a key whose message fails transiently,
     or whose head is waiting for its retry, gets nothing more applied in this batch.
-    Consecutive ADT upserts, and consecutive SIU^S12 bookings, are applied set-based (a
-    few statements for the whole run);
-    anything else, and a run that the bulk path declines, goes one message per
-    savepoint. All or nothing: a worker killed midway applied none of it.
+    The batch is applied in waves (``_in_waves``): each key's first message, then each
+    key's second, and so on, each wave grouped by kind, so a busy sender's interleaved
+    ADT, S12, S14 and S15 make long runs. Runs of one kind are applied set-based (a few
+    statements for the whole run); anything else, and a run that the bulk path declines,
+    goes one message per savepoint. All or nothing: a worker killed midway applied none
+    of it.
     """
     if not keys:
         return 0
@@ -437,50 +509,64 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
             )
             .order_by("received_at", "id")[:limit]
         )
-        stopped: set[str] = set()
+        deferral = _Deferral(rows)
         touched: list[Message] = []
-        run: list[Message] = []
-
-        def flush() -> None:
-            if run and _apply_bulk(run, now):
-                touched.extend(run)
-            elif run:
-                for head in run:
-                    if head.ordering_key in stopped:
-                        continue
-                    touched.append(head)
-                    if not _apply_one(head, now):
-                        stopped.add(head.ordering_key)
-            run.clear()
-
-        for head in rows:
-            key = head.ordering_key
-            if key in stopped:
-                continue
-            not_due = head.next_attempt_at is not None and head.next_attempt_at > now
-            if head.status == Message.Status.FAILED and not_due:
-                stopped.add(key)
-                continue
-            if (
-                head.protocol == Message.Protocol.HL7V2
-                and head.message_type in BULK_TYPES
-                and head.status == Message.Status.RECEIVED
-            ):
-                if run and BULK_TYPES[run[0].message_type] != BULK_TYPES[head.message_type]:
-                    flush()
-                    if key in stopped:
-                        continue
-                run.append(head)
-                continue
-            flush()
-            if key in stopped:  # its earlier message in the run just failed
-                continue
-            touched.append(head)
-            if not _apply_one(head, now):
-                stopped.add(key)
-        flush()
+        _apply_rows(_in_waves(rows), now, touched, deferral)
+        if deferral.rows:
+            # Once, in arrival order, with everything else applied; refused now is final.
+            later = sorted(deferral.rows, key=lambda m: (m.received_at, m.pk))
+            _apply_rows(later, now, touched, None)
         _record_all(touched)
     return len(touched)
+
+
+def _apply_rows(
+    rows: list[Message], now: datetime, touched: list[Message], deferral: _Deferral | None
+) -> None:
+    """Apply rows in this order: runs of one bulk kind set-based, the rest one per
+    savepoint; a key stops at its first transient failure or not-yet-due retry."""
+    stopped: set[str] = set()
+    run: list[Message] = []
+
+    def flush() -> None:
+        if run and _apply_bulk(run, now, deferral):
+            set_aside = {h.pk for h in deferral.rows} if deferral else set()
+            touched.extend(h for h in run if h.pk not in set_aside)
+        elif run:
+            for head in run:
+                if head.ordering_key in stopped:
+                    continue
+                touched.append(head)
+                if not _apply_one(head, now):
+                    stopped.add(head.ordering_key)
+        run.clear()
+
+    for head in rows:
+        key = head.ordering_key
+        if key in stopped:
+            continue
+        not_due = head.next_attempt_at is not None and head.next_attempt_at > now
+        if head.status == Message.Status.FAILED and not_due:
+            stopped.add(key)
+            continue
+        if (
+            head.protocol == Message.Protocol.HL7V2
+            and head.message_type in BULK_TYPES
+            and head.status == Message.Status.RECEIVED
+        ):
+            if run and BULK_TYPES[run[0].message_type] != BULK_TYPES[head.message_type]:
+                flush()
+                if key in stopped:
+                    continue
+            run.append(head)
+            continue
+        flush()
+        if key in stopped:  # its earlier message in the run just failed
+            continue
+        touched.append(head)
+        if not _apply_one(head, now):
+            stopped.add(key)
+    flush()
 
 
 def _record_all(rows: list[Message]) -> None:

@@ -26,7 +26,7 @@ from scheduling.roles import AGENT
 from scheduling.signals import appointment_changed
 from tests import factories as f
 
-from .hl7_samples import siu
+from .hl7_samples import adt, siu
 
 START = (datetime.now(tz=UTC) + timedelta(days=3)).replace(
     hour=16, minute=0, second=0, microsecond=0
@@ -169,7 +169,9 @@ def _run(
 
     monkeypatch.setattr(services, service, spy)
     if not bulk:
-        monkeypatch.setattr(inbound, "_apply_bulk", lambda run, now: False)
+        # The reference: one message per savepoint, in arrival order.
+        monkeypatch.setattr(inbound, "_apply_bulk", lambda run, now, deferral=None: False)
+        monkeypatch.setattr(inbound, "_in_waves", lambda rows: rows)
     summary: dict = {}
     try:
         with transaction.atomic():
@@ -189,8 +191,9 @@ def test_a_run_of_front_desk_bookings_has_every_effect_of_one_by_one(world, monk
     bulk, bulk_calls = _run(world, monkeypatch, bulk=True)
     one, one_calls = _run(world, monkeypatch, bulk=False)
 
-    # The set-based path ran: a first attempt, and one without the refused bookings.
-    assert bulk_calls == [8, 6] and one_calls == []
+    # The set-based path ran: one run (B5 names no known provider), again without the two
+    # refused bookings, and those two once more at the end of the batch (still refused).
+    assert bulk_calls == [8, 6, 2] and one_calls == []
     refused = "scheduling refused the change: SlotUnavailable: This slot is no longer available."
     assert bulk["messages"] == {
         "B1": ("processed", ""),
@@ -251,8 +254,9 @@ def _ends(world) -> list[str]:
     )
     AppointmentSlot.objects.filter(appointment=gone).update(active=False)
 
-    def end(cid, event, ext, hub_id=None, mrn="E1"):
-        return siu(cid, event=event, external_id=ext, hub_id=hub_id, mrn=mrn)
+    def end(cid, event, ext, hub_id=None, mrn=None):
+        # Each visit's patient is its own queue: the worker's waves keep their order.
+        return siu(cid, event=event, external_id=ext, hub_id=hub_id, mrn=mrn or f"P-{ext}")
 
     book = siu(
         "E0",
@@ -265,7 +269,7 @@ def _ends(world) -> list[str]:
         end=_local(units[6].end, location),
     )
     return [
-        end("E1", "S15", "", hub_id=made["Y1"].pk),  # our own id echoed back
+        end("E1", "S15", "", hub_id=made["Y1"].pk, mrn="P-Y1"),  # our own id echoed back
         end("E2", "S15", "Y2"),  # the PMS's id
         end("E3", "S15", "Y2"),  # again: no second effect
         end("E4", "S26", "Y3"),  # a past visit nobody came to
@@ -285,7 +289,8 @@ def test_a_run_of_cancellations_and_no_shows_has_every_effect_of_one_by_one(worl
     bulk, bulk_calls = _run(world, monkeypatch, bulk=True, messages=messages, service=service)
     one, one_calls = _run(world, monkeypatch, bulk=False, messages=messages, service=service)
 
-    assert bulk_calls == [7, 1] and one_calls == []
+    # The set-based path ran (every found appointment went through it), one by one never.
+    assert sum(bulk_calls) == 8 and one_calls == []
     assert bulk["messages"] == {
         "E0": ("processed", ""),
         "E1": ("processed", ""),
@@ -358,7 +363,7 @@ def _moves(world) -> list[str]:
             cid,
             event=event,
             external_id=ext,
-            mrn="C1",
+            mrn=f"P-{ext}",
             npi=npi,
             type_code=type_code,
             start=_local(at.start, location) if at else "",
@@ -386,7 +391,8 @@ def test_a_run_of_moves_and_cancellations_has_every_effect_of_one_by_one(world, 
     bulk, bulk_calls = _run(world, monkeypatch, bulk=True, messages=messages, service=service)
     one, one_calls = _run(world, monkeypatch, bulk=False, messages=messages, service=service)
 
-    assert bulk_calls == [8] and one_calls == []
+    # C5, refused for want of a free unit, is tried once more at the end of the batch.
+    assert bulk_calls == [8, 1] and one_calls == []
     refused = "scheduling refused the change: SlotUnavailable: This slot is no longer available."
     assert bulk["messages"] == {
         "C1": ("processed", ""),
@@ -417,6 +423,109 @@ def test_a_run_of_moves_and_cancellations_has_every_effect_of_one_by_one(world, 
         "appointment.cancelled": 1,
     }
     assert bulk["audit"][("appointment", LogEntry.Action.UPDATE)] == 6
+    for part in bulk:
+        assert bulk[part] == one[part], part
+
+
+@pytest.mark.django_db
+def test_a_unit_freed_by_another_patients_earlier_cancellation_can_be_booked(world, monkeypatch):
+    """The worker applies each patient's first messages before anyone's second, so the
+    booking below meets unit 2 still taken by A; set aside and tried again at the end of
+    the batch, it gets the outcome arrival order gives."""
+    location, provider, units = world
+    visit = AppointmentType.objects.get(code="exam")
+    f.appointment_type(code="exam2")
+    f.appointment(patient=f.patient(), slot=units[2], appointment_type=visit, external_id="A1")
+
+    def message(cid, event, mrn, ext, unit, type_code="exam", last="Rivera"):
+        return siu(
+            cid,
+            event=event,
+            mrn=mrn,
+            last=last,
+            external_id=ext,
+            npi=provider.npi,
+            type_code=type_code,
+            start=_local(units[unit].start, location),
+            end=_local(units[unit].end, location),
+        )
+
+    messages = [
+        message("R1", "S14", "PA", "A1", 2, type_code="exam2"),  # A's first message
+        message("R2", "S15", "PA", "A1", 2),  # A cancels: unit 2 is free
+        message("R3", "S12", "PB", "B1", 2, last="Other"),  # B books unit 2
+    ]
+    service = "appointments_record_external_batch"
+    bulk, calls = _run(world, monkeypatch, bulk=True, messages=messages, service=service)
+    one, _ = _run(world, monkeypatch, bulk=False, messages=messages, service=service)
+
+    assert calls == [1, 1], "refused in its wave, booked when tried again"
+    assert bulk["messages"] == {
+        "R1": ("processed", ""),
+        "R2": ("processed", ""),
+        "R3": ("processed", ""),
+    }
+    booked = {a[0]: a[1] for a in bulk["all appointments"] if a[0] in {"A1", "B1"}}
+    assert booked == {"A1": "cancelled", "B1": "booked"}
+    for part in bulk:
+        assert bulk[part] == one[part], part
+
+
+@pytest.mark.django_db
+def test_a_busy_senders_interleaved_stream_ends_as_arrival_order_would(world, monkeypatch):
+    """Bookings, demographic updates, retypes, cancellations, and other patients booking
+    the units just cancelled, interleaved as a PMS sends them: the worker's waves and
+    set-based runs end exactly where one message at a time in arrival order ends."""
+    location, provider, units = world
+    f.appointment_type(code="exam2")
+    more = [
+        f.slot(provider=provider, location=location, start=units[-1].start + timedelta(hours=i))
+        for i in range(1, 13)
+    ]
+    grid = more  # free units only (the world books unit 8 and holds unit 5)
+
+    def dob(mrn):  # one birth date and phone each: no two of them are one person
+        return f"19{40 + int(mrn[1:]):02d}0{1 + int(mrn[1:]) % 9}1{int(mrn[1:]) % 9}"
+
+    def book(i, mrn, unit, event="S12", type_code="exam"):
+        return siu(
+            f"{event}-{mrn}-{i}",
+            event=event,
+            mrn=mrn,
+            last=f"Pat{mrn}",
+            dob=dob(mrn),
+            phone=f"303555{int(mrn[1:]) + (50 if mrn[0] == 'Q' else 0):04d}",
+            external_id=f"E-{mrn}",
+            npi=provider.npi,
+            type_code=type_code,
+            start=_local(grid[unit].start, location),
+            end=_local(grid[unit].end, location),
+        )
+
+    stream = []
+    for i in range(12):
+        stream.append(book(i, f"P{i}", i))
+        if i % 2:
+            stream.append(
+                adt(
+                    f"U{i}",
+                    event="A08",
+                    mrn=f"P{i - 1}",
+                    last=f"PatP{i - 1}",
+                    dob=dob(f"P{i - 1}"),
+                    phone=f"720555{i:04d}",
+                )
+            )
+        if i % 3 == 0 and i >= 3:
+            stream.append(book(i, f"P{i - 3}", i - 3, event="S14", type_code="exam2"))
+        if i % 4 == 0 and i >= 4:
+            stream.append(book(i, f"P{i - 4}", i - 4, event="S15"))
+            stream.append(book(i, f"Q{i}", i - 4))  # someone else takes the freed unit
+    bulk, calls = _run(world, monkeypatch, bulk=True, messages=stream)
+    one, _ = _run(world, monkeypatch, bulk=False, messages=stream)
+
+    assert calls, "the set-based path ran"
+    assert set(bulk["messages"].values()) == {("processed", "")}
     for part in bulk:
         assert bulk[part] == one[part], part
 
@@ -477,7 +586,7 @@ def test_an_overlap_only_the_database_sees_sends_the_run_one_by_one(world, monke
 @pytest.mark.parametrize("bulk", [True, False], ids=["set-based", "one-by-one"])
 def test_agents_racing_the_worker_for_the_same_units_never_double_book(pms, monkeypatch, bulk):
     if not bulk:
-        monkeypatch.setattr(inbound, "_apply_bulk", lambda run, now: False)
+        monkeypatch.setattr(inbound, "_apply_bulk", lambda run, now, deferral=None: False)
     location = pms.location
     provider = f.provider(locations=[location])
     visit = f.appointment_type(code="exam")
