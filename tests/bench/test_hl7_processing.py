@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import hl7
 import pytest
 from django.db import connection
+from django.db.models import Count
 from hl7apy.parser import parse_message
 
 from integrations import inbound
@@ -61,6 +62,7 @@ def world(settings):
     )
     provider = f.provider(locations=[location])
     f.appointment_type(code="exam")
+    f.appointment_type(code="exam2")
     start = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
     slots = [
         f.slot(provider=provider, location=location, start=start + timedelta(minutes=30 * i))
@@ -127,11 +129,19 @@ def test_processing_per_worker_adt_and_siu(world, batched):
                 end=end.strftime("%Y%m%d%H%M"),
             )
         )
+    # The front desk changes each visit's type (no move), then cancels it.
+    modifications = [
+        m.replace("SIU^S12^SIU_S12|S", "SIU^S14^SIU_S12|M").replace("|exam", "|exam2")
+        for m in bookings
+    ]
+    cancels = [m.replace("SIU^S12^SIU_S12|S", "SIU^S15^SIU_S12|C") for m in bookings]
     results = {}
     for label, batch in (
         ("ADT^A04 new patient", new_patients),
         ("ADT^A08 update", updates),
         ("SIU^S12 booking", bookings),
+        ("SIU^S14 modify", modifications),
+        ("SIU^S15 cancel", cancels),
     ):
         for chunk in range(0, len(batch), 500):
             assert {s.ack_code for s in inbound_store_batch(batch[chunk : chunk + 500])} == {"AA"}
@@ -144,4 +154,68 @@ def test_processing_per_worker_adt_and_siu(world, batched):
     print(
         f"\n[process {connection.vendor} {'batched' if batched else 'per message'}] per worker: "
         + " · ".join(f"{k} {v:,.0f} msg/s" for k, v in results.items())
+    )
+
+
+def test_processing_per_worker_a_mixed_stream(world):
+    """What a busy PMS sends: bookings interleaved with demographic updates, visit-type
+    changes and cancellations of earlier bookings, so the worker's runs are short."""
+    _, provider, slots = world
+    n = 600
+    for chunk in range(0, n, 300):
+        inbound_store_batch(
+            [
+                adt(f"A{i}", mrn=f"M{i}", last=f"Bench{i}", dob=_dob(i))
+                for i in range(chunk, chunk + 300)
+            ]
+        )
+    _drain_all(True)
+
+    def booking(i: int, event: str = "S12", type_code: str = "exam") -> str:
+        local = slots[i].start.astimezone(slots[i].location.tz)
+        return siu(
+            f"{event}-{i}",
+            event=event,
+            external_id=f"X{i}",
+            mrn=f"M{i}",
+            last=f"Bench{i}",
+            first="Alex",
+            middle="Q",
+            dob=_dob(i),
+            phone="(303)555-0142",
+            npi=provider.npi,
+            type_code=type_code,
+            start=local.strftime("%Y%m%d%H%M"),
+            end=(local + timedelta(minutes=30)).strftime("%Y%m%d%H%M"),
+        )
+
+    stream = []
+    for i in range(n):
+        stream.append(booking(i))
+        if i % 2:
+            stream.append(
+                adt(
+                    f"U{i}",
+                    event="A08",
+                    mrn=f"M{i - 1}",
+                    last=f"Bench{i - 1}",
+                    dob=_dob(i - 1),
+                    phone=f"720555{i:04d}",
+                )
+            )
+        if i % 3 == 0 and i >= 3:
+            stream.append(booking(i - 3, event="S14", type_code="exam2"))
+        if i % 5 == 0 and i >= 5:
+            stream.append(booking(i - 5, event="S15"))
+    for chunk in range(0, len(stream), 500):
+        assert {s.ack_code for s in inbound_store_batch(stream[chunk : chunk + 500])} == {"AA"}
+    done, elapsed = _drain_all(True)
+    assert done == len(stream)
+    statuses = dict(
+        Message.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    assert statuses == {"processed": n + len(stream)}, statuses
+    print(
+        f"\n[process {connection.vendor} mixed] {len(stream)} messages "
+        f"(S12 {n}, A08 {n // 2}, S14 and S15 of earlier bookings): {done / elapsed:,.0f} msg/s"
     )
