@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Message
+from .models import Connector, Message
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +263,29 @@ def _apply_bulk_adt(run: list[Message], now: datetime) -> bool:
     return True
 
 
+T = TypeVar("T")
+
+
+def _mapped(
+    run: list[Message], now: datetime, mapper: Callable[[str, Connector], T]
+) -> list[tuple[Message, T]] | None:
+    """Each message of a run with what the mapper makes of it. A message whose content
+    cannot be mapped is rejected on the spot (its key carries on); None when mapping
+    failed for another reason and the run must go one by one."""
+    from .hl7v2.inbound import MappingError
+
+    parsed: list[tuple[Message, T]] = []
+    for head in run:
+        assert head.connector is not None
+        try:
+            parsed.append((head, mapper(head.raw, head.connector)))
+        except MappingError as exc:
+            _outcome(head, now, None, exc)
+        except Exception:
+            return None
+    return parsed
+
+
 class _Again(Exception):
     """Some bookings of the bulk attempt were refused: undo it and go again without them."""
 
@@ -286,7 +311,6 @@ def _apply_bulk_bookings(
     )
 
     from .hl7v2.inbound import (
-        FrontDeskBooking,
         MappingError,
         SiuLookups,
         booking_of,
@@ -294,15 +318,9 @@ def _apply_bulk_bookings(
     )
 
     lookups = SiuLookups()
-    parsed: list[tuple[Message, FrontDeskBooking]] = []
-    for head in run:
-        assert head.connector is not None
-        try:
-            parsed.append((head, booking_of(head.raw, head.connector, lookups)))
-        except MappingError as exc:
-            _outcome(head, now, None, exc)  # rejected; its key carries on
-        except Exception:
-            return False
+    parsed = _mapped(run, now, lambda raw, connector: booking_of(raw, connector, lookups))
+    if parsed is None:
+        return False
     refused: dict[int, Exception] = {}
     why: dict[int, Exception] = {}  # the scheduling refusal itself, for the deferral
     notes: dict[int, str] = {}
@@ -394,15 +412,9 @@ def _apply_bulk_changes(
 
     notes = {"modified": "updated", "cancelled": "cancelled", "no_show": "no-show"}
     lookups = SiuLookups()
-    parsed: list[tuple[Message, FrontDeskChange]] = []
-    for head in run:
-        assert head.connector is not None
-        try:
-            parsed.append((head, change_of(head.raw, head.connector, lookups)))
-        except MappingError as exc:
-            _outcome(head, now, None, exc)
-        except Exception:
-            return False
+    parsed = _mapped(run, now, lambda raw, connector: change_of(raw, connector, lookups))
+    if parsed is None:
+        return False
     outcomes: list[tuple[Message, str | None, Exception | None]] = []
     try:
         with transaction.atomic():

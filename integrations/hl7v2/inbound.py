@@ -351,10 +351,7 @@ def _front_desk_booking(
 
 def booking_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDeskBooking:
     """The FrontDeskBooking of a stored SIU^S12 (the worker's bulk path)."""
-    try:
-        message = ParsedMessage(raw)
-    except HL7FormatError as exc:
-        raise MappingError(exc.reason) from None
+    message = _parsed(raw)
     return _front_desk_booking(message, connector, lookups)
 
 
@@ -382,10 +379,7 @@ class FrontDeskChange:
 
 def change_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDeskChange:
     """The FrontDeskChange of a stored SIU^S13/S14/S15/S26 (the worker's bulk path)."""
-    try:
-        message = ParsedMessage(raw)
-    except HL7FormatError as exc:
-        raise MappingError(exc.reason) from None
+    message = _parsed(raw)
     event = CHANGE_EVENTS.get(message.header.trigger_event)
     if event is None:
         raise MappingError(ERR_HANDLER)
@@ -588,21 +582,22 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def record_of(raw: str, connector: Connector) -> PatientRecord:
-    """The PatientRecord of a stored ADT^A04/A08 (the worker's bulk path)."""
+def _parsed(raw: str) -> ParsedMessage:
     try:
-        message = ParsedMessage(raw)
+        return ParsedMessage(raw)
     except HL7FormatError as exc:
         raise MappingError(exc.reason) from None
+
+
+def record_of(raw: str, connector: Connector) -> PatientRecord:
+    """The PatientRecord of a stored ADT^A04/A08 (the worker's bulk path)."""
+    message = _parsed(raw)
     return patient_record(message, connector)
 
 
 def handle(raw: str, connector: Connector) -> str:
     """Apply one stored message. Returns a short non-PHI note for the ledger."""
-    try:
-        message = ParsedMessage(raw)
-    except HL7FormatError as exc:
-        raise MappingError(exc.reason) from None
+    message = _parsed(raw)
     handler = HANDLERS.get(message.header.message_type)
     if handler is None:
         raise MappingError(ERR_HANDLER)

@@ -77,6 +77,35 @@ def _dob(i: int) -> str:
     return (date(1940, 1, 1) + timedelta(days=17 * i)).strftime("%Y%m%d")
 
 
+def _booking(
+    slot,
+    provider,
+    i: int,
+    *,
+    cid: str = "",
+    event: str = "S12",
+    type_code: str = "exam",
+    phone: str = "(303)555-0142",
+) -> str:
+    """An SIU for bench patient i (as its ADT described them) at ``slot``."""
+    local = slot.start.astimezone(slot.location.tz)
+    return siu(
+        cid or f"{event}-{i}",
+        event=event,
+        external_id=f"X{i}",
+        mrn=f"M{i}",
+        last=f"Bench{i}",
+        first="Alex",
+        middle="Q",
+        dob=_dob(i),
+        phone=phone,
+        npi=provider.npi,
+        type_code=type_code,
+        start=local.strftime("%Y%m%d%H%M"),
+        end=(local + timedelta(minutes=30)).strftime("%Y%m%d%H%M"),
+    )
+
+
 def _drain_all(batched: bool) -> tuple[int, float]:
     keys = list(
         dict.fromkeys(
@@ -108,27 +137,10 @@ def test_processing_per_worker_adt_and_siu(world, batched):
         )
         for i in range(n)
     ]
-    bookings = []
-    for i, slot in enumerate(slots[:n]):
-        local = slot.start.astimezone(slot.location.tz)
-        end = local + timedelta(minutes=30)
-        bookings.append(
-            siu(
-                f"S{i}",
-                external_id=f"X{i}",
-                mrn=f"M{i}",
-                # The patient as the PMS knows them after the A08: a booking, no change.
-                last=f"Bench{i}",
-                first="Alex",
-                middle="Q",
-                dob=_dob(i),
-                phone=f"303555{i:04d}",
-                npi=provider.npi,
-                type_code="exam",
-                start=local.strftime("%Y%m%d%H%M"),
-                end=end.strftime("%Y%m%d%H%M"),
-            )
-        )
+    # The patient as the PMS knows them after the A08: a booking, no demographic change.
+    bookings = [
+        _booking(slots[i], provider, i, cid=f"S{i}", phone=f"303555{i:04d}") for i in range(n)
+    ]
     # The front desk changes each visit's type (no move), then cancels it.
     modifications = [
         m.replace("SIU^S12^SIU_S12|S", "SIU^S14^SIU_S12|M").replace("|exam", "|exam2")
@@ -172,22 +184,7 @@ def test_processing_per_worker_a_mixed_stream(world):
     _drain_all(True)
 
     def booking(i: int, event: str = "S12", type_code: str = "exam") -> str:
-        local = slots[i].start.astimezone(slots[i].location.tz)
-        return siu(
-            f"{event}-{i}",
-            event=event,
-            external_id=f"X{i}",
-            mrn=f"M{i}",
-            last=f"Bench{i}",
-            first="Alex",
-            middle="Q",
-            dob=_dob(i),
-            phone="(303)555-0142",
-            npi=provider.npi,
-            type_code=type_code,
-            start=local.strftime("%Y%m%d%H%M"),
-            end=(local + timedelta(minutes=30)).strftime("%Y%m%d%H%M"),
-        )
+        return _booking(slots[i], provider, i, event=event, type_code=type_code)
 
     stream = []
     for i in range(n):
