@@ -7,6 +7,8 @@ from auditlog.signals import accessed
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from config.admin_search import PrivateSearchAdminMixin
+
 from . import models as m
 
 
@@ -26,7 +28,7 @@ class ClinicalFactInline(admin.TabularInline):
 
 
 @admin.register(m.Patient)
-class PatientAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class PatientAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
     show_auditlog_history_link = True
 
     list_display = [
@@ -63,7 +65,7 @@ class PatientAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(m.PatientIdentifier)
-class PatientIdentifierAdmin(admin.ModelAdmin):
+class PatientIdentifierAdmin(PrivateSearchAdminMixin, admin.ModelAdmin):
     list_display = ["system", "kind", "value", "patient", "location"]
     list_filter = ["system", "kind"]
     search_fields = ["value"]
@@ -71,7 +73,7 @@ class PatientIdentifierAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Coverage)
-class CoverageAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class CoverageAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
     show_auditlog_history_link = True
 
     list_display = ["patient", "plan", "member_id", "priority", "active"]

@@ -6,6 +6,8 @@ from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.contrib import admin
 
+from config.admin_search import PrivateSearchAdminMixin
+
 from . import models as m
 from .rules.registry import RULES
 from .templatetags.hubtime import at_location
@@ -159,7 +161,7 @@ class AppointmentSlotInline(admin.TabularInline):
 
 
 @admin.register(m.Appointment)
-class AppointmentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class AppointmentAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
     show_auditlog_history_link = True
 
     list_display = [
@@ -213,7 +215,7 @@ class AppointmentAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(m.Waitlist)
-class WaitlistAdmin(admin.ModelAdmin):
+class WaitlistAdmin(PrivateSearchAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "patient",
