@@ -274,7 +274,10 @@ def _adjudicated(f: KpiFilters, params: dict[str, int]) -> QuerySet[Claim]:
 
 
 def _denied(f: KpiFilters, params: dict[str, int]) -> QuerySet[Claim]:
-    return _adjudicated(f, params).filter(revenue.denied_q())
+    denied = _adjudicated(f, params).filter(revenue.denied_q())
+    if "reason" in params:
+        return revenue.denied_for_reason(denied, params["reason"])
+    return denied
 
 
 def _eligibility_failures(f: KpiFilters, _: dict[str, int]) -> QuerySet[EligibilityCheck]:
@@ -518,7 +521,7 @@ DRILLS: dict[str, Drill] = {
 
 # Extra ids a drill-down accepts besides the filter bar (opaque ids only; "channel" is the
 # position of a booking channel in Appointment.Channel).
-DRILL_PARAMS = ("provider", "payer", "connector", "channel")
+DRILL_PARAMS = ("provider", "payer", "connector", "channel", "reason")
 
 
 def channel_param(channel: str) -> int:

@@ -11,6 +11,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -268,6 +269,28 @@ def denials_by(f: KpiFilters, dimension: str) -> list[dict[str, Any]]:
 UNKNOWN_REASON = "unknown reason"
 
 
+def denial_adjustments(denied: QuerySet[Claim]) -> QuerySet[Adjustment]:
+    """The CAS adjustments that explain these denied claims: every remittance of a claim
+    whose status is denied, or the CLP02 = 4 remittance of one later re-adjudicated."""
+    return Adjustment.objects.filter(remittance_claim__claim__in=denied).filter(
+        Q(remittance_claim__claim__status=Claim.Status.DENIED)
+        | Q(remittance_claim__status_code=CLP_DENIED)
+    )
+
+
+def denied_for_reason(denied: QuerySet[Claim], example: int) -> QuerySet[Claim]:
+    """The denied claims under one row of ``denials_by_reason``: the reason of adjustment
+    ``example``, or, for 0, the claims no adjustment explains."""
+    adjustments = denial_adjustments(denied)
+    if example == 0:
+        return denied.exclude(pk__in=adjustments.values("remittance_claim__claim_id"))
+    code = Adjustment.objects.filter(pk=example).values_list("group_code", "reason_code").first()
+    if code is None:
+        return denied.none()
+    same = adjustments.filter(group_code=code[0], reason_code=code[1])
+    return denied.filter(pk__in=same.values("remittance_claim__claim_id"))
+
+
 def denials_by_reason(f: KpiFilters) -> list[dict[str, Any]]:
     """CAS reasons of the denied claims adjudicated in the period, so the table reconciles with
     the denial rate.
@@ -282,15 +305,15 @@ def denials_by_reason(f: KpiFilters) -> list[dict[str, Any]]:
     denied = claims_scoped(f).filter(
         adjudicated_q(), denied_q(), adjudicated_at__gte=f.start, adjudicated_at__lt=f.end
     )
-    adjustments = Adjustment.objects.filter(remittance_claim__claim__in=denied).filter(
-        Q(remittance_claim__claim__status=Claim.Status.DENIED)
-        | Q(remittance_claim__status_code=CLP_DENIED)
-    )
+    adjustments = denial_adjustments(denied)
     rows = (
         adjustments.values("group_code", "reason_code")
         .annotate(
             claims=Count("remittance_claim__claim_id", distinct=True),
             amount=Sum("amount"),
+            # Any one adjustment with this reason: the row's drill-down names the reason by
+            # this id, so its link carries an id rather than a code.
+            example=Min("id"),
         )
         .order_by("-claims", "group_code", "reason_code")
     )
@@ -301,6 +324,7 @@ def denials_by_reason(f: KpiFilters) -> list[dict[str, Any]]:
             "reason_code": r["reason_code"],
             "claims": r["claims"],
             "amount": r["amount"],
+            "example": r["example"],
         }
         for r in rows
     ]
@@ -316,6 +340,7 @@ def denials_by_reason(f: KpiFilters) -> list[dict[str, Any]]:
                 "claims": unexplained["claims"],
                 # No CAS amount to show: the claim's whole charge is what went unpaid.
                 "amount": unexplained["amount"],
+                "example": 0,
             }
         )
     return out

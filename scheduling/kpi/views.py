@@ -349,8 +349,8 @@ def _revenue(f: KpiFilters) -> Page:
                     ("Amount", "amount", "money"),
                 ],
                 revenue.denials_by_reason(f),
-                link=lambda r: drill_url("denied_claims", f),
-                link_label=lambda r: "all denied claims",
+                link=lambda r: drill_url("denied_claims", f, reason=r["example"]),
+                link_label=lambda r: counted(r["claims"], "denied claim"),
             ),
             Table(
                 "denials_by_payer",

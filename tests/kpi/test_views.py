@@ -240,3 +240,22 @@ def test_third_next_available_shows_the_locations_own_time(kpi_net):
     assert row.time_zone == "America/Denver"
     # 16:00 UTC in July is 10:00 in Denver (MDT).
     assert local_time(row.third_start, row.time_zone) == "2026-07-01 10:00 MDT"
+
+
+def test_each_denial_reason_drills_into_its_own_claims(client, ops_manager, kpi_net):
+    client.force_login(ops_manager)
+    html = client.get(f"/kpi/revenue/?{Q}").content.decode()
+    table = html[html.index('data-table="denials_by_reason"') :]
+    table = table[: table.index("</table>")]
+    links = [h.replace("&amp;", "&") for h in re.findall(r'href="(/kpi/drill/[^"]+)"', table)]
+    assert len(links) == 3 and all("reason=" in h for h in links)
+    claims = [[r[0] for r in rows_of(client.get(h + "&format=csv"))[1:]] for h in links]
+    # CO-197 (K2's claim), CO-97 (K4's lines), unknown reason (K5, no CAS): one claim each,
+    # three different ones, together the denial rate's 3.
+    assert claims == [["K2"], ["K4"], ["K5"]]
+    assert (
+        client.get(f"/kpi/drill/denied_claims/?{Q}&reason=999999&format=csv")
+        .content.decode()
+        .count("\n")
+        == 1
+    )
