@@ -189,11 +189,25 @@ class SlotSearchView(ServiceView):
                 " booking one needs network_override_reason)"
             ),
         )
+        rescheduling_appointment_id = serializers.PrimaryKeyRelatedField(
+            queryset=Appointment.objects.filter(status__in=Appointment.ACTIVE_STATUSES),
+            required=False,
+            allow_null=True,
+            help_text=(
+                "The patient's booking being moved: its own time does not count as an "
+                "overlapping visit"
+            ),
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             lo, hi = attrs.get("date_from"), attrs.get("date_to")
             if lo and hi and hi < lo:
                 raise serializers.ValidationError({"date_to": "Must be on or after date_from."})
+            moving = attrs.get("rescheduling_appointment_id")
+            if moving is not None and moving.patient_id != attrs["patient_id"].pk:
+                raise serializers.ValidationError(
+                    {"rescheduling_appointment_id": "Must be this patient's own booking."}
+                )
             return attrs
 
     class ScorePartOutput(serializers.Serializer):
@@ -288,6 +302,7 @@ class SlotSearchView(ServiceView):
             home_region_only=not v["whole_network"],
             limit=v["limit"],
             allow_out_of_network=v["allow_out_of_network"],
+            rescheduling=v.get("rescheduling_appointment_id"),
         )
 
         def option(o: selectors.SlotOption) -> dict[str, Any]:
@@ -466,6 +481,16 @@ class AppointmentRescheduleView(ServiceView):
         hold_id = serializers.PrimaryKeyRelatedField(queryset=Hold.objects.all())
         reason = serializers.ChoiceField(choices=CancelReason.choices)
         call_id = serializers.IntegerField(required=False, allow_null=True)
+        network_override_reason = serializers.CharField(
+            max_length=200,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text=(
+                "Why the move goes out of the patient's network (needs "
+                "scheduling.override_network); without it the old booking's reason carries"
+            ),
+        )
 
     @extend_schema(request=Input, responses={201: ChangeOutput, 400: ErrorOutput, 409: ErrorOutput})
     def post(self, request: Request, appointment_id: int) -> Response:
@@ -477,6 +502,7 @@ class AppointmentRescheduleView(ServiceView):
             by=agent_of(request),
             reason=v["reason"],
             call=_call_or_400(request, v.get("call_id")),
+            network_override_reason=v["network_override_reason"],
         )
         return Response(ChangeOutput(change_data(new, old)).data, status=201)
 

@@ -189,7 +189,9 @@ class CancelForm(AppointmentActionForm):
 
 
 class RescheduleForm(CancelForm):
-    pass
+    network_override_reason = forms.CharField(
+        max_length=200, required=False, label="Why out of network"
+    )
 
 
 class WaitlistForm(forms.Form):

@@ -60,6 +60,9 @@ class AgentRequest(HttpRequest):
 
 TEMPLATE = "console/console.html"
 OVERRIDE_REASON_MISSING = "Booking out of network needs an override reason; nothing was booked."
+MOVE_OVERRIDE_REASON_MISSING = (
+    "Moving out of network needs an override reason; the appointment was not moved."
+)
 PANELS = ("flash", "callbar", "search", "register", "context", "finder", "hold")
 
 View = Callable[..., HttpResponse]
@@ -613,6 +616,16 @@ def reschedule(request: AgentRequest) -> HttpResponse:
     held = _held(request, state)
     if appt is None or held is None:
         return _refuse(request, state, "hold", message=services.HoldExpired.message, status=409)
+    override = form.cleaned_data["network_override_reason"].strip()
+    if state.hold_network_note and not override:
+        # As for a booking: refused here with the reason spelled out.
+        return _refuse(
+            request,
+            state,
+            "hold",
+            message=f"{MOVE_OVERRIDE_REASON_MISSING} {state.hold_network_note}.",
+            status=400,
+        )
     try:
         moved = services.appointment_reschedule(
             appointment=appt,
@@ -620,6 +633,7 @@ def reschedule(request: AgentRequest) -> HttpResponse:
             by=request.user,
             reason=form.cleaned_data["reason"],
             call=_current_call(request, state),
+            network_override_reason=override if state.hold_network_note else "",
         )
     except services.SchedulingError as exc:
         return _error(request, state, exc, "hold")

@@ -320,13 +320,22 @@ def _lock_active(appointment: Appointment) -> Appointment:
 
 
 def appointment_reschedule(
-    *, appointment: Appointment, hold: Hold, by: User, reason: str, call: Call | None = None
+    *,
+    appointment: Appointment,
+    hold: Hold,
+    by: User,
+    reason: str,
+    call: Call | None = None,
+    network_override_reason: str = "",
 ) -> Appointment:
     """Move a booked appointment to the held slot: the old one becomes ``rescheduled``
     (with ``reason``, a CancelReason value) and a new one points back at it.
 
     The old units are freed first, so moving by half an hour within the same run works.
     Everything happens in one transaction; if the new booking fails the old one stands.
+    A new slot out of the patient's network needs ``network_override_reason`` and the
+    override permission, as a booking does; without a new reason, the old booking's own
+    override reason (if it had one) carries over.
     """
     if reason not in CancelReason.values:
         raise InvalidReason()
@@ -342,7 +351,7 @@ def appointment_reschedule(
             by=by,
             book_reason=old.book_reason or BookReason.FOLLOW_UP,
             call=call,
-            network_override_reason=old.network_override_reason,
+            network_override_reason=network_override_reason.strip() or old.network_override_reason,
             channel=old.channel,
             now=now,
             rescheduled_from=old,

@@ -494,6 +494,50 @@ def test_booking_an_out_of_network_slot_needs_the_override_reason(console):
     assert appt.network_override_reason == "Patient chose this dentist, pays the difference"
 
 
+def test_moving_a_visit_out_of_network_needs_the_override_reason(console):
+    net = f.console_network()
+    patient, plan = _out_of_network_patient(net)
+    slots = net["slots"]["cherry-creek"]
+    visit = f.appointment(patient=patient, slot=slots[-1], appointment_type=net["consult"])
+    console.post("/console/patients/open/", {"patient_id": patient.pk}, headers=HX)
+    console.post(
+        "/console/appointments/reschedule/start/", {"appointment_id": visit.pk}, headers=HX
+    )
+    held = console.post(
+        "/console/hold/",
+        {"slot_id": slots[0].pk, "appointment_type_id": net["consult"].pk},
+        headers=HX,
+    ).content.decode()
+    assert "Move appointment to this slot" in held
+    assert f"Dr. Lee Park is out of network for {plan}: needs an override reason." in held
+    assert 'name="network_override_reason"' in held
+
+    refused = console.post(
+        "/console/appointments/reschedule/",
+        {"appointment_id": visit.pk, "reason": "patient_request"},
+        headers=HX,
+    )
+    assert refused.status_code == 400
+    assert "Moving out of network needs an override reason" in refused.content.decode()
+    visit.refresh_from_db()
+    assert visit.status == "booked", "not moved"
+
+    moved = console.post(
+        "/console/appointments/reschedule/",
+        {
+            "appointment_id": visit.pk,
+            "reason": "patient_request",
+            "network_override_reason": "Earliest CBCT slot; patient accepts the cost",
+        },
+        headers=HX,
+    )
+    assert moved.status_code == 200, moved.content.decode()
+    assert "Rescheduled." in moved.content.decode()
+    new = Appointment.objects.get(rescheduled_from=visit)
+    assert new.start == slots[0].start
+    assert new.network_override_reason == "Earliest CBCT slot; patient accepts the cost"
+
+
 def test_an_in_network_hold_asks_for_no_override(console):
     net = f.console_network()
     console.post("/console/patients/open/", {"patient_id": f.patient().pk}, headers=HX)

@@ -218,6 +218,74 @@ def test_reschedule_through_the_api(world, agent):
 
 
 @pytest.mark.django_db
+def test_a_search_for_a_move_may_offer_times_overlapping_the_visit_being_moved(world, agent):
+    client = api(agent)
+    first = hold(client, world.slots[0].pk).json()
+    appt = client.post(
+        "/api/v1/appointments/", book_payload(world, first["id"]), format="json"
+    ).json()
+    # A second provider with a unit at the very time of the patient's booking.
+    other = f.provider(capabilities=["general"], locations=[world.location])
+    same_time = f.slot(provider=other, location=world.location, start=world.slots[0].start)
+    search = {"patient_id": world.patient.pk, "appointment_type_id": world.checkup.pk}
+
+    def offered(body):
+        return [o["slot_id"] for d in body["days"] for o in d["options"]]
+
+    plain = client.post("/api/v1/slots/search/", search, format="json").json()
+    moving = client.post(
+        "/api/v1/slots/search/",
+        {**search, "rescheduling_appointment_id": appt["id"]},
+        format="json",
+    ).json()
+
+    assert same_time.pk not in offered(plain), "the patient is busy then"
+    assert same_time.pk in offered(moving), "unless that visit is the one being moved"
+    stranger = f.patient()
+    wrong = client.post(
+        "/api/v1/slots/search/",
+        {**search, "patient_id": stranger.pk, "rescheduling_appointment_id": appt["id"]},
+        format="json",
+    )
+    assert wrong.status_code == 400
+    assert "rescheduling_appointment_id" in wrong.json()
+
+
+@pytest.mark.django_db
+def test_a_move_out_of_network_through_the_api_takes_an_override_reason(world, agent):
+    plan = f.plan()
+    f.coverage(patient=world.patient, plan=plan)
+    f.in_network(plan=plan, location=world.location)
+    f.in_network(plan=plan, location=world.cbct_location)
+    other = f.provider(capabilities=["general"], locations=[world.location])
+    f.in_network(plan=plan, provider=other)
+    in_network = f.slot(provider=other, location=world.location, start=world.slots[3].start)
+    client = api(agent)
+    first = hold(client, in_network.pk).json()
+    appt = client.post(
+        "/api/v1/appointments/", book_payload(world, first["id"]), format="json"
+    ).json()
+    second = hold(client, world.slots[1].pk).json()  # world.provider: out of network
+    url = f"/api/v1/appointments/{appt['id']}/reschedule/"
+
+    refused = client.post(url, {"hold_id": second["id"], "reason": "other"}, format="json")
+    moved = client.post(
+        url,
+        {
+            "hold_id": second["id"],
+            "reason": "other",
+            "network_override_reason": "Patient asked for this dentist",
+        },
+        format="json",
+    )
+
+    assert refused.status_code == 409 and refused.json()["code"] == "RuleViolation"
+    assert moved.status_code == 201, moved.content
+    new = Appointment.objects.get(pk=moved.json()["appointment"]["id"])
+    assert new.network_override_reason == "Patient asked for this dentist"
+
+
+@pytest.mark.django_db
 def test_conflicts_answer_409_with_a_constant_message(world, agent, other_agent):
     hold(api(agent), world.slots[0].pk)
 

@@ -474,6 +474,44 @@ def test_rescheduling_moves_the_booking_and_frees_the_old_units(world, agent, he
     assert sorted(services.freed_slot_ids(old)) == [world.slots[0].pk, world.slots[1].pk]
 
 
+def test_moving_out_of_network_needs_a_reason_and_the_permission(world, agent, outsider):
+    plan = f.plan()
+    f.coverage(patient=world.patient, plan=plan)
+    in_network = f.provider(capabilities=["general"], locations=[world.location])
+    f.in_network(plan=plan, provider=in_network)
+    f.in_network(plan=plan, location=world.location)
+    slot = f.slot(provider=in_network, location=world.location, start=DAY + timedelta(hours=4))
+    old = book(world, agent, slot=slot)
+    assert old.network_override_reason == ""
+
+    hold = services.hold_place(slot=world.slots[3], by=agent)  # world.provider: not in network
+    with pytest.raises(services.RuleViolation) as caught:
+        services.appointment_reschedule(appointment=old, hold=hold, by=agent, reason="other")
+    assert caught.value.details == [f"{world.provider} is out of network for {plan}"]
+    old.refresh_from_db()
+    assert old.status == "booked", "a refused move leaves the booking standing"
+
+    other_hold = services.hold_place(slot=world.slots[4], by=outsider)
+    with pytest.raises(services.NetworkOverrideNotAllowed):
+        services.appointment_reschedule(
+            appointment=old,
+            hold=other_hold,
+            by=outsider,
+            reason="other",
+            network_override_reason="Only Dr. Lee does this",
+        )
+
+    new = services.appointment_reschedule(
+        appointment=old,
+        hold=hold,
+        by=agent,
+        reason="patient_request",
+        network_override_reason="  Patient wants Dr. Lee, accepts the cost  ",
+    )
+    assert new.provider == world.provider
+    assert new.network_override_reason == "Patient wants Dr. Lee, accepts the cost"
+
+
 def test_a_closed_panel_provider_can_still_move_a_new_patients_booking(world, agent):
     old = book(world, agent)
     world.provider.accepts_new_patients = False
