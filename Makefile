@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cksum requirements.lock | cut -d' ' -f1)
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/carehub
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
@@ -20,16 +20,22 @@ except Exception as exc:
 endef
 export SERVICES_PROBE
 
-.PHONY: run test install lint pytest pytest-sqlite pytest-postgres browser bench clean
+.PHONY: run test install lock lint pytest pytest-sqlite pytest-postgres browser bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements.lock pins, hashes checked; pyproject.toml only states
+# the ranges the lock is compiled from. The project itself is run from the checkout.
+$(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh the lock after editing the ranges in pyproject.toml (needs the package index).
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
+	  --python-version 3.11 -q -o requirements.lock
 
 run: install
 	$(PY) manage.py migrate --noinput -v0
@@ -45,6 +51,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports --no-cache
 
 # The suite runs twice: on PostgreSQL + Redis (production's stack) and on the embedded
 # default (SQLite + filesystem broker). With CI=true a missing service fails the run.
