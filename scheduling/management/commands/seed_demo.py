@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from patients.models import Patient
-from scheduling.demo import history, network, people
+from scheduling.demo import history, network, people, upcoming
 from scheduling.models import Location
 from scheduling.services import slots_materialize
 
@@ -102,18 +102,18 @@ class Command(BaseCommand):
                 months=opts["history_months"],
             )
             mark = step(f"history: {appts} appointments, {calls} calls", mark)
-            time_off = history.build_time_off(net, rng=rng, today=today)
+            time_off = upcoming.build_time_off(net, rng=rng, today=today)
         result = slots_materialize(days=opts["days"])
         mark = step(f"slots: {result.created} over {opts['days']} days", mark)
         with transaction.atomic():
-            upcoming = history.book_upcoming(
+            booked = upcoming.book_upcoming(
                 net, rng=rng, patients=patients, agents=users["agent"], today=today
             )
-            waitlist = history.build_waitlist(
+            waitlist = upcoming.build_waitlist(
                 net, rng=rng, patients=patients, agents=users["agent"], today=today
             )
         mark = step(
-            f"upcoming bookings: {upcoming}, waitlist: {waitlist}, time off: {time_off}", mark
+            f"upcoming bookings: {booked}, waitlist: {waitlist}, time off: {time_off}", mark
         )
         # Each app may add its own demo data (connectors, rule settings, claims) in
         # <app>/seed_extras.py with seed(context): kept apart so the apps stay decoupled.

@@ -1,0 +1,58 @@
+"""Scheduling's models, one module per area; Django and the rest of the code import them
+from here."""
+
+from __future__ import annotations
+
+from .booking import (
+    Appointment,
+    AppointmentSlot,
+    BookReason,
+    Call,
+    CallReason,
+    CancelReason,
+    Hold,
+    Slot,
+    Waitlist,
+)
+from .network import (
+    AppointmentType,
+    Capability,
+    Equipment,
+    Location,
+    LocationClosure,
+    LocationHours,
+    Provider,
+    Region,
+    Room,
+    ScheduleTemplate,
+    TimeOff,
+    Weekday,
+)
+from .staff import AgentProfile, ConsolePermissions, RuleSetting
+
+__all__ = [
+    "AgentProfile",
+    "Appointment",
+    "AppointmentSlot",
+    "AppointmentType",
+    "BookReason",
+    "Call",
+    "CallReason",
+    "CancelReason",
+    "Capability",
+    "ConsolePermissions",
+    "Equipment",
+    "Hold",
+    "Location",
+    "LocationClosure",
+    "LocationHours",
+    "Provider",
+    "Region",
+    "Room",
+    "RuleSetting",
+    "ScheduleTemplate",
+    "Slot",
+    "TimeOff",
+    "Waitlist",
+    "Weekday",
+]
