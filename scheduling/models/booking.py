@@ -41,7 +41,7 @@ class Slot(models.Model):
             # The slot finder scans free slots by time window across every location.
             models.Index(fields=["status", "start"], name="slot_status_start_idx"),
             models.Index(fields=["location", "start"], name="slot_location_start_idx"),
-            # issue 3 (A): slot_search reads each provider/location pair's earliest free
+            # slot_search reads each provider/location pair's earliest free
             # units; this partial index makes that one ordered range scan that stops at
             # its LIMIT (without it the planner ANDs two bitmaps over every unit).
             models.Index(
@@ -153,8 +153,8 @@ class CallReason(models.TextChoices):
     """Why the patient called (Call.reason). First-call resolution groups calls by patient
     and reason, and the seeded history (scheduling/demo/history.py) records the booking
     reason of the visit a call was about, so the visit reasons come first with the same
-    codes; the rest cover calls that are not about a new visit. (issue3 console fixes;
-    choices live here, not on the field, so no migration is needed.)"""
+    codes; the rest cover calls that are not about a new visit. The choices live here, not
+    on the field, so adding one needs no migration."""
 
     NEW_PROBLEM = "new_problem", "New problem"
     FOLLOW_UP = "follow_up", "Follow-up"
@@ -215,9 +215,9 @@ class Appointment(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    # issue 3 (A): the location PMS's own id for a booking that arrived from it (SIU
+    # The location PMS's own id for a booking that arrived from it (SIU
     # SCH-2 filler id), so later updates and cancellations from that PMS find the row.
-    # db_default: branches and tools that predate the column can still insert rows.
+    # db_default: tools that predate the column can still insert rows.
     external_id = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
@@ -231,7 +231,7 @@ class Appointment(models.Model):
                 name="appointment_cancel_has_reason",
                 violation_error_message="A cancelled or rescheduled appointment needs a reason.",
             ),
-            # issue 3 (A): one row per PMS booking id at a location.
+            # One row per PMS booking id at a location.
             models.UniqueConstraint(
                 fields=["location", "external_id"],
                 condition=~Q(external_id=""),
