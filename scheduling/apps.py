@@ -10,7 +10,7 @@ class SchedulingConfig(AppConfig):
 
     def ready(self) -> None:
         from . import audit  # noqa: F401  (registers PHI models with auditlog)
-        from .roles import roles_sync
+        from config.roles import roles_sync
 
         # Runs after every app migrated, so all permissions exist.
         post_migrate.connect(roles_sync, sender=self, dispatch_uid="scheduling.roles_sync")

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from scheduling.models import AppointmentType, Location, Region
-from scheduling.roles import AGENT
+from config.roles import AGENT
 
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 28

@@ -36,7 +36,7 @@ from django.db import connection
 from django.utils import timezone
 
 from scheduling.models import Appointment, AppointmentType, Call, Location, Region
-from scheduling.roles import AGENT, OPS_MANAGER
+from config.roles import AGENT, OPS_MANAGER
 
 PAGES = ["/kpi/", "/kpi/access/", "/kpi/accuracy/", "/kpi/capacity/", "/kpi/revenue/"]
 PAGES += ["/kpi/integrations/"]

@@ -22,7 +22,7 @@ from integrations.models import Message, OutboxEvent
 from patients.models import Patient, PatientIdentifier
 from scheduling import services
 from scheduling.models import Appointment, AppointmentSlot, AppointmentType, Hold, Slot
-from scheduling.roles import AGENT
+from config.roles import AGENT
 from scheduling.signals import appointment_changed
 from tests import factories as f
 

@@ -20,7 +20,7 @@ from django.db import connection
 
 from scheduling import services
 from scheduling.models import Appointment, AppointmentSlot, Hold
-from scheduling.roles import AGENT
+from config.roles import AGENT
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
