@@ -69,13 +69,13 @@ def roles_sync(**_: Any) -> None:
     # before the groups point at them.
     for app_config in apps.get_app_configs():
         create_permissions(app_config, verbosity=0)
-    for role, perms in ROLE_PERMISSIONS.items():
+    for role, names in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)
-        if perms == ["*"]:
+        if names == ["*"]:
             group.permissions.set(Permission.objects.all())
             continue
         wanted = []
-        for dotted in perms:
+        for dotted in names:
             app_label, codename = dotted.split(".", 1)
             perm = Permission.objects.filter(
                 content_type__app_label=app_label, codename=codename
