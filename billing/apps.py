@@ -10,5 +10,6 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from . import (
             audit,  # noqa: F401  (registers PHI models with auditlog)
+            kpi,  # noqa: F401  (registers the revenue KPI page and its drill-downs)
             receivers,  # noqa: F401  (eligibility on hold, encounter on booking)
         )

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.audit import audit_creates, audit_updates
 from integrations.models import Connector, Message
 from integrations.x12.core import Envelope, X12Error
 from integrations.x12.eligibility import VERSION as X279
@@ -28,7 +29,6 @@ from integrations.x12.types import BenefitsSummary, EligibilityInquiry
 from patients.models import Coverage
 from scheduling.models import Appointment
 
-from .audit import audit_creates, audit_updates
 from .fastsql import claim_rows, update_rows, values_of
 from .models import EligibilityBatchRun, EligibilityCheck, Payer
 from .services import control_number_next, primary_coverage, primary_coverages

@@ -1,9 +1,9 @@
-"""Plain executemany INSERT/UPDATE for the batch paths (thousands of rows per run).
+"""Plain executemany UPDATE and claiming UPDATE ... RETURNING for the batch paths.
 
-Django's bulk_create/bulk_update prepare every object field by field and bulk_update
-builds a CASE per row and column; for the 10,000-claim submission run that overhead was
-most of the time. Values still go through each field's ``get_db_prep_save``, so they are
-stored exactly as the ORM would store them, and every value is a bound parameter.
+Django's bulk_update prepares every object field by field and builds a CASE per row and
+column; for the 10,000-claim submission run that overhead was most of the time. Values
+still go through each field's ``get_db_prep_save``, so they are stored exactly as the ORM
+would store them, and every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -12,33 +12,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import Model
 
-
-def _fields(model: type[Model], names: Sequence[str]) -> list[Field]:
-    return [model._meta.get_field(n) for n in names]  # type: ignore[misc]
-
-
-def insert_rows(model: type[Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    fields = _fields(model, names)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
-    params = [
-        [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
-        for row in rows
-    ]
-    if params:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+from config.fastsql import model_fields
 
 
 def update_rows(
     model: type[Model], names: Sequence[str], rows: Iterable[tuple[Any, Sequence[Any]]]
 ) -> None:
     """rows: (pk, values in ``names`` order)."""
-    fields = _fields(model, names)
+    fields = model_fields(model, names)
     quote = connection.ops.quote_name
     sets = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
     sql = f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE id = %s"  # noqa: S608
@@ -60,8 +43,8 @@ def claim_rows(
     One ``UPDATE ... RETURNING`` per chunk (PostgreSQL, SQLite >= 3.35): the database
     decides which caller wins each row, so two concurrent callers never both get it.
     """
-    field = _fields(model, [name])[0]
-    extra = _fields(model, list(where))
+    field = model_fields(model, [name])[0]
+    extra = model_fields(model, list(where))
     quote = connection.ops.quote_name
     conds = "".join(f" AND {quote(str(f.column))} = %s" for f in extra)
     col = quote(str(field.column))
@@ -89,4 +72,4 @@ def claim_rows(
 
 def values_of(obj: Model, names: Sequence[str]) -> list[Any]:
     """An instance's values for ``names`` as stored (foreign keys as ids)."""
-    return [getattr(obj, f.attname) for f in _fields(type(obj), names)]
+    return [getattr(obj, f.attname) for f in model_fields(type(obj), names)]

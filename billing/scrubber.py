@@ -21,10 +21,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.audit import audit_updates
+from config.fastsql import insert_rows
 from scheduling.validators import npi_is_valid
 
-from .audit import audit_updates
-from .fastsql import insert_rows
 from .icd10 import icd10_billable, icd10_exists
 from .models import (
     Charge,

@@ -15,11 +15,11 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from config.audit import audit_creates
 from integrations.models import Connector
 from patients.models import Coverage
 from scheduling.models import Appointment
 
-from .audit import audit_creates
 from .documentation import EncounterDocumentation, ProcedureLine
 from .eligibility import Throttle, eligibility_batch_run, eligibility_checks_send
 from .models import Claim, EligibilityCheck, Encounter, Payer

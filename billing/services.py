@@ -15,10 +15,10 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.audit import audit_creates, audit_updates
 from patients.models import Coverage, Patient
 from scheduling.models import Appointment, Location, Provider
 
-from .audit import audit_creates, audit_updates
 from .documentation import (
     EncounterDocumentation,
     ProcedureLine,

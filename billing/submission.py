@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.audit import audit_updates
+from config.fastsql import insert_rows
 from integrations.models import Connector, Message
 from integrations.x12.acks import parse_ack
 from integrations.x12.claims import VERSION as X222
@@ -28,9 +30,8 @@ from integrations.x12.transport import InboundFile, TransportError, transport_fo
 from integrations.x12.types import Address, BillingProvider, ClaimData, ClaimLineData, Person
 from patients.models import Coverage
 
-from .audit import audit_updates
 from .eligibility import clearinghouse_for, eligibility_response_post
-from .fastsql import insert_rows, update_rows
+from .fastsql import update_rows
 from .models import Charge, Claim, ClaimBatch, ClaimStatusHistory, Diagnosis, Plan
 from .scrubber import SCRUBBABLE, Finding, claims_scrub
 from .services import control_number_next

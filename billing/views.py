@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.permissions import VIEW_ELIGIBILITY_BATCH_RUN, WORK_CLAIMS
 from scheduling.models import Appointment
 
 from . import selectors
@@ -20,8 +21,8 @@ from .models import Claim, RemittanceClaim
 from .remittance import claim_balance, remittance_claim_match
 from .services import ChargeFix, DocumentationError, claim_fix, claim_resubmit
 
-WORK = "billing.work_claims"
-ELIGIBILITY = "billing.view_eligibilitybatchrun"
+WORK = WORK_CLAIMS
+ELIGIBILITY = VIEW_ELIGIBILITY_BATCH_RUN
 
 
 @permission_required(WORK, raise_exception=True)

@@ -9,13 +9,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.permissions import USE_CONSOLE
+
 
 class UsesConsolePermission(BasePermission):
     """Agents (and admins): an API that acts with the console's powers is gated by its
     permission. Subclasses set the ``message`` their clients already read on a 403."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        return bool(request.user and request.user.has_perm("scheduling.use_console"))
+        return bool(request.user and request.user.has_perm(USE_CONSOLE))
 
 
 def validated_input(serializer_class: type[serializers.Serializer], request: Request) -> Any:

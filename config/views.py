@@ -8,19 +8,21 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from config.permissions import USE_CONSOLE, VIEW_KPI, VIEW_MESSAGE, WORK_CLAIMS
+
 logger = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     links = []
-    if user.has_perm("scheduling.use_console"):
+    if user.has_perm(USE_CONSOLE):
         links.append(("Agent console", "/console/"))
-    if user.has_perm("scheduling.view_kpi"):
+    if user.has_perm(VIEW_KPI):
         links.append(("Operations KPIs", "/kpi/"))
-    if user.has_perm("billing.work_claims"):
+    if user.has_perm(WORK_CLAIMS):
         links.append(("Claim work queue", "/billing/"))
-    if user.has_perm("integrations.view_message"):
+    if user.has_perm(VIEW_MESSAGE):
         links.append(("Integration health", "/integrations/health/"))
     if user.is_staff:
         links.append(("Administration", "/admin/"))

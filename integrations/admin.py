@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from config.permissions import VIEW_RAW_MESSAGE
+
 from . import models as m
 from . import operations
 
@@ -57,7 +59,7 @@ class MessageAdmin(AppendOnlyAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         fields = [f.name for f in m.Message._meta.fields if f.name != "id"]
         # The raw payload is PHI: only users with the explicit permission see it.
-        if not request.user.has_perm("integrations.view_raw_message"):
+        if not request.user.has_perm(VIEW_RAW_MESSAGE):
             fields = [f for f in fields if f not in {"raw", "ack_raw"}]
         return fields
 
@@ -69,7 +71,7 @@ class MessageAdmin(AppendOnlyAdmin):
         if (
             request.method == "GET"
             and response.status_code == 200
-            and request.user.has_perm("integrations.view_raw_message")
+            and request.user.has_perm(VIEW_RAW_MESSAGE)
         ):
             message = self.get_object(request, object_id)
             if message is not None:

@@ -10,7 +10,10 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from . import audit  # noqa: F401  (registers PHI models with auditlog)
+        from . import (
+            audit,  # noqa: F401  (registers PHI models with auditlog)
+            kpi,  # noqa: F401  (registers the integration-health KPI page)
+        )
         from .ledger import connectors_changed
         from .models import Connector
 

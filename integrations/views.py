@@ -5,10 +5,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from config.permissions import VIEW_MESSAGE
+
 from .selectors import connector_health
 
 
-@permission_required("integrations.view_message", raise_exception=True)
+@permission_required(VIEW_MESSAGE, raise_exception=True)
 def health(request: HttpRequest) -> HttpResponse:
     """Per connector: last message, lag, queued, failed, dead-lettered (ops and admin)."""
     rows = connector_health()

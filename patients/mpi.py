@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from config.bulk_audit import bulk_audit_possible, log_entries_write, log_entry_for
+from config.audit import bulk_audit_possible, log_entries_write, log_entry_for
 from integrations.outbox import (
     PATIENT_CREATED,
     PATIENT_UPDATED,

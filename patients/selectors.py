@@ -37,6 +37,8 @@ from django.utils import timezone
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
+from config.permissions import VIEW_PATIENT
+
 from .matching import (
     POSSIBLE,
     demographics_of,
@@ -192,7 +194,7 @@ def _names_changed(**_: Any) -> None:
 
 
 def _can_view(user: Any) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm("patients.view_patient"))
+    return bool(user and user.is_authenticated and user.has_perm(VIEW_PATIENT))
 
 
 @lru_cache(maxsize=65536)

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from config.permissions import ADD_PATIENT
 from integrations.outbox import PATIENT_CREATED, outbox_enqueue
 
 from .matching import Demographics, MatchResult, demographics_of, match_score, normalize_phone
@@ -109,7 +110,7 @@ def patient_register(
     each shown pair is recorded as "not a duplicate", so the decision is on file.
     Raises ``ValidationError`` for bad data.
     """
-    if not by.has_perm("patients.add_patient"):
+    if not by.has_perm(ADD_PATIENT):
         raise PermissionDenied(NO_PERMISSION)
     unknown = set(data) - set(REGISTRATION_FIELDS)
     if unknown:

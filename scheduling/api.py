@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import UsesConsolePermission, validated_input
+from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
 from . import selectors, services
@@ -285,7 +286,7 @@ class SlotSearchView(ServiceView):
     def post(self, request: Request) -> Response:
         v = validated_input(self.Input, request)
         # Asking for what the role may not do is an error, not a silently narrower answer.
-        if v["allow_out_of_network"] and not request.user.has_perm("scheduling.override_network"):
+        if v["allow_out_of_network"] and not request.user.has_perm(OVERRIDE_NETWORK):
             raise services.NetworkOverrideNotAllowed()
         result = selectors.slot_search(
             patient=v["patient_id"],

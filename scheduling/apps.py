@@ -9,8 +9,10 @@ class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from config.roles import roles_sync
+
         from . import audit  # noqa: F401  (registers PHI models with auditlog)
-        from .roles import roles_sync
+        from .kpi import pages  # noqa: F401  (registers the KPI pages and drill-downs)
 
         # Runs after every app migrated, so all permissions exist.
         post_migrate.connect(roles_sync, sender=self, dispatch_uid="scheduling.roles_sync")

@@ -5,7 +5,7 @@ import os
 import pytest
 from django.contrib.auth.models import Group, User
 
-from scheduling.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
+from config.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "var", "test-artifacts")
 

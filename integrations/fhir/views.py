@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 
+from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
 
@@ -35,14 +36,14 @@ DEFAULT_COUNT = 50
 MAX_COUNT = 200
 
 VIEW_PERMS = {
-    "Patient": "patients.view_patient",
-    "Practitioner": "scheduling.view_appointment",
-    "Location": "scheduling.view_appointment",
-    "Schedule": "scheduling.view_appointment",
-    "Slot": "scheduling.view_appointment",
-    "Appointment": "scheduling.view_appointment",
+    "Patient": VIEW_PATIENT,
+    "Practitioner": VIEW_APPOINTMENT,
+    "Location": VIEW_APPOINTMENT,
+    "Schedule": VIEW_APPOINTMENT,
+    "Slot": VIEW_APPOINTMENT,
+    "Appointment": VIEW_APPOINTMENT,
 }
-BOOK_PERM = "scheduling.add_appointment"
+BOOK_PERM = ADD_APPOINTMENT
 
 
 # -- search parameter helpers ---------------------------------------------------------

@@ -25,6 +25,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from config.permissions import USE_CONSOLE
 from patients.models import Patient
 from patients.selectors import patient_context, patient_search
 from patients.services import PossibleDuplicate, patient_register
@@ -70,7 +71,7 @@ View = Callable[..., HttpResponse]
 
 def console_view(view: View) -> View:
     """Login (middleware) plus the console permission: anyone else gets a 403."""
-    return permission_required("scheduling.use_console", raise_exception=True)(view)
+    return permission_required(USE_CONSOLE, raise_exception=True)(view)
 
 
 def _is_htmx(request: AgentRequest) -> bool:

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth.models import Group, User
 
+from config.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
 from patients.models import ClinicalFact, Coverage, DuplicateCandidate, Patient, PatientIdentifier
 from scheduling.geo import ZipPoint, miles_between
 from scheduling.models import AgentProfile, Equipment
-from scheduling.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
 
 from . import catalog
 from .network import Network

@@ -1,7 +1,8 @@
-"""The rows behind each KPI number: one registry entry per drill-down.
+"""The rows behind scheduling's KPI numbers: one registry entry per drill-down.
 
 A drill-down lists appointments, calls, slots, claims or messages with the same scope as
-the metric it came from. Patients appear as opaque ids unless the viewer may see patient
+the metric it came from; billing and integrations register theirs the same way, with the
+formatting helpers here. Patients appear as opaque ids unless the viewer may see patient
 records (``patients.view_patient``); then names are shown and every patient shown is
 written to the audit log as an access, like the console's patient panel.
 """
@@ -9,7 +10,6 @@ written to the audit log as an access, like the console's patient panel.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,8 +17,6 @@ from zoneinfo import ZoneInfo
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import Claim, EligibilityCheck
-from integrations.models import Message, OutboxEvent
 from scheduling.models import (
     Appointment,
     AppointmentType,
@@ -29,9 +27,8 @@ from scheduling.models import (
     Waitlist,
 )
 
-from . import integration, revenue
 from .filters import KpiFilters
-from .metrics import seconds
+from .registry import Column, Drill, drill_register
 from .selectors import (
     AUTOMATED_CHANNELS,
     CALL_DURATION,
@@ -53,25 +50,7 @@ from .selectors import (
 )
 
 
-@dataclass(frozen=True)
-class Column:
-    header: str
-    get: Callable[[Any], Any]
-    phi: bool = False
-
-
-@dataclass(frozen=True)
-class Drill:
-    title: str
-    what: str
-    rows: Callable[[KpiFilters, dict[str, int]], QuerySet[Any]]
-    columns: list[Column]
-    # Attribute path from a row to its patient id, for the access audit.
-    patient_id: Callable[[Any], int | None] | None = None
-    extra_params: tuple[str, ...] = field(default=())
-
-
-def _fmt(moment: Any, location: Any = None) -> str:
+def fmt_time(moment: Any, location: Any = None) -> str:
     """A timestamp in the location's own time with its zone abbreviation (MST, PDT…).
 
     Rows without a location (calls, ledger messages, waitlist entries) stay in UTC, labelled.
@@ -87,13 +66,13 @@ def local_time(moment: datetime, time_zone: str) -> str:
     return moment.astimezone(ZoneInfo(time_zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _name(person: Any) -> str:
+def person_name(person: Any) -> str:
     if person is None:
         return ""
     return f"{person.last_name}, {person.first_name}"
 
 
-def _user(user: Any) -> str:
+def user_name(user: Any) -> str:
     if user is None:
         return ""
     return user.get_full_name() or user.get_username()
@@ -105,18 +84,18 @@ def _reason_label(code: str) -> str:
 
 
 PATIENT_ID = Column("Patient id", lambda r: r.patient_id or "")
-PATIENT_NAME = Column("Patient", lambda r: _name(r.patient), phi=True)
+PATIENT_NAME = Column("Patient", lambda r: person_name(r.patient), phi=True)
 
 APPOINTMENT_COLUMNS = [
     Column("Appointment", lambda r: r.pk),
-    Column("Created", lambda r: _fmt(r.created_at, r.location)),
-    Column("Start", lambda r: _fmt(r.start, r.location)),
+    Column("Created", lambda r: fmt_time(r.created_at, r.location)),
+    Column("Start", lambda r: fmt_time(r.start, r.location)),
     Column("Location", lambda r: r.location.name),
     Column("Provider", lambda r: str(r.provider)),
     Column("Type", lambda r: r.appointment_type.name),
     Column("Status", lambda r: r.get_status_display()),
     Column("Channel", lambda r: r.get_channel_display()),
-    Column("Booked by", lambda r: _user(r.booked_by)),
+    Column("Booked by", lambda r: user_name(r.booked_by)),
     Column("Cancel reason", lambda r: r.get_cancel_reason_display() if r.cancel_reason else ""),
     Column("Rescheduled from", lambda r: r.rescheduled_from_id or ""),
     PATIENT_ID,
@@ -125,8 +104,8 @@ APPOINTMENT_COLUMNS = [
 
 CALL_COLUMNS = [
     Column("Call", lambda r: r.pk),
-    Column("Started", lambda r: _fmt(r.started_at)),
-    Column("Agent", lambda r: _user(r.agent)),
+    Column("Started", lambda r: fmt_time(r.started_at)),
+    Column("Agent", lambda r: user_name(r.agent)),
     Column("Reason", lambda r: _reason_label(r.reason)),
     Column("Outcome", lambda r: r.get_outcome_display() if r.outcome else "Open (in progress)"),
     Column(
@@ -252,102 +231,12 @@ def _waitlist(f: KpiFilters, _: dict[str, int]) -> QuerySet[Waitlist]:
     )
 
 
-def _claims(qs: QuerySet[Claim]) -> QuerySet[Claim]:
-    return qs.select_related(
-        "payer", "encounter__location", "encounter__patient", "encounter"
-    ).order_by("-created_at", "-pk")
-
-
-def _claims_created(f: KpiFilters, _: dict[str, int]) -> QuerySet[Claim]:
-    return _claims(revenue.claims_scoped(f).filter(in_period("created_at", f)))
-
-
-def _unclean(f: KpiFilters, _: dict[str, int]) -> QuerySet[Claim]:
-    return _claims_created(f, _).filter(revenue.unclean_q())
-
-
-def _adjudicated(f: KpiFilters, params: dict[str, int]) -> QuerySet[Claim]:
-    qs = revenue.claims_scoped(f).filter(revenue.adjudicated_q(), in_period("adjudicated_at", f))
-    if params.get("payer"):
-        qs = qs.filter(payer_id=params["payer"])
-    return _claims(qs)
-
-
-def _denied(f: KpiFilters, params: dict[str, int]) -> QuerySet[Claim]:
-    denied = _adjudicated(f, params).filter(revenue.denied_q())
-    if "reason" in params:
-        return revenue.denied_for_reason(denied, params["reason"])
-    return denied
-
-
-def _eligibility_failures(f: KpiFilters, _: dict[str, int]) -> QuerySet[EligibilityCheck]:
-    return (
-        revenue.eligibility_scoped(f)
-        .filter(in_period("requested_at", f), revenue.ELIGIBILITY_FAILED)
-        .select_related("coverage__plan__payer", "coverage__patient", "appointment__location")
-        .order_by("-requested_at", "-pk")
-    )
-
-
-def _messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
-    qs = integration.messages_scoped(f).filter(in_period("received_at", f))
-    if params.get("connector"):
-        qs = qs.filter(connector_id=params["connector"])
-    # ``raw`` holds PHI and can be large: never loaded here.
-    return qs.defer("raw", "ack_raw").select_related("connector").order_by("-received_at", "-pk")
-
-
-def _failed_messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
-    return _messages(f, params).filter(status__in=integration.FAILED)
-
-
-def _dead_messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
-    return _messages(f, params).filter(status=Message.Status.DEAD)
-
-
-def _dead_outbox(f: KpiFilters, _: dict[str, int]) -> QuerySet[OutboxEvent]:
-    return (
-        integration.outbox_scoped(f)
-        .filter(in_period("created_at", f), status=OutboxEvent.Status.DEAD)
-        .select_related("location")
-        .order_by("-created_at", "-pk")
-    )
-
-
 SLOT_COLUMNS = [
     Column("Slot", lambda r: r.pk),
-    Column("Start", lambda r: _fmt(r.start, r.location)),
+    Column("Start", lambda r: fmt_time(r.start, r.location)),
     Column("Location", lambda r: r.location.name),
     Column("Provider", lambda r: str(r.provider)),
     Column("Status", lambda r: r.get_status_display()),
-]
-CLAIM_COLUMNS = [
-    Column("Claim", lambda r: r.claim_number),
-    Column("Created", lambda r: _fmt(r.created_at, r.encounter.location)),
-    Column("Date of service", lambda r: r.encounter.date_of_service.isoformat()),
-    Column("Location", lambda r: r.encounter.location.name),
-    Column("Payer", lambda r: r.payer.name),
-    Column("Status", lambda r: r.get_status_display()),
-    Column("Charge", lambda r: r.total_charge),
-    Column("Paid", lambda r: r.paid_amount),
-    Column("Adjudicated", lambda r: _fmt(r.adjudicated_at, r.encounter.location)),
-    Column("Patient id", lambda r: r.encounter.patient_id),
-    Column("Patient", lambda r: _name(r.encounter.patient), phi=True),
-]
-MESSAGE_COLUMNS = [
-    Column("Message", lambda r: r.pk),
-    Column("Received", lambda r: _fmt(r.received_at)),
-    Column("Connector", lambda r: r.connector.name if r.connector else "(none)"),
-    Column("Direction", lambda r: r.get_direction_display()),
-    Column("Type", lambda r: r.message_type),
-    Column("Status", lambda r: r.get_status_display()),
-    Column("Attempts", lambda r: r.attempts),
-    Column(
-        "Lag (s)",
-        lambda r: round(seconds(r.processed_at - r.received_at) or 0) if r.processed_at else "",
-    ),
-    # Error texts are written by our own adapters as constants, without PHI.
-    Column("Last error", lambda r: r.last_error[:200]),
 ]
 
 
@@ -359,7 +248,7 @@ def _call_drill(title: str, what: str, rows: Any) -> Drill:
     return Drill(title, what, rows, CALL_COLUMNS, patient_id=lambda r: r.patient_id)
 
 
-DRILLS: dict[str, Drill] = {
+_DRILLS: dict[str, Drill] = {
     "calls": _call_drill("Calls", "Calls started in the period.", _calls_in_period),
     "fcr_callbacks": _call_drill(
         "Calls not resolved first time",
@@ -377,11 +266,11 @@ DRILLS: dict[str, Drill] = {
         _holds,
         [
             Column("Hold", lambda r: r.pk),
-            Column("Placed", lambda r: _fmt(r.created_at, r.slot.location)),
-            Column("Agent", lambda r: _user(r.held_by)),
+            Column("Placed", lambda r: fmt_time(r.created_at, r.slot.location)),
+            Column("Agent", lambda r: user_name(r.held_by)),
             Column("Location", lambda r: r.slot.location.name),
             Column("Provider", lambda r: str(r.slot.provider)),
-            Column("Slot start", lambda r: _fmt(r.slot.start, r.slot.location)),
+            Column("Slot start", lambda r: fmt_time(r.slot.start, r.slot.location)),
             Column(
                 "Outcome",
                 lambda r: (
@@ -436,88 +325,20 @@ DRILLS: dict[str, Drill] = {
         _waitlist,
         [
             Column("Entry", lambda r: r.pk),
-            Column("Created", lambda r: _fmt(r.created_at)),
+            Column("Created", lambda r: fmt_time(r.created_at)),
             Column("Type", lambda r: r.appointment_type.name),
             Column("Window", lambda r: f"{r.earliest} to {r.latest}"),
             Column("Status", lambda r: r.get_status_display()),
-            Column("Added by", lambda r: _user(r.created_by)),
+            Column("Added by", lambda r: user_name(r.created_by)),
             PATIENT_ID,
             PATIENT_NAME,
         ],
         patient_id=lambda r: r.patient_id,
     ),
-    "eligibility_failures": Drill(
-        "Eligibility failures",
-        "Checks answered inactive or with a payer error.",
-        _eligibility_failures,
-        [
-            Column("Check", lambda r: r.pk),
-            Column(
-                "Requested",
-                lambda r: _fmt(r.requested_at, r.appointment and r.appointment.location),
-            ),
-            Column("Payer", lambda r: r.coverage.plan.payer.name),
-            Column("Status", lambda r: r.get_status_display()),
-            Column("Errors", lambda r: "; ".join(e.get("code", "") for e in r.errors or [])),
-            Column("Location", lambda r: r.appointment.location.name if r.appointment else ""),
-            Column("Patient id", lambda r: r.coverage.patient_id),
-            Column("Patient", lambda r: _name(r.coverage.patient), phi=True),
-        ],
-        patient_id=lambda r: r.coverage.patient_id,
-    ),
-    "claims": Drill(
-        "Claims",
-        "Claims created in the period.",
-        _claims_created,
-        CLAIM_COLUMNS,
-        patient_id=lambda r: r.encounter.patient_id,
-    ),
-    "unclean_claims": Drill(
-        "Claims that were not clean",
-        "Claims with a scrubber finding, or rejected or denied.",
-        _unclean,
-        CLAIM_COLUMNS,
-        patient_id=lambda r: r.encounter.patient_id,
-    ),
-    "adjudicated_claims": Drill(
-        "Adjudicated claims",
-        "Claims paid, partly paid or denied in the period.",
-        _adjudicated,
-        CLAIM_COLUMNS,
-        patient_id=lambda r: r.encounter.patient_id,
-    ),
-    "denied_claims": Drill(
-        "Denied claims",
-        "Claims adjudicated in the period and denied.",
-        _denied,
-        CLAIM_COLUMNS,
-        patient_id=lambda r: r.encounter.patient_id,
-    ),
-    "messages": Drill("Messages", "Ledger messages of the period.", _messages, MESSAGE_COLUMNS),
-    "failed_messages": Drill(
-        "Failing messages",
-        "Failing or rejected ledger messages.",
-        _failed_messages,
-        MESSAGE_COLUMNS,
-    ),
-    "dead_letters": Drill(
-        "Dead-lettered messages", "Ledger messages dead-lettered.", _dead_messages, MESSAGE_COLUMNS
-    ),
-    "dead_outbox": Drill(
-        "Dead-lettered outbox events",
-        "Outbox events dead-lettered.",
-        _dead_outbox,
-        [
-            Column("Event", lambda r: r.pk),
-            Column("Created", lambda r: _fmt(r.created_at, r.location)),
-            Column("Type", lambda r: r.event_type),
-            Column("Aggregate", lambda r: f"{r.aggregate_type}#{r.aggregate_id}"),
-            Column("Location", lambda r: r.location.name if r.location else ""),
-            Column("Attempts", lambda r: r.attempts),
-            Column("Last error", lambda r: r.last_error[:200]),
-        ],
-    ),
 }
+
+for _key, _drill in _DRILLS.items():
+    drill_register(_key, _drill)
 
 # Extra ids a drill-down accepts besides the filter bar (opaque ids only; "channel" is the
 # position of a booking channel in Appointment.Channel).

@@ -11,8 +11,8 @@ from django import forms
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from config.roles import AGENT
 from scheduling.models import AppointmentType, Location, Region
-from scheduling.roles import AGENT
 
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 28

@@ -20,7 +20,7 @@ class Metric:
     previous: float | None = None
     numerator: int | None = None
     denominator: int | None = None
-    # Drill-down key in ``scheduling.kpi.drill.DRILLS``; None when there are no rows to show.
+    # Drill-down key in ``scheduling.kpi.registry.DRILLS``; None when there are no rows to show.
     drill: str | None = None
     drill_params: dict[str, Any] = field(default_factory=dict)
     # Set when the source table has no rows at all (a writer not built yet, or unused).

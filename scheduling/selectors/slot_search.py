@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 from django.utils import timezone
 
+from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
 from ..models import (
@@ -49,7 +50,7 @@ DEFAULT_WINDOW_DAYS = 30
 HELD_BY_OTHER = "held by another agent"
 HELD_BY_ME = "held by you on this call"
 NEEDS_OVERRIDE = "needs an override reason"
-OVERRIDE_PERMISSION = "scheduling.override_network"
+OVERRIDE_PERMISSION = OVERRIDE_NETWORK
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.permissions import OVERRIDE_NETWORK
 from integrations import outbox
 from patients.models import Patient
 
@@ -117,7 +118,7 @@ def _check_rules(
     if hard and network_override_reason.strip():
         network = [e for e in hard if e.rule in NETWORK_RULE_KEYS]
         if network:
-            if not by.has_perm("scheduling.override_network"):
+            if not by.has_perm(OVERRIDE_NETWORK):
                 raise NetworkOverrideNotAllowed()
             override_used = network_override_reason.strip()[:200]
             hard = [e for e in hard if e.rule not in NETWORK_RULE_KEYS]

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.bulk_audit import bulk_audit_possible, log_creates, log_entries_write, log_entry_for
+from config.audit import bulk_audit_possible, log_creates, log_entries_write, log_entry_for
 from integrations import outbox
 from patients.models import Patient
 

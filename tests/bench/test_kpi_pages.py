@@ -35,8 +35,8 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.utils import timezone
 
+from config.roles import AGENT, OPS_MANAGER
 from scheduling.models import Appointment, AppointmentType, Call, Location, Region
-from scheduling.roles import AGENT, OPS_MANAGER
 
 PAGES = ["/kpi/", "/kpi/access/", "/kpi/accuracy/", "/kpi/capacity/", "/kpi/revenue/"]
 PAGES += ["/kpi/integrations/"]

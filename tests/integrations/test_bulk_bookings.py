@@ -16,13 +16,13 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 
 from billing.models import EligibilityCheck, Encounter
+from config.roles import AGENT
 from integrations import inbound
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message, OutboxEvent
 from patients.models import Patient, PatientIdentifier
 from scheduling import services
 from scheduling.models import Appointment, AppointmentSlot, AppointmentType, Hold, Slot
-from scheduling.roles import AGENT
 from scheduling.signals import appointment_changed
 from tests import factories as f
 

@@ -10,7 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from scheduling.kpi import integration, revenue, selectors
+from billing.kpi import selectors as revenue
+from integrations import kpi as integration
+from scheduling.kpi import selectors
 from scheduling.models import Slot
 
 from .dataset import PERIOD

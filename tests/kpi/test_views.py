@@ -9,8 +9,8 @@ import re
 import pytest
 from auditlog.models import LogEntry
 
-from scheduling.kpi.drill import DRILLS
 from scheduling.kpi.filters import ERROR_RANGE_ORDER
+from scheduling.kpi.registry import DRILLS
 
 from .dataset import PERIOD
 

@@ -15,10 +15,10 @@ from django.core.servers.basehttp import WSGIServer
 from django.db import connection
 from rest_framework.test import APIClient
 
+from config.roles import AGENT
 from integrations.models import ApiToken, OutboxEvent
 from scheduling import services
 from scheduling.models import Appointment, Hold
-from scheduling.roles import AGENT
 from tests import factories as f
 
 DAY = (datetime.now(tz=UTC) + timedelta(days=6)).replace(hour=16, minute=0, second=0, microsecond=0)

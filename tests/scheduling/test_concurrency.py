@@ -18,9 +18,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
+from config.roles import AGENT
 from scheduling import services
 from scheduling.models import Appointment, AppointmentSlot, Hold
-from scheduling.roles import AGENT
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,8 @@
-"""Integration health per connector from the message ledger and the outbox."""
+"""The integration-health KPI page: the message ledger and the outbox per connector, with
+the drill-downs behind its numbers.
+
+Registered with scheduling's KPI registry when IntegrationsConfig.ready imports this module.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ from django.db.models import (
 from django.utils import timezone
 
 from integrations.models import Connector, Message, OutboxEvent
-
-from .filters import KpiFilters
-from .metrics import NO_DATA, Metric, no_source_note, seconds
-from .selectors import scoped
+from scheduling.kpi.drill import fmt_time
+from scheduling.kpi.filters import KpiFilters
+from scheduling.kpi.metrics import NO_DATA, Metric, no_source_note, seconds
+from scheduling.kpi.registry import Column, Drill, Section, drill_register, section_register
+from scheduling.kpi.selectors import in_period, scoped
+from scheduling.kpi.tables import Page, Table, counted, drill_url
 
 FAILED = [Message.Status.FAILED, Message.Status.REJECTED]
 BACKLOG = [Message.Status.RECEIVED, Message.Status.PENDING, Message.Status.FAILED]
@@ -193,3 +199,126 @@ def outbox_summary(f: KpiFilters) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def _integrations(f: KpiFilters) -> Page:
+    return Page(
+        metrics=integration_metrics(f),
+        tables=[
+            Table(
+                "connectors",
+                "Per connector",
+                [
+                    ("Connector", "name", "text"),
+                    ("Kind", "kind", "text"),
+                    ("In", "inbound", "count"),
+                    ("Out", "outbound", "count"),
+                    ("Failures", "failures", "count"),
+                    ("Dead letters", "dead", "count"),
+                    ("Average lag", "avg_lag_seconds", "seconds"),
+                    ("Worst lag", "max_lag_seconds", "seconds"),
+                    ("Backlog now", "backlog", "count"),
+                    ("Oldest backlog", "backlog_age_seconds", "seconds"),
+                ],
+                connector_health(f),
+                link=lambda r: drill_url("messages", f, connector=r["id"]),
+                link_label=lambda r: counted((r["inbound"] or 0) + (r["outbound"] or 0), "message"),
+            ),
+            Table(
+                "outbox",
+                "Outbox events of the period by status",
+                [
+                    ("Status", "label", "text"),
+                    ("Events", "events", "count"),
+                    ("Average delivery lag", "avg_lag_seconds", "seconds"),
+                ],
+                outbox_summary(f),
+                link=lambda r: drill_url("dead_outbox", f) if r["status"] == "dead" else None,
+                link_label=lambda r: counted(r["events"], "dead event"),
+            ),
+        ],
+    )
+
+
+def _messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
+    qs = messages_scoped(f).filter(in_period("received_at", f))
+    if params.get("connector"):
+        qs = qs.filter(connector_id=params["connector"])
+    # ``raw`` holds PHI and can be large: never loaded here.
+    return qs.defer("raw", "ack_raw").select_related("connector").order_by("-received_at", "-pk")
+
+
+def _failed_messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
+    return _messages(f, params).filter(status__in=FAILED)
+
+
+def _dead_messages(f: KpiFilters, params: dict[str, int]) -> QuerySet[Message]:
+    return _messages(f, params).filter(status=Message.Status.DEAD)
+
+
+def _dead_outbox(f: KpiFilters, _: dict[str, int]) -> QuerySet[OutboxEvent]:
+    return (
+        outbox_scoped(f)
+        .filter(in_period("created_at", f), status=OutboxEvent.Status.DEAD)
+        .select_related("location")
+        .order_by("-created_at", "-pk")
+    )
+
+
+MESSAGE_COLUMNS = [
+    Column("Message", lambda r: r.pk),
+    Column("Received", lambda r: fmt_time(r.received_at)),
+    Column("Connector", lambda r: r.connector.name if r.connector else "(none)"),
+    Column("Direction", lambda r: r.get_direction_display()),
+    Column("Type", lambda r: r.message_type),
+    Column("Status", lambda r: r.get_status_display()),
+    Column("Attempts", lambda r: r.attempts),
+    Column(
+        "Lag (s)",
+        lambda r: round(seconds(r.processed_at - r.received_at) or 0) if r.processed_at else "",
+    ),
+    # Error texts are written by our own adapters as constants, without PHI.
+    Column("Last error", lambda r: r.last_error[:200]),
+]
+
+
+_DRILLS: dict[str, Drill] = {
+    "messages": Drill("Messages", "Ledger messages of the period.", _messages, MESSAGE_COLUMNS),
+    "failed_messages": Drill(
+        "Failing messages",
+        "Failing or rejected ledger messages.",
+        _failed_messages,
+        MESSAGE_COLUMNS,
+    ),
+    "dead_letters": Drill(
+        "Dead-lettered messages", "Ledger messages dead-lettered.", _dead_messages, MESSAGE_COLUMNS
+    ),
+    "dead_outbox": Drill(
+        "Dead-lettered outbox events",
+        "Outbox events dead-lettered.",
+        _dead_outbox,
+        [
+            Column("Event", lambda r: r.pk),
+            Column("Created", lambda r: fmt_time(r.created_at, r.location)),
+            Column("Type", lambda r: r.event_type),
+            Column("Aggregate", lambda r: f"{r.aggregate_type}#{r.aggregate_id}"),
+            Column("Location", lambda r: r.location.name if r.location else ""),
+            Column("Attempts", lambda r: r.attempts),
+            Column("Last error", lambda r: r.last_error[:200]),
+        ],
+    ),
+}
+
+for _key, _drill in _DRILLS.items():
+    drill_register(_key, _drill)
+
+section_register(
+    Section(
+        "integrations",
+        "Integration health",
+        50,
+        _integrations,
+        overview_metrics=integration_metrics,
+        overview_keys=frozenset({"dead_letters"}),
+    )
+)

@@ -28,10 +28,9 @@ from billing.models import (
     EligibilityCheck,
     RemittanceClaim,
 )
-
-from .filters import KpiFilters
-from .metrics import NO_DATA, Metric, days, rate, rate_metric
-from .selectors import scoped
+from scheduling.kpi.filters import KpiFilters
+from scheduling.kpi.metrics import NO_DATA, Metric, days, rate, rate_metric
+from scheduling.kpi.selectors import scoped
 
 # CLP02 = 4: "Denied" (X12 835, loop 2100 CLP segment).
 CLP_DENIED = "4"

@@ -1,0 +1,285 @@
+"""The one writer of audit entries that django-auditlog's signals do not write.
+
+Single-row saves are logged by auditlog's own receivers. Rows written set-based
+(``bulk_create``, queryset ``update``, executemany) send no model signals, and an access
+(a page or export that showed PHI) changes no row at all; the entries for those are
+written here, with what auditlog would have written: content type, object pk and repr,
+action, diff, correlation id, and the actor and remote address that a request or
+``auditlog.context.set_actor`` set, filled in by auditlog's own context receiver on
+LogEntry's pre_save, which every path here sends as ``save()`` would.
+
+Two diff styles live here on purpose. ``log_entry_for`` / ``log_creates`` build
+auditlog's own ``model_instance_diff`` from instances (the booking and merge batches,
+whose entries must read exactly like a single save's). ``audit_updates`` /
+``audit_creates`` take plain ``{field: (old, new)}`` pairs and write auditlog's text form
+with one executemany per batch: billing's batches move 10,000 claims a run, where
+building instances and diffing them field by field would break the benchmarks' budget.
+Tests assert on both forms (a create's foreign key is its id in one, the related
+object's repr in the other), so they are not merged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from auditlog.cid import get_cid
+from auditlog.context import auditlog_disabled
+from auditlog.diff import model_instance_diff
+from auditlog.models import LogEntry
+from auditlog.signals import post_log, pre_log
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import router
+from django.db.models import Model
+from django.db.models.signals import post_save, pre_save
+from django.utils import timezone
+from django.utils.encoding import smart_str
+
+from config.fastsql import insert_rows
+
+# (pk, object repr, {field name: (old, new)})
+Change = tuple[int, str, Mapping[str, tuple[Any, Any]]]
+
+# --- auditlog's own diff, for batches of instances ---------------------------------------
+
+
+def bulk_audit_possible() -> bool:
+    """The batch paths may write LogEntry rows themselves only while nobody hooks
+    auditlog's own signals or a LogEntry's post_save (bulk_create sends neither)."""
+    if auditlog_disabled.get():
+        return False  # the signals would write nothing; the careful path does the same
+    return not (pre_log.receivers or post_log.receivers or post_save.has_listeners(LogEntry))
+
+
+def log_entry_for(
+    instance: Any, action: int, old: Any, fields: list[str] | None = None
+) -> LogEntry | None:
+    """The LogEntry auditlog's receiver would write for this save (None: nothing changed)."""
+    changes = model_instance_diff(
+        old,
+        instance,
+        fields_to_check=fields,
+        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
+    )
+    if not changes:
+        return None
+    return LogEntry(
+        action=action,
+        changes=changes,
+        content_type=ContentType.objects.get_for_model(instance),
+        object_pk=smart_str(instance.pk),
+        object_id=instance.pk,
+        object_repr=smart_str(instance),
+        serialized_data=LogEntry.objects._get_serialized_data_or_none(instance),
+        cid=get_cid(),
+    )
+
+
+def log_entries_write(entries: Iterable[LogEntry | None]) -> None:
+    """Insert the entries in one statement, after the pre_save that ``save()`` sends."""
+    written = [e for e in entries if e is not None]
+    if pre_save.has_listeners(LogEntry):
+        # What save() would send: auditlog's set_actor fills in the actor here.
+        using = router.db_for_write(LogEntry)
+        for entry in written:
+            pre_save.send(LogEntry, instance=entry, raw=False, using=using, update_fields=None)
+    LogEntry.objects.bulk_create(written)
+
+
+def log_creates(instances: list[Any]) -> None:
+    """CREATE entries for rows just written with bulk_create (their pks set)."""
+    if not instances:
+        return
+    # auditlog's create diff reads every reverse one-to-one accessor too, one SELECT each
+    # (an appointment's encounter, say), to log "None". A row written this instant has
+    # nothing pointing at it yet, so the answer is known: cache it for the diff, then
+    # forget it so later readers still ask the database.
+    reverse = [
+        f.cache_name
+        for f in instances[0]._meta.get_fields()
+        if f.one_to_one and f.auto_created and not f.concrete
+    ]
+    primed = []
+    for obj in instances:
+        cache = obj._state.fields_cache
+        names = [name for name in reverse if name not in cache]
+        cache.update(dict.fromkeys(names))
+        primed.append(names)
+    try:
+        entries = [log_entry_for(obj, LogEntry.Action.CREATE, None) for obj in instances]
+    finally:
+        for obj, names in zip(instances, primed, strict=True):
+            for name in names:
+                obj._state.fields_cache.pop(name, None)
+    log_entries_write(entries)
+
+
+# --- text diffs from (old, new) pairs, one executemany per batch ---------------------------
+
+_COLUMNS = [
+    "content_type",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "action",
+    "changes",
+    "changes_text",
+    "cid",
+    "actor",
+    "actor_email",
+    "remote_addr",
+    "remote_port",
+    "timestamp",
+]
+
+
+def _text(value: Any) -> str:
+    """A value as auditlog's diff stores it (naive UTC datetimes, sorted JSON, str)."""
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.make_naive(value, UTC)
+        return str(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True, cls=DjangoJSONEncoder)
+    return smart_str(value)
+
+
+def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
+    if auditlog_disabled.get():
+        return 0
+    # Ask auditlog's own context receiver (connected only inside set_actor / the
+    # middleware) to fill in actor and remote address, as it does before each save.
+    proto = LogEntry()
+    pre_save.send(sender=LogEntry, instance=proto, raw=False, using=None, update_fields=None)
+    ct_id = ContentType.objects.get_for_model(model).pk
+    cid, now = get_cid(), timezone.now()
+    rows = []
+    for pk, repr_, fields in changes:
+        diff = {name: [_text(old), _text(new)] for name, (old, new) in fields.items()}
+        diff = {name: pair for name, pair in diff.items() if pair[0] != pair[1]}
+        if not diff:
+            continue
+        rows.append(
+            (
+                ct_id,
+                str(pk),
+                pk,
+                repr_,
+                action,
+                diff,
+                "",
+                cid,
+                proto.actor_id,
+                proto.actor_email,
+                proto.remote_addr,
+                proto.remote_port,
+                now,
+            )
+        )
+    insert_rows(LogEntry, _COLUMNS, rows)
+    return len(rows)
+
+
+def audit_updates(model: type[Model], changes: Iterable[Change]) -> int:
+    """Log one UPDATE entry per row whose listed fields really changed; returns the count."""
+    return _write(model, LogEntry.Action.UPDATE, changes)
+
+
+def audit_creates(objs: Iterable[Model]) -> int:
+    """Log CREATE entries for rows written with ``bulk_create`` (their pks set)."""
+    objs = list(objs)
+    if not objs:
+        return 0
+    model = type(objs[0])
+    fields = list(model._meta.concrete_fields)
+    return _write(
+        model,
+        LogEntry.Action.CREATE,
+        (
+            (
+                obj.pk,
+                str(obj),
+                {
+                    f.name: (None, getattr(obj, f.attname))
+                    for f in fields
+                    if getattr(obj, f.attname) is not None
+                },
+            )
+            for obj in objs
+        ),
+    )
+
+
+# --- ACCESS: PHI was shown or exported -----------------------------------------------------
+
+
+def _access_entry(instance: Model, actor: Any, additional_data: Any) -> LogEntry:
+    """The row ``LogEntry.objects.log_create(instance, force_log=True, action=ACCESS,
+    actor=actor)`` would write, field for field."""
+    pk = LogEntry.objects._get_pk_value(instance)
+    if additional_data is None:
+        get_additional_data = getattr(instance, "get_additional_data", None)
+        if callable(get_additional_data):
+            additional_data = get_additional_data()
+    return LogEntry(
+        content_type=ContentType.objects.get_for_model(instance),
+        object_pk=smart_str(pk),
+        object_id=pk if isinstance(pk, int) else None,
+        object_repr=smart_str(instance),
+        serialized_data=LogEntry.objects._get_serialized_data_or_none(instance),
+        additional_data=additional_data,
+        action=LogEntry.Action.ACCESS,
+        actor=actor,
+        cid=get_cid(),
+    )
+
+
+def audit_access(*, actor: Any, instances: Iterable[Model], additional_data: Any = None) -> int:
+    """One ACCESS entry per instance shown, in one insert; returns the count.
+
+    Each row is the one ``LogEntry.objects.log_create(instance, force_log=True,
+    action=LogEntry.Action.ACCESS, actor=actor)`` writes (an access is logged even while
+    auditlog is disabled, as ``force_log`` does). While something listens to a LogEntry's
+    post_save, which bulk_create does not send, the rows are saved one by one instead.
+    """
+    instances = list(instances)
+    if post_save.has_listeners(LogEntry):
+        for instance in instances:
+            extra = {} if additional_data is None else {"additional_data": additional_data}
+            LogEntry.objects.log_create(
+                instance, force_log=True, action=LogEntry.Action.ACCESS, actor=actor, **extra
+            )
+        return len(instances)
+    entries = [_access_entry(instance, actor, additional_data) for instance in instances]
+    log_entries_write(entries)
+    return len(entries)
+
+
+def audit_access_by_id(
+    *, actor: Any, model: type[Model], pks: Iterable[int], additional_data: Any = None
+) -> int:
+    """ACCESS entries for rows known only by id (a drill-down's patient column), in one
+    insert. The repr is "<Model> #<pk>": loading each row to print it would read (and
+    decrypt) the PHI only to copy it into the log."""
+    content_type = ContentType.objects.get_for_model(model)
+    name = model._meta.object_name
+    cid = get_cid()
+    entries = [
+        LogEntry(
+            content_type=content_type,
+            object_pk=str(pk),
+            object_id=pk,
+            object_repr=f"{name} #{pk}",
+            action=LogEntry.Action.ACCESS,
+            actor=actor,
+            additional_data=additional_data,
+            cid=cid,
+        )
+        for pk in pks
+    ]
+    log_entries_write(entries)
+    return len(entries)

@@ -1,0 +1,86 @@
+"""Roles are Django groups; this keeps their permissions in one place and in sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+
+from config import permissions as perms
+
+AGENT = "agent"
+OPS_MANAGER = "ops_manager"
+BILLER = "biller"
+ADMIN = "admin"
+
+# "app_label.codename" names from config.permissions; "*" is every permission.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    AGENT: [
+        perms.USE_CONSOLE,
+        perms.OVERRIDE_NETWORK,
+        perms.VIEW_PATIENT,
+        perms.ADD_PATIENT,
+        perms.CHANGE_PATIENT,
+        perms.VIEW_APPOINTMENT,
+        perms.ADD_APPOINTMENT,
+        perms.CHANGE_APPOINTMENT,
+        perms.ADD_WAITLIST,
+        perms.VIEW_WAITLIST,
+        perms.ADD_CALL,
+        perms.CHANGE_CALL,
+    ],
+    OPS_MANAGER: [
+        perms.VIEW_KPI,
+        perms.VIEW_APPOINTMENT,
+        perms.VIEW_CALL,
+        perms.VIEW_SLOT,
+        perms.VIEW_CONNECTOR,
+        perms.VIEW_MESSAGE,
+        # the eligibility batch's progress
+        perms.VIEW_ELIGIBILITY_BATCH_RUN,
+        perms.VIEW_ELIGIBILITY_CHECK,
+    ],
+    BILLER: [
+        perms.WORK_CLAIMS,
+        perms.VIEW_CLAIM,
+        perms.CHANGE_CLAIM,
+        perms.VIEW_ENCOUNTER,
+        perms.CHANGE_CHARGE,
+        perms.CHANGE_DIAGNOSIS,
+        perms.VIEW_REMITTANCE,
+        perms.VIEW_ELIGIBILITY_CHECK,
+        perms.VIEW_PATIENT,
+        perms.VIEW_COVERAGE,
+        # the diagnosis-procedure rule table, eligibility runs, remittances
+        perms.VIEW_ELIGIBILITY_BATCH_RUN,
+        perms.VIEW_DIAGNOSIS_PROCEDURE_RULE,
+        perms.VIEW_REMITTANCE_CLAIM,
+        perms.CHANGE_REMITTANCE_CLAIM,
+    ],
+    ADMIN: ["*"],
+}
+
+
+def roles_sync(**_: Any) -> None:
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
+    # post_migrate reaches apps one by one; make sure every app's permissions exist
+    # before the groups point at them.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        if names == ["*"]:
+            group.permissions.set(Permission.objects.all())
+            continue
+        wanted = []
+        for dotted in names:
+            app_label, codename = dotted.split(".", 1)
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is None:
+                raise LookupError(f"Role {role} names unknown permission {dotted}")
+            wanted.append(perm)
+        group.permissions.set(wanted)
