@@ -98,17 +98,6 @@ def appointment_revenue(*, appointment_id: int) -> AppointmentRevenue:
     return AppointmentRevenue(appt, checks, claims)
 
 
-def latest_eligibility(*, patient_id: int) -> EligibilityCheck | None:
-    """The newest answered check for the patient's coverage (console context panel)."""
-    return (
-        EligibilityCheck.objects.filter(coverage__patient_id=patient_id)
-        .exclude(status=EligibilityCheck.Status.PENDING)
-        .select_related("coverage__plan__payer")
-        .order_by("-responded_at")
-        .first()
-    )
-
-
 AGING_BUCKETS = [(0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-120")]
 OPEN_AR = [
     Claim.Status.SUBMITTED,
