@@ -11,10 +11,10 @@ from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from billing.eligibility import eligibility_batch_run, eligibility_checks_send
 from billing.models import Charge, Claim, Diagnosis, EligibilityCheck
 from billing.services import encounter_document
-from billing.submission import claims_submit
+from integrations.x12.inquiry import eligibility_batch_send, eligibility_checks_send
+from integrations.x12.submission import claims_submit
 from patients.models import Coverage
 from tests.billing import builders as b
 from tests.billing.test_eligibility import sandbox_for
@@ -71,7 +71,7 @@ def test_checks_created_by_the_nightly_batch_are_audited(tmp_path):
     v = b.visit(start=timezone.now() + timedelta(days=2))
     sandbox_for(v.payer, tmp_path)
 
-    eligibility_batch_run(days=7)
+    eligibility_batch_send(days=7)
 
     check = EligibilityCheck.objects.get(appointment=v.appointment)
     (created,) = _entries(EligibilityCheck, check.pk, LogEntry.Action.CREATE)

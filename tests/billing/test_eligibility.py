@@ -15,16 +15,16 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from billing.eligibility import (
-    ERR_NO_CONNECTOR,
-    Throttle,
-    eligibility_batch_run,
-    eligibility_response_post,
-)
+from billing.eligibility_batch import Throttle
 from billing.models import EligibilityBatchRun, EligibilityCheck, Encounter
 from billing.services import encounter_number_for
-from billing.tasks import eligibility_check_send_task
 from integrations.models import Connector, Message
+from integrations.x12.inquiry import (
+    ERR_NO_CONNECTOR,
+    eligibility_batch_send,
+    eligibility_response_post,
+)
+from integrations.x12.tasks import eligibility_check_send_task
 from patients.models import Coverage
 from scheduling.models import Hold
 from scheduling.signals import appointment_changed, hold_placed
@@ -148,7 +148,7 @@ def test_a_payer_level_rejection_answers_every_check_of_its_270(tmp_path):
         EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now()).pk
         for v in (v1, v2)
     ]
-    from billing.eligibility import eligibility_checks_send
+    from integrations.x12.inquiry import eligibility_checks_send
 
     eligibility_checks_send(check_ids=ids)
 
@@ -200,7 +200,7 @@ def test_the_batch_checks_upcoming_appointments_and_reports_progress(tmp_path):
     _upcoming(20, payer)  # outside the window
     seen = []
 
-    run = eligibility_batch_run(days=7, on_progress=lambda r: seen.append(r.checked))
+    run = eligibility_batch_send(days=7, on_progress=lambda r: seen.append(r.checked))
 
     assert run.status == EligibilityBatchRun.Status.DONE
     assert (run.total, run.checked, run.skipped) == (3, 3, 0)
@@ -213,7 +213,7 @@ def test_the_batch_checks_upcoming_appointments_and_reports_progress(tmp_path):
     (sent,) = Message.objects.filter(message_type="270")
     assert sent.raw.count("HL*") == 5
 
-    again = eligibility_batch_run(days=7)
+    again = eligibility_batch_send(days=7)
     assert (again.checked, again.skipped) == (0, 3)
 
 
@@ -229,7 +229,7 @@ def test_the_batch_is_throttled_per_payer(tmp_path):
         slept.append(seconds)
         clock[0] += seconds
 
-    run = eligibility_batch_run(days=7, throttle=Throttle(clock=lambda: clock[0], sleep=sleep))
+    run = eligibility_batch_send(days=7, throttle=Throttle(clock=lambda: clock[0], sleep=sleep))
 
     assert run.checked == 5
     assert slept == [60.0, 60.0]  # 2 + 2 + 1 inquiries, a minute apart
