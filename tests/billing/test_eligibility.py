@@ -174,7 +174,7 @@ def test_a_malformed_271_is_kept_and_changes_nothing(tmp_path):
 
 
 def test_a_271_from_an_unknown_payer_is_kept_and_changes_nothing(tmp_path):
-    from tests.billing.test_x12_parsing import DELTA_STYLE, wrap
+    from tests.integrations.x12.samples import DELTA_STYLE, wrap
 
     v = b.visit()
     check = EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now())

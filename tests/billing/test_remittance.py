@@ -14,7 +14,7 @@ from billing.services import encounter_document
 from integrations.models import Message
 from integrations.x12.clearinghouse import remittance_post
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import PAID_AND_DENIED, REVERSAL, wrap
+from tests.integrations.x12.samples import PAID_AND_DENIED, REVERSAL, wrap
 
 pytestmark = pytest.mark.django_db
 

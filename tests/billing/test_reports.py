@@ -12,7 +12,7 @@ from billing.models import Claim
 from billing.services import encounter_document
 from integrations.x12.clearinghouse import remittance_post
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import PAID_AND_DENIED, wrap
+from tests.integrations.x12.samples import PAID_AND_DENIED, wrap
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from integrations.models import Connector
 from integrations.x12.clearinghouse import clearinghouse_collect, remittance_post
 from integrations.x12.submission import claims_submit
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import PAID_AND_DENIED, wrap
+from tests.integrations.x12.samples import PAID_AND_DENIED, wrap
 
 pytestmark = pytest.mark.django_db
 

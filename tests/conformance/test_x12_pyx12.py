@@ -123,7 +123,7 @@ def test_the_validator_catches_a_broken_837p(tmp_path):
 def test_a_corrected_claim_after_a_denial_is_a_valid_replacement(tmp_path):
     from billing.services import claim_resubmit
     from integrations.x12.clearinghouse import remittance_post
-    from tests.billing.test_x12_parsing import PAID_AND_DENIED, wrap
+    from tests.integrations.x12.samples import PAID_AND_DENIED, wrap
 
     (claim,) = _claims(1)
     claim.payer.payer_code = "SBXDD1"

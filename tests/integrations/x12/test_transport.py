@@ -13,7 +13,7 @@ from integrations.x12.core import Envelope
 from integrations.x12.submission import claims_submit
 from integrations.x12.transport import ERR_NO_ENDPOINT, TransportError, transport_for
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import AT
+from tests.integrations.x12.samples import AT
 
 pytestmark = pytest.mark.django_db
 
