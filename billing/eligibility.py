@@ -176,7 +176,7 @@ def _write_answers(checks: list[EligibilityCheck], before: dict[int, list]) -> N
     )
 
 
-def _apply(check: EligibilityCheck, summary: BenefitsSummary, message_id: int) -> None:
+def _apply(check: EligibilityCheck, summary: BenefitsSummary, message_id: int | None) -> None:
     check.responded_at = timezone.now()
     check.message_id = message_id
     check.plan_begin = summary.plan_begin
@@ -201,7 +201,7 @@ class AnswersRecorded:
 
 
 def eligibility_answers_record(
-    *, summaries: Sequence[BenefitsSummary], message_id: int
+    *, summaries: Sequence[BenefitsSummary], message_id: int | None
 ) -> AnswersRecorded:
     """Update the checks a payer's answers name (by trace). Caller holds a transaction.
 

@@ -85,7 +85,7 @@ def remittance_posted_claims(*, content_hash: str) -> int | None:
 
 
 def remittance_advices_post(
-    *, advices: Sequence[RemittanceAdvice], content_hash: str, message_id: int
+    *, advices: Sequence[RemittanceAdvice], content_hash: str, message_id: int | None
 ) -> PostResult:
     """Post one 835's advices (filed as ledger row ``message_id``). Caller holds a transaction.
 

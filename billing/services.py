@@ -1,8 +1,9 @@
 """Writes for the revenue cycle: encounters, claims. Every function is keyword-only and atomic.
 
 Eligibility, scrubbing, submission and remittance posting live in their own modules
-(``billing/eligibility.py``, ``scrubber.py``, ``submission.py``, ``remittance.py``); the
-entry points other apps call are re-exported here.
+(``eligibility.py`` and ``eligibility_batch.py``, ``scrubber/``, ``submission.py``,
+``remittance.py``); their X12 side (270/271, 837P, 999/277CA, 835) is in
+``integrations/x12/``, which calls them with ``billing.types`` dataclasses.
 """
 
 from __future__ import annotations
