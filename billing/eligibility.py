@@ -23,7 +23,7 @@ from scheduling.models import Appointment
 from .audit import audit_creates, audit_updates
 from .fastsql import claim_rows, update_rows, values_of
 from .models import EligibilityCheck, Payer
-from .services import primary_coverage, primary_coverages
+from .selectors import primary_coverage, primary_coverages
 from .signals import eligibility_checks_requested
 from .types import BenefitsSummary, EligibilityError
 

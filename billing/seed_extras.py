@@ -22,7 +22,8 @@ from .audit import audit_creates
 from .documentation import EncounterDocumentation, ProcedureLine
 from .models import EligibilityCheck, Encounter
 from .rules import rules_install_defaults
-from .services import encounter_document, encounter_number_for, primary_coverage
+from .selectors import primary_coverage
+from .services import encounter_document, encounter_number_for
 
 DEMO_CLAIMS = 60
 
