@@ -17,7 +17,7 @@ from tests.billing import builders as b
 
 def _mailbox(tmp_path) -> Connector:
     # A mailbox clearinghouse answers later (or never, here): the check stays pending,
-    # which is exactly when a re-run used to send a second 270.
+    # which is exactly when a re-run could send a second 270 without the claim on sent_at.
     return Connector.objects.create(
         name="Clearinghouse SFTP",
         kind=Connector.Kind.X12_MAILBOX,
