@@ -1,16 +1,15 @@
 """Billing's reactions to scheduling events (scheduling never imports billing).
 
 Receivers run inside the scheduling service's transaction: rows they write commit or
-roll back with the booking; the payer call is deferred to a Celery task after commit,
-so a rolled-back hold never reaches a payer and a slow payer never holds a lock.
+roll back with the booking. A new eligibility check is announced with
+``billing.signals.eligibility_checks_requested``; the clearinghouse side sends it after
+commit, so a rolled-back hold never reaches a payer and a slow payer never holds a lock.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.db import transaction
 from django.dispatch import receiver
 
 from scheduling.signals import (
@@ -28,28 +27,12 @@ from .services import (
     encounters_void_batch,
 )
 
-log = logging.getLogger(__name__)
-
-
-def _queue_check(check_id: int) -> None:
-    from .tasks import eligibility_check_send_task
-
-    try:
-        eligibility_check_send_task.delay(check_id)
-    except Exception:
-        # The booking has committed; a broker hiccup must not turn it into an error
-        # page. The check stays pending and the nightly batch picks the visit up.
-        log.warning("eligibility check %s could not be queued", check_id, exc_info=True)
-
 
 @receiver(hold_placed, dispatch_uid="billing.eligibility_on_hold")
 def eligibility_on_hold(sender: Any, hold: Any, patient: Any, **_: Any) -> None:
     if patient is None:
         return
-    check_id = eligibility_check_for_hold(patient_id=patient.pk)
-    if check_id is None:
-        return
-    transaction.on_commit(lambda: _queue_check(check_id))
+    eligibility_check_for_hold(patient_id=patient.pk)
 
 
 @receiver(appointment_changed, dispatch_uid="billing.encounter_on_booking")
@@ -60,11 +43,7 @@ def encounter_on_booking(sender: Any, appointment: Any, event: str, **_: Any) ->
         encounter_open(appointment=appointment)
         if event == "booked":
             # Booking without a hold (API, location PMS) still deserves a fresh check.
-            check_id = eligibility_check_for_hold(
-                patient_id=appointment.patient_id, appointment=appointment
-            )
-            if check_id is not None:
-                transaction.on_commit(lambda: _queue_check(check_id))
+            eligibility_check_for_hold(patient_id=appointment.patient_id, appointment=appointment)
     elif event in {"cancelled", "no_show"}:
         encounter_void(appointment=appointment)
 
@@ -73,14 +52,7 @@ def encounter_on_booking(sender: Any, appointment: Any, event: str, **_: Any) ->
 def encounters_on_bookings(sender: Any, appointments: Any, **_: Any) -> None:
     # The batch twin of encounter_on_booking for event "booked": same rows, set-based.
     encounters_open_batch(appointments=appointments)
-    check_ids = eligibility_checks_for_bookings(appointments=appointments)
-    if check_ids:
-        transaction.on_commit(lambda: _queue_checks(check_ids))
-
-
-def _queue_checks(check_ids: list[int]) -> None:
-    for check_id in check_ids:
-        _queue_check(check_id)
+    eligibility_checks_for_bookings(appointments=appointments)
 
 
 @receiver(appointments_ended, dispatch_uid="billing.encounters_on_endings")

@@ -1,5 +1,8 @@
 """835 posting: payments, adjustments and denials onto claims, matched by CLP01.
 
+The clearinghouse side (``integrations/x12/``) files the 835 in the ledger and maps it
+onto ``billing.types.RemittanceAdvice``; this module decides what posts.
+
 Idempotent at two levels: the same file (same content hash, or the same interchange in
 the ledger) posts nothing the second time, and a claim payment already posted from an
 earlier file (same payer claim number, status and amount) is skipped and counted as
@@ -18,13 +21,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.models import Connector, Message
-from integrations.x12.core import X12Error
-from integrations.x12.ledger import x12_mark, x12_record_inbound
-from integrations.x12.remittance import parse_835
-from integrations.x12.types import AdjustmentData, ClaimPayment
-
 from .models import Adjustment, Claim, ClaimStatusHistory, Payer, Remittance, RemittanceClaim
+from .types import AdjustmentData, ClaimPayment, RemittanceAdvice
 
 ERR_UNKNOWN_PAYER = "The 835 comes from a payer the hub does not know ({payer})."
 MSG_ALREADY_POSTED = "This 835 was already posted; nothing changed."
@@ -70,35 +68,35 @@ def _new_status(cp: ClaimPayment, claim: Claim) -> str:
     return Claim.Status.PAID
 
 
-@transaction.atomic
-def remittance_post(*, raw: str, connector: Connector | None = None) -> PostResult:
-    message, created = x12_record_inbound(raw=raw, connector=connector)
-    result = PostResult(message_id=message.pk)
-    content_hash = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    if (not created and message.status != Message.Status.RECEIVED) or Remittance.objects.filter(
-        content_hash__startswith=content_hash[:60]
-    ).exists():
-        if message.status == Message.Status.REJECTED:
-            result.error = message.last_error
-            return result
-        result.already_posted = True
-        result.skipped = (
-            RemittanceClaim.objects.filter(remittance__content_hash__startswith=content_hash[:60])
-            .exclude(claim=None)
-            .count()
-        )
-        return result
-    try:
-        advices = parse_835(raw)
-    except X12Error as exc:
-        x12_mark(message, status=Message.Status.REJECTED, error=str(exc))
-        result.error = str(exc)
-        return result
+def remittance_content_hash(raw: str) -> str:
+    """The file's identity for "already posted": a SHA-256 of its text."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def remittance_posted_claims(*, content_hash: str) -> int | None:
+    """How many claim payments an earlier posting of this file matched; None if never posted."""
+    if not Remittance.objects.filter(content_hash__startswith=content_hash[:60]).exists():
+        return None
+    return (
+        RemittanceClaim.objects.filter(remittance__content_hash__startswith=content_hash[:60])
+        .exclude(claim=None)
+        .count()
+    )
+
+
+def remittance_advices_post(
+    *, advices: Sequence[RemittanceAdvice], content_hash: str, message_id: int | None
+) -> PostResult:
+    """Post one 835's advices (filed as ledger row ``message_id``). Caller holds a transaction.
+
+    An advice from a payer the hub does not know refuses the whole file: ``error`` is
+    set and nothing is written.
+    """
+    result = PostResult(message_id=message_id)
     payers = [_payer_for(a.payer_code, a.payer_name) for a in advices]
     for advice, payer in zip(advices, payers, strict=True):
         if payer is None:
             result.error = ERR_UNKNOWN_PAYER.format(payer=advice.payer_code or advice.payer_name)
-            x12_mark(message, status=Message.Status.REJECTED, error=result.error)
             return result
     now = timezone.now()
     for n, (advice, payer) in enumerate(zip(advices, payers, strict=True)):
@@ -110,12 +108,11 @@ def remittance_post(*, raw: str, connector: Connector | None = None) -> PostResu
             total_paid=advice.total_paid,
             payment_date=advice.payment_date,
             received_at=now,
-            message=message,
+            message_id=message_id,
         )
-        assert payer is not None  # unknown payers were rejected above
+        assert payer is not None  # unknown payers were refused above
         for cp in advice.claims:
             _post_claim(remittance, cp, payer, result)
-    x12_mark(message, status=Message.Status.PROCESSED)
     return result
 
 

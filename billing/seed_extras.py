@@ -1,5 +1,7 @@
-"""Demo revenue cycle for ``seed_demo``: clearinghouses, rules, eligibility, claims in
-every state, so ``make run`` shows booked -> documented -> claim -> 837P -> 835 -> posted.
+"""Demo revenue cycle for ``seed_demo``: rules, encounters, eligibility checks and
+documented visits whose claims the clearinghouse side's seed (``integrations``, which
+runs next) sends as 837P and posts 835s for, so ``make run`` shows booked -> documented
+-> claim -> 837P -> 835 -> posted.
 
 The visits are documented the way the sandbox EHR documents them (the appointment
 type's typical codes, signed shortly after the visit), a few with the mistakes the
@@ -9,42 +11,21 @@ scrubber exists for, so the biller's queue is not empty.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from config.audit import audit_creates
-from integrations.models import Connector
 from patients.models import Coverage
 from scheduling.models import Appointment
 
 from .documentation import EncounterDocumentation, ProcedureLine
-from .eligibility import Throttle, eligibility_batch_run, eligibility_checks_send
-from .models import Claim, EligibilityCheck, Encounter, Payer
+from .models import EligibilityCheck, Encounter
 from .rules import rules_install_defaults
-from .services import encounter_document, encounter_number_for, primary_coverage
-from .submission import claims_submit, clearinghouse_collect
+from .selectors import primary_coverage
+from .services import encounter_document, encounter_number_for
 
 DEMO_CLAIMS = 60
-
-
-def _connectors() -> list[Connector]:
-    out = []
-    for payer in Payer.objects.all():
-        connector, _ = Connector.objects.get_or_create(
-            name=f"Sandbox clearinghouse: {payer.name}",
-            defaults={
-                "kind": Connector.Kind.SANDBOX,
-                "role": Connector.Role.CLEARINGHOUSE,
-                "payer": payer,
-                "endpoint": str(Path(settings.VAR_DIR) / "sandbox_payer" / payer.payer_code),
-                "message_types": ["270", "837P"],
-            },
-        )
-        out.append(connector)
-    return out
 
 
 def _open_upcoming_encounters() -> int:
@@ -101,7 +82,6 @@ def _document(appt: Appointment, mistake: str) -> None:
 
 def seed(context: Any) -> str:
     rules = rules_install_defaults()
-    connectors = _connectors()
     encounters = _open_upcoming_encounters()
 
     insured = set(
@@ -118,7 +98,8 @@ def seed(context: Any) -> str:
         .order_by("start")[:400]
         if a.patient_id in insured
     ][:DEMO_CLAIMS]
-    # The front of the round trip: each visit's coverage was checked when it was booked.
+    # The front of the round trip: each visit's coverage was checked when it was booked
+    # (pending here; the clearinghouse side's seed sends the 270s).
     checks = [
         EligibilityCheck.objects.create(
             coverage=cov, appointment=appt, requested_at=appt.created_at
@@ -126,22 +107,10 @@ def seed(context: Any) -> str:
         for appt in recent
         if (cov := primary_coverage(patient_id=appt.patient_id, on=appt.start.date()))
     ]
-    eligibility_checks_send(check_ids=checks)
     mistakes = ["category", "pointer", "late", "undocumented"]
     for i, appt in enumerate(recent):
         _document(appt, mistakes[i // 2] if i < 2 * len(mistakes) else "")
-    # Submit two thirds through the sandbox clearinghouses and pick up their 835s; the
-    # rest stay ready for the next run, so every claim state is on screen.
-    ready = list(Claim.objects.filter(status=Claim.Status.READY).values_list("pk", flat=True))
-    submitted = claims_submit(claim_ids=ready[: len(ready) * 2 // 3])
-    for connector in connectors:
-        clearinghouse_collect(connector=connector)
-    run = eligibility_batch_run(
-        days=settings.ELIGIBILITY_BATCH_DAYS, throttle=Throttle(sleep=lambda _s: None)
-    )
-    sent = sum(b.claims for b in submitted.written)
     return (
-        f"{len(connectors)} sandbox clearinghouses, {rules} pairing rules, "
-        f"{encounters} encounters, {len(recent)} documented visits "
-        f"({sent} claims through 837P/835), {run.checked} eligibility checks"
+        f"{rules} pairing rules, {encounters} encounters, {len(recent)} documented visits, "
+        f"{len(checks)} eligibility checks to send"
     )

@@ -1,8 +1,10 @@
-"""Reads for the billing pages: work queue, claim detail, AR aging, denials, eligibility."""
+"""Reads: the primary coverage on a day, and the billing pages (work queue, claim detail,
+AR aging, denials, eligibility)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -10,6 +12,7 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
+from patients.models import Coverage
 from scheduling.models import Appointment
 
 from .models import (
@@ -32,6 +35,26 @@ QUEUE_STATUSES = {
     "partially paid": [Claim.Status.PARTIAL],
     "paid": [Claim.Status.PAID],
 }
+
+
+def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
+    """The active primary coverage on a day (dates open at either end count as open)."""
+    return primary_coverages(patient_ids=[patient_id], on=on).get(patient_id)
+
+
+def primary_coverages(*, patient_ids: Collection[int], on: date) -> dict[int, Coverage]:
+    """``primary_coverage`` for many patients in one query: patient id -> coverage."""
+    found: dict[int, Coverage] = {}
+    for cov in Coverage.objects.filter(patient_id__in=patient_ids, active=True).select_related(
+        "plan__payer"
+    ):
+        if cov.effective_from and cov.effective_from > on:
+            continue
+        if cov.effective_until and cov.effective_until < on:
+            continue
+        if cov.priority == Coverage.Priority.PRIMARY:
+            found.setdefault(cov.patient_id, cov)
+    return found
 
 
 def claim_queue(*, tab: str = "held", limit: int = 200) -> tuple[list[Claim], dict[str, int]]:
@@ -96,17 +119,6 @@ def appointment_revenue(*, appointment_id: int) -> AppointmentRevenue:
         .prefetch_related("history", "findings", "remittances__adjustments")
     )
     return AppointmentRevenue(appt, checks, claims)
-
-
-def latest_eligibility(*, patient_id: int) -> EligibilityCheck | None:
-    """The newest answered check for the patient's coverage (console context panel)."""
-    return (
-        EligibilityCheck.objects.filter(coverage__patient_id=patient_id)
-        .exclude(status=EligibilityCheck.Status.PENDING)
-        .select_related("coverage__plan__payer")
-        .order_by("-responded_at")
-        .first()
-    )
 
 
 AGING_BUCKETS = [(0, 30, "0-30"), (31, 60, "31-60"), (61, 90, "61-90"), (91, 120, "91-120")]

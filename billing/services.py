@@ -1,8 +1,9 @@
 """Writes for the revenue cycle: encounters, claims. Every function is keyword-only and atomic.
 
 Eligibility, scrubbing, submission and remittance posting live in their own modules
-(``billing/eligibility.py``, ``scrubber.py``, ``submission.py``, ``remittance.py``); the
-entry points other apps call are re-exported here.
+(``eligibility.py`` and ``eligibility_batch.py``, ``scrubber/``, ``submission.py``,
+``remittance.py``); their X12 side (270/271, 837P, 999/277CA, 835) is in
+``integrations/x12/``, which calls them with ``billing.types`` dataclasses.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.audit import audit_creates, audit_updates
-from patients.models import Coverage, Patient
+from patients.models import Patient
 from scheduling.models import Appointment, Location, Provider
 
 from .documentation import (
@@ -34,6 +35,7 @@ from .models import (
     Encounter,
     FeeSchedule,
 )
+from .selectors import primary_coverage
 
 ERR_DOC_NO_TARGET = (
     "The documentation names no appointment or encounter number, and not enough to open "
@@ -217,26 +219,6 @@ def _validate(doc: EncounterDocumentation) -> None:
         raise DocumentationError(ERR_DOC_NO_PROCEDURES)
     if any(line.units < 1 for line in doc.procedures):
         raise DocumentationError(ERR_DOC_BAD_UNITS)
-
-
-def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
-    """The active primary coverage on a day (dates open at either end count as open)."""
-    return primary_coverages(patient_ids=[patient_id], on=on).get(patient_id)
-
-
-def primary_coverages(*, patient_ids: Collection[int], on: date) -> dict[int, Coverage]:
-    """``primary_coverage`` for many patients in one query: patient id -> coverage."""
-    found: dict[int, Coverage] = {}
-    for cov in Coverage.objects.filter(patient_id__in=patient_ids, active=True).select_related(
-        "plan__payer"
-    ):
-        if cov.effective_from and cov.effective_from > on:
-            continue
-        if cov.effective_until and cov.effective_until < on:
-            continue
-        if cov.priority == Coverage.Priority.PRIMARY:
-            found.setdefault(cov.patient_id, cov)
-    return found
 
 
 def _price(payer_id: int | None, line: ProcedureLine) -> Decimal:

@@ -1,40 +1,40 @@
-"""Clean claims out as 837P batches; 999 and 277CA acknowledgements back in.
+"""Claims on their way out and back: the 837P's data, batches, and the status moves.
 
-Batches are per payer (each payer's file goes through that payer's clearinghouse
-connector). Control numbers come from ``control_number_next`` inside the batch's
-transaction, so concurrent runs can never share an ISA13 and numbers only grow.
+The clearinghouse side (``integrations/x12/``) renders and sends the 837P and reads the
+999 and 277CA; billing scrubs, numbers the batch, loads the claim data as
+``billing.types`` dataclasses and moves claims through their statuses. Control numbers
+come from ``control_number_next`` inside the batch's transaction, so concurrent runs
+can never share an ISA13 and numbers only grow.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from config.audit import audit_updates
 from config.fastsql import insert_rows
-from integrations.models import Connector, Message
-from integrations.x12.acks import parse_ack
-from integrations.x12.claims import VERSION as X222
-from integrations.x12.claims import build_837p
-from integrations.x12.core import Envelope, X12Error, sniff_type
-from integrations.x12.ledger import x12_mark, x12_record_inbound, x12_record_outbound
-from integrations.x12.transport import InboundFile, TransportError, transport_for
-from integrations.x12.types import Address, BillingProvider, ClaimData, ClaimLineData, Person
 from patients.models import Coverage
 
-from .eligibility import clearinghouse_for, eligibility_response_post
 from .fastsql import update_rows
 from .models import Charge, Claim, ClaimBatch, ClaimStatusHistory, Diagnosis, Plan
 from .scrubber import SCRUBBABLE, Finding, claims_scrub
 from .services import control_number_next
+from .types import (
+    Address,
+    BillingProvider,
+    ClaimAck,
+    ClaimData,
+    ClaimLineData,
+    FunctionalAck,
+    Person,
+)
 
 FILING_INDICATOR: dict[str, str] = {
     Plan.Kind.PPO: "12",
@@ -44,7 +44,6 @@ FILING_INDICATOR: dict[str, str] = {
     Plan.Kind.MEDICAID: "MC",
     Plan.Kind.MEDICARE: "MB",
 }
-ERR_NO_CONNECTOR = "No enabled clearinghouse connector for payer {payer}; claims stay ready."
 
 
 _DATA_FIELDS = (
@@ -184,47 +183,44 @@ def load_claim_data(claim_ids: Sequence[int]) -> list[ClaimRow]:
 
 
 @dataclass
-class WrittenBatch:
-    batch_id: int
-    interchange_control_number: int
-    payer: str
-    claims: int
-    total: Decimal
-    destination: str
-
-
-@dataclass
-class SubmitResult:
-    written: list[WrittenBatch] = field(default_factory=list)
+class ClaimsPrepared:
+    rows: list[ClaimRow]  # clean claims, ready for an 837P, ordered by payer
     held: dict[str, list[Finding]] = field(default_factory=dict)  # claim number -> findings
-    waiting: list[str] = field(default_factory=list)  # ready, but no connector
-    errors: list[str] = field(default_factory=list)
 
 
-def _envelope(control: int, receiver: str) -> Envelope:
-    return Envelope(
-        sender_id=settings.X12_SENDER_ID,
-        receiver_id=receiver,
-        interchange_control=control,
-        group_control=control,
-        functional_id="HC",
-        version=X222,
-        at=timezone.now(),
-        usage=settings.X12_USAGE_INDICATOR,
-    )
+def claims_prepare(*, claim_ids: Iterable[int] | None = None) -> ClaimsPrepared:
+    """Scrub pending claims (all, or these) and load the clean ones' 837P data."""
+    pending = Claim.objects.filter(status__in=SCRUBBABLE)
+    if claim_ids is not None:
+        pending = pending.filter(pk__in=list(claim_ids))
+    outcome = claims_scrub(claim_ids=pending.values_list("pk", flat=True))
+    held = {}
+    if outcome.held:
+        numbers = dict(Claim.objects.filter(pk__in=outcome.held).values_list("pk", "claim_number"))
+        held = {numbers[pk]: findings for pk, findings in outcome.held.items()}
+    return ClaimsPrepared(rows=load_claim_data(outcome.clean), held=held)
 
 
-def build_batch(rows: Sequence[ClaimRow], *, payer_id: int) -> tuple[ClaimBatch, str]:
-    """Number a batch and render its 837P. Caller holds a transaction."""
+ReadyClaims = dict[int, tuple[str, int | None, datetime | None]]
+
+
+def claims_lock_ready(*, claim_ids: Sequence[int]) -> ReadyClaims:
+    """Lock the claims still READY so a concurrent run cannot put them in a second batch.
+
+    Caller holds a transaction. Returns pk -> (claim number, batch id, submitted_at).
+    """
+    return {
+        pk: (number, old_batch, old_at)
+        for pk, number, old_batch, old_at in Claim.objects.select_for_update()
+        .filter(pk__in=list(claim_ids), status=Claim.Status.READY)
+        .values_list("pk", "claim_number", "batch_id", "submitted_at")
+    }
+
+
+def claim_batch_open(*, rows: Sequence[ClaimRow], payer_id: int) -> ClaimBatch:
+    """Number a batch (its ISA13 and GS06) for these claims. Caller holds a transaction."""
     control = control_number_next()
-    raw = build_837p(
-        [r.data for r in rows],
-        env=_envelope(control, settings.X12_RECEIVER_ID),
-        reference=f"B{control}",
-        submitter_name="CARE HUB",
-        submitter_phone=settings.X12_SUBMITTER_PHONE,
-    )
-    batch = ClaimBatch.objects.create(
+    return ClaimBatch.objects.create(
         interchange_control_number=control,
         group_control_number=control,
         created_at=timezone.now(),
@@ -233,13 +229,18 @@ def build_batch(rows: Sequence[ClaimRow], *, payer_id: int) -> tuple[ClaimBatch,
         payer_id=payer_id,
         file_name=f"837P_{control:09d}.x12",
     )
-    return batch, raw
 
 
-def _mark_submitted(
-    claims: Mapping[int, tuple[str, int | None, datetime | None]], batch: ClaimBatch, note: str
+def claims_mark_submitted(
+    *, claims: ReadyClaims, batch: ClaimBatch, note: str, message_id: int
 ) -> None:
-    """claims: pk -> (claim number, previous batch id, previous submitted_at), all READY."""
+    """The batch's file left (ledger row ``message_id``): its claims are SUBMITTED.
+
+    claims: pk -> (claim number, previous batch id, previous submitted_at), all READY
+    and locked by ``claims_lock_ready``.
+    """
+    batch.message_id = message_id
+    batch.save(update_fields=["message"])
     now = timezone.now()
     Claim.objects.filter(pk__in=list(claims)).update(
         status=Claim.Status.SUBMITTED, batch=batch, submitted_at=now
@@ -266,88 +267,6 @@ def _mark_submitted(
     )
 
 
-def claims_submit(
-    *, out_dir: Path | None = None, claim_ids: Iterable[int] | None = None, batch_size: int = 5000
-) -> SubmitResult:
-    """Scrub pending claims, then write every clean one into per-payer 837P batches.
-
-    With ``out_dir`` the files go to that directory (the ledger still records them);
-    otherwise through each payer's clearinghouse connector, whose immediate answers
-    (999, 277CA) are posted at once.
-    """
-    result = SubmitResult()
-    pending = Claim.objects.filter(status__in=SCRUBBABLE)
-    if claim_ids is not None:
-        pending = pending.filter(pk__in=list(claim_ids))
-    outcome = claims_scrub(claim_ids=pending.values_list("pk", flat=True))
-    if outcome.held:
-        numbers = dict(Claim.objects.filter(pk__in=outcome.held).values_list("pk", "claim_number"))
-        result.held = {numbers[pk]: findings for pk, findings in outcome.held.items()}
-    ready = load_claim_data(outcome.clean)
-    by_payer: dict[int, list[ClaimRow]] = defaultdict(list)
-    for row in ready:
-        by_payer[row.payer_id].append(row)
-    for payer_id, rows in by_payer.items():
-        connector = None if out_dir else clearinghouse_for(payer_id)
-        if out_dir is None and connector is None:
-            result.waiting += [r.data.claim_number for r in rows]
-            result.errors.append(ERR_NO_CONNECTOR.format(payer=rows[0].payer_name))
-            continue
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            try:
-                written = _submit_chunk(
-                    chunk, payer_id=payer_id, out_dir=out_dir, connector=connector
-                )
-            except TransportError as exc:
-                result.errors.append(str(exc))
-                continue
-            if written is not None:
-                result.written.append(written)
-    return result
-
-
-def _submit_chunk(
-    chunk: list[ClaimRow], *, payer_id: int, out_dir: Path | None, connector: Connector | None
-) -> WrittenBatch | None:
-    with transaction.atomic():
-        # Lock the claims so a concurrent run cannot put them in a second batch.
-        still_ready = {
-            pk: (number, old_batch, old_at)
-            for pk, number, old_batch, old_at in Claim.objects.select_for_update()
-            .filter(pk__in=[r.claim_id for r in chunk], status=Claim.Status.READY)
-            .values_list("pk", "claim_number", "batch_id", "submitted_at")
-        }
-        chunk = [r for r in chunk if r.claim_id in still_ready]
-        if not chunk:
-            return None
-        batch, raw = build_batch(chunk, payer_id=payer_id)
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            temp = out_dir / f".{batch.file_name}.part"
-            temp.write_text(raw, encoding="utf-8")
-            temp.replace(out_dir / batch.file_name)
-            destination = str(out_dir / batch.file_name)
-            answers: list[InboundFile] = []
-        else:
-            assert connector is not None
-            answers = transport_for(connector).submit(name=batch.file_name, payload=raw)
-            destination = f"{connector.name}:{batch.file_name}"
-        batch.message = x12_record_outbound(raw=raw, connector=connector)
-        batch.save(update_fields=["message"])
-        _mark_submitted(still_ready, batch, f"837P {batch.file_name}")
-    for answer in answers:
-        inbound_post(raw=answer.payload, connector=connector)
-    return WrittenBatch(
-        batch_id=batch.pk,
-        interchange_control_number=batch.interchange_control_number,
-        payer=chunk[0].payer_name,
-        claims=len(chunk),
-        total=batch.total_charge,
-        destination=destination,
-    )
-
-
 # ---------------------------------------------------------------------------
 # Acknowledgements
 # ---------------------------------------------------------------------------
@@ -360,20 +279,11 @@ class AckResult:
     duplicate: bool = False
 
 
-@transaction.atomic
-def acknowledgement_post(*, raw: str, connector: Connector | None) -> AckResult:
-    """Apply a 999 (to the batch) or a 277CA (to each claim)."""
-    message, created = x12_record_inbound(raw=raw, connector=connector)
+def claims_acknowledge(
+    *, functional: Sequence[FunctionalAck], claim_acks: Sequence[ClaimAck]
+) -> AckResult:
+    """Apply a 999 (to the batch) or a 277CA (to each claim). Caller holds a transaction."""
     result = AckResult()
-    if not created and message.status != Message.Status.RECEIVED:
-        result.duplicate = True
-        return result
-    try:
-        functional, claim_acks = parse_ack(raw)
-    except X12Error as exc:
-        x12_mark(message, status=Message.Status.REJECTED, error=str(exc))
-        result.error = str(exc)
-        return result
     # (claim, new status, history note, payer claim number): applied in bulk below; a
     # 277CA answers every claim of a batch, one save per claim made it N+1.
     moves: list[tuple[Claim, str, str, str]] = []
@@ -418,9 +328,6 @@ def acknowledgement_post(*, raw: str, connector: Connector | None) -> AckResult:
             moves.append((acked, Claim.Status.REJECTED, note, acked.payer_claim_number))
             result.rejected += 1
     _claims_move(moves)
-    x12_mark(
-        message, status=Message.Status.PROCESSED, ack_code=functional[0].code if functional else ""
-    )
     return result
 
 
@@ -451,30 +358,3 @@ def _claims_move(moves: list[tuple[Claim, str, str, str]]) -> None:
             for claim, status, _, number in moves
         ),
     )
-
-
-def inbound_post(*, raw: str, connector: Connector | None) -> str:
-    """Route one inbound X12 by its type; returns a one-line summary for logs and commands."""
-    kind = sniff_type(raw)
-    if kind == "271":
-        r = eligibility_response_post(raw=raw, connector=connector)
-        return f"271: {r.updated} check(s) updated" + (f" ({r.error})" if r.error else "")
-    if kind in {"999", "277"}:
-        a = acknowledgement_post(raw=raw, connector=connector)
-        return f"{kind}: {a.accepted} accepted, {a.rejected} rejected" + (
-            f" ({a.error})" if a.error else ""
-        )
-    from .remittance import remittance_post
-
-    p = remittance_post(raw=raw, connector=connector)
-    return p.summary()
-
-
-def clearinghouse_collect(*, connector: Connector) -> list[str]:
-    """Pick up whatever the clearinghouse left in the inbox and post it. Idempotent."""
-    transport = transport_for(connector)
-    out = []
-    for file in transport.collect():
-        out.append(f"{file.name}: {inbound_post(raw=file.payload, connector=connector)}")
-        transport.done(file)
-    return out

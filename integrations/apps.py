@@ -16,6 +16,7 @@ class IntegrationsConfig(AppConfig):
         )
         from .ledger import connectors_changed
         from .models import Connector
+        from .x12 import receivers  # noqa: F401  (sends eligibility checks billing requests)
 
         # A new or edited connector is seen by the listener's directory at once.
         post_save.connect(connectors_changed, sender=Connector, dispatch_uid="connector_saved")

@@ -15,9 +15,15 @@ from scheduling.demo.people import ehr_system, pms_system
 
 from .models import Connector
 from .sandbox.system import SandboxPMS
+from .x12.seed import clearinghouse_seed
 
 
 def seed(context: Any) -> str:
+    # The clearinghouse goes first: it sends what billing's seed (run just before) left.
+    return f"{clearinghouse_seed(context)}; {_locations_seed(context)}"
+
+
+def _locations_seed(context: Any) -> str:
     locations = list(context.net.locations)
     if not locations:
         return "no locations"

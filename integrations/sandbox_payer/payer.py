@@ -26,18 +26,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from integrations.x12.acks import build_277ca, build_999
-from integrations.x12.claims import parse_837p
-from integrations.x12.core import Envelope, X12Error, money, parse_interchange, sniff_type
-from integrations.x12.eligibility import build_271, parse_270, reference_of
-from integrations.x12.remittance import build_835
-from integrations.x12.types import (
+from billing.types import (
     AdjustmentData,
     ClaimAck,
     ClaimPayment,
     RemittanceAdvice,
     ServicePayment,
 )
+from integrations.x12.acks import build_277ca, build_999
+from integrations.x12.claims import parse_837p
+from integrations.x12.core import Envelope, X12Error, money, parse_interchange, sniff_type
+from integrations.x12.eligibility import build_271, parse_270, reference_of
+from integrations.x12.remittance import build_835
 
 CENT = Decimal("0.01")
 

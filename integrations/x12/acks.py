@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
+from billing.types import ClaimAck, FunctionalAck
+
 from .core import (
     COMPONENT,
     Envelope,
@@ -19,7 +21,6 @@ from .core import (
     parse_interchange,
     seg,
 )
-from .types import ClaimAck, FunctionalAck
 
 ERR_NOT_ACK = "The file is neither a 999 nor a 277CA acknowledgement."
 

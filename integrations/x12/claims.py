@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
+from billing.types import Address, ClaimData, Person
+
 from .core import (
     COMPONENT,
     Envelope,
@@ -25,7 +27,6 @@ from .core import (
     parse_interchange,
     seg,
 )
-from .types import Address, ClaimData, Person
 
 VERSION = "005010X222A1"
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
+from billing.types import BenefitLine, BenefitsSummary, EligibilityError
+
 from .core import (
     Envelope,
     Segment,
@@ -27,7 +29,7 @@ from .core import (
     parse_interchange,
     seg,
 )
-from .types import BenefitLine, BenefitsSummary, EligibilityError, EligibilityInquiry
+from .types import EligibilityInquiry
 
 VERSION = "005010X279A1"
 

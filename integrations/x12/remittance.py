@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from billing.types import AdjustmentData, ClaimPayment, RemittanceAdvice, ServicePayment
+
 from .core import (
     COMPONENT,
     Envelope,
@@ -27,7 +29,6 @@ from .core import (
     parse_interchange,
     seg,
 )
-from .types import AdjustmentData, ClaimPayment, RemittanceAdvice, ServicePayment
 
 VERSION = "005010X221A1"
 

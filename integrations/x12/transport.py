@@ -149,3 +149,12 @@ def transport_for(connector: Connector) -> ClearinghouseTransport:
     if connector.kind == Connector.Kind.X12_MAILBOX:
         return MailboxTransport(connector)
     raise TransportError(ERR_NOT_CLEARINGHOUSE.format(name=connector.name), permanent=True)
+
+
+def clearinghouse_for(payer_id: int) -> Connector | None:
+    """The payer's own clearinghouse connector, else a general one (no payer set)."""
+    qs = Connector.objects.filter(role=Connector.Role.CLEARINGHOUSE, enabled=True)
+    return (
+        qs.filter(payer_id=payer_id).order_by("id").first()
+        or qs.filter(payer__isnull=True).order_by("id").first()
+    )

@@ -15,12 +15,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.eligibility import Throttle, eligibility_batch_run
+from billing.eligibility_batch import Throttle
 from billing.models import Charge, Claim, Diagnosis, EligibilityCheck, Encounter, FeeSchedule
 from billing.rules import rules_install_defaults
-from billing.submission import claims_submit
 from integrations.models import Connector
 from integrations.sandbox_payer import payer as sandbox
+from integrations.x12.inquiry import eligibility_batch_send
+from integrations.x12.submission import claims_submit
 from patients.models import Coverage, Patient
 from scheduling.models import Appointment
 from tests import factories as f
@@ -189,7 +190,7 @@ def test_eligibility_batch_of_5000_appointments(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox.SandboxPayer, "receive", timed)
 
     started = time.perf_counter()
-    run = eligibility_batch_run(days=7, throttle=Throttle(sleep=lambda _s: None))
+    run = eligibility_batch_send(days=7, throttle=Throttle(sleep=lambda _s: None))
     total = time.perf_counter() - started
     ours = total - sum(payer_time)
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from billing.documentation import EncounterDocumentation, ProcedureLine
 from billing.models import DiagnosisProcedureRule, FeeSchedule, Payer, Plan
+from integrations.models import Connector
 from patients.models import Coverage, Patient
 from scheduling.models import Appointment, AppointmentType, Location, Provider
 from scheduling.validators import npi_with_check_digit
@@ -35,6 +36,17 @@ def payer(*, code: str | None = None, **kw) -> Payer:
         FeeSchedule(payer=p, procedure_code=c, amount=Decimal(v)) for c, v in FEES.items()
     )
     return p
+
+
+def sandbox_for(payer, tmp_path) -> Connector:
+    """The payer's own sandbox clearinghouse, its mailbox under ``tmp_path``."""
+    return Connector.objects.create(
+        name=f"Sandbox {payer.payer_code}",
+        kind=Connector.Kind.SANDBOX,
+        role=Connector.Role.CLEARINGHOUSE,
+        payer=payer,
+        endpoint=str(tmp_path / payer.payer_code),
+    )
 
 
 def visit(*, start: datetime | None = None, the_payer: Payer | None = None) -> Visit:

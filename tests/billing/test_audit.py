@@ -11,13 +11,12 @@ from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from billing.eligibility import eligibility_batch_run, eligibility_checks_send
 from billing.models import Charge, Claim, Diagnosis, EligibilityCheck
 from billing.services import encounter_document
-from billing.submission import claims_submit
+from integrations.x12.inquiry import eligibility_batch_send, eligibility_checks_send
+from integrations.x12.submission import claims_submit
 from patients.models import Coverage
 from tests.billing import builders as b
-from tests.billing.test_eligibility import sandbox_for
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +32,7 @@ def _entries(model, pk, action=LogEntry.Action.UPDATE):
 def test_a_batch_of_271_answers_leaves_an_audit_entry_per_check(tmp_path, biller):
     payer = b.payer()
     visits = [b.visit(the_payer=payer) for _ in range(3)]
-    sandbox_for(payer, tmp_path)
+    b.sandbox_for(payer, tmp_path)
     Coverage.objects.filter(pk__in=[v.coverage.pk for v in visits]).update(member_id="ACTIVE0042")
     ids = [
         EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now()).pk
@@ -57,7 +56,7 @@ def test_a_batch_of_271_answers_leaves_an_audit_entry_per_check(tmp_path, biller
 def test_a_rejected_271_check_is_audited_too(tmp_path):
     down = b.payer(code="SBXDOWN")
     v = b.visit(the_payer=down)
-    sandbox_for(down, tmp_path)
+    b.sandbox_for(down, tmp_path)
     check = EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now())
 
     eligibility_checks_send(check_ids=[check.pk])
@@ -69,9 +68,9 @@ def test_a_rejected_271_check_is_audited_too(tmp_path):
 
 def test_checks_created_by_the_nightly_batch_are_audited(tmp_path):
     v = b.visit(start=timezone.now() + timedelta(days=2))
-    sandbox_for(v.payer, tmp_path)
+    b.sandbox_for(v.payer, tmp_path)
 
-    eligibility_batch_run(days=7)
+    eligibility_batch_send(days=7)
 
     check = EligibilityCheck.objects.get(appointment=v.appointment)
     (created,) = _entries(EligibilityCheck, check.pk, LogEntry.Action.CREATE)
@@ -80,7 +79,7 @@ def test_checks_created_by_the_nightly_batch_are_audited(tmp_path):
 
 def test_documented_lines_and_bulk_claim_moves_are_audited(tmp_path):
     v = b.visit()
-    sandbox_for(v.payer, tmp_path)
+    b.sandbox_for(v.payer, tmp_path)
 
     encounter = encounter_document(doc=b.documentation(v))
     diagnosis, charge = encounter.diagnoses.first(), encounter.charges.first()

@@ -12,7 +12,7 @@ import pytest
 from billing.icd10 import icd10_exists
 from billing.models import FeeSchedule, Payer
 from billing.rules import DEFAULT_RULES
-from billing.scrubber import (
+from billing.scrubber.rules import (
     ClaimContext,
     LineContext,
     ScrubSettings,

@@ -8,39 +8,25 @@ import sys
 import time
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from billing.eligibility import (
-    ERR_NO_CONNECTOR,
-    Throttle,
-    eligibility_batch_run,
-    eligibility_response_post,
-)
+from billing.eligibility_batch import Throttle
 from billing.models import EligibilityBatchRun, EligibilityCheck, Encounter
 from billing.services import encounter_number_for
-from billing.tasks import eligibility_check_send_task
-from integrations.models import Connector, Message
-from patients.models import Coverage
+from integrations.models import Message
+from integrations.x12.inquiry import (
+    eligibility_batch_send,
+)
+from integrations.x12.tasks import eligibility_check_send_task
 from scheduling.models import Hold
 from scheduling.signals import appointment_changed, hold_placed
 from tests.billing import builders as b
 
 pytestmark = pytest.mark.django_db
-
-
-def sandbox_for(payer, tmp_path) -> Connector:
-    return Connector.objects.create(
-        name=f"Sandbox {payer.payer_code}",
-        kind=Connector.Kind.SANDBOX,
-        role=Connector.Role.CLEARINGHOUSE,
-        payer=payer,
-        endpoint=str(tmp_path / payer.payer_code),
-    )
 
 
 def _hold(v, user) -> Hold:
@@ -58,7 +44,7 @@ def test_a_hold_queues_a_real_time_check_after_commit(
     agent, tmp_path, django_capture_on_commit_callbacks
 ):
     v = b.visit()
-    sandbox_for(v.payer, tmp_path)
+    b.sandbox_for(v.payer, tmp_path)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         with transaction.atomic():
             hold_placed.send(sender=Hold, hold=_hold(v, agent), patient=v.patient)
@@ -94,100 +80,6 @@ def test_a_recent_check_is_not_repeated(agent, settings, tmp_path):
     assert EligibilityCheck.objects.count() == 2
 
 
-def test_the_sandbox_answers_with_a_full_benefits_summary(tmp_path):
-    v = b.visit()
-    sandbox_for(v.payer, tmp_path)
-    Coverage.objects.filter(pk=v.coverage.pk).update(member_id="ACTIVE0001")
-    check = EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now())
-
-    eligibility_check_send_task.apply(args=[check.pk])
-
-    check.refresh_from_db()
-    assert check.status == EligibilityCheck.Status.ACTIVE
-    assert check.plan_begin.month == 1 and check.plan_end.month == 12
-    assert check.copay is not None and check.deductible_remaining is not None
-    assert check.coinsurance_percent in {Decimal("20.00"), Decimal("30.00"), Decimal("50.00")}
-
-
-@pytest.mark.parametrize(
-    ("member_id", "status", "code"),
-    [
-        ("INACTIVE77", EligibilityCheck.Status.INACTIVE, None),
-        ("NOTFOUND12", EligibilityCheck.Status.ERROR, "75"),
-    ],
-)
-def test_inactive_and_unknown_members(tmp_path, member_id, status, code):
-    v = b.visit()
-    sandbox_for(v.payer, tmp_path)
-    Coverage.objects.filter(pk=v.coverage.pk).update(member_id=member_id)
-    check = EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now())
-
-    eligibility_check_send_task.apply(args=[check.pk])
-
-    check.refresh_from_db()
-    assert check.status == status
-    if code:
-        assert check.errors[0]["code"] == code
-        assert check.errors[0]["message"] == "Subscriber / insured not found"
-
-
-def test_a_payer_without_connector_is_an_error_not_a_hang():
-    v = b.visit()
-    check = EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now())
-    eligibility_check_send_task.apply(args=[check.pk])
-    check.refresh_from_db()
-    assert check.status == EligibilityCheck.Status.ERROR
-    assert check.errors[0]["message"] == ERR_NO_CONNECTOR
-
-
-def test_a_payer_level_rejection_answers_every_check_of_its_270(tmp_path):
-    down = b.payer(code="SBXDOWN")
-    v1, v2 = b.visit(the_payer=down), b.visit(the_payer=down)
-    sandbox_for(down, tmp_path)
-    ids = [
-        EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now()).pk
-        for v in (v1, v2)
-    ]
-    from billing.eligibility import eligibility_checks_send
-
-    eligibility_checks_send(check_ids=ids)
-
-    for check in EligibilityCheck.objects.filter(pk__in=ids):
-        assert check.status == EligibilityCheck.Status.ERROR
-        assert check.errors[0]["code"] == "42" and check.errors[0]["loop"] == "2100A"
-
-
-def test_a_malformed_271_is_kept_and_changes_nothing(tmp_path):
-    v = b.visit()
-    check = EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now())
-    raw = "ISA*00*          *00*          *ZZ*SBX            *ZZ*CAREHUB        *260309*0830*^*00501*000000042*0*T*:~GS*HB*SBX*CAREHUB*20260309*0830*42*X*005010X279A1~ST*271*0001*005010X279A1~BHT*0022*11~"
-
-    result = eligibility_response_post(raw=raw, connector=None)
-
-    assert "truncated" in result.error
-    msg = Message.objects.get()
-    assert (
-        msg.status == Message.Status.REJECTED and msg.raw == raw and "truncated" in msg.last_error
-    )
-    check.refresh_from_db()
-    assert check.status == EligibilityCheck.Status.PENDING
-
-
-def test_a_271_from_an_unknown_payer_is_kept_and_changes_nothing(tmp_path):
-    from tests.billing.test_x12_parsing import DELTA_STYLE, wrap
-
-    v = b.visit()
-    check = EligibilityCheck.objects.create(coverage=v.coverage, requested_at=timezone.now())
-    raw = wrap("271", DELTA_STYLE.replace("EC41", f"EC{check.pk}"))
-
-    result = eligibility_response_post(raw=raw, connector=None)
-
-    assert result.error == "The 271 comes from a payer the hub does not know (SBXDD1)."
-    check.refresh_from_db()
-    assert check.status == EligibilityCheck.Status.PENDING
-    assert Message.objects.get().status == Message.Status.REJECTED
-
-
 def _upcoming(n_days: int, payer=None):
     start = timezone.now().replace(microsecond=0) + timedelta(days=n_days, hours=1)
     return b.visit(start=start, the_payer=payer)
@@ -195,12 +87,12 @@ def _upcoming(n_days: int, payer=None):
 
 def test_the_batch_checks_upcoming_appointments_and_reports_progress(tmp_path):
     payer = b.payer()
-    sandbox_for(payer, tmp_path)
+    b.sandbox_for(payer, tmp_path)
     soon = [_upcoming(1, payer), _upcoming(2, payer), _upcoming(3, payer)]
     _upcoming(20, payer)  # outside the window
     seen = []
 
-    run = eligibility_batch_run(days=7, on_progress=lambda r: seen.append(r.checked))
+    run = eligibility_batch_send(days=7, on_progress=lambda r: seen.append(r.checked))
 
     assert run.status == EligibilityBatchRun.Status.DONE
     assert (run.total, run.checked, run.skipped) == (3, 3, 0)
@@ -213,13 +105,13 @@ def test_the_batch_checks_upcoming_appointments_and_reports_progress(tmp_path):
     (sent,) = Message.objects.filter(message_type="270")
     assert sent.raw.count("HL*") == 5
 
-    again = eligibility_batch_run(days=7)
+    again = eligibility_batch_send(days=7)
     assert (again.checked, again.skipped) == (0, 3)
 
 
 def test_the_batch_is_throttled_per_payer(tmp_path):
     payer = b.payer(max_requests_per_minute=2)
-    sandbox_for(payer, tmp_path)
+    b.sandbox_for(payer, tmp_path)
     for day in (1, 2, 3, 4, 5):
         _upcoming(day, payer)
     clock = [0.0]
@@ -229,7 +121,7 @@ def test_the_batch_is_throttled_per_payer(tmp_path):
         slept.append(seconds)
         clock[0] += seconds
 
-    run = eligibility_batch_run(days=7, throttle=Throttle(clock=lambda: clock[0], sleep=sleep))
+    run = eligibility_batch_send(days=7, throttle=Throttle(clock=lambda: clock[0], sleep=sleep))
 
     assert run.checked == 5
     assert slept == [60.0, 60.0]  # 2 + 2 + 1 inquiries, a minute apart
@@ -238,7 +130,7 @@ def test_the_batch_is_throttled_per_payer(tmp_path):
 
 def test_the_batch_command_prints_a_summary(tmp_path, capsys):
     payer = b.payer()
-    sandbox_for(payer, tmp_path)
+    b.sandbox_for(payer, tmp_path)
     _upcoming(1, payer)
 
     call_command("eligibility_batch", "--days", "3")
@@ -269,7 +161,7 @@ def test_a_real_worker_answers_the_hold_check(agent, tmp_path, settings):
     from tests.test_celery_worker import ROOT, _database_url
 
     v = b.visit()
-    sandbox_for(v.payer, tmp_path)
+    b.sandbox_for(v.payer, tmp_path)
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_DEFAULT_QUEUE": queue}
     env.setdefault("HUB_VAR_DIR", str(settings.VAR_DIR))

@@ -9,11 +9,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from billing.models import Adjustment, Claim, Remittance, RemittanceClaim
-from billing.remittance import MSG_ALREADY_POSTED, remittance_claim_match, remittance_post
+from billing.remittance import MSG_ALREADY_POSTED, remittance_claim_match
 from billing.services import encounter_document
 from integrations.models import Message
+from integrations.x12.clearinghouse import remittance_post
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import PAID_AND_DENIED, REVERSAL, wrap
+from tests.integrations.x12.samples import PAID_AND_DENIED, REVERSAL, wrap
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ import pytest
 
 from billing import selectors
 from billing.models import Claim
-from billing.remittance import remittance_post
 from billing.services import encounter_document
+from integrations.x12.clearinghouse import remittance_post
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import PAID_AND_DENIED, wrap
+from tests.integrations.x12.samples import PAID_AND_DENIED, wrap
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from billing import scrubber as s
 from billing.documentation import ProcedureLine
 from billing.models import Charge, Claim, Diagnosis, DiagnosisProcedureRule, Payer
 from billing.services import encounter_document
-from billing.submission import claims_submit
+from integrations.x12.submission import claims_submit
 from tests.billing import builders as b
 
 pytestmark = pytest.mark.django_db

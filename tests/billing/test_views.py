@@ -7,12 +7,12 @@ from django.utils import timezone
 
 from billing import scrubber as s
 from billing.models import Claim, EligibilityCheck
-from billing.remittance import remittance_post
 from billing.services import encounter_document
-from billing.submission import claims_submit, clearinghouse_collect
 from integrations.models import Connector
+from integrations.x12.clearinghouse import clearinghouse_collect, remittance_post
+from integrations.x12.submission import claims_submit
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import PAID_AND_DENIED, wrap
+from tests.integrations.x12.samples import PAID_AND_DENIED, wrap
 
 pytestmark = pytest.mark.django_db
 

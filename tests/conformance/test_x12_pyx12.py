@@ -17,9 +17,9 @@ import pytest
 from billing.documentation import ProcedureLine
 from billing.models import Claim
 from billing.services import encounter_document
-from billing.submission import claims_submit
 from integrations.models import Connector, Message
 from integrations.sandbox_payer.payer import claim_outcome
+from integrations.x12.submission import claims_submit
 from patients.models import Coverage
 from tests.billing import builders as b
 
@@ -100,7 +100,7 @@ def test_the_sandbox_payers_835_999_and_277ca_pass_pyx12(tmp_path):
         claim.save(update_fields=["claim_number"])
 
     claims_submit()
-    from billing.submission import clearinghouse_collect
+    from integrations.x12.clearinghouse import clearinghouse_collect
 
     clearinghouse_collect(connector=connector)
 
@@ -121,9 +121,9 @@ def test_the_validator_catches_a_broken_837p(tmp_path):
 
 
 def test_a_corrected_claim_after_a_denial_is_a_valid_replacement(tmp_path):
-    from billing.remittance import remittance_post
     from billing.services import claim_resubmit
-    from tests.billing.test_x12_parsing import PAID_AND_DENIED, wrap
+    from integrations.x12.clearinghouse import remittance_post
+    from tests.integrations.x12.samples import PAID_AND_DENIED, wrap
 
     (claim,) = _claims(1)
     claim.payer.payer_code = "SBXDD1"

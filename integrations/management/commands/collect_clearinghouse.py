@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from billing.submission import clearinghouse_collect
 from integrations.models import Connector
+from integrations.x12.clearinghouse import clearinghouse_collect
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from billing.submission import claims_submit
+from integrations.x12.submission import claims_submit
 
 
 class Command(BaseCommand):

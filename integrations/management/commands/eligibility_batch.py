@@ -5,8 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.eligibility import Throttle, eligibility_batch_run
+from billing.eligibility_batch import Throttle
 from billing.models import EligibilityBatchRun
+from integrations.x12.inquiry import eligibility_batch_send
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  ... {run.checked} of {run.total - run.skipped} checked")
 
         throttle = Throttle(sleep=lambda _s: None) if opts["no_throttle"] else Throttle()
-        run = eligibility_batch_run(days=days, throttle=throttle, on_progress=progress)
+        run = eligibility_batch_send(days=days, throttle=throttle, on_progress=progress)
         self.stdout.write(
             f"Eligibility batch #{run.pk} for the next {days} day(s): {run.total} appointment(s), "
             f"{run.checked} checked, {run.skipped} skipped (checked in the last day or same coverage), "

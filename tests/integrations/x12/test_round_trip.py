@@ -8,9 +8,10 @@ import pytest
 
 from billing.models import Claim, ClaimBatch, Encounter, RemittanceClaim
 from billing.services import encounter_document
-from billing.submission import claims_submit, clearinghouse_collect
 from integrations.models import Connector, Message
 from integrations.sandbox_payer.payer import claim_outcome
+from integrations.x12.clearinghouse import clearinghouse_collect
+from integrations.x12.submission import claims_submit
 from tests.billing import builders as b
 
 pytestmark = pytest.mark.django_db

@@ -10,14 +10,14 @@ from django.utils import timezone
 
 from billing.models import Claim, ClaimBatch, EligibilityCheck
 from billing.services import encounter_document
-from billing.tasks import claims_submit_task, eligibility_check_send_task
 from integrations.models import Connector, Message
+from integrations.x12.tasks import claims_submit_task, eligibility_check_send_task
 from tests.billing import builders as b
 
 
 def _mailbox(tmp_path) -> Connector:
     # A mailbox clearinghouse answers later (or never, here): the check stays pending,
-    # which is exactly when a re-run used to send a second 270.
+    # which is exactly when a re-run could send a second 270 without the claim on sent_at.
     return Connector.objects.create(
         name="Clearinghouse SFTP",
         kind=Connector.Kind.X12_MAILBOX,
@@ -90,7 +90,7 @@ def test_a_transient_transport_error_leaves_the_check_for_the_retry(tmp_path, mo
         raise transport.TransportError("mailbox unreachable", permanent=False)
 
     monkeypatch.setattr(transport.MailboxTransport, "submit", down)
-    from billing.eligibility import eligibility_checks_send
+    from integrations.x12.inquiry import eligibility_checks_send
 
     with pytest.raises(transport.TransportError):
         eligibility_checks_send(check_ids=[check.pk])

@@ -6,13 +6,14 @@ import pytest
 
 from billing.models import Claim, ClaimBatch
 from billing.services import encounter_document
-from billing.submission import claims_submit, clearinghouse_collect
 from integrations.models import Connector, Message
 from integrations.x12.acks import build_999
+from integrations.x12.clearinghouse import clearinghouse_collect
 from integrations.x12.core import Envelope
+from integrations.x12.submission import claims_submit
 from integrations.x12.transport import ERR_NO_ENDPOINT, TransportError, transport_for
 from tests.billing import builders as b
-from tests.billing.test_x12_parsing import AT
+from tests.integrations.x12.samples import AT
 
 pytestmark = pytest.mark.django_db
 

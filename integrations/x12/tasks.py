@@ -1,35 +1,48 @@
-"""Celery tasks: take ids, call one service, safe to run twice."""
+"""Celery tasks for the clearinghouse: take ids, call one service, safe to run twice.
+
+The task names are the ones the beat schedule (``config/celery.py``) and messages
+already in the queue use, so they are given explicitly.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from integrations.models import Connector
-from integrations.x12.transport import TransportError
+
+from .clearinghouse import clearinghouse_collect
+from .inquiry import eligibility_batch_send, eligibility_checks_send
+from .submission import claims_submit
+from .transport import TransportError
 
 
-@shared_task(acks_late=True, autoretry_for=(TransportError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    name="billing.tasks.eligibility_check_send_task",
+    acks_late=True,
+    autoretry_for=(TransportError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def eligibility_check_send_task(check_id: int) -> dict[str, int]:
     """Send one pending check; a check already answered is skipped (idempotent)."""
-    from .eligibility import eligibility_checks_send
-
     result = eligibility_checks_send(check_ids=[check_id])
     return {"sent": result.sent, "answered": result.answered, "failed": result.failed}
 
 
-@shared_task(acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+@shared_task(
+    name="billing.tasks.eligibility_batch_task",
+    acks_late=True,
+    time_limit=6 * 3600,
+    soft_time_limit=6 * 3600 - 60,
+)
 def eligibility_batch_task(days: int | None = None) -> dict[str, int]:
-    from .eligibility import eligibility_batch_run
-
-    run = eligibility_batch_run(days=days)
+    run = eligibility_batch_send(days=days)
     return {"run": run.pk, "checked": run.checked, "errors": run.errors}
 
 
-@shared_task(acks_late=True)
+@shared_task(name="billing.tasks.clearinghouse_collect_task", acks_late=True)
 def clearinghouse_collect_task() -> int:
     """Pick up 271/999/277CA/835 files from every clearinghouse inbox."""
-    from .submission import clearinghouse_collect
-
     handled = 0
     for connector in Connector.objects.filter(
         role=Connector.Role.CLEARINGHOUSE,
@@ -40,8 +53,6 @@ def clearinghouse_collect_task() -> int:
     return handled
 
 
-@shared_task(acks_late=True)
+@shared_task(name="billing.tasks.claims_submit_task", acks_late=True)
 def claims_submit_task() -> int:
-    from .submission import claims_submit
-
     return sum(b.claims for b in claims_submit().written)

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.remittance import remittance_post
+from integrations.x12.clearinghouse import remittance_post
 
 
 class Command(BaseCommand):

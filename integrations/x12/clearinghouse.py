@@ -1,0 +1,93 @@
+"""What the clearinghouse sends back: 271, 999, 277CA and 835 files, filed then posted.
+
+Every file goes in the message ledger first (a duplicate interchange gets its first row
+back and has no second effect), is parsed onto ``billing.types`` dataclasses and handed
+to billing's services; a file that does not parse is kept, marked rejected, with why.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from billing.remittance import (
+    PostResult,
+    remittance_advices_post,
+    remittance_content_hash,
+    remittance_posted_claims,
+)
+from billing.submission import AckResult, claims_acknowledge
+from integrations.models import Connector, Message
+
+from .acks import parse_ack
+from .core import X12Error, sniff_type
+from .inquiry import eligibility_response_post
+from .ledger import x12_mark, x12_record_inbound
+from .remittance import parse_835
+from .transport import transport_for
+
+
+@transaction.atomic
+def acknowledgement_post(*, raw: str, connector: Connector | None) -> AckResult:
+    """Apply a 999 (to the batch) or a 277CA (to each claim)."""
+    message, created = x12_record_inbound(raw=raw, connector=connector)
+    if not created and message.status != Message.Status.RECEIVED:
+        return AckResult(duplicate=True)
+    try:
+        functional, claim_acks = parse_ack(raw)
+    except X12Error as exc:
+        x12_mark(message, status=Message.Status.REJECTED, error=str(exc))
+        return AckResult(error=str(exc))
+    result = claims_acknowledge(functional=functional, claim_acks=claim_acks)
+    x12_mark(
+        message, status=Message.Status.PROCESSED, ack_code=functional[0].code if functional else ""
+    )
+    return result
+
+
+@transaction.atomic
+def remittance_post(*, raw: str, connector: Connector | None = None) -> PostResult:
+    """File an 835 and post it; the same file (or interchange) twice posts nothing more."""
+    message, created = x12_record_inbound(raw=raw, connector=connector)
+    content_hash = remittance_content_hash(raw)
+    earlier = remittance_posted_claims(content_hash=content_hash)
+    if (not created and message.status != Message.Status.RECEIVED) or earlier is not None:
+        if message.status == Message.Status.REJECTED:
+            return PostResult(message_id=message.pk, error=message.last_error)
+        return PostResult(message_id=message.pk, already_posted=True, skipped=earlier or 0)
+    try:
+        advices = parse_835(raw)
+    except X12Error as exc:
+        x12_mark(message, status=Message.Status.REJECTED, error=str(exc))
+        return PostResult(message_id=message.pk, error=str(exc))
+    result = remittance_advices_post(
+        advices=advices, content_hash=content_hash, message_id=message.pk
+    )
+    if result.error:
+        x12_mark(message, status=Message.Status.REJECTED, error=result.error)
+    else:
+        x12_mark(message, status=Message.Status.PROCESSED)
+    return result
+
+
+def inbound_post(*, raw: str, connector: Connector | None) -> str:
+    """Route one inbound X12 by its type; returns a one-line summary for logs and commands."""
+    kind = sniff_type(raw)
+    if kind == "271":
+        r = eligibility_response_post(raw=raw, connector=connector)
+        return f"271: {r.updated} check(s) updated" + (f" ({r.error})" if r.error else "")
+    if kind in {"999", "277"}:
+        a = acknowledgement_post(raw=raw, connector=connector)
+        return f"{kind}: {a.accepted} accepted, {a.rejected} rejected" + (
+            f" ({a.error})" if a.error else ""
+        )
+    return remittance_post(raw=raw, connector=connector).summary()
+
+
+def clearinghouse_collect(*, connector: Connector) -> list[str]:
+    """Pick up whatever the clearinghouse left in the inbox and post it. Idempotent."""
+    transport = transport_for(connector)
+    out = []
+    for file in transport.collect():
+        out.append(f"{file.name}: {inbound_post(raw=file.payload, connector=connector)}")
+        transport.done(file)
+    return out

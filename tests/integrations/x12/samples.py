@@ -1,0 +1,122 @@
+"""X12 files in the styles real payers send them, shared by the wire and billing tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from integrations.x12.core import Envelope, envelope
+
+AT = datetime(2026, 3, 9, 8, 30, tzinfo=UTC)
+
+
+def wrap(code: str, body: str, *, sender="PAYER1", control=7, delimiters="*:~") -> str:
+    env = Envelope(sender, "CAREHUB", control, control, "HB", "005010X279A1", AT)
+    segments = [s.strip() for s in body.strip().split("~") if s.strip()]
+    raw = envelope(env, [(code, segments)])
+    element, component, terminator = delimiters
+    if delimiters != "*:~":
+        raw = raw.replace("*", element).replace("~", terminator)
+        raw = raw[:104] + component + raw[105:]
+    return raw
+
+
+# --- 271: a commercial dental payer, dates as a 346 range, several EB loops -----------
+DELTA_STYLE = """
+BHT*0022*11*ELIG12*20260309*0830~
+HL*1**20*1~NM1*PR*2*DELTA DENTAL*****PI*SBXDD1~
+HL*2*1*21*1~NM1*1P*2*FRONT RANGE DENTAL*****XX*1234567893~
+HL*3*2*22*0~TRN*2*EC41*9PAYER0000~NM1*IL*1*DOE*JAMIE****MI*DD100~DMG*D8*19850412*F~
+DTP*346*RD8*20260101-20261231~
+EB*1*IND*30^35**DENTAL PPO~
+EB*B*IND*35***27*25*****Y~
+EB*C*FAM*35***23*150*****Y~
+EB*C*IND*35***23*50*****Y~
+EB*C*IND*35***29*12.5*****Y~
+EB*A*IND*35*****0.5****N~
+EB*A*IND*35*****0.2****Y~
+MSG*DEDUCTIBLE APPLIES TO BASIC SERVICES~
+"""
+
+# --- 271: a Medicaid style: 356/357 dates, percent as 20, coverage under a dependent ---
+MEDICAID_STYLE = """
+BHT*0022*11**20260309*0830~
+HL*1**20*1~NM1*PR*2*TEXAS MEDICAID*****PI*SBXTXM~
+HL*2*1*21*1~NM1*1P*2*CLINIC*****XX*1234567893~
+HL*3*2*22*1~NM1*IL*1*DOE*PAT****MI*TX9~
+HL*4*3*23*0~TRN*2*EC42*9PAYER0000~NM1*03*1*DOE*KID~DMG*D8*20150412*M~
+DTP*356*D8*20250901~DTP*357*D8*20260831~
+EB*1*IND*35**MEDICAID DENTAL~
+EB*A*IND*35*****20~
+LS*2120~NM1*P3*1*PRIMARY*DENTIST~LE*2120~
+"""
+
+# --- 271: inactive coverage ------------------------------------------------------------
+INACTIVE = """
+BHT*0022*11**20260309*0830~
+HL*1**20*1~NM1*PR*2*AETNA*****PI*SBXAE1~
+HL*2*1*21*1~NM1*1P*2*CLINIC*****XX*1234567893~
+HL*3*2*22*0~TRN*2*EC43*9PAYER0000~NM1*IL*1*ROE*SAM****MI*AE1~
+DTP*346*RD8*20250101-20251231~
+EB*6*IND*30~
+"""
+
+# --- 271: AAA at the subscriber (not found) and at the payer (cannot answer) ---------
+SUBSCRIBER_AAA = """
+BHT*0022*11**20260309*0830~
+HL*1**20*1~NM1*PR*2*CIGNA*****PI*SBXCG1~
+HL*2*1*21*1~NM1*1P*2*CLINIC*****XX*1234567893~
+HL*3*2*22*0~TRN*2*EC44*9PAYER0000~NM1*IL*1*NOBODY*ANN****MI*ZZZ~AAA*Y**75*C~
+HL*4*2*22*0~TRN*2*EC45*9PAYER0000~NM1*IL*1*DOE*JO****MI*CG2~AAA*N**72*C~
+"""
+
+PAYER_AAA = """
+BHT*0022*11*ELIG99*20260309*0830~
+HL*1**20*1~NM1*PR*2*GUARDIAN*****PI*SBXGD1~AAA*Y**42*R~
+"""
+
+
+# --- 835 ---------------------------------------------------------------------------------
+PAID_AND_DENIED = """
+BPR*I*160.8*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20260320~
+TRN*1*TRACE001*1512345678~
+DTM*405*20260320~
+N1*PR*DELTA DENTAL~N3*PO BOX 1~N4*DENVER*CO*80201~REF*2U*SBXDD1~PER*BL*EDI*TE*8005550199~
+N1*PE*FRONT RANGE DENTAL*XX*1234567893~
+LX*1~
+CLP*E000000001-1*1*275*160.8*38*12*PCN1*11*1~
+NM1*QC*1*DOE*JAMIE****MI*DD100~
+SVC*HC:D0150*95*60.8**1~DTM*472*20260310~CAS*CO*45*19~CAS*PR*2*15.2~AMT*B6*76~
+SVC*HC:D2391:TH*180*100**1~DTM*472*20260310~CAS*CO*45*57.2~CAS*PR*1*22.8~AMT*B6*122.8~
+CLP*E000000002-1*4*140*0**12*PCN2*11*1~
+NM1*QC*1*ROE*SAM****MI*DD101~
+SVC*HC:D0210*140*0**1~DTM*472*20260310~CAS*CO*50*140~LQ*HE*N115~
+"""
+
+REVERSAL = """
+BPR*H*0*C*NON************20260401~
+TRN*1*TRACE002*1512345678~
+N1*PR*DELTA DENTAL*XV*SBXDD1~N3*PO BOX 1~N4*DENVER*CO*80201~PER*BL*EDI*TE*8005550199~
+N1*PE*FRONT RANGE DENTAL*XX*1234567893~
+LX*1~
+CLP*E000000001-1*22*-275*-160.8*-38*12*PCN1*11*1~
+CAS*CO*45*-76.2~CAS*PR*2*-38~
+NM1*QC*1*DOE*JAMIE****MI*DD100~
+CLP*E000000001-1*1*275*160.8*38*12*PCN1B*11*1~
+CAS*CO*45*76.2~CAS*PR*2*38~
+NM1*QC*1*DOE*JAMIE****MI*DD100~
+"""
+
+
+# --- 835: a Medicaid style: payer id in N1*PR XV, MOA remarks, a provider-level PLB ------
+MEDICAID_835 = """
+BPR*I*95*C*ACH*CTX*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*20260320~
+TRN*1*MCD7781*1746000000~
+N1*PR*TEXAS MEDICAID*XV*SBXTXM~N3*PO BOX 200~N4*AUSTIN*TX*78701~PER*BL*EDI*TE*8005550100~
+N1*PE*NORTH TEXAS DENTAL*XX*1234567893~
+LX*1~
+CLP*E000000003-1*1*150*120**MC*MCD-99*11*1~
+NM1*QC*1*DOE*KID****MI*TX9~
+MOA***MA01*N130~
+SVC*HC:D1120*150*120**1~DTM*472*20260310~CAS*CO*45*30~
+PLB*1234567893*20261231*WO:MCD-88*25~
+"""
