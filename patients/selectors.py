@@ -37,14 +37,9 @@ from django.utils import timezone
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
-from .matching import (
-    POSSIBLE,
-    demographics_of,
-    match_score,
-    normalize_name,
-    normalize_phone,
-)
+from .matching import POSSIBLE, demographics_of, match_score, normalize_name
 from .models import ClinicalFact, Coverage, DuplicateCandidate, Patient, PatientIdentifier
+from .phones import normalize_phone
 
 SEARCH_LIMIT = 25
 # Jaro-Winkler similarity a typed last name needs to a stored one to be a candidate.
