@@ -17,14 +17,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
+from config.htmx import HtmxHttpRequest, render_page, vary_on_htmx
 from patients.models import Patient
 from patients.selectors import patient_context, patient_search
 from patients.services import PossibleDuplicate, patient_register
@@ -51,11 +50,10 @@ from . import forms
 from .state import ConsoleState
 
 
-class AgentRequest(HttpRequest):
+class AgentRequest(HtmxHttpRequest):
     """What the views see after the middleware and ``console_view``: a logged-in user."""
 
     user: User
-    htmx: HtmxDetails
 
 
 TEMPLATE = "console/console.html"
@@ -71,10 +69,6 @@ View = Callable[..., HttpResponse]
 def console_view(view: View) -> View:
     """Login (middleware) plus the console permission: anyone else gets a 403."""
     return permission_required("scheduling.use_console", raise_exception=True)(view)
-
-
-def _is_htmx(request: AgentRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 class Panels:
@@ -188,9 +182,7 @@ class Panels:
         for index, name in enumerate(ordered):
             ctx["oob"] = index > 0
             html.append(render_to_string(f"{TEMPLATE}#{name}", ctx, self.request))
-        response = HttpResponse("".join(html), status=status)
-        patch_vary_headers(response, ["HX-Request"])
-        return response
+        return vary_on_htmx(HttpResponse("".join(html), status=status))
 
 
 def _respond(
@@ -203,7 +195,7 @@ def _respond(
     **extra: Any,
 ) -> HttpResponse:
     """Render the changed panels for htmx, or redirect back to the page for plain HTML."""
-    if not _is_htmx(request):
+    if not request.htmx:
         state.save(request.session)
         if message:
             messages.add_message(request, level, message)
@@ -241,9 +233,7 @@ def console_home(request: AgentRequest) -> HttpResponse:
     ctx = panels.context_for(PANELS)
     ctx["oob"] = False
     state.save(request.session)
-    response = render(request, TEMPLATE, ctx)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page(request, TEMPLATE, ctx)
 
 
 # ---------------------------------------------------------------------------

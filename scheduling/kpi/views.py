@@ -19,8 +19,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
-from django.views.decorators.vary import vary_on_headers
 
+from config.htmx import HtmxHttpRequest, render_page
 from patients.models import Patient
 from scheduling.models import Appointment
 
@@ -519,8 +519,7 @@ def _filters_or_errors(request: HttpRequest) -> tuple[KpiFilterForm, KpiFilters 
 
 @require_GET
 @permission_required(VIEW_KPI, raise_exception=True)
-@vary_on_headers("HX-Request")
-def kpi_page(request: HttpRequest, section: str = "overview") -> HttpResponse:
+def kpi_page(request: HtmxHttpRequest, section: str = "overview") -> HttpResponse:
     if section not in BUILDERS:
         raise Http404("No such KPI page.")
     form, f = _filters_or_errors(request)
@@ -531,8 +530,7 @@ def kpi_page(request: HttpRequest, section: str = "overview") -> HttpResponse:
         "title": dict(SECTIONS)[section],
     }
     if f is None:
-        template = "kpi/page.html#content" if getattr(request, "htmx", False) else "kpi/page.html"
-        return render(request, template, context, status=400)
+        return render_page(request, "kpi/page.html", context, partial="content", status=400)
     with _analytics_session():
         page = BUILDERS[section](f)
     export = request.GET.get("export")
@@ -555,8 +553,7 @@ def kpi_page(request: HttpRequest, section: str = "overview") -> HttpResponse:
         tables=page.tables,
         charts=page.charts,
     )
-    template = "kpi/page.html#content" if getattr(request, "htmx", False) else "kpi/page.html"
-    return render(request, template, context)
+    return render_page(request, "kpi/page.html", context, partial="content")
 
 
 def _card(metric: Metric, f: KpiFilters) -> dict[str, Any]:
