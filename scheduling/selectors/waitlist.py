@@ -159,3 +159,14 @@ def _rules_allow(entry: Waitlist, slot: Slot, now: datetime) -> bool:
 
 def waitlist_matches_for_slot(*, slot: Slot) -> list[WaitlistMatch]:
     return waitlist_matches_for_slots(slot_ids=[slot.pk])
+
+
+def waitlist_open_for_patient(*, patient_id: int) -> list[Waitlist]:
+    """The patient's entries still waiting or offered a slot, with what they wait for."""
+    return list(
+        Waitlist.objects.filter(
+            patient_id=patient_id, status__in=[Waitlist.Status.OPEN, Waitlist.Status.OFFERED]
+        )
+        .select_related("appointment_type")
+        .prefetch_related("locations", "providers")
+    )
