@@ -6,6 +6,7 @@ and a patient's history); callers import every public name from ``scheduling.sel
 
 from __future__ import annotations
 
+from .agents import home_region_id
 from .appointments import (
     appointment_by_external_id,
     patient_appointments,
@@ -13,15 +14,11 @@ from .appointments import (
 )
 from .booking_rules import slot_network_reasons
 from .slot_reads import EPOCH, SlotRow
+from .slot_results import DayGroup, Excluded, SlotOption, SlotSearchResult
 from .slot_search import (
     DEFAULT_WINDOW_DAYS,
     MAX_WINDOW_DAYS,
     NOWHERE,
-    DayGroup,
-    Excluded,
-    SlotOption,
-    SlotSearchResult,
-    home_region_id,
     slot_search,
 )
 from .waitlist import (
