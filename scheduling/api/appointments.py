@@ -14,14 +14,7 @@ from config.api import validated_input
 from patients.models import Patient
 
 from .. import selectors, services
-from ..models import (
-    Appointment,
-    AppointmentType,
-    BookReason,
-    CancelReason,
-    Hold,
-    Slot,
-)
+from ..models import Appointment, AppointmentType, BookReason, CancelReason, Hold, Slot
 from .base import (
     AppointmentOutput,
     ErrorOutput,

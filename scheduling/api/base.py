@@ -15,10 +15,7 @@ from rest_framework.views import APIView
 from config.api import UsesConsolePermission
 
 from .. import selectors, services
-from ..models import (
-    Appointment,
-    Call,
-)
+from ..models import Appointment, Call
 
 
 class UsesConsole(UsesConsolePermission):

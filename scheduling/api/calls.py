@@ -12,20 +12,10 @@ from config.api import validated_input
 from patients.models import Patient
 
 from .. import services
-from ..models import (
-    Call,
-    CallReason,
-)
-from .base import (
-    ErrorOutput,
-    ServiceView,
-    agent_of,
-)
+from ..models import Call, CallReason
+from .base import ErrorOutput, ServiceView, agent_of
 
 
-# ---------------------------------------------------------------------------
-# Calls
-# ---------------------------------------------------------------------------
 class CallOutput(serializers.Serializer):
     id = serializers.IntegerField()
     patient_id = serializers.IntegerField(allow_null=True)

@@ -13,23 +13,10 @@ from config.api import validated_input
 from patients.models import Patient
 
 from .. import selectors, services
-from ..models import (
-    Appointment,
-    AppointmentType,
-    Location,
-    Provider,
-    Region,
-    Waitlist,
-)
-from .base import (
-    ErrorOutput,
-    ServiceView,
-)
+from ..models import Appointment, AppointmentType, Location, Provider, Region, Waitlist
+from .base import ErrorOutput, ServiceView
 
 
-# ---------------------------------------------------------------------------
-# Slot search
-# ---------------------------------------------------------------------------
 class SlotSearchView(ServiceView):
     """Ranked slots across every location, with each excluded location/provider's reasons."""
 
@@ -235,6 +222,3 @@ class SlotSearchView(ServiceView):
             "out_of_network_allowed": result.out_of_network_allowed,
         }
         return Response(self.Output(payload).data)
-
-
-# ---------------------------------------------------------------------------

@@ -12,25 +12,10 @@ from config.api import validated_input
 from patients.models import Patient
 
 from .. import selectors, services
-from ..models import (
-    AppointmentType,
-    Location,
-    Provider,
-    Slot,
-    Waitlist,
-)
-from .base import (
-    ErrorOutput,
-    ServiceView,
-    WaitlistMatchOutput,
-    agent_of,
-    match_data,
-)
+from ..models import AppointmentType, Location, Provider, Slot, Waitlist
+from .base import ErrorOutput, ServiceView, WaitlistMatchOutput, agent_of, match_data
 
 
-# ---------------------------------------------------------------------------
-# Waitlist
-# ---------------------------------------------------------------------------
 class WaitlistAddView(ServiceView):
     class Input(serializers.Serializer):
         class Meta:

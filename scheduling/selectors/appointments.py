@@ -9,10 +9,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Q
 
-from ..models import (
-    Appointment,
-    Location,
-)
+from ..models import Appointment, Location
 from .slot_search import _pk
 
 

@@ -10,10 +10,7 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
-from ..models import (
-    Slot,
-    Waitlist,
-)
+from ..models import Slot, Waitlist
 from ..rules.timing import in_time_of_day
 from .booking_rules import slot_judgement
 from .holds import live_holds

@@ -8,17 +8,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from scheduling import services
-from scheduling.models import (
-    Appointment,
-    AppointmentType,
-    Call,
-    CallReason,
-    Hold,
-    Slot,
-)
-from scheduling.selectors import (
-    slot_network_reasons,
-)
+from scheduling.models import Appointment, AppointmentType, Call, CallReason, Hold, Slot
+from scheduling.selectors import slot_network_reasons
 
 from .. import forms
 from ..requests import AgentRequest, console_view
@@ -37,11 +28,6 @@ OVERRIDE_REASON_MISSING = "Booking out of network needs an override reason; noth
 MOVE_OVERRIDE_REASON_MISSING = (
     "Moving out of network needs an override reason; the appointment was not moved."
 )
-
-
-# ---------------------------------------------------------------------------
-# Hold, book, reschedule, cancel, waitlist
-# ---------------------------------------------------------------------------
 
 
 @require_POST

@@ -13,12 +13,7 @@ from .. import forms
 from ..readmodel import patient_search
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import (
-    current_call,
-    refuse,
-    respond,
-    service_error,
-)
+from .common import current_call, refuse, respond, service_error
 
 
 @require_POST

@@ -12,11 +12,7 @@ from django.shortcuts import redirect
 
 from patients.models import Patient
 from scheduling import services
-from scheduling.models import (
-    Appointment,
-    Call,
-    Hold,
-)
+from scheduling.models import Appointment, Call, Hold
 
 from ..readmodel import Panels
 from ..requests import AgentRequest

@@ -9,27 +9,15 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient
-from scheduling.models import (
-    Region,
-)
-from scheduling.selectors import (
-    SlotSearchResult,
-    home_region_id,
-    slot_search,
-)
+from scheduling.models import Region
+from scheduling.selectors import SlotSearchResult, home_region_id, slot_search
 
 from .. import forms
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import (
-    open_patient,
-    respond,
-)
+from .common import open_patient, respond
 
 
-# ---------------------------------------------------------------------------
-# Slot finder
-# ---------------------------------------------------------------------------
 @require_POST
 @console_view
 def slots(request: AgentRequest) -> HttpResponse:

@@ -15,11 +15,7 @@ from .. import forms
 from ..readmodel import PANELS, TEMPLATE, Panels, patient_search
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import (
-    attach_patient_to_call,
-    refuse,
-    respond,
-)
+from .common import attach_patient_to_call, refuse, respond
 
 
 # ---------------------------------------------------------------------------
