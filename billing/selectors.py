@@ -4,7 +4,7 @@ AR aging, denials, eligibility)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -231,3 +231,14 @@ def eligibility_overview() -> tuple[list[EligibilityBatchRun], dict[str, int]]:
     ):
         counts[status] = n
     return runs, dict(counts)
+
+
+def coverage_latest_eligibility(*, coverage_ids: Iterable[int]) -> dict[int, EligibilityCheck]:
+    """Coverage id -> its newest eligibility check (pending ones included), for each
+    coverage that was ever checked; the console's patient context shows its status."""
+    latest: dict[int, EligibilityCheck] = {}
+    for check in EligibilityCheck.objects.filter(coverage_id__in=list(coverage_ids)).order_by(
+        "coverage_id", "-requested_at"
+    ):
+        latest.setdefault(check.coverage_id, check)
+    return latest

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpResponse
 from django.utils import timezone
 
+from config.htmx import HtmxHttpRequest, render_page
 from config.permissions import VIEW_MESSAGE
 
 from .selectors import connector_health
 
 
 @permission_required(VIEW_MESSAGE, raise_exception=True)
-def health(request: HttpRequest) -> HttpResponse:
+def health(request: HtmxHttpRequest) -> HttpResponse:
     """Per connector: last message, lag, queued, failed, dead-lettered (ops and admin)."""
     rows = connector_health()
     context = {
@@ -23,11 +23,4 @@ def health(request: HttpRequest) -> HttpResponse:
             "dead": sum(r.dead for r in rows),
         },
     }
-    template = (
-        "integrations/health.html#table"
-        if request.headers.get("HX-Request")
-        else "integrations/health.html"
-    )
-    response = render(request, template, context)
-    response["Vary"] = "HX-Request"
-    return response
+    return render_page(request, "integrations/health.html", context, partial="table")

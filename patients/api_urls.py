@@ -1,4 +1,7 @@
-"""Patients' part of /api/v1/ (see config/api_urls.py for why login_not_required)."""
+"""Patients' part of /api/v1/ (see config/api_urls.py for why login_not_required).
+
+Search and context read appointments too, so they are served by scheduling's API at
+their /api/v1/patients/ paths."""
 
 from __future__ import annotations
 
@@ -9,14 +12,4 @@ from . import api
 
 urlpatterns = [
     path("patients/", login_not_required(api.PatientRegisterView.as_view()), name="api-patients"),
-    path(
-        "patients/search/",
-        login_not_required(api.PatientSearchView.as_view()),
-        name="api-patient-search",
-    ),
-    path(
-        "patients/<int:patient_id>/context/",
-        login_not_required(api.PatientContextView.as_view()),
-        name="api-patient-context",
-    ),
 ]

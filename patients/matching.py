@@ -15,6 +15,8 @@ from typing import Protocol
 
 from rapidfuzz.distance import JaroWinkler
 
+from .phones import normalize_phone
+
 # A score at or above AUTO_MATCH lets an inbound ADT attach to an existing patient
 # without a human; between POSSIBLE and AUTO_MATCH it is flagged as a possible duplicate.
 # POSSIBLE sits below the 0.80 that the date of birth and both names can reach alone, so a
@@ -80,14 +82,6 @@ def normalize_name(value: str) -> str:
     """Fold accents, case, punctuation and spacing: "O'Brien-Núñez" -> "obriennunez"."""
     folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z]", "", folded.lower())
-
-
-def normalize_phone(value: str) -> str:
-    """Digits only, without a US country code: "+1 (303) 555-0101" -> "3035550101"."""
-    digits = re.sub(r"\D", "", value)
-    if len(digits) == 11 and digits.startswith("1"):
-        digits = digits[1:]
-    return digits
 
 
 def _name_similarity(a: str, b: str) -> float:

@@ -27,8 +27,9 @@ from integrations.outbox import (
     outbox_enqueue_many,
 )
 
-from .matching import Demographics, demographics_of, match_score, normalize_phone
+from .matching import Demographics, demographics_of, match_score
 from .models import Coverage, DuplicateCandidate, Patient, PatientIdentifier, PatientMerge
+from .phones import normalize_phone
 
 ERR_MERGE_SELF = "A patient cannot be merged into itself."
 ERR_MERGE_INACTIVE = "Both patients must be active to merge."

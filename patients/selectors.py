@@ -1,4 +1,4 @@
-"""Reads for patients: the console's search and context panel, and the API's.
+"""Reads for patients: the typo-tolerant search, and the rows behind the console's context.
 
 Search has to feel instant at 100,000 patients on PostgreSQL and on SQLite, and it has
 to forgive typos ("Gonzlez" finds "Gonzalez"). Neither database can do fuzzy name
@@ -18,35 +18,28 @@ that SQLite lacks; one code path measured on both keeps the behaviour identical.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from auditlog.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Max, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.utils import timezone
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
 from config.permissions import VIEW_PATIENT
 
-from .matching import (
-    POSSIBLE,
-    demographics_of,
-    match_score,
-    normalize_name,
-    normalize_phone,
-)
+from .matching import POSSIBLE, demographics_of, match_score, normalize_name
 from .models import ClinicalFact, Coverage, DuplicateCandidate, Patient, PatientIdentifier
+from .search_query import ParsedQuery, parse_query
 
 SEARCH_LIMIT = 25
 # Jaro-Winkler similarity a typed last name needs to a stored one to be a candidate.
@@ -56,20 +49,12 @@ NAME_CUTOFF = 0.85
 # Upper bound on candidate rows pulled for scoring: the most common surname in a
 # 100,000-patient network has a few hundred rows, so this is never the bottleneck.
 CANDIDATE_CAP = 5000
-PAST_APPOINTMENTS_SHOWN = 10
 
 NO_PERMISSION = "You do not have permission to look up patients."
 PATIENT_NOT_FOUND = "No such patient."
 
-_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%m.%d.%Y", "%d.%m.%Y")
-
-
-@dataclass(frozen=True)
-class ParsedQuery:
-    names: tuple[str, ...]
-    date_of_birth: date | None
-    phone: str
-    tokens: tuple[str, ...]  # identifier-shaped tokens (MRN, member id), as typed
+# Patient ids -> {location id: location name}, for the locations a search hit lists.
+LocationsSeen = Callable[[list[int]], Mapping[int, Mapping[int, str]]]
 
 
 @dataclass
@@ -83,43 +68,6 @@ class PatientHit:
     @property
     def id(self) -> int:
         return self.patient.pk
-
-
-def parse_query(query: str) -> ParsedQuery:
-    """Split what an agent typed into names, a date of birth, a phone and id tokens."""
-    names: list[str] = []
-    tokens: list[str] = []
-    dob: date | None = None
-    phone = ""
-    text = query.strip()
-    digits = normalize_phone(text)
-    # A phone typed with spaces or dashes ("303 555-0101") is one value, not three tokens.
-    if re.fullmatch(r"[\d\s().+-]{7,}", text) and 10 <= len(digits) <= 11:
-        return ParsedQuery(names=(), date_of_birth=None, phone=digits, tokens=(digits,))
-    for raw in re.split(r"[\s,;]+", text):
-        if not raw:
-            continue
-        parsed = _parse_date(raw)
-        if parsed is not None:
-            dob = parsed
-        elif re.search(r"\d", raw):
-            if re.fullmatch(r"[\d().+-]+", raw) and len(normalize_phone(raw)) == 10:
-                phone = normalize_phone(raw)
-            tokens.append(raw)
-        elif normalize_name(raw):
-            names.append(raw)
-    return ParsedQuery(names=tuple(names), date_of_birth=dob, phone=phone, tokens=tuple(tokens))
-
-
-def _parse_date(raw: str) -> date | None:
-    for fmt in _DATE_FORMATS:
-        try:
-            parsed = datetime.strptime(raw, fmt).date()  # noqa: DTZ007 - a date, no time
-        except ValueError:
-            continue
-        if date(1890, 1, 1) <= parsed <= timezone.now().date():
-            return parsed
-    return None
 
 
 class _NameIndex:
@@ -273,12 +221,20 @@ def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -
     return rows
 
 
-def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[PatientHit]:
+def patient_search(
+    *,
+    query: str,
+    user: Any,
+    limit: int = SEARCH_LIMIT,
+    locations_seen: LocationsSeen | None = None,
+) -> list[PatientHit]:
     """Patients matching a free-text query, best first, with their locations and duplicates.
 
     The query may hold names (typos tolerated), a date of birth, a phone number, an MRN
     from any location or a member id, in any order. Merged records are not returned:
-    their survivor is.
+    their survivor is. ``locations_seen`` (patient ids -> {location id: name}) adds the
+    locations an app above this one knows the patients from; without it a hit lists its
+    home location and the locations holding its MRNs.
     """
     if not _can_view(user):
         raise PermissionDenied(NO_PERMISSION)
@@ -374,47 +330,42 @@ def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[
         for score, pid, reasons in top
         if pid in patients
     ]
-    _attach_locations(hits)
+    patient_hits_attach_locations(
+        hits, seen=locations_seen([hit.id for hit in hits]) if locations_seen else None
+    )
     _attach_duplicates(hits)
     return hits
 
 
-def _attach_locations(hits: list[PatientHit]) -> None:
-    """Home location, plus every location that knows the patient (an MRN) or saw them."""
-    from scheduling.models import Appointment, Location
+def patient_hits_attach_locations(
+    hits: list[PatientHit], *, seen: Mapping[int, Mapping[int, str]] | None = None
+) -> None:
+    """Home location, every location that knows the patient (an MRN), and ``seen``.
 
+    ``seen`` maps a patient id to the locations (id -> name) another app knows the
+    patient from; the console's read model passes where the patient had appointments.
+    The home location comes first, then the rest by name.
+    """
     ids = [hit.id for hit in hits]
-    location_ids: dict[int, set[int]] = defaultdict(set)
+    names: dict[int, dict[int, str]] = defaultdict(dict)
     for hit in hits:
-        if hit.patient.home_location_id:
-            location_ids[hit.id].add(hit.patient.home_location_id)
-    for pid, lid in (
+        home = hit.patient.home_location
+        if home is not None:
+            names[hit.id][home.pk] = home.name
+    for pid, lid, name in (
         PatientIdentifier.objects.filter(patient_id__in=ids, location__isnull=False)
         .order_by()
-        .values_list("patient_id", "location_id")
+        .values_list("patient_id", "location_id", "location__name")
         .distinct()
     ):
-        location_ids[pid].add(lid)
-    # One indexed branch per patient, UNIONed: a single "patient_id IN (...)" lets a
-    # planner with stale statistics scan the whole appointment table (seen on the
-    # 250k-row benchmark network: 70 ms against 2 ms for this form). Raw SQL because
-    # building 25 querysets costs more than running them.
-    if ids:
-        table = Appointment._meta.db_table  # a constant, not input
-        branch = f"SELECT patient_id, location_id FROM {table} WHERE patient_id = %s"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ".join([branch] * len(ids)), ids)
-            for pid, lid in cursor.fetchall():
-                location_ids[pid].add(lid)
-    names = dict(
-        Location.objects.filter(
-            id__in={lid for s in location_ids.values() for lid in s}
-        ).values_list("id", "name")
-    )
+        names[pid][lid] = name
+    for pid, located in (seen or {}).items():
+        names[pid].update(located)
     for hit in hits:
-        home = hit.patient.home_location_id
-        ordered = sorted(location_ids[hit.id], key=lambda lid: (lid != home, names.get(lid, "")))
-        hit.locations = [names[lid] for lid in ordered if lid in names]
+        home_id = hit.patient.home_location_id
+        known = names[hit.id]
+        ordered = sorted(known, key=lambda lid: (lid != home_id, known[lid]))
+        hit.locations = [known[lid] for lid in ordered]
 
 
 def _attach_duplicates(hits: list[PatientHit]) -> None:
@@ -448,41 +399,14 @@ def _attach_duplicates(hits: list[PatientHit]) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Context panel
+# Reads for the console's patient context (scheduling.console.readmodel)
 # ---------------------------------------------------------------------------
-@dataclass
-class CoverageView:
-    coverage: Coverage
-    eligibility_status: str  # "" when never checked
-    eligibility_label: str
-    eligibility_checked_at: datetime | None
+def patient_for_viewing(*, patient_id: int, user: Any) -> Patient:
+    """The patient, for someone allowed to look patients up.
 
-
-@dataclass
-class PatientContext:
-    patient: Patient
-    age: int
-    coverages: list[CoverageView]
-    clinical: list[ClinicalFact]
-    upcoming: list[Any]  # scheduling.Appointment, with location/provider/type loaded
-    past: list[Any]
-    waitlist: list[Any]
-    locations: list[str]
-    identifiers: list[PatientIdentifier]
-
-
-def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> PatientContext:
-    """Everything an agent needs about one patient, in one read; logs the access.
-
-    Every opening is an access audit entry (auditlog ACCESS, the same kind admin writes),
-    attributed to ``user`` explicitly so API calls authenticated by token are
-    attributed too. ``audit=False`` is for redrawing a context already audited (the
-    console redraws the panel after every booking or cancellation; logging each redraw
-    would bury the real accesses), so the caller decides what counts as one access.
+    Raises PermissionDenied (NO_PERMISSION) before reading anything, and
+    Patient.DoesNotExist (PATIENT_NOT_FOUND) for an unknown id.
     """
-    from billing.models import EligibilityCheck
-    from scheduling.models import Appointment, Waitlist
-
     if not _can_view(user):
         raise PermissionDenied(NO_PERMISSION)
     patient = (
@@ -490,73 +414,20 @@ def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> Patien
     )
     if patient is None:
         raise Patient.DoesNotExist(PATIENT_NOT_FOUND)
+    return patient
 
-    now = timezone.now()
-    coverages = list(
-        Coverage.objects.filter(patient=patient, active=True).select_related("plan__payer")
-    )
-    latest: dict[int, EligibilityCheck] = {}
-    for check in EligibilityCheck.objects.filter(coverage__in=coverages).order_by(
-        "coverage_id", "-requested_at"
-    ):
-        latest.setdefault(check.coverage_id, check)
-    coverage_views = []
-    for cov in coverages:
-        last_check = latest.get(cov.pk)
-        coverage_views.append(
-            CoverageView(
-                coverage=cov,
-                eligibility_status=last_check.status if last_check else "",
-                eligibility_label=(
-                    last_check.get_status_display() if last_check else "Never checked"
-                ),
-                eligibility_checked_at=(
-                    (last_check.responded_at or last_check.requested_at) if last_check else None
-                ),
-            )
-        )
 
-    appointments = Appointment.objects.filter(patient=patient).select_related(
-        "location", "provider", "appointment_type"
-    )
-    upcoming = list(
-        appointments.filter(start__gte=now, status__in=Appointment.ACTIVE_STATUSES).order_by(
-            "start"
-        )
-    )
-    past = list(
-        appointments.filter(Q(start__lt=now) | ~Q(status__in=Appointment.ACTIVE_STATUSES))
-        .exclude(pk__in=[a.pk for a in upcoming])
-        .order_by("-start")[:PAST_APPOINTMENTS_SHOWN]
-    )
-    waitlist = list(
-        Waitlist.objects.filter(
-            patient=patient, status__in=[Waitlist.Status.OPEN, Waitlist.Status.OFFERED]
-        )
-        .select_related("appointment_type")
-        .prefetch_related("locations", "providers")
-    )
-    identifiers = list(patient.identifiers.select_related("location"))
-    clinical = list(
+def patient_active_coverages(*, patient: Patient) -> list[Coverage]:
+    return list(Coverage.objects.filter(patient=patient, active=True).select_related("plan__payer"))
+
+
+def patient_identifiers(*, patient: Patient) -> list[PatientIdentifier]:
+    return list(patient.identifiers.select_related("location"))
+
+
+def patient_active_clinical_facts(*, patient: Patient) -> list[ClinicalFact]:
+    return list(
         ClinicalFact.objects.filter(patient=patient, active=True).select_related(
             "source_location", "requires_equipment"
         )
-    )
-    hit = PatientHit(patient=patient, score=1.0, matched_on=[])
-    _attach_locations([hit])
-
-    if audit:
-        LogEntry.objects.log_create(
-            patient, force_log=True, action=LogEntry.Action.ACCESS, actor=user
-        )
-    return PatientContext(
-        patient=patient,
-        age=patient.age_on(now.date()),
-        coverages=coverage_views,
-        clinical=clinical,
-        upcoming=upcoming,
-        past=past,
-        waitlist=waitlist,
-        locations=hit.locations,
-        identifiers=identifiers,
     )

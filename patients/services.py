@@ -14,8 +14,9 @@ from django.db.models import Q
 from config.permissions import ADD_PATIENT
 from integrations.outbox import PATIENT_CREATED, outbox_enqueue
 
-from .matching import Demographics, MatchResult, demographics_of, match_score, normalize_phone
+from .matching import Demographics, MatchResult, demographics_of, match_score
 from .models import DuplicateCandidate, Patient
+from .phones import normalize_phone
 from .selectors import _last_names, name_index_key
 
 # Fields an agent may fill in at registration; anything else in ``data`` is refused.

@@ -8,11 +8,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.urls import URLPattern, path
+from rest_framework.views import APIView
 
 from . import api
 
 
-def _view(cls: type[api.ServiceView]) -> Callable[..., Any]:
+def _view(cls: type[APIView]) -> Callable[..., Any]:
     return login_not_required(cls.as_view())
 
 
@@ -39,4 +40,10 @@ urlpatterns: list[URLPattern] = [
     path("waitlist/", _view(api.WaitlistAddView), name="api-waitlist-add"),
     path("calls/", _view(api.CallStartView), name="api-call-start"),
     path("calls/<int:call_id>/wrap-up/", _view(api.CallWrapUpView), name="api-call-wrap-up"),
+    path("patients/search/", _view(api.PatientSearchView), name="api-patient-search"),
+    path(
+        "patients/<int:patient_id>/context/",
+        _view(api.PatientContextView),
+        name="api-patient-context",
+    ),
 ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from patients.mpi import PatientRecord, SourceIdentifier
+from patients.phones import normalize_phone
 
 from .reader import HL7FormatError, ParsedMessage, Segment
 
@@ -85,7 +86,7 @@ def _phone(pid: Segment) -> str:
         if use == "NET":
             continue
         number = pid.get(13, 1, rep=rep)
-        if not any(ch.isdigit() for ch in number):
+        if not normalize_phone(number):
             number = pid.get(13, 6, rep=rep) + pid.get(13, 7, rep=rep)
         if number:
             return number

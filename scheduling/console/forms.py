@@ -9,8 +9,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from patients.matching import normalize_phone
 from patients.models import Patient
+from patients.phones import normalize_phone
 from scheduling.models import (
     AppointmentType,
     BookReason,

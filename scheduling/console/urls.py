@@ -5,22 +5,22 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from .views import booking, calls, finder, page
 
 app_name = "console"
 urlpatterns = [
-    path("", views.console_home, name="home"),
-    path("call/start/", views.call_start, name="call_start"),
-    path("call/wrap-up/", views.call_wrap_up, name="call_wrap_up"),
-    path("patients/search/", views.search, name="search"),
-    path("patients/open/", views.patient_open, name="patient_open"),
-    path("patients/register/", views.register, name="register"),
-    path("slots/", views.slots, name="slots"),
-    path("hold/", views.hold, name="hold"),
-    path("hold/release/", views.release, name="release"),
-    path("book/", views.book, name="book"),
-    path("appointments/reschedule/start/", views.reschedule_start, name="reschedule_start"),
-    path("appointments/reschedule/", views.reschedule, name="reschedule"),
-    path("appointments/cancel/", views.cancel, name="cancel"),
-    path("waitlist/add/", views.waitlist_add, name="waitlist_add"),
+    path("", page.console_home, name="home"),
+    path("call/start/", calls.call_start, name="call_start"),
+    path("call/wrap-up/", calls.call_wrap_up, name="call_wrap_up"),
+    path("patients/search/", page.search, name="search"),
+    path("patients/open/", page.patient_open, name="patient_open"),
+    path("patients/register/", page.register, name="register"),
+    path("slots/", finder.slots, name="slots"),
+    path("hold/", booking.hold, name="hold"),
+    path("hold/release/", booking.release, name="release"),
+    path("book/", booking.book, name="book"),
+    path("appointments/reschedule/start/", booking.reschedule_start, name="reschedule_start"),
+    path("appointments/reschedule/", booking.reschedule, name="reschedule"),
+    path("appointments/cancel/", booking.cancel, name="cancel"),
+    path("waitlist/add/", booking.waitlist_add, name="waitlist_add"),
 ]

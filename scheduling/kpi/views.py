@@ -14,9 +14,9 @@ from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from django.views.decorators.vary import vary_on_headers
 
 from config.audit import audit_access_by_id
+from config.htmx import HtmxHttpRequest, render_page
 from config.permissions import VIEW_KPI, VIEW_PATIENT
 from patients.models import Patient
 from scheduling.models import Appointment
@@ -103,8 +103,7 @@ def _filters_or_errors(request: HttpRequest) -> tuple[KpiFilterForm, KpiFilters 
 
 @require_GET
 @permission_required(VIEW_KPI, raise_exception=True)
-@vary_on_headers("HX-Request")
-def kpi_page(request: HttpRequest, section: str = "overview") -> HttpResponse:
+def kpi_page(request: HtmxHttpRequest, section: str = "overview") -> HttpResponse:
     page_section = SECTIONS.get(section)
     if page_section is None:
         raise Http404("No such KPI page.")
@@ -116,8 +115,7 @@ def kpi_page(request: HttpRequest, section: str = "overview") -> HttpResponse:
         "title": page_section.title,
     }
     if f is None:
-        template = "kpi/page.html#content" if getattr(request, "htmx", False) else "kpi/page.html"
-        return render(request, template, context, status=400)
+        return render_page(request, "kpi/page.html", context, partial="content", status=400)
     with _analytics_session():
         page = page_section.build(f)
     export = request.GET.get("export")
@@ -140,8 +138,7 @@ def kpi_page(request: HttpRequest, section: str = "overview") -> HttpResponse:
         tables=page.tables,
         charts=page.charts,
     )
-    template = "kpi/page.html#content" if getattr(request, "htmx", False) else "kpi/page.html"
-    return render(request, template, context)
+    return render_page(request, "kpi/page.html", context, partial="content")
 
 
 def _card(metric: Metric, f: KpiFilters) -> dict[str, Any]:

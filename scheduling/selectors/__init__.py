@@ -1,26 +1,32 @@
-"""Reads for scheduling: the slot finder and the waitlist matches for freed slots.
+"""Reads for scheduling: the slot finder, waitlist matches, appointments and history.
 
-Split by question (slot search, the slot read under it, waitlist matches, single
-appointments); callers import every public name from ``scheduling.selectors`` as before.
+Split by question (slot search, the slot read under it, waitlist matches, appointments
+and a patient's history); callers import every public name from ``scheduling.selectors``.
 """
 
 from __future__ import annotations
 
-from .appointments import appointment_by_external_id
+from .agents import home_region_id
+from .appointments import (
+    appointment_by_external_id,
+    patient_appointments,
+    patient_locations_seen,
+)
 from .booking_rules import slot_network_reasons
 from .slot_reads import EPOCH, SlotRow
+from .slot_results import DayGroup, Excluded, SlotOption, SlotSearchResult
 from .slot_search import (
     DEFAULT_WINDOW_DAYS,
     MAX_WINDOW_DAYS,
     NOWHERE,
-    DayGroup,
-    Excluded,
-    SlotOption,
-    SlotSearchResult,
-    home_region_id,
     slot_search,
 )
-from .waitlist import WaitlistMatch, waitlist_matches_for_slot, waitlist_matches_for_slots
+from .waitlist import (
+    WaitlistMatch,
+    waitlist_matches_for_slot,
+    waitlist_matches_for_slots,
+    waitlist_open_for_patient,
+)
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
@@ -35,8 +41,11 @@ __all__ = [
     "WaitlistMatch",
     "appointment_by_external_id",
     "home_region_id",
+    "patient_appointments",
+    "patient_locations_seen",
     "slot_network_reasons",
     "slot_search",
     "waitlist_matches_for_slot",
     "waitlist_matches_for_slots",
+    "waitlist_open_for_patient",
 ]

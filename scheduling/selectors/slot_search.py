@@ -8,7 +8,6 @@ import dataclasses
 import heapq
 import zoneinfo
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,6 @@ from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
 from ..models import (
-    AgentProfile,
     Appointment,
     AppointmentType,
     Location,
@@ -39,110 +37,29 @@ from ..rules.base import (
 )
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, ScorePart, judge
+from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+from .agents import home_region_id
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
+from .slot_results import (
+    HELD_BY_ME,
+    HELD_BY_OTHER,
+    DayGroup,
+    Excluded,
+    SlotOption,
+    SlotSearchResult,
+)
 
 MAX_WINDOW_DAYS = 120
 # Visit-scope rules look at the patient and the visit type only; they get no real site.
 NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
-HELD_BY_OTHER = "held by another agent"
-HELD_BY_ME = "held by you on this call"
 NEEDS_OVERRIDE = "needs an override reason"
 OVERRIDE_PERMISSION = OVERRIDE_NETWORK
 
 
-@dataclass(frozen=True)
-class SlotOption:
-    slot_id: int
-    provider_id: int
-    provider: str
-    location_id: int
-    location: str
-    region_id: int | None
-    start: datetime  # UTC
-    end: datetime  # start + the visit's duration
-    local_start: datetime  # in the location's zone: what the agent reads out
-    local_end: datetime
-    time_zone: str
-    score: float
-    breakdown: tuple[ScorePart, ...]
-    distance_miles: float | None
-    # Another agent holds (part of) this start: shown so the agent knows, not bookable.
-    held: bool = False
-    # The searching agent holds it (on this call): theirs to book.
-    held_by_me: bool = False
-    # Offered only because the agent asked for out-of-network options: booking it needs
-    # an override reason. ``network_note`` says which side is out ("Dr. Lee is out of
-    # network for Delta PPO: needs an override reason").
-    out_of_network: bool = False
-    network_note: str = ""
-
-    @property
-    def bookable(self) -> bool:
-        return not self.held
-
-    @property
-    def hold_note(self) -> str:
-        """Who holds the slot, as an agent may read it: never another agent's name."""
-        if self.held:
-            return HELD_BY_OTHER
-        if self.held_by_me:
-            return HELD_BY_ME
-        return ""
-
-
-@dataclass(frozen=True)
-class DayGroup:
-    day: date  # the location's local date
-    options: tuple[SlotOption, ...]  # ranked, best first
-
-
-@dataclass(frozen=True)
-class Excluded:
-    kind: str  # "location" | "provider"
-    id: int
-    name: str
-    reasons: tuple[str, ...]
-    rules: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SlotSearchResult:
-    options: tuple[SlotOption, ...]  # bookable (yours included), ranked, best first
-    # Every start shown, by local day, days in date order: the options, plus the starts
-    # other agents hold where they rank (``held``), so the console can show them as held.
-    days: tuple[DayGroup, ...]
-    excluded: tuple[Excluded, ...]
-    region_id: int | None  # the region the search was narrowed to, if any
-    scoped_to_home_region: bool  # True when the agent's home region was applied by default
-    date_from: date
-    date_to: date
-    locations_searched: int
-    providers_searched: int
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Reasons that rule out every option for this patient and visit type (e.g. an
-    # existing-patients-only visit for someone new to the practice).
-    blocked: tuple[str, ...] = ()
-    # Starts other agents hold that rank among the options (also in ``days``).
-    held: tuple[SlotOption, ...] = ()
-    # True when out-of-network options were asked for and the user may override.
-    out_of_network_allowed: bool = False
-
-
 def _pk(value: Any) -> int | None:
     return None if value is None else int(getattr(value, "pk", value))
-
-
-def home_region_id(user: AbstractBaseUser | AnonymousUser | None) -> int | None:
-    if user is None or not user.is_authenticated:
-        return None
-    return (
-        AgentProfile.objects.filter(user_id=user.pk)
-        .values_list("home_region_id", flat=True)
-        .first()
-    )
 
 
 def slot_search(

@@ -10,10 +10,7 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
-from ..models import (
-    Slot,
-    Waitlist,
-)
+from ..models import Slot, Waitlist
 from ..rules.timing import in_time_of_day
 from .booking_rules import slot_judgement
 from .holds import live_holds
@@ -159,3 +156,14 @@ def _rules_allow(entry: Waitlist, slot: Slot, now: datetime) -> bool:
 
 def waitlist_matches_for_slot(*, slot: Slot) -> list[WaitlistMatch]:
     return waitlist_matches_for_slots(slot_ids=[slot.pk])
+
+
+def waitlist_open_for_patient(*, patient_id: int) -> list[Waitlist]:
+    """The patient's entries still waiting or offered a slot, with what they wait for."""
+    return list(
+        Waitlist.objects.filter(
+            patient_id=patient_id, status__in=[Waitlist.Status.OPEN, Waitlist.Status.OFFERED]
+        )
+        .select_related("appointment_type")
+        .prefetch_related("locations", "providers")
+    )

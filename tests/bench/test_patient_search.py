@@ -19,7 +19,7 @@ import time
 import pytest
 
 from patients.models import Patient
-from patients.selectors import patient_search
+from scheduling.console.readmodel import patient_search
 
 pytestmark = pytest.mark.django_db
 

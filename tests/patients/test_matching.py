@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from patients.matching import Demographics, match_score, normalize_name, normalize_phone
+from patients.matching import Demographics, match_score, normalize_name
+from patients.phones import normalize_phone
 
 MARIA = Demographics("María", "Gonzalez", date(1984, 3, 7), "(303) 555-0101", "80202", "F")
 

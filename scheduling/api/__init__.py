@@ -1,0 +1,38 @@
+"""/api/v1/ scheduling endpoints: thin views over scheduling.services and selectors.
+
+Each view validates input with its nested ``Input`` serializer (400 with field errors),
+calls one service or selector, and renders with its ``Output`` serializer. Service
+errors become their constant message with the status the error class carries (409 for
+booking conflicts). Ids travel in POST bodies, never names or birth dates in URLs.
+"""
+
+from __future__ import annotations
+
+from .appointments import (
+    AppointmentBookView,
+    AppointmentCancelView,
+    AppointmentRescheduleView,
+    HoldCreateView,
+    HoldReleaseView,
+)
+from .base import ServiceView
+from .calls import CallStartView, CallWrapUpView
+from .patients import PatientContextView, PatientSearchView
+from .slots import SlotSearchView
+from .waitlist import WaitlistAddView, WaitlistMatchesView
+
+__all__ = [
+    "AppointmentBookView",
+    "AppointmentCancelView",
+    "AppointmentRescheduleView",
+    "CallStartView",
+    "CallWrapUpView",
+    "HoldCreateView",
+    "HoldReleaseView",
+    "PatientContextView",
+    "PatientSearchView",
+    "ServiceView",
+    "SlotSearchView",
+    "WaitlistAddView",
+    "WaitlistMatchesView",
+]

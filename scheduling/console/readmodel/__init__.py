@@ -1,0 +1,24 @@
+"""The console's read model: the patient reads (search, context) and the panels built
+from them. The one place in scheduling that reads billing, through its selectors."""
+
+from __future__ import annotations
+
+from .panels import PANELS, TEMPLATE, Panels
+from .patient import (
+    PAST_APPOINTMENTS_SHOWN,
+    CoverageView,
+    PatientContext,
+    patient_context,
+    patient_search,
+)
+
+__all__ = [
+    "PANELS",
+    "PAST_APPOINTMENTS_SHOWN",
+    "TEMPLATE",
+    "CoverageView",
+    "Panels",
+    "PatientContext",
+    "patient_context",
+    "patient_search",
+]

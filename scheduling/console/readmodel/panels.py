@@ -1,0 +1,140 @@
+"""The console's panels: the template context each panel of the page renders from.
+
+Built from the session's console state on every response, so a full page load and an
+htmx fragment show the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from config.htmx import vary_on_htmx
+from patients.models import Patient
+from scheduling.models import AgentProfile, Appointment, AppointmentType, Call, Hold
+from scheduling.selectors import waitlist_matches_for_slots
+
+from .. import forms
+from ..requests import AgentRequest
+from ..state import ConsoleState
+from .patient import patient_context
+
+TEMPLATE = "console/console.html"
+PANELS = ("flash", "callbar", "search", "register", "context", "finder", "hold")
+
+
+class Panels:
+    """Builds the template context for the panels a response renders."""
+
+    def __init__(self, request: AgentRequest, state: ConsoleState) -> None:
+        self.request = request
+        self.state = state
+        self.extra: dict[str, Any] = {}
+
+    def context_for(self, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+        request, state = self.request, self.state
+        ctx: dict[str, Any] = {"state": state, **self.extra}
+        call = (
+            Call.objects.filter(pk=state.call_id, agent=request.user).first()
+            if state.call_id
+            else None
+        )
+        ctx["call"] = call
+        ctx.setdefault("call_form", forms.CallStartForm())
+        # Prefilled from what the call did (strongest outcome) and the reason given at start.
+        ctx.setdefault(
+            "wrapup_form",
+            forms.WrapUpForm(initial=state.wrapup_initial(call.reason if call else "")),
+        )
+        ctx.setdefault(
+            "search_form",
+            forms.SearchForm(initial={"query": call.caller_phone if call else ""}),
+        )
+        # A caller who is not on file is usually registered with the number they rang from.
+        ctx.setdefault(
+            "register_form",
+            forms.RegisterForm(initial={"phone": call.caller_phone if call else ""}),
+        )
+        if "context" in names and state.patient_id and "pc" not in ctx:
+            try:
+                on_call = call is not None and call.ended_at is None
+                ctx["pc"] = patient_context(
+                    patient_id=state.patient_id,
+                    user=request.user,
+                    audit=state.access_to_audit(on_call=on_call),
+                )
+            except Patient.DoesNotExist:
+                state.patient_id = None
+        ctx.setdefault("waitlist_form", forms.WaitlistForm(prefix="wl"))
+        ctx.setdefault("cancel_form", forms.CancelForm())
+        ctx.setdefault("book_form", forms.BookForm())
+        if "finder" in names:
+            ctx.setdefault("finder_form", self._finder_form())
+        if "hold" in names or "finder" in names:
+            self._hold_context(ctx)
+        profile = AgentProfile.objects.filter(user=request.user).select_related("home_region")
+        ctx["home_region"] = next((p.home_region for p in profile), None)
+        return ctx
+
+    def _finder_form(self) -> forms.SlotFinderForm:
+        """The finder starts from the last search, else from the agent's home region."""
+        state = self.state
+        if state.finder:
+            return forms.SlotFinderForm(initial=state.finder)
+        initial: dict[str, Any] = {}
+        profile = AgentProfile.objects.filter(user=self.request.user).first()
+        if profile and profile.home_region_id:
+            initial["region"] = profile.home_region_id
+        if state.reschedule_id:
+            appt = Appointment.objects.filter(pk=state.reschedule_id).first()
+            if appt:
+                initial["appointment_type"] = appt.appointment_type_id
+        return forms.SlotFinderForm(initial=initial)
+
+    def _hold_context(self, ctx: dict[str, Any]) -> None:
+        state, now = self.state, timezone.now()
+        hold = None
+        if state.hold_id:
+            hold = (
+                Hold.objects.select_related("slot__location", "slot__provider")
+                .filter(
+                    pk=state.hold_id,
+                    held_by=self.request.user,
+                    released_at__isnull=True,
+                    consumed_at__isnull=True,
+                    expires_at__gt=now,
+                )
+                .first()
+            )
+            if hold is None:
+                state.hold_id = None
+        ctx["hold"] = hold
+        if hold is not None:
+            ctx["hold_seconds"] = int((hold.expires_at - now).total_seconds())
+            # Same m:ss the script ticks, so the first paint does not read "179s".
+            ctx["hold_clock"] = "{}:{:02d}".format(*divmod(max(0, ctx["hold_seconds"]), 60))
+            ctx["held_type"] = AppointmentType.objects.filter(
+                pk=state.appointment_type_id or 0
+            ).first()
+        ctx["rescheduling"] = (
+            Appointment.objects.select_related("location", "appointment_type")
+            .filter(pk=state.reschedule_id, status=Appointment.Status.BOOKED)
+            .first()
+            if state.reschedule_id
+            else None
+        )
+        if state.freed_slot_ids and "waitlist_matches" not in ctx:
+            ctx["waitlist_matches"] = waitlist_matches_for_slots(slot_ids=state.freed_slot_ids)
+
+    def render(self, *names: str, status: int = 200) -> HttpResponse:
+        ordered = list(names) + (["flash"] if "flash" not in names else [])
+        ctx = self.context_for(ordered)
+        self.state.save(self.request.session)
+        html = []
+        for index, name in enumerate(ordered):
+            ctx["oob"] = index > 0
+            html.append(render_to_string(f"{TEMPLATE}#{name}", ctx, self.request))
+        return vary_on_htmx(HttpResponse("".join(html), status=status))

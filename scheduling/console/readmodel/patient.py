@@ -1,0 +1,119 @@
+"""The console's patient reads: search hits with every location that knows the patient,
+and the context panel (demographics, coverage with its last eligibility answer,
+clinical needs, visits at every location, the waitlist).
+
+A read-only projection across apps: it reads patients and billing through their
+selectors and writes nothing but the access audit entry of an opened context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from billing.selectors import coverage_latest_eligibility
+from config.audit import audit_access
+from patients.models import ClinicalFact, Coverage, Patient, PatientIdentifier
+from patients.selectors import (
+    SEARCH_LIMIT,
+    PatientHit,
+    patient_active_clinical_facts,
+    patient_active_coverages,
+    patient_for_viewing,
+    patient_hits_attach_locations,
+    patient_identifiers,
+)
+from patients.selectors import patient_search as _patient_search
+from scheduling.models import Appointment, Waitlist
+from scheduling.selectors import (
+    patient_appointments,
+    patient_locations_seen,
+    waitlist_open_for_patient,
+)
+
+PAST_APPOINTMENTS_SHOWN = 10
+
+
+def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[PatientHit]:
+    """``patients.selectors.patient_search``, each hit also listing the locations that
+    booked the patient, so an agent sees everywhere the caller is known."""
+    return _patient_search(
+        query=query, user=user, limit=limit, locations_seen=patient_locations_seen
+    )
+
+
+@dataclass
+class CoverageView:
+    coverage: Coverage
+    eligibility_status: str  # "" when never checked
+    eligibility_label: str
+    eligibility_checked_at: datetime | None
+
+
+@dataclass
+class PatientContext:
+    patient: Patient
+    age: int
+    coverages: list[CoverageView]
+    clinical: list[ClinicalFact]
+    upcoming: list[Appointment]  # with location/provider/type loaded
+    past: list[Appointment]
+    waitlist: list[Waitlist]
+    locations: list[str]
+    identifiers: list[PatientIdentifier]
+
+
+def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> PatientContext:
+    """Everything an agent needs about one patient, in one read; logs the access.
+
+    Every opening is an access audit entry (auditlog ACCESS, the same kind admin writes),
+    attributed to ``user`` explicitly so API calls authenticated by token are
+    attributed too. ``audit=False`` is for redrawing a context already audited (the
+    console redraws the panel after every booking or cancellation; logging each redraw
+    would bury the real accesses), so the caller decides what counts as one access.
+    Raises PermissionDenied and Patient.DoesNotExist as ``patient_for_viewing`` does.
+    """
+    patient = patient_for_viewing(patient_id=patient_id, user=user)
+    now = timezone.now()
+    coverages = patient_active_coverages(patient=patient)
+    latest = coverage_latest_eligibility(coverage_ids=[cov.pk for cov in coverages])
+    coverage_views = []
+    for cov in coverages:
+        last_check = latest.get(cov.pk)
+        coverage_views.append(
+            CoverageView(
+                coverage=cov,
+                eligibility_status=last_check.status if last_check else "",
+                eligibility_label=(
+                    last_check.get_status_display() if last_check else "Never checked"
+                ),
+                eligibility_checked_at=(
+                    (last_check.responded_at or last_check.requested_at) if last_check else None
+                ),
+            )
+        )
+    upcoming, past = patient_appointments(
+        patient_id=patient.pk, now=now, past_limit=PAST_APPOINTMENTS_SHOWN
+    )
+    waitlist = waitlist_open_for_patient(patient_id=patient.pk)
+    identifiers = patient_identifiers(patient=patient)
+    clinical = patient_active_clinical_facts(patient=patient)
+    hit = PatientHit(patient=patient, score=1.0, matched_on=[])
+    patient_hits_attach_locations([hit], seen=patient_locations_seen([patient.pk]))
+
+    if audit:
+        audit_access(actor=user, instances=[patient])
+    return PatientContext(
+        patient=patient,
+        age=patient.age_on(now.date()),
+        coverages=coverage_views,
+        clinical=clinical,
+        upcoming=upcoming,
+        past=past,
+        waitlist=waitlist,
+        locations=hit.locations,
+        identifiers=identifiers,
+    )

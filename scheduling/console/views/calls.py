@@ -1,0 +1,97 @@
+"""The call bar: start a call, wrap it up with its outcome."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.views.decorators.http import require_POST
+
+from patients.models import Patient
+from scheduling import services
+
+from .. import forms
+from ..readmodel import patient_search
+from ..requests import AgentRequest, console_view
+from ..state import ConsoleState
+from .common import current_call, refuse, respond, service_error
+
+
+@require_POST
+@console_view
+def call_start(request: AgentRequest) -> HttpResponse:
+    state = ConsoleState.load(request.session)
+    form = forms.CallStartForm(request.POST)
+    if not form.is_valid():
+        return respond(request, state, "callbar", call_form=form, status=400)
+    if current_call(request, state) is not None:
+        return refuse(
+            request,
+            state,
+            "callbar",
+            message="Wrap up the current call before starting another.",
+            status=409,
+        )
+    state.clear_call()
+    call = services.call_start(
+        agent=request.user,
+        caller_phone=form.cleaned_data["caller_phone"],
+        reason=form.cleaned_data["reason"],
+    )
+    state.call_id = call.pk
+    # The caller's number prefills the patient search: most callers are found by it.
+    search_form = forms.SearchForm(initial={"query": call.caller_phone})
+    hits = patient_search(query=call.caller_phone, user=request.user) if call.caller_phone else None
+    return respond(
+        request,
+        state,
+        "callbar",
+        "search",
+        "context",
+        "finder",
+        "hold",
+        "register",
+        search_form=search_form,
+        hits=hits,
+        searched=hits is not None,
+    )
+
+
+@require_POST
+@console_view
+def call_wrap_up(request: AgentRequest) -> HttpResponse:
+    state = ConsoleState.load(request.session)
+    call = current_call(request, state)
+    if call is None:
+        return respond(
+            request, state, "callbar", message="There is no call in progress.", level=messages.ERROR
+        )
+    form = forms.WrapUpForm(request.POST)
+    if not form.is_valid():
+        return respond(request, state, "callbar", wrapup_form=form, status=400)
+    patient = Patient.objects.filter(pk=state.patient_id).first() if state.patient_id else None
+    try:
+        ended = services.call_wrap_up(
+            call=call,
+            by=request.user,
+            outcome=form.cleaned_data["outcome"],
+            notes=form.cleaned_data["notes"],
+            patient=patient,
+            reason=form.cleaned_data["reason"],
+        )
+    except services.SchedulingError as exc:
+        return service_error(request, state, exc, "callbar")
+    state.clear_call()
+    handled = (ended.ended_at or ended.started_at) - ended.started_at
+    minutes, seconds = divmod(int(handled.total_seconds()), 60)
+    return respond(
+        request,
+        state,
+        "callbar",
+        "search",
+        "context",
+        "finder",
+        "hold",
+        "register",
+        last_call=ended,
+        message=f"Call wrapped up: {ended.get_outcome_display()} after {minutes}:{seconds:02d}.",
+    )

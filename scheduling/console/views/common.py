@@ -1,0 +1,107 @@
+"""What every console view shares: answering with panels or a redirect, refusing with a
+constant message, and the objects the session state points at (each re-read and checked
+to belong to this agent or to the open patient)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+
+from patients.models import Patient
+from scheduling import services
+from scheduling.models import Appointment, Call, Hold
+
+from ..readmodel import Panels
+from ..requests import AgentRequest
+from ..state import ConsoleState
+
+
+def respond(
+    request: AgentRequest,
+    state: ConsoleState,
+    *names: str,
+    message: str = "",
+    level: int = messages.INFO,
+    status: int = 200,
+    **extra: Any,
+) -> HttpResponse:
+    """Render the changed panels for htmx, or redirect back to the page for plain HTML."""
+    if not request.htmx:
+        state.save(request.session)
+        if message:
+            messages.add_message(request, level, message)
+        return redirect("console:home")
+    panels = Panels(request, state)
+    panels.extra.update(extra)
+    if message:
+        panels.extra["flash_message"] = message
+        panels.extra["flash_level"] = "error" if level >= messages.WARNING else "info"
+    return panels.render(*names, status=status)
+
+
+def refuse(
+    request: AgentRequest,
+    state: ConsoleState,
+    *names: str,
+    message: str,
+    status: int,
+    **extra: Any,
+) -> HttpResponse:
+    """Turn the request down: a constant message shown as an error, with its HTTP status."""
+    return respond(
+        request, state, *names, message=message, level=messages.ERROR, status=status, **extra
+    )
+
+
+def current_call(request: AgentRequest, state: ConsoleState) -> Call | None:
+    if not state.call_id:
+        return None
+    call = Call.objects.filter(pk=state.call_id, agent=request.user, ended_at__isnull=True).first()
+    if call is None:
+        state.call_id = None
+    return call
+
+
+def service_error(
+    request: AgentRequest, state: ConsoleState, exc: Exception, *names: str
+) -> HttpResponse:
+    """A service refused: show its constant message (and rule reasons) in the page."""
+    message = str(exc)
+    details = getattr(exc, "details", None)
+    if details:
+        message = f"{message} {' '.join(details)}"
+    status = getattr(exc, "status_code", 409)
+    return refuse(request, state, *(names or ("flash",)), message=message, status=status)
+
+
+def open_patient(state: ConsoleState) -> Patient | None:
+    return Patient.objects.filter(pk=state.patient_id).first() if state.patient_id else None
+
+
+def own_hold(request: AgentRequest, state: ConsoleState) -> Hold | None:
+    """The hold this console placed; the service still checks it is live and the agent's."""
+    return (
+        Hold.objects.select_related("slot")
+        .filter(pk=state.hold_id or 0, held_by=request.user)
+        .first()
+    )
+
+
+def own_appointment(state: ConsoleState, appointment_id: int) -> Appointment | None:
+    """Appointments are acted on only for the patient whose context is open."""
+    return (
+        Appointment.objects.select_related("location", "provider", "appointment_type")
+        .filter(pk=appointment_id, patient_id=state.patient_id or 0)
+        .first()
+    )
+
+
+def attach_patient_to_call(request: AgentRequest, state: ConsoleState) -> None:
+    """The call record names the patient it turned out to be about (for FCR by patient)."""
+    call = current_call(request, state)
+    patient = open_patient(state)
+    if call is not None and patient is not None:
+        services.call_attach_patient(call=call, patient=patient, by=request.user)

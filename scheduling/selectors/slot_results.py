@@ -1,0 +1,91 @@
+"""What the slot finder returns: ranked options by day, and every exclusion with its
+reasons, as frozen values the console, the API and FHIR ``$find`` all present."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from ..rules.registry import ScorePart
+
+HELD_BY_OTHER = "held by another agent"
+HELD_BY_ME = "held by you on this call"
+
+
+@dataclass(frozen=True)
+class SlotOption:
+    slot_id: int
+    provider_id: int
+    provider: str
+    location_id: int
+    location: str
+    region_id: int | None
+    start: datetime  # UTC
+    end: datetime  # start + the visit's duration
+    local_start: datetime  # in the location's zone: what the agent reads out
+    local_end: datetime
+    time_zone: str
+    score: float
+    breakdown: tuple[ScorePart, ...]
+    distance_miles: float | None
+    # Another agent holds (part of) this start: shown so the agent knows, not bookable.
+    held: bool = False
+    # The searching agent holds it (on this call): theirs to book.
+    held_by_me: bool = False
+    # Offered only because the agent asked for out-of-network options: booking it needs
+    # an override reason. ``network_note`` says which side is out ("Dr. Lee is out of
+    # network for Delta PPO: needs an override reason").
+    out_of_network: bool = False
+    network_note: str = ""
+
+    @property
+    def bookable(self) -> bool:
+        return not self.held
+
+    @property
+    def hold_note(self) -> str:
+        """Who holds the slot, as an agent may read it: never another agent's name."""
+        if self.held:
+            return HELD_BY_OTHER
+        if self.held_by_me:
+            return HELD_BY_ME
+        return ""
+
+
+@dataclass(frozen=True)
+class DayGroup:
+    day: date  # the location's local date
+    options: tuple[SlotOption, ...]  # ranked, best first
+
+
+@dataclass(frozen=True)
+class Excluded:
+    kind: str  # "location" | "provider"
+    id: int
+    name: str
+    reasons: tuple[str, ...]
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SlotSearchResult:
+    options: tuple[SlotOption, ...]  # bookable (yours included), ranked, best first
+    # Every start shown, by local day, days in date order: the options, plus the starts
+    # other agents hold where they rank (``held``), so the console can show them as held.
+    days: tuple[DayGroup, ...]
+    excluded: tuple[Excluded, ...]
+    region_id: int | None  # the region the search was narrowed to, if any
+    scoped_to_home_region: bool  # True when the agent's home region was applied by default
+    date_from: date
+    date_to: date
+    locations_searched: int
+    providers_searched: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Reasons that rule out every option for this patient and visit type (e.g. an
+    # existing-patients-only visit for someone new to the practice).
+    blocked: tuple[str, ...] = ()
+    # Starts other agents hold that rank among the options (also in ``days``).
+    held: tuple[SlotOption, ...] = ()
+    # True when out-of-network options were asked for and the user may override.
+    out_of_network_allowed: bool = False
