@@ -13,6 +13,10 @@ class IntegrationsConfig(AppConfig):
         from . import audit  # noqa: F401  (registers PHI models with auditlog)
         from .ledger import connectors_changed
         from .models import Connector
+        from .receivers import receivers_connect
+
+        # Domain changes become outbox rows in the domain's own transaction.
+        receivers_connect()
 
         # A new or edited connector is seen by the listener's directory at once.
         post_save.connect(connectors_changed, sender=Connector, dispatch_uid="connector_saved")
