@@ -11,6 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from patients.signals import (
+    patient_created,
+    patient_merged,
+    patient_unmerged,
+    patient_updated,
+    patients_upserted,
+)
 from scheduling.signals import appointment_changed, appointments_booked, appointments_ended
 
 from .outbox import (
@@ -19,6 +26,8 @@ from .outbox import (
     APPOINTMENT_MODIFIED,
     APPOINTMENT_NO_SHOW,
     APPOINTMENT_RESCHEDULED,
+    PATIENT_CREATED,
+    PATIENT_UPDATED,
     Outgoing,
     outbox_enqueue,
     outbox_enqueue_many,
@@ -35,6 +44,7 @@ APPOINTMENT_EVENTS = {
     "arrived": APPOINTMENT_MODIFIED,
     "completed": APPOINTMENT_MODIFIED,
 }
+PATIENT_EVENTS = {"created": PATIENT_CREATED, "updated": PATIENT_UPDATED}
 
 
 def _origin(origin_connector_id: int | None) -> dict[str, Any]:
@@ -85,6 +95,80 @@ def outbox_on_appointments_ended(
     )
 
 
+def outbox_on_patient_created(
+    sender: Any,
+    patient: Any,
+    location_id: int | None,
+    origin_connector_id: int | None = None,
+    **_: Any,
+) -> None:
+    outbox_enqueue(
+        event_type=PATIENT_CREATED,
+        aggregate_type="patient",
+        aggregate_id=patient.pk,
+        location_id=location_id,
+        payload=_origin(origin_connector_id),
+    )
+
+
+def outbox_on_patient_updated(
+    sender: Any,
+    patient: Any,
+    location_id: int | None,
+    origin_connector_id: int | None = None,
+    **_: Any,
+) -> None:
+    outbox_enqueue(
+        event_type=PATIENT_UPDATED,
+        aggregate_type="patient",
+        aggregate_id=patient.pk,
+        location_id=location_id,
+        payload=_origin(origin_connector_id),
+    )
+
+
+def outbox_on_patients_upserted(
+    sender: Any, changes: list[tuple[str, Any, int | None, int | None]], **_: Any
+) -> None:
+    outbox_enqueue_many(
+        [
+            Outgoing(PATIENT_EVENTS[event], "patient", patient.pk, location_id, _origin(origin))
+            for event, patient, location_id, origin in changes
+        ]
+    )
+
+
+def outbox_on_patient_merged(
+    sender: Any,
+    survivor_id: int,
+    merged_id: int,
+    location_id: int | None,
+    origin_connector_id: int | None = None,
+    **_: Any,
+) -> None:
+    outbox_enqueue(
+        event_type=PATIENT_UPDATED,
+        aggregate_type="patient",
+        aggregate_id=survivor_id,
+        location_id=location_id,
+        payload={"merged_id": merged_id, **_origin(origin_connector_id)},
+    )
+
+
+def outbox_on_patient_unmerged(
+    sender: Any, survivor_id: int, merged_id: int, merge_id: int, location_id: int | None, **_: Any
+) -> None:
+    # Both records changed: the survivor lost rows, the revived one has them back.
+    for pk in (survivor_id, merged_id):
+        outbox_enqueue(
+            event_type=PATIENT_UPDATED,
+            aggregate_type="patient",
+            aggregate_id=pk,
+            location_id=location_id,
+            payload={"unmerged": merge_id},
+        )
+
+
 def receivers_connect() -> None:
     """Called from ``IntegrationsConfig.ready``. Each one-row signal's receiver has a
     batch twin, so the domain's batch paths stay enabled (``bulk_receivers_ready``)."""
@@ -92,5 +176,10 @@ def receivers_connect() -> None:
         (appointment_changed, outbox_on_appointment_changed, "appointment_changed"),
         (appointments_booked, outbox_on_appointments_booked, "appointments_booked"),
         (appointments_ended, outbox_on_appointments_ended, "appointments_ended"),
+        (patient_created, outbox_on_patient_created, "patient_created"),
+        (patient_updated, outbox_on_patient_updated, "patient_updated"),
+        (patients_upserted, outbox_on_patients_upserted, "patients_upserted"),
+        (patient_merged, outbox_on_patient_merged, "patient_merged"),
+        (patient_unmerged, outbox_on_patient_unmerged, "patient_unmerged"),
     ):
         signal.connect(receiver, dispatch_uid=f"integrations.outbox_on_{uid}")

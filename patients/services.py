@@ -11,11 +11,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from integrations.outbox import PATIENT_CREATED, outbox_enqueue
-
 from .matching import Demographics, MatchResult, demographics_of, match_score, normalize_phone
 from .models import DuplicateCandidate, Patient
 from .selectors import _last_names, name_index_key
+from .signals import patient_created
 
 # Fields an agent may fill in at registration; anything else in ``data`` is refused.
 REGISTRATION_FIELDS = (
@@ -133,10 +132,10 @@ def patient_register(
             reason="; ".join(candidate.match.reasons)[:200],
             status=DuplicateCandidate.Status.NOT_DUPLICATE,
         )
-    outbox_enqueue(
-        event_type=PATIENT_CREATED,
-        aggregate_type="patient",
-        aggregate_id=patient.pk,
+    patient_created.send(
+        sender=Patient,
+        patient=patient,
         location_id=patient.home_location_id,
+        origin_connector_id=None,
     )
     return patient
