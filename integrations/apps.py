@@ -16,7 +16,11 @@ class IntegrationsConfig(AppConfig):
         )
         from .ledger import connectors_changed
         from .models import Connector
+        from .receivers import receivers_connect
         from .x12 import receivers  # noqa: F401  (sends eligibility checks billing requests)
+
+        # Domain changes become outbox rows in the domain's own transaction.
+        receivers_connect()
 
         # A new or edited connector is seen by the listener's directory at once.
         post_save.connect(connectors_changed, sender=Connector, dispatch_uid="connector_saved")

@@ -1,6 +1,7 @@
-"""The write side of the outbox: domain services call this inside their own transaction.
+"""The write side of the outbox: ``integrations.receivers`` calls this when a domain
+signal arrives, inside the transaction of the change the signal announces.
 
-Domain code names an event and the row it is about; the relay (integrations' worker)
+A receiver names an event and the row it is about; the relay (integrations' worker)
 decides which connectors want it and turns it into HL7 or FHIR at delivery time, reading
 the row's state then. That keeps wire formats out of the domain and makes a retried
 delivery send the latest truth rather than a stale snapshot.
@@ -18,7 +19,7 @@ from .models import OutboxEvent
 
 logger = logging.getLogger(__name__)
 
-# Event names the relay understands. Services use these constants, never string literals.
+# Event names the relay understands. Receivers use these constants, never string literals.
 APPOINTMENT_BOOKED = "appointment.booked"
 APPOINTMENT_RESCHEDULED = "appointment.rescheduled"  # on the NEW appointment; payload previous_id
 APPOINTMENT_MODIFIED = "appointment.modified"

@@ -12,12 +12,12 @@ from django.db import transaction
 from django.db.models import Q
 
 from config.permissions import ADD_PATIENT
-from integrations.outbox import PATIENT_CREATED, outbox_enqueue
 
 from .matching import Demographics, MatchResult, demographics_of, match_score
 from .models import DuplicateCandidate, Patient
 from .phones import normalize_phone
 from .selectors import _last_names, name_index_key
+from .signals import patient_created
 
 # Fields an agent may fill in at registration; anything else in ``data`` is refused.
 REGISTRATION_FIELDS = (
@@ -135,10 +135,10 @@ def patient_register(
             reason="; ".join(candidate.match.reasons)[:200],
             status=DuplicateCandidate.Status.NOT_DUPLICATE,
         )
-    outbox_enqueue(
-        event_type=PATIENT_CREATED,
-        aggregate_type="patient",
-        aggregate_id=patient.pk,
+    patient_created.send(
+        sender=Patient,
+        patient=patient,
         location_id=patient.home_location_id,
+        origin_connector_id=None,
     )
     return patient

@@ -1,7 +1,13 @@
 """Scheduling events other apps react to without scheduling importing them.
 
 Sent from inside the service's transaction; receivers that do outside work (a payer
-call, a Celery task) must defer it with ``transaction.on_commit``.
+call, a Celery task) must defer it with ``transaction.on_commit``. Receivers that write
+rows (integrations' outbox, billing's encounters) write them in that same transaction,
+so the rows exist if and only if the change commits.
+
+``origin_connector_id`` names the connector whose system made the change (a location's
+PMS sending an SIU), None when the hub made it: a change must not be echoed back to
+the system it came from.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from django.dispatch import Signal
 hold_placed = Signal()
 
 # kwargs: appointment (scheduling.Appointment), event ("booked" | "rescheduled" |
-# "cancelled" | "modified" | "no_show" | "arrived" | "completed"), previous (Appointment | None)
+# "cancelled" | "modified" | "no_show" | "arrived" | "completed"), previous (the
+# appointment a "rescheduled" one replaces, else None), origin_connector_id (int | None)
 appointment_changed = Signal()
 
-# kwargs: appointments (list[scheduling.Appointment]). Sent by batch paths
+# kwargs: appointments (list[scheduling.Appointment]), origin_connector_ids
+# (list[int | None], one per appointment). Sent by batch paths
 # (appointments_record_external_batch) INSTEAD of one appointment_changed(event="booked")
 # per row, so receivers can answer a batch set-based. A receiver of appointment_changed
 # must also receive this: the batch paths fall back to one booking at a time while
@@ -24,8 +32,11 @@ appointments_booked = Signal()
 
 
 # kwargs: ended (list[tuple[scheduling.Appointment, str]]), each appointment with its event
-# "cancelled" or "no_show". Sent by appointments_end_external_batch INSTEAD of one
-# appointment_changed per row, under the same rule as appointments_booked.
+# "cancelled" or "no_show"; changes (list[tuple[scheduling.Appointment, str, int | None]]),
+# EVERY change of the run in arrival order, "modified" ones included, each with its event
+# and origin connector id. Sent once by appointments_change_external_batch INSTEAD of one
+# appointment_changed per row, under the same rule as appointments_booked. ``ended`` may be
+# empty when the run only modified appointments.
 appointments_ended = Signal()
 
 

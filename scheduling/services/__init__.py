@@ -1,8 +1,8 @@
 """Writes for scheduling. Every function here is atomic and keyword-only.
 
 The package is split by what changes (holds, agents' bookings, the locations' own
-bookings, calls, the waitlist, the slot grid); callers import every public name from
-``scheduling.services`` as before.
+bookings one by one and in batches, calls, the waitlist, the slot grid); callers import
+every public name from ``scheduling.services``.
 
 Lock order, everywhere, so that two services never wait on each other in a circle:
 appointment row -> slot rows (by start) -> hold rows -> patient row -> room rows (by id).
@@ -46,17 +46,14 @@ from .errors import (
 )
 from .external import (
     EXTERNAL_STATUS_EVENTS,
-    BatchDeclined,
-    ExternalBooking,
-    ExternalChange,
     appointment_cancel_external,
     appointment_mark_no_show,
     appointment_record_external,
     appointment_update_external,
-    appointments_change_external_batch,
-    appointments_record_external_batch,
     external_windows_lock,
 )
+from .external_bookings import BatchDeclined, ExternalBooking, appointments_record_external_batch
+from .external_changes import ExternalChange, appointments_change_external_batch
 from .holds import hold_expire_stale, hold_place, hold_release, hold_release_for_call
 from .slots import MaterializeResult, slots_materialize
 from .waitlist import waitlist_add

@@ -15,7 +15,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.permissions import OVERRIDE_NETWORK
-from integrations import outbox
 from patients.models import Patient
 
 from .. import signals
@@ -183,21 +182,17 @@ def _announce(
     appointment: Appointment,
     event: str,
     *,
-    outbox_event: str,
-    payload: dict[str, Any] | None = None,
     previous: Appointment | None = None,
+    origin_connector_id: int | None = None,
 ) -> None:
-    """Tell the location's system (an outbox row, in the caller's transaction) and the
-    in-process receivers (``appointment_changed``) about one lifecycle change."""
-    outbox.outbox_enqueue(
-        event_type=outbox_event,
-        aggregate_type="appointment",
-        aggregate_id=appointment.pk,
-        location_id=appointment.location_id,
-        payload=payload,
-    )
+    """Tell the receivers (``appointment_changed``) about one lifecycle change, inside the
+    caller's transaction: integrations writes the location system's outbox row there."""
     signals.appointment_changed.send(
-        sender=Appointment, appointment=appointment, event=event, previous=previous
+        sender=Appointment,
+        appointment=appointment,
+        event=event,
+        previous=previous,
+        origin_connector_id=origin_connector_id,
     )
 
 
@@ -309,7 +304,7 @@ def appointment_book(
             channel=channel,
             now=now,
         )
-        _announce(appointment, "booked", outbox_event=outbox.APPOINTMENT_BOOKED)
+        _announce(appointment, "booked")
     return appointment
 
 
@@ -357,13 +352,7 @@ def appointment_reschedule(
             now=now,
             rescheduled_from=old,
         )
-        _announce(
-            new,
-            "rescheduled",
-            outbox_event=outbox.APPOINTMENT_RESCHEDULED,
-            payload={"previous_id": old.pk},
-            previous=old,
-        )
+        _announce(new, "rescheduled", previous=old)
     appointment.refresh_from_db()
     return new
 
@@ -381,7 +370,7 @@ def appointment_cancel(
         locked = _lock_active(appointment)
         _take_off_schedule(locked, status=Appointment.Status.CANCELLED, reason=reason, now=now)
         _attach_patient(call, locked.patient)
-        _announce(locked, "cancelled", outbox_event=outbox.APPOINTMENT_CANCELLED)
+        _announce(locked, "cancelled")
     return locked
 
 
