@@ -15,5 +15,4 @@ urlpatterns = [
     path("", include("scheduling.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("integrations.api_urls")),
-    path("", include("patients.api_urls")),
 ]

@@ -40,6 +40,7 @@ urlpatterns: list[URLPattern] = [
     path("waitlist/", _view(api.WaitlistAddView), name="api-waitlist-add"),
     path("calls/", _view(api.CallStartView), name="api-call-start"),
     path("calls/<int:call_id>/wrap-up/", _view(api.CallWrapUpView), name="api-call-wrap-up"),
+    path("patients/", _view(api.PatientRegisterView), name="api-patients"),
     path("patients/search/", _view(api.PatientSearchView), name="api-patient-search"),
     path(
         "patients/<int:patient_id>/context/",

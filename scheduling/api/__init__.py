@@ -17,7 +17,7 @@ from .appointments import (
 )
 from .base import ServiceView
 from .calls import CallStartView, CallWrapUpView
-from .patients import PatientContextView, PatientSearchView
+from .patients import PatientContextView, PatientRegisterView, PatientSearchView
 from .slots import SlotSearchView
 from .waitlist import WaitlistAddView, WaitlistMatchesView
 
@@ -30,6 +30,7 @@ __all__ = [
     "HoldCreateView",
     "HoldReleaseView",
     "PatientContextView",
+    "PatientRegisterView",
     "PatientSearchView",
     "ServiceView",
     "SlotSearchView",

@@ -1,11 +1,14 @@
-"""Patient search and context over /api/v1/, through the console's read model, so an API
-client sees the locations and history an agent sees. Searches are POSTs so names and
-birth dates never sit in a URL (and therefore never in an access log)."""
+"""The patient endpoints of /api/v1/: registration, search and context. They live in
+scheduling's API because they show and validate scheduling's rows (home locations, the
+locations a patient was seen at, appointments), through the console's read model, so an
+API client sees what an agent sees. Searches are POSTs so names and birth dates never
+sit in a URL (and therefore never in an access log)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -13,12 +16,29 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import validated_input
-from patients.api import IsAgent, PatientSummary
+from config.api import UsesConsolePermission, validated_input
 from patients.models import Patient
 from patients.selectors import PATIENT_NOT_FOUND
+from patients.services import PossibleDuplicate, patient_register
 
 from ..console.readmodel import patient_context, patient_search
+from ..models import Location
+
+
+class IsAgent(UsesConsolePermission):
+    """Agents (and admins) only: the console's permission gates its API too."""
+
+    message = "The agent role is required."
+
+
+class PatientSummary(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    date_of_birth = serializers.DateField()
+    phone = serializers.CharField()
+    home_location = serializers.CharField(source="home_location.name", default=None)
+    status = serializers.CharField()
 
 
 class PatientView(APIView):
@@ -137,3 +157,53 @@ class PatientContextView(PatientView):
                 "waitlist": self.Waitlist(ctx.waitlist, many=True).data,
             }
         )
+
+
+class PatientRegisterView(PatientView):
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientRegisterInput"
+
+        first_name = serializers.CharField(max_length=60)
+        middle_name = serializers.CharField(max_length=60, required=False, allow_blank=True)
+        last_name = serializers.CharField(max_length=60)
+        date_of_birth = serializers.DateField()
+        sex = serializers.ChoiceField(choices=Patient.Sex.choices, required=False)
+        phone = serializers.CharField(max_length=25, required=False, allow_blank=True)
+        email = serializers.EmailField(required=False, allow_blank=True)
+        zip_code = serializers.CharField(max_length=10, required=False, allow_blank=True)
+        preferred_language = serializers.CharField(max_length=8, required=False)
+        home_location = serializers.PrimaryKeyRelatedField(
+            queryset=Location.objects.filter(active=True),
+            required=False,
+            allow_null=True,
+        )
+        confirmed_not_duplicate = serializers.BooleanField(default=False)
+
+    @extend_schema(request=Input, responses={201: PatientSummary})
+    def post(self, request: Request) -> Response:
+        data = validated_input(self.Input, request)
+        fields = dict(data)
+        confirmed = fields.pop("confirmed_not_duplicate")
+        try:
+            patient = patient_register(
+                data=fields, by=request.user, confirmed_not_duplicate=confirmed
+            )
+        except PossibleDuplicate as dup:
+            return Response(
+                {
+                    "detail": str(dup),
+                    "candidates": [
+                        {
+                            "patient": PatientSummary(c.patient).data,
+                            "score": c.match.score,
+                            "reasons": list(c.match.reasons),
+                        }
+                        for c in dup.candidates
+                    ],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        except DjangoValidationError as exc:
+            return Response({"detail": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(PatientSummary(patient).data, status=status.HTTP_201_CREATED)
