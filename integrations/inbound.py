@@ -14,23 +14,18 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
 
+from . import retry
 from .models import Connector, Message
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 PENDING_INBOUND = (Message.Status.RECEIVED, Message.Status.FAILED)
-
-
-def backoff(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min … capped at one hour."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
 def _apply(message: Message) -> str:
@@ -94,11 +89,11 @@ def _process_head(key: str, now: datetime) -> str:
         except Exception as exc:
             head.attempts += 1
             head.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
-            if head.attempts >= MAX_ATTEMPTS:
+            if retry.exhausted(head.attempts):
                 head.status = Message.Status.DEAD
             else:
                 head.status = Message.Status.FAILED
-                head.next_attempt_at = now + backoff(head.attempts)
+                head.next_attempt_at = now + retry.backoff(head.attempts)
             logger.warning("inbound message #%s failed: %s", head.pk, type(exc).__name__)
         else:
             head.status = Message.Status.PROCESSED
@@ -167,11 +162,11 @@ def _outcome(head: Message, now: datetime, note: str | None, exc: Exception | No
     head.attempts += 1
     head.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
     logger.warning("inbound message #%s failed: %s", head.pk, type(exc).__name__)
-    if head.attempts >= MAX_ATTEMPTS:
+    if retry.exhausted(head.attempts):
         head.status = Message.Status.DEAD
         return True
     head.status = Message.Status.FAILED
-    head.next_attempt_at = now + backoff(head.attempts)
+    head.next_attempt_at = now + retry.backoff(head.attempts)
     return False
 
 

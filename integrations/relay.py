@@ -10,7 +10,8 @@ At least once, in order per patient and connector, with exponential backoff:
    rebuilds the wire message from the current rows (a retry sends the latest truth,
    under the same control id so the receiver can drop a repeat), sends it and records
    the ACK. AE or a 4xx is permanent: dead-lettered at once. AR, timeouts and network
-   errors back off; after MAX_ATTEMPTS the row is dead-lettered and the queue moves on.
+   errors back off (``integrations.retry``); after the last attempt the row is
+   dead-lettered and the queue moves on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import retry
 from .hl7v2 import outbound as hl7out
 from .models import Connector, Message, OutboxEvent
 from .transports import TransportError, transport_for
@@ -36,16 +38,6 @@ logger = logging.getLogger(__name__)
 ERR_GONE = "the record this event is about no longer exists"
 OUT_PENDING = (Message.Status.PENDING, Message.Status.FAILED)
 HL7_KINDS = (Connector.Kind.HL7V2_MLLP, Connector.Kind.SANDBOX)
-
-
-def max_attempts() -> int:
-    return int(getattr(settings, "INTEGRATIONS_MAX_ATTEMPTS", 8))
-
-
-def backoff(attempts: int) -> timedelta:
-    """base · 2^(attempts-1), capped at an hour (base 30 s unless settings say otherwise)."""
-    base = float(getattr(settings, "INTEGRATIONS_RETRY_BASE_SECONDS", 30))
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
 
 
 def speaks_fhir(connector: Connector) -> bool:
@@ -313,13 +305,13 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
             from .hl7v2.ack import ack_code
 
             message.ack_code = (ack_code(error.response) or "")[:4]
-        if error.permanent or message.attempts >= max_attempts():
+        if error.permanent or retry.exhausted(message.attempts):
             message.status = Message.Status.DEAD
             message.next_attempt_at = None
             message.processed_at = done
         else:
             message.status = Message.Status.FAILED
-            message.next_attempt_at = done + backoff(message.attempts)
+            message.next_attempt_at = done + retry.backoff(message.attempts)
     message.save(
         update_fields=[
             "status",

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from integrations import inbound
+from integrations import inbound, retry
 from integrations.hl7v2 import inbound as hl7_inbound
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message
@@ -61,7 +61,7 @@ def test_a_message_that_fails_every_time_is_dead_lettered_and_the_queue_moves_on
 
     monkeypatch.setattr(hl7_inbound, "patient_record", broken)
     stored = inbound_store_batch([adt("X1", mrn="C"), adt("X2", mrn="C", event="A08")])
-    for _ in range(inbound.MAX_ATTEMPTS):
+    for _ in range(retry.max_attempts()):
         Message.objects.filter(control_id="X1").update(next_attempt_at=None)
         inbound.inbound_drain_keys([stored[0].ordering_key])
 
