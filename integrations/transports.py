@@ -24,6 +24,11 @@ Resource = dict[str, Any] | None
 
 
 class TransportError(Exception):
+    """A delivery that failed. ``permanent``: the same message can never succeed (AE, a
+    4xx, a bad endpoint, a message that fails validation), so it is dead-lettered at once;
+    otherwise retrying later can help and the caller backs off. ``response`` is what the
+    far side answered, if anything (an ACK, an HTTP body), kept in the ledger."""
+
     def __init__(self, message: str, *, permanent: bool, response: str = "") -> None:
         super().__init__(message)
         self.permanent = permanent
