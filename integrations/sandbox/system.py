@@ -81,7 +81,7 @@ class SandboxPMS:
         )
 
     def _apply_siu(self, message: ParsedMessage) -> None:
-        from integrations.hl7v2.inbound import parse_hl7_datetime
+        from integrations.hl7v2.fields import parse_hl7_datetime
         from scheduling.models import Location
 
         sch = message.require("SCH")
@@ -434,10 +434,9 @@ def sandbox_send(connector: Connector, raws: list[str]) -> list[str]:
             try:
                 _default_dispatch(keys)
             except Exception:  # broker down: the sweeper applies them
-                from integrations.inbound import inbound_drain_key
+                from integrations.inbound import inbound_drain_keys
 
-                for key in keys:
-                    inbound_drain_key(key)
+                inbound_drain_keys(keys)
 
         transaction.on_commit(dispatch)
     return [s.ack_code for s in stored]

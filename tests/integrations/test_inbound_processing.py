@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from integrations import inbound, retry
-from integrations.hl7v2 import inbound as hl7_inbound
+from integrations.hl7v2 import adt as adt_chapter
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message
 from patients.models import PatientIdentifier
@@ -20,14 +20,14 @@ pytestmark = pytest.mark.django_db
 def test_a_transient_failure_holds_its_patient_and_no_one_else(pms, monkeypatch):
     # Injected where both the bulk ADT path and the one-by-one path read the PID, so the
     # failure hits whichever path the worker takes.
-    real_record = hl7_inbound.patient_record
+    real_record = adt_chapter.patient_record
 
     def flaky(message, connector):
         if message.header.control_id == "F1":
             raise RuntimeError("database hiccup")
         return real_record(message, connector)
 
-    monkeypatch.setattr(hl7_inbound, "patient_record", flaky)
+    monkeypatch.setattr(adt_chapter, "patient_record", flaky)
     stored = inbound_store_batch(
         [
             adt("F1", mrn="A"),
@@ -42,7 +42,7 @@ def test_a_transient_failure_holds_its_patient_and_no_one_else(pms, monkeypatch)
     assert status == {"F1": "failed", "F2": "received", "G1": "processed"}
     assert Message.objects.get(control_id="F1").next_attempt_at is not None
 
-    monkeypatch.setattr(hl7_inbound, "patient_record", real_record)
+    monkeypatch.setattr(adt_chapter, "patient_record", real_record)
     Message.objects.filter(control_id="F1").update(next_attempt_at=None)
     inbound.inbound_drain_keys(inbound.inbound_due_keys())
 
@@ -52,14 +52,14 @@ def test_a_transient_failure_holds_its_patient_and_no_one_else(pms, monkeypatch)
 
 
 def test_a_message_that_fails_every_time_is_dead_lettered_and_the_queue_moves_on(pms, monkeypatch):
-    real_record = hl7_inbound.patient_record
+    real_record = adt_chapter.patient_record
 
     def broken(message, connector):
         if message.header.control_id == "X1":
             raise RuntimeError("always")
         return real_record(message, connector)
 
-    monkeypatch.setattr(hl7_inbound, "patient_record", broken)
+    monkeypatch.setattr(adt_chapter, "patient_record", broken)
     stored = inbound_store_batch([adt("X1", mrn="C"), adt("X2", mrn="C", event="A08")])
     for _ in range(retry.max_attempts()):
         Message.objects.filter(control_id="X1").update(next_attempt_at=None)

@@ -39,8 +39,7 @@ def sandbox(db) -> Connector:
 
 
 def _apply_inbound() -> None:
-    for key in inbound.inbound_due_keys():
-        inbound.inbound_drain_key(key)
+    inbound.inbound_drain_keys(inbound.inbound_due_keys())
 
 
 def test_a_hub_booking_reaches_the_sandbox_book_and_is_acknowledged(sandbox):
