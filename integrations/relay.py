@@ -31,7 +31,8 @@ from django.utils import timezone
 from . import retry
 from .hl7v2 import outbound as hl7out
 from .models import Connector, Message, OutboxEvent
-from .transports import TransportError, transport_for
+from .sandbox.system import SandboxTransport
+from .transports import FhirTransport, MLLPTransport, Transport, TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,17 @@ def targets(event: OutboxEvent) -> list[Connector]:
     return [
         c for c in connectors if not c.message_types or _wanted_type(event, c) in c.message_types
     ]
+
+
+def transport_for(connector: Connector, *, timeout: float) -> Transport:
+    """How this connector is reached: MLLP, FHIR REST, or the in-process sandbox."""
+    if connector.kind == Connector.Kind.HL7V2_MLLP:
+        return MLLPTransport(connector, timeout=timeout)
+    if connector.kind == Connector.Kind.FHIR_R4:
+        return FhirTransport(connector, timeout=timeout)
+    if connector.kind == Connector.Kind.SANDBOX:
+        return SandboxTransport(connector, timeout=timeout)
+    raise TransportError(f"no transport for {connector.kind}", permanent=True)
 
 
 # -- fan-out ---------------------------------------------------------------------------

@@ -176,18 +176,4 @@ def _secret(connector: Connector) -> str:
     return os.environ.get(connector.credentials_ref, "") if connector.credentials_ref else ""
 
 
-def transport_for(connector: Connector, *, timeout: float = DEFAULT_TIMEOUT) -> Transport:
-    from .models import Connector as C
-
-    if connector.kind == C.Kind.HL7V2_MLLP:
-        return MLLPTransport(connector, timeout=timeout)
-    if connector.kind == C.Kind.FHIR_R4:
-        return FhirTransport(connector, timeout=timeout)
-    if connector.kind == C.Kind.SANDBOX:
-        from .sandbox.system import SandboxTransport
-
-        return SandboxTransport(connector, timeout=timeout)
-    raise TransportError(f"no transport for {connector.kind}", permanent=True)
-
-
-__all__ = ["Delivered", "Transport", "TransportError", "transport_for"]
+__all__ = ["Delivered", "FhirTransport", "MLLPTransport", "Transport", "TransportError"]

@@ -422,7 +422,7 @@ def sandbox_send(connector: Connector, raws: list[str]) -> list[str]:
     """Hand what the sandbox sends to the hub's inbound path, like the MLLP listener does:
     store in the ledger, then let the workers apply it. Returns the ACK codes."""
     from integrations.ledger import inbound_store_batch
-    from integrations.mllp.server import _default_dispatch
+    from integrations.mllp.server import dispatch_to_workers
 
     if not raws:
         return []
@@ -432,7 +432,7 @@ def sandbox_send(connector: Connector, raws: list[str]) -> list[str]:
 
         def dispatch() -> None:
             try:
-                _default_dispatch(keys)
+                dispatch_to_workers(keys)
             except Exception:  # broker down: the sweeper applies them
                 from integrations.inbound import inbound_drain_keys
 
