@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from . import retry
 from .hl7v2 import outbound as hl7out
+from .hl7v2.validation import OutboundInvalid, outbound_validate
 from .models import Connector, Message, OutboxEvent
 from .sandbox.system import SandboxTransport
 from .transports import FhirTransport, MLLPTransport, Transport, TransportError
@@ -188,6 +189,15 @@ def targets(event: OutboxEvent) -> list[Connector]:
     ]
 
 
+def _hl7_check(raw: str) -> None:
+    """An SIU/ADT that is not valid v2.5.1 can never be delivered as built: dead-letter it
+    (permanent), with hl7apy's reason in the ledger row's error, rather than send it."""
+    try:
+        outbound_validate(raw)
+    except OutboundInvalid as exc:
+        raise TransportError(str(exc), permanent=True) from None
+
+
 def transport_for(connector: Connector, *, timeout: float) -> Transport:
     """How this connector is reached: MLLP, FHIR REST, or the in-process sandbox."""
     if connector.kind == Connector.Kind.HL7V2_MLLP:
@@ -299,6 +309,8 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         message.message_type = wire.message_type[:20]
         message.control_id = control_id
         message.save(update_fields=["raw", "sha256", "message_type", "control_id"])
+        if wire.resource is None:
+            _hl7_check(wire.raw)
         result = transport_for(connector, timeout=timeout).send(
             wire.raw, control_id=control_id, resource=wire.resource
         )
