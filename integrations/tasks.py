@@ -30,7 +30,7 @@ def outbox_relay_task() -> dict[str, int]:
 @shared_task(acks_late=True)
 def sandbox_tick_task() -> dict[str, int]:
     """A minute of life at the sandbox locations: front-desk bookings, visit documentation."""
-    from .sandbox.system import sandbox_tick
+    from .sandbox.feed import sandbox_tick
 
     return sandbox_tick()
 
