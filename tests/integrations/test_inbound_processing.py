@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from integrations import inbound, retry
 from integrations.hl7v2 import adt as adt_chapter
@@ -67,6 +68,30 @@ def test_a_message_that_fails_every_time_is_dead_lettered_and_the_queue_moves_on
 
     status = dict(Message.objects.values_list("control_id", "status"))
     assert status == {"X1": "dead", "X2": "processed"}
+
+
+def test_inbound_retries_follow_the_integrations_retry_settings(pms, monkeypatch, settings):
+    settings.INTEGRATIONS_MAX_ATTEMPTS = 2
+    settings.INTEGRATIONS_RETRY_BASE_SECONDS = 10
+    settings.INTEGRATIONS_RETRY_CAP_SECONDS = 15
+
+    def broken(message, connector):
+        raise RuntimeError("always")
+
+    monkeypatch.setattr(adt_chapter, "patient_record", broken)
+    (stored,) = inbound_store_batch([adt("Y1", mrn="D")])
+
+    before = timezone.now()
+    inbound.inbound_drain_keys([stored.ordering_key])
+    row = Message.objects.get(control_id="Y1")
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert before + timedelta(seconds=10) <= row.next_attempt_at
+    assert row.next_attempt_at <= timezone.now() + timedelta(seconds=10)
+    assert retry.backoff(3) == timedelta(seconds=15), "capped"
+
+    Message.objects.filter(control_id="Y1").update(next_attempt_at=None)
+    inbound.inbound_drain_keys([stored.ordering_key])
+    assert Message.objects.get(control_id="Y1").status == "dead", "after the second attempt"
 
 
 def _entries(patient_ids):
