@@ -113,9 +113,10 @@ def _kick_relay() -> None:
     if not getattr(settings, "INTEGRATIONS_KICK_RELAY", True):
         return
     try:
-        from .tasks import outbox_relay_task
+        # By name: the write side sits below the task modules and must not import them.
+        from celery import current_app
 
-        outbox_relay_task.delay()
+        current_app.send_task("integrations.tasks.outbox_relay_task")
     except Exception:
         logger.warning("could not queue the outbox relay; beat will run it")
 

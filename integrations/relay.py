@@ -10,7 +10,8 @@ At least once, in order per patient and connector, with exponential backoff:
    rebuilds the wire message from the current rows (a retry sends the latest truth,
    under the same control id so the receiver can drop a repeat), sends it and records
    the ACK. AE or a 4xx is permanent: dead-lettered at once. AR, timeouts and network
-   errors back off; after MAX_ATTEMPTS the row is dead-lettered and the queue moves on.
+   errors back off (``integrations.retry``); after the last attempt the row is
+   dead-lettered and the queue moves on.
 """
 
 from __future__ import annotations
@@ -27,25 +28,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import retry
 from .hl7v2 import outbound as hl7out
+from .hl7v2.validation import OutboundInvalid, outbound_validate
 from .models import Connector, Message, OutboxEvent
-from .transports import TransportError, transport_for
+from .sandbox.system import SandboxTransport
+from .transports import FhirTransport, MLLPTransport, Transport, TransportError
 
 logger = logging.getLogger(__name__)
 
 ERR_GONE = "the record this event is about no longer exists"
 OUT_PENDING = (Message.Status.PENDING, Message.Status.FAILED)
 HL7_KINDS = (Connector.Kind.HL7V2_MLLP, Connector.Kind.SANDBOX)
-
-
-def max_attempts() -> int:
-    return int(getattr(settings, "INTEGRATIONS_MAX_ATTEMPTS", 8))
-
-
-def backoff(attempts: int) -> timedelta:
-    """base · 2^(attempts-1), capped at an hour (base 30 s unless settings say otherwise)."""
-    base = float(getattr(settings, "INTEGRATIONS_RETRY_BASE_SECONDS", 30))
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
 
 
 def speaks_fhir(connector: Connector) -> bool:
@@ -195,6 +189,26 @@ def targets(event: OutboxEvent) -> list[Connector]:
     ]
 
 
+def _hl7_check(raw: str) -> None:
+    """An SIU/ADT that is not valid v2.5.1 can never be delivered as built: dead-letter it
+    (permanent), with hl7apy's reason in the ledger row's error, rather than send it."""
+    try:
+        outbound_validate(raw)
+    except OutboundInvalid as exc:
+        raise TransportError(str(exc), permanent=True) from None
+
+
+def transport_for(connector: Connector, *, timeout: float) -> Transport:
+    """How this connector is reached: MLLP, FHIR REST, or the in-process sandbox."""
+    if connector.kind == Connector.Kind.HL7V2_MLLP:
+        return MLLPTransport(connector, timeout=timeout)
+    if connector.kind == Connector.Kind.FHIR_R4:
+        return FhirTransport(connector, timeout=timeout)
+    if connector.kind == Connector.Kind.SANDBOX:
+        return SandboxTransport(connector, timeout=timeout)
+    raise TransportError(f"no transport for {connector.kind}", permanent=True)
+
+
 # -- fan-out ---------------------------------------------------------------------------
 def outbox_fan_out(*, limit: int = 500) -> int:
     """Turn pending events into outbound ledger rows. Returns how many events it handled."""
@@ -295,6 +309,8 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         message.message_type = wire.message_type[:20]
         message.control_id = control_id
         message.save(update_fields=["raw", "sha256", "message_type", "control_id"])
+        if wire.resource is None:
+            _hl7_check(wire.raw)
         result = transport_for(connector, timeout=timeout).send(
             wire.raw, control_id=control_id, resource=wire.resource
         )
@@ -313,13 +329,13 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
             from .hl7v2.ack import ack_code
 
             message.ack_code = (ack_code(error.response) or "")[:4]
-        if error.permanent or message.attempts >= max_attempts():
+        if error.permanent or retry.exhausted(message.attempts):
             message.status = Message.Status.DEAD
             message.next_attempt_at = None
             message.processed_at = done
         else:
             message.status = Message.Status.FAILED
-            message.next_attempt_at = done + backoff(message.attempts)
+            message.next_attempt_at = done + retry.backoff(message.attempts)
     message.save(
         update_fields=[
             "status",

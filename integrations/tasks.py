@@ -28,17 +28,9 @@ def outbox_relay_task() -> dict[str, int]:
 
 
 @shared_task(acks_late=True)
-def outbound_deliver_task(message_id: int) -> str:
-    """Deliver one outbound ledger row now (used by replay)."""
-    from .relay import outbound_deliver
-
-    return outbound_deliver(message_id)
-
-
-@shared_task(acks_late=True)
 def sandbox_tick_task() -> dict[str, int]:
     """A minute of life at the sandbox locations: front-desk bookings, visit documentation."""
-    from .sandbox.system import sandbox_tick
+    from .sandbox.feed import sandbox_tick
 
     return sandbox_tick()
 

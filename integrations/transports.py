@@ -24,6 +24,11 @@ Resource = dict[str, Any] | None
 
 
 class TransportError(Exception):
+    """A delivery that failed. ``permanent``: the same message can never succeed (AE, a
+    4xx, a bad endpoint, a message that fails validation), so it is dead-lettered at once;
+    otherwise retrying later can help and the caller backs off. ``response`` is what the
+    far side answered, if anything (an ACK, an HTTP body), kept in the ledger."""
+
     def __init__(self, message: str, *, permanent: bool, response: str = "") -> None:
         super().__init__(message)
         self.permanent = permanent
@@ -171,18 +176,4 @@ def _secret(connector: Connector) -> str:
     return os.environ.get(connector.credentials_ref, "") if connector.credentials_ref else ""
 
 
-def transport_for(connector: Connector, *, timeout: float = DEFAULT_TIMEOUT) -> Transport:
-    from .models import Connector as C
-
-    if connector.kind == C.Kind.HL7V2_MLLP:
-        return MLLPTransport(connector, timeout=timeout)
-    if connector.kind == C.Kind.FHIR_R4:
-        return FhirTransport(connector, timeout=timeout)
-    if connector.kind == C.Kind.SANDBOX:
-        from .sandbox.system import SandboxTransport
-
-        return SandboxTransport(connector, timeout=timeout)
-    raise TransportError(f"no transport for {connector.kind}", permanent=True)
-
-
-__all__ = ["Delivered", "Transport", "TransportError", "transport_for"]
+__all__ = ["Delivered", "FhirTransport", "MLLPTransport", "Transport", "TransportError"]

@@ -266,6 +266,13 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "hub")
 SLOT_HORIZON_DAYS = env_int("SLOT_HORIZON_DAYS", 90)
 HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
 
+# Integrations retry policy, inbound processing and the outbox relay alike: a transient
+# failure waits base * 2^(attempt-1) seconds, capped, and the row is dead-lettered after
+# the last attempt (8 attempts at 30 s base span about an hour).
+INTEGRATIONS_MAX_ATTEMPTS = env_int("INTEGRATIONS_MAX_ATTEMPTS", 8)
+INTEGRATIONS_RETRY_BASE_SECONDS = env_int("INTEGRATIONS_RETRY_BASE_SECONDS", 30)
+INTEGRATIONS_RETRY_CAP_SECONDS = env_int("INTEGRATIONS_RETRY_CAP_SECONDS", 3600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -11,7 +11,7 @@ import json
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.hl7v2.inbound import MappingError
+from integrations.hl7v2.fields import MappingError
 from patients.mpi import PatientRecord, SourceIdentifier
 
 from .resources import APPOINTMENT_SYSTEM, NPI_SYSTEM, PATIENT_SYSTEM

@@ -1,6 +1,7 @@
 """HL7 v2.5.1 messages the hub sends to location systems: SIU for appointments, ADT for
 demographics. Built as strings from domain rows read at delivery time (so a retry sends
-the latest truth); tests/conformance validates every shape with hl7apy STRICT.
+the latest truth). The relay checks each one with hl7apy before it leaves
+(``hl7v2.validation``); tests/conformance checks every shape the same way.
 
 SIU (chapter 10): SCH carries the appointment, TQ1 its timing, PID the patient, and one
 RGS group the resources: AIS (service = visit type), AIL (location), AIP (provider).

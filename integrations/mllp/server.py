@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from celery import current_app
 from django.db import close_old_connections
 
 from . import END_BLOCK, START_BLOCK, decode, unframe
@@ -41,10 +42,16 @@ class ListenerStats:
     acks: dict[str, int] = field(default_factory=dict)
 
 
-def _default_dispatch(keys: list[str]) -> None:
-    from integrations.tasks import inbound_drain_task
+INBOUND_DRAIN_TASK = "integrations.tasks.inbound_drain_task"
 
-    inbound_drain_task.delay(keys)
+
+def dispatch_to_workers(keys: list[str]) -> None:
+    """Queue processing of these patient keys for the workers.
+
+    Sent by task name: the listener sits below the task modules (they import the
+    sandbox, which feeds the hub the way this listener does), so it must not import them.
+    """
+    current_app.send_task(INBOUND_DRAIN_TASK, args=[keys])
 
 
 class MLLPListener:
@@ -54,7 +61,7 @@ class MLLPListener:
         port: int = 2575,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        dispatch: Callable[[list[str]], None] | None = _default_dispatch,
+        dispatch: Callable[[list[str]], None] | None = dispatch_to_workers,
     ) -> None:
         self.host = host
         self.port = port

@@ -23,9 +23,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
 from integrations.hl7v2.ack import AA, AE, build_ack, hl7_timestamp
 from integrations.hl7v2.reader import HL7FormatError, ParsedMessage, check_message
 from integrations.models import Connector, SandboxAppointment
@@ -81,7 +78,7 @@ class SandboxPMS:
         )
 
     def _apply_siu(self, message: ParsedMessage) -> None:
-        from integrations.hl7v2.inbound import parse_hl7_datetime
+        from integrations.hl7v2.fields import parse_hl7_datetime
         from scheduling.models import Location
 
         sch = message.require("SCH")
@@ -416,57 +413,6 @@ class SandboxPMS:
             )
         SandboxAppointment.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
         return len(rows)
-
-
-def sandbox_send(connector: Connector, raws: list[str]) -> list[str]:
-    """Hand what the sandbox sends to the hub's inbound path, like the MLLP listener does:
-    store in the ledger, then let the workers apply it. Returns the ACK codes."""
-    from integrations.ledger import inbound_store_batch
-    from integrations.mllp.server import _default_dispatch
-
-    if not raws:
-        return []
-    stored = inbound_store_batch(raws)
-    keys = list(dict.fromkeys(s.ordering_key for s in stored if s.message_id is not None))
-    if keys:
-
-        def dispatch() -> None:
-            try:
-                _default_dispatch(keys)
-            except Exception:  # broker down: the sweeper applies them
-                from integrations.inbound import inbound_drain_key
-
-                for key in keys:
-                    inbound_drain_key(key)
-
-        transaction.on_commit(dispatch)
-    return [s.ack_code for s in stored]
-
-
-def sandbox_tick(
-    *, now: datetime | None = None, seed: int | None = None, booking_chance: float = 0.3
-) -> dict[str, int]:
-    """One minute of life at every sandbox location: maybe a front-desk booking, and the
-    documentation of visits whose time has passed."""
-    now = now or timezone.now()
-    rng = random.Random(seed)  # noqa: S311 (simulation, not security)
-    sent = 0
-    from .ehr import sandbox_ehr_tick
-
-    sandbox_ehr_tick(now=now)
-    for connector in Connector.objects.filter(
-        kind=Connector.Kind.SANDBOX,
-        role=Connector.Role.LOCATION_PMS,
-        enabled=True,
-        location__isnull=False,
-    ):
-        pms = SandboxPMS(connector)
-        raws: list[str] = []
-        if rng.random() < booking_chance:
-            raws += pms.front_desk_booking(rng=rng, now=now)
-        raws += pms.document_due(rng=rng, now=now)
-        sent += len(sandbox_send(connector, raws))
-    return {"sent": sent}
 
 
 class SandboxTransport(Transport):

@@ -22,16 +22,24 @@ from pathlib import Path
 from django.conf import settings
 
 from integrations.models import Connector
+from integrations.transports import TransportError
 
 ERR_NO_ENDPOINT = "Connector {name} has no mailbox directory (endpoint)."
 ERR_NOT_CLEARINGHOUSE = "Connector {name} is not an X12 clearinghouse connector."
 ERR_DISABLED = "Connector {name} is disabled."
 
-
-class TransportError(Exception):
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+# Billing catches the one integrations error under this module's name too.
+__all__ = [
+    "ERR_DISABLED",
+    "ERR_NOT_CLEARINGHOUSE",
+    "ERR_NO_ENDPOINT",
+    "ClearinghouseTransport",
+    "InboundFile",
+    "MailboxTransport",
+    "SandboxTransport",
+    "TransportError",
+    "transport_for",
+]
 
 
 @dataclass(frozen=True)

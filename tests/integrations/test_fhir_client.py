@@ -89,8 +89,7 @@ def _meta(version: int, minutes: int = 0) -> dict:
 
 
 def _apply() -> None:
-    for key in inbound.inbound_due_keys():
-        inbound.inbound_drain_key(key)
+    inbound.inbound_drain_keys(inbound.inbound_due_keys())
 
 
 def test_polling_brings_patients_appointments_and_documented_visits_in_once(ehr, settings):

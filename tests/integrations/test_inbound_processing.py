@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
-from integrations import inbound
-from integrations.hl7v2 import inbound as hl7_inbound
+from integrations import inbound, retry
+from integrations.hl7v2 import adt as adt_chapter
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message
 from patients.models import PatientIdentifier
@@ -20,14 +21,14 @@ pytestmark = pytest.mark.django_db
 def test_a_transient_failure_holds_its_patient_and_no_one_else(pms, monkeypatch):
     # Injected where both the bulk ADT path and the one-by-one path read the PID, so the
     # failure hits whichever path the worker takes.
-    real_record = hl7_inbound.patient_record
+    real_record = adt_chapter.patient_record
 
     def flaky(message, connector):
         if message.header.control_id == "F1":
             raise RuntimeError("database hiccup")
         return real_record(message, connector)
 
-    monkeypatch.setattr(hl7_inbound, "patient_record", flaky)
+    monkeypatch.setattr(adt_chapter, "patient_record", flaky)
     stored = inbound_store_batch(
         [
             adt("F1", mrn="A"),
@@ -42,7 +43,7 @@ def test_a_transient_failure_holds_its_patient_and_no_one_else(pms, monkeypatch)
     assert status == {"F1": "failed", "F2": "received", "G1": "processed"}
     assert Message.objects.get(control_id="F1").next_attempt_at is not None
 
-    monkeypatch.setattr(hl7_inbound, "patient_record", real_record)
+    monkeypatch.setattr(adt_chapter, "patient_record", real_record)
     Message.objects.filter(control_id="F1").update(next_attempt_at=None)
     inbound.inbound_drain_keys(inbound.inbound_due_keys())
 
@@ -52,21 +53,45 @@ def test_a_transient_failure_holds_its_patient_and_no_one_else(pms, monkeypatch)
 
 
 def test_a_message_that_fails_every_time_is_dead_lettered_and_the_queue_moves_on(pms, monkeypatch):
-    real_record = hl7_inbound.patient_record
+    real_record = adt_chapter.patient_record
 
     def broken(message, connector):
         if message.header.control_id == "X1":
             raise RuntimeError("always")
         return real_record(message, connector)
 
-    monkeypatch.setattr(hl7_inbound, "patient_record", broken)
+    monkeypatch.setattr(adt_chapter, "patient_record", broken)
     stored = inbound_store_batch([adt("X1", mrn="C"), adt("X2", mrn="C", event="A08")])
-    for _ in range(inbound.MAX_ATTEMPTS):
+    for _ in range(retry.max_attempts()):
         Message.objects.filter(control_id="X1").update(next_attempt_at=None)
         inbound.inbound_drain_keys([stored[0].ordering_key])
 
     status = dict(Message.objects.values_list("control_id", "status"))
     assert status == {"X1": "dead", "X2": "processed"}
+
+
+def test_inbound_retries_follow_the_integrations_retry_settings(pms, monkeypatch, settings):
+    settings.INTEGRATIONS_MAX_ATTEMPTS = 2
+    settings.INTEGRATIONS_RETRY_BASE_SECONDS = 10
+    settings.INTEGRATIONS_RETRY_CAP_SECONDS = 15
+
+    def broken(message, connector):
+        raise RuntimeError("always")
+
+    monkeypatch.setattr(adt_chapter, "patient_record", broken)
+    (stored,) = inbound_store_batch([adt("Y1", mrn="D")])
+
+    before = timezone.now()
+    inbound.inbound_drain_keys([stored.ordering_key])
+    row = Message.objects.get(control_id="Y1")
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert before + timedelta(seconds=10) <= row.next_attempt_at
+    assert row.next_attempt_at <= timezone.now() + timedelta(seconds=10)
+    assert retry.backoff(3) == timedelta(seconds=15), "capped"
+
+    Message.objects.filter(control_id="Y1").update(next_attempt_at=None)
+    inbound.inbound_drain_keys([stored.ordering_key])
+    assert Message.objects.get(control_id="Y1").status == "dead", "after the second attempt"
 
 
 def _entries(patient_ids):

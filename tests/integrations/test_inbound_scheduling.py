@@ -20,8 +20,7 @@ pytestmark = pytest.mark.django_db
 def _receive(*raws: str) -> list[Message]:
     stored = inbound_store_batch(list(raws))
     assert [s.ack_code for s in stored] == ["AA"] * len(raws), [s.ack for s in stored]
-    for key in dict.fromkeys(s.ordering_key for s in stored):
-        inbound.inbound_drain_key(key)
+    inbound.inbound_drain_keys(list(dict.fromkeys(s.ordering_key for s in stored)))
     return list(Message.objects.filter(direction="in").order_by("id"))
 
 

@@ -22,7 +22,7 @@ def _stored(*raws: str) -> list[Message]:
 
 def test_the_health_page_shows_each_connector_to_ops_only(client, ops_manager, agent, pms):
     _stored(adt("H1"), adt("H2", dob="19801399"))
-    inbound.inbound_drain_key(Message.objects.get(control_id="H1").ordering_key)
+    inbound.inbound_drain_keys([Message.objects.get(control_id="H1").ordering_key])
     Message.objects.filter(control_id="H2").update(status="dead")
 
     client.force_login(ops_manager)
@@ -50,14 +50,14 @@ def test_replay_is_idempotent_audited_and_reprocesses(client, admin_user, pms):
     entries = LogEntry.objects.get_for_object(row).filter(action=LogEntry.Action.UPDATE)
     assert entries.count() == 1, "the second replay found nothing to do"
     assert entries.get().actor == admin_user
-    inbound.inbound_drain_key(row.ordering_key)
+    inbound.inbound_drain_keys([row.ordering_key])
     row.refresh_from_db()
     assert row.status == "processed"
 
 
 def test_dead_letter_and_resolve_only_touch_rows_they_apply_to(client, admin_user, pms):
     waiting, done = _stored(adt("D1"), adt("D2", mrn="X2"))
-    inbound.inbound_drain_key(done.ordering_key)
+    inbound.inbound_drain_keys([done.ordering_key])
     client.force_login(admin_user)
 
     client.post(

@@ -24,8 +24,7 @@ def _send_all(listener, messages: list[str]) -> list[bytes]:
 
 
 def _drain(listener) -> None:
-    for key in dict.fromkeys(listener.keys):
-        inbound.inbound_drain_key(key)
+    inbound.inbound_drain_keys(list(dict.fromkeys(listener.keys)))
 
 
 def test_a_batch_over_one_connection_gets_one_correct_ack_each(listener, pms):

@@ -10,7 +10,8 @@ from django.utils import timezone
 from integrations import inbound
 from integrations.models import Connector, Message, OutboxEvent, SandboxAppointment
 from integrations.relay import outbox_relay
-from integrations.sandbox.system import SandboxPMS, sandbox_tick
+from integrations.sandbox.feed import sandbox_tick
+from integrations.sandbox.system import SandboxPMS
 from scheduling.models import Appointment
 from tests import factories as f
 
@@ -39,8 +40,7 @@ def sandbox(db) -> Connector:
 
 
 def _apply_inbound() -> None:
-    for key in inbound.inbound_due_keys():
-        inbound.inbound_drain_key(key)
+    inbound.inbound_drain_keys(inbound.inbound_due_keys())
 
 
 def test_a_hub_booking_reaches_the_sandbox_book_and_is_acknowledged(sandbox):
@@ -85,7 +85,7 @@ def test_after_the_visit_the_sandbox_documents_it_with_codes(sandbox):
     messages = SandboxPMS(sandbox).document_due(
         rng=__import__("random").Random(5), now=appt.end + timedelta(hours=1)
     )
-    from integrations.sandbox.system import sandbox_send
+    from integrations.sandbox.feed import sandbox_send
 
     sandbox_send(sandbox, messages)
     _apply_inbound()
@@ -163,7 +163,7 @@ def test_the_sandbox_reports_a_no_show_only_after_the_visit_ended_where_it_is(sa
     assert _no_shows(sandbox, appt.start - timedelta(hours=1)) == [], "not before it starts"
     assert SandboxAppointment.objects.get().status == "booked"
 
-    from integrations.sandbox.system import sandbox_send
+    from integrations.sandbox.feed import sandbox_send
 
     sent = _no_shows(sandbox, appt.end + timedelta(minutes=1))
     assert len(sent) == 1
