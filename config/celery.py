@@ -32,7 +32,7 @@ app.conf.update(
             "task": "scheduling.tasks.hold_expire_stale_task",
             "schedule": 30.0,
         },
-        # --- integrations (issue 4): the relay is also kicked on every outbox commit;
+        # --- integrations: the relay is also kicked on every outbox commit;
         # beat catches what a lost kick or a retry backoff leaves behind. ---
         "integrations-outbox-relay": {
             "task": "integrations.tasks.outbox_relay_task",
@@ -52,20 +52,20 @@ app.conf.update(
         },
     },
 )
-# Revenue cycle (issue 5): nightly eligibility for the coming days, clean claims out
+# Revenue cycle: nightly eligibility for the coming days, clean claims out
 # every hour, clearinghouse inboxes (271, 999, 277CA, 835) picked up every few minutes.
 app.conf.beat_schedule.update(
     {
-        "billing-eligibility-batch": {
-            "task": "billing.tasks.eligibility_batch_task",
+        "clearinghouse-eligibility-batch": {
+            "task": "integrations.x12.tasks.eligibility_batch_task",
             "schedule": crontab(minute=30, hour=1),
         },
-        "billing-claims-submit": {
-            "task": "billing.tasks.claims_submit_task",
+        "clearinghouse-claims-submit": {
+            "task": "integrations.x12.tasks.claims_submit_task",
             "schedule": crontab(minute=5),
         },
-        "billing-clearinghouse-collect": {
-            "task": "billing.tasks.clearinghouse_collect_task",
+        "clearinghouse-collect": {
+            "task": "integrations.x12.tasks.clearinghouse_collect_task",
             "schedule": 300.0,
         },
     }

@@ -227,7 +227,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
-# issue 3 (A): one schema enum per choice set shared by several scheduling endpoints.
+# One schema enum per choice set shared by several scheduling endpoints.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "BookReasonEnum": "scheduling.models.BookReason",
     "CancelReasonEnum": "scheduling.models.CancelReason",
@@ -288,7 +288,7 @@ LOGGING = {
 }
 
 # ---------------------------------------------------------------------------
-# Revenue cycle (billing, issue 5)
+# Revenue cycle (billing)
 # ---------------------------------------------------------------------------
 # A hold triggers a real-time 270 when the coverage's last check is older than this.
 ELIGIBILITY_STALE_DAYS = env_int("ELIGIBILITY_STALE_DAYS", 7)

@@ -1,8 +1,6 @@
 """Celery tasks for the clearinghouse: take ids, call one service, safe to run twice.
 
-The task names are the ones the beat schedule (``config/celery.py``) and messages
-already in the queue use, so they are given explicitly.
-"""
+The beat schedule (``config/celery.py``) names them by this module's path."""
 
 from __future__ import annotations
 
@@ -17,7 +15,6 @@ from .transport import TransportError
 
 
 @shared_task(
-    name="billing.tasks.eligibility_check_send_task",
     acks_late=True,
     autoretry_for=(TransportError,),
     retry_backoff=True,
@@ -30,7 +27,6 @@ def eligibility_check_send_task(check_id: int) -> dict[str, int]:
 
 
 @shared_task(
-    name="billing.tasks.eligibility_batch_task",
     acks_late=True,
     time_limit=6 * 3600,
     soft_time_limit=6 * 3600 - 60,
@@ -40,7 +36,7 @@ def eligibility_batch_task(days: int | None = None) -> dict[str, int]:
     return {"run": run.pk, "checked": run.checked, "errors": run.errors}
 
 
-@shared_task(name="billing.tasks.clearinghouse_collect_task", acks_late=True)
+@shared_task(acks_late=True)
 def clearinghouse_collect_task() -> int:
     """Pick up 271/999/277CA/835 files from every clearinghouse inbox."""
     handled = 0
@@ -53,6 +49,6 @@ def clearinghouse_collect_task() -> int:
     return handled
 
 
-@shared_task(name="billing.tasks.claims_submit_task", acks_late=True)
+@shared_task(acks_late=True)
 def claims_submit_task() -> int:
     return sum(b.claims for b in claims_submit().written)

@@ -172,11 +172,9 @@ def build_history(
             )
         return None
 
-    # Visits and stray calls are drawn per six months of history. They used to be drawn
-    # once per patient whatever --history-months said, which capped a 24-month history at
-    # about the size of a 6-month one. The default (6 months) draws exactly as before, so
-    # the default seed stays the same; shorter histories keep the six-month volume squeezed
-    # into their span (small test networks rely on that density).
+    # Visits and stray calls are drawn per six months of history, so --history-months 24
+    # gives four times the 6-month volume. Shorter histories keep the six-month volume
+    # squeezed into their span (small test networks rely on that density).
     half_years = max(months, 6) / 6
     for patient in patients:
         age = patient.age_on(today)

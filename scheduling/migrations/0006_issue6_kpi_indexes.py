@@ -1,4 +1,4 @@
-"""Indexes the KPI pages need (issue 6).
+"""Indexes the KPI pages need.
 
 Raw SQL so that scheduling/models.py, which other branches edit, stays untouched (the
 model state does not know these indexes, so makemigrations never tries to drop them).

@@ -16,7 +16,7 @@ rotating scopes (whole network, a region, a location, an agent, a visit type) an
 windows ending on different days, so no two consecutive requests ask the same question.
 Everything the test writes (one user, sessions) is rolled back.
 
-The development machine has 2 cores shared by several engineers' test runs, so wall time
+The development machine has 2 cores, often shared with other test runs, so wall time
 swings with their load. The test therefore also records the CPU time each request costs:
 this Python process plus its PostgreSQL backend (read from /proc; the session runs
 without parallel workers so that no CPU escapes the count). On a machine under load the

@@ -3,7 +3,7 @@
 The listener runs as its own process (``manage.py mllp_listen``) and reaches PostgreSQL
 through a TCP proxy the test controls, so "the database is down" is real for the
 listener (its connection is cut, new ones are refused) while the shared server and
-every other engineer's database are untouched.
+every other database on it are untouched.
 """
 
 from __future__ import annotations
