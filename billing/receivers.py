@@ -15,7 +15,7 @@ from django.dispatch import receiver
 from scheduling.signals import (
     appointment_changed,
     appointments_booked,
-    appointments_ended,
+    appointments_changed,
     hold_placed,
 )
 
@@ -55,7 +55,7 @@ def encounters_on_bookings(sender: Any, appointments: Any, **_: Any) -> None:
     eligibility_checks_for_bookings(appointments=appointments)
 
 
-@receiver(appointments_ended, dispatch_uid="billing.encounters_on_endings")
+@receiver(appointments_changed, dispatch_uid="billing.encounters_on_endings")
 def encounters_on_endings(sender: Any, ended: Any, **_: Any) -> None:
     # The batch twin of encounter_on_booking for "cancelled" and "no_show".
     encounters_void_batch(appointment_ids=[appointment.pk for appointment, _ in ended])

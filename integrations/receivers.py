@@ -18,7 +18,7 @@ from patients.signals import (
     patient_updated,
     patients_upserted,
 )
-from scheduling.signals import appointment_changed, appointments_booked, appointments_ended
+from scheduling.signals import appointment_changed, appointments_booked, appointments_changed
 
 from .outbox import (
     APPOINTMENT_BOOKED,
@@ -84,7 +84,7 @@ def outbox_on_appointments_booked(
     )
 
 
-def outbox_on_appointments_ended(
+def outbox_on_appointments_changed(
     sender: Any, changes: list[tuple[Any, str, int | None]], **_: Any
 ) -> None:
     outbox_enqueue_many(
@@ -175,7 +175,7 @@ def receivers_connect() -> None:
     for signal, receiver, uid in (
         (appointment_changed, outbox_on_appointment_changed, "appointment_changed"),
         (appointments_booked, outbox_on_appointments_booked, "appointments_booked"),
-        (appointments_ended, outbox_on_appointments_ended, "appointments_ended"),
+        (appointments_changed, outbox_on_appointments_changed, "appointments_changed"),
         (patient_created, outbox_on_patient_created, "patient_created"),
         (patient_updated, outbox_on_patient_updated, "patient_updated"),
         (patients_upserted, outbox_on_patients_upserted, "patients_upserted"),

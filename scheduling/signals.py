@@ -31,16 +31,16 @@ appointment_changed = Signal()
 appointments_booked = Signal()
 
 
-# kwargs: ended (list[tuple[scheduling.Appointment, str]]), each appointment with its event
-# "cancelled" or "no_show"; changes (list[tuple[scheduling.Appointment, str, int | None]]),
-# EVERY change of the run in arrival order, "modified" ones included, each with its event
-# and origin connector id. Sent once by appointments_change_external_batch INSTEAD of one
-# appointment_changed per row, under the same rule as appointments_booked. ``ended`` may be
-# empty when the run only modified appointments.
-appointments_ended = Signal()
+# kwargs: changes (list[tuple[scheduling.Appointment, str, int | None]]): EVERY change of
+# a run in arrival order ("modified", "cancelled", "no_show"), each with its event and
+# origin connector id; ended (list[tuple[scheduling.Appointment, str]]): the subset that
+# ended an appointment, for receivers that only care about those. Sent once by
+# appointments_change_external_batch INSTEAD of one appointment_changed per row, under
+# the same rule as appointments_booked.
+appointments_changed = Signal()
 
 
 def bulk_receivers_ready() -> bool:
     return len(appointment_changed.receivers) <= min(
-        len(appointments_booked.receivers), len(appointments_ended.receivers)
+        len(appointments_booked.receivers), len(appointments_changed.receivers)
     )

@@ -84,7 +84,7 @@ def appointments_change_external_batch(
     so a move may take the units an earlier cancellation or move of the run freed, and
     a refused change (SlotUnavailable, SlotWrongFit, AppointmentNotActive,
     AppointmentNotStarted) leaves nothing behind. Rows, unit links, unit states, holds,
-    auditlog entries are then bulk-written, and ``appointments_ended`` goes to the
+    auditlog entries are then bulk-written, and ``appointments_changed`` goes to the
     receivers once with every change of the run (integrations writes the outbox events
     from it, in one statement).
     A change needing units nobody locked, or a database error, raises: the caller applies
@@ -304,7 +304,7 @@ def _write_change_batch(
     # One signal for the run, every change in arrival order: integrations answers it with
     # one outbox INSERT (ids in that order, the relay's delivery order), billing voids
     # the ended visits' encounters set-based.
-    signals.appointments_ended.send(
+    signals.appointments_changed.send(
         sender=Appointment,
         ended=[(a, event) for a, event, _ in events if event != "modified"],
         changes=events,
