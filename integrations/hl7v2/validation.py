@@ -12,13 +12,27 @@ number of segments it kept is compared with the number written.
 from __future__ import annotations
 
 from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.exceptions import HL7apyException
+from hl7apy.exceptions import (
+    ChildNotFound,
+    ChildNotValid,
+    HL7apyException,
+    MaxChildLimitReached,
+    MaxLengthReached,
+    ValidationError,
+)
 from hl7apy.parser import parse_message
 
 from .reader import split_segments
 
 ERR_INVALID = "outbound HL7 v2.5.1 validation failed"
 ERR_DROPPED = "a segment does not belong to the message structure"
+ERR_TOO_LONG = "a value is longer than its field allows (max {limit})"
+ERR_MALFORMED = "a date, time or number is malformed"
+ERR_UNREADABLE = "hl7apy could not parse the message"
+
+# hl7apy's text for these names structure elements only (segments, groups, fields); the
+# others quote the offending value, which is PHI here, so the reason is said without it.
+_STRUCTURAL = (ValidationError, ChildNotFound, ChildNotValid, MaxChildLimitReached)
 
 
 class OutboundInvalid(ValueError):
@@ -33,6 +47,19 @@ def _segments(element: object) -> int:
     return total
 
 
+def _reason(exc: Exception) -> str:
+    """What failed, in words that carry no value from the message (the ledger's error
+    column is shown in admin and on the integration-health page)."""
+    if isinstance(exc, _STRUCTURAL):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, MaxLengthReached):
+        return f"MaxLengthReached: {ERR_TOO_LONG.format(limit=exc.limit)}"
+    if isinstance(exc, HL7apyException):
+        return f"{type(exc).__name__}: {ERR_UNREADABLE}"
+    # hl7apy reports bad dates and numbers as plain ValueError.
+    return ERR_MALFORMED
+
+
 def outbound_validate(raw: str) -> None:
     """Raise ``OutboundInvalid`` (``ERR_INVALID``: hl7apy's reason) unless ``raw`` is a
     valid message of the structure its MSH-9 names."""
@@ -40,7 +67,6 @@ def outbound_validate(raw: str) -> None:
         message = parse_message(raw, validation_level=VALIDATION_LEVEL.STRICT)
         message.validate()
     except (HL7apyException, ValueError) as exc:
-        # hl7apy reports bad dates and numbers as plain ValueError.
-        raise OutboundInvalid(f"{ERR_INVALID}: {type(exc).__name__}: {exc}"[:480]) from None
+        raise OutboundInvalid(f"{ERR_INVALID}: {_reason(exc)}"[:480]) from None
     if _segments(message) != len(split_segments(raw)):
         raise OutboundInvalid(f"{ERR_INVALID}: {ERR_DROPPED}")

@@ -85,8 +85,20 @@ def test_the_check_sees_a_value_too_long_for_its_field():
         1, (), "Doe" * 100, "Ann", "", "19800101", "F", "", "", "", "", "", "", ""
     )
     raw = hl7out.build_adt(patient, event_type=PATIENT_CREATED, control_id="H3")
-    with pytest.raises(OutboundInvalid, match="MaxLengthReached"):
+    with pytest.raises(OutboundInvalid, match="MaxLengthReached") as caught:
         outbound_validate(raw)
+    # The ledger's error column is shown in admin: the reason never quotes the name.
+    assert "Doe" not in str(caught.value)
+
+
+def test_a_malformed_date_is_reported_without_the_value():
+    patient = hl7out.PatientWire(
+        1, (), "Doe", "Ann", "", "19801399", "F", "", "", "", "", "", "", ""
+    )
+    raw = hl7out.build_adt(patient, event_type=PATIENT_CREATED, control_id="H4")
+    with pytest.raises(OutboundInvalid) as caught:
+        outbound_validate(raw)
+    assert "19801399" not in str(caught.value)
 
 
 def _without(segment: str, builder):
