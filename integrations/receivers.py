@@ -95,31 +95,17 @@ def outbox_on_appointments_changed(
     )
 
 
-def outbox_on_patient_created(
+def outbox_on_patient_saved(
     sender: Any,
+    signal: Any,
     patient: Any,
     location_id: int | None,
     origin_connector_id: int | None = None,
     **_: Any,
 ) -> None:
+    """One receiver for patient_created and patient_updated: only the event differs."""
     outbox_enqueue(
-        event_type=PATIENT_CREATED,
-        aggregate_type="patient",
-        aggregate_id=patient.pk,
-        location_id=location_id,
-        payload=_origin(origin_connector_id),
-    )
-
-
-def outbox_on_patient_updated(
-    sender: Any,
-    patient: Any,
-    location_id: int | None,
-    origin_connector_id: int | None = None,
-    **_: Any,
-) -> None:
-    outbox_enqueue(
-        event_type=PATIENT_UPDATED,
+        event_type=PATIENT_CREATED if signal is patient_created else PATIENT_UPDATED,
         aggregate_type="patient",
         aggregate_id=patient.pk,
         location_id=location_id,
@@ -176,8 +162,8 @@ def receivers_connect() -> None:
         (appointment_changed, outbox_on_appointment_changed, "appointment_changed"),
         (appointments_booked, outbox_on_appointments_booked, "appointments_booked"),
         (appointments_changed, outbox_on_appointments_changed, "appointments_changed"),
-        (patient_created, outbox_on_patient_created, "patient_created"),
-        (patient_updated, outbox_on_patient_updated, "patient_updated"),
+        (patient_created, outbox_on_patient_saved, "patient_created"),
+        (patient_updated, outbox_on_patient_saved, "patient_updated"),
         (patients_upserted, outbox_on_patients_upserted, "patients_upserted"),
         (patient_merged, outbox_on_patient_merged, "patient_merged"),
         (patient_unmerged, outbox_on_patient_unmerged, "patient_unmerged"),
