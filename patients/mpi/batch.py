@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from config.audit import bulk_audit_possible, log_entries_write, log_entry_for
@@ -18,6 +20,8 @@ from ..phones import normalize_phone
 from ..signals import bulk_receivers_ready, patients_upserted
 from .upsert import (
     _DEMOGRAPHIC_FIELDS,
+    DOB_POOL,
+    PHONE_POOL,
     PatientRecord,
     UpsertResult,
     _demographic_match,
@@ -108,12 +112,23 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             by_phone.setdefault(p.phone, []).append(p)
 
     if dobs:
-        from django.db.models import Q
-
-        for p in Patient.objects.filter(
-            Q(date_of_birth__in=dobs) | Q(phone__in=phones), status=Patient.Status.ACTIVE
-        ):
-            add_to_pool(by_pk.setdefault(p.pk, p))
+        active = Patient.objects.filter(status=Patient.Status.ACTIVE)
+        # A phone can be shared by thousands (a clinic's main line, a care home), and
+        # one-record matching reads only its first PHONE_POOL in model order: read that
+        # many per phone here too, not every holder once per batch.
+        ranked = active.filter(phone__in=phones).annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("phone"),
+                order_by=[F(name) for name in Patient._meta.ordering] + [F("pk")],
+            )
+        )
+        seen: set[int] = set()
+        for query in (active.filter(date_of_birth__in=dobs), ranked.filter(rank__lte=PHONE_POOL)):
+            for p in query:
+                if p.pk not in seen:
+                    seen.add(p.pk)
+                    add_to_pool(by_pk.setdefault(p.pk, p))
 
     def first(patients: list[Patient], keep: Any, limit: int) -> list[Patient]:
         # What _candidates()' sliced queries return: matching active rows, model order.
@@ -135,7 +150,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             for p in first(
                 [p for dob in wanted for p in by_dob.get(dob, [])],
                 lambda p: p.status == Patient.Status.ACTIVE and p.date_of_birth in wanted,
-                200,
+                DOB_POOL,
             )
         }
         phone = normalize_phone(record.phone)
@@ -143,7 +158,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             for p in first(
                 by_phone.get(phone, []),
                 lambda p: p.status == Patient.Status.ACTIVE and p.phone == phone,
-                50,
+                PHONE_POOL,
             ):
                 found.setdefault(id(p), p)
         return list(found.values())

@@ -118,6 +118,12 @@ def _demographic_match(
     return best[1], possible
 
 
+# How many same-birth-date and same-phone patients are scored at most; the batch path
+# reads the same pools.
+DOB_POOL = 200
+PHONE_POOL = 50
+
+
 def _candidates(record: PatientRecord) -> list[Patient]:
     """Patients worth scoring: same or day/month-swapped DOB, or the same phone."""
     if record.date_of_birth is None:
@@ -128,11 +134,13 @@ def _candidates(record: PatientRecord) -> list[Patient]:
         dobs.append(swapped)
     found = {
         p.pk: p
-        for p in Patient.objects.filter(status=Patient.Status.ACTIVE, date_of_birth__in=dobs)[:200]
+        for p in Patient.objects.filter(status=Patient.Status.ACTIVE, date_of_birth__in=dobs)[
+            :DOB_POOL
+        ]
     }
     phone = normalize_phone(record.phone)
     if phone:
-        for p in Patient.objects.filter(status=Patient.Status.ACTIVE, phone=phone)[:50]:
+        for p in Patient.objects.filter(status=Patient.Status.ACTIVE, phone=phone)[:PHONE_POOL]:
             found.setdefault(p.pk, p)
     return list(found.values())
 
