@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
@@ -120,7 +120,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             rank=Window(
                 RowNumber(),
                 partition_by=F("phone"),
-                order_by=[F(name) for name in Patient._meta.ordering] + [F("pk")],
+                order_by=[*cast(list[str], Patient._meta.ordering), "pk"],
             )
         )
         seen: set[int] = set()
