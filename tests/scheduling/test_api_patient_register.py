@@ -1,3 +1,5 @@
+"""Patient registration over /api/v1/patients/ (scheduling/api/patients.py)."""
+
 from __future__ import annotations
 
 from datetime import date
