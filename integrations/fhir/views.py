@@ -267,6 +267,9 @@ def _search_parsed(request: HttpRequest, resource_type: str, params: QueryDict) 
     count, offset = _paging(params)
     if resource_type == "Schedule":
         pairs = _schedules(params)
+        if "_id" in params:
+            wanted = set(sp.split_or(params.getlist("_id")))
+            pairs = [(p, loc) for p, loc in pairs if r.schedule_id(p.pk, loc.pk) in wanted]
         items = [r.schedule_resource(p, loc) for p, loc in pairs[offset : offset + count]]
         return fhir_response(_bundle(request, "Schedule", items, len(pairs), params, offset, count))
     build_qs, to_resource = SEARCHES[resource_type]

@@ -375,6 +375,7 @@ def test_every_resource_type_and_every_search_passes_the_validator(server, world
             value = str(reads[kind]) if param["name"] == "_id" else values[(kind, param["name"])]
             status, bundle = server.get(kind, **{param["name"]: value})
             assert status == 200 and bundle["total"] >= 1, (kind, param["name"], bundle)
+    assert server.get("Schedule", _id="0-0")[1]["total"] == 0, "_id filters schedules too"
     assert server.get("Slot", _count="1")[1]["link"][-1]["relation"] == "next"
     assert server.get("Patient/999999")[0] == 404
     _find(server, patient.pk)
