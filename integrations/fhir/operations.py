@@ -87,6 +87,29 @@ def _referenced_appointment(value: Any) -> dict[str, Any]:
     return resource
 
 
+def proposal_read(ident: str) -> dict[str, Any] | None:
+    """GET Appointment/<id> of a $find proposal or a $hold answer, rebuilt from its id
+    (its fullUrl in their Bundles); None when it names nothing here any more."""
+    if not _PROPOSAL_ID.match(ident):
+        return None
+    try:
+        resource = _referenced_appointment(f"Appointment/{ident}")
+        slot, patient, atype = _appointment_parts(resource)
+    except FhirError:
+        return None
+    status = "pending" if ident.startswith("hold-") else "proposed"
+    option = {
+        "start": slot.start,
+        "end": slot.end,
+        "slot_id": slot.pk,
+        "provider_id": slot.provider_id,
+        "provider": str(slot.provider),
+        "location_id": slot.location_id,
+        "location": slot.location.name,
+    }
+    return _proposed(option, patient, atype, status) | {"id": ident}
+
+
 def _appointment_param(parameters: dict[str, Any]) -> dict[str, Any]:
     """$hold/$book input: IHE's appointment-resource or appointment-reference, or this
     server's own ``appointment`` (a resource)."""

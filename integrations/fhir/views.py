@@ -302,6 +302,13 @@ def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
         if pair is None:
             raise FhirError(404, "not-found", ERR_NOT_FOUND)
         return r.schedule_resource(pair.provider, pair.location)
+    if resource_type == "Appointment" and not resource_id.isdigit():
+        from .operations import proposal_read
+
+        proposal = proposal_read(resource_id)
+        if proposal is None:
+            raise FhirError(404, "not-found", ERR_NOT_FOUND)
+        return proposal
     if not resource_id.isdigit():
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     build_qs, to_resource = SEARCHES[resource_type]

@@ -262,6 +262,9 @@ def test_ihe_find_hold_book_by_reference(server, world):
     assert status == 200, held
     pending = held["entry"][0]["resource"]
     assert pending["status"] == "pending" and pending["id"]
+    # Both ids resolve as their Bundles' fullUrls say (bundle.html: fullUrl = [base]/type/id).
+    assert server.get(f"Appointment/{chosen['resource']['id']}")[1]["status"] == "proposed"
+    assert server.get(f"Appointment/{pending['id']}")[1]["status"] == "pending"
 
     status, booked = server.post(
         "Appointment/$book",
