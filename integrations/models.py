@@ -131,10 +131,12 @@ class Message(models.Model):
             ),
             # X12 files are duplicates when their content and transaction type are the
             # same: senders reuse ISA13 for different files (and across 271s and 835s),
-            # so the envelope alone would drop real payments.
+            # so the envelope alone would drop real payments. Files with no readable ISA
+            # were never deduplicated before, so the index leaves them out (the ledger
+            # still looks them up by content) and existing ledgers migrate cleanly.
             models.UniqueConstraint(
                 fields=["message_type", "sha256"],
-                condition=Q(direction="in", protocol="x12"),
+                condition=Q(direction="in", protocol="x12") & ~Q(control_id=""),
                 name="message_inbound_x12_content_dedupe",
             ),
             # A relay that dies after fanning an event out and before marking it cannot
