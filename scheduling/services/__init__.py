@@ -21,7 +21,7 @@ from .appointments import (
     appointment_reschedule,
     freed_slot_ids,
 )
-from .calls import call_attach_patient, call_start, call_wrap_up
+from .calls import call_abandon, call_attach_patient, call_start, call_wrap_up
 from .errors import (
     AppointmentNotActive,
     AppointmentNotStarted,
@@ -93,6 +93,7 @@ __all__ = [
     "appointment_update_external",
     "appointments_change_external_batch",
     "appointments_record_external_batch",
+    "call_abandon",
     "call_attach_patient",
     "call_start",
     "call_wrap_up",

@@ -6,6 +6,7 @@ htmx fragment show the same thing.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.http import HttpResponse
@@ -15,14 +16,15 @@ from django.utils import timezone
 from config.htmx import vary_on_htmx
 from patients.models import Patient
 from scheduling.models import AgentProfile, Appointment, AppointmentType, Call, Hold
-from scheduling.selectors import waitlist_matches_for_slots
+from scheduling.selectors import agent_recent_abandoned_call, waitlist_matches_for_slots
 
 from .. import forms
 from ..requests import AgentRequest
 from ..state import ConsoleState
-from .patient import patient_context
+from .patient import patient_context, patient_time_zone
 
 TEMPLATE = "console/console.html"
+ABANDONED_NOTICE = timedelta(hours=12)
 PANELS = ("flash", "callbar", "search", "register", "context", "finder", "hold")
 
 
@@ -43,6 +45,11 @@ class Panels:
             else None
         )
         ctx["call"] = call
+        if call is None and "callbar" in names and "abandoned_call" not in ctx:
+            # A call the beat closed as abandoned is news to its agent: said once a day.
+            ctx["abandoned_call"] = agent_recent_abandoned_call(
+                user=request.user, since=timezone.now() - ABANDONED_NOTICE
+            )
         ctx.setdefault("call_form", forms.CallStartForm())
         # Prefilled from what the call did (strongest outcome) and the reason given at start.
         ctx.setdefault(
@@ -75,6 +82,9 @@ class Panels:
             ctx.setdefault("finder_form", self._finder_form())
         if "hold" in names or "finder" in names:
             self._hold_context(ctx)
+        if "finder" in names and state.patient_id and "patient_zone" not in ctx:
+            patient = Patient.objects.filter(pk=state.patient_id).first()
+            ctx["patient_zone"] = patient_time_zone(patient) if patient else None
         profile = AgentProfile.objects.filter(user=request.user).select_related("home_region")
         ctx["home_region"] = next((p.home_region for p in profile), None)
         return ctx

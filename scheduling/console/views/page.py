@@ -15,7 +15,7 @@ from .. import forms
 from ..readmodel import PANELS, TEMPLATE, Panels, patient_search
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import attach_patient_to_call, refuse, respond
+from .common import attach_patient_to_call, recover_open_work, refuse, respond
 
 
 # ---------------------------------------------------------------------------
@@ -25,7 +25,10 @@ from .common import attach_patient_to_call, refuse, respond
 @console_view
 def console_home(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
+    recovered = recover_open_work(request, state)
     panels = Panels(request, state)
+    if recovered:
+        panels.extra.update(flash_message=recovered, flash_level="info")
     ctx = panels.context_for(PANELS)
     ctx["oob"] = False
     state.save(request.session)
@@ -94,11 +97,13 @@ def register(request: AgentRequest) -> HttpResponse:
         return refuse(request, state, "flash", message=str(exc), status=403)
     state.opened(patient.pk)
     attach_patient_to_call(request, state)
+    # The form's own panel answers first: htmx swaps the first fragment into the
+    # request's target (#register), so the context must come out of band like the rest.
     return respond(
         request,
         state,
-        "context",
         "register",
+        "context",
         "callbar",
         "finder",
         message="Patient registered.",
