@@ -10,6 +10,7 @@ from .patient import (
     PatientContext,
     patient_context,
     patient_search,
+    patient_time_zone,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "PatientContext",
     "patient_context",
     "patient_search",
+    "patient_time_zone",
 ]

@@ -27,7 +27,8 @@ from patients.selectors import (
     patient_identifiers,
 )
 from patients.selectors import patient_search as _patient_search
-from scheduling.models import Appointment, Waitlist
+from scheduling.geo import zip_point
+from scheduling.models import Appointment, Location, Waitlist
 from scheduling.selectors import (
     patient_appointments,
     patient_locations_seen,
@@ -35,6 +36,17 @@ from scheduling.selectors import (
 )
 
 PAST_APPOINTMENTS_SHOWN = 10
+
+
+def patient_time_zone(patient: Patient) -> str | None:
+    """The caller's own zone, for reading slot times to them: their home location's,
+    else their home ZIP's; None when neither is known."""
+    if patient.home_location_id is not None:
+        home = Location.objects.filter(pk=patient.home_location_id).only("time_zone").first()
+        if home is not None and home.time_zone:
+            return str(home.time_zone)
+    point = zip_point(patient.zip_code) if patient.zip_code else None
+    return point.time_zone if point is not None else None
 
 
 def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[PatientHit]:
