@@ -15,6 +15,7 @@ from __future__ import annotations
 # The waitlist matches are reads (selectors); re-exported because the contract lists
 # them beside the services that free slots.
 from ..selectors import waitlist_matches_for_slot, waitlist_matches_for_slots
+from .agents import agent_shortcuts_set
 from .appointments import (
     appointment_book,
     appointment_cancel,
@@ -84,6 +85,7 @@ __all__ = [
     "SlotUnavailable",
     "SlotWrongFit",
     "WaitlistWindowInvalid",
+    "agent_shortcuts_set",
     "appointment_book",
     "appointment_cancel",
     "appointment_cancel_external",

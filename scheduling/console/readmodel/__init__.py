@@ -8,8 +8,11 @@ from .patient import (
     PAST_APPOINTMENTS_SHOWN,
     CoverageView,
     PatientContext,
+    SearchResults,
     patient_context,
     patient_search,
+    patient_search_again,
+    patient_search_results,
     patient_time_zone,
 )
 
@@ -20,7 +23,10 @@ __all__ = [
     "CoverageView",
     "Panels",
     "PatientContext",
+    "SearchResults",
     "patient_context",
     "patient_search",
+    "patient_search_again",
+    "patient_search_results",
     "patient_time_zone",
 ]

@@ -20,8 +20,9 @@ from scheduling.selectors import agent_recent_abandoned_call, waitlist_matches_f
 
 from .. import forms
 from ..requests import AgentRequest
+from ..shortcuts import shortcuts_from
 from ..state import ConsoleState
-from .patient import patient_context, patient_time_zone
+from .patient import patient_context, patient_search_again, patient_time_zone
 
 TEMPLATE = "console/console.html"
 ABANDONED_NOTICE = timedelta(hours=12)
@@ -65,6 +66,8 @@ class Panels:
             "register_form",
             forms.RegisterForm(initial={"phone": call.caller_phone if call else ""}),
         )
+        if "search" in names and "search_results" not in ctx and state.search:
+            ctx["search_results"] = patient_search_again(remembered=state.search, user=request.user)
         if "context" in names and state.patient_id and "pc" not in ctx:
             try:
                 on_call = call is not None and call.ended_at is None
@@ -85,8 +88,11 @@ class Panels:
         if "finder" in names and state.patient_id and "patient_zone" not in ctx:
             patient = Patient.objects.filter(pk=state.patient_id).first()
             ctx["patient_zone"] = patient_time_zone(patient) if patient else None
-        profile = AgentProfile.objects.filter(user=request.user).select_related("home_region")
-        ctx["home_region"] = next((p.home_region for p in profile), None)
+        profile = (
+            AgentProfile.objects.filter(user=request.user).select_related("home_region").first()
+        )
+        ctx["home_region"] = profile.home_region if profile else None
+        ctx["shortcuts"] = shortcuts_from(profile.console_shortcuts if profile else None)
         return ctx
 
     def _finder_form(self) -> forms.SlotFinderForm:

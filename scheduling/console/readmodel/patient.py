@@ -23,6 +23,7 @@ from patients.selectors import (
     patient_active_clinical_facts,
     patient_active_coverages,
     patient_for_viewing,
+    patient_hits_again,
     patient_hits_attach_locations,
     patient_identifiers,
 )
@@ -55,6 +56,40 @@ def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[
     return _patient_search(
         query=query, user=user, limit=limit, locations_seen=patient_locations_seen
     )
+
+
+@dataclass
+class SearchResults:
+    hits: list[PatientHit]
+    capped: bool  # more patients matched than are shown
+    limit: int = SEARCH_LIMIT
+
+    def remembered(self) -> dict[str, Any]:
+        """What the console keeps to show these results again: ids and what matched,
+        never what was typed."""
+        return {
+            "ids": [hit.id for hit in self.hits],
+            "matched_on": {str(hit.id): hit.matched_on for hit in self.hits},
+            "capped": self.capped,
+        }
+
+
+def patient_search_results(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> SearchResults:
+    """The first ``limit`` hits, and whether there were more (one extra is read)."""
+    hits = patient_search(query=query, user=user, limit=limit + 1)
+    return SearchResults(hits=hits[:limit], capped=len(hits) > limit, limit=limit)
+
+
+def patient_search_again(*, remembered: dict[str, Any], user: Any) -> SearchResults:
+    """The remembered results of the last search, re-read (a reload, a new page)."""
+    matched = {int(k): v for k, v in (remembered.get("matched_on") or {}).items()}
+    hits = patient_hits_again(
+        ids=[int(i) for i in remembered.get("ids") or []],
+        matched_on=matched,
+        user=user,
+        locations_seen=patient_locations_seen,
+    )
+    return SearchResults(hits=hits, capped=bool(remembered.get("capped")))
 
 
 @dataclass

@@ -53,6 +53,17 @@ def slots(request: AgentRequest) -> HttpResponse:
     )
 
 
+def finder_again(request: AgentRequest, state: ConsoleState) -> dict[str, Any]:
+    """The last slot search run again, for a full page load: a reload shows fresh results
+    for the same filters (kept in the session) instead of an empty finder."""
+    patient = open_patient(state)
+    form = forms.SlotFinderForm(state.finder)
+    if patient is None or not state.finder or not form.is_valid():
+        return {}
+    result = _slot_search(request.user, patient, form.cleaned_data, state.reschedule_id)
+    return finder_results(result, form.cleaned_data["appointment_type"])
+
+
 BEST_SHOWN = 3
 
 # An existing-patients-only visit blocked for a caller new to the practice suggests the
