@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from patients.models import Patient
 from scheduling import services
-from scheduling.models import Appointment, AppointmentType, Call, Hold, Slot
+from scheduling.models import Appointment, AppointmentType, Call, CallReason, Hold, Slot
 from scheduling.selectors import agent_live_hold, agent_open_call, slot_network_reasons
 
 from ..readmodel import Panels
@@ -128,6 +128,14 @@ def recover_open_work(request: AgentRequest, state: ConsoleState) -> str:
             state.call_id = call.pk
             if call.patient_id is not None:
                 state.opened(call.patient_id)
+            # What the call booked or moved, for the wrap-up's prefill.
+            for moved_from, reason in call.appointments.values_list(
+                "rescheduled_from_id", "book_reason"
+            ).order_by("created_at"):
+                if moved_from is None:
+                    state.did(Call.Outcome.BOOKED, reason)
+                else:
+                    state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
             found.append("your open call")
     if state.hold_id is None or own_hold(request, state) is None:
         hold = agent_live_hold(
