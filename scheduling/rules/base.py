@@ -141,7 +141,8 @@ class PatientFacts:
     # new-patient lookback, or an active booking (see rules.new_patient).
     established_provider_ids: frozenset[int] = frozenset()
     # A completed or arrived visit with the group (any provider, any location) within the
-    # lookback: what visit types marked "new/existing patients only" go by.
+    # lookback, or a chart at a location's EHR/PMS: what visit types marked "new/existing
+    # patients only" go by.
     established_with_group: bool = False
     # Providers seen before, most recent first (continuity of care).
     previous_provider_ids: tuple[int, ...] = ()

@@ -7,8 +7,9 @@ default, the usual CPT/ADA convention):
   the window, or an active booking with them. A provider who is not accepting new
   patients still sees the patients established with them.
 - *established with the group*: a completed or arrived visit with any provider at any
-  location within the window (a booking alone does not count, so a booked New patient
-  exam can still be rescheduled). Visit types
+  location within the window, or a chart (MRN) in a location's own EHR/PMS, which
+  records visits from before the hub (a booking alone does not count, and moving a
+  booked visit keeps the type it was booked as). Visit types
   marked "new patients only" (New patient exam) or "existing patients only" (Periodic
   cleaning) go by this one: a patient of the group may see any hygienist for a cleaning.
 """
