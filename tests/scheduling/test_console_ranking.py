@@ -84,6 +84,22 @@ def test_it_keeps_a_booked_new_patient_exam_movable_once_the_patient_is_charted(
         patient=patient, system="CLINIC-EHR", value="MR2", location=clinic
     )
 
-    assert slot_search(patient=patient, appointment_type=exam).blocked  # a second one: no
     moving = slot_search(patient=patient, appointment_type=exam, rescheduling=appt)
     assert [o.slot_id for o in moving.options] == [other.pk]
+
+
+def test_it_lets_a_charted_patient_not_seen_for_three_years_book_a_new_patient_exam():
+    # CPT/ADA: a patient not seen in three years is new again, chart or not.
+    clinic = f.location()
+    dentist = f.provider(locations=[clinic])
+    slot = f.slot(provider=dentist, location=clinic, start=DAY)
+    charted = f.patient()
+    PatientIdentifier.objects.create(
+        patient=charted, system="CLINIC-EHR", value="MR3", location=clinic
+    )
+    exam = f.appointment_type(patient_status=AppointmentType.PatientStatus.NEW)
+
+    result = slot_search(patient=charted, appointment_type=exam)
+
+    assert result.blocked == ()
+    assert [o.slot_id for o in result.options] == [slot.pk]
