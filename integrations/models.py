@@ -27,6 +27,11 @@ class Connector(models.Model):
         OUTBOUND = "out", "Outbound"
         BOTH = "both", "Both"
 
+    class ProcessingId(models.TextChoices):
+        PRODUCTION = "P", "Production (P)"
+        TRAINING = "T", "Training (T)"
+        DEBUGGING = "D", "Debugging (D)"
+
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     role = models.CharField(max_length=14, choices=Role.choices)
@@ -55,6 +60,28 @@ class Connector(models.Model):
         default=list, blank=True, help_text='e.g. ["ADT^A04", "SIU^S12"]'
     )
     enabled = models.BooleanField(default=True)
+    # MSH-11 (HL7 table 0103) this connector applies: a production connector applies only
+    # P; a T (training) or D (debugging) message is answered AE and never touches patients.
+    processing_id = models.CharField(
+        max_length=1, choices=ProcessingId.choices, default=ProcessingId.PRODUCTION
+    )
+    # Who may send as this connector over MLLP. Each one that is set must match; see
+    # integrations.mllp.peers.
+    peer_addresses = models.TextField(
+        blank=True, help_text="Source addresses or networks allowed, e.g. 10.2.0.0/24 192.0.2.7"
+    )
+    peer_certificate_sha256 = models.CharField(
+        max_length=95,
+        blank=True,
+        help_text="SHA-256 fingerprint of the client certificate (hex, colons optional)",
+    )
+    peer_certificate_subject = models.CharField(
+        max_length=200, blank=True, help_text="Common name (CN) the client certificate must carry"
+    )
+    allow_plain_transport = models.BooleanField(
+        default=False,
+        help_text="Allow MLLP without TLS and http:// FHIR under production settings",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -101,6 +128,9 @@ class Message(models.Model):
     control_id = models.CharField(max_length=64, blank=True, help_text="MSH-10, ISA13, resource id")
     raw = models.TextField()
     sha256 = models.CharField(max_length=64)
+    # HL7 v2 inbound: what tells a true duplicate (same content under the same MSH-10,
+    # answered with its first ACK) from a correction; see integrations.hl7v2.duplicates.
+    content_hash = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -120,11 +150,25 @@ class Message(models.Model):
         ordering = ["-received_at"]
         permissions = [("view_raw_message", "Can view raw message payloads (PHI)")]
         constraints = [
-            # Duplicate delivery of the same (sender, MSH-10) must have no second effect.
+            # Duplicate delivery of the same (sender, control id) must have no second
+            # effect. HL7 v2 has its own pair below: a corrected message may follow an AE
+            # under the same MSH-10.
             models.UniqueConstraint(
                 fields=["sender", "control_id"],
-                condition=Q(direction="in") & ~Q(control_id=""),
+                condition=Q(direction="in") & ~Q(control_id="") & ~Q(protocol="hl7v2"),
                 name="message_inbound_dedupe",
+            ),
+            # One accepted HL7 v2 message per (sender, MSH-10), even from two listeners.
+            models.UniqueConstraint(
+                fields=["sender", "control_id"],
+                condition=Q(direction="in", protocol="hl7v2", ack_code="AA") & ~Q(control_id=""),
+                name="message_hl7_accepted_once",
+            ),
+            # The same content under the same MSH-10 is stored once, accepted or not.
+            models.UniqueConstraint(
+                fields=["sender", "control_id", "content_hash"],
+                condition=Q(direction="in", protocol="hl7v2") & ~Q(control_id=""),
+                name="message_hl7_content_once",
             ),
             # A relay that dies after fanning an event out and before marking it cannot
             # create a second delivery of it to the same connector when it runs again.

@@ -103,7 +103,7 @@ class MLLPTransport(Transport):
             raise TransportError(
                 f"connection failed: {exc.strerror or exc}", permanent=False
             ) from None
-        ack = decode(unframe(data[: data.index(END_BLOCK) + len(END_BLOCK)]))
+        ack = decode(unframe(data[: data.index(END_BLOCK) + len(END_BLOCK)])).text
         if START_BLOCK in data[1:]:
             ack = ack.replace(START_BLOCK.decode(), "")
         code = ack_code(ack)

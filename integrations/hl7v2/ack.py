@@ -43,6 +43,22 @@ def _escape(text: str) -> str:
     )
 
 
+# Versions (MSH-12) in which MSA-3 no longer exists.
+_MSA_TEXT_WITHDRAWN = frozenset({"2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
+
+
+def echo_control_id(header: Header | None) -> str:
+    """MSA-2: the sender's MSH-10 byte for byte (HL7 v2.5.1 ch. 2 §2.14.8.2), so the
+    sender's correlation never depends on how we trim. It is already escaped in the
+    sender's delimiters; only when those differ from ours is it re-escaped. A message
+    whose MSH-10 could not be read has no id to echo, and MSA-2 is required."""
+    if header is None:
+        return "UNKNOWN"
+    if header.field_sep == "|" and header.encoding[:4] == "^~\\&":
+        return header.control_id
+    return _escape(header.control_id)
+
+
 def build_ack(
     header: Header | None,
     code: str,
@@ -85,10 +101,10 @@ def build_ack(
             version,
         ]
     )
-    # MSA-2 is required; a message whose MSH could not be read has no id to echo.
-    control_id = header.control_id if header else "UNKNOWN"
     text = _escape(error[:80])
-    msa = f"MSA|{code}|{_escape(control_id)}" + (f"|{text}" if text else "")
+    # MSA-3 (text message) is withdrawn from 2.7 on; ERR carries the reason there.
+    msa_text = f"|{text}" if text and version not in _MSA_TEXT_WITHDRAWN else ""
+    msa = f"MSA|{code}|{echo_control_id(header)}{msa_text}"
     segments = [msh, msa]
     if error:
         err_code = error_code or ("207" if code == AR else "100")

@@ -46,8 +46,15 @@ def _count(element) -> int:
     return total
 
 
+# hl7apy has no 2.7.1 tables; 2.7.1 changed no segment of an ACK, so it is checked as 2.7.
+VALIDATE_AS = {"2.7.1": "2.7"}
+
+
 def strict(raw: str) -> None:
     header = read_header(raw)
+    if header.version in VALIDATE_AS:
+        raw = raw.replace(f"|{header.version}\r", f"|{VALIDATE_AS[header.version]}\r", 1)
+        header = read_header(raw)
     if header.version == "2.3":
         message = HL7Message(
             STRUCTURE[header.message_code], version="2.3", validation_level=VALIDATION_LEVEL.STRICT
