@@ -115,7 +115,10 @@ def build_ack(
         else:
             # 2.5: ERR-2 location (ERL), ERR-3 code (CWE), ERR-4 severity, ERR-8 message.
             location = f"{segment}^1^{field_pos}" if field_pos else f"{segment}^1"
-            segments.append(f"ERR||{location}|{err_code}^{text}^HL70357|E||||{text}")
+            # ERR-3.2 (CWE text) holds 199 characters, ERR-8 (user message) 250: the
+            # whole reason fits there even when MSA-3 (80) had to cut it.
+            full = _escape(error[:199])
+            segments.append(f"ERR||{location}|{err_code}^{full}^HL70357|E||||{full}")
     return "\r".join(segments) + "\r"
 
 

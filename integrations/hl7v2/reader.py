@@ -41,10 +41,9 @@ REQUIRED_SEGMENTS: dict[str, tuple[str, ...]] = {
 
 # Merge events the hub does not perform, with what they would need that it lacks.
 REFUSED_MERGES = {
-    "ADT^A35": "ADT^A35 merges account numbers only (MRG-3); the hub merges patients by "
-    "identifier (MRG-1): send A40",
-    "ADT^A41": "ADT^A41 merges accounts (MRG-3); the hub keeps no patient accounts: send A40",
-    "ADT^A42": "ADT^A42 merges visits (MRG-5); the hub keeps no visits: send A40",
+    "ADT^A35": "A35 merges account numbers (MRG-3) only; send A40 with MRG-1 to merge patients",
+    "ADT^A41": "A41 merges accounts (MRG-3); send A40 with MRG-1 to merge patients",
+    "ADT^A42": "A42 merges visits (MRG-5); send A40 with MRG-1 to merge patients",
 }
 
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
@@ -206,7 +205,30 @@ def check_message(header: Header, raw: str) -> list[str]:
             raise HL7FormatError(
                 f"required segment {seg_id} is missing", code="100", segment=seg_id, header=header
             )
+    if "MRG" in required:
+        _check_merge(header, segments)
     return segments
+
+
+ERR_MRG_PRIOR_MISSING = (
+    "MRG-1 prior patient identifier list is empty (v2.3 senders may use MRG-4); "
+    "the hub cannot tell which record to merge"
+)
+
+
+def _check_merge(header: Header, segments: list[str]) -> None:
+    """Every MRG names the record that goes away (ch. 3 §3.4.9): MRG-1, or MRG-4 (prior
+    patient ID, external) from senders of the v2.3 era. Refused at once with the field
+    named, instead of accepted and then failing in the worker."""
+    for segment in segments:
+        if not segment.startswith("MRG"):
+            continue
+        fields = segment.split(header.field_sep)
+        prior = [fields[i] if i < len(fields) else "" for i in (1, 4)]
+        if not any(p.strip(header.encoding + " ") for p in prior):
+            raise HL7FormatError(
+                ERR_MRG_PRIOR_MISSING, code="101", segment="MRG", field=1, header=header
+            )
 
 
 def patient_key(header: Header, segments: list[str]) -> str:

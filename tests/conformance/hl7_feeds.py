@@ -78,6 +78,7 @@ def a04(
     last: str = "Rivera",
     first: str = "Alex",
     phone_field: int = 13,
+    dob: str = "19800214",
     sender: tuple[str, str, str] = EPIC,
     timestamp: str = "20261122093000",
 ) -> str:
@@ -92,11 +93,12 @@ def a04(
         "",
         f"{last}^{first}",
         "",
-        "19800214",
+        dob,
         "F",
     ]
     pid += [""] * (phone_field - len(pid) + 1)
-    pid[phone_field] = "^PRN^PH^^^303^5550142" if phone_field == 40 else "(303)555-0142"
+    phone = f"555{int(dob) % 10000:04d}"
+    pid[phone_field] = f"^PRN^PH^^^303^{phone}" if phone_field == 40 else f"(303){phone}"
     return (
         "\r".join(
             [

@@ -172,7 +172,7 @@ def test_a_v2_7_phone_in_pid_40_is_read(listener, feeds):
     backward compatibility and may be empty."""
     exchange(listener, [a04("T40", version="2.7", phone_field=40, mrn="P40")])
     drain(listener)
-    assert PatientIdentifier.objects.get(value="P40").patient.phone == "3035550142"
+    assert PatientIdentifier.objects.get(value="P40").patient.phone == "3035550214"
 
 
 # -- what real feeds send --------------------------------------------------------------
@@ -337,3 +337,82 @@ def test_a_corrected_message_under_the_same_id_is_processed_and_a_true_duplicate
     ]
     drain(listener)
     assert list(PatientIdentifier.objects.values_list("value", flat=True)) == ["FIX1"]
+
+
+# -- 6. merges (ch. 3 §3.3.34-§3.3.40, MRG §3.4.9) --------------------------------------
+
+
+# People far apart (name, birth date, phone), so the MPI's demographic matching keeps
+# them apart until the merge says they are one.
+FIRST = {"NEW1": "Dana", "OLD1": "Bartholomew", "S1": "Maximilian", "P1": "Yu", "S2": "Olga"}
+FIRST["P2"] = "Kwame"
+
+
+def _merge(control_id: str, event: str, pairs: list[tuple[str, str]], *, version: str) -> str:
+    """``pairs`` of (surviving MRN, MRG segment after the PID)."""
+    structure = {"A34": "ADT_A30", "A36": "ADT_A30", "A39": "ADT_A39", "A40": "ADT_A39"}[event]
+    msg_type = f"ADT^{event}" if version == "2.3" else f"ADT^{event}^{structure}"
+    lines = [
+        f"MSH|^~\\&|EPIC|EPICADT|CAREHUB|HUB|20261122093000||{msg_type}|{control_id}|P|{version}",
+        f"EVN|{event}|20261122093000",
+    ]
+    for survivor, mrg in pairs:
+        lines += [f"PID|1||{survivor}^^^EPI^MR||Lopez^{FIRST[survivor]}||19700101|F", mrg]
+    return "\r".join(lines) + "\r"
+
+
+def _register(listener, *mrns: str) -> None:
+    exchange(
+        listener,
+        [
+            a04(f"REG-{m}", mrn=m, last=f"Lopez{i}", first=FIRST[m], dob=f"19{50 + i}0{i + 1}1{i}")
+            for i, m in enumerate(mrns)
+        ],
+    )
+    drain(listener)
+    assert Patient.objects.count() == len(mrns), "registered as separate people"
+
+
+@pytest.mark.parametrize(
+    ("event", "version", "mrg"),
+    [
+        ("A40", "2.5.1", "MRG|OLD1^^^EPI^MR"),
+        ("A34", "2.3", "MRG|OLD1^^^EPI^MR"),  # merge patient information, patient id only
+        ("A39", "2.3", "MRG||||OLD1^^^EPI"),  # v2.3 merge person: the prior id in MRG-4
+        ("A36", "2.4", "MRG|OLD1^^^EPI^MR||ACC9"),  # patient id and account number
+    ],
+)
+def test_merge_variants_real_systems_send_are_understood(listener, feeds, event, version, mrg):
+    _register(listener, "NEW1", "OLD1")
+    (answer,) = exchange(listener, [_merge(f"MG-{event}", event, [("NEW1", mrg)], version=version)])
+    assert ack_code(answer) == "AA"
+    drain(listener)
+    assert Message.objects.get(control_id=f"MG-{event}").status == "processed"
+    survivor = PatientIdentifier.objects.get(value="NEW1").patient
+    assert set(survivor.identifiers.values_list("value", flat=True)) == {"NEW1", "OLD1"}
+
+
+def test_an_a40_with_two_patient_groups_merges_both(listener, feeds):
+    _register(listener, "S1", "P1", "S2", "P2")
+    pairs = [("S1", "MRG|P1^^^EPI^MR"), ("S2", "MRG|P2^^^EPI^MR")]
+    exchange(listener, [_merge("MG-2", "A40", pairs, version="2.5.1")])
+    drain(listener)
+    assert Patient.objects.filter(status="merged").count() == 2
+    for survivor, prior in (("S1", "P1"), ("S2", "P2")):
+        patient = PatientIdentifier.objects.get(value=survivor).patient
+        assert set(patient.identifiers.values_list("value", flat=True)) == {survivor, prior}
+
+
+def test_a_merge_without_a_prior_identifier_is_refused_naming_the_field(listener, feeds):
+    (answer,) = exchange(listener, [_merge("MG-X", "A40", [("S1", "MRG|||ACC1")], version="2.5.1")])
+    assert ack_code(answer) == "AE"
+    assert "MRG-1 prior patient identifier list is empty" in err(answer)
+    assert "MRG^1^1" in err(answer) and "|101^" in err(answer)
+
+
+@pytest.mark.parametrize("event", ["A35", "A41", "A42"])
+def test_account_and_visit_merges_are_refused_with_what_they_would_need(listener, feeds, event):
+    raw = _merge(f"MG-{event}", "A40", [("S1", "MRG|||ACC1")], version="2.5.1")
+    (answer,) = exchange(listener, [raw.replace("ADT^A40^ADT_A39", f"ADT^{event}")])
+    assert ack_code(answer) == "AE"
+    assert "|201^" in err(answer) and "send A40" in err(answer)
