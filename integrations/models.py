@@ -95,6 +95,25 @@ class Connector(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from .mllp.peers import address_allowed, normalize_fingerprint
+        from .transport_security import plain_endpoint_refusal
+
+        errors: dict[str, str] = {}
+        for entry in self.peer_addresses.replace(",", " ").split():
+            if not address_allowed(entry.split("/")[0], entry):
+                errors["peer_addresses"] = f"{entry[:50]} is not an address or network"
+        fingerprint = normalize_fingerprint(self.peer_certificate_sha256)
+        if self.peer_certificate_sha256.strip() and len(fingerprint) != 64:
+            errors["peer_certificate_sha256"] = "a SHA-256 fingerprint has 64 hex digits"
+        refusal = plain_endpoint_refusal(self)
+        if refusal:
+            errors["endpoint"] = f"{refusal}, or allow plain transport for this connector"
+        if errors:
+            raise ValidationError(errors)
+
 
 class Message(models.Model):
     """The ledger: every message in or out, raw, hashed, with its processing state."""

@@ -20,7 +20,7 @@ import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
+from integrations.transport_security import secure_transport_required
 
 if TYPE_CHECKING:
     from integrations.models import Connector
@@ -118,7 +118,3 @@ def peer_refusal(connector: Connector, peer: Peer | None) -> str:
         if not peer.tls and not connector.allow_plain_transport:
             return ERR_PLAIN_REFUSED
     return ""
-
-
-def secure_transport_required() -> bool:
-    return bool(getattr(settings, "INTEGRATIONS_REQUIRE_SECURE_TRANSPORT", False))
