@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from datetime import UTC, datetime
 
 from .reader import SUPPORTED_VERSIONS, Header
@@ -32,15 +33,33 @@ def hl7_timestamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + "+0000"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _hex_controls(text: str) -> str:
+    """Control characters as HL7 hex escapes (§2.7.5, ``\\Xhh\\``): a CR would end the
+    segment and a 0x1C followed by CR would end the MLLP frame in the middle of the ACK."""
+    return _CONTROL.sub(lambda m: f"\\X{ord(m.group()):02X}\\", text)
+
+
 def _escape(text: str) -> str:
-    """Escape HL7 delimiters in free text (HL7 v2 section 2.7.4)."""
-    return (
+    """Escape HL7 delimiters (HL7 v2 section 2.7.4) and control characters in free text."""
+    return _hex_controls(
         text.replace("\\", "\\E\\")
         .replace("|", "\\F\\")
         .replace("^", "\\S\\")
         .replace("&", "\\T\\")
         .replace("~", "\\R\\")
     )
+
+
+def echo(value: str, header: Header) -> str:
+    """A value of the sender's MSH echoed into ours: as it came (it is already escaped
+    in the sender's delimiters) when those are ours, re-escaped when they are not;
+    control characters are always hex-escaped so the ACK stays one frame."""
+    if header.field_sep == "|" and header.encoding[:4] == "^~\\&":
+        return _hex_controls(value)
+    return _escape(value)
 
 
 # Versions (MSH-12) in which MSA-3 no longer exists.
@@ -54,9 +73,7 @@ def echo_control_id(header: Header | None) -> str:
     whose MSH-10 could not be read has no id to echo, and MSA-2 is required."""
     if header is None:
         return "UNKNOWN"
-    if header.field_sep == "|" and header.encoding[:4] == "^~\\&":
-        return header.control_id
-    return _escape(header.control_id)
+    return echo(header.control_id, header)
 
 
 def build_ack(
@@ -80,7 +97,7 @@ def build_ack(
     a v2.3 system reads an ACK shaped the way its own version defines.
     """
     version = header.version if header and header.version in SUPPORTED_VERSIONS else "2.5.1"
-    trigger = header.trigger_event if header else ""
+    trigger = echo(header.trigger_event, header) if header else ""
     if version == "2.3":
         msg_type = f"ACK^{trigger}" if trigger else "ACK"
     else:
@@ -91,8 +108,8 @@ def build_ack(
             "^~\\&",
             sending_application,
             sending_facility,
-            header.sending_application if header else "",
-            header.sending_facility if header else "",
+            echo(header.sending_application, header) if header else "",
+            echo(header.sending_facility, header) if header else "",
             hl7_timestamp(),
             "",
             msg_type,

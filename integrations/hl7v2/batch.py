@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ack import HUB_APPLICATION, HUB_FACILITY, _escape, hl7_timestamp, new_control_id
+from .ack import (
+    HUB_APPLICATION,
+    HUB_FACILITY,
+    _escape,
+    _hex_controls,
+    hl7_timestamp,
+    new_control_id,
+)
 from .reader import split_segments
 
 ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
@@ -116,14 +123,14 @@ def _envelope(kind: str, theirs: list[str]) -> str:
             "^~\\&",
             HUB_APPLICATION,
             HUB_FACILITY,
-            _field(theirs, 3),
-            _field(theirs, 4),
+            _hex_controls(_field(theirs, 3)),
+            _hex_controls(_field(theirs, 4)),
             hl7_timestamp(),
             "",
             "",
             "",
             new_control_id("B"),
-            _field(theirs, 11),
+            _hex_controls(_field(theirs, 11)),
         ]
     )
 

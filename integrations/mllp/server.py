@@ -163,8 +163,9 @@ class MLLPListener:
                     logger.warning("frame over %s bytes; closing connection", MAX_FRAME_BYTES)
                     break
                 payload = unframe(block)
-                if not payload.strip():
-                    continue
+                if START_BLOCK not in block and not payload.strip():
+                    continue  # whitespace between frames, not a frame
+                # Anything else is a frame, even an empty one: every frame is answered.
                 self.stats.frames += 1
                 decoded = decode(payload)
                 if is_batch(decoded.text) and not decoded.error:
