@@ -214,10 +214,15 @@ def _prepare(frame: Frame, directory: ConnectorDirectory, now: datetime) -> _Pre
         except HL7FormatError as exc:
             header = exc.header
         return _refuse(frame, header, HL7FormatError(ERR_NUL, code="102"), directory, now, escaped)
+    if frame.decode_error:
+        try:
+            header = read_header(raw)
+        except HL7FormatError as exc:
+            header = exc.header
+        refusal = HL7FormatError(frame.decode_error, code="102", field=18)
+        return _refuse(frame, header, refusal, directory, now)
     try:
         header = read_header(raw)
-        if frame.decode_error:
-            raise HL7FormatError(frame.decode_error, code="102", field=18, header=header)
         segments = check_message(header, raw)
         connector = _admit(header, frame, directory)
     except HL7FormatError as exc:
