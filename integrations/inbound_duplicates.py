@@ -57,12 +57,18 @@ def earlier_messages(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], 
     found: dict[tuple[str, str], list[Message]] = {}
     if not pairs:
         return found
-    rows = Message.objects.filter(
-        direction=Message.Direction.INBOUND,
-        protocol=Message.Protocol.HL7V2,
-        sender__in={s for s, _ in pairs},
-        control_id__in={c for _, c in pairs},
-    ).only("id", "sender", "control_id", "content_hash", "ack_raw", "ack_code")
+    # The filter restates the partial indexes' predicate (control_id <> '' included) so
+    # PostgreSQL can answer it from message_hl7_content_once.
+    rows = (
+        Message.objects.filter(
+            direction=Message.Direction.INBOUND,
+            protocol=Message.Protocol.HL7V2,
+            sender__in={s for s, _ in pairs},
+            control_id__in={c for _, c in pairs},
+        )
+        .exclude(control_id="")
+        .only("id", "sender", "control_id", "content_hash", "ack_raw", "ack_code")
+    )
     for row in rows.order_by("id"):
         pair = (row.sender, row.control_id)
         if pair in pairs:
