@@ -48,6 +48,10 @@ ERR_UNSTORABLE = "the ledger cannot store this frame's characters; kept escaped"
 ERR_PROCESSING_ID = "MSH-11 processing id {got} refused: this connector applies only {wanted}"
 
 
+class PeerRefused(HL7FormatError):
+    """The peer on the socket may not send as the connector the message names."""
+
+
 @dataclass(frozen=True)
 class Frame:
     """One message as it arrived: its text, the peer it came from, and why its bytes
@@ -166,7 +170,9 @@ def _refuse(
         protocol=Message.Protocol.HL7V2,
         message_type=header.message_type[:20] if header else "",
         sender=header.sender[:130] if header else "",
-        control_id=header.control_id[:64] if header else "",
+        # A frame from the wrong peer is not the connector's message: it must not take a
+        # control id the real sender will use (its MSH-10 stays in raw and in the ACK).
+        control_id=header.control_id[:64] if header and not isinstance(exc, PeerRefused) else "",
         raw=kept,
         sha256=Message.hash_raw(frame.raw),
         content_hash=content_hash(kept),
@@ -187,7 +193,7 @@ def _admit(header: Header, frame: Frame, directory: ConnectorDirectory) -> Conne
         raise HL7FormatError(ERR_UNKNOWN_SENDER, code="204", field=3, header=header)
     refusal = peer_refusal(connector, frame.peer)
     if refusal:
-        raise HL7FormatError(refusal, code="204", field=3, header=header)
+        raise PeerRefused(refusal, code="204", field=3, header=header)
     if not connector.enabled:
         raise HL7FormatError(ERR_DISABLED_SENDER, code="207", field=3, header=header)
     if connector.message_types and header.message_type not in connector.message_types:

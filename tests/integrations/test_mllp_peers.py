@@ -176,16 +176,22 @@ def test_a_frame_from_another_certificate_of_the_same_ca_gets_ae_and_is_not_appl
 ):
     """The CA vouches that the peer is one of our partners, not which one: a partner's
     valid certificate must not let it send as another partner's connector."""
-    _, _, fingerprint = pki.issue("denpms")
+    cert, key, fingerprint = pki.issue("denpms")
     other_cert, other_key, _ = pki.issue("aurora-pms")
     _connector(peer_certificate_sha256=fingerprint)
     answer = send_tls(
-        mtls_listener, adt("T2", mrn="FORGED"), ca_file=pki.ca_file, client=(other_cert, other_key)
+        mtls_listener, adt("T2", mrn="M77"), ca_file=pki.ca_file, client=(other_cert, other_key)
     )
     assert ack_code(answer) == "AE" and ERR_PEER_CERTIFICATE in answer
-    row = Message.objects.get(control_id="T2")
+    assert "MSA|AE|T2|" in answer
+    row = Message.objects.get()
     assert row.status == "rejected", "kept for a person to see, never applied"
+    assert "|T2|" in row.raw and row.control_id == "", "it takes no control id of the sender's"
     assert _applied() == set()
+    # The real sender's message under that id (even the very same text) is not blocked.
+    real = send_tls(mtls_listener, adt("T2", mrn="M77"), ca_file=pki.ca_file, client=(cert, key))
+    assert ack_code(real) == "AA"
+    assert _applied() == {"M77"}
 
 
 def test_the_certificate_subject_can_be_the_binding(pki, mtls_listener):
