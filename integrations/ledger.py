@@ -202,7 +202,9 @@ def _admit(header: Header, frame: Frame, directory: ConnectorDirectory) -> Conne
         # HL7 table 0103: P production, T training, D debugging. A training message
         # applied to a production connector would change real patients.
         raise HL7FormatError(
-            ERR_PROCESSING_ID.format(got=header.processing_id[:1], wanted=connector.processing_id),
+            ERR_PROCESSING_ID.format(
+                got=header.processing_id[:1] or "(empty)", wanted=connector.processing_id
+            ),
             code="202",
             field=11,
             header=header,
