@@ -1,6 +1,6 @@
 """Duplicate, correction or reuse: what an inbound HL7 v2 message under a known MSH-10 is.
 
-HL7 v2 (2.5.1 ch. 2 §2.10.1, "message control ID") makes MSH-10 the sender's key
+HL7 v2 (ch. 2, MSH-10 "message control ID", §2.9 acknowledgments) makes MSH-10 the sender's key
 for one message, and a sender that heard nothing back resends it as it was. So, for a
 message whose (sender, MSH-10) the ledger already holds:
 

@@ -137,7 +137,7 @@ class ConnectorDirectory:
 
 def _unstorable(raw: str) -> str:
     """``raw`` with the characters no database column can hold written as HL7 hex
-    escapes (v2.5.1 ch. 2 §2.7.5, ``\\Xhh\\``). PostgreSQL text refuses NUL; the frame
+    escapes (v2.5.1 ch. 2 §2.7, ``\\Xhh\\``). PostgreSQL text refuses NUL; the frame
     is refused with AE and its escaped copy is what the ledger keeps for inspection."""
     return raw.replace("\x00", "\\X00\\")
 

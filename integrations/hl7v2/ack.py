@@ -37,7 +37,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _hex_controls(text: str) -> str:
-    """Control characters as HL7 hex escapes (§2.7.5, ``\\Xhh\\``): a CR would end the
+    """Control characters as HL7 hex escapes (§2.7, ``\\Xhh\\``): a CR would end the
     segment and a 0x1C followed by CR would end the MLLP frame in the middle of the ACK."""
     return _CONTROL.sub(lambda m: f"\\X{ord(m.group()):02X}\\", text)
 
@@ -67,7 +67,7 @@ _MSA_TEXT_WITHDRAWN = frozenset({"2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
 
 
 def echo_control_id(header: Header | None) -> str:
-    """MSA-2: the sender's MSH-10 byte for byte (HL7 v2.5.1 ch. 2 §2.14.8.2), so the
+    """MSA-2: the sender's MSH-10 byte for byte (HL7 v2.5.1 ch. 2, MSA segment; §2.9), so the
     sender's correlation never depends on how we trim. It is already escaped in the
     sender's delimiters; only when those differ from ours is it re-escaped. A message
     whose MSH-10 could not be read has no id to echo, and MSA-2 is required."""

@@ -6,7 +6,7 @@ one file::
     [FHS] { [BHS] { MSH ... } [BTS] } [FTS]
 
 Each message inside is an ordinary message and is stored, answered and processed as
-one. §2.10.3.3 lets the receiver acknowledge a batch with a batch of acknowledgments;
+one. §2.10.3 lets the receiver acknowledge a batch with a batch of acknowledgments;
 the hub answers every message (one ACK each, in order) inside the envelope the sender
 used: BHS-12 / FHS-12 echo the sender's BHS-11 / FHS-11 so it can match the answer
 to what it sent, and BTS-1 counts the ACKs. When the sender's BTS-1 count disagrees

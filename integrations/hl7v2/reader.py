@@ -67,7 +67,7 @@ class HL7FormatError(ValueError):
         self.segment = segment
         self.field = field
         # What MSH did say when another of its fields is wrong: the ACK still echoes the
-        # real MSH-10 and answers in the sender's version (HL7 v2.5.1 ch. 2 §2.9.2).
+        # real MSH-10 and answers in the sender's version (HL7 v2.5.1 ch. 2 §2.9).
         self.header = header
 
 

@@ -186,7 +186,7 @@ class MLLPListener:
 
     async def _enqueue_batch(self, text: str, peer: Peer) -> asyncio.Future[bytes]:
         """Queue each message of an FHS/BHS batch; the returned future is the batch ACK,
-        ready once every one of them has its ACK (HL7 v2.5.1 ch. 2 §2.10.3.3)."""
+        ready once every one of them has its ACK (HL7 v2.5.1 ch. 2 §2.10.3)."""
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         received = parse_batch(text)

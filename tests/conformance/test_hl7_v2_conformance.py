@@ -83,7 +83,7 @@ def drain(listener) -> None:
 def test_a_nul_frame_between_two_valid_messages_gets_ae_is_kept_and_spares_its_neighbours(
     listener, feeds
 ):
-    """§2.9.2: AE when the message itself is wrong; AR only when the receiver cannot take
+    """§2.9: AE when the message itself is wrong; AR only when the receiver cannot take
     it now. The three frames arrive in one burst, so they share one group commit."""
     poisoned = a04("NUL1", mrn="R200").replace("Rivera", "Riv\x00era")
     answers = exchange(listener, [a04("OK1", mrn="R100"), poisoned, a04("OK2", mrn="R300")])
@@ -147,7 +147,7 @@ def _prepare_without_nul_check(prepare):
 def test_every_version_from_2_3_to_2_8_is_accepted_applied_and_answered_in_kind(
     listener, feeds, version
 ):
-    """§2.9.2: the receiver answers in the version of the message it acknowledges."""
+    """§2.9: the receiver answers in the version of the message it acknowledges."""
     (answer,) = exchange(listener, [a04(f"V{version}", version=version, mrn=f"V{version}")])
     assert ack_code(answer) == "AA"
     assert str(hl7.parse(answer).segment("MSH")[12]) == version
@@ -181,7 +181,8 @@ def test_a_v2_7_phone_in_pid_40_is_read(listener, feeds):
 def test_real_feed_shapes_are_accepted_and_applied(listener, feeds):
     """Cerner-like v2.3 in Latin-1 with trailing separators and a Z-segment, Epic-like
     v2.5.1 with repetitions and escape sequences, Meditech-like v2.4 with LF line ends
-    (§2.5 segments, §2.7 escape sequences; Z-segments are the sender's own, §2.8)."""
+    (ch. 2 message construction, §2.7 escape sequences; Z-segments are the sender's
+    own local segments, which a receiver that does not know them skips)."""
     answers = exchange(
         listener,
         [
@@ -209,7 +210,7 @@ def test_a_byte_order_mark_before_msh_is_tolerated(listener, feeds):
 
 
 def test_bytes_that_are_not_the_charset_msh_18_declares_get_ae_with_the_reason(listener, feeds):
-    """§2.16.3 MSH-18 character set: a frame declaring UNICODE UTF-8 must be UTF-8."""
+    """MSH-18 character set (table 0211): a frame declaring UNICODE UTF-8 must be UTF-8."""
     raw = a04("CS1").replace("|P|2.5.1\r", "|P|2.5.1||||||UNICODE UTF-8\r").replace("Alex", "Zoë")
     (answer,) = exchange(listener, [raw.encode("latin-1")])
     assert ack_code(answer) == "AE"
@@ -233,7 +234,7 @@ def _batch(ids: list[str], *, declared: int | None = None) -> str:
 
 
 def test_a_batch_in_one_frame_gets_a_batch_of_acks_echoing_its_ids(listener, feeds):
-    """§2.10.3.3: the acknowledgment batch carries one ACK per message, in order; BHS-12
+    """§2.10.3: the acknowledgment batch carries one ACK per message, in order; BHS-12
     and FHS-12 (reference control ids) echo the sender's BHS-11 and FHS-11."""
     (answer,) = exchange(listener, [_batch(["BA1", "BA2", "BA3"])])
 
@@ -294,7 +295,7 @@ def test_a_training_connector_applies_training_messages(listener, transactional_
     assert list(PatientIdentifier.objects.values_list("value", flat=True)) == ["TR1"]
 
 
-# -- 5. ACK correlation (§2.9.2, MSA-2 §2.14.8.2) ---------------------------------------
+# -- 5. ACK correlation (§2.9, MSA-2) --------------------------------------------------
 
 
 def test_msa_2_echoes_msh_10_byte_for_byte(listener, feeds):
@@ -314,7 +315,7 @@ def test_msa_2_is_the_real_msh_10_when_another_header_field_is_wrong(listener, f
 def test_a_corrected_message_under_the_same_id_is_processed_and_a_true_duplicate_is_not(
     listener, feeds
 ):
-    """§2.10.1 MSH-10 identifies one message: the same content resent (a new MSH-7 is a
+    """MSH-10 identifies one message (§2.9): the same content resent (a new MSH-7 is a
     resend, not a change) gets the first answer again and has no second effect; changed
     content after an AE is the sender's correction and is processed; changed content
     after an AA reuses the id and is refused (table 0357 code 205)."""

@@ -44,7 +44,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument(
-            "--ack-file", type=Path, help="write the acknowledgment batch (§2.10.3.3) here"
+            "--ack-file", type=Path, help="write the acknowledgment batch (§2.10.3) here"
         )
         parser.add_argument(
             "--process-now",
