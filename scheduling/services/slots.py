@@ -70,7 +70,10 @@ def slots_materialize(
 
     Idempotent: missing slots are created, free slots that templates no longer produce
     (a template edited, time off or a closure added) are removed, and booked or held
-    slots are never touched.
+    slots are never touched. A free slot that an appointment once occupied is removed
+    too, with its inactive links: otherwise a unit freed by a cancellation would stay
+    bookable inside time off entered after it was booked. (The cancelled appointment
+    keeps its own start, end, provider and location.)
     """
     days = settings.SLOT_HORIZON_DAYS if days is None else days
     if days < 1:
@@ -152,9 +155,8 @@ def slots_materialize(
         for chunk_start in range(0, len(removable), 900):
             chunk = removable[chunk_start : chunk_start + 900]
             removed += (
-                Slot.objects.filter(
-                    id__in=chunk, status=Slot.Status.FREE, appointment_links__isnull=True
-                )
+                Slot.objects.filter(id__in=chunk, status=Slot.Status.FREE)
+                .exclude(appointment_links__active=True)
                 .delete()[1]
                 .get("scheduling.Slot", 0)
             )
