@@ -25,6 +25,7 @@ from .waitlist import (
     WaitlistMatch,
     waitlist_matches_for_slot,
     waitlist_matches_for_slots,
+    waitlist_matches_recently_freed,
     waitlist_open_for_patient,
 )
 
@@ -47,5 +48,6 @@ __all__ = [
     "slot_search",
     "waitlist_matches_for_slot",
     "waitlist_matches_for_slots",
+    "waitlist_matches_recently_freed",
     "waitlist_open_for_patient",
 ]

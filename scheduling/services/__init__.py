@@ -56,7 +56,7 @@ from .external_bookings import BatchDeclined, ExternalBooking, appointments_reco
 from .external_changes import ExternalChange, appointments_change_external_batch
 from .holds import hold_expire_stale, hold_place, hold_release, hold_release_for_call
 from .slots import MaterializeResult, slots_materialize
-from .waitlist import waitlist_add
+from .waitlist import waitlist_add, waitlist_close, waitlist_fill, waitlist_offer
 
 __all__ = [
     "EXTERNAL_STATUS_EVENTS",
@@ -104,6 +104,9 @@ __all__ = [
     "hold_release_for_call",
     "slots_materialize",
     "waitlist_add",
+    "waitlist_close",
+    "waitlist_fill",
     "waitlist_matches_for_slot",
     "waitlist_matches_for_slots",
+    "waitlist_offer",
 ]

@@ -18,6 +18,7 @@ from ..models import Appointment, AppointmentSlot, Slot
 from ..selectors.holds import open_holds
 from .errors import SchedulingError, SlotUnavailable, SlotWrongFit
 from .external import external_windows_lock
+from .waitlist import waitlist_fill
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def _write_external_batch(
     if taken:
         Slot.objects.filter(pk__in=taken).update(status=Slot.Status.BOOKED)
     log_creates(appointments)
+    waitlist_fill(appointments=appointments)
     # One signal for the run: integrations answers it with one outbox INSERT.
     signals.appointments_booked.send(
         sender=Appointment,
