@@ -265,6 +265,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "hub")
 # ---------------------------------------------------------------------------
 SLOT_HORIZON_DAYS = env_int("SLOT_HORIZON_DAYS", 90)
 HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
+# When a "callback needed" wrap-up gives no due time, the callback is due this long after.
+CALLBACK_DUE_MINUTES = env_int("CALLBACK_DUE_MINUTES", 120)
 
 # Integrations retry policy, inbound processing and the outbox relay alike: a transient
 # failure waits base * 2^(attempt-1) seconds, capped, and the row is dead-lettered after

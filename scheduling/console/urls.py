@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import booking, calls, finder, page
+from .views import booking, calls, finder, page, worklist
 
 app_name = "console"
 urlpatterns = [
@@ -23,4 +23,7 @@ urlpatterns = [
     path("appointments/reschedule/", booking.reschedule, name="reschedule"),
     path("appointments/cancel/", booking.cancel, name="cancel"),
     path("waitlist/add/", booking.waitlist_add, name="waitlist_add"),
+    path("waitlist/offer/", worklist.waitlist_offer, name="waitlist_offer"),
+    path("worklist/", worklist.worklist, name="worklist"),
+    path("callbacks/start/", worklist.callback_start, name="callback_start"),
 ]

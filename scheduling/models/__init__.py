@@ -14,6 +14,7 @@ from .booking import (
     Slot,
     Waitlist,
 )
+from .callbacks import Callback
 from .network import (
     AppointmentType,
     Capability,
@@ -38,6 +39,7 @@ __all__ = [
     "BookReason",
     "Call",
     "CallReason",
+    "Callback",
     "CancelReason",
     "Capability",
     "ConsolePermissions",

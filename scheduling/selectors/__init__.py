@@ -13,6 +13,7 @@ from .appointments import (
     patient_locations_seen,
 )
 from .booking_rules import slot_network_reasons
+from .callbacks import callbacks_due
 from .slot_reads import EPOCH, SlotRow
 from .slot_results import DayGroup, Excluded, SlotOption, SlotSearchResult
 from .slot_search import (
@@ -41,6 +42,7 @@ __all__ = [
     "SlotSearchResult",
     "WaitlistMatch",
     "appointment_by_external_id",
+    "callbacks_due",
     "home_region_id",
     "patient_appointments",
     "patient_locations_seen",

@@ -21,11 +21,12 @@ from .appointments import (
     appointment_reschedule,
     freed_slot_ids,
 )
-from .calls import call_attach_patient, call_start, call_wrap_up
+from .calls import call_attach_patient, call_start, call_wrap_up, callback_start
 from .errors import (
     AppointmentNotActive,
     AppointmentNotStarted,
     CallAlreadyEnded,
+    CallbackTaken,
     CallNotYours,
     HoldExpired,
     HoldNotYours,
@@ -65,6 +66,7 @@ __all__ = [
     "BatchDeclined",
     "CallAlreadyEnded",
     "CallNotYours",
+    "CallbackTaken",
     "ExternalBooking",
     "ExternalChange",
     "HoldExpired",
@@ -96,6 +98,7 @@ __all__ = [
     "call_attach_patient",
     "call_start",
     "call_wrap_up",
+    "callback_start",
     "external_windows_lock",
     "freed_slot_ids",
     "hold_expire_stale",
