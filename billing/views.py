@@ -19,7 +19,14 @@ from scheduling.models import Appointment
 from . import selectors
 from .models import Claim, RemittanceClaim
 from .remittance import claim_balance, remittance_claim_match
-from .services import ChargeFix, DocumentationError, claim_fix, claim_resubmit
+from .scrubber.rules import HIGH_DOLLAR_UNDOCUMENTED
+from .services import (
+    ChargeFix,
+    DocumentationError,
+    claim_documentation_attest,
+    claim_fix,
+    claim_resubmit,
+)
 
 WORK = WORK_CLAIMS
 ELIGIBILITY = VIEW_ELIGIBILITY_BATCH_RUN
@@ -44,6 +51,16 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
     get_object_or_404(Claim, pk=claim_id)
     if request.method == "POST":
         claim = Claim.objects.get(pk=claim_id)
+        if request.POST.get("action") == "attest":
+            try:
+                claim_documentation_attest(
+                    claim=claim, by=request.user, reason=request.POST.get("attestation", "")
+                )
+            except DocumentationError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, "Attestation recorded; the claim was scrubbed again.")
+            return HttpResponseRedirect(reverse("billing:claim", args=[claim_id]))
         try:
             if request.POST.get("action") == "fix":
                 lines = []
@@ -93,6 +110,10 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             "claim": claim,
             "encounter": claim.encounter,
             "open_findings": [f for f in claim.findings.all() if not f.resolved],
+            "needs_attestation": any(
+                f.code == HIGH_DOLLAR_UNDOCUMENTED for f in claim.findings.all() if not f.resolved
+            ),
+            "attestations": claim.documentation_attestations.select_related("attested_by"),
             "balance": claim_balance(claim),
             "editable": claim.status
             in {

@@ -81,6 +81,10 @@ class ClaimContext:
     payer_code: str
     payer_active: bool
     duplicate_of: str  # claim number of another standing claim for the same visit, or ""
+    # The EHR signed a note for the visit (Encounter.ehr_documented_at), or a biller
+    # attested, with a reason, that the documentation exists (DocumentationAttestation).
+    ehr_documented: bool = False
+    documentation_attested: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,13 +203,16 @@ def rule_dates_match_documentation(ctx: ClaimContext, cfg: ScrubSettings) -> lis
 
 
 def rule_high_dollar_documented(ctx: ClaimContext, cfg: ScrubSettings) -> list[Finding]:
-    if ctx.documentation_ref:
+    # A reference string proves nothing (a DFT's message id, a biller's typing): only a
+    # note the EHR signed, with its time, or a biller's reasoned attestation will do.
+    if ctx.ehr_documented or ctx.documentation_attested:
         return []
     return [
         Finding(
             HIGH_DOLLAR_UNDOCUMENTED,
             f"Line {line.line_number} ({line.procedure_code}, ${line.amount}) is over the "
-            f"${cfg.documentation_threshold} threshold and has no EHR documentation reference.",
+            f"${cfg.documentation_threshold} threshold and the EHR has not signed a note for "
+            "this visit. Have the EHR document it, or attest where the documentation is.",
         )
         for line in ctx.lines
         if line.amount > cfg.documentation_threshold
