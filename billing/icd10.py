@@ -61,7 +61,7 @@ def icd10_billable_under(code: str, *, limit: int = 5) -> list[str]:
     for length in range(len(code), 1, -1):
         prefix = code[:length]
         start = bisect_left(billable, prefix)
-        found = []
+        found: list[str] = []
         for candidate in billable[start:]:
             if not candidate.startswith(prefix) or len(found) == limit:
                 break
