@@ -5,6 +5,7 @@ from selectors, writes from services."""
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -61,6 +62,11 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             else:
                 messages.success(request, "Attestation recorded; the claim was scrubbed again.")
             return HttpResponseRedirect(reverse("billing:claim", args=[claim_id]))
+        if request.POST.get("action") == "resubmit" and request.POST.get("confirmed") != "yes":
+            # Resubmitting unchanged is asked for, not done on one click.
+            return HttpResponseRedirect(
+                reverse("billing:claim", args=[claim_id]) + "?confirm=resubmit"
+            )
         try:
             if request.POST.get("action") == "fix":
                 lines = []
@@ -98,11 +104,15 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             )
         else:
             if claim.status == Claim.Status.READY:
-                messages.success(request, "Clean: the claim goes out with the next 837P batch.")
+                messages.success(
+                    request,
+                    f"Clean: the claim joins the next 837P batch{_batch_time(claim)}.",
+                )
             else:
                 messages.warning(request, "The scrubber still holds this claim; see the findings.")
         return HttpResponseRedirect(reverse("billing:claim", args=[claim_id]))
     claim = selectors.claim_detail(claim_id=claim_id)
+    confirm_resubmit = request.GET.get("confirm") == "resubmit"
     return render(
         request,
         "billing/claim.html",
@@ -115,6 +125,8 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             ),
             "attestations": claim.documentation_attestations.select_related("attested_by"),
             "balance": claim_balance(claim),
+            "confirm_resubmit": confirm_resubmit,
+            "next_batch": _batch_time(claim),
             "editable": claim.status
             in {
                 Claim.Status.DRAFT,
@@ -125,6 +137,15 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             },
         },
     )
+
+
+def _batch_time(claim: Claim) -> str:
+    """ ", at 9:05 AM MST on Sun Dec 6" in the claim's location zone, or "" if unknown."""
+    at = selectors.next_claim_batch_at()
+    if at is None:
+        return ""
+    local = at.astimezone(ZoneInfo(claim.encounter.location.time_zone))
+    return f", at {local:%-I:%M %p %Z} on {local:%a %b} {local.day}"
 
 
 @permission_required(WORK, raise_exception=True)
