@@ -102,6 +102,7 @@ def book_upcoming(
                 i += 1
                 continue
             agent = rng.choice(agents)
+            channel = _weighted(rng, CHANNEL_WEIGHTS)
             appt = Appointment(
                 patient=candidates[0],
                 provider_id=provider_id,
@@ -110,9 +111,11 @@ def book_upcoming(
                 start=run[0][2],
                 end=run[-1][3],
                 status="booked",
-                channel=_weighted(rng, CHANNEL_WEIGHTS),
+                channel=channel,
                 book_reason=rng.choice(BookReason.values),
-                booked_by=agent,
+                # Only an agent's booking has an agent behind it; the KPI agent filter
+                # counts what each agent booked.
+                booked_by=agent if channel == Appointment.Channel.AGENT else None,
                 created_at=_booked_at(booked_rng, start=run[0][2], now=now, patient=candidates[0]),
                 updated_at=now,
             )

@@ -96,3 +96,10 @@ def test_every_upcoming_agent_booking_was_made_on_a_call(seeded):
     assert not agent_bookings.exclude(call__patient=F("patient")).exists()
     assert not agent_bookings.exclude(call__outcome="booked").exists()
     assert not agent_bookings.filter(call__started_at__gt=F("created_at")).exists()
+
+
+def test_only_agent_bookings_carry_an_agent(seeded):
+    """The KPI agent filter counts what each agent booked: PMS, self-service and partner
+    bookings name no agent."""
+    assert Appointment.objects.filter(channel="agent", booked_by__isnull=False).exists()
+    assert not Appointment.objects.exclude(channel="agent").filter(booked_by__isnull=False).exists()
