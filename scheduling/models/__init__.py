@@ -15,6 +15,7 @@ from .booking import (
     Waitlist,
 )
 from .callbacks import Callback
+from .capacity import CapacityDay
 from .network import (
     AppointmentType,
     Capability,
@@ -42,6 +43,7 @@ __all__ = [
     "Callback",
     "CancelReason",
     "Capability",
+    "CapacityDay",
     "ConsolePermissions",
     "Equipment",
     "Hold",

@@ -22,6 +22,7 @@ from .appointments import (
     freed_slot_ids,
 )
 from .calls import call_attach_patient, call_start, call_wrap_up, callback_start
+from .capacity import capacity_snapshot, capacity_snapshot_due
 from .errors import (
     AppointmentNotActive,
     AppointmentNotStarted,
@@ -99,6 +100,8 @@ __all__ = [
     "call_start",
     "call_wrap_up",
     "callback_start",
+    "capacity_snapshot",
+    "capacity_snapshot_due",
     "external_windows_lock",
     "freed_slot_ids",
     "hold_expire_stale",

@@ -19,6 +19,7 @@ from ..models import (
     TimeOff,
 )
 from ..selectors.holds import open_holds
+from .capacity import capacity_snapshot_due
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,9 @@ def slots_materialize(
                 .delete()[1]
                 .get("scheduling.Slot", 0)
             )
+    if provider_ids is None and start is None:
+        # The nightly run also keeps the days just past (utilization for any period).
+        capacity_snapshot_due(now=now)
     return MaterializeResult(
         created=len(to_create), removed=removed, kept=len(existing_keys) - removed
     )
