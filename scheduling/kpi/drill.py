@@ -162,7 +162,7 @@ def _holds(f: KpiFilters, _: dict[str, int]) -> QuerySet[Hold]:
 
 
 def _created(f: KpiFilters) -> QuerySet[Appointment]:
-    return appointments_scoped(f).filter(in_period("created_at", f))
+    return appointments_scoped(f).filter(in_period("created_at", f), booking_q())
 
 
 def _wrong_location(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
