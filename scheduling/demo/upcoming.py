@@ -98,6 +98,9 @@ def book_upcoming(
                 if provider.min_patient_age <= ages[p.pk] <= provider.max_patient_age
                 and _fits(appt_type, age=ages[p.pk], established=p.pk in established)
             ]
+            # Agents route by language (the language rule ranks it): a patient who shares
+            # one of the provider's languages is who gets the slot when there is one.
+            candidates.sort(key=lambda p: not _speaks(provider.languages, p))
             if not contiguous or not candidates:
                 i += 1
                 continue
@@ -281,3 +284,7 @@ def build_waitlist(
         batch_size=5000,
     )
     return len(entries)
+
+
+def _speaks(languages: list[str] | None, patient: Patient) -> bool:
+    return not languages or patient.preferred_language in languages

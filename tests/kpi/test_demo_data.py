@@ -103,3 +103,19 @@ def test_only_agent_bookings_carry_an_agent(seeded):
     bookings name no agent."""
     assert Appointment.objects.filter(channel="agent", booked_by__isnull=False).exists()
     assert not Appointment.objects.exclude(channel="agent").filter(booked_by__isnull=False).exists()
+
+
+def test_provider_patient_mismatches_are_rare_in_the_seeded_history(seeded):
+    """12.9 % mismatches, most of them "no shared language", alarmed every first look."""
+    from datetime import UTC
+
+    from scheduling.kpi import selectors
+    from scheduling.kpi.filters import KpiFilters
+
+    today = seeded.astimezone(UTC).date()
+    past = KpiFilters(date_from=today - timedelta(days=80), date_to=today - timedelta(days=1))
+    summary = selectors.accuracy_summary(past)
+    mismatch = next(m for m in summary.metrics if m.key == "mismatch")
+
+    assert mismatch.denominator and mismatch.denominator > 100
+    assert mismatch.value is not None and mismatch.value < 5.0
