@@ -42,7 +42,7 @@ run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py run_hub
+	$(PY) manage.py run_hub $(if $(PORT),--port $(PORT)) $(if $(MLLP_PORT),--mllp-port $(MLLP_PORT))
 
 # Debian's chromium for the browser tests (Playwright cannot download its own here).
 browser:

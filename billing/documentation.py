@@ -49,6 +49,10 @@ class EncounterDocumentation:
     appointment_id: int | None = None
     encounter_number: str = ""
     documentation_ref: str = ""  # the EHR's note / document id backing the codes
+    # True only when the location's EHR documented the visit and gave the note's own time
+    # (DFT EVN-2, FHIR Encounter.period.end): what high-dollar codes need. A PMS's charge
+    # posting, or a time made up on arrival, is not clinical documentation.
+    ehr_signed: bool = False
     # Only for visits without a hub appointment or encounter:
     patient_id: int | None = None
     provider_npi: str = ""

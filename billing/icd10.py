@@ -9,6 +9,7 @@ billable when no longer code extends it. A test checks this against the library'
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -38,3 +39,33 @@ def icd10_exists(code: str) -> bool:
 def icd10_billable(code: str) -> bool:
     codes, parents = _index()
     return code in codes and code not in parents
+
+
+@cache
+def _billable_sorted() -> tuple[str, ...]:
+    codes, parents = _index()
+    return tuple(sorted(codes - parents))
+
+
+def icd10_dotted(code: str) -> str:
+    """K0252 -> K02.52, as billers read and type codes."""
+    return f"{code[:3]}.{code[3:]}" if len(code) > 3 else code
+
+
+def icd10_billable_under(code: str, *, limit: int = 5) -> list[str]:
+    """Billable codes (dotted, in code order) under ``code``, or under the longest part of
+    it that has any: what to suggest for a category, a mistyped code or a rule's prefix.
+    Empty when nothing in its chapter letter and first digit matches."""
+    code = code.replace(".", "").strip().upper()
+    billable = _billable_sorted()
+    for length in range(len(code), 1, -1):
+        prefix = code[:length]
+        start = bisect_left(billable, prefix)
+        found: list[str] = []
+        for candidate in billable[start:]:
+            if not candidate.startswith(prefix) or len(found) == limit:
+                break
+            found.append(icd10_dotted(candidate))
+        if found:
+            return found
+    return []

@@ -186,6 +186,8 @@ class Encounter(models.Model):
     documented_at = models.DateTimeField(null=True, blank=True)
     # The EHR's note / document id that backs the codes (scrubber: high-dollar codes need it).
     documentation_ref = models.CharField(max_length=80, blank=True)
+    # When the EHR signed the note (EncounterDocumentation.ehr_signed); None otherwise.
+    ehr_documented_at = models.DateTimeField(null=True, blank=True)
     # Which EHR documented it, and a hash of what it sent: the same documentation twice
     # is recognised and changes nothing.
     documentation_source = models.CharField(max_length=60, blank=True)
@@ -472,3 +474,7 @@ class BillingPermissions(models.Model):
 
     def __str__(self) -> str:
         return "billing permissions"
+
+
+# Its own module (this one is near the size limit); imported here so Django finds it.
+from .attestations import DocumentationAttestation  # noqa: E402, F401

@@ -76,6 +76,7 @@ def _document(appt: Appointment, mistake: str) -> None:
             procedures=tuple(lines),
             appointment_id=appt.pk,
             documentation_ref=ref,
+            ehr_signed=bool(ref),
         )
     )
 

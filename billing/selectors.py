@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
@@ -242,3 +242,21 @@ def coverage_latest_eligibility(*, coverage_ids: Iterable[int]) -> dict[int, Eli
     ):
         latest.setdefault(check.coverage_id, check)
     return latest
+
+
+def next_claim_batch_at(*, now: datetime | None = None) -> datetime | None:
+    """When the next 837P batch goes out: the beat schedule's next run of the claims
+    submission task after ``now`` (None when beat does not schedule it)."""
+    from config.celery import app
+
+    now = now or timezone.now()
+    for entry in app.conf.beat_schedule.values():
+        if str(entry.get("task", "")).endswith(".claims_submit_task"):
+            schedule = entry["schedule"]
+            if isinstance(schedule, int | float):
+                return now + timedelta(seconds=schedule)
+            # A crontab: its next run after a run at ``now`` (remaining_delta's start plus
+            # the fast-forward to the next matching minute).
+            start, forward, _ = schedule.remaining_delta(now)
+            return (start + forward).astimezone(UTC)
+    return None

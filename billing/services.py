@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -32,6 +33,7 @@ from .models import (
     ClaimStatusHistory,
     ControlNumber,
     Diagnosis,
+    DocumentationAttestation,
     Encounter,
     FeeSchedule,
 )
@@ -263,6 +265,7 @@ def encounter_document(*, doc: EncounterDocumentation) -> Encounter:
         raise DocumentationError(ERR_DOC_ALREADY_SUBMITTED)
 
     encounter.documented_at = doc.documented_at
+    encounter.ehr_documented_at = doc.documented_at if doc.ehr_signed else None
     encounter.documentation_ref = doc.documentation_ref[:80]
     encounter.documentation_source = doc.source_system[:60]
     encounter.documentation_hash = fingerprint
@@ -452,3 +455,27 @@ def claim_resubmit(*, claim: Claim, note: str = "") -> Claim:
     _scrub_on_document(claim)
     claim.refresh_from_db()
     return claim
+
+
+ERR_ATTEST_REASON = (
+    "Say where the documentation is and why the EHR did not send it (at least 15 characters)."
+)
+
+
+@transaction.atomic
+def claim_documentation_attest(*, claim: Claim, by: Any, reason: str) -> DocumentationAttestation:
+    """A biller attests that the visit is documented in the chart although the EHR did
+    not sign a note through the hub; the high-dollar rule then accepts the claim, which
+    is scrubbed again. Audited with the biller and the reason (``config.audit``)."""
+    reason = " ".join(reason.split())
+    if len(reason) < 15:
+        raise DocumentationError(ERR_ATTEST_REASON)
+    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    if claim.status not in (*EDITABLE_CLAIM_STATUSES, Claim.Status.REJECTED, Claim.Status.DENIED):
+        raise DocumentationError(ERR_NOT_EDITABLE)
+    attestation = DocumentationAttestation.objects.create(
+        claim=claim, attested_by=by, attested_at=timezone.now(), reason=reason[:300]
+    )
+    audit_creates([attestation])
+    claim_resubmit(claim=claim, note=f"Documentation attested: {reason}"[:200])
+    return attestation

@@ -5,6 +5,7 @@ from selectors, writes from services."""
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -19,7 +20,14 @@ from scheduling.models import Appointment
 from . import selectors
 from .models import Claim, RemittanceClaim
 from .remittance import claim_balance, remittance_claim_match
-from .services import ChargeFix, DocumentationError, claim_fix, claim_resubmit
+from .scrubber.rules import HIGH_DOLLAR_UNDOCUMENTED
+from .services import (
+    ChargeFix,
+    DocumentationError,
+    claim_documentation_attest,
+    claim_fix,
+    claim_resubmit,
+)
 
 WORK = WORK_CLAIMS
 ELIGIBILITY = VIEW_ELIGIBILITY_BATCH_RUN
@@ -44,6 +52,21 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
     get_object_or_404(Claim, pk=claim_id)
     if request.method == "POST":
         claim = Claim.objects.get(pk=claim_id)
+        if request.POST.get("action") == "attest":
+            try:
+                claim_documentation_attest(
+                    claim=claim, by=request.user, reason=request.POST.get("attestation", "")
+                )
+            except DocumentationError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, "Attestation recorded; the claim was scrubbed again.")
+            return HttpResponseRedirect(reverse("billing:claim", args=[claim_id]))
+        if request.POST.get("action") == "resubmit" and request.POST.get("confirmed") != "yes":
+            # Resubmitting unchanged is asked for, not done on one click.
+            return HttpResponseRedirect(
+                reverse("billing:claim", args=[claim_id]) + "?confirm=resubmit"
+            )
         try:
             if request.POST.get("action") == "fix":
                 lines = []
@@ -81,11 +104,15 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             )
         else:
             if claim.status == Claim.Status.READY:
-                messages.success(request, "Clean: the claim goes out with the next 837P batch.")
+                messages.success(
+                    request,
+                    f"Clean: the claim joins the next 837P batch{_batch_time(claim)}.",
+                )
             else:
                 messages.warning(request, "The scrubber still holds this claim; see the findings.")
         return HttpResponseRedirect(reverse("billing:claim", args=[claim_id]))
     claim = selectors.claim_detail(claim_id=claim_id)
+    confirm_resubmit = request.GET.get("confirm") == "resubmit"
     return render(
         request,
         "billing/claim.html",
@@ -93,7 +120,13 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             "claim": claim,
             "encounter": claim.encounter,
             "open_findings": [f for f in claim.findings.all() if not f.resolved],
+            "needs_attestation": any(
+                f.code == HIGH_DOLLAR_UNDOCUMENTED for f in claim.findings.all() if not f.resolved
+            ),
+            "attestations": claim.documentation_attestations.select_related("attested_by"),
             "balance": claim_balance(claim),
+            "confirm_resubmit": confirm_resubmit,
+            "next_batch": _batch_time(claim),
             "editable": claim.status
             in {
                 Claim.Status.DRAFT,
@@ -104,6 +137,15 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
             },
         },
     )
+
+
+def _batch_time(claim: Claim) -> str:
+    """ ", at 9:05 AM MST on Sun Dec 6" in the claim's location zone, or "" if unknown."""
+    at = selectors.next_claim_batch_at()
+    if at is None:
+        return ""
+    local = at.astimezone(ZoneInfo(claim.encounter.location.time_zone))
+    return f", at {local:%-I:%M %p %Z} on {local:%a %b} {local.day}"
 
 
 @permission_required(WORK, raise_exception=True)

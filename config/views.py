@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from config.permissions import USE_CONSOLE, VIEW_KPI, VIEW_MESSAGE, WORK_CLAIMS
 
@@ -14,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """Where login lands: the list of the user's workplaces, or straight into the only
+    one (an agent works in the console all day)."""
     user = request.user
     links = []
     if user.has_perm(USE_CONSOLE):
@@ -26,7 +29,20 @@ def home(request: HttpRequest) -> HttpResponse:
         links.append(("Integration health", "/integrations/health/"))
     if user.is_staff:
         links.append(("Administration", "/admin/"))
+    if len(links) == 1:
+        return redirect(links[0][1])
     return render(request, "home.html", {"links": links})
+
+
+_FAVICON = Path(__file__).resolve().parent.parent / "static" / "favicon.ico"
+
+
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page, logged in or not."""
+    response = HttpResponse(_FAVICON.read_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=604800"
+    return response
 
 
 def _database_ok() -> bool:

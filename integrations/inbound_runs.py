@@ -194,6 +194,7 @@ def apply_bulk_bookings(
                             end=b.end,
                             external_id=b.external_id,
                             origin_connector_id=head.connector_id,
+                            room_code=b.room_code,
                         )
                     )
                 again = False

@@ -353,3 +353,29 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector} {self.resource_type} > {self.last_updated}"
+
+
+class PollHealth(models.Model):
+    """How the last polls of one connector went (the FHIR poller), so an unreachable EHR
+    shows on the health page instead of looking quiet."""
+
+    connector = models.OneToOneField(
+        Connector, on_delete=models.CASCADE, related_name="poll_health", primary_key=True
+    )
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    # The transport's own sentence (host, status code, timeout): never resource content.
+    last_error = models.CharField(max_length=300, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "poll health"
+
+    def __str__(self) -> str:
+        return f"{self.connector} poll health"
+
+    @property
+    def failing(self) -> bool:
+        return self.last_failure_at is not None and (
+            self.last_success_at is None or self.last_failure_at > self.last_success_at
+        )

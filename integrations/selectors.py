@@ -8,10 +8,23 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
-from .models import Connector, Message
+from .models import Connector, Message, PollHealth, SyncCursor
 from .transport_security import TransportWarning, transport_warnings
 
 QUEUED = (Message.Status.RECEIVED, Message.Status.PENDING)
+
+
+def _duration(span: timedelta | None) -> str:
+    if span is None:
+        return ""
+    seconds = int(span.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 3 * 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"
 
 
 @dataclass(frozen=True)
@@ -28,22 +41,35 @@ class ConnectorHealth:
     dead: int
     rejected: int
     review: int = 0  # rows flagged for a person (an X12 control number reused)
+    # Polled connectors (FHIR): the last successful and failed poll, and the cursor's age
+    # (since the least recently read resource type was last read up to date).
+    polled: bool = False
+    poll_ok_at: datetime | None = None
+    poll_failed_at: datetime | None = None
+    poll_error: str = ""
+    poll_failures: int = 0
+    cursor_age: timedelta | None = None
+
+    @property
+    def poll_failing(self) -> bool:
+        return self.poll_failed_at is not None and (
+            self.poll_ok_at is None or self.poll_failed_at > self.poll_ok_at
+        )
+
+    @property
+    def cursor_age_display(self) -> str:
+        return _duration(self.cursor_age)
 
     @property
     def lag_display(self) -> str:
-        if self.lag is None:
-            return ""
-        seconds = int(self.lag.total_seconds())
-        if seconds < 120:
-            return f"{seconds} s"
-        if seconds < 7200:
-            return f"{seconds // 60} min"
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+        return _duration(self.lag)
 
     @property
     def state(self) -> str:
         if not self.enabled:
             return "disabled"
+        if self.poll_failing:
+            return "failing"
         if self.dead or self.review or (self.lag is not None and self.lag > timedelta(minutes=15)):
             return "attention"
         if self.failed:
@@ -68,6 +94,12 @@ def connector_health(*, now: datetime | None = None) -> list[ConnectorHealth]:
         )
         .order_by("name")
     )
+    polls = {p.connector_id: p for p in PollHealth.objects.all()}
+    cursors = dict(
+        SyncCursor.objects.values("connector_id")
+        .annotate(oldest=Min("polled_at"))
+        .values_list("connector_id", "oldest")
+    )
     return [
         ConnectorHealth(
             connector_id=c.pk,
@@ -82,6 +114,12 @@ def connector_health(*, now: datetime | None = None) -> list[ConnectorHealth]:
             dead=c.dead,
             rejected=c.rejected,
             review=c.review,
+            polled=c.pk in polls or c.pk in cursors,
+            poll_ok_at=polls[c.pk].last_success_at if c.pk in polls else None,
+            poll_failed_at=polls[c.pk].last_failure_at if c.pk in polls else None,
+            poll_error=polls[c.pk].last_error if c.pk in polls else "",
+            poll_failures=polls[c.pk].consecutive_failures if c.pk in polls else 0,
+            cursor_age=(now - cursors[c.pk]) if cursors.get(c.pk) else None,
         )
         for c in rows
     ]

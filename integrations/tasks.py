@@ -37,26 +37,10 @@ def sandbox_tick_task() -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def fhir_poll_task() -> dict[str, int]:
-    """Poll every enabled FHIR connector for changes, then apply what was stored."""
-    from .fhir.client import fhir_poll
-    from .models import Connector
-    from .sandbox.ehr import SandboxFhirClient
-    from .transports import TransportError
+    """Poll every enabled FHIR connector for changes, then apply what was stored.
+    Failures are recorded per connector (integration health), not raised."""
+    from .fhir.polling import fhir_poll_all
 
-    stored = 0
-    for connector in Connector.objects.filter(kind=Connector.Kind.FHIR_R4, enabled=True).exclude(
-        direction=Connector.Direction.OUTBOUND
-    ):
-        try:
-            stored += sum(fhir_poll(connector).values())
-        except TransportError:
-            continue  # unreachable now; the cursor has not moved, the next poll catches up
-    for connector in Connector.objects.filter(
-        kind=Connector.Kind.SANDBOX, role=Connector.Role.LOCATION_EHR, enabled=True
-    ):
-        try:
-            stored += sum(fhir_poll(connector, client=SandboxFhirClient(connector)).values())
-        except TransportError:
-            continue  # unreachable now; the cursor has not moved, the next poll catches up
+    stored = fhir_poll_all()
     inbound_sweep_task.delay()
     return {"stored": stored}

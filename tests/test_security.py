@@ -14,9 +14,9 @@ from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
-# Reachable without a login, on purpose: the login page itself and the load balancer's
-# probe (which answers two booleans and nothing else).
-PUBLIC = {"/accounts/login/", "/healthz", "/admin/login/"}
+# Reachable without a login, on purpose: the login page itself, the load balancer's
+# probe (which answers two booleans and nothing else) and the icon browsers fetch.
+PUBLIC = {"/accounts/login/", "/healthz", "/admin/login/", "/favicon.ico"}
 
 
 def _walk(resolver: URLResolver, prefix: str = ""):
@@ -76,7 +76,7 @@ def test_the_demo_agent_can_log_in(client, agent):
         "/accounts/login/", {"username": "agent.test", "password": "pw-for-tests-only"}
     )
     assert response.status_code == 302
-    assert client.get("/").status_code == 200
+    assert client.get("/", follow=True).status_code == 200
 
 
 def test_a_wrong_password_gets_a_clear_message(client, agent):
@@ -99,7 +99,7 @@ def test_repeated_failed_logins_lock_the_account(client, agent, settings):
 
 def test_an_idle_session_expires(client, agent):
     client.post("/accounts/login/", {"username": "agent.test", "password": "pw-for-tests-only"})
-    assert client.get("/").status_code == 200
+    assert client.get("/", follow=True).status_code == 200
 
     Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
 

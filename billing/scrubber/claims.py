@@ -27,6 +27,7 @@ from ..models import (
     ClaimStatusHistory,
     Diagnosis,
     DiagnosisProcedureRule,
+    DocumentationAttestation,
 )
 from .rules import SCRUBBABLE, STANDING, ClaimContext, Finding, LineContext, ScrubSettings, scrub
 
@@ -69,6 +70,7 @@ _CLAIM_FIELDS = (
     "coverage__subscriber_dob",
     "payer__payer_code",
     "payer__active",
+    "encounter__ehr_documented_at",
 )
 
 
@@ -104,7 +106,7 @@ def _diagnoses_by_encounter(encounter_ids: Iterable[int]) -> dict[int, list[str]
 
 
 def load_contexts(claim_ids: Sequence[int]) -> tuple[list[ClaimContext], dict[int, str]]:
-    """Contexts for claims, in five queries whatever their number; also their statuses.
+    """Contexts for claims, in six queries whatever their number; also their statuses.
 
     Reads plain values rather than model instances: instantiating half a million rows
     is what made the first version too slow for a 10,000-claim run.
@@ -115,6 +117,11 @@ def load_contexts(claim_ids: Sequence[int]) -> tuple[list[ClaimContext], dict[in
     if not rows:
         return [], {}
     enc_ids = [r[3] for r in rows]
+    attested = set(
+        DocumentationAttestation.objects.filter(claim_id__in=[r[0] for r in rows]).values_list(
+            "claim_id", flat=True
+        )
+    )
     lines = _lines_by_encounter(enc_ids)
     dxs = _diagnoses_by_encounter(enc_ids)
     # Duplicates: other standing claims for the same patient, provider and day with the
@@ -146,7 +153,7 @@ def load_contexts(claim_ids: Sequence[int]) -> tuple[list[ClaimContext], dict[in
     for r in rows:
         (pk, number, status, enc_id, patient_id, provider_id, dos, documented_at, ref, tz,
          billing_npi, provider_npi, first, last, dob, member_id, relationship, sub_first,
-         sub_last, sub_dob, payer_code, payer_active) = r  # fmt: skip
+         sub_last, sub_dob, payer_code, payer_active, ehr_documented_at) = r  # fmt: skip
         statuses[pk] = status
         enc_lines = lines.get(enc_id, [])
         key = (patient_id, provider_id, dos, tuple(sorted(ln.procedure_code for ln in enc_lines)))
@@ -171,6 +178,8 @@ def load_contexts(claim_ids: Sequence[int]) -> tuple[list[ClaimContext], dict[in
                 payer_code=payer_code,
                 payer_active=payer_active,
                 duplicate_of=duplicate_of,
+                ehr_documented=ehr_documented_at is not None,
+                documentation_attested=pk in attested,
             )
         )
     return out, statuses

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from scheduling.validators import npi_is_valid
 
-from ..icd10 import icd10_billable, icd10_exists
+from ..icd10 import icd10_billable, icd10_billable_under, icd10_exists
 from ..models import Claim
 
 # Finding codes: constants that tests, the work queue and reports key on.
@@ -81,6 +81,10 @@ class ClaimContext:
     payer_code: str
     payer_active: bool
     duplicate_of: str  # claim number of another standing claim for the same visit, or ""
+    # The EHR signed a note for the visit (Encounter.ehr_documented_at), or a biller
+    # attested, with a reason, that the documentation exists (DocumentationAttestation).
+    ehr_documented: bool = False
+    documentation_attested: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,16 +110,31 @@ def rule_icd10_billable(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
     for n, code in enumerate(ctx.diagnoses, start=1):
         status = icd10_status(code)
         if status == "invalid":
-            out.append(Finding(ICD_INVALID, f"Diagnosis {n} ({code}) is not an ICD-10-CM code."))
+            near = icd10_billable_under(code)
+            hint = f" Billable codes near it: {', '.join(near)}." if near else ""
+            out.append(
+                Finding(ICD_INVALID, f"Diagnosis {n} ({code}) is not an ICD-10-CM code.{hint}")
+            )
         elif status == "category":
             out.append(
                 Finding(
                     ICD_NOT_BILLABLE,
                     f"Diagnosis {n} ({code}) is a category, not a billable code: "
-                    "code it to the highest specificity.",
+                    "code it to the highest specificity, e.g. "
+                    f"{', '.join(icd10_billable_under(code))}.",
                 )
             )
     return out
+
+
+def _billable_hint(prefixes: Sequence[str]) -> str:
+    """Billable codes a biller can use for a rule's diagnosis prefixes (which are often
+    categories such as M26, which the billability rule itself rejects)."""
+    suggestions: list[str] = []
+    for prefix in prefixes:
+        if icd10_status(prefix) != "ok":
+            suggestions += icd10_billable_under(prefix, limit=3)
+    return f"; billable codes: {', '.join(suggestions[:6])}" if suggestions else ""
 
 
 def rule_charges_point_to_diagnoses(ctx: ClaimContext, _: ScrubSettings) -> list[Finding]:
@@ -166,7 +185,7 @@ def rule_diagnosis_procedure_pairs(ctx: ClaimContext, cfg: ScrubSettings) -> lis
                     DX_PROCEDURE_MISMATCH,
                     f"Line {line.line_number} ({line.procedure_code}) is not supported by "
                     f"diagnosis {', '.join(pointed)}: it needs one of "
-                    f"{', '.join(rule[1])}{why}.",
+                    f"{', '.join(rule[1])}{why}{_billable_hint(rule[1])}.",
                 )
             )
     return out
@@ -199,13 +218,16 @@ def rule_dates_match_documentation(ctx: ClaimContext, cfg: ScrubSettings) -> lis
 
 
 def rule_high_dollar_documented(ctx: ClaimContext, cfg: ScrubSettings) -> list[Finding]:
-    if ctx.documentation_ref:
+    # A reference string proves nothing (a DFT's message id, a biller's typing): only a
+    # note the EHR signed, with its time, or a biller's reasoned attestation will do.
+    if ctx.ehr_documented or ctx.documentation_attested:
         return []
     return [
         Finding(
             HIGH_DOLLAR_UNDOCUMENTED,
             f"Line {line.line_number} ({line.procedure_code}, ${line.amount}) is over the "
-            f"${cfg.documentation_threshold} threshold and has no EHR documentation reference.",
+            f"${cfg.documentation_threshold} threshold and the EHR has not signed a note for "
+            "this visit. Have the EHR document it, or attest where the documentation is.",
         )
         for line in ctx.lines
         if line.amount > cfg.documentation_threshold

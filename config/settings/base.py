@@ -268,6 +268,8 @@ HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
 # A call still open this long after it started was left behind (a closed tab, an expired
 # session): the beat closes it as abandoned and releases its holds.
 CALL_ABANDON_MINUTES = env_int("CALL_ABANDON_MINUTES", 60)
+# When a "callback needed" wrap-up gives no due time, the callback is due this long after.
+CALLBACK_DUE_MINUTES = env_int("CALLBACK_DUE_MINUTES", 120)
 
 # Integrations retry policy, inbound processing and the outbox relay alike: a transient
 # failure waits base * 2^(attempt-1) seconds, capped, and the row is dead-lettered after

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from integrations.models import Connector
     from patients.models import Patient
 
+# Connector.Role.LOCATION_EHR (models are imported lazily in this module).
+EHR_ROLE = "location_ehr"
+
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"}
 ERR_PATIENT_UNKNOWN = "the resource's patient is unknown to the hub (poll the Patient first)"
 GENDER = {"female": "F", "male": "M", "other": "O", "unknown": "U"}
@@ -265,6 +268,9 @@ def handle_encounter(bundle: dict[str, Any], connector: Connector) -> str:
         procedures=tuple(procedures),
         appointment_id=appointment_id,
         documentation_ref=f"Encounter/{encounter.get('id', '')}"[:80],
+        # Signed when the EHR says when the visit's documentation ended (period.end), not
+        # only when the resource last changed.
+        ehr_signed=bool(encounter.get("period", {}).get("end")) and connector.role == EHR_ROLE,
         patient_id=patient.pk,
         provider_npi=npi,
         location_id=connector.location_id,

@@ -13,6 +13,8 @@ import uuid
 from datetime import date
 from typing import Any
 
+from django.db import transaction
+
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, BookReason, Hold, Slot
 
@@ -331,7 +333,9 @@ def hold(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
     resource = _appointment_param(parameters)
     slot, patient, atype = _appointment_parts(resource)
     try:
-        held = hold_place(slot=slot, by=user)
+        # Every unit of a long visit is held, and the patient goes with the hold so the
+        # real-time eligibility check starts, exactly as when an agent holds a slot.
+        held = hold_place(slot=slot, by=user, patient=patient, appointment_type=atype)
     except SchedulingError as exc:
         raise _scheduling_error(exc) from None
     pending = _proposed(
@@ -373,20 +377,25 @@ def _book(user: Any, resource: dict[str, Any]) -> Appointment:
     if reason not in BookReason.values:
         reason = BookReason.NEW_PROBLEM
     try:
-        if hold_id and str(hold_id).isdigit():
-            held = Hold.objects.filter(pk=int(hold_id), slot=slot).first()
-            if held is None:
-                raise FhirError(409, "conflict", "The hold does not exist or is for another slot.")
-        else:
-            held = hold_place(slot=slot, by=user)
-        return appointment_book(
-            hold=held,
-            patient=patient,
-            appointment_type=atype,
-            by=user,
-            reason=reason,
-            channel=Appointment.Channel.FHIR,
-        )
+        # One transaction: a booking the rules refuse must not leave behind the hold
+        # placed for it here (a hold the client placed with $hold is not touched).
+        with transaction.atomic():
+            if hold_id and str(hold_id).isdigit():
+                held = Hold.objects.filter(pk=int(hold_id), slot=slot).first()
+                if held is None:
+                    raise FhirError(
+                        409, "conflict", "The hold does not exist or is for another slot."
+                    )
+            else:
+                held = hold_place(slot=slot, by=user, patient=patient, appointment_type=atype)
+            return appointment_book(
+                hold=held,
+                patient=patient,
+                appointment_type=atype,
+                by=user,
+                reason=reason,
+                channel=Appointment.Channel.FHIR,
+            )
     except SchedulingError as exc:
         raise _scheduling_error(exc) from None
 

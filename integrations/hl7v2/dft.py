@@ -96,7 +96,10 @@ def charges_of(message: ParsedMessage, connector: Connector) -> PostedCharges:
             )
         encounter_number = pv1.get(19, 1)[:30]
     evn = message.require("EVN")
-    documented_at = parse_hl7_datetime(evn.get(2, 1), tz) or datetime.now(UTC)
+    from integrations.models import Connector as ConnectorModel
+
+    signed_at = parse_hl7_datetime(evn.get(2, 1), tz)
+    documented_at = signed_at or datetime.now(UTC)
     record = None
     if appointment_id is None and not encounter_number:
         record = patient_record(message, connector)
@@ -108,6 +111,8 @@ def charges_of(message: ParsedMessage, connector: Connector) -> PostedCharges:
         appointment_id=appointment_id,
         encounter_number=encounter_number,
         documentation_ref=(message.header.control_id or "")[:80],
+        # A PMS posts charges; only the EHR's own event time (EVN-2) dates a signed note.
+        ehr_signed=signed_at is not None and connector.role == ConnectorModel.Role.LOCATION_EHR,
         patient_id=None,
         provider_npi=npi,
         location_id=location.pk,

@@ -160,6 +160,9 @@ class FrontDeskBooking:
     start: datetime
     end: datetime
     external_id: str
+    # AIL-3 is a PL (point of care ^ room ^ bed ^ facility ...): component 2 names the
+    # room the front desk put the visit in, "" when it did not say.
+    room_code: str = ""
 
 
 def _front_desk_booking(
@@ -177,7 +180,9 @@ def _front_desk_booking(
     if atype is None:
         raise MappingError(ERR_TYPE_UNKNOWN)
     _, external = _ids(message)
-    return FrontDeskBooking(record, location, provider, atype, start, end, external)
+    ail = message.first("AIL")
+    room_code = ail.get(3, 2) if ail else ""
+    return FrontDeskBooking(record, location, provider, atype, start, end, external, room_code)
 
 
 def booking_of(raw: str, connector: Connector, lookups: SiuLookups) -> FrontDeskBooking:
@@ -278,6 +283,7 @@ def handle_siu(message: ParsedMessage, connector: Connector) -> str:
                 end=booking.end,
                 origin_connector_id=connector.pk,
                 external_id=booking.external_id,
+                room_code=booking.room_code,
             )
             return f"appointment #{appt.pk} booked"
         location = location_of(connector, message, lookups)

@@ -246,6 +246,16 @@ class ShortcutsForm(forms.Form):
         return {action: self.cleaned_data[f"key_{action}"] for action in ACTIONS}
 
 
+CALLBACK_IN = [
+    ("", "Call back in…"),
+    ("30", "30 minutes"),
+    ("60", "1 hour"),
+    ("120", "2 hours"),
+    ("240", "4 hours"),
+    ("1440", "1 day"),
+]
+
+
 class WrapUpForm(forms.Form):
     # "Abandoned" is the system's, for calls nobody wrapped up.
     outcome = forms.ChoiceField(
@@ -261,3 +271,11 @@ class WrapUpForm(forms.Form):
         widget=forms.Select(attrs={"id": "id_wrapup_reason"}),
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # Relative, so no time zone is in doubt; used only with "Callback needed".
+    callback_in = forms.TypedChoiceField(
+        label="Call back",
+        choices=CALLBACK_IN,
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )

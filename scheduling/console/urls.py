@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import booking, calls, finder, page
+from .views import booking, calls, finder, page, worklist
 
 app_name = "console"
 urlpatterns = [
@@ -24,4 +24,7 @@ urlpatterns = [
     path("appointments/cancel/", booking.cancel, name="cancel"),
     path("waitlist/add/", booking.waitlist_add, name="waitlist_add"),
     path("shortcuts/", page.shortcuts_save, name="shortcuts"),
+    path("waitlist/offer/", worklist.waitlist_offer, name="waitlist_offer"),
+    path("worklist/", worklist.worklist, name="worklist"),
+    path("callbacks/start/", worklist.callback_start, name="callback_start"),
 ]

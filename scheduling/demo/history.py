@@ -148,10 +148,15 @@ def build_history(
             return None
         age = patient.age_on(today)
         units = appt_type.duration_minutes // 30
-        for _attempt in range(12):
+        for attempt in range(12):
             provider_id, weekday, loc_id = rng.choice(options)
             provider = feasible.providers[provider_id]
             if not provider.min_patient_age <= age <= provider.max_patient_age:
+                continue
+            # Agents route by language: look for a provider who speaks the patient's
+            # before settling for one who does not (real groups mismatch rarely).
+            languages = provider.languages or []
+            if attempt < 10 and languages and patient.preferred_language not in languages:
                 continue
             day = rng.choice(days_by_weekday[weekday])
             starts = [u for u in DAY_UNITS if all(v in DAY_UNITS for v in range(u, u + units))]

@@ -162,7 +162,10 @@ def _build_providers(
             home = net.locations[rng.randrange(len(net.locations))]
         name_rng = rng.random()
         languages = (
-            ["en"] + (["es"] if name_rng < 0.3 else []) + (["vi"] if 0.3 <= name_rng < 0.36 else [])
+            ["en"]
+            + (["es"] if name_rng < 0.3 else [])
+            + (["vi"] if 0.3 <= name_rng < 0.36 else [])
+            + (["zh"] if 0.36 <= name_rng < 0.4 else [])
         )
         provider = Provider.objects.create(
             npi=npi_with_check_digit(f"19{i:07d}"),

@@ -98,10 +98,14 @@ def book_upcoming(
                 if provider.min_patient_age <= ages[p.pk] <= provider.max_patient_age
                 and _fits(appt_type, age=ages[p.pk], established=p.pk in established)
             ]
+            # Agents route by language (the language rule ranks it): a patient who shares
+            # one of the provider's languages is who gets the slot when there is one.
+            candidates.sort(key=lambda p: not _speaks(provider.languages, p))
             if not contiguous or not candidates:
                 i += 1
                 continue
             agent = rng.choice(agents)
+            channel = _weighted(rng, CHANNEL_WEIGHTS)
             appt = Appointment(
                 patient=candidates[0],
                 provider_id=provider_id,
@@ -110,9 +114,11 @@ def book_upcoming(
                 start=run[0][2],
                 end=run[-1][3],
                 status="booked",
-                channel=_weighted(rng, CHANNEL_WEIGHTS),
+                channel=channel,
                 book_reason=rng.choice(BookReason.values),
-                booked_by=agent,
+                # Only an agent's booking has an agent behind it; the KPI agent filter
+                # counts what each agent booked.
+                booked_by=agent if channel == Appointment.Channel.AGENT else None,
                 created_at=_booked_at(booked_rng, start=run[0][2], now=now, patient=candidates[0]),
                 updated_at=now,
             )
@@ -278,3 +284,7 @@ def build_waitlist(
         batch_size=5000,
     )
     return len(entries)
+
+
+def _speaks(languages: list[str] | None, patient: Patient) -> bool:
+    return not languages or patient.preferred_language in languages

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from scheduling.models import (
@@ -35,6 +35,7 @@ from .selectors import (
     FCR_ELIGIBLE,
     MISMATCH_Q,
     SCHEDULE_FILL_DAYS,
+    UNRESOLVED_OUTCOMES,
     appointments_scoped,
     booking_q,
     callback_exists,
@@ -146,7 +147,7 @@ def _fcr_callbacks(f: KpiFilters, _: dict[str, int]) -> QuerySet[Call]:
     return _calls(
         calls_scoped(f)
         .filter(in_period("started_at", f), FCR_ELIGIBLE)
-        .filter(callback_exists())
+        .filter(Q(callback_exists()) | Q(outcome__in=UNRESOLVED_OUTCOMES))
         .annotate(handle=CALL_DURATION)
     )
 
@@ -161,7 +162,7 @@ def _holds(f: KpiFilters, _: dict[str, int]) -> QuerySet[Hold]:
 
 
 def _created(f: KpiFilters) -> QuerySet[Appointment]:
-    return appointments_scoped(f).filter(in_period("created_at", f))
+    return appointments_scoped(f).filter(in_period("created_at", f), booking_q())
 
 
 def _wrong_location(f: KpiFilters, _: dict[str, int]) -> QuerySet[Appointment]:
@@ -252,8 +253,9 @@ _DRILLS: dict[str, Drill] = {
     "calls": _call_drill("Calls", "Calls started in the period.", _calls_in_period),
     "fcr_callbacks": _call_drill(
         "Calls not resolved first time",
-        "Calls followed within 7 days by another call from the same patient with the same "
-        "reason: the ones that pull first-call resolution down.",
+        "Calls wrapped up as transferred or needing a callback, or followed within 7 days by "
+        "another call from the same patient with the same reason: the ones that pull "
+        "first-call resolution down.",
         _fcr_callbacks,
     ),
     "bookings": _appointment_drill("Bookings", "Appointments created in the period.", _bookings),

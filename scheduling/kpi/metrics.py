@@ -40,7 +40,11 @@ class Metric:
     def trend(self) -> str:
         """ "better", "worse" or "flat" against the previous period."""
         delta = self.delta
-        if delta is None or abs(delta) < 1e-9:
+        # Flat when the change shows as zero (+0.04 pts reads "±0.0 pts"): a colour
+        # must never say better or worse about a number that says no change.
+        if delta is None or not any(
+            ch in "123456789" for ch in format_value(abs(delta), self.unit)
+        ):
             return "flat"
         improved = delta < 0 if self.lower_is_better else delta > 0
         return "better" if improved else "worse"
@@ -137,6 +141,8 @@ def format_delta(metric: Metric) -> str:
     if delta is None:
         return "no previous data" if metric.value is not None else ""
     sign = "+" if delta > 0 else "\N{MINUS SIGN}" if delta < 0 else "±"
+    if metric.trend == "flat":
+        sign = "±"
     magnitude = abs(delta)
     if metric.unit == "percent":
         return f"{sign}{magnitude:.1f} pts"

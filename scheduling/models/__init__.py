@@ -14,6 +14,8 @@ from .booking import (
     Slot,
     Waitlist,
 )
+from .callbacks import Callback
+from .capacity import CapacityDay
 from .network import (
     AppointmentType,
     Capability,
@@ -38,8 +40,10 @@ __all__ = [
     "BookReason",
     "Call",
     "CallReason",
+    "Callback",
     "CancelReason",
     "Capability",
+    "CapacityDay",
     "ConsolePermissions",
     "Equipment",
     "Hold",

@@ -316,6 +316,24 @@ class Waitlist(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField()
+    # The lifecycle: an agent offers a freed slot (offered), a booking that fits the
+    # entry closes it (booked, with that appointment), or it is withdrawn (closed).
+    offered_slot = models.ForeignKey(
+        Slot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    offered_at = models.DateTimeField(null=True, blank=True)
+    appointment = models.ForeignKey(
+        "Appointment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="waitlist_entries",
+        help_text="The booking that filled this entry",
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]

@@ -181,6 +181,8 @@ class LocationFacts:
     hours: Mapping[int, tuple[time, time]] = field(default_factory=dict)
     # None when the patient has no plan (self-pay): network does not apply.
     in_network: bool | None = None
+    # Local dates the location is closed (holidays, weather), within the dates asked about.
+    closed_dates: frozenset[date] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ class ProviderFacts:
     max_age: int = 120
     accepts_new_patients: bool = True
     in_network: bool | None = None
+    # (start, end) of time off overlapping the dates asked about, aware UTC.
+    time_off: tuple[tuple[datetime, datetime], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .absence import SlotAbsenceRule
 from .age import ProviderAgeRule
 from .availability import SlotFreeRule
 from .base import Candidate, Kind, Rule, RuleContext, Scope
@@ -34,6 +35,7 @@ RULES: tuple[Rule, ...] = (
     PatientStatusRule(),
     MaxDistanceRule(),
     SlotWithinHoursRule(),
+    SlotAbsenceRule(),
     SlotFreeRule(),
     PatientOverlapRule(),
     DistanceRule(),

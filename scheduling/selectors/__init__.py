@@ -19,6 +19,7 @@ from .appointments import (
     patient_locations_seen,
 )
 from .booking_rules import slot_network_reasons
+from .callbacks import callbacks_due
 from .slot_reads import EPOCH, SlotRow
 from .slot_results import DayGroup, Excluded, SlotOption, SlotSearchResult
 from .slot_search import (
@@ -31,6 +32,7 @@ from .waitlist import (
     WaitlistMatch,
     waitlist_matches_for_slot,
     waitlist_matches_for_slots,
+    waitlist_matches_recently_freed,
     waitlist_open_for_patient,
 )
 
@@ -49,6 +51,7 @@ __all__ = [
     "agent_open_call",
     "agent_recent_abandoned_call",
     "appointment_by_external_id",
+    "callbacks_due",
     "calls_open_past_limit",
     "home_region_id",
     "patient_appointments",
@@ -57,5 +60,6 @@ __all__ = [
     "slot_search",
     "waitlist_matches_for_slot",
     "waitlist_matches_for_slots",
+    "waitlist_matches_recently_freed",
     "waitlist_open_for_patient",
 ]

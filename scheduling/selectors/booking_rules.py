@@ -16,6 +16,7 @@ from ..models import AppointmentType, Slot
 from ..rules import loading
 from ..rules.base import Candidate, RuleContext, SlotFacts
 from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_all
+from .absences import with_absences
 
 
 def slot_judgement(
@@ -52,13 +53,22 @@ def slot_judgement(
     )
     if slot.location_id not in locations or slot.provider_id not in providers:
         return None
+    end = slot.start + timedelta(minutes=appointment_type.duration_minutes)
+    locations, providers = with_absences(
+        locations=locations,
+        providers=providers,
+        location_ids=[slot.location_id],
+        provider_ids=[slot.provider_id],
+        first_day=slot.location.local(slot.start).date(),
+        last_day=slot.location.local(end).date(),
+    )
     candidate = Candidate(
         location=locations[slot.location_id],
         provider=providers[slot.provider_id],
         slot=SlotFacts(
             id=slot.pk,
             start=slot.start,
-            end=slot.start + timedelta(minutes=appointment_type.duration_minutes),
+            end=end,
         ),
     )
     return ctx, judge_all(ctx, candidate)

@@ -39,6 +39,7 @@ from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
 from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+from .absences import with_absences
 from .agents import home_region_id
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 from .slot_results import (
@@ -251,6 +252,14 @@ def slot_search(
         if loc_id in location_verdicts
     ]
 
+    locations, providers = with_absences(
+        locations=locations,
+        providers=providers,
+        location_ids=[loc_id for _, loc_id in pairs],
+        provider_ids=[prov_id for prov_id, _ in pairs],
+        first_day=date_from,
+        last_day=date_to,
+    )
     read = dataclasses.replace(
         read,
         pairs=pairs,

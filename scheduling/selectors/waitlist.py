@@ -98,7 +98,9 @@ def waitlist_matches_for_slots(*, slot_ids: Iterable[int]) -> list[WaitlistMatch
     last_day = max(v.date() for v in local.values())
     entries = list(
         Waitlist.objects.filter(
-            status=Waitlist.Status.OPEN, earliest__lte=last_day, latest__gte=first_day
+            status__in=[Waitlist.Status.OPEN, Waitlist.Status.OFFERED],
+            earliest__lte=last_day,
+            latest__gte=first_day,
         )
         .select_related("patient", "appointment_type")
         .prefetch_related("providers", "locations")
@@ -167,3 +169,23 @@ def waitlist_open_for_patient(*, patient_id: int) -> list[Waitlist]:
         .select_related("appointment_type")
         .prefetch_related("locations", "providers")
     )
+
+
+def waitlist_matches_recently_freed(
+    *, since: datetime, region_id: int | None = None, limit: int = 200
+) -> list[WaitlistMatch]:
+    """Waitlist matches for future time freed since ``since`` by any cancellation or
+    move, whoever made it: an agent, a partner app, FHIR, or a location's front desk
+    (an SIU S15 from its PMS). What an agent's own cancellation shows at once, every
+    agent sees here. ``region_id`` keeps to one region's locations."""
+    now = timezone.now()
+    freed = Slot.objects.filter(
+        status=Slot.Status.FREE,
+        start__gt=now,
+        appointment_links__active=False,
+        appointment_links__appointment__cancelled_at__gte=since,
+    )
+    if region_id is not None:
+        freed = freed.filter(location__region_id=region_id)
+    slot_ids = list(freed.order_by("start").values_list("pk", flat=True).distinct()[:limit])
+    return waitlist_matches_for_slots(slot_ids=slot_ids)

@@ -22,11 +22,13 @@ from .appointments import (
     appointment_reschedule,
     freed_slot_ids,
 )
-from .calls import call_abandon, call_attach_patient, call_start, call_wrap_up
+from .calls import call_abandon, call_attach_patient, call_start, call_wrap_up, callback_start
+from .capacity import capacity_snapshot, capacity_snapshot_due
 from .errors import (
     AppointmentNotActive,
     AppointmentNotStarted,
     CallAlreadyEnded,
+    CallbackTaken,
     CallNotYours,
     HoldExpired,
     HoldNotYours,
@@ -57,7 +59,7 @@ from .external_bookings import BatchDeclined, ExternalBooking, appointments_reco
 from .external_changes import ExternalChange, appointments_change_external_batch
 from .holds import hold_expire_stale, hold_place, hold_release, hold_release_for_call
 from .slots import MaterializeResult, slots_materialize
-from .waitlist import waitlist_add
+from .waitlist import waitlist_add, waitlist_close, waitlist_fill, waitlist_offer
 
 __all__ = [
     "EXTERNAL_STATUS_EVENTS",
@@ -66,6 +68,7 @@ __all__ = [
     "BatchDeclined",
     "CallAlreadyEnded",
     "CallNotYours",
+    "CallbackTaken",
     "ExternalBooking",
     "ExternalChange",
     "HoldExpired",
@@ -99,6 +102,9 @@ __all__ = [
     "call_attach_patient",
     "call_start",
     "call_wrap_up",
+    "callback_start",
+    "capacity_snapshot",
+    "capacity_snapshot_due",
     "external_windows_lock",
     "freed_slot_ids",
     "hold_expire_stale",
@@ -107,6 +113,9 @@ __all__ = [
     "hold_release_for_call",
     "slots_materialize",
     "waitlist_add",
+    "waitlist_close",
+    "waitlist_fill",
     "waitlist_matches_for_slot",
     "waitlist_matches_for_slots",
+    "waitlist_offer",
 ]

@@ -47,6 +47,10 @@ from .errors import (
     SlotUnavailable,
 )
 from .holds import _check_call, _units
+from .waitlist import waitlist_fill
+
+# Lifecycle events after which an appointment may satisfy a waitlist entry.
+FILLING_EVENTS = frozenset({"booked", "rescheduled", "modified"})
 
 
 def _check_units_free(units: list[Slot], by: User, now: datetime) -> None:
@@ -186,7 +190,11 @@ def _announce(
     origin_connector_id: int | None = None,
 ) -> None:
     """Tell the receivers (``appointment_changed``) about one lifecycle change, inside the
-    caller's transaction: integrations writes the location system's outbox row there."""
+    caller's transaction: integrations writes the location system's outbox row there.
+    A booking, a move or a front-desk change may serve a waiting patient: the entry it
+    satisfies is closed in the same transaction."""
+    if event in FILLING_EVENTS:
+        waitlist_fill(appointments=[appointment])
     signals.appointment_changed.send(
         sender=Appointment,
         appointment=appointment,

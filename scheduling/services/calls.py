@@ -13,11 +13,13 @@ from patients.models import Patient
 
 from ..models import (
     Call,
+    Callback,
     CallReason,
 )
 from ..selectors.holds import open_holds
 from .errors import (
     CallAlreadyEnded,
+    CallbackTaken,
     InvalidOutcome,
     InvalidReason,
 )
@@ -84,11 +86,14 @@ def call_wrap_up(
     notes: str = "",
     patient: Patient | None = None,
     reason: str = "",
+    callback_due: datetime | None = None,
 ) -> Call:
     """End the call with an outcome; any holds still open on it are released.
 
     ``reason`` (a CallReason value) records why the patient called, which first-call
-    resolution counts by; "" keeps the reason given at call start."""
+    resolution counts by; "" keeps the reason given at call start. The outcome
+    "callback needed" puts a callback on the agent's worklist, due at ``callback_due``
+    (default: ``settings.CALLBACK_DUE_MINUTES`` from now)."""
     if outcome not in Call.Outcome.values or outcome == Call.Outcome.ABANDONED:
         raise InvalidOutcome()
     if reason and reason not in CallReason.values:
@@ -108,4 +113,36 @@ def call_wrap_up(
             locked.reason = reason
         locked.save(update_fields=["ended_at", "outcome", "notes", "patient", "reason"])
         _release_runs(open_holds().filter(call=locked), now=now)
+        if outcome == Call.Outcome.CALLBACK:
+            Callback.objects.create(
+                call=locked,
+                patient=locked.patient,
+                phone=locked.caller_phone,
+                reason=locked.reason,
+                assigned_to=by,
+                due_at=callback_due or now + timedelta(minutes=settings.CALLBACK_DUE_MINUTES),
+                created_at=now,
+            )
     return locked
+
+
+def callback_start(*, callback: Callback, by: User) -> Call:
+    """Return a callback: open a call to the patient (or the number left) and mark the
+    callback done by it. Raises CallbackTaken when it is no longer open (another agent
+    started it first). The caller must not have a call in progress."""
+    now = timezone.now()
+    with transaction.atomic():
+        call = Call.objects.create(
+            agent=by,
+            patient=callback.patient,
+            caller_phone=callback.phone,
+            reason=callback.reason,
+            started_at=now,
+        )
+        # Conditional update: of two agents clicking the same callback, one wins.
+        taken = Callback.objects.filter(pk=callback.pk, status=Callback.Status.OPEN).update(
+            status=Callback.Status.DONE, done_at=now, done_by=by, done_call=call
+        )
+        if not taken:
+            raise CallbackTaken()
+    return call

@@ -88,6 +88,10 @@ class CallAlreadyEnded(SchedulingError):
     message = "This call has already been wrapped up."
 
 
+class CallbackTaken(SchedulingError):
+    message = "This callback has already been returned."
+
+
 class InvalidOutcome(SchedulingError):
     message = "Choose a call outcome from the list."
     status_code = 400

@@ -41,6 +41,7 @@ from .errors import (
     SlotUnavailable,
     SlotWrongFit,
 )
+from .rooms import RoomNeed, rooms_assign
 
 Window = tuple[int, datetime, datetime]  # provider id, start, end
 
@@ -110,9 +111,12 @@ def appointment_record_external(
     end: datetime,
     origin_connector_id: int | None = None,
     external_id: str = "",
+    room_code: str = "",
 ) -> Appointment:
     """Record a booking made at the location's front desk. Idempotent on
-    (location, external_id): the same PMS booking arriving twice returns the first row."""
+    (location, external_id): the same PMS booking arriving twice returns the first row.
+    It occupies the room the PMS named (``room_code``) or the best free fit
+    (``rooms_assign``), never refused for want of one."""
     if timezone.is_naive(start) or timezone.is_naive(end) or end <= start:
         raise SlotWrongFit()
     now = timezone.now()
@@ -124,11 +128,23 @@ def appointment_record_external(
             if existing is not None:
                 return existing
         units = _occupy_window(provider=provider, location=location, start=start, end=end, now=now)
+        (room,) = rooms_assign(
+            needs=[
+                RoomNeed(
+                    location_id=location.pk,
+                    start=start,
+                    end=end,
+                    appointment_type_id=appointment_type.pk,
+                    room_code=room_code,
+                )
+            ]
+        )
         appointment = _create_appointment(
             patient=patient,
             provider=provider,
             location=location,
             appointment_type=appointment_type,
+            room=room,
             start=start,
             end=end,
             status=Appointment.Status.BOOKED,
@@ -187,12 +203,27 @@ def appointment_update_external(
             units = _occupy_window(
                 provider=new_provider, location=new_location, start=new_start, end=new_end, now=now
             )
-            if new_location.pk != locked.location_id:
-                locked.room = None
+        same_room = "" if locked.room is None else locked.room.code
+        if moved and new_location.pk != locked.location_id:
+            same_room = ""
         locked.start, locked.end = new_start, new_end
         locked.provider, locked.location = new_provider, new_location
         if appointment_type is not None:
             locked.appointment_type = appointment_type
+        if moved:
+            # Keep its room when still free at the new time, else the best free fit.
+            (locked.room,) = rooms_assign(
+                needs=[
+                    RoomNeed(
+                        location_id=new_location.pk,
+                        start=new_start,
+                        end=new_end,
+                        appointment_type_id=locked.appointment_type_id,
+                        room_code=same_room,
+                        appointment_id=locked.pk,
+                    )
+                ]
+            )
         event = "modified"
         if status is not None:
             locked.status = status

@@ -18,6 +18,8 @@ from ..models import Appointment, AppointmentSlot, Slot
 from ..selectors.holds import open_holds
 from .errors import SchedulingError, SlotUnavailable, SlotWrongFit
 from .external import external_windows_lock
+from .rooms import RoomNeed, rooms_assign
+from .waitlist import waitlist_fill
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ExternalBooking:
     end: datetime
     external_id: str = ""
     origin_connector_id: int | None = None
+    room_code: str = ""
 
 
 class BatchDeclined(Exception):
@@ -89,6 +92,7 @@ def appointments_record_external_batch(
         taken: set[int] = set()
         booked: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
         plan: list[tuple[Appointment, list[Slot], int | None]] = []
+        plan_rooms: list[str] = []
         for idx in valid:
             item = items[idx]
             key = (item.location_id, item.external_id)
@@ -124,8 +128,23 @@ def appointments_record_external_batch(
             if item.external_id:
                 known[key] = appointment
             plan.append((appointment, units, item.origin_connector_id))
+            plan_rooms.append(item.room_code)
             results[idx] = appointment
         if plan:
+            rooms = rooms_assign(
+                needs=[
+                    RoomNeed(
+                        location_id=a.location_id,
+                        start=a.start,
+                        end=a.end,
+                        appointment_type_id=a.appointment_type_id,
+                        room_code=code,
+                    )
+                    for (a, _, _), code in zip(plan, plan_rooms, strict=True)
+                ]
+            )
+            for (appointment, _, _), room in zip(plan, rooms, strict=True):
+                appointment.room = room
             _write_external_batch(plan, taken, now)
     done = [r for r in results if r is not None]
     assert len(done) == len(items)
@@ -144,6 +163,7 @@ def _write_external_batch(
     if taken:
         Slot.objects.filter(pk__in=taken).update(status=Slot.Status.BOOKED)
     log_creates(appointments)
+    waitlist_fill(appointments=appointments)
     # One signal for the run: integrations answers it with one outbox INSERT.
     signals.appointments_booked.send(
         sender=Appointment,

@@ -28,6 +28,7 @@ from .errors import (
 )
 from .external import Window, _coalesced, external_windows_lock
 from .external_bookings import BatchDeclined
+from .waitlist import waitlist_fill
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ def _write_change_batch(
     if taken:
         open_holds().filter(slot_id__in=taken).update(released_at=now)
     log_entries_write(entries)
+    waitlist_fill(appointments=[a for a, event, _ in events if event == "modified"])
     # One signal for the run, every change in arrival order: integrations answers it with
     # one outbox INSERT (ids in that order, the relay's delivery order), billing voids
     # the ended visits' encounters set-based.

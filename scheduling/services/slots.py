@@ -19,6 +19,7 @@ from ..models import (
     TimeOff,
 )
 from ..selectors.holds import open_holds
+from .capacity import capacity_snapshot_due
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,10 @@ def slots_materialize(
 
     Idempotent: missing slots are created, free slots that templates no longer produce
     (a template edited, time off or a closure added) are removed, and booked or held
-    slots are never touched.
+    slots are never touched. A free slot that an appointment once occupied is removed
+    too, with its inactive links: otherwise a unit freed by a cancellation would stay
+    bookable inside time off entered after it was booked. (The cancelled appointment
+    keeps its own start, end, provider and location.)
     """
     days = settings.SLOT_HORIZON_DAYS if days is None else days
     if days < 1:
@@ -152,12 +156,14 @@ def slots_materialize(
         for chunk_start in range(0, len(removable), 900):
             chunk = removable[chunk_start : chunk_start + 900]
             removed += (
-                Slot.objects.filter(
-                    id__in=chunk, status=Slot.Status.FREE, appointment_links__isnull=True
-                )
+                Slot.objects.filter(id__in=chunk, status=Slot.Status.FREE)
+                .exclude(appointment_links__active=True)
                 .delete()[1]
                 .get("scheduling.Slot", 0)
             )
+    if provider_ids is None and start is None:
+        # The nightly run also keeps the days just past (utilization for any period).
+        capacity_snapshot_due(now=now)
     return MaterializeResult(
         created=len(to_create), removed=removed, kept=len(existing_keys) - removed
     )

@@ -85,6 +85,7 @@ def documentation(v: Visit, **kw) -> EncounterDocumentation:
         ),
         "appointment_id": v.appointment.pk,
         "documentation_ref": "NOTE-1",
+        "ehr_signed": True,
     }
     fields.update(kw)
     return EncounterDocumentation(**fields)

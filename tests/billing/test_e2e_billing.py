@@ -36,7 +36,7 @@ def test_a_biller_fixes_a_held_claim_in_the_browser(live_server, biller, artifac
             page.click(f"text={claim.claim_number}")
             page.fill("input[aria-label='Diagnosis 2']", "K02.52")
             page.click("text=Save fixes and resubmit")
-            page.wait_for_selector("text=Clean: the claim goes out with the next 837P batch.")
+            page.wait_for_selector("text=Clean: the claim joins the next 837P batch, at")
             page.screenshot(
                 path=os.path.join(artifacts_dir, "billing_claim_fixed.png"), full_page=True
             )

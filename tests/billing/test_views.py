@@ -75,7 +75,7 @@ def test_the_biller_fixes_and_resubmits_a_held_claim(client, biller):
         follow=True,
     )
 
-    assert "Clean: the claim goes out with the next 837P batch." in response.content.decode()
+    assert "Clean: the claim joins the next 837P batch, at " in response.content.decode()
     claim.refresh_from_db()
     assert claim.status == Claim.Status.READY
     assert list(claim.encounter.diagnoses.values_list("code", flat=True)) == ["Z0120", "K0252"]

@@ -326,3 +326,21 @@ def test_a_start_overlapping_the_patients_own_visit_is_excluded():
     assert reasons(ctx(patient=busy), Candidate(AURORA, LEE, slot_at(19, days=7)), Scope.SLOT) == []
     before = replace(slot_at(17, days=7, minutes=60))
     assert reasons(ctx(patient=busy), Candidate(AURORA, LEE, before), Scope.SLOT) == []
+
+
+# --- time off and closures -----------------------------------------------------------------
+
+
+def test_a_slot_inside_time_off_or_on_a_closure_day_is_excluded():
+    slot = slot_at(16, days=7)  # a Monday, when Aurora is open
+    off = replace(LEE, time_off=((slot.start - timedelta(hours=2), slot.start + timedelta(1)),))
+    closed = replace(AURORA, closed_dates=frozenset({slot.start.date()}))
+
+    assert reasons(ctx(), Candidate(AURORA, off, slot), Scope.SLOT) == [
+        "Dr. Lee is on time off then"
+    ]
+    assert reasons(ctx(), Candidate(closed, LEE, slot), Scope.SLOT) == [
+        f"Aurora is closed on {slot.start:%a %b} {slot.start.day}"
+    ]
+    after = replace(LEE, time_off=((slot.end, slot.end + timedelta(hours=1)),))
+    assert reasons(ctx(), Candidate(AURORA, after, slot), Scope.SLOT) == []

@@ -9,7 +9,7 @@ from django.db import connection
 
 from patients.models import ClinicalFact
 from scheduling import services
-from scheduling.models import AgentProfile, Equipment, RuleSetting
+from scheduling.models import AgentProfile, Equipment, LocationClosure, RuleSetting, TimeOff
 from scheduling.rules import loading
 from scheduling.rules.registry import RULES
 from scheduling.seed_extras import rule_settings_ensure
@@ -155,6 +155,22 @@ def test_an_excluded_provider_is_listed_with_the_reason(network):
         ("provider", far.pk, (f"patient is 8; {far} sees 18 and over",))
     ]
     assert {o.provider_id for o in result.options} == {near.pk}
+
+
+def test_a_slot_inside_time_off_or_a_closure_is_never_offered(network):
+    _, _, _, phoenix, near, _, slots = network
+    TimeOff.objects.create(
+        provider=near, starts_at=slots["denver"][0].start, ends_at=slots["denver"][1].end
+    )
+    LocationClosure.objects.create(
+        location=phoenix, date=phoenix.local(DAY).date(), reason="Power outage"
+    )
+
+    result = slot_search(
+        patient=f.patient(), appointment_type=f.appointment_type(), home_region_only=False
+    )
+
+    assert [o.slot_id for o in result.options] == [slots["denver"][2].pk]
 
 
 def test_rule_settings_are_seeded_once_and_admin_edits_apply(network):

@@ -17,8 +17,10 @@ from scheduling.models import (
     AppointmentSlot,
     Equipment,
     Hold,
+    LocationClosure,
     Room,
     Slot,
+    TimeOff,
 )
 from tests import factories as f
 
@@ -429,3 +431,31 @@ def test_rescheduling_may_overlap_the_appointment_being_moved(world, agent):
         appointment=first, hold=hold, by=agent, reason="patient_request"
     )
     assert moved.start == first.start and moved.location_id == world.other_location.pk
+
+
+def test_it_refuses_to_book_a_freed_slot_inside_the_providers_time_off(world, agent):
+    first = book(world, agent)
+    services.appointment_cancel(appointment=first, by=agent, reason="patient_request")
+    TimeOff.objects.create(
+        provider=world.provider,
+        starts_at=world.slots[0].start,
+        ends_at=world.slots[0].end,
+        reason="conference",
+    )
+
+    with pytest.raises(services.RuleViolation) as refused:
+        book(world, agent, patient=f.patient())
+
+    assert refused.value.details == [f"{world.provider} is on time off then"]
+
+
+def test_it_refuses_to_book_a_slot_on_a_closure_day(world, agent):
+    LocationClosure.objects.create(
+        location=world.location, date=world.location.local(DAY).date(), reason="Snow"
+    )
+
+    with pytest.raises(services.RuleViolation) as refused:
+        book(world, agent)
+
+    day = world.location.local(DAY)
+    assert refused.value.details == [f"{world.location.name} is closed on {day:%a %b} {day.day}"]

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
+from scheduling import services
 from scheduling.models import Hold, LocationClosure, ScheduleTemplate, Slot, TimeOff
 from scheduling.services import slots_materialize
 from tests import factories as f
@@ -188,3 +189,24 @@ def test_a_template_whose_end_is_before_its_start_is_rejected_with_a_clear_messa
     assert "end time must be after its start time" in str(excinfo.value)
     with pytest.raises(IntegrityError), transaction.atomic():
         tmpl.save()
+
+
+def test_it_removes_a_slot_freed_by_a_cancellation_once_time_off_covers_it(setup, agent):
+    loc, prov = setup
+    f.template(provider=prov, location=loc, weekday=1, start=time(8), end=time(10))
+    slots_materialize(days=14)
+    first = Slot.objects.order_by("start").first()
+    kind = f.appointment_type(duration_minutes=30)
+    hold = services.hold_place(slot=first, by=agent)
+    appt = services.appointment_book(
+        hold=hold, patient=f.patient(), appointment_type=kind, by=agent, reason="new_problem"
+    )
+    TimeOff.objects.create(
+        provider=prov, starts_at=first.start - timedelta(hours=1), ends_at=first.end
+    )
+    services.appointment_cancel(appointment=appt, by=agent, reason="provider_unavailable")
+
+    slots_materialize(days=14)
+
+    assert not Slot.objects.filter(pk=first.pk).exists()
+    assert Slot.objects.filter(start=first.start).count() == 0

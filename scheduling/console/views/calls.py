@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient
 from scheduling import services
+from scheduling.models import Call
 
 from .. import forms
 from ..readmodel import patient_search_results
@@ -81,13 +85,18 @@ def call_wrap_up(request: AgentRequest) -> HttpResponse:
             notes=form.cleaned_data["notes"],
             patient=patient,
             reason=form.cleaned_data["reason"],
+            callback_due=(
+                timezone.now() + timedelta(minutes=form.cleaned_data["callback_in"])
+                if form.cleaned_data.get("callback_in")
+                else None
+            ),
         )
     except services.SchedulingError as exc:
         return service_error(request, state, exc, "callbar")
     state.clear_call()
     handled = (ended.ended_at or ended.started_at) - ended.started_at
     minutes, seconds = divmod(int(handled.total_seconds()), 60)
-    return respond(
+    response = respond(
         request,
         state,
         "callbar",
@@ -99,3 +108,6 @@ def call_wrap_up(request: AgentRequest) -> HttpResponse:
         last_call=ended,
         message=f"Call wrapped up: {ended.get_outcome_display()} after {minutes}:{seconds:02d}.",
     )
+    if ended.outcome == Call.Outcome.CALLBACK:
+        response["HX-Trigger"] = "worklist-changed"  # the new callback shows at once
+    return response

@@ -17,7 +17,14 @@ from .accuracy import (
     with_mismatch_flags,
     wrong_location_q,
 )
-from .calls import CALL_DURATION, FCR_ELIGIBLE, FCR_WINDOW, callback_exists, fcr_groups
+from .calls import (
+    CALL_DURATION,
+    FCR_ELIGIBLE,
+    FCR_WINDOW,
+    UNRESOLVED_OUTCOMES,
+    callback_exists,
+    fcr_groups,
+)
 from .capacity import (
     DEF_TNA,
     SCHEDULE_FILL_DAYS,
@@ -53,6 +60,7 @@ __all__ = [
     "FCR_WINDOW",
     "MISMATCH_Q",
     "SCHEDULE_FILL_DAYS",
+    "UNRESOLVED_OUTCOMES",
     "AccessSummary",
     "AccuracySummary",
     "ThirdAvailable",

@@ -42,8 +42,9 @@ DEF_BOOKINGS = (
     "new booking."
 )
 DEF_FCR = (
-    "Share of ended calls with a known patient and reason after which the same patient did "
-    "not call again with the same reason within 7 days."
+    "Share of ended calls with a known patient and reason that were wrapped up as resolved "
+    "(not transferred, no callback needed) and after which the same patient did not call "
+    "again with the same reason within 7 days."
 )
 DEF_AHT = "Average of (ended minus started) over calls started in the period that have ended."
 DEF_AUTOMATION = (
@@ -146,10 +147,10 @@ def access_summary(f: KpiFilters) -> AccessSummary:
 
     calls = calls_scoped(f).filter(in_both("started_at", f))
     fcr_agg = dict.fromkeys(["base_cur", "base_prev", "ok_cur", "ok_prev"], 0)
-    for current, called_back, n in fcr_groups(calls.filter(FCR_ELIGIBLE), f):
+    for current, not_resolved, n in fcr_groups(calls.filter(FCR_ELIGIBLE), f):
         period = "cur" if current else "prev"
         fcr_agg[f"base_{period}"] += n
-        fcr_agg[f"ok_{period}"] += 0 if called_back else n
+        fcr_agg[f"ok_{period}"] += 0 if not_resolved else n
     booking_groups = (
         appointments_scoped(f)
         .filter(in_both("created_at", f), booking_q())

@@ -14,6 +14,7 @@ from scheduling.models import Appointment, CancelReason, Location, Provider
 
 from ..filters import KpiFilters
 from ..metrics import Metric, no_source_note, rate, rate_metric
+from .access import booking_q
 from .scoping import appointments_scoped, flag, in_both, in_current, in_previous
 
 WRONG_BOOKING_REASONS = [CancelReason.WRONG_LOCATION, CancelReason.WRONG_PROVIDER]
@@ -24,7 +25,8 @@ def _wrong_location_definition(days: int) -> str:
     return (
         f"Bookings created in the period that, within {days} days of booking, were moved by a "
         "reschedule to another location or cancelled/rescheduled with the reason “wrong "
-        "location” or “wrong provider”. Rate = those ÷ bookings (reschedule halves included)."
+        "location” or “wrong provider”. Rate = those ÷ bookings (as on Access: the new half "
+        "of a reschedule is not a new booking)."
     )
 
 
@@ -142,7 +144,9 @@ def accuracy_summary(f: KpiFilters, *, with_mismatch: bool = True) -> AccuracySu
     ``with_mismatch=False`` leaves out the provider-patient mismatch, the one test that
     joins patients and providers: the overview shows the rest without paying for it.
     """
-    created = appointments_scoped(f).filter(in_both("created_at", f))
+    # The same bookings the Access page counts (a reschedule's new half is not a new
+    # booking), so every "bookings" total on a page agrees.
+    created = appointments_scoped(f).filter(in_both("created_at", f), booking_q())
     if with_mismatch:
         created = with_mismatch_flags(created)
     else:

@@ -27,6 +27,9 @@ FCR_WINDOW = timedelta(days=7)
 
 CALL_DURATION = ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField())
 FCR_ELIGIBLE = Q(patient__isnull=False, ended_at__isnull=False) & ~Q(reason="")
+# Wrap-up outcomes that say the call did not resolve the matter, whatever happens next.
+UNRESOLVED_OUTCOMES = (Call.Outcome.TRANSFERRED, Call.Outcome.CALLBACK)
+UNRESOLVED = Q(outcome__in=UNRESOLVED_OUTCOMES)
 
 
 def callback_exists() -> Exists:
@@ -46,7 +49,10 @@ def callback_exists() -> Exists:
 
 
 def fcr_groups(eligible: QuerySet[Call], f: KpiFilters) -> list[tuple[int, int, int]]:
-    """(in current period, called back, calls) groups for the FCR-eligible calls given.
+    """(in current period, not resolved, calls) groups for the FCR-eligible calls given.
+
+    A call is not resolved when its wrap-up says so (transferred, callback needed) or
+    when the patient called back about the same thing (below).
 
     The next call of each (patient, reason) comes from one window pass (LEAD) over every
     call of both periods plus the 7 days after: callbacks count whoever took them, so the
@@ -69,16 +75,16 @@ def fcr_groups(eligible: QuerySet[Call], f: KpiFilters) -> list[tuple[int, int, 
         .values("id", "started_at", "next_start", "deadline")
         .order_by()
     )
-    judged = eligible.annotate(in_current=flag(in_current("started_at", f))).values(
-        "id", "in_current"
-    )
+    judged = eligible.annotate(
+        in_current=flag(in_current("started_at", f)), unresolved=flag(UNRESOLVED)
+    ).values("id", "in_current", "unresolved")
     judged_sql, judged_params = judged.order_by().query.sql_with_params()
     following_sql, following_params = following.query.sql_with_params()
     # Both inner statements come from the ORM with their parameters kept apart; nothing
     # here is user text.
     judge = (
-        "SELECT j.in_current, CASE WHEN n.next_start > n.started_at "
-        "AND n.next_start <= n.deadline THEN 1 ELSE 0 END AS called_back, COUNT(*) "
+        "SELECT j.in_current, CASE WHEN j.unresolved = 1 OR (n.next_start > n.started_at "
+        "AND n.next_start <= n.deadline) THEN 1 ELSE 0 END AS not_resolved, COUNT(*) "
     )
     join = f"FROM ({judged_sql}) j INNER JOIN ({following_sql}) n ON n.id = j.id"
     sql = f"{judge}{join} GROUP BY 1, 2"

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from scheduling.models import AppointmentType, Location, Provider, Slot, Waitlist
+from scheduling.models import AppointmentType, CapacityDay, Location, Provider, Slot, Waitlist
 
 from ..filters import KpiFilters
 from ..metrics import Metric, no_source_note, rate, rate_metric
-from .scoping import in_both, in_current, in_period, in_previous, slots_scoped, waitlist_scoped
+from .scoping import (
+    in_both,
+    in_current,
+    in_previous,
+    scoped,
+    slots_scoped,
+    waitlist_scoped,
+)
 
 THIRD = 3
 DEF_UTILIZATION = (
     "Booked slot units ÷ bookable slot units (free + booked; blocked excluded) for slots "
-    "starting in the period. Slots exist for the materialized horizon only: pick a future "
-    "range to see upcoming fill."
+    "starting in the period. Past days read the capacity kept for each day; days ahead "
+    "read the materialized schedule."
 )
 DEF_TNA = (
     "Days from now to the start of the third free slot at the location with a provider who "
@@ -68,15 +76,55 @@ def schedule_fill_by_day(f: KpiFilters, now: datetime | None = None) -> list[dic
     ]
 
 
-def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]:
-    slots = slots_scoped(f).filter(in_both("start", f))
-    cur, prev = in_current("start", f), in_previous("start", f)
-    agg = slots.aggregate(
-        cur=Count("id", filter=cur),
-        prev=Count("id", filter=prev),
-        booked_cur=Count("id", filter=cur & BOOKED),
-        booked_prev=Count("id", filter=prev & BOOKED),
+@dataclass(frozen=True)
+class Cell:
+    day: date  # UTC, like every KPI period
+    location_id: int
+    provider_id: int
+    slots: int
+    booked: int
+
+
+def capacity_cells(f: KpiFilters, start: datetime, end: datetime) -> list[Cell]:
+    """Slot units and booked units per (UTC day, location, provider) in [start, end).
+
+    A day kept in CapacityDay (the past, snapshotted by the materializer or backfilled)
+    is read from there; any other day from the Slot table. Two grouped reads.
+    """
+    first, last = start.date(), (end - timedelta(microseconds=1)).date()
+    kept = scoped(
+        CapacityDay.objects.filter(day__gte=first, day__lte=last), f, location="location_id"
     )
+    cells = [
+        Cell(r["day"], r["location_id"], r["provider_id"], r["slots"], r["booked"])
+        for r in kept.values("day", "location_id", "provider_id", "slots", "booked")
+    ]
+    kept_keys = {(c.day, c.location_id, c.provider_id) for c in cells}
+    live = (
+        slots_scoped(f)
+        .filter(start__gte=start, start__lt=end)
+        .annotate(day=TruncDate("start", tzinfo=UTC))
+        .values("day", "location_id", "provider_id")
+        .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
+    )
+    cells += [
+        Cell(r["day"], r["location_id"], r["provider_id"], r["slots"], r["booked"])
+        for r in live
+        if (r["day"], r["location_id"], r["provider_id"]) not in kept_keys
+    ]
+    return cells
+
+
+def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]:
+    cells = capacity_cells(f, f.prev_start, f.end)
+    current = [c for c in cells if c.day >= f.date_from]
+    previous = [c for c in cells if c.day < f.date_from]
+    agg = {
+        "cur": sum(c.slots for c in current),
+        "prev": sum(c.slots for c in previous),
+        "booked_cur": sum(c.booked for c in current),
+        "booked_prev": sum(c.booked for c in previous),
+    }
     fill_start, fill_end = schedule_fill_window(now)
     fill = (
         slots_scoped(f)
@@ -96,12 +144,10 @@ def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]
     found = bool(agg["cur"] or agg["prev"] or fill["slots"])
     no_slots = no_source_note(found, Slot, "no slots materialized.")
     if not no_slots and not agg["cur"]:
-        # Slots are materialized forward from the day they were generated, so a past
-        # period usually has none: say so and point at the forward-looking figure.
         no_slots = (
-            "No bookable slots start in this period (slots are materialized for the schedule "
-            "ahead, not kept for the past). See Schedule fill for the upcoming "
-            f"{SCHEDULE_FILL_DAYS} days, or pick a future date range."
+            "No bookable slots start in this period: no schedule was kept for these days (the "
+            "slot materializer keeps each day's capacity from the day it runs). See "
+            f"Schedule fill for the upcoming {SCHEDULE_FILL_DAYS} days."
         )
     return [
         rate_metric(
@@ -137,7 +183,7 @@ def capacity_metrics(f: KpiFilters, now: datetime | None = None) -> list[Metric]
     ]
 
 
-def _utilization_rows(rows: QuerySet[Any]) -> list[dict[str, Any]]:
+def _utilization_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         r = dict(r)
@@ -146,38 +192,54 @@ def _utilization_rows(rows: QuerySet[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _summed(cells: list[Cell], key: str) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = {}
+    for c in cells:
+        row = out.setdefault(getattr(c, key), {"slots": 0, "booked": 0})
+        row["slots"] += c.slots
+        row["booked"] += c.booked
+    return out
+
+
 def utilization_by_location(f: KpiFilters) -> list[dict[str, Any]]:
+    sums = _summed(capacity_cells(f, f.start, f.end), "location_id")
+    names = dict(Location.objects.filter(pk__in=sums).values_list("pk", "name"))
     return _utilization_rows(
-        slots_scoped(f)
-        .filter(in_period("start", f))
-        .values("location_id", "location__name")
-        .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
-        .order_by("location__name")
+        [
+            {"location_id": pk, "location__name": names.get(pk, ""), **row}
+            for pk, row in sorted(sums.items(), key=lambda kv: names.get(kv[0], ""))
+        ]
     )
 
 
 def utilization_by_provider(f: KpiFilters) -> list[dict[str, Any]]:
+    sums = _summed(capacity_cells(f, f.start, f.end), "provider_id")
+    names = {
+        pk: (last, first)
+        for pk, last, first in Provider.objects.filter(pk__in=sums).values_list(
+            "pk", "last_name", "first_name"
+        )
+    }
     return _utilization_rows(
-        slots_scoped(f)
-        .filter(in_period("start", f))
-        .values("provider_id", "provider__last_name", "provider__first_name")
-        .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
-        .order_by("provider__last_name", "provider__first_name", "provider_id")
+        [
+            {
+                "provider_id": pk,
+                "provider__last_name": names.get(pk, ("", ""))[0],
+                "provider__first_name": names.get(pk, ("", ""))[1],
+                **row,
+            }
+            for pk, row in sorted(sums.items(), key=lambda kv: (*names.get(kv[0], ("", "")), kv[0]))
+        ]
     )
 
 
 def utilization_by_day(f: KpiFilters) -> list[dict[str, Any]]:
-    rows = {
-        r["day"]: r
-        for r in _utilization_rows(
-            slots_scoped(f)
-            .filter(in_period("start", f))
-            .annotate(day=TruncDate("start"))
-            .values("day")
-            .annotate(slots=Count("id"), booked=Count("id", filter=BOOKED))
-            .order_by("day")
-        )
-    }
+    by_day: dict[date, dict[str, Any]] = {}
+    for c in capacity_cells(f, f.start, f.end):
+        row = by_day.setdefault(c.day, {"day": c.day, "slots": 0, "booked": 0})
+        row["slots"] += c.slots
+        row["booked"] += c.booked
+    rows = {r["day"]: r for r in _utilization_rows(list(by_day.values()))}
     return [
         rows.get(day) or {"day": day, "slots": 0, "booked": 0, "utilization": None}
         for day in (f.date_from + timedelta(days=i) for i in range(f.days))

@@ -52,13 +52,19 @@ def scoped(
 
 
 def appointments_scoped(f: KpiFilters) -> QuerySet[Appointment]:
-    return scoped(
+    qs = scoped(
         Appointment.objects.all(),
         f,
         location="location_id",
         agent="booked_by_id",
         appointment_type="appointment_type_id",
     )
+    if f.agent_id:
+        # An agent's bookings are the ones they made on the phone: a partner app or a
+        # FHIR client authenticated as that user, or a row carrying a stale booked_by,
+        # is not the agent's work.
+        qs = qs.filter(channel=Appointment.Channel.AGENT)
+    return qs
 
 
 def calls_scoped(f: KpiFilters) -> QuerySet[Call]:

@@ -2,13 +2,27 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+def port_in_use(host: str, port: int, option: str, what: str) -> None:
+    """CommandError naming the option to change when ``port`` cannot be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"Port {port} on {host} is already in use ({exc.strerror}), so the {what} "
+                f"cannot start. Stop whatever holds it, or pick another port with "
+                f"{option} (make run: {'MLLP_PORT' if option == '--mllp-port' else 'PORT'}=...)."
+            ) from None
 
 
 class Command(BaseCommand):
@@ -18,8 +32,20 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument(
+            "--mllp-port",
+            type=int,
+            default=int(os.environ.get("MLLP_PORT", "2575")),
+            help="Port of the HL7 v2 MLLP listener (default 2575, or $MLLP_PORT)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        # Check the ports before starting anything: one process failing to bind would
+        # otherwise stop all the others a second later with a less helpful message.
+        mllp = self._has_command("mllp_listen")
+        port_in_use(opts["host"], opts["port"], "--port", "web server")
+        if mllp:
+            port_in_use(opts["host"], opts["mllp_port"], "--mllp-port", "MLLP listener")
         bin_dir = os.path.dirname(sys.executable)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         commands = {
@@ -50,8 +76,14 @@ class Command(BaseCommand):
                 str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
         }
-        if self._has_command("mllp_listen"):
-            commands["mllp"] = [sys.executable, "manage.py", "mllp_listen"]
+        if mllp:
+            commands["mllp"] = [
+                sys.executable,
+                "manage.py",
+                "mllp_listen",
+                "--port",
+                str(opts["mllp_port"]),
+            ]
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603
         self.stdout.write(
             self.style.SUCCESS(f"\nCare Hub is running at http://{opts['host']}:{opts['port']}/")
@@ -59,6 +91,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "Logins (password 'carehub-demo'): agent, agent2 (agents), ops, biller, admin"
         )
+        if mllp:
+            self.stdout.write(f"HL7 v2 (MLLP) listener on {opts['host']}:{opts['mllp_port']}")
         self.stdout.write(f"Processes: {', '.join(procs)}. Ctrl-C stops them all.\n")
 
         def stop(*_: Any) -> None:

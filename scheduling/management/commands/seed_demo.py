@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from patients.models import Patient
-from scheduling.demo import history, network, people, upcoming
+from scheduling.demo import capacity, history, network, people, upcoming
 from scheduling.models import Location
 from scheduling.services import slots_materialize
 
@@ -102,6 +102,8 @@ class Command(BaseCommand):
                 months=opts["history_months"],
             )
             mark = step(f"history: {appts} appointments, {calls} calls", mark)
+            kept = capacity.backfill_capacity(today=today, months=opts["history_months"])
+            mark = step(f"capacity kept: {kept} provider-days", mark)
             time_off = upcoming.build_time_off(net, rng=rng, today=today)
         result = slots_materialize(days=opts["days"])
         mark = step(f"slots: {result.created} over {opts['days']} days", mark)
@@ -148,6 +150,7 @@ class Command(BaseCommand):
             "billing.Remittance",
             "billing.ClaimStatusHistory",
             "billing.ClaimFinding",
+            "billing.DocumentationAttestation",
             "billing.Claim",
             "billing.ClaimBatch",
             "billing.Charge",
@@ -158,6 +161,8 @@ class Command(BaseCommand):
             "integrations.Message",
             "integrations.Connector",
             "scheduling.Hold",
+            "scheduling.CapacityDay",
+            "scheduling.Callback",
             "scheduling.AppointmentSlot",
             "scheduling.Waitlist",
             "scheduling.Appointment",

@@ -1,0 +1,40 @@
+"""Nobody is booked into a provider's time off or a location's closure day.
+
+The slot materializer keeps such units out of the Slot table, but a unit that was booked
+before the time off was entered and freed afterwards is still a row; this rule is what
+keeps it from being offered or booked, whoever asks (console, API, FHIR, waitlist).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+
+from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+class SlotAbsenceRule(Rule):
+    key = "slot-time-off"
+    kind = Kind.HARD
+    scope = Scope.SLOT
+    description = "The slot is not inside the provider's time off or a closure of the location."
+
+    def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
+        slot, loc, prov = cand.slot, cand.location, cand.provider
+        assert slot is not None
+        # Closures are whole local days; a visit that crosses midnight touches two.
+        first = slot.start.astimezone(_zone(loc.time_zone)).date()
+        last = slot.end.astimezone(_zone(loc.time_zone)).date()
+        for day in sorted(loc.closed_dates):
+            if first <= day <= last:
+                return exclude(f"{loc.name} is closed on {day:%a %b} {day.day}")
+        if prov is not None:
+            for off_start, off_end in prov.time_off:
+                if slot.start < off_end and slot.end > off_start:
+                    return exclude(f"{prov.name} is on time off then")
+        return PASS

@@ -1,0 +1,91 @@
+"""Rooms for bookings the front desk made: the room it named, or the best free fit.
+
+A booking from a location's PMS is already made, so a room is never a reason to refuse
+it; but it must occupy one, or the hub's own room choice would keep offering the rooms
+the front desk has already filled.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..models import Appointment, AppointmentType, Room
+
+
+@dataclass(frozen=True)
+class RoomNeed:
+    location_id: int
+    start: datetime
+    end: datetime
+    appointment_type_id: int
+    # The room the PMS named (HL7 AIL-3.2, the PL room component), "" when none.
+    room_code: str = ""
+    # The appointment being moved: its own current room does not count as busy.
+    appointment_id: int | None = None
+
+
+def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
+    """One room (or None) per need, in order, each free of every active appointment and
+    of the rooms given to the needs before it.
+
+    The named room when it is at the location and free; otherwise the least-equipped
+    free room with the visit type's equipment (keeps the CBCT room for the visits that
+    need it); None when the location does not model rooms or none is free. Precondition:
+    inside a transaction. Room rows are locked (lock order: after slots, holds and the
+    patient), so two bookings at one location do not pick the same room.
+    """
+    if not needs:
+        return []
+    rooms = list(
+        Room.objects.select_for_update()
+        .filter(location_id__in={n.location_id for n in needs})
+        .order_by("id")
+    )
+    if not rooms:
+        return [None] * len(needs)
+    room_ids = [r.pk for r in rooms]
+    equipment: dict[int, set[str]] = defaultdict(set)
+    for room_id, code in Room.equipment.through.objects.filter(room_id__in=room_ids).values_list(
+        "room_id", "equipment__code"
+    ):
+        equipment[room_id].add(code)
+    required: dict[int, set[str]] = defaultdict(set)
+    for type_id, code in AppointmentType.required_equipment.through.objects.filter(
+        appointmenttype_id__in={n.appointment_type_id for n in needs}
+    ).values_list("appointmenttype_id", "equipment__code"):
+        required[type_id].add(code)
+    busy: dict[int, list[tuple[datetime, datetime, int | None]]] = defaultdict(list)
+    for room_id, start, end, pk in Appointment.objects.filter(
+        room_id__in=room_ids,
+        status__in=Appointment.ACTIVE_STATUSES,
+        start__lt=max(n.end for n in needs),
+        end__gt=min(n.start for n in needs),
+    ).values_list("room_id", "start", "end", "pk"):
+        busy[room_id].append((start, end, pk))
+
+    def free(room: Room, need: RoomNeed) -> bool:
+        return not any(
+            start < need.end and end > need.start and (pk is None or pk != need.appointment_id)
+            for start, end, pk in busy[room.pk]
+        )
+
+    chosen: list[Room | None] = []
+    for need in needs:
+        here = [r for r in rooms if r.location_id == need.location_id]
+        named = next((r for r in here if need.room_code and r.code == need.room_code), None)
+        if named is not None and free(named, need):
+            room: Room | None = named
+        else:
+            fitting = [
+                r
+                for r in here
+                if required[need.appointment_type_id] <= equipment[r.pk] and free(r, need)
+            ]
+            room = min(fitting, key=lambda r: (len(equipment[r.pk]), r.pk)) if fitting else None
+        if room is not None:
+            busy[room.pk].append((need.start, need.end, None))
+        chosen.append(room)
+    return chosen
