@@ -5,10 +5,11 @@ to forgive typos ("Gonzlez" finds "Gonzalez"). Neither database can do fuzzy nam
 matching through a btree index, so the search works in two steps on both:
 
 1. cheap indexed prefilters: exact phone, date of birth, identifier value (MRN at any
-   location) and member id each hit their own index; a name is matched against the set
-   of *distinct* last names (a few hundred to a few thousand strings, cached in process
-   and invalidated when a patient is added) with rapidfuzz, and the winners are looked
-   up through the (last_name, first_name) index;
+   location) and member id each hit their own blind index (the columns themselves are
+   encrypted, see ``config.crypto``); a name is matched against the set of *distinct*
+   folded last names (a few hundred to a few thousand strings, kept encrypted in
+   ``PatientName``, decrypted into a cache in process and invalidated when a name is
+   added) with rapidfuzz, and the winners are looked up through the name blind index;
 2. rapidfuzz scores the few hundred candidates with the same Jaro-Winkler similarity
    the duplicate check uses (``patients.matching``), and only the best are loaded.
 
@@ -35,10 +36,18 @@ from django.dispatch import receiver
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
 
+from config.crypto.fields import blind_index_of
 from config.permissions import VIEW_PATIENT
 
 from .matching import POSSIBLE, demographics_of, match_score, normalize_name
-from .models import ClinicalFact, Coverage, DuplicateCandidate, Patient, PatientIdentifier
+from .models import (
+    ClinicalFact,
+    Coverage,
+    DuplicateCandidate,
+    Patient,
+    PatientIdentifier,
+    PatientName,
+)
 from .search_query import ParsedQuery, parse_query
 
 SEARCH_LIMIT = 25
@@ -71,45 +80,53 @@ class PatientHit:
 
 
 class _NameIndex:
-    """Distinct values of one name column, normalized, for fuzzy lookup without a scan.
+    """Distinct folded names of one kind, for fuzzy lookup without a scan.
 
-    Rebuilt when this process saves or deletes a patient (signal), when the highest
-    patient id changes (another process registered someone) or after a minute (a rename
-    elsewhere); building it is one ``SELECT DISTINCT`` over an indexed column.
+    Holds name -> blind index in memory (decrypted PHI, never written anywhere). Rebuilt
+    when this process saves or deletes a patient (signal), when the highest
+    ``PatientName`` id changes (another process added a name) or after a minute;
+    building it reads and decrypts one row per distinct name.
     """
 
     TTL_SECONDS = 60.0
 
-    def __init__(self, column: str) -> None:
-        self.column = column
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
         self._lock = threading.Lock()
         self._key: tuple[str, int | None] | None = None
         self._built = 0.0
         self._normalized: list[str] = []
-        self._originals: dict[str, list[str]] = {}
+        self._bidx: dict[str, str] = {}
         self.stale = True
 
     def invalidate(self) -> None:
         self.stale = True
 
-    def lookup(self, typed: str, *, key: tuple[str, int | None], limit: int = 40) -> list[str]:
-        """Stored spellings within typo distance of ``typed``, most similar first.
-
-        ``key`` (from ``name_index_key``) says which database and how many patients the
-        cached values must reflect.
-        """
+    def _current(self, key: tuple[str, int | None]) -> tuple[list[str], dict[str, str]]:
         with self._lock:
             if self.stale or key != self._key or time.monotonic() - self._built > self.TTL_SECONDS:
                 self.stale = False
-                originals: dict[str, list[str]] = defaultdict(list)
-                # order_by(): the model's default ordering would widen the DISTINCT.
-                distinct = Patient.objects.order_by().values_list(self.column, flat=True)
-                for name in distinct.distinct():
-                    originals[normalize_name(name)].append(name)
-                self._originals = dict(originals)
-                self._normalized = list(originals)
+                rows = PatientName.objects.filter(kind=self.kind).values_list("folded", "bidx")
+                self._bidx = dict(rows.iterator(chunk_size=5000))
+                self._normalized = list(self._bidx)
                 self._key, self._built = key, time.monotonic()
-            normalized, originals_map = self._normalized, self._originals
+            return self._normalized, self._bidx
+
+    def containing(self, text: str, *, key: tuple[str, int | None]) -> list[str]:
+        wanted = normalize_name(text)
+        if not wanted:
+            return []
+        normalized, bidx_of = self._current(key)
+        return [bidx_of[name] for name in normalized if wanted in name]
+
+    def lookup(self, typed: str, *, key: tuple[str, int | None], limit: int = 40) -> list[str]:
+        """Blind indexes of the stored names within typo distance of ``typed``, most
+        similar first.
+
+        ``key`` (from ``name_index_key``) says which database and which names the cached
+        values must reflect.
+        """
+        normalized, bidx_of = self._current(key)
         wanted = normalize_name(typed)
         if not wanted:
             return []
@@ -120,19 +137,47 @@ class _NameIndex:
             score_cutoff=NAME_CUTOFF,
             limit=limit,
         )
-        found: list[str] = []
-        for choice, _score, _index in matches:
-            found.extend(originals_map[choice])
-        return found
+        return [bidx_of[choice] for choice, _score, _index in matches]
+
+
+def patient_match_q(term: str, *, via: str = "") -> Q:
+    """Rows whose patient (reached through ``via``, e.g. "patient__") matches ``term``
+    exactly on phone, DOB, MRN or member id, or on a name within typo distance: the
+    admin's search over encrypted columns."""
+    parsed = parse_query(term)
+    key = name_index_key()
+    q = Q(pk__in=[])
+    if parsed.phone:
+        q |= Q(**{f"{via}phone_bidx": blind_index_of(Patient, "phone_bidx", parsed.phone)})
+    if parsed.date_of_birth:
+        dob_key = blind_index_of(Patient, "date_of_birth_bidx", parsed.date_of_birth)
+        q |= Q(**{f"{via}date_of_birth_bidx": dob_key})
+    values = set(parsed.tokens) | {t.upper() for t in parsed.tokens}
+    if values:
+        idents = [blind_index_of(PatientIdentifier, "value_bidx", v) for v in values]
+        members = [blind_index_of(Coverage, "member_id_bidx", v) for v in values]
+        q |= Q(**{f"{via}identifiers__value_bidx__in": idents})
+        q |= Q(**{f"{via}coverages__member_id_bidx__in": members})
+    for name in parsed.names:
+        q |= Q(**{f"{via}last_name_bidx__in": _last_names.lookup(name, key=key)})
+        q |= Q(**{f"{via}first_name_bidx__in": _first_names.lookup(name, key=key)})
+    return q
+
+
+def patient_name_keys_containing(*, kind: str, text: str) -> list[str]:
+    """Blind indexes of the stored names (first or last) that contain ``text`` folded:
+    the substring search the encrypted columns cannot do in SQL."""
+    index = _first_names if kind == PatientName.Kind.FIRST else _last_names
+    return index.containing(text, key=name_index_key())
 
 
 def name_index_key() -> tuple[str, int | None]:
-    """One cheap indexed read (the highest id) that tells whether someone was added."""
-    return (connection.settings_dict["NAME"], Patient.objects.aggregate(m=Max("id"))["m"])
+    """One cheap indexed read (the highest id) that tells whether a name was added."""
+    return (connection.settings_dict["NAME"], PatientName.objects.aggregate(m=Max("id"))["m"])
 
 
-_last_names = _NameIndex("last_name")
-_first_names = _NameIndex("first_name")
+_last_names = _NameIndex(PatientName.Kind.LAST)
+_first_names = _NameIndex(PatientName.Kind.FIRST)
 
 
 @receiver([post_save, post_delete], sender=Patient, dispatch_uid="patient-name-index")
@@ -185,11 +230,13 @@ def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -
         near = {s for name in names for s in _last_names.lookup(name, key=key)}
         if not near:
             return []
-        return list(
-            live.filter(
-                last_name__in=near, date_of_birth__year=parsed.date_of_birth.year
-            ).values_list(*columns)[:CANDIDATE_CAP]
-        )
+        # The year is compared after decryption: the DOB index answers equality only.
+        year = parsed.date_of_birth.year
+        return [
+            row
+            for row in live.filter(last_name_bidx__in=near).values_list(*columns)[:CANDIDATE_CAP]
+            if row[3].year == year
+        ]
     if len(names) >= 2:
         # "Maria Gonzalez" or "Gonzalez Maria": try both orders, first name and surname
         # each fuzzy-matched against their own distinct values.
@@ -198,7 +245,7 @@ def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -
             surnames = _last_names.lookup(last_typed, key=key)
             firsts = _first_names.lookup(first_typed, key=key)
             if surnames and firsts:
-                either |= Q(last_name__in=surnames, first_name__in=firsts)
+                either |= Q(last_name_bidx__in=surnames, first_name_bidx__in=firsts)
         found = list(live.filter(either).values_list(*columns)[:CANDIDATE_CAP])
         if found:
             return found
@@ -211,9 +258,11 @@ def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -
             if surname in seen:
                 continue
             seen.add(surname)
+            # All of them tie on the surname; which SURNAME_ONLY_ROWS are scored is
+            # arbitrary (the name is encrypted, so not alphabetical), the agent narrows.
             rows.extend(
-                live.filter(last_name=surname)
-                .order_by("first_name")
+                live.filter(last_name_bidx=surname)
+                .order_by("first_name_bidx", "pk")
                 .values_list(*columns)[: SURNAME_ONLY_ROWS - len(rows)]
             )
             if len(rows) >= SURNAME_ONLY_ROWS:
@@ -245,15 +294,18 @@ def patient_search(
     # candidate id -> reasons it came up through an exact (indexed) key
     exact: dict[int, list[str]] = defaultdict(list)
     if parsed.phone:
-        for pid in Patient.objects.filter(phone=parsed.phone).values_list("id", flat=True):
+        phone_bidx = blind_index_of(Patient, "phone_bidx", parsed.phone)
+        for pid in Patient.objects.filter(phone_bidx=phone_bidx).values_list("id", flat=True):
             exact[pid].append("phone")
     if parsed.tokens:
         values = set(parsed.tokens) | {t.upper() for t in parsed.tokens}
-        for pid in PatientIdentifier.objects.filter(value__in=values).values_list(
+        idents = {blind_index_of(PatientIdentifier, "value_bidx", v) for v in values}
+        members = {blind_index_of(Coverage, "member_id_bidx", v) for v in values}
+        for pid in PatientIdentifier.objects.filter(value_bidx__in=idents).values_list(
             "patient_id", flat=True
         ):
             exact[pid].append("MRN")
-        for pid in Coverage.objects.filter(member_id__in=values).values_list(
+        for pid in Coverage.objects.filter(member_id_bidx__in=members).values_list(
             "patient_id", flat=True
         ):
             exact[pid].append("member id")
@@ -272,7 +324,9 @@ def patient_search(
     keyed = Q(id__in=list(exact))
     if dobs:
         # A DOB finds the patient even when the name was mangled beyond the cutoff.
-        keyed |= Q(date_of_birth__in=dobs)
+        keyed |= Q(
+            date_of_birth_bidx__in=[blind_index_of(Patient, "date_of_birth_bidx", d) for d in dobs]
+        )
     rows = {row[0]: row for row in live.filter(keyed).values_list(*columns)} if keyed else {}
     if parsed.names:
         for row in _name_candidates(live, parsed, columns):

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
 from patients.models import Patient
+from patients.mpi.upsert import dob_index, identifier_index
+from patients.selectors import patient_name_keys_containing
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
 
 from . import resources as r
@@ -103,19 +105,25 @@ def _patient_qs(params: QueryDict) -> QuerySet[Patient]:
         elif system.startswith("urn:carehub:source:"):
             qs = qs.filter(
                 identifiers__system=system.removeprefix("urn:carehub:source:"),
-                identifiers__value=code,
+                identifiers__value_bidx=identifier_index(code),
             )
         else:
-            qs = qs.filter(identifiers__value=code)
+            qs = qs.filter(identifiers__value_bidx=identifier_index(code))
+    # Names are encrypted: the distinct-name cache finds which names contain the text,
+    # the name blind indexes find the patients.
     for value in params.getlist("name"):
-        qs = qs.filter(Q(first_name__icontains=value) | Q(last_name__icontains=value))
+        qs = qs.filter(
+            Q(first_name_bidx__in=patient_name_keys_containing(kind="first", text=value))
+            | Q(last_name_bidx__in=patient_name_keys_containing(kind="last", text=value))
+        )
     for value in params.getlist("family"):
-        qs = qs.filter(last_name__icontains=value)
+        qs = qs.filter(last_name_bidx__in=patient_name_keys_containing(kind="last", text=value))
     for value in params.getlist("given"):
-        qs = qs.filter(first_name__icontains=value)
+        qs = qs.filter(first_name_bidx__in=patient_name_keys_containing(kind="first", text=value))
     for value in params.getlist("birthdate"):
         try:
-            qs = qs.filter(date_of_birth=date.fromisoformat(value.removeprefix("eq")))
+            born = date.fromisoformat(value.removeprefix("eq"))
+            qs = qs.filter(date_of_birth_bidx=dob_index(born))
         except ValueError:
             raise FhirError(400, "invalid", "birthdate: expected YYYY-MM-DD") from None
     return qs.order_by("pk")
