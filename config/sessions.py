@@ -18,7 +18,9 @@ class SessionStore(DatabaseSessionStore):
     def encode(self, session_dict: dict[str, Any]) -> str:
         return encrypt_text(super().encode(session_dict))
 
-    def decode(self, session_data: str) -> dict[str, Any]:
+    def decode(self, session_data: bytes | str) -> dict[str, Any]:
+        if isinstance(session_data, bytes):
+            session_data = session_data.decode("ascii", "replace")
         if not is_ciphertext(session_data):
             return {}  # written before sessions were encrypted: start a fresh one
         try:

@@ -141,9 +141,9 @@ class PatientName(models.Model):
                 (cls.Kind.LAST, p.last_name, p.last_name_bidx),
             ):
                 if bidx and (kind, bidx) not in rows:
-                    rows[(kind, bidx)] = cls(kind=kind, bidx=bidx, folded=fold_name(name))
+                    rows[(kind, bidx)] = PatientName(kind=kind, bidx=bidx, folded=fold_name(name))
         if rows:
-            cls.objects.bulk_create(rows.values(), ignore_conflicts=True, batch_size=2000)
+            PatientName.objects.bulk_create(rows.values(), ignore_conflicts=True, batch_size=2000)
 
 
 class PatientIdentifier(BlindIndexedModel):

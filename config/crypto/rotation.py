@@ -58,19 +58,52 @@ def field_text(field: Any, value: Any) -> str:
     return field.to_text(value)
 
 
+def _changes(
+    old: dict[str, Any], encrypted: list[Any], indexes: list[Any], force: bool
+) -> dict[str, Any]:
+    """The column values a row read as ``old`` needs: ciphertext under the newest key
+    for values in clear or under another key, and derived columns that disagree."""
+    names = {f.name for f in encrypted}
+    new: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    for f in encrypted:
+        text, stale = _plain(f, old[f.name])
+        if text is None or text == "":
+            plain[f.name] = "" if text == "" and f.blank_is_text else None
+        else:
+            plain[f.name] = f.from_text(text)
+        if stale or (force and text):
+            new[f.name] = f.get_db_prep_value(plain[f.name], connection)
+    for f in indexes:
+        value = plain.get(f.source) if f.source in names else old.get(f.source)
+        computed = f.compute(value)
+        if computed != old[f.name]:
+            new[f.name] = computed
+    return new
+
+
+# A row the application keeps rewriting while rotation tries to is retried this often
+# (each retry re-reads it); past that, the next run of the command picks it up.
+RACE_RETRIES = 5
+
+
 def reencrypt_batch(
-    model: type[Model], *, after_pk: int, batch_size: int, force: bool = False
+    model: type[Model], *, after_pk: int, batch_size: int, force: bool = False, write: bool = True
 ) -> tuple[int, int, int]:
-    """One batch: (last pk seen or 0 when the table is done, rows scanned, rows rewritten)."""
+    """One batch: (last pk seen or 0 when the table is done, rows scanned, rows rewritten).
+
+    With ``write=False`` nothing is written and the count is of rows that need it.
+    """
     fields = model._meta.concrete_fields
     encrypted = [f for f in fields if isinstance(f, EncryptedMixin)]
     indexes = [f for f in fields if isinstance(f, DERIVED)]
-    by_name = {f.name: f for f in fields}
+    column = {f.name: str(f.column) for f in fields}
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    pk = quote(model._meta.pk.column)
+    pk = quote(str(model._meta.pk.column))
     read = [*encrypted, *indexes]
-    cols = ", ".join(quote(f.column) for f in read)
+    names = [f.name for f in read]
+    cols = ", ".join(quote(column[n]) for n in names)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {pk}, {cols} FROM {table} WHERE {pk} > %s ORDER BY {pk} LIMIT %s",  # noqa: S608
@@ -79,39 +112,34 @@ def reencrypt_batch(
         rows = cursor.fetchall()
         rewritten = 0
         for row in rows:
-            old = dict(zip([f.name for f in read], row[1:], strict=True))
-            new: dict[str, Any] = {}
-            plain: dict[str, Any] = {}
-            for f in encrypted:
-                text, stale = _plain(f, old[f.name])
-                plain[f.name] = None if text is None or text == "" else f.from_text(text)
-                if text == "" and not f.blank_is_text:
-                    plain[f.name] = None
-                if stale or force:
-                    new[f.name] = f.get_db_prep_value(plain[f.name], connection)
-                    if text == "" and f.blank_is_text:
-                        new[f.name] = ""
-            for f in indexes:
-                source = by_name[f.source]
-                value = plain.get(f.source) if source in encrypted else old.get(f.source)
-                computed = f.compute(value)
-                if computed != old[f.name]:
-                    new[f.name] = computed
-            if not new:
-                continue
-            sets = ", ".join(f"{quote(by_name[n].column)} = %s" for n in new)
-            conds = " AND ".join(
-                f"{quote(by_name[n].column)} IS NULL"
-                if old[n] is None
-                else f"{quote(by_name[n].column)} = %s"
-                for n in new
-            )
-            params = [*new.values(), row[0], *(old[n] for n in new if old[n] is not None)]
-            cursor.execute(
-                f"UPDATE {table} SET {sets} WHERE {pk} = %s AND {conds}",  # noqa: S608
-                params,
-            )
-            rewritten += cursor.rowcount
+            old = dict(zip(names, row[1:], strict=True))
+            for _attempt in range(RACE_RETRIES):
+                new = _changes(old, encrypted, indexes, force)
+                if not new or not write:
+                    rewritten += bool(new)
+                    break
+                sets = ", ".join(f"{quote(column[n])} = %s" for n in new)
+                conds = " AND ".join(
+                    f"{quote(column[n])} IS NULL" if old[n] is None else f"{quote(column[n])} = %s"
+                    for n in new
+                )
+                params = [*new.values(), row[0], *(old[n] for n in new if old[n] is not None)]
+                cursor.execute(
+                    f"UPDATE {table} SET {sets} WHERE {pk} = %s AND {conds}",  # noqa: S608
+                    params,
+                )
+                if cursor.rowcount:
+                    rewritten += 1
+                    break
+                # Someone wrote the row since it was read: read it again and redo it.
+                cursor.execute(
+                    f"SELECT {cols} FROM {table} WHERE {pk} = %s",  # noqa: S608
+                    [row[0]],
+                )
+                fresh = cursor.fetchone()
+                if fresh is None:
+                    break  # deleted meanwhile
+                old = dict(zip(names, fresh, strict=True))
     last = rows[-1][0] if len(rows) == batch_size else 0
     return last, len(rows), rewritten
 
@@ -122,7 +150,9 @@ def reencrypt_model(
     batch_size: int = 1000,
     start_after: int = 0,
     force: bool = False,
+    write: bool = True,
     progress: Callable[[TableProgress], None] | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> TableProgress:
     """Every row of ``model`` under the newest key with current blind indexes.
 
@@ -131,7 +161,7 @@ def reencrypt_model(
     state = TableProgress(table=model._meta.db_table, last_pk=start_after)
     while True:
         last, scanned, rewritten = reencrypt_batch(
-            model, after_pk=state.last_pk, batch_size=batch_size, force=force
+            model, after_pk=state.last_pk, batch_size=batch_size, force=force, write=write
         )
         state.scanned += scanned
         state.rewritten += rewritten
@@ -142,6 +172,8 @@ def reencrypt_model(
             progress(state)
         if state.done:
             return state
+        if pause is not None:
+            pause()
 
 
 def encrypt_existing_rows(app_label: str, model_names: Iterable[str]) -> Callable[..., None]:

@@ -9,9 +9,10 @@ kept for building and validating what we emit.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
+
+from config.crypto import blind_index
 
 # HL7 v2 versions we accept from senders (the issue: v2.3 through v2.5.1).
 SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1"})
@@ -166,7 +167,7 @@ def check_message(header: Header, raw: str) -> list[str]:
 
 
 def patient_key(header: Header, segments: list[str]) -> str:
-    """The FIFO key: an opaque hash of the sender and its patient id (PID-3.1), never PHI."""
+    """The FIFO key: an opaque HMAC of the sender and its patient id (PID-3.1), never PHI."""
     pid = next((s for s in segments if s.startswith("PID")), "")
     fields = pid.split(header.field_sep)
     identifier = fields[3] if len(fields) > 3 else ""
@@ -174,8 +175,8 @@ def patient_key(header: Header, segments: list[str]) -> str:
     value = first_id.split(header.component_sep)[0].strip()
     if not value:
         return ""
-    digest = hashlib.sha256(f"{header.sender}|{value}".encode()).hexdigest()
-    return digest[:32]
+    # Keyed (the blind-index key): a plain hash of a short MRN is reversed by trying them all.
+    return blind_index("ordering", f"{header.sender}|{value}")
 
 
 _UNESCAPES = (("\\F\\", "|"), ("\\S\\", "^"), ("\\T\\", "&"), ("\\R\\", "~"), ("\\E\\", "\\"))

@@ -196,6 +196,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
                 )
                 continue
             patient = Patient(home_location_id=item.location_id, **values)
+            refresh_blind_indexes(patient)  # later records look it up by them
             new_patients.append(patient)
             audit.append((LogEntry.Action.CREATE, patient, None, copy.copy(patient), None))
             add_to_pool(patient)
@@ -218,6 +219,8 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             before = copy.copy(patient)
             for name in changed:
                 setattr(patient, name, values[name])
+            if changed:
+                refresh_blind_indexes(patient)
             if {"date_of_birth", "phone"} & set(changed):
                 add_to_pool(patient)  # later records must find it under its new values
             if changed:
@@ -271,8 +274,6 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         patient.updated_at = now
     if updated:
         changed_names = sorted(set().union(*changed_fields.values()))
-        for patient in updated:
-            refresh_blind_indexes(patient)
         Patient.objects.bulk_update(
             updated,
             [*changed_names, *blind_indexes_for(Patient, changed_names), "updated_at"],
