@@ -12,7 +12,7 @@ from config.admin_search import BlindIndexSearchAdminMixin, PrivateSearchAdminMi
 from config.crypto.fields import blind_index_of
 
 from . import models as m
-from .selectors import patient_match_q
+from .names import patient_match_q
 
 
 class IdentifierInline(admin.TabularInline):

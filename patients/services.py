@@ -16,8 +16,8 @@ from config.permissions import ADD_PATIENT
 
 from .matching import Demographics, MatchResult, demographics_of, match_score
 from .models import DuplicateCandidate, Patient
+from .names import _last_names, name_index_key
 from .phones import normalize_phone
-from .selectors import _last_names, name_index_key
 from .signals import patient_created
 
 # Fields an agent may fill in at registration; anything else in ``data`` is refused.

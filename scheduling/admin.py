@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db.models import Q
 
 from config.admin_search import BlindIndexSearchAdminMixin, PrivateSearchAdminMixin
-from patients.selectors import patient_match_q
+from patients.names import patient_match_q
 
 from . import models as m
 from .rules.registry import RULES

@@ -19,7 +19,7 @@ from django.utils import timezone
 from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
 from patients.models import Patient
 from patients.mpi.upsert import dob_index, identifier_index
-from patients.selectors import patient_name_keys_containing
+from patients.names import patient_name_keys_containing
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
 
 from . import resources as r
