@@ -49,7 +49,8 @@ class _NameIndex:
         self._key: tuple[str, int | None] | None = None
         self._built = 0.0
         self._normalized: list[str] = []
-        self._bidx: dict[str, str] = {}
+        self._bidx: dict[str, str] = {}  # folded name -> blind index
+        self._folded: dict[str, str] = {}  # blind index -> folded name
         self.stale = True
 
     def invalidate(self) -> None:
@@ -61,9 +62,15 @@ class _NameIndex:
                 self.stale = False
                 rows = PatientName.objects.filter(kind=self.kind).values_list("folded", "bidx")
                 self._bidx = dict(rows.iterator(chunk_size=5000))
+                self._folded = {bidx: name for name, bidx in self._bidx.items()}
                 self._normalized = list(self._bidx)
                 self._key, self._built = key, time.monotonic()
             return self._normalized, self._bidx
+
+    def folded_names(self, *, key: tuple[str, int | None]) -> dict[str, str]:
+        """Blind index -> folded name: what scoring compares, without decrypting rows."""
+        self._current(key)
+        return self._folded
 
     def containing(self, text: str, *, key: tuple[str, int | None]) -> list[str]:
         wanted = normalize_name(text)

@@ -103,23 +103,22 @@ def _name_score(typed: tuple[str, ...], first: str, last: str) -> float:
 SURNAME_ONLY_ROWS = 200
 
 
-def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -> list[tuple]:
-    key = name_index_key()
+def _name_candidates(
+    live: Any, parsed: ParsedQuery, columns: tuple[str, ...], key: tuple[str, int | None]
+) -> list[tuple]:
     """Rows whose names are within typo distance of what was typed, through name indexes."""
     names = parsed.names
     if parsed.date_of_birth:
-        # With a DOB typed, a namesake born in another year is someone else: the
-        # (last_name, first_name) index narrows, the year range on the DOB index cuts.
+        # With a DOB typed, a namesake born in another year is someone else: the name
+        # index narrows, the clear birth year cuts (the DOB index answers equality only).
         near = {s for name in names for s in _last_names.lookup(name, key=key)}
         if not near:
             return []
-        # The year is compared after decryption: the DOB index answers equality only.
-        year = parsed.date_of_birth.year
-        return [
-            row
-            for row in live.filter(last_name_bidx__in=near).values_list(*columns)[:CANDIDATE_CAP]
-            if row[3].year == year
-        ]
+        return list(
+            live.filter(last_name_bidx__in=near, birth_year=parsed.date_of_birth.year).values_list(
+                *columns
+            )[:CANDIDATE_CAP]
+        )
     if len(names) >= 2:
         # "Maria Gonzalez" or "Gonzalez Maria": try both orders, first name and surname
         # each fuzzy-matched against their own distinct values.
@@ -202,19 +201,30 @@ def patient_search(
             dobs.add(date(dob.year, dob.day, dob.month))
 
     live = Patient.objects.exclude(status=Patient.Status.MERGED)
-    columns = ("id", "first_name", "last_name", "date_of_birth")
+    # Candidates are scored on blind indexes: names come folded from the name cache,
+    # DOBs compare as index values, so no candidate row is decrypted; only the hits are.
+    columns = ("id", "first_name_bidx", "last_name_bidx", "date_of_birth_bidx")
+    key = name_index_key()
+    firsts, lasts = _first_names.folded_names(key=key), _last_names.folded_names(key=key)
+    dob_keys = {blind_index_of(Patient, "date_of_birth_bidx", d) for d in dobs}
+    typed_dob = (
+        blind_index_of(Patient, "date_of_birth_bidx", parsed.date_of_birth)
+        if parsed.date_of_birth
+        else None
+    )
     # Every query below hits an index and returns tens of rows, not thousands.
     keyed = Q(id__in=list(exact))
     if dobs:
         # A DOB finds the patient even when the name was mangled beyond the cutoff.
-        keyed |= Q(
-            date_of_birth_bidx__in=[blind_index_of(Patient, "date_of_birth_bidx", d) for d in dobs]
-        )
+        keyed |= Q(date_of_birth_bidx__in=dob_keys)
     rows = {row[0]: row for row in live.filter(keyed).values_list(*columns)} if keyed else {}
     if parsed.names:
-        for row in _name_candidates(live, parsed, columns):
+        for row in _name_candidates(live, parsed, columns, key):
             rows.setdefault(row[0], row)
-    candidates = list(rows.values())
+    candidates = [
+        (pid, firsts.get(first, ""), lasts.get(last, ""), dob)
+        for pid, first, last, dob in rows.values()
+    ]
 
     typed = tuple(n for n in (_norm(name) for name in parsed.names) if n)
     scored: list[tuple[float, int, list[str]]] = []
@@ -234,10 +244,10 @@ def patient_search(
                 reasons.append("last name")
                 score = max(score, similarity)
         if parsed.date_of_birth:
-            if dob == parsed.date_of_birth:
+            if dob == typed_dob:
                 reasons.append("date of birth")
                 score += 0.5
-            elif dob in dobs:
+            elif dob in dob_keys:
                 reasons.append("date of birth with day and month swapped")
                 score += 0.3
             elif name_ok:
@@ -251,7 +261,7 @@ def patient_search(
             parsed.names
             and not name_ok
             and not exact.get(pid)
-            and (dob != parsed.date_of_birth or _name_score(typed, first, last) < 0.7)
+            and (dob != typed_dob or _name_score(typed, first, last) < 0.7)
         ):
             continue
         scored.append((score, pid, reasons))
