@@ -6,6 +6,8 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from config.crypto.fields import EncryptedCharField
+
 
 def money(**kwargs: Any) -> models.DecimalField:
     return models.DecimalField(max_digits=12, decimal_places=2, **kwargs)
@@ -332,7 +334,7 @@ class ClaimFinding(models.Model):
 class ClaimStatusHistory(models.Model):
     claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="history")
     status = models.CharField(max_length=10, choices=Claim.Status.choices)
-    note = models.CharField(max_length=200, blank=True)
+    note = EncryptedCharField(max_length=200, blank=True)
     at = models.DateTimeField()
 
     class Meta:

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 SEARCH_KEY_PARAM = "qs"
@@ -60,6 +61,21 @@ class PrivateSearchAdminMixin(admin.ModelAdmin):
         if SEARCH_FIELD in request.GET:
             return _to_token(request, request.GET[SEARCH_FIELD])
         return super().changelist_view(request, extra_context)
+
+
+class BlindIndexSearchAdminMixin(admin.ModelAdmin):
+    """Admin search over encrypted columns: ``blind_search_q(term)`` turns the term into
+    blind-index lookups (exact phone, DOB, MRN, member id; names through the distinct-
+    name cache), since ``search_fields``' LIKE cannot see through ciphertext. The
+    ``search_fields`` still switch the search box on and say what is searched."""
+
+    def blind_search_q(self, term: str) -> Q:
+        raise NotImplementedError
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> Any:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(self.blind_search_q(search_term)).distinct(), True
 
 
 def _to_token(request: HttpRequest, term: str) -> HttpResponseRedirect:

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from config.crypto.fields import EncryptedCharField, EncryptedJSONField, EncryptedTextField
+
 
 class Connector(models.Model):
     """One external system the hub talks to: a location's EHR/PMS, a payer, a clearinghouse."""
@@ -145,7 +147,8 @@ class Message(models.Model):
     message_type = models.CharField(max_length=20, blank=True)
     sender = models.CharField(max_length=130, blank=True, help_text="MSH-3|MSH-4 or ISA06")
     control_id = models.CharField(max_length=64, blank=True, help_text="MSH-10, ISA13, resource id")
-    raw = models.TextField()
+    # Payloads carry PHI (PID, NM1/DMG, FHIR Patient): encrypted like any PHI column.
+    raw = EncryptedTextField()
     sha256 = models.CharField(max_length=64)
     # HL7 v2 inbound: what tells a true duplicate (same content under the same MSH-10,
     # answered with its first ACK) from a correction; see integrations.hl7v2.duplicates.
@@ -154,7 +157,7 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     ack_code = models.CharField(max_length=4, blank=True)
-    ack_raw = models.TextField(blank=True)
+    ack_raw = EncryptedTextField(blank=True)
     # Opaque per-patient ordering key (hash of the sender's patient id): FIFO per patient.
     ordering_key = models.CharField(max_length=64, blank=True)
     received_at = models.DateTimeField()
@@ -246,7 +249,7 @@ class OutboxEvent(models.Model):
     location = models.ForeignKey(
         "scheduling.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    payload = models.JSONField(default=dict, blank=True)
+    payload = EncryptedJSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -310,10 +313,10 @@ class SandboxAppointment(models.Model):
     connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="+")
     external_id = models.CharField(max_length=64)
     hub_appointment_id = models.BigIntegerField(null=True, blank=True)
-    patient_mrn = models.CharField(max_length=64)
+    patient_mrn = EncryptedCharField(max_length=64)
     hub_patient_id = models.BigIntegerField(null=True, blank=True)
     # The PMS's own copy of the demographics it sends back in PID (last, first, dob, sex).
-    patient = models.JSONField(default=dict, blank=True)
+    patient = EncryptedJSONField(default=dict, blank=True)
     provider_npi = models.CharField(max_length=10)
     type_code = models.CharField(max_length=40)
     start = models.DateTimeField()

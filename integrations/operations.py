@@ -156,12 +156,17 @@ def messages_resend(*, ids: Iterable[int], by: str) -> list[int]:
     for original in originals:
         event = original.outbox_event
         assert event is not None and original.connector_id is not None  # filtered above
-        if Message.objects.filter(
+        # The payload is encrypted, so which waiting delivery resends what is read here.
+        waiting = Message.objects.filter(
             direction=Message.Direction.OUTBOUND,
             connector=original.connector,
             status__in=OUT_WAITING,
-            outbox_event__payload__resend_of=original.pk,
-        ).exists():
+            outbox_event__isnull=False,
+        ).select_related("outbox_event")
+        if any(
+            m.outbox_event is not None and m.outbox_event.payload.get("resend_of") == original.pk
+            for m in waiting
+        ):
             continue
         copy = OutboxEvent.objects.create(
             event_type=event.event_type,

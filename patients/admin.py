@@ -5,11 +5,14 @@ from typing import Any
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from auditlog.signals import accessed
 from django.contrib import admin
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 
-from config.admin_search import PrivateSearchAdminMixin
+from config.admin_search import BlindIndexSearchAdminMixin, PrivateSearchAdminMixin
+from config.crypto.fields import blind_index_of
 
 from . import models as m
+from .names import patient_match_q
 
 
 class IdentifierInline(admin.TabularInline):
@@ -28,8 +31,15 @@ class ClinicalFactInline(admin.TabularInline):
 
 
 @admin.register(m.Patient)
-class PatientAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class PatientAdmin(
+    PrivateSearchAdminMixin,
+    BlindIndexSearchAdminMixin,
+    AuditlogHistoryAdminMixin,
+    admin.ModelAdmin,
+):
     show_auditlog_history_link = True
+    # The name, DOB and phone columns are ciphertext: the database cannot sort them.
+    sortable_by = ["id", "home_location", "status"]
 
     list_display = [
         "id",
@@ -49,6 +59,7 @@ class PatientAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.Mod
         "coverages__member_id",
     ]
     raw_id_fields = ["merged_into"]
+    readonly_fields = ["birth_year"]
     inlines = [IdentifierInline, CoverageInline, ClinicalFactInline]
     list_select_related = ["home_location"]
 
@@ -63,23 +74,40 @@ class PatientAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.Mod
                 accessed.send(sender=m.Patient, instance=patient)
         return response
 
+    def blind_search_q(self, term: str) -> Q:
+        return patient_match_q(term)
+
 
 @admin.register(m.PatientIdentifier)
-class PatientIdentifierAdmin(PrivateSearchAdminMixin, admin.ModelAdmin):
+class PatientIdentifierAdmin(PrivateSearchAdminMixin, BlindIndexSearchAdminMixin, admin.ModelAdmin):
     list_display = ["system", "kind", "value", "patient", "location"]
     list_filter = ["system", "kind"]
     search_fields = ["value"]
+    sortable_by = ["system", "kind", "location"]
     raw_id_fields = ["patient"]
+
+    def blind_search_q(self, term: str) -> Q:
+        return Q(value_bidx=blind_index_of(m.PatientIdentifier, "value_bidx", term.strip()))
 
 
 @admin.register(m.Coverage)
-class CoverageAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class CoverageAdmin(
+    PrivateSearchAdminMixin,
+    BlindIndexSearchAdminMixin,
+    AuditlogHistoryAdminMixin,
+    admin.ModelAdmin,
+):
     show_auditlog_history_link = True
 
     list_display = ["patient", "plan", "member_id", "priority", "active"]
     list_filter = ["plan__payer", "priority", "active"]
     search_fields = ["member_id", "patient__last_name"]
+    sortable_by = ["plan", "priority", "active"]
     raw_id_fields = ["patient"]
+
+    def blind_search_q(self, term: str) -> Q:
+        member = blind_index_of(m.Coverage, "member_id_bidx", term.strip())
+        return Q(member_id_bidx=member) | patient_match_q(term, via="patient__")
 
 
 @admin.register(m.ClinicalFact)
@@ -93,7 +121,8 @@ class ClinicalFactAdmin(admin.ModelAdmin):
         "active",
     ]
     list_filter = ["kind", "active", "requires_equipment"]
-    search_fields = ["description", "code"]
+    # Description and code are encrypted; the list filters narrow instead of a search.
+    sortable_by = ["kind", "requires_equipment", "source_system", "active"]
     raw_id_fields = ["patient"]
 
 

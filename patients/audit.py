@@ -6,8 +6,18 @@ from auditlog.registry import auditlog
 
 from .models import ClinicalFact, Coverage, Patient, PatientIdentifier, PatientMerge
 
-auditlog.register(Patient)
-auditlog.register(PatientIdentifier)
-auditlog.register(Coverage)
+# Blind indexes and the birth year are derived from audited fields: no news in a diff.
+auditlog.register(
+    Patient,
+    exclude_fields=[
+        "first_name_bidx",
+        "last_name_bidx",
+        "date_of_birth_bidx",
+        "phone_bidx",
+        "birth_year",
+    ],
+)
+auditlog.register(PatientIdentifier, exclude_fields=["value_bidx"])
+auditlog.register(Coverage, exclude_fields=["member_id_bidx"])
 auditlog.register(ClinicalFact)
 auditlog.register(PatientMerge, exclude_fields=["snapshot"])

@@ -7,13 +7,13 @@ Identifiers are matched before this is ever called; demographics are the fallbac
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
 from rapidfuzz.distance import JaroWinkler
+
+from config.crypto.normalize import fold_name
 
 from .phones import normalize_phone
 
@@ -80,8 +80,7 @@ class MatchResult:
 
 def normalize_name(value: str) -> str:
     """Fold accents, case, punctuation and spacing: "O'Brien-Núñez" -> "obriennunez"."""
-    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z]", "", folded.lower())
+    return fold_name(value)
 
 
 def _name_similarity(a: str, b: str) -> float:

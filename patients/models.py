@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from config.crypto.fields import (
+    BirthYearField,
+    BlindIndexedModel,
+    BlindIndexField,
+    EncryptedCharField,
+    EncryptedDateField,
+    EncryptedEmailField,
+)
+from config.crypto.normalize import fold_name
 
-class Patient(models.Model):
+# Checked by model validation now that the column is ciphertext the database cannot compare.
+OLDEST_PLAUSIBLE_DOB = date(1890, 1, 1)
+
+
+class Patient(BlindIndexedModel):
     class Sex(models.TextChoices):
         FEMALE = "F", "Female"
         MALE = "M", "Male"
@@ -19,15 +35,28 @@ class Patient(models.Model):
         MERGED = "merged", "Merged into another record"
         INACTIVE = "inactive", "Inactive"
 
-    first_name = models.CharField(max_length=60)
-    middle_name = models.CharField(max_length=60, blank=True)
-    last_name = models.CharField(max_length=60)
-    date_of_birth = models.DateField()
+    # Names, birth date, phone, email and street address are encrypted (config.crypto);
+    # exact lookups go through the *_bidx blind indexes beside them, and the name
+    # indexes hold the folded name ("nunez"), as typo-tolerant search looks names up.
+    first_name = EncryptedCharField(max_length=60)
+    middle_name = EncryptedCharField(max_length=60, blank=True)
+    last_name = EncryptedCharField(max_length=60)
+    date_of_birth = EncryptedDateField(validators=[MinValueValidator(OLDEST_PLAUSIBLE_DOB)])
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     # Digits only (E.164 without the +1 for US numbers), so phone search is exact.
-    phone = models.CharField(max_length=15, blank=True, db_index=True)
-    email = models.EmailField(blank=True)
-    address_line = models.CharField(max_length=200, blank=True)
+    phone = EncryptedCharField(max_length=15, blank=True)
+    email = EncryptedEmailField(blank=True)
+    address_line = EncryptedCharField(max_length=200, blank=True)
+    first_name_bidx = BlindIndexField(source="first_name", normalizer="name", domain="name.first")
+    last_name_bidx = BlindIndexField(source="last_name", normalizer="name", domain="name.last")
+    date_of_birth_bidx = BlindIndexField(source="date_of_birth", normalizer="date", domain="dob")
+    phone_bidx = BlindIndexField(source="phone", normalizer="digits", domain="phone")
+    # Partial-number search narrows by the last four digits. Its own domain, so it never
+    # equals a full-number index; it tells which patients share a last four, about one
+    # number in ten thousand, which the full phone index already tells for whole numbers.
+    phone_last4_bidx = BlindIndexField(source="phone", normalizer="last4", domain="phone.last4")
+    # In clear for the KPI age-range test over every visit (see BirthYearField).
+    birth_year = BirthYearField(source="date_of_birth")
     city = models.CharField(max_length=80, blank=True)
     state = models.CharField(max_length=2, blank=True)
     zip_code = models.CharField(max_length=10, blank=True)
@@ -45,7 +74,9 @@ class Patient(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["last_name", "first_name"]
+        # Not by name: the database cannot order ciphertext. Pages that show patients
+        # sort the bounded page they show by name in Python.
+        ordering = ["id"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status="merged", merged_into__isnull=False)
@@ -56,25 +87,77 @@ class Patient(models.Model):
             models.CheckConstraint(
                 condition=~Q(merged_into=F("id")), name="patient_not_merged_into_self"
             ),
-            models.CheckConstraint(
-                condition=Q(date_of_birth__gte=date(1890, 1, 1)), name="patient_dob_plausible"
-            ),
         ]
         indexes = [
-            models.Index(fields=["last_name", "first_name"], name="patient_name_idx"),
-            models.Index(fields=["date_of_birth"], name="patient_dob_idx"),
+            models.Index(fields=["last_name_bidx", "first_name_bidx"], name="patient_name_bidx"),
+            models.Index(fields=["date_of_birth_bidx"], name="patient_dob_bidx"),
+            models.Index(fields=["phone_bidx"], name="patient_phone_bidx"),
+            models.Index(fields=["phone_last4_bidx"], name="patient_phone_last4_bidx"),
+            # The KPI pages join every visit to its patient for the age and language
+            # tests; encrypted rows are four times wider, and this narrow index lets
+            # PostgreSQL read those two columns without the table.
+            models.Index(
+                fields=["id", "birth_year", "preferred_language"], name="patient_kpi_facts_idx"
+            ),
         ]
 
     def __str__(self) -> str:
         # Admin and audit show this; it is PHI and never goes to logs or URLs.
         return f"{self.last_name}, {self.first_name}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        fields = kwargs.get("update_fields")
+        if fields is None or {"first_name", "last_name"} & set(fields):
+            PatientName.remember([self])
+
     def age_on(self, day: date) -> int:
         dob = self.date_of_birth
         return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
-class PatientIdentifier(models.Model):
+class PatientName(models.Model):
+    """Every folded first and last name any patient has had, encrypted, one row each.
+
+    Typo-tolerant search compares what was typed with the distinct names in memory
+    (``patients.selectors``), then finds the patients through the name blind index.
+    Reading a few thousand rows here instead of decrypting every patient's name is what
+    keeps that cache cheap to build. A name nobody has any more stays: it only costs a
+    lookup that finds nobody.
+    """
+
+    class Kind(models.TextChoices):
+        FIRST = "first", "First name"
+        LAST = "last", "Last name"
+
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    bidx = models.CharField(max_length=32, help_text="Patient.<kind>_name_bidx of this name")
+    folded = EncryptedCharField(max_length=60)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "bidx"], name="patient_name_once_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} name #{self.pk}"
+
+    @classmethod
+    def remember(cls, patients: Iterable[Patient]) -> None:
+        """Record the names of ``patients`` (blind indexes already set); one INSERT."""
+        rows: dict[tuple[str, str], PatientName] = {}
+        for p in patients:
+            for kind, name, bidx in (
+                (cls.Kind.FIRST, p.first_name, p.first_name_bidx),
+                (cls.Kind.LAST, p.last_name, p.last_name_bidx),
+            ):
+                if bidx and (kind, bidx) not in rows:
+                    rows[(kind, bidx)] = PatientName(kind=kind, bidx=bidx, folded=fold_name(name))
+        if rows:
+            PatientName.objects.bulk_create(rows.values(), ignore_conflicts=True, batch_size=2000)
+
+
+class PatientIdentifier(BlindIndexedModel):
     """A patient's id in one source system: the cross-reference of the master patient index."""
 
     class Kind(models.TextChoices):
@@ -86,7 +169,8 @@ class PatientIdentifier(models.Model):
     # Assigning authority, e.g. "DEN-EHR" for the Denver location's EHR.
     system = models.CharField(max_length=60)
     kind = models.CharField(max_length=2, choices=Kind.choices, default=Kind.MRN)
-    value = models.CharField(max_length=64)
+    value = EncryptedCharField(max_length=64)
+    value_bidx = BlindIndexField(source="value", domain="identifier")
     location = models.ForeignKey(
         "scheduling.Location", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -94,15 +178,17 @@ class PatientIdentifier(models.Model):
     class Meta:
         ordering = ["system"]
         constraints = [
-            models.UniqueConstraint(fields=["system", "value"], name="identifier_unique_per_system")
+            models.UniqueConstraint(
+                fields=["system", "value_bidx"], name="identifier_unique_per_system"
+            )
         ]
-        indexes = [models.Index(fields=["value"], name="identifier_value_idx")]
+        indexes = [models.Index(fields=["value_bidx"], name="identifier_value_bidx")]
 
     def __str__(self) -> str:
         return f"{self.system}:{self.value}"
 
 
-class Coverage(models.Model):
+class Coverage(BlindIndexedModel):
     class Priority(models.IntegerChoices):
         PRIMARY = 1, "Primary"
         SECONDARY = 2, "Secondary"
@@ -115,15 +201,16 @@ class Coverage(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="coverages")
     plan = models.ForeignKey("billing.Plan", on_delete=models.PROTECT, related_name="coverages")
-    member_id = models.CharField(max_length=40)
+    member_id = EncryptedCharField(max_length=40)
+    member_id_bidx = BlindIndexField(source="member_id", domain="member_id")
     group_number = models.CharField(max_length=40, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.PRIMARY)
     relationship = models.CharField(
         max_length=2, choices=Relationship.choices, default=Relationship.SELF
     )
-    subscriber_first_name = models.CharField(max_length=60, blank=True)
-    subscriber_last_name = models.CharField(max_length=60, blank=True)
-    subscriber_dob = models.DateField(null=True, blank=True)
+    subscriber_first_name = EncryptedCharField(max_length=60, blank=True)
+    subscriber_last_name = EncryptedCharField(max_length=60, blank=True)
+    subscriber_dob = EncryptedDateField(null=True, blank=True)
     effective_from = models.DateField(null=True, blank=True)
     effective_until = models.DateField(null=True, blank=True)
     active = models.BooleanField(default=True)
@@ -144,7 +231,7 @@ class Coverage(models.Model):
                 name="coverage_dates_ordered",
             ),
         ]
-        indexes = [models.Index(fields=["member_id"], name="coverage_member_idx")]
+        indexes = [models.Index(fields=["member_id_bidx"], name="coverage_member_bidx")]
 
     def __str__(self) -> str:
         return f"{self.plan} ({self.get_priority_display()})"
@@ -161,8 +248,10 @@ class ClinicalFact(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="clinical_facts")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    code = models.CharField(max_length=40, blank=True, help_text="ICD-10-CM, SNOMED or local code")
-    description = models.CharField(max_length=200)
+    code = EncryptedCharField(
+        max_length=40, blank=True, help_text="ICD-10-CM, SNOMED or local code"
+    )
+    description = EncryptedCharField(max_length=200)
     # A need can require a piece of equipment (wheelchair-accessible operatory, sedation).
     requires_equipment = models.ForeignKey(
         "scheduling.Equipment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

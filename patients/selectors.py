@@ -5,10 +5,11 @@ to forgive typos ("Gonzlez" finds "Gonzalez"). Neither database can do fuzzy nam
 matching through a btree index, so the search works in two steps on both:
 
 1. cheap indexed prefilters: exact phone, date of birth, identifier value (MRN at any
-   location) and member id each hit their own index; a name is matched against the set
-   of *distinct* last names (a few hundred to a few thousand strings, cached in process
-   and invalidated when a patient is added) with rapidfuzz, and the winners are looked
-   up through the (last_name, first_name) index;
+   location) and member id each hit their own blind index (the columns themselves are
+   encrypted, see ``config.crypto``); a name is matched against the set of *distinct*
+   folded last names (a few hundred to a few thousand strings, kept encrypted in
+   ``PatientName``, decrypted into a cache in process and invalidated when a name is
+   added) with rapidfuzz, and the winners are looked up through the name blind index;
 2. rapidfuzz scores the few hundred candidates with the same Jaro-Winkler similarity
    the duplicate check uses (``patients.matching``), and only the best are loaded.
 
@@ -18,8 +19,6 @@ that SQLite lacks; one code path measured on both keeps the behaviour identical.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,24 +27,24 @@ from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import connection
-from django.db.models import Max, Q
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
-from rapidfuzz import process
+from django.db.models import Q
 from rapidfuzz.distance import JaroWinkler
 
+from config.crypto.fields import blind_index_of
 from config.permissions import VIEW_PATIENT
 
 from .matching import POSSIBLE, demographics_of, match_score, normalize_name
-from .models import ClinicalFact, Coverage, DuplicateCandidate, Patient, PatientIdentifier
+from .models import (
+    ClinicalFact,
+    Coverage,
+    DuplicateCandidate,
+    Patient,
+    PatientIdentifier,
+)
+from .names import NAME_CUTOFF, _first_names, _last_names, name_index_key
 from .search_query import ParsedQuery, parse_query
 
 SEARCH_LIMIT = 25
-# Jaro-Winkler similarity a typed last name needs to a stored one to be a candidate.
-# 0.85 keeps one dropped or swapped letter ("Gonzlez", "Gonzaelz") and drops unrelated
-# names that merely share a first letter.
-NAME_CUTOFF = 0.85
 # Upper bound on candidate rows pulled for scoring: the most common surname in a
 # 100,000-patient network has a few hundred rows, so this is never the bottleneck.
 CANDIDATE_CAP = 5000
@@ -68,77 +67,6 @@ class PatientHit:
     @property
     def id(self) -> int:
         return self.patient.pk
-
-
-class _NameIndex:
-    """Distinct values of one name column, normalized, for fuzzy lookup without a scan.
-
-    Rebuilt when this process saves or deletes a patient (signal), when the highest
-    patient id changes (another process registered someone) or after a minute (a rename
-    elsewhere); building it is one ``SELECT DISTINCT`` over an indexed column.
-    """
-
-    TTL_SECONDS = 60.0
-
-    def __init__(self, column: str) -> None:
-        self.column = column
-        self._lock = threading.Lock()
-        self._key: tuple[str, int | None] | None = None
-        self._built = 0.0
-        self._normalized: list[str] = []
-        self._originals: dict[str, list[str]] = {}
-        self.stale = True
-
-    def invalidate(self) -> None:
-        self.stale = True
-
-    def lookup(self, typed: str, *, key: tuple[str, int | None], limit: int = 40) -> list[str]:
-        """Stored spellings within typo distance of ``typed``, most similar first.
-
-        ``key`` (from ``name_index_key``) says which database and how many patients the
-        cached values must reflect.
-        """
-        with self._lock:
-            if self.stale or key != self._key or time.monotonic() - self._built > self.TTL_SECONDS:
-                self.stale = False
-                originals: dict[str, list[str]] = defaultdict(list)
-                # order_by(): the model's default ordering would widen the DISTINCT.
-                distinct = Patient.objects.order_by().values_list(self.column, flat=True)
-                for name in distinct.distinct():
-                    originals[normalize_name(name)].append(name)
-                self._originals = dict(originals)
-                self._normalized = list(originals)
-                self._key, self._built = key, time.monotonic()
-            normalized, originals_map = self._normalized, self._originals
-        wanted = normalize_name(typed)
-        if not wanted:
-            return []
-        matches = process.extract(
-            wanted,
-            normalized,
-            scorer=JaroWinkler.normalized_similarity,
-            score_cutoff=NAME_CUTOFF,
-            limit=limit,
-        )
-        found: list[str] = []
-        for choice, _score, _index in matches:
-            found.extend(originals_map[choice])
-        return found
-
-
-def name_index_key() -> tuple[str, int | None]:
-    """One cheap indexed read (the highest id) that tells whether someone was added."""
-    return (connection.settings_dict["NAME"], Patient.objects.aggregate(m=Max("id"))["m"])
-
-
-_last_names = _NameIndex("last_name")
-_first_names = _NameIndex("first_name")
-
-
-@receiver([post_save, post_delete], sender=Patient, dispatch_uid="patient-name-index")
-def _names_changed(**_: Any) -> None:
-    _last_names.invalidate()
-    _first_names.invalidate()
 
 
 def _can_view(user: Any) -> bool:
@@ -175,20 +103,21 @@ def _name_score(typed: tuple[str, ...], first: str, last: str) -> float:
 SURNAME_ONLY_ROWS = 200
 
 
-def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -> list[tuple]:
-    key = name_index_key()
+def _name_candidates(
+    live: Any, parsed: ParsedQuery, columns: tuple[str, ...], key: tuple[str, int | None]
+) -> list[tuple]:
     """Rows whose names are within typo distance of what was typed, through name indexes."""
     names = parsed.names
     if parsed.date_of_birth:
-        # With a DOB typed, a namesake born in another year is someone else: the
-        # (last_name, first_name) index narrows, the year range on the DOB index cuts.
+        # With a DOB typed, a namesake born in another year is someone else: the name
+        # index narrows, the clear birth year cuts (the DOB index answers equality only).
         near = {s for name in names for s in _last_names.lookup(name, key=key)}
         if not near:
             return []
         return list(
-            live.filter(
-                last_name__in=near, date_of_birth__year=parsed.date_of_birth.year
-            ).values_list(*columns)[:CANDIDATE_CAP]
+            live.filter(last_name_bidx__in=near, birth_year=parsed.date_of_birth.year).values_list(
+                *columns
+            )[:CANDIDATE_CAP]
         )
     if len(names) >= 2:
         # "Maria Gonzalez" or "Gonzalez Maria": try both orders, first name and surname
@@ -198,7 +127,7 @@ def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -
             surnames = _last_names.lookup(last_typed, key=key)
             firsts = _first_names.lookup(first_typed, key=key)
             if surnames and firsts:
-                either |= Q(last_name__in=surnames, first_name__in=firsts)
+                either |= Q(last_name_bidx__in=surnames, first_name_bidx__in=firsts)
         found = list(live.filter(either).values_list(*columns)[:CANDIDATE_CAP])
         if found:
             return found
@@ -211,9 +140,11 @@ def _name_candidates(live: Any, parsed: ParsedQuery, columns: tuple[str, ...]) -
             if surname in seen:
                 continue
             seen.add(surname)
+            # All of them tie on the surname; which SURNAME_ONLY_ROWS are scored is
+            # arbitrary (the name is encrypted, so not alphabetical), the agent narrows.
             rows.extend(
-                live.filter(last_name=surname)
-                .order_by("first_name")
+                live.filter(last_name_bidx=surname)
+                .order_by("first_name_bidx", "pk")
                 .values_list(*columns)[: SURNAME_ONLY_ROWS - len(rows)]
             )
             if len(rows) >= SURNAME_ONLY_ROWS:
@@ -245,18 +176,21 @@ def patient_search(
     # candidate id -> reasons it came up through an exact (indexed) key
     exact: dict[int, list[str]] = defaultdict(list)
     if parsed.phone:
-        for pid in Patient.objects.filter(phone=parsed.phone).values_list("id", flat=True):
+        phone_bidx = blind_index_of(Patient, "phone_bidx", parsed.phone)
+        for pid in Patient.objects.filter(phone_bidx=phone_bidx).values_list("id", flat=True):
             exact[pid].append("phone")
     if parsed.phone_suffix:
         for pid in patient_ids_by_phone_suffix(parsed.phone_suffix):
             exact[pid].append("end of phone number")
     if parsed.tokens:
         values = set(parsed.tokens) | {t.upper() for t in parsed.tokens}
-        for pid in PatientIdentifier.objects.filter(value__in=values).values_list(
+        idents = {blind_index_of(PatientIdentifier, "value_bidx", v) for v in values}
+        members = {blind_index_of(Coverage, "member_id_bidx", v) for v in values}
+        for pid in PatientIdentifier.objects.filter(value_bidx__in=idents).values_list(
             "patient_id", flat=True
         ):
             exact[pid].append("MRN")
-        for pid in Coverage.objects.filter(member_id__in=values).values_list(
+        for pid in Coverage.objects.filter(member_id_bidx__in=members).values_list(
             "patient_id", flat=True
         ):
             exact[pid].append("member id")
@@ -270,17 +204,30 @@ def patient_search(
             dobs.add(date(dob.year, dob.day, dob.month))
 
     live = Patient.objects.exclude(status=Patient.Status.MERGED)
-    columns = ("id", "first_name", "last_name", "date_of_birth")
+    # Candidates are scored on blind indexes: names come folded from the name cache,
+    # DOBs compare as index values, so no candidate row is decrypted; only the hits are.
+    columns = ("id", "first_name_bidx", "last_name_bidx", "date_of_birth_bidx")
+    key = name_index_key()
+    firsts, lasts = _first_names.folded_names(key=key), _last_names.folded_names(key=key)
+    dob_keys = {blind_index_of(Patient, "date_of_birth_bidx", d) for d in dobs}
+    typed_dob = (
+        blind_index_of(Patient, "date_of_birth_bidx", parsed.date_of_birth)
+        if parsed.date_of_birth
+        else None
+    )
     # Every query below hits an index and returns tens of rows, not thousands.
     keyed = Q(id__in=list(exact))
     if dobs:
         # A DOB finds the patient even when the name was mangled beyond the cutoff.
-        keyed |= Q(date_of_birth__in=dobs)
+        keyed |= Q(date_of_birth_bidx__in=dob_keys)
     rows = {row[0]: row for row in live.filter(keyed).values_list(*columns)} if keyed else {}
     if parsed.names:
-        for row in _name_candidates(live, parsed, columns):
+        for row in _name_candidates(live, parsed, columns, key):
             rows.setdefault(row[0], row)
-    candidates = list(rows.values())
+    candidates = [
+        (pid, firsts.get(first, ""), lasts.get(last, ""), dob)
+        for pid, first, last, dob in rows.values()
+    ]
 
     typed = tuple(n for n in (_norm(name) for name in parsed.names) if n)
     scored: list[tuple[float, int, list[str]]] = []
@@ -300,10 +247,10 @@ def patient_search(
                 reasons.append("last name")
                 score = max(score, similarity)
         if parsed.date_of_birth:
-            if dob == parsed.date_of_birth:
+            if dob == typed_dob:
                 reasons.append("date of birth")
                 score += 0.5
-            elif dob in dobs:
+            elif dob in dob_keys:
                 reasons.append("date of birth with day and month swapped")
                 score += 0.3
             elif name_ok:
@@ -317,7 +264,7 @@ def patient_search(
             parsed.names
             and not name_ok
             and not exact.get(pid)
-            and (dob != parsed.date_of_birth or _name_score(typed, first, last) < 0.7)
+            and (dob != typed_dob or _name_score(typed, first, last) < 0.7)
         ):
             continue
         scored.append((score, pid, reasons))
@@ -364,23 +311,16 @@ def patient_hits_again(
     return hits
 
 
-def phone_suffix_key(digits: str) -> str:
-    """The last four digits of a number: the key a partial-number lookup narrows by."""
-    return digits[-4:]
-
-
 def patient_ids_by_phone_suffix(digits: str) -> list[int]:
     """Patients whose phone number ends with ``digits`` (four or more of them).
 
-    The one place partial-number search reads the phone column: the narrowing step
-    filters on ``phone_suffix_key`` alone, so with phones encrypted it can be re-pointed
-    at a blind index of that key, and the exact check on the full suffix runs on the
-    values read back. Capped like name candidates; a four-digit suffix matches about one
-    number in ten thousand.
+    Phones are encrypted: the blind index of the last four digits narrows, and the exact
+    check on the whole suffix runs on the decrypted values. Capped like name candidates;
+    a four-digit suffix matches about one number in ten thousand.
     """
     rows = (
         Patient.objects.exclude(status=Patient.Status.MERGED)
-        .filter(phone__endswith=phone_suffix_key(digits))
+        .filter(phone_last4_bidx=blind_index_of(Patient, "phone_last4_bidx", digits))
         .values_list("id", "phone")[:CANDIDATE_CAP]
     )
     return [pid for pid, phone in rows if phone.endswith(digits)]

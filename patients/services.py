@@ -11,12 +11,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from config.crypto.fields import blind_index_of
 from config.permissions import ADD_PATIENT
 
 from .matching import Demographics, MatchResult, demographics_of, match_score
 from .models import DuplicateCandidate, Patient
+from .names import _last_names, name_index_key
 from .phones import normalize_phone
-from .selectors import _last_names, name_index_key
 from .signals import patient_created
 
 # Fields an agent may fill in at registration; anything else in ``data`` is refused.
@@ -43,6 +44,10 @@ POSSIBLE_DUPLICATES = (
     "that the caller is not a duplicate to register anyway."
 )
 NO_PERMISSION = "You do not have permission to register patients."
+
+
+def dob_index(day: date) -> str:
+    return blind_index_of(Patient, "date_of_birth_bidx", day)
 
 
 @dataclass(frozen=True)
@@ -81,18 +86,25 @@ def patient_duplicates(*, data: Mapping[str, Any]) -> list[DuplicateMatch]:
     keys = Q(pk__in=[])
     dob: date | None = new.date_of_birth
     if dob:
-        keys |= Q(date_of_birth=dob)
-        if dob.day <= 12:
-            keys |= Q(date_of_birth=date(dob.year, dob.day, dob.month))
+        dobs = {dob, date(dob.year, dob.day, dob.month)} if dob.day <= 12 else {dob}
+        keys |= Q(date_of_birth_bidx__in=[dob_index(d) for d in dobs])
     if new.phone:
-        keys |= Q(phone=new.phone)
-    if new.last_name:
-        surnames = _last_names.lookup(new.last_name, key=name_index_key())
-        # A similar surname alone is too broad; pair it with something personal.
-        if surnames and dob:
-            keys |= Q(last_name__in=surnames, date_of_birth__year=dob.year)
+        keys |= Q(phone_bidx=blind_index_of(Patient, "phone_bidx", new.phone))
+    live = Patient.objects.exclude(status=Patient.Status.MERGED)
+    if new.last_name and dob:
+        # A similar surname alone is too broad; pair it with the birth year, compared
+        # here once the date is decrypted (the DOB index answers equality only).
+        similar = _last_names.lookup(new.last_name, key=name_index_key())
+        same_year = [
+            pk
+            for pk, born in live.filter(last_name_bidx__in=similar).values_list(
+                "pk", "date_of_birth"
+            )[:5000]
+            if born.year == dob.year
+        ]
+        keys |= Q(pk__in=same_year)
     found: list[DuplicateMatch] = []
-    for patient in Patient.objects.exclude(status=Patient.Status.MERGED).filter(keys)[:500]:
+    for patient in live.filter(keys)[:500]:
         result = match_score(new, demographics_of(patient))
         if result.possible:
             found.append(DuplicateMatch(patient=patient, match=result))

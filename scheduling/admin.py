@@ -5,8 +5,10 @@ from typing import Any
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.contrib import admin
+from django.db.models import Q
 
-from config.admin_search import PrivateSearchAdminMixin
+from config.admin_search import BlindIndexSearchAdminMixin, PrivateSearchAdminMixin
+from patients.names import patient_match_q
 
 from . import models as m
 from .rules.registry import RULES
@@ -161,7 +163,12 @@ class AppointmentSlotInline(admin.TabularInline):
 
 
 @admin.register(m.Appointment)
-class AppointmentAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
+class AppointmentAdmin(
+    PrivateSearchAdminMixin,
+    BlindIndexSearchAdminMixin,
+    AuditlogHistoryAdminMixin,
+    admin.ModelAdmin,
+):
     show_auditlog_history_link = True
 
     list_display = [
@@ -196,6 +203,9 @@ class AppointmentAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin
     ]
     inlines = [AppointmentSlotInline]
 
+    def blind_search_q(self, term: str) -> Q:
+        return patient_match_q(term, via="patient__") | Q(provider__last_name__icontains=term)
+
     # Appointments are booked, moved, cancelled and marked no-show only through
     # scheduling.services: they run the rules engine, the double-booking guard on the slot
     # units, the appointment_changed signal (eligibility, encounters) and the outbox that
@@ -215,7 +225,7 @@ class AppointmentAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin
 
 
 @admin.register(m.Waitlist)
-class WaitlistAdmin(PrivateSearchAdminMixin, admin.ModelAdmin):
+class WaitlistAdmin(PrivateSearchAdminMixin, BlindIndexSearchAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "patient",
@@ -229,6 +239,9 @@ class WaitlistAdmin(PrivateSearchAdminMixin, admin.ModelAdmin):
     search_fields = ["patient__last_name"]
     raw_id_fields = ["patient"]
     filter_horizontal = ["providers", "locations"]
+
+    def blind_search_q(self, term: str) -> Q:
+        return patient_match_q(term, via="patient__")
 
 
 @admin.register(m.Call)

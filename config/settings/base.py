@@ -8,11 +8,15 @@ and ``CELERY_BROKER_URL`` (Redis) and runs exactly the same code.
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from config.crypto.keys import ERR_NO_KEYS, new_key, parse_data_keys, parse_index_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("HUB_VAR_DIR", BASE_DIR / "var"))
@@ -86,6 +90,40 @@ if not SECRET_KEY:
 
         key_file.write_text(secrets.token_urlsafe(50))
     SECRET_KEY = key_file.read_text().strip()
+
+
+# ---------------------------------------------------------------------------
+# PHI at rest: data keys (newest first) and the blind-index key
+# ---------------------------------------------------------------------------
+def _key_material(name: str, default_file: Path, make: Any) -> str:
+    """The environment variable, else ``<name>_FILE``, else a per-checkout file under
+    ``var/`` made on first start (the embedded default only; production refuses)."""
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE", "").strip()
+    if path:
+        return Path(path).read_text()
+    if os.environ.get("HUB_ENV") == "production" or os.environ.get(
+        "DJANGO_SETTINGS_MODULE", ""
+    ).endswith(".production"):
+        raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set in production")
+    if not default_file.exists():
+        default_file.touch(mode=0o600)
+        default_file.write_text(make())
+    return default_file.read_text()
+
+
+HUB_DATA_KEYS = parse_data_keys(
+    _key_material(
+        "HUB_DATA_KEYS", VAR_DIR / "data_keys", lambda: f"k{int(time.time())}:{new_key()}\n"
+    )
+)
+if not HUB_DATA_KEYS:
+    raise ImproperlyConfigured(ERR_NO_KEYS)
+HUB_BLIND_INDEX_KEY = parse_index_key(
+    _key_material("HUB_BLIND_INDEX_KEY", VAR_DIR / "blind_index_key", new_key)
+)
 
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h
@@ -172,6 +210,8 @@ LOGOUT_REDIRECT_URL = "login"
 # Idle sessions expire: the age is renewed on every request, so only idleness ends one.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
 SESSION_SAVE_EVERY_REQUEST = True
+# The payload is encrypted with the data keys (it can hold PHI: the admin search term).
+SESSION_ENGINE = "config.sessions"
 SESSION_COOKIE_HTTPONLY = True
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.crypto import blind_index
 from integrations.models import Connector, Message, SyncCursor
 from integrations.transport_security import plain_endpoint_refusal
 from integrations.transports import TransportError, _secret
@@ -100,10 +101,13 @@ def _store(connector: Connector, resource: dict[str, Any], message_type: str, ra
         or meta.get("lastUpdated")
         or hashlib.sha256(raw.encode()).hexdigest()[:16]
     )
-    control = f"{resource['resourceType']}/{resource.get('id', '')}/{version}"[:64]
+    # The resource id of a Patient is the source's MRN: the ledger keeps keyed HMACs of
+    # it (the blind-index key), which dedupe and order as well as the id itself.
+    resource_key = blind_index("fhir-resource", f"{resource.get('id', '')}/{version}")
+    control = f"{resource['resourceType']}/{resource_key}"[:64]
     sender = f"fhir:{connector.pk}"
     ref = _patient_ref(resource)
-    key = hashlib.sha256(f"{sender}|{ref or control}".encode()).hexdigest()[:32]
+    key = blind_index("ordering", f"{sender}|{ref or control}")
     if Message.objects.filter(
         direction=Message.Direction.INBOUND, sender=sender, control_id=control
     ).exists():

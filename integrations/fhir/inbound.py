@@ -285,6 +285,7 @@ def handle_encounter(bundle: dict[str, Any], connector: Connector) -> str:
 
 def handle_coverage(resource: dict[str, Any], connector: Connector) -> str:
     from billing.models import Plan
+    from config.crypto.fields import blind_index_of
     from patients.models import Coverage
 
     patient = _patient_for(resource.get("beneficiary", {}), connector)
@@ -302,7 +303,11 @@ def handle_coverage(resource: dict[str, Any], connector: Connector) -> str:
         raise MappingError("Coverage names no known plan (class plan) or no subscriberId")
     active = resource.get("status") == "active"
     priority = 2 if resource.get("order") == 2 else 1
-    coverage = Coverage.objects.filter(patient=patient, plan=plan, member_id=member_id).first()
+    coverage = Coverage.objects.filter(
+        patient=patient,
+        plan=plan,
+        member_id_bidx=blind_index_of(Coverage, "member_id_bidx", member_id),
+    ).first()
     if coverage is None:
         if active:
             Coverage.objects.filter(patient=patient, priority=priority, active=True).update(

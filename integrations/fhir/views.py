@@ -9,6 +9,7 @@ names and birth dates out of URLs and logs.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -16,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 
 from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
 from patients.models import Patient
+from patients.mpi.upsert import dob_index, identifier_index
+from patients.names import patient_name_keys_containing
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
 
 from . import resources as r
@@ -68,20 +71,61 @@ def _patient_qs(params: QueryDict) -> QuerySet[Patient]:
             pk = sp.resource_id(code, "identifier") if code else None
             qs = qs.filter(pk=pk) if pk is not None else qs.none()
         elif authority is not None:
-            qs = qs.filter(identifiers__system=authority, identifiers__value=code)
+            qs = qs.filter(
+                identifiers__system=authority, identifiers__value_bidx=identifier_index(code)
+            )
         else:
-            qs = qs.filter(identifiers__value=code)
+            qs = qs.filter(identifiers__value_bidx=identifier_index(code))
+    # Names are encrypted: the distinct-name cache finds which names contain the text,
+    # the name blind indexes find the patients.
     for value in params.getlist("name"):
-        qs = qs.filter(Q(first_name__icontains=value) | Q(last_name__icontains=value))
-    for value in params.getlist("family"):
-        qs = qs.filter(last_name__icontains=value)
-    for value in params.getlist("given"):
-        qs = qs.filter(first_name__icontains=value)
-    if params.getlist("birthdate"):
         qs = qs.filter(
-            sp.date_filter("date_of_birth", params.getlist("birthdate"), "birthdate", as_date=True)
+            Q(first_name_bidx__in=patient_name_keys_containing(kind="first", text=value))
+            | Q(last_name_bidx__in=patient_name_keys_containing(kind="last", text=value))
         )
+    for value in params.getlist("family"):
+        qs = qs.filter(last_name_bidx__in=patient_name_keys_containing(kind="last", text=value))
+    for value in params.getlist("given"):
+        qs = qs.filter(first_name_bidx__in=patient_name_keys_containing(kind="first", text=value))
+    for value in params.getlist("birthdate"):
+        qs = _birthdate_filter(qs, value)
     return qs.order_by("pk")
+
+
+def _birthdate_filter(qs: QuerySet[Patient], value: str) -> QuerySet[Patient]:
+    """birthDate is encrypted: an exact day goes through its blind index; any other
+    precision or prefix narrows by the clear birth year in SQL, then compares the
+    decrypted dates of that (bounded) candidate set."""
+    prefix, low, high = sp.date_bounds(value, "birthdate")
+    lower, upper = low.date(), high.date()
+    if prefix == "eq" and upper - lower == timedelta(days=1):
+        return qs.filter(date_of_birth_bidx=dob_index(lower))
+    years = {
+        "eq": Q(birth_year__gte=lower.year, birth_year__lte=upper.year),
+        "ne": Q(),
+        "gt": Q(birth_year__gte=upper.year),
+        "sa": Q(birth_year__gte=upper.year),
+        "ge": Q(birth_year__gte=lower.year),
+        "lt": Q(birth_year__lte=lower.year),
+        "eb": Q(birth_year__lte=lower.year),
+        "le": Q(birth_year__lte=upper.year),
+    }[prefix]
+
+    def holds(born: date) -> bool:
+        inside = lower <= born < upper
+        return {
+            "eq": inside,
+            "ne": not inside,
+            "gt": born >= upper,
+            "sa": born >= upper,
+            "ge": born >= lower,
+            "lt": born < lower,
+            "eb": born < lower,
+            "le": born < upper,
+        }[prefix]
+
+    candidates = qs.filter(years).order_by().values_list("pk", "date_of_birth")
+    return qs.filter(pk__in=[pk for pk, born in candidates if born and holds(born)])
 
 
 def _practitioner_qs(params: QueryDict) -> QuerySet[Provider]:

@@ -9,9 +9,10 @@ kept for building and validating what we emit.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
+
+from config.crypto import blind_index
 
 # HL7 v2 versions (MSH-12, table 0104) whose fields the hub reads the same way. From 2.7
 # PID-13 is kept for backward compatibility beside PID-40 (both read, ``fields._phone``)
@@ -232,7 +233,7 @@ def _check_merge(header: Header, segments: list[str]) -> None:
 
 
 def patient_key(header: Header, segments: list[str]) -> str:
-    """The FIFO key: an opaque hash of the sender and its patient id (PID-3.1), never PHI."""
+    """The FIFO key: an opaque HMAC of the sender and its patient id (PID-3.1), never PHI."""
     pid = next((s for s in segments if s.startswith("PID")), "")
     fields = pid.split(header.field_sep)
     identifier = fields[3] if len(fields) > 3 else ""
@@ -240,8 +241,8 @@ def patient_key(header: Header, segments: list[str]) -> str:
     value = first_id.split(header.component_sep)[0].strip()
     if not value:
         return ""
-    digest = hashlib.sha256(f"{header.sender}|{value}".encode()).hexdigest()
-    return digest[:32]
+    # Keyed (the blind-index key): a plain hash of a short MRN is reversed by trying them all.
+    return blind_index("ordering", f"{header.sender}|{value}")
 
 
 _UNESCAPES = (("\\F\\", "|"), ("\\S\\", "^"), ("\\T\\", "&"), ("\\R\\", "~"), ("\\E\\", "\\"))

@@ -149,14 +149,21 @@ class SandboxPMS:
         if existing is None and message.header.trigger_event != "S12" and start:
             # A change to a visit this PMS's own front desk booked: it never learned the
             # hub's id, so it finds the visit by patient, provider and time, as staff would.
-            existing = SandboxAppointment.objects.filter(
-                connector=self.connector,
-                hub_appointment_id__isnull=True,
-                patient_mrn=mrn,
-                provider_npi=defaults["provider_npi"],
-                start__gte=start - timedelta(minutes=1),
-                start__lt=start + timedelta(minutes=1),
-            ).first()
+            # The MRN is encrypted: narrow by provider and time, then compare it here.
+            existing = next(
+                (
+                    visit
+                    for visit in SandboxAppointment.objects.filter(
+                        connector=self.connector,
+                        hub_appointment_id__isnull=True,
+                        provider_npi=defaults["provider_npi"],
+                        start__gte=start - timedelta(minutes=1),
+                        start__lt=start + timedelta(minutes=1),
+                    )
+                    if visit.patient_mrn == mrn
+                ),
+                None,
+            )
         if existing is None:
             if not (start and end):
                 raise HL7FormatError("TQ1 carries no start and end", code="101", segment="TQ1")

@@ -37,6 +37,7 @@ from integrations.x12.acks import build_277ca, build_999
 from integrations.x12.claims import parse_837p
 from integrations.x12.core import Envelope, X12Error, money, parse_interchange, sniff_type
 from integrations.x12.eligibility import build_271, parse_270, reference_of
+from integrations.x12.files import private_dir, write_private
 from integrations.x12.remittance import build_835
 
 CENT = Decimal("0.01")
@@ -198,8 +199,7 @@ class SandboxPayer:
                 payer_tax_id="841234567",
                 payee_name="CARE HUB",
             )
-            self.pending.mkdir(parents=True, exist_ok=True)
-            (self.pending / f"835_{env835.interchange_control:09d}.x12").write_text(remit)
+            write_private(self.pending, f"835_{env835.interchange_control:09d}.x12", remit)
         return [
             (f"999_{env999.interchange_control:09d}.x12", ack),
             (f"277CA_{env277.interchange_control:09d}.x12", ca),
@@ -289,7 +289,7 @@ class SandboxPayer:
         """Deliver the remittances adjudicated since the last pickup into the inbox."""
         if not self.pending.is_dir():
             return 0
-        inbox.mkdir(parents=True, exist_ok=True)
+        private_dir(inbox)
         moved = 0
         for path in sorted(self.pending.iterdir()):
             if path.is_file():

@@ -32,6 +32,7 @@ from .claims import VERSION as X222
 from .claims import build_837p
 from .clearinghouse import inbound_post
 from .core import Envelope
+from .files import write_private
 from .ledger import x12_record_outbound
 from .transport import InboundFile, TransportError, clearinghouse_for, transport_for
 
@@ -128,10 +129,8 @@ def _submit_chunk(
             return None
         batch, raw = build_batch(chunk, payer_id=payer_id)
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            temp = out_dir / f".{batch.file_name}.part"
-            temp.write_text(raw, encoding="utf-8")
-            temp.replace(out_dir / batch.file_name)
+            # 0600: the operator carries these on; nobody else on the host reads PHI.
+            write_private(out_dir, batch.file_name, raw)
             destination = str(out_dir / batch.file_name)
             answers: list[InboundFile] = []
         else:

@@ -3,8 +3,15 @@
 Both kinds work like an SFTP mailbox: we drop files in ``outbox/`` and pick answers up
 from ``inbox/``. Files are written under a dot-name and renamed into place, so the other
 side never reads half a file (rename is atomic within one filesystem). A picked-up file
-moves to ``inbox/processed/`` only after the caller has stored it in the ledger
-(``done``), so a crash between reading and storing re-reads it rather than losing it.
+is deleted only after the caller has stored it in the ledger (``done``), so a crash
+between reading and storing re-reads it rather than losing it.
+
+The files are X12 with NM1/DMG segments, PHI in clear, because the clearinghouse on the
+far side reads X12 5010, not our ciphertext. So they are never readable by anyone but
+the hub's own user (files 0600, directories 0700: ``write_private``), and they do not
+outlive their use: an answer is deleted once it is in the ledger, where it is
+encrypted; a file we sent is the far side's to take away (the sandbox payer does at
+once).
 
 ``x12_mailbox`` is exactly that, with a real clearinghouse on the far side of the
 directory. ``sandbox`` puts the sandbox payer on the far side: it answers a 270 at once
@@ -14,7 +21,6 @@ holds the 835 until the next pickup ("later").
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +29,8 @@ from django.conf import settings
 
 from integrations.models import Connector
 from integrations.transports import TransportError
+
+from .files import write_private
 
 ERR_NO_ENDPOINT = "Connector {name} has no mailbox directory (endpoint)."
 ERR_NOT_CLEARINGHOUSE = "Connector {name} is not an X12 clearinghouse connector."
@@ -66,18 +74,6 @@ class ClearinghouseTransport(ABC):
         """The file is safely in the ledger: take it out of the inbox."""
 
 
-def _atomic_write(directory: Path, name: str, payload: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / name
-    temp = directory / f".{name}.part"
-    with open(temp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(temp, final)
-    return final
-
-
 class MailboxTransport(ClearinghouseTransport):
     def __init__(self, connector: Connector) -> None:
         super().__init__(connector)
@@ -86,11 +82,10 @@ class MailboxTransport(ClearinghouseTransport):
         self.root = Path(connector.endpoint)
         self.outbox = self.root / "outbox"
         self.inbox = self.root / "inbox"
-        self.processed = self.inbox / "processed"
 
     def submit(self, *, name: str, payload: str) -> list[InboundFile]:
         try:
-            _atomic_write(self.outbox, name, payload)
+            write_private(self.outbox, name, payload)
         except OSError as exc:
             # A full disk or an unmounted share heals; retry later.
             raise TransportError(
@@ -111,10 +106,9 @@ class MailboxTransport(ClearinghouseTransport):
         return out
 
     def done(self, file: InboundFile) -> None:
-        if file.path is None or not file.path.exists():
-            return
-        self.processed.mkdir(parents=True, exist_ok=True)
-        os.replace(file.path, self.processed / file.name)
+        # The ledger holds it now, encrypted; a clear copy on disk would only be a leak.
+        if file.path is not None:
+            file.path.unlink(missing_ok=True)
 
 
 class SandboxTransport(MailboxTransport):
@@ -138,6 +132,9 @@ class SandboxTransport(MailboxTransport):
     def submit(self, *, name: str, payload: str) -> list[InboundFile]:
         super().submit(name=name, payload=payload)
         answers = self._payer().receive(payload)
+        # The sandbox clearinghouse has picked the file up, as a real one's SFTP client
+        # removes what it fetched.
+        (self.outbox / name).unlink(missing_ok=True)
         return [InboundFile(answer_name, body) for answer_name, body in answers]
 
     def collect(self) -> list[InboundFile]:

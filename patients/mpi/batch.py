@@ -14,8 +14,9 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from config.audit import bulk_audit_possible, log_entries_write, log_entry_for
+from config.crypto.fields import blind_indexes_for, refresh_blind_indexes
 
-from ..models import Patient, PatientIdentifier
+from ..models import Patient, PatientIdentifier, PatientName
 from ..phones import normalize_phone
 from ..signals import bulk_receivers_ready, patients_upserted
 from .upsert import (
@@ -29,6 +30,9 @@ from .upsert import (
     _record_values,
     _survivor,
     _swapped,
+    dob_index,
+    identifier_index,
+    phone_index,
 )
 
 
@@ -64,11 +68,11 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
     if not bulk_receivers_ready():
         raise StaleBatch("a receiver of the one-record signals does not hear the batch")
     # 1. Every identifier and echoed hub id of the batch, in two queries.
-    ident_values = {i.value for item in items for i in item.record.identifiers}
+    ident_keys = {identifier_index(i.value) for item in items for i in item.record.identifiers}
     by_ident: dict[tuple[str, str], PatientIdentifier] = {
         (row.system, row.value): row
         for row in PatientIdentifier.objects.select_related("patient").filter(
-            value__in=ident_values
+            value_bidx__in=ident_keys
         )
     }
     hub_ids = {item.record.hub_id for item in items if item.record.hub_id is not None}
@@ -116,15 +120,16 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         # A phone can be shared by thousands (a clinic's main line, a care home), and
         # one-record matching reads only its first PHONE_POOL in model order: read that
         # many per phone here too, not every holder once per batch.
-        ranked = active.filter(phone__in=phones).annotate(
+        ranked = active.filter(phone_bidx__in=[phone_index(p) for p in phones]).annotate(
             rank=Window(
                 RowNumber(),
-                partition_by=F("phone"),
+                partition_by=F("phone_bidx"),
                 order_by=[*cast(list[str], Patient._meta.ordering), "pk"],
             )
         )
         seen: set[int] = set()
-        for query in (active.filter(date_of_birth__in=dobs), ranked.filter(rank__lte=PHONE_POOL)):
+        by_dob_key = active.filter(date_of_birth_bidx__in=[dob_index(d) for d in dobs])
+        for query in (by_dob_key, ranked.filter(rank__lte=PHONE_POOL)):
             for p in query:
                 if p.pk not in seen:
                     seen.add(p.pk)
@@ -134,7 +139,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         # What _candidates()' sliced queries return: matching active rows, model order.
         alive = list({id(p): p for p in patients if keep(p)}.values())
         if len(alive) > limit:
-            alive.sort(key=lambda p: (p.last_name, p.first_name))
+            alive.sort(key=lambda p: p.pk if p.pk is not None else float("inf"))
         return alive[:limit]
 
     def candidates(record: PatientRecord) -> list[Patient]:
@@ -191,6 +196,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
                 )
                 continue
             patient = Patient(home_location_id=item.location_id, **values)
+            refresh_blind_indexes(patient)  # later records look it up by them
             new_patients.append(patient)
             audit.append((LogEntry.Action.CREATE, patient, None, copy.copy(patient), None))
             add_to_pool(patient)
@@ -213,6 +219,8 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
             before = copy.copy(patient)
             for name in changed:
                 setattr(patient, name, values[name])
+            if changed:
+                refresh_blind_indexes(patient)
             if {"date_of_birth", "phone"} & set(changed):
                 add_to_pool(patient)  # later records must find it under its new values
             if changed:
@@ -265,9 +273,12 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
     for patient in updated:
         patient.updated_at = now
     if updated:
+        changed_names = sorted(set().union(*changed_fields.values()))
         Patient.objects.bulk_update(
-            updated, [*sorted(set().union(*changed_fields.values())), "updated_at"]
+            updated,
+            [*changed_names, *blind_indexes_for(Patient, changed_names), "updated_at"],
         )
+    PatientName.remember([*new_patients, *updated])
     log_entries_write(entries)
     for a, b, score, reasons in flags:
         _flag_duplicate(a, b, score, reasons)

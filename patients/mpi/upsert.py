@@ -10,6 +10,8 @@ from typing import Any
 
 from django.db import transaction
 
+from config.crypto.fields import blind_index_of
+
 from ..matching import Demographics, demographics_of, match_score
 from ..models import DuplicateCandidate, Patient, PatientIdentifier
 from ..phones import normalize_phone
@@ -30,6 +32,18 @@ _DEMOGRAPHIC_FIELDS = (
     "zip_code",
     "preferred_language",
 )
+
+
+def identifier_index(value: str) -> str:
+    return blind_index_of(PatientIdentifier, "value_bidx", value)
+
+
+def dob_index(day: date) -> str:
+    return blind_index_of(Patient, "date_of_birth_bidx", day)
+
+
+def phone_index(phone: str) -> str:
+    return blind_index_of(Patient, "phone_bidx", phone)
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,7 @@ def patient_find_by_identifiers(identifiers: tuple[SourceIdentifier, ...]) -> Pa
     for ident in identifiers:
         row = (
             PatientIdentifier.objects.select_related("patient")
-            .filter(system=ident.system, value=ident.value)
+            .filter(system=ident.system, value_bidx=identifier_index(ident.value))
             .first()
         )
         if row is not None:
@@ -134,13 +148,15 @@ def _candidates(record: PatientRecord) -> list[Patient]:
         dobs.append(swapped)
     found = {
         p.pk: p
-        for p in Patient.objects.filter(status=Patient.Status.ACTIVE, date_of_birth__in=dobs)[
-            :DOB_POOL
-        ]
+        for p in Patient.objects.filter(
+            status=Patient.Status.ACTIVE, date_of_birth_bidx__in=[dob_index(d) for d in dobs]
+        )[:DOB_POOL]
     }
     phone = normalize_phone(record.phone)
     if phone:
-        for p in Patient.objects.filter(status=Patient.Status.ACTIVE, phone=phone)[:PHONE_POOL]:
+        for p in Patient.objects.filter(
+            status=Patient.Status.ACTIVE, phone_bidx=phone_index(phone)
+        )[:PHONE_POOL]:
             found.setdefault(p.pk, p)
     return list(found.values())
 
@@ -160,8 +176,13 @@ def _attach_identifiers(
     for ident in identifiers:
         row, created = PatientIdentifier.objects.get_or_create(
             system=ident.system,
-            value=ident.value,
-            defaults={"patient": patient, "kind": ident.kind, "location_id": location_id},
+            value_bidx=identifier_index(ident.value),
+            defaults={
+                "patient": patient,
+                "value": ident.value,
+                "kind": ident.kind,
+                "location_id": location_id,
+            },
         )
         if not created and row.patient_id != patient.pk:
             other = _survivor(row.patient)

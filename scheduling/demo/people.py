@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from django.contrib.auth.models import Group, User
 
 from config.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
-from patients.models import ClinicalFact, Coverage, DuplicateCandidate, Patient, PatientIdentifier
+from patients.models import (
+    ClinicalFact,
+    Coverage,
+    DuplicateCandidate,
+    Patient,
+    PatientIdentifier,
+    PatientName,
+)
 from scheduling.geo import ZipPoint, miles_between
 from scheduling.models import AgentProfile, Equipment
 
@@ -136,6 +143,7 @@ def build_patients(net: Network, *, rng: random.Random, count: int, today: date)
         )
         homes.append(anchor)
     patients = Patient.objects.bulk_create(rows, batch_size=2000)
+    PatientName.remember(patients)
 
     identifiers, coverages, facts = [], [], []
     # Ids are built from a location's position, not its pk, so a reseed is identical.
@@ -245,6 +253,7 @@ def _plant_duplicates(
         others = [loc for loc in locations if loc.pk != homes[idx].pk] or locations
         offices.append(rng.choice(others))
     created = Patient.objects.bulk_create(dupes)
+    PatientName.remember(created)
     PatientIdentifier.objects.bulk_create(
         PatientIdentifier(
             patient=dupe,

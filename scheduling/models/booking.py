@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from config.crypto.fields import EncryptedCharField, EncryptedTextField
+
 from .network import AppointmentType, Location, Provider, Room, ScheduleTemplate
 
 
@@ -72,12 +74,12 @@ class Call(models.Model):
     patient = models.ForeignKey(
         "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
-    caller_phone = models.CharField(max_length=20, blank=True)
+    caller_phone = EncryptedCharField(max_length=20, blank=True)
     reason = models.CharField(max_length=60, blank=True, help_text="Why the patient called")
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
-    notes = models.TextField(blank=True)
+    notes = EncryptedTextField(blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -310,7 +312,7 @@ class Waitlist(models.Model):
     earliest = models.DateField()
     latest = models.DateField()
     time_of_day = models.CharField(max_length=10, choices=TimeOfDay.choices, default=TimeOfDay.ANY)
-    notes = models.CharField(max_length=200, blank=True)
+    notes = EncryptedCharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

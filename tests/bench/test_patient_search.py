@@ -47,7 +47,7 @@ def test_patient_search_latency_on_the_large_network():
     if Patient.objects.count() < 50_000:
         pytest.skip("needs DATABASE_URL pointing at the seeded benchmark network")
     rng = random.Random(7)
-    ids = list(Patient.objects.values_list("id", flat=True))
+    ids = list(Patient.objects.order_by("pk").values_list("id", flat=True))
     sample = Patient.objects.in_bulk(rng.sample(ids, 60))
     queries: list[tuple[str, int | None]] = []  # (typed, patient who must be in the results)
     for p in sample.values():

@@ -69,7 +69,9 @@ def bench_db(django_db_blocker):
 
 
 def _queries(rng: random.Random) -> list[dict]:
-    patient_ids = list(Patient.objects.filter(status="active").values_list("pk", flat=True))
+    patient_ids = list(
+        Patient.objects.filter(status="active").order_by("pk").values_list("pk", flat=True)
+    )
     types = list(AppointmentType.objects.filter(active=True))
     regions = list(Region.objects.all())
     locations = list(Location.objects.filter(active=True))

@@ -14,6 +14,7 @@ from integrations import inbound
 from integrations.fhir.client import fhir_poll
 from integrations.models import Connector, Message
 from patients.models import PatientIdentifier
+from patients.mpi.upsert import identifier_index
 from scheduling.models import Appointment
 from tests import factories as f
 
@@ -192,7 +193,9 @@ def test_polling_brings_patients_appointments_and_documented_visits_in_once(ehr,
     assert set(rows.values_list("status", flat=True)) == {"processed"}, list(
         rows.values_list("message_type", "last_error")
     )
-    maja = PatientIdentifier.objects.get(system="DEN-EHR", value="p1").patient
+    maja = PatientIdentifier.objects.get(
+        system="DEN-EHR", value_bidx=identifier_index("p1")
+    ).patient
     assert maja.phone == "7205550100"
     booked = Appointment.objects.get(external_id="a1")
     assert booked.patient == maja and booked.channel == "location"

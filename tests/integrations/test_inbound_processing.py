@@ -12,6 +12,7 @@ from integrations.hl7v2 import adt as adt_chapter
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message
 from patients.models import PatientIdentifier
+from patients.mpi.upsert import identifier_index
 
 from .hl7_samples import adt
 
@@ -48,7 +49,9 @@ def test_a_transient_failure_holds_its_patient_and_no_one_else(pms, monkeypatch)
     inbound.inbound_drain_keys(inbound.inbound_due_keys())
 
     assert set(Message.objects.values_list("status", flat=True)) == {"processed"}
-    patient = PatientIdentifier.objects.get(system="DEN-PMS", value="A").patient
+    patient = PatientIdentifier.objects.get(
+        system="DEN-PMS", value_bidx=identifier_index("A")
+    ).patient
     assert patient.phone == "3035550000", "the A08 was applied after its A04"
 
 
@@ -155,9 +158,14 @@ def test_a_batch_of_adt_is_applied_set_based_with_every_effect_of_one_by_one(
     # Identifier match, FIFO within the batch (the A08 after its A04), demographic match.
     known.refresh_from_db()
     assert known.phone == "3035559999"
-    n0 = PatientIdentifier.objects.get(system="DEN-PMS", value="N0").patient
+    n0 = PatientIdentifier.objects.get(system="DEN-PMS", value_bidx=identifier_index("N0")).patient
     assert n0.phone == "7205550000"
-    assert PatientIdentifier.objects.get(system="DEN-PMS", value="T-9").patient_id == twin.pk
+    assert (
+        PatientIdentifier.objects.get(
+            system="DEN-PMS", value_bidx=identifier_index("T-9")
+        ).patient_id
+        == twin.pk
+    )
     assert Patient.objects.count() == 2 + 40
     # Auditlog: the entries the signals write — compare with a save() through the signal.
     created = _entries([n0.pk])
@@ -207,7 +215,10 @@ def test_a_bulk_run_that_meets_a_concurrent_change_is_applied_one_by_one(pms, mo
 
     assert calls == [2]
     assert set(Message.objects.values_list("status", flat=True)) == {"processed"}
-    assert PatientIdentifier.objects.get(value="S").patient.phone == "3035550001"
+    assert (
+        PatientIdentifier.objects.get(value_bidx=identifier_index("S")).patient.phone
+        == "3035550001"
+    )
 
 
 def test_the_bulk_path_records_the_actor_auditlog_would_and_only_while_it_is_set(

@@ -9,6 +9,7 @@ from integrations import inbound
 from integrations.hl7v2.ack import ack_code
 from integrations.models import Connector, Message
 from patients.models import Patient, PatientIdentifier
+from patients.mpi.upsert import identifier_index
 from tests import factories as f
 
 from .hl7_samples import a40, adt
@@ -62,7 +63,9 @@ def test_a_batch_over_one_connection_gets_one_correct_ack_each(listener, pms):
 
     _drain(listener)
 
-    patient = PatientIdentifier.objects.get(system="DEN-PMS", value="MRN1001").patient
+    patient = PatientIdentifier.objects.get(
+        system="DEN-PMS", value_bidx=identifier_index("MRN1001")
+    ).patient
     assert Patient.objects.count() == 1
     assert patient.phone == "3035550199", "the A08 after the A04 updated the same patient"
     assert not Message.objects.filter(status="received").exists()
@@ -119,7 +122,7 @@ def test_a_merge_moves_the_record_and_a_bad_message_does_not_block_the_patient(l
     bad = Message.objects.get(control_id="M3")
     assert bad.status == "rejected" and "date of birth" in bad.last_error
     assert Message.objects.get(control_id="M4").status == "processed"
-    survivor = PatientIdentifier.objects.get(value="NEW1").patient
+    survivor = PatientIdentifier.objects.get(value_bidx=identifier_index("NEW1")).patient
     assert set(survivor.identifiers.values_list("value", flat=True)) == {"NEW1", "OLD1"}
     assert Patient.objects.filter(status="merged", merged_into=survivor).count() == 1
 

@@ -17,6 +17,7 @@ from patients.mpi import (
     patient_unmerge,
     patient_upsert_from_source,
 )
+from patients.mpi.upsert import identifier_index
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def test_a_near_certain_demographic_match_attaches_the_new_identifier():
     result = patient_upsert_from_source(record=_record("E-1"))
 
     assert (result.patient, result.matched_by, result.created) == (existing, "demographics", False)
-    assert PatientIdentifier.objects.get(value="E-1").patient == existing
+    assert PatientIdentifier.objects.get(value_bidx=identifier_index("E-1")).patient == existing
 
 
 def test_a_possible_match_creates_a_new_record_and_flags_the_pair():
@@ -94,7 +95,7 @@ def test_a_merge_moves_everything_and_unmerge_puts_it_back():
     merged.refresh_from_db(), appt.refresh_from_db(), clash.refresh_from_db()
     assert merged.status == "merged" and merged.merged_into == survivor
     assert appt.patient == survivor
-    assert PatientIdentifier.objects.get(value="OLD").patient == survivor
+    assert PatientIdentifier.objects.get(value_bidx=identifier_index("OLD")).patient == survivor
     assert clash.patient == survivor and not clash.active, "the survivor keeps its own primary"
     assert Coverage.objects.get(pk=kept.pk).active
 
@@ -103,7 +104,7 @@ def test_a_merge_moves_everything_and_unmerge_puts_it_back():
     merged.refresh_from_db(), appt.refresh_from_db(), clash.refresh_from_db()
     assert merged.status == "active" and merged.merged_into is None
     assert appt.patient == merged and clash.patient == merged and clash.active
-    assert PatientIdentifier.objects.get(value="OLD").patient == merged
+    assert PatientIdentifier.objects.get(value_bidx=identifier_index("OLD")).patient == merged
     assert PatientMerge.objects.get().reversed_at is not None
     with pytest.raises(ValueError, match=ERR_UNMERGE_DONE):
         patient_unmerge(merge=merge)

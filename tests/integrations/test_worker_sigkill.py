@@ -24,10 +24,13 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from config.crypto import encrypt_text
+from config.crypto.fields import blind_index_of
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message, OutboxEvent
 from integrations.tasks import inbound_drain_task, inbound_sweep_task
 from patients.models import Patient, PatientIdentifier
+from patients.mpi.upsert import identifier_index
 from tests import factories as f
 
 from .conftest import database_url
@@ -92,9 +95,9 @@ def test_sigkill_mid_task_then_the_effect_happens_exactly_once(pms):
 
     blocker = psycopg.connect(dsn)  # holds an uncommitted insert on the same identifier
     blocker.execute(
-        "INSERT INTO patients_patientidentifier (patient_id, system, kind, value) "
-        "VALUES (%s, 'DEN-PMS', 'MR', 'KILL1')",
-        [other.pk],
+        "INSERT INTO patients_patientidentifier (patient_id, system, kind, value, value_bidx) "
+        "VALUES (%s, 'DEN-PMS', 'MR', %s, %s)",
+        [other.pk, encrypt_text("KILL1"), identifier_index("KILL1")],
     )
     first = _start_worker(queue)
     try:
@@ -107,7 +110,9 @@ def test_sigkill_mid_task_then_the_effect_happens_exactly_once(pms):
         blocker.close()
 
     assert Message.objects.get(control_id="K1").status == "received", "nothing half-applied"
-    assert not Patient.objects.filter(last_name="Quill").exists()
+    assert not Patient.objects.filter(
+        last_name_bidx=blind_index_of(Patient, "last_name_bidx", "Quill")
+    ).exists()
 
     second = _start_worker(queue)
     try:
@@ -124,6 +129,16 @@ def test_sigkill_mid_task_then_the_effect_happens_exactly_once(pms):
         second.terminate()
         second.wait(20)
 
-    assert Patient.objects.filter(last_name="Quill").count() == 1
-    assert PatientIdentifier.objects.filter(system="DEN-PMS", value="KILL1").count() == 1
+    assert (
+        Patient.objects.filter(
+            last_name_bidx=blind_index_of(Patient, "last_name_bidx", "Quill")
+        ).count()
+        == 1
+    )
+    assert (
+        PatientIdentifier.objects.filter(
+            system="DEN-PMS", value_bidx=identifier_index("KILL1")
+        ).count()
+        == 1
+    )
     assert OutboxEvent.objects.filter(event_type="patient.created").count() == 1

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import ExtractYear
 
 from scheduling.models import Appointment, CancelReason, Location, Provider
 
@@ -31,10 +31,10 @@ def _wrong_location_definition(days: int) -> str:
 
 
 DEF_MISMATCH = (
-    "Bookings created in the period where, on the appointment's date (UTC), the patient's age "
-    "was outside the provider's age range, or the provider lists languages and none is the "
-    "patient's preferred language, or the booking was later cancelled/rescheduled as “wrong "
-    "provider”. Rate = those ÷ bookings."
+    "Bookings created in the period where, in the appointment's year (UTC), the patient's age "
+    "was outside the provider's age range on either side of their birthday, or the provider "
+    "lists languages and none is the patient's preferred language, or the booking was later "
+    "cancelled/rescheduled as “wrong provider”. Rate = those ÷ bookings."
 )
 DEF_RESCHEDULE = "Appointments scheduled to start in the period that were rescheduled."
 DEF_CANCEL = "Appointments scheduled to start in the period that were cancelled."
@@ -59,33 +59,6 @@ def wrong_location_q(window_days: int) -> Q:
     return moved_q | wrong_reason
 
 
-class AgeYears(Func):
-    """Whole years between two dates: ``AgeYears(later, earlier)``.
-
-    PostgreSQL's age() does the calendar arithmetic in C; SQLite compares the dates as
-    YYYYMMDD integers, whose difference divided by 10000 is the same whole-year count.
-    """
-
-    output_field = IntegerField()
-    arity = 2
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler,
-            connection,
-            template="CAST(date_part('year', age(%(expressions)s)) AS integer)",
-        )
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        later, later_params = compiler.compile(self.source_expressions[0])
-        earlier, earlier_params = compiler.compile(self.source_expressions[1])
-        sql = (
-            f"((CAST(strftime('%%Y%%m%%d', {later}) AS integer)"
-            f" - CAST(strftime('%%Y%%m%%d', {earlier}) AS integer)) / 10000)"
-        )
-        return sql, [*later_params, *earlier_params]
-
-
 def _language_gap() -> Q:
     """The provider lists languages and none is the patient's preferred one.
 
@@ -108,15 +81,18 @@ def _language_gap() -> Q:
 def with_mismatch_flags(qs: QuerySet[Appointment]) -> QuerySet[Appointment]:
     """Annotate ``age_mismatch``, ``language_mismatch`` and ``wrong_provider`` (0 or 1).
 
-    Age is in whole years on the appointment's UTC date; both tests run the same on
-    PostgreSQL and SQLite.
+    Age comes from the clear birth year (the date itself is encrypted): a visit in year Y
+    is at age Y - birth year or one less, and only an age outside the provider's range
+    for both counts as a mismatch. Both tests run the same on PostgreSQL and SQLite.
     """
     return qs.annotate(
-        age_at_visit=AgeYears(TruncDate("start"), F("patient__date_of_birth")),
+        # The birth date is encrypted; the clear birth year bounds the age to one of two
+        # whole-year values, and only an age outside the range either way is counted.
+        oldest_age=ExtractYear("start") - F("patient__birth_year"),
     ).annotate(
         age_mismatch=flag(
-            Q(age_at_visit__lt=F("provider__min_patient_age"))
-            | Q(age_at_visit__gt=F("provider__max_patient_age"))
+            Q(oldest_age__lt=F("provider__min_patient_age"))
+            | Q(oldest_age__gt=F("provider__max_patient_age") + 1)
         ),
         language_mismatch=flag(_language_gap()),
         wrong_provider=flag(Q(status__in=ENDED, cancel_reason=CancelReason.WRONG_PROVIDER)),

@@ -37,9 +37,10 @@ def test_a_batch_lands_in_the_outbox_and_its_999_is_picked_up_once(tmp_path):
 
     (written,) = result.written
     outbox = tmp_path / "mbox" / "outbox"
-    assert [p.name for p in outbox.iterdir()] == [
-        f"837P_{written.interchange_control_number:09d}.x12"
-    ]
+    (sent,) = outbox.iterdir()
+    assert sent.name == f"837P_{written.interchange_control_number:09d}.x12"
+    assert sent.stat().st_mode & 0o777 == 0o600, "PHI on disk is readable by the hub only"
+    assert outbox.stat().st_mode & 0o777 == 0o700
     assert Claim.objects.get().status == Claim.Status.SUBMITTED
     batch = ClaimBatch.objects.get()
 
@@ -62,7 +63,7 @@ def test_a_batch_lands_in_the_outbox_and_its_999_is_picked_up_once(tmp_path):
     batch.refresh_from_db()
     assert batch.ack_status == "R"
     assert Claim.objects.get().status == Claim.Status.REJECTED
-    assert (inbox / "processed" / "ack.999").exists()
+    assert not list(inbox.rglob("ack.999")), "an answer in the ledger leaves no copy on disk"
     assert Message.objects.filter(direction="in", message_type="999").count() == 1
 
 
@@ -80,3 +81,33 @@ def test_a_mailbox_without_directory_is_a_permanent_error(tmp_path):
     with pytest.raises(TransportError) as exc:
         transport_for(connector)
     assert exc.value.permanent and str(exc.value) == ERR_NO_ENDPOINT.format(name=connector.name)
+
+
+def test_the_sandbox_payer_leaves_no_readable_x12_behind(tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    v = b.visit()
+    Connector.objects.create(
+        name="Sandbox clearinghouse",
+        kind=Connector.Kind.SANDBOX,
+        role=Connector.Role.CLEARINGHOUSE,
+    )
+    encounter_document(doc=b.documentation(v))
+
+    claims_submit()
+
+    files = list((tmp_path / "sandbox_payer").rglob("*.x12"))
+    assert files, "the payer holds its 835 until our next pickup"
+    assert not [p for p in files if "/outbox/" in str(p)], "the payer took what we sent"
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files), files
+    clearinghouse_collect(connector=Connector.objects.get(kind=Connector.Kind.SANDBOX))
+    assert not list((tmp_path / "sandbox_payer").rglob("inbox/*.x12")), "answers are in the ledger"
+
+
+def test_submit_claims_out_writes_files_only_the_hub_can_read(tmp_path):
+    v = b.visit()
+    encounter_document(doc=b.documentation(v))
+
+    claims_submit(out_dir=tmp_path / "out")
+
+    (written,) = (tmp_path / "out").iterdir()
+    assert written.stat().st_mode & 0o777 == 0o600
