@@ -28,18 +28,19 @@ from typing import Any
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_disabled
 from auditlog.diff import model_instance_diff
-from auditlog.models import LogEntry
 from auditlog.signals import post_log, pre_log
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import router
+from django.db import router, transaction
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.encoding import smart_str
 
+from config.audit_chain import chain_link
 from config.fastsql import insert_rows
+from config.models import AuditEntry as LogEntry
 
 # (pk, object repr, {field name: (old, new)})
 Change = tuple[int, str, Mapping[str, tuple[Any, Any]]]
@@ -134,7 +135,16 @@ _COLUMNS = [
     "remote_addr",
     "remote_port",
     "timestamp",
+    "seq",
+    "prev_hash",
+    "entry_hash",
+    "actor_username",
+    "actor_role",
+    "surface",
 ]
+
+
+_ATTRS = [f"{c}_id" if c in ("content_type", "actor") else c for c in _COLUMNS]
 
 
 def _text(value: Any) -> str:
@@ -157,31 +167,36 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     pre_save.send(sender=LogEntry, instance=proto, raw=False, using=None, update_fields=None)
     ct_id = ContentType.objects.get_for_model(model).pk
     cid, now = get_cid(), timezone.now()
-    rows = []
-    for pk, repr_, fields in changes:
+    entries = []
+    for pk, _repr, fields in changes:
         diff = {name: [_text(old), _text(new)] for name, (old, new) in fields.items()}
         diff = {name: pair for name, pair in diff.items() if pair[0] != pair[1]}
         if not diff:
             continue
-        rows.append(
-            (
-                ct_id,
-                str(pk),
-                pk,
-                repr_,
-                action,
-                diff,
-                "",
-                cid,
-                proto.actor_id,
-                proto.actor_email,
-                proto.remote_addr,
-                proto.remote_port,
-                now,
+        entries.append(
+            LogEntry(
+                content_type_id=ct_id,
+                object_pk=str(pk),
+                object_id=pk,
+                action=action,
+                changes=diff,
+                changes_text="",
+                cid=cid,
+                actor_id=proto.actor_id,
+                actor_email=proto.actor_email,
+                remote_addr=proto.remote_addr,
+                remote_port=proto.remote_port,
+                timestamp=now,
             )
         )
-    insert_rows(LogEntry, _COLUMNS, rows)
-    return len(rows)
+    if proto.actor_id is not None:
+        for entry in entries:
+            entry.actor = proto.actor
+    using = router.db_for_write(LogEntry)
+    with transaction.atomic(using=using):
+        chain_link(entries, using=using)
+        insert_rows(LogEntry, _COLUMNS, ([getattr(e, c) for c in _ATTRS] for e in entries))
+    return len(entries)
 
 
 def audit_updates(model: type[Model], changes: Iterable[Change]) -> int:

@@ -70,4 +70,9 @@ app.conf.beat_schedule.update(
         },
     }
 )
+# The audit chain is walked every night; a break shows on integration health.
+app.conf.beat_schedule["audit-verify-nightly"] = {
+    "task": "config.tasks.audit_verify_task",
+    "schedule": crontab(minute=45, hour=3),
+}
 app.autodiscover_tasks()

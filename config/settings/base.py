@@ -115,6 +115,8 @@ THIRD_PARTY_APPS = [
     "axes",
 ]
 LOCAL_APPS = [
+    # config holds the audit trail's tables (the hash-chained log entry).
+    "config.apps.HubConfig",
     "scheduling",
     "patients",
     "billing",
@@ -135,6 +137,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "config.audit_surface.AuditSurfaceMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -272,6 +275,14 @@ HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
 INTEGRATIONS_MAX_ATTEMPTS = env_int("INTEGRATIONS_MAX_ATTEMPTS", 8)
 INTEGRATIONS_RETRY_BASE_SECONDS = env_int("INTEGRATIONS_RETRY_BASE_SECONDS", 30)
 INTEGRATIONS_RETRY_CAP_SECONDS = env_int("INTEGRATIONS_RETRY_CAP_SECONDS", 3600)
+
+# ---------------------------------------------------------------------------
+# Audit trail
+# ---------------------------------------------------------------------------
+# auditlog's LogEntry with the hash chain and the actor kept as text (config.models).
+AUDITLOG_LOGENTRY_MODEL = "config.AuditEntry"
+# How long audit entries are kept before a prefix may be archived (HIPAA 164.316(b)(2)).
+AUDIT_RETENTION_YEARS = env_int("AUDIT_RETENTION_YEARS", 6)
 
 LOGGING = {
     "version": 1,

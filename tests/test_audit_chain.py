@@ -1,0 +1,208 @@
+"""The audit log is append-only in the database and its hash chain exposes tampering.
+
+The tamper cases work as an attacker with SQL access would: straight SQL, and, where the
+trigger stands in the way, dropping it first as a superuser can.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from auditlog.context import set_actor
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from config import audit_triggers
+from config.audit import audit_access
+from config.audit_chain import GENESIS, HASHED_FIELDS, chain_verify, entry_hash
+from config.models import AuditEntry, AuditLogIsAppendOnly, AuditVerification
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+TABLE = audit_triggers.TABLE
+
+
+def _entries(actor, count: int = 5) -> list[AuditEntry]:
+    patients = [f.patient() for _ in range(count)]
+    audit_access(actor=actor, instances=patients)
+    return list(AuditEntry.objects.order_by("seq"))
+
+
+def _sql(statement: str, params: list | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params or [])
+
+
+def _drop_triggers() -> None:
+    for statement in audit_triggers.drop_sql(connection.vendor):
+        _sql(statement)
+
+
+def _verify_fails() -> str:
+    with pytest.raises(CommandError) as failed:
+        call_command("audit_verify")
+    return str(failed.value)
+
+
+def test_it_links_every_entry_to_its_predecessor(agent):
+    entries = _entries(agent)
+
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    assert entries[0].prev_hash == GENESIS
+    for before, after in itertools.pairwise(entries):
+        assert after.prev_hash == before.entry_hash
+    assert chain_verify().intact
+
+
+def test_it_keeps_the_actor_username_and_role_and_no_patient_name(agent):
+    patient = f.patient()
+    audit_access(actor=agent, instances=[patient])
+
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.ACCESS)
+    assert (entry.actor_username, entry.actor_role) == ("agent.test", "agent")
+    assert entry.object_repr == f"Patient #{patient.pk}"
+    assert patient.last_name not in entry.object_repr
+
+
+def test_it_prints_the_head_and_exits_zero_when_intact(agent, capsys):
+    entries = _entries(agent, 3)
+
+    call_command("audit_verify")
+
+    out = capsys.readouterr().out
+    assert f"intact: {len(entries)} entries" in out and entries[-1].entry_hash in out
+    assert AuditVerification.objects.get().intact
+
+
+def test_the_database_refuses_an_update_in_sql(agent):
+    entry = _entries(agent, 2)[0]
+
+    with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
+        _sql(f"UPDATE {TABLE} SET changes_text = 'tampered' WHERE id = %s", [entry.pk])
+
+    assert AuditEntry.objects.get(pk=entry.pk).changes_text == ""
+
+
+def test_the_database_refuses_a_delete_in_sql(agent):
+    entry = _entries(agent, 2)[0]
+
+    with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
+        _sql(f"DELETE FROM {TABLE} WHERE id = %s", [entry.pk])
+
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no TRUNCATE")
+def test_the_database_refuses_a_truncate(agent):
+    count = len(_entries(agent, 2))
+    _sql("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred checks
+
+    with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
+        _sql(f"TRUNCATE {TABLE}")
+
+    assert AuditEntry.objects.count() == count
+
+
+def test_the_orm_refuses_update_and_delete(agent):
+    entry = _entries(agent, 1)[0]
+
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry.objects.filter(pk=entry.pk).update(changes_text="tampered")
+    with pytest.raises(AuditLogIsAppendOnly):
+        AuditEntry.objects.filter(pk=entry.pk).delete()
+    with pytest.raises(AuditLogIsAppendOnly):
+        entry.save()
+
+
+def test_it_names_the_entry_altered_behind_a_dropped_trigger(agent):
+    entries = _entries(agent)
+    target = entries[2]
+    _drop_triggers()
+
+    _sql(f"UPDATE {TABLE} SET changes_text = 'tampered' WHERE id = %s", [target.pk])
+
+    problem = _verify_fails()
+    assert f"entry seq {target.seq} (id {target.pk}) was altered" in problem
+    assert AuditVerification.objects.get().broken_entry_id == target.pk
+
+
+def test_it_names_the_entry_altered_and_rehashed(agent):
+    entries = _entries(agent)
+    target = entries[1]
+    _drop_triggers()
+    row = {name: getattr(target, name) for name in HASHED_FIELDS}
+    row["object_pk"] = "999999"
+    forged = entry_hash(target.prev_hash, row)
+
+    _sql(
+        f"UPDATE {TABLE} SET object_pk = '999999', entry_hash = %s WHERE id = %s",
+        [forged, target.pk],
+    )
+
+    problem = _verify_fails()
+    assert f"does not follow entry seq {target.seq}" in problem
+
+
+def test_it_names_the_entry_removed_behind_a_dropped_trigger(agent):
+    entries = _entries(agent)
+    target = entries[3]
+    _drop_triggers()
+
+    _sql(f"DELETE FROM {TABLE} WHERE id = %s", [target.pk])
+
+    problem = _verify_fails()
+    assert f"entry seq {target.seq} is missing" in problem
+
+
+def test_it_names_an_entry_inserted_in_sql(agent):
+    entries = _entries(agent)
+    last = entries[-1]
+
+    _sql(
+        f"INSERT INTO {TABLE} (content_type_id, object_pk, object_id, object_repr, action, "
+        "changes_text, timestamp, seq, prev_hash, entry_hash, actor_username, actor_role, "
+        "surface) SELECT content_type_id, object_pk, object_id, object_repr, action, "
+        "changes_text, timestamp, seq + 1, entry_hash, %s, 'nobody', '', surface "
+        f"FROM {TABLE} WHERE id = %s",
+        ["f" * 64, last.pk],
+    )
+
+    inserted = AuditEntry.objects.get(seq=last.seq + 1)
+    problem = _verify_fails()
+    assert f"entry seq {inserted.seq} (id {inserted.pk}) was altered" in problem
+
+
+def test_it_names_an_entry_inserted_out_of_order(agent):
+    entries = _entries(agent)
+    _drop_triggers()
+    # Make room in the middle, as an attacker must: the sequence is unique.
+    _sql(f"UPDATE {TABLE} SET seq = seq + 100 WHERE seq > 2")
+    _sql(
+        f"INSERT INTO {TABLE} (content_type_id, object_pk, object_id, object_repr, action, "
+        "changes_text, timestamp, seq, prev_hash, entry_hash, actor_username, actor_role, "
+        "surface) SELECT content_type_id, object_pk, object_id, object_repr, action, "
+        "changes_text, timestamp, 3, entry_hash, entry_hash, 'nobody', '', surface "
+        f"FROM {TABLE} WHERE id = %s",
+        [entries[1].pk],
+    )
+
+    inserted = AuditEntry.objects.get(seq=3)
+    problem = _verify_fails()
+    assert f"entry seq 3 (id {inserted.pk}) was altered" in problem
+
+
+def test_deleting_a_user_keeps_who_did_it_and_the_chain(agent):
+    patient = f.patient()
+    with set_actor(agent):
+        patient.phone = "3035550199"
+        patient.save()
+    agent_pk = agent.pk
+
+    User.objects.filter(pk=agent_pk).delete()
+
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.UPDATE)
+    assert entry.actor_id is None and entry.actor_username == "agent.test"
+    assert chain_verify().intact
