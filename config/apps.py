@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class HubConfig(AppConfig):
@@ -10,3 +11,9 @@ class HubConfig(AppConfig):
     name = "config"
     label = "config"
     default_auto_field = "django.db.models.BigAutoField"
+
+
+class HubAdminConfig(AdminConfig):
+    """Django's admin with the site that audits PHI shown in admin pages."""
+
+    default_site = "config.admin_site.HubAdminSite"

@@ -204,6 +204,12 @@ def audit_updates(model: type[Model], changes: Iterable[Change]) -> int:
     return _write(model, LogEntry.Action.UPDATE, changes)
 
 
+def audit_set(model: type[Model], pks: Iterable[int], field: str, old: Any, new: Any) -> int:
+    """UPDATE entries for rows a queryset ``update()`` set ``field`` on, from ``old`` to
+    ``new`` (a merge moving rows to the survivor); call it in the same transaction."""
+    return _write(model, LogEntry.Action.UPDATE, ((pk, "", {field: (old, new)}) for pk in pks))
+
+
 def audit_creates(objs: Iterable[Model]) -> int:
     """Log CREATE entries for rows written with ``bulk_create`` (their pks set)."""
     objs = list(objs)
@@ -232,7 +238,7 @@ def audit_creates(objs: Iterable[Model]) -> int:
 # --- ACCESS: PHI was shown or exported -----------------------------------------------------
 
 
-def _access_entry(instance: Model, actor: Any, additional_data: Any) -> LogEntry:
+def _access_entry(instance: Model, actor: Any, additional_data: Any, surface: str) -> LogEntry:
     """The row ``LogEntry.objects.log_create(instance, force_log=True, action=ACCESS,
     actor=actor)`` would write, field for field."""
     pk = LogEntry.objects._get_pk_value(instance)
@@ -250,36 +256,54 @@ def _access_entry(instance: Model, actor: Any, additional_data: Any) -> LogEntry
         action=LogEntry.Action.ACCESS,
         actor=actor,
         cid=get_cid(),
+        surface=surface,
     )
 
 
-def audit_access(*, actor: Any, instances: Iterable[Model], additional_data: Any = None) -> int:
+def audit_access(
+    *,
+    actor: Any,
+    instances: Iterable[Model],
+    additional_data: Any = None,
+    surface: str = "",
+) -> int:
     """One ACCESS entry per instance shown, in one insert; returns the count.
 
     Each row is the one ``LogEntry.objects.log_create(instance, force_log=True,
     action=LogEntry.Action.ACCESS, actor=actor)`` writes (an access is logged even while
-    auditlog is disabled, as ``force_log`` does). While something listens to a LogEntry's
-    post_save, which bulk_create does not send, the rows are saved one by one instead.
+    auditlog is disabled, as ``force_log`` does). ``surface`` names where it was shown
+    when the request's view name is not precise enough (FHIR read vs search, a CSV).
+    While something listens to a LogEntry's post_save, which bulk_create does not send,
+    the rows are saved one by one instead.
     """
     instances = list(instances)
     if post_save.has_listeners(LogEntry):
         for instance in instances:
             extra = {} if additional_data is None else {"additional_data": additional_data}
             LogEntry.objects.log_create(
-                instance, force_log=True, action=LogEntry.Action.ACCESS, actor=actor, **extra
+                instance,
+                force_log=True,
+                action=LogEntry.Action.ACCESS,
+                actor=actor,
+                surface=surface,
+                **extra,
             )
         return len(instances)
-    entries = [_access_entry(instance, actor, additional_data) for instance in instances]
+    entries = [_access_entry(instance, actor, additional_data, surface) for instance in instances]
     log_entries_write(entries)
     return len(entries)
 
 
-def audit_access_by_id(
-    *, actor: Any, model: type[Model], pks: Iterable[int], additional_data: Any = None
+def audit_access_rows(
+    *,
+    actor: Any,
+    model: type[Model],
+    shown: Iterable[tuple[int, Any]],
+    surface: str = "",
 ) -> int:
-    """ACCESS entries for rows known only by id (a drill-down's patient column), in one
-    insert. The repr is "<Model> #<pk>": loading each row to print it would read (and
-    decrypt) the PHI only to copy it into the log."""
+    """ACCESS entries for rows known only by id, each with its own note of what was
+    shown (``(patient_id, {"claim": 7})``), in one insert. The repr is "<Model> #<pk>":
+    loading each row to print it would read (and decrypt) the PHI only to copy it."""
     content_type = ContentType.objects.get_for_model(model)
     name = model._meta.object_name
     cid = get_cid()
@@ -293,8 +317,26 @@ def audit_access_by_id(
             actor=actor,
             additional_data=additional_data,
             cid=cid,
+            surface=surface,
         )
-        for pk in pks
+        for pk, additional_data in shown
     ]
     log_entries_write(entries)
     return len(entries)
+
+
+def audit_access_by_id(
+    *,
+    actor: Any,
+    model: type[Model],
+    pks: Iterable[int],
+    additional_data: Any = None,
+    surface: str = "",
+) -> int:
+    """ACCESS entries for rows known only by id (a drill-down's patient column)."""
+    return audit_access_rows(
+        actor=actor,
+        model=model,
+        shown=((pk, additional_data) for pk in pks),
+        surface=surface,
+    )

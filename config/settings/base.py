@@ -98,7 +98,7 @@ CSRF_TRUSTED_ORIGINS = [
 # Apps
 # ---------------------------------------------------------------------------
 DJANGO_APPS = [
-    "django.contrib.admin",
+    "config.apps.HubAdminConfig",  # django.contrib.admin, auditing PHI it shows
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

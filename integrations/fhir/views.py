@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 
+from config.audit import audit_access
 from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
@@ -287,7 +288,13 @@ def _paging(params: QueryDict) -> tuple[int, int]:
     return max(count, 0), offset
 
 
-def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
+# Resources that carry PHI: showing one writes an ACCESS entry for the row behind it.
+PHI_TYPES = {"Patient", "Appointment"}
+
+
+def _search(
+    request: HttpRequest, user: Any, resource_type: str, params: QueryDict, surface: str
+) -> HttpResponse:
     count, offset = _paging(params)
     if resource_type == "Schedule":
         pairs = _schedules(params)
@@ -301,11 +308,14 @@ def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> Http
     ):
         qs = qs.filter(pk__in=[_int_id(v, "_id") for v in params.getlist("_id")])
     total = qs.count()
-    items = [to_resource(obj) for obj in qs[offset : offset + count]]
+    rows = list(qs[offset : offset + count])
+    items = [to_resource(obj) for obj in rows]
+    if resource_type in PHI_TYPES:
+        audit_access(actor=user, instances=rows, surface=surface)
     return fhir_response(_bundle(request, resource_type, items, total, params, offset, count))
 
 
-def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
+def _read(user: Any, resource_type: str, resource_id: str) -> dict[str, Any]:
     if resource_type == "Schedule":
         try:
             provider_id, location_id = _schedule_key(resource_id)
@@ -325,7 +335,10 @@ def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
     obj = build_qs(QueryDict()).filter(pk=int(resource_id)).first()
     if obj is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
-    return to_resource(obj)
+    resource = to_resource(obj)
+    if resource_type in PHI_TYPES:
+        audit_access(actor=user, instances=[obj], surface="fhir.read")
+    return resource
 
 
 # -- endpoints -------------------------------------------------------------------------
@@ -342,7 +355,7 @@ def type_endpoint(request: HttpRequest, user: Any, resource_type: str) -> HttpRe
         raise FhirError(404, "not-supported", ERR_UNKNOWN_TYPE)
     if request.method == "GET":
         require(user, VIEW_PERMS[resource_type])
-        return _search(request, resource_type, request.GET)
+        return _search(request, user, resource_type, request.GET, "fhir.search")
     if request.method == "POST" and resource_type == "Appointment":
         require(user, BOOK_PERM)
         from .operations import appointment_create
@@ -361,7 +374,7 @@ def search_post(request: HttpRequest, user: Any, resource_type: str) -> HttpResp
     require(user, VIEW_PERMS[resource_type])
     params = request.POST.copy()
     params.update(request.GET)
-    return _search(request, resource_type, params)
+    return _search(request, user, resource_type, params, "fhir._search")
 
 
 @fhir_view
@@ -373,7 +386,7 @@ def instance_endpoint(
     if request.method != "GET":
         raise FhirError(405, "not-supported", ERR_METHOD)
     require(user, VIEW_PERMS[resource_type])
-    return fhir_response(_read(resource_type, resource_id))
+    return fhir_response(_read(user, resource_type, resource_id))
 
 
 @fhir_view
