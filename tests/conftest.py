@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from config import audit_triggers
-from config.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
+from config.roles import ADMIN, AGENT, BILLER, COMPLIANCE, OPS_MANAGER
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "var", "test-artifacts")
 
@@ -71,6 +71,11 @@ def ops_manager(db) -> User:
 @pytest.fixture
 def biller(db) -> User:
     return _user("biller.test", BILLER)
+
+
+@pytest.fixture
+def compliance_officer(db) -> User:
+    return _user("privacy.test", COMPLIANCE)
 
 
 @pytest.fixture

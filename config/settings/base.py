@@ -283,6 +283,9 @@ INTEGRATIONS_RETRY_CAP_SECONDS = env_int("INTEGRATIONS_RETRY_CAP_SECONDS", 3600)
 AUDITLOG_LOGENTRY_MODEL = "config.AuditEntry"
 # How long audit entries are kept before a prefix may be archived (HIPAA 164.316(b)(2)).
 AUDIT_RETENTION_YEARS = env_int("AUDIT_RETENTION_YEARS", 6)
+# The model whose record the accounting of disclosures is about (config names it by
+# label, as AUTH_USER_MODEL does, because it sits below the apps).
+HUB_PATIENT_MODEL = "patients.Patient"
 
 LOGGING = {
     "version": 1,

@@ -57,7 +57,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"\nCare Hub is running at http://{opts['host']}:{opts['port']}/")
         )
         self.stdout.write(
-            "Logins (password 'carehub-demo'): agent, agent2 (agents), ops, biller, admin"
+            "Logins (password 'carehub-demo'): agent, agent2 (agents), ops, biller, compliance, "
+            "admin"
         )
         self.stdout.write(f"Processes: {', '.join(procs)}. Ctrl-C stops them all.\n")
 
