@@ -273,3 +273,10 @@ def audit_verification_record(*, using: str = "default") -> Any:
         broken_entry_id=report.broken_entry_id,
         problem=report.problem,
     )
+
+
+def audit_verification_latest() -> Any:
+    """The last recorded verification (None before the first nightly run)."""
+    from config.models import AuditVerification
+
+    return AuditVerification.objects.order_by("-checked_at", "-pk").first()

@@ -206,3 +206,19 @@ def test_deleting_a_user_keeps_who_did_it_and_the_chain(agent):
     entry = AuditEntry.objects.get(action=AuditEntry.Action.UPDATE)
     assert entry.actor_id is None and entry.actor_username == "agent.test"
     assert chain_verify().intact
+
+
+def test_the_nightly_task_records_a_break_that_integration_health_shows(client, ops_manager, agent):
+    from config.tasks import audit_verify_task
+
+    target = _entries(agent, 3)[1]
+    client.force_login(ops_manager)
+    audit_verify_task()
+    assert b"Audit chain intact" in client.get("/integrations/health/").content
+    _drop_triggers()
+    _sql(f"UPDATE {TABLE} SET surface = 'moved' WHERE id = %s", [target.pk])
+
+    audit_verify_task()
+
+    page = client.get("/integrations/health/").content.decode()
+    assert "Audit chain broken" in page and f"(id {target.pk}) was altered" in page
