@@ -6,7 +6,9 @@ trigger stands in the way, dropping it first as a superuser can.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 
 import pytest
 from auditlog.context import set_actor
@@ -222,3 +224,28 @@ def test_the_nightly_task_records_a_break_that_integration_health_shows(client, 
 
     page = client.get("/integrations/health/").content.decode()
     assert "Audit chain broken" in page and f"(id {target.pk}) was altered" in page
+
+
+def test_the_archive_file_verifies_on_its_own_and_the_checkpoint_anchors_the_rest(agent, tmp_path):
+    from config.audit_archive import audit_archive
+    from config.models import AuditCheckpoint
+
+    entries = _entries(agent, 4)
+    cut = entries[2]
+    kept = AuditEntry.objects.filter(seq__gt=cut.seq).count()
+
+    checkpoint = audit_archive(before=entries[3].timestamp, out_dir=tmp_path)
+
+    assert checkpoint.seq == cut.seq and AuditEntry.objects.count() == kept
+    lines = [json.loads(x) for x in (tmp_path / checkpoint.archive_name).read_text().splitlines()]
+    prev = GENESIS
+    for line in lines:
+        assert line["prev_hash"] == prev
+        prev = hashlib.sha256(f"{prev}\n{line['content']}".encode()).hexdigest()
+        assert prev == line["entry_hash"]
+    assert prev == checkpoint.entry_hash
+    assert chain_verify().intact
+    # A forged checkpoint (moved past a removed entry) fails its signature.
+    _sql("UPDATE config_auditcheckpoint SET seq = seq + 1")
+    assert not chain_verify().intact
+    assert AuditCheckpoint.objects.count() == 1
