@@ -10,6 +10,7 @@ class HubConfig(AppConfig):
 
     name = "config"
     label = "config"
+    verbose_name = "Audit trail"
     default_auto_field = "django.db.models.BigAutoField"
 
 

@@ -249,3 +249,35 @@ def test_the_archive_file_verifies_on_its_own_and_the_checkpoint_anchors_the_res
     _sql("UPDATE config_auditcheckpoint SET seq = seq + 1")
     assert not chain_verify().intact
     assert AuditCheckpoint.objects.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="roles are PostgreSQL's")
+def test_the_least_privilege_role_can_append_and_nothing_more(agent):
+    # The README's grants, applied to a throwaway role inside the test's transaction
+    # (rolled back with it, so nothing is left on the shared server).
+    role = f"carehub_app_test_{connection.settings_dict['NAME']}"[:60]
+    for statement in [
+        f"CREATE ROLE {role} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE",
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {TABLE}, config_auditcheckpoint FROM {role}",
+        f"GRANT UPDATE (actor_id) ON {TABLE} TO {role}",
+        f"SET LOCAL ROLE {role}",
+    ]:
+        _sql(statement)
+
+    entry = _entries(agent, 1)[-1]
+    refused = [
+        f"UPDATE {TABLE} SET changes_text = 'x' WHERE id = {entry.pk}",
+        f"DELETE FROM {TABLE} WHERE id = {entry.pk}",
+        f"TRUNCATE {TABLE}",
+        f"DROP TRIGGER config_auditentry_no_update_delete ON {TABLE}",
+        f"UPDATE {TABLE} SET actor_id = {entry.actor_id + 1} WHERE id = {entry.pk}",
+    ]
+    for statement in refused:
+        with pytest.raises(DatabaseError), transaction.atomic():
+            _sql(statement)
+    _sql("RESET ROLE")
+
+    assert chain_verify().intact
