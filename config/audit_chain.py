@@ -62,13 +62,6 @@ current_surface: ContextVar[str] = ContextVar("audit_surface", default="")
 _ip = GenericIPAddressField()
 
 
-def _json(value: Any) -> Any:
-    """A JSON column's value as it reads back from either database."""
-    if value is None:
-        return None
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
-
-
 def _utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -80,11 +73,10 @@ def canonical(row: Mapping[str, Any]) -> str:
         **{name: row[name] for name in HASHED_FIELDS},
         "timestamp": _utc(row["timestamp"]),
         "object_pk": str(row["object_pk"]),
-        "changes": _json(row["changes"]),
-        "serialized_data": _json(row["serialized_data"]),
-        "additional_data": _json(row["additional_data"]),
         "remote_addr": _ip.get_prep_value(remote) if remote else remote,
     }
+    # The JSON columns go in as they are: dumping a value and dumping what it reads back
+    # as (tuples as lists, keys as strings) give the same text, with keys sorted.
     return json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
 
 
