@@ -49,9 +49,14 @@ def _shown(response: HttpResponse) -> list[Model]:
 class HubAdminSite(admin.AdminSite):
     def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Any:
         inner = super().admin_view(view, cacheable)
+        # A ModelAdmin whose PHI depends on who looks (a message's raw payload is shown
+        # only with its own permission) says so with ``phi_shown(request)``.
+        phi_shown = getattr(getattr(view, "__self__", None), "phi_shown", None)
 
         def audited(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             response = inner(request, *args, **kwargs)
+            if phi_shown is not None and not phi_shown(request):
+                return response
             if response.status_code == 200 and request.user.is_authenticated:
                 rows = _shown(response)
                 if rows:

@@ -32,14 +32,15 @@ from auditlog.signals import post_log, pre_log
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import router, transaction
+from django.db import router
 from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.encoding import smart_str
 
-from config.audit_chain import chain_link
+from config.audit_seal import entries_prepare, seal_after_commit
 from config.fastsql import insert_rows
+from config.models import AuditCheckpoint
 from config.models import AuditEntry as LogEntry
 
 # (pk, object repr, {field name: (old, new)})
@@ -135,7 +136,6 @@ _COLUMNS = [
     "remote_addr",
     "remote_port",
     "timestamp",
-    "seq",
     "prev_hash",
     "entry_hash",
     "actor_username",
@@ -193,9 +193,10 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
         for entry in entries:
             entry.actor = proto.actor
     using = router.db_for_write(LogEntry)
-    with transaction.atomic(using=using):
-        chain_link(entries, using=using)
-        insert_rows(LogEntry, _COLUMNS, ([getattr(e, c) for c in _ATTRS] for e in entries))
+    entries_prepare(entries, using=using)
+    insert_rows(LogEntry, _COLUMNS, ([getattr(e, c) for c in _ATTRS] for e in entries))
+    if entries:
+        seal_after_commit(LogEntry, AuditCheckpoint, using)
     return len(entries)
 
 

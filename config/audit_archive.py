@@ -20,13 +20,8 @@ from typing import Any
 from django.db import connection, transaction
 
 from config import audit_triggers
-from config.audit_chain import (
-    HASHED_FIELDS,
-    canonical,
-    chain_verify,
-    checkpoint_latest,
-    checkpoint_sign,
-)
+from config.audit_chain import chain_verify, checkpoint_latest, checkpoint_sign
+from config.audit_hash import HASHED_FIELDS, canonical
 from config.models import AuditCheckpoint, AuditEntry
 
 ERR_BROKEN = "the chain is broken; archive nothing until audit_verify passes: {}"

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from config.audit_chain import current_surface
+from config.audit_hash import current_surface
 
 SURFACE_MAX = 64
 

@@ -4,8 +4,9 @@ One place for the SQL: the migration installs it, and the test suite's flush (wh
 empties every table between transactional tests, as no production path ever does)
 lifts it around the flush the way a superuser's maintenance would.
 
-The one UPDATE allowed is the one deleting a user causes: ``actor_id`` going NULL with
-every other column unchanged (``actor_id`` is not hashed; the username is kept as text).
+Two UPDATEs are allowed, each changing nothing else: sealing (an entry without a chain
+position gets its ``seq`` and hashes, once), and what deleting a user causes (``actor_id``
+going NULL; it is not hashed, and the username is kept as text).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _PG_TRUNCATE_TRIGGER = "config_auditentry_no_truncate"
 _SQLITE_UPDATE_TRIGGER = "config_auditentry_no_update"
 _SQLITE_DELETE_TRIGGER = "config_auditentry_no_delete"
 
+_CHAIN = ("seq", "prev_hash", "entry_hash")
 # Every column but actor_id, as of the migration that installs the triggers.
 COLUMNS = (
     "id",
@@ -54,6 +56,11 @@ def install_sql(vendor: str, columns: Sequence[str] = COLUMNS) -> list[str]:
             LANGUAGE plpgsql AS $$
             BEGIN
                 IF TG_OP = 'UPDATE' THEN
+                    IF OLD.seq IS NULL AND NEW.seq IS NOT NULL
+                       AND (to_jsonb(NEW) - 'seq' - 'prev_hash' - 'entry_hash')
+                         = (to_jsonb(OLD) - 'seq' - 'prev_hash' - 'entry_hash') THEN
+                        RETURN NEW;
+                    END IF;
                     IF NEW.actor_id IS NULL AND OLD.actor_id IS NOT NULL
                        AND (to_jsonb(NEW) - 'actor_id') = (to_jsonb(OLD) - 'actor_id') THEN
                         RETURN NEW;
@@ -76,10 +83,16 @@ def install_sql(vendor: str, columns: Sequence[str] = COLUMNS) -> list[str]:
         ]
     if vendor == "sqlite":
         unchanged = " AND ".join(f'NEW."{c}" IS OLD."{c}"' for c in columns)
+        content = " AND ".join(
+            f'NEW."{c}" IS OLD."{c}"' for c in (*columns, "actor_id") if c not in _CHAIN
+        )
         return [
             f"""
             CREATE TRIGGER {_SQLITE_UPDATE_TRIGGER} BEFORE UPDATE ON {TABLE}
-            WHEN NOT (NEW.actor_id IS NULL AND OLD.actor_id IS NOT NULL AND {unchanged})
+            WHEN NOT (
+                (OLD.seq IS NULL AND NEW.seq IS NOT NULL AND {content})
+                OR (NEW.actor_id IS NULL AND OLD.actor_id IS NOT NULL AND {unchanged})
+            )
             BEGIN SELECT RAISE(ABORT, '{REFUSED} (UPDATE refused)'); END
             """,
             f"""

@@ -4,7 +4,7 @@
 columns that make it evidence: a gap-free sequence, the predecessor's hash and its own,
 and the actor's username and role kept as text, so deleting a user leaves who did what
 readable. Rows are append-only in the database (triggers in ``0002``); the chain itself
-is written by ``config.audit_chain``, which every insert path goes through.
+is sealed by ``config.audit_chain`` right after each writing transaction commits.
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from auditlog.models import AbstractLogEntry, LogEntryManager
-from django.db import models, transaction
+from django.db import models
+
+from config.audit_seal import entries_prepare, seal_after_commit
 
 
 class AuditEntryQuerySet(models.QuerySet):
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        from config.audit_chain import chain_link
-
         objs = list(objs)
-        with transaction.atomic(using=self.db):
-            chain_link(objs, using=self.db)
-            return super().bulk_create(objs, *args, **kwargs)
+        entries_prepare(objs, using=self.db)
+        created = super().bulk_create(objs, *args, **kwargs)
+        seal_after_commit(self.model, AuditCheckpoint, self.db)
+        return created
 
     def update(self, **kwargs: Any) -> int:
         # Deleting a user unlinks its entries (SET_NULL); the username stays as text.
@@ -44,11 +45,12 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
 
 
 class AuditEntry(AbstractLogEntry):
-    # Chain position: consecutive from 1 (or from the last archived checkpoint). Unique,
-    # so two writers that raced past the chain lock could not both extend one head.
-    seq = models.BigIntegerField(unique=True, editable=False)
-    prev_hash = models.CharField(max_length=64, editable=False)
-    entry_hash = models.CharField(max_length=64, editable=False)
+    # Chain position: consecutive from 1 (or from the last archived checkpoint), given
+    # by the sealer right after the writing transaction commits (NULL until then).
+    # Unique, so two sealers could not both extend one head.
+    seq = models.BigIntegerField(unique=True, null=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     # Who, as text: the actor foreign key goes NULL when a user is deleted.
     actor_username = models.CharField(max_length=150, blank=True, default="", editable=False)
     actor_role = models.CharField(max_length=150, blank=True, default="", editable=False)
@@ -60,20 +62,24 @@ class AuditEntry(AbstractLogEntry):
     class Meta(AbstractLogEntry.Meta):
         verbose_name = "audit entry"
         verbose_name_plural = "audit entries"
-        indexes = [models.Index(fields=["content_type", "object_id", "timestamp"])]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "timestamp"]),
+            # The sealer's work list stays small however long the chain grows.
+            models.Index(
+                fields=["id"], condition=models.Q(seq__isnull=True), name="auditentry_unsealed"
+            ),
+        ]
         permissions = [
             ("view_disclosures", "Can view the accounting of disclosures of a patient"),
         ]
 
     def _do_insert(self, manager: Any, using: Any, fields: Any, returning_fields: Any, raw: Any):
         # save() reaches here after pre_save, where auditlog's context receiver filled in
-        # the actor: only now is the content final, so only now can it be hashed. The
-        # chain lock is held to the end of the enclosing transaction.
-        from config.audit_chain import chain_link
-
-        with transaction.atomic(using=using):
-            chain_link([self], using=using)
-            return super()._do_insert(manager, using, fields, returning_fields, raw)
+        # the actor: only now is the actor known, so only now can its name be kept.
+        entries_prepare([self], using=using)
+        result = super()._do_insert(manager, using, fields, returning_fields, raw)
+        seal_after_commit(type(self), AuditCheckpoint, using)
+        return result
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from config.audit_chain import audit_verification_record
+from config.audit_chain import audit_seal, audit_verification_record
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +22,11 @@ def audit_verify_task() -> None:
         )
     else:
         logger.error("audit chain broken at seq=%s: %s", result.broken_seq, result.problem)
+
+
+@shared_task
+def audit_seal_task() -> None:
+    """Seal what a crash between a commit and its seal left behind (idempotent)."""
+    sealed = audit_seal()
+    if sealed:
+        logger.info("audit entries sealed late: %s", sealed)

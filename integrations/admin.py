@@ -62,6 +62,10 @@ class MessageAdmin(AppendOnlyAdmin):
             fields = [f for f in fields if f not in {"raw", "ack_raw"}]
         return fields
 
+    def phi_shown(self, request: HttpRequest) -> bool:
+        """Only the raw payload is PHI here: its reader is audited (config.admin_site)."""
+        return bool(request.user.has_perm(VIEW_RAW_MESSAGE))
+
     def _report(self, request: HttpRequest, verb: str, done: list[int], asked: int) -> None:
         skipped = asked - len(done)
         text = f"{verb} {len(done)} message(s)."

@@ -23,7 +23,7 @@ def _moves(model, pk):
             object_id=pk,
             action=AuditEntry.Action.UPDATE,
         )
-        .order_by("seq")
+        .order_by("id")
         .values_list("changes", flat=True)
     )
 

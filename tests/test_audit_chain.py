@@ -18,7 +18,14 @@ from django.db import DatabaseError, connection, transaction
 
 from config import audit_triggers
 from config.audit import audit_access
-from config.audit_chain import GENESIS, HASHED_FIELDS, chain_verify, entry_hash
+from config.audit_chain import (
+    GENESIS,
+    HASHED_FIELDS,
+    audit_pending,
+    audit_seal,
+    chain_verify,
+    entry_hash,
+)
 from config.models import AuditEntry, AuditLogIsAppendOnly, AuditVerification
 from tests import factories as f
 
@@ -30,6 +37,8 @@ TABLE = audit_triggers.TABLE
 def _entries(actor, count: int = 5) -> list[AuditEntry]:
     patients = [f.patient() for _ in range(count)]
     audit_access(actor=actor, instances=patients)
+    # The test's transaction never commits, so the seal that follows a commit is run here.
+    audit_seal()
     return list(AuditEntry.objects.order_by("seq"))
 
 
@@ -203,6 +212,7 @@ def test_deleting_a_user_keeps_who_did_it_and_the_chain(agent):
         patient.save()
     agent_pk = agent.pk
 
+    audit_seal()
     User.objects.filter(pk=agent_pk).delete()
 
     entry = AuditEntry.objects.get(action=AuditEntry.Action.UPDATE)
@@ -262,7 +272,7 @@ def test_the_least_privilege_role_can_append_and_nothing_more(agent):
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         f"REVOKE UPDATE, DELETE, TRUNCATE ON {TABLE}, config_auditcheckpoint FROM {role}",
-        f"GRANT UPDATE (actor_id) ON {TABLE} TO {role}",
+        f"GRANT UPDATE (actor_id, seq, prev_hash, entry_hash) ON {TABLE} TO {role}",
         f"SET LOCAL ROLE {role}",
     ]:
         _sql(statement)
@@ -278,6 +288,22 @@ def test_the_least_privilege_role_can_append_and_nothing_more(agent):
     for statement in refused:
         with pytest.raises(DatabaseError), transaction.atomic():
             _sql(statement)
+    audit_access(actor=agent, instances=[f.patient()])
+    assert audit_seal() > 0  # the role can seal what it wrote
     _sql("RESET ROLE")
 
     assert chain_verify().intact
+
+
+def test_entries_wait_unsealed_and_immutable_until_sealed(agent):
+    patient = f.patient()
+    audit_access(actor=agent, instances=[patient])
+    pending = AuditEntry.objects.filter(seq__isnull=True).order_by("id").last()
+
+    with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
+        _sql(f"UPDATE {TABLE} SET object_pk = '1' WHERE id = %s", [pending.pk])
+
+    assert audit_pending() > 0
+    call_command("audit_verify")  # seals what is pending, then verifies
+    assert audit_pending() == 0
+    assert AuditEntry.objects.get(pk=pending.pk).seq is not None

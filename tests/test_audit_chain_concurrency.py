@@ -1,7 +1,8 @@
 """Many writers append to the audit chain at once and it does not fork.
 
-Real threads with their own connections, released together. On PostgreSQL the chain's
-advisory lock serialises the appends; on SQLite the writers queue on BEGIN IMMEDIATE.
+Real threads with their own connections, released together. Each commit is followed by
+a seal; on PostgreSQL the chain's advisory lock serialises the sealers, on SQLite every
+transaction queues on BEGIN IMMEDIATE.
 Each thread mixes the three insert paths: a single save (auditlog's receiver), a bulk
 ACCESS insert, and the executemany batch writer.
 """
@@ -59,3 +60,4 @@ def test_concurrent_writers_leave_one_unbroken_chain(agent):
     report = chain_verify()
     assert report.intact, report.problem
     assert report.head_seq == AuditEntry.objects.count()
+    assert AuditEntry.objects.filter(seq__isnull=True).count() == 0  # sealed on commit

@@ -154,6 +154,7 @@ def _phi_requests(w: World) -> dict[str, tuple[str, str, str, dict]]:
             },
         ),
         "kpi:drill": ("admin", "get", "/kpi/drill/calls/", {}),
+        "kpi:drill csv": ("admin", "get", "/kpi/drill/calls/", {"format": "csv"}),
         "billing:queue": ("biller", "get", "/billing/", {}),
         "billing:claim": ("biller", "get", f"/billing/claims/{w.claim.pk}/", {}),
         "billing:appointment": (
@@ -230,6 +231,7 @@ def test_every_url_pattern_is_classified(world):
             "console:patient_open",
             "console:register",
             "kpi:drill",
+            "kpi:drill csv",
             "billing:queue",
             "billing:claim",
             "billing:appointment",
@@ -249,16 +251,16 @@ def test_a_phi_surface_writes_an_entry_about_the_patient(world, name):
     if name == "billing:denials":
         Claim.objects.filter(pk=world.claim.pk).update(status=Claim.Status.DENIED)
     role, method, path, data = _phi_requests(world)[name]
-    before = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     status = _request(world, role, method, path, data)
 
     assert status in {200, 201}, f"{name} answered {status}"
-    written = AuditEntry.objects.filter(seq__gt=before)
+    written = AuditEntry.objects.filter(id__gt=before)
     if name in {"console:register", "api-patients"}:
         assert written.filter(action=AuditEntry.Action.CREATE, content_type__model="patient")
         return
-    about = disclosures(patient_id=world.patient.pk).filter(seq__gt=before)
+    about = disclosures(patient_id=world.patient.pk).filter(id__gt=before)
     assert about.exists(), f"{name} showed the patient and wrote no audit entry about them"
     assert about.exclude(actor_username="").exists()
 
@@ -330,10 +332,10 @@ def test_admin_pages_of_phi_models_write_entries(world, view):
             continue  # nothing to show, nothing to audit
         url_name = f"{info}_{view}"
         args = [] if view == "changelist" else [row.pk]
-        before = AuditEntry.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+        before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
         response = client.get(reverse(url_name, args=args))
         if response.status_code != 200:
             continue  # e.g. deleting is not allowed for this model
-        if not AuditEntry.objects.filter(seq__gt=before, action=AuditEntry.Action.ACCESS):
+        if not AuditEntry.objects.filter(id__gt=before, action=AuditEntry.Action.ACCESS):
             silent.append(url_name)
     assert silent == []

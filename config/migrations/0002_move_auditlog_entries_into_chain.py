@@ -21,7 +21,7 @@ def _class_name(apps, ct) -> str:  # type: ignore[no-untyped-def]
 
 
 def move(apps, schema_editor):  # type: ignore[no-untyped-def]
-    from config.audit_chain import GENESIS, entry_hash
+    from config.audit_hash import GENESIS, entry_hash
 
     Old = apps.get_model("auditlog", "LogEntry")
     New = apps.get_model("config", "AuditEntry")
@@ -79,7 +79,7 @@ def move(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 def _hashed() -> tuple[str, ...]:
-    from config.audit_chain import HASHED_FIELDS
+    from config.audit_hash import HASHED_FIELDS
 
     return HASHED_FIELDS
 

@@ -1,0 +1,140 @@
+"""Writing into the audit chain: preparing new entries, and sealing committed ones.
+
+Each entry stores ``entry_hash = SHA-256(prev_hash || canonical content)``, where the
+canonical content is a sorted-key JSON of every column a reader relies on, as plain
+values: the change diff is hashed as its plaintext, so re-encrypting the diff column
+under a new key never breaks the chain. ``actor_id`` is left out on purpose: deleting a
+user sets it NULL (one of the two updates the triggers allow), and ``actor_username``
+and ``actor_role``, which are hashed, keep who did it.
+
+Writers insert entries inside their own transaction with no chain position; the
+entries are immutable from that moment (the triggers refuse any change to their content).
+Right after the transaction commits, ``audit_seal`` gives every committed, unsealed entry
+its ``seq`` and hashes, in a short transaction of its own under a lock (a PostgreSQL
+transaction-scoped advisory lock; SQLite transactions are all BEGIN IMMEDIATE), so the
+chain cannot fork and ``seq`` follows commit order. Sealing in the writer's transaction
+instead would hold the chain lock from its first audit write to its commit: a writer
+holding it and waiting for a row lock, against a writer holding that row and waiting for
+the chain, deadlocks (booking agents racing the worker's batch did exactly that). The
+sealer takes no lock but the chain's and touches only unsealed audit rows, so it cannot
+deadlock with anyone. ``seq`` is unique as well: two sealers could not both extend one
+head. A beat task seals what a crash between commit and seal left behind, and
+``audit_verify`` seals before it walks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections, transaction
+from django.db.models import Model
+
+from config.audit_hash import GENESIS, HASHED_FIELDS, current_surface, entry_hash
+
+# Any constant works; it only has to be the same in every process that writes audit.
+_PG_CHAIN_LOCK = 0x4155_4449_5443_4841  # "AUDITCHA"
+SEAL_BATCH = 2000
+
+
+def _actor_text(entry: Any, roles: dict[int, str]) -> None:
+    """Keep the actor's username and role as text (the foreign key may go NULL later)."""
+    actor_id = entry.actor_id
+    if actor_id is None or entry.actor_username:
+        return
+    actor = entry.actor
+    entry.actor_username = actor.get_username()
+    if actor_id not in roles:
+        names = sorted(actor.groups.values_list("name", flat=True))
+        if not names and actor.is_superuser:
+            names = ["superuser"]
+        roles[actor_id] = ",".join(names)
+    entry.actor_role = roles[actor_id]
+
+
+def entries_prepare(entries: Sequence[Any], *, using: str) -> None:
+    """Fill in what every new entry must carry before it is inserted: the actor's
+    username and role as text, the surface, and an object repr that names the row by id
+    only (``str(patient)`` is a name, PHI)."""
+    roles: dict[int, str] = {}
+    surface = current_surface.get()
+    for entry in entries:
+        _actor_text(entry, roles)
+        if not entry.surface:
+            entry.surface = surface
+        entry.object_pk = str(entry.object_pk)
+        model = ContentType.objects.db_manager(using).get_for_id(entry.content_type_id)
+        model_class = model.model_class()
+        name = model_class.__name__ if model_class else model.model
+        entry.object_repr = f"{name} #{entry.object_pk}"
+
+
+def seal_after_commit(entry_model: type[Model], checkpoint_model: type[Model], using: str) -> None:
+    """Call after inserting entries: they are sealed once their transaction commits (at
+    once in autocommit). Robust: a failed seal must not fail the caller's request; the
+    beat task and audit_verify seal what is left."""
+    transaction.on_commit(
+        lambda: chain_seal(entry_model, checkpoint_model, using=using), using=using, robust=True
+    )
+
+
+def _lock_and_read_head(
+    entry_model: type[Model], checkpoint_model: type[Model], using: str
+) -> tuple[int, str]:
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_CHAIN_LOCK])
+    head = (
+        entry_model._default_manager.using(using)
+        .filter(seq__isnull=False)
+        .order_by("-seq")
+        .values_list("seq", "entry_hash")
+        .first()
+    )
+    if head is not None:
+        return int(head[0]), str(head[1])
+    checkpoint = (
+        checkpoint_model._default_manager.using(using)
+        .order_by("-seq")
+        .values_list("seq", "entry_hash")
+        .first()
+    )
+    if checkpoint is not None:
+        return int(checkpoint[0]), str(checkpoint[1])
+    return 0, GENESIS
+
+
+def chain_seal(entry_model: type[Model], checkpoint_model: type[Model], *, using: str) -> int:
+    """Link every committed, unsealed entry into the chain, oldest insert first; returns
+    how many. Idempotent: an entry is sealed once (``seq IS NULL`` in the update)."""
+    sealed = 0
+    connection = connections[using]
+    table = connection.ops.quote_name(entry_model._meta.db_table)
+    fields = ["id", *[f for f in HASHED_FIELDS if f != "seq"]]
+    with transaction.atomic(using=using):
+        seq, prev = _lock_and_read_head(entry_model, checkpoint_model, using)
+        while True:
+            rows = list(
+                entry_model._default_manager.using(using)
+                .filter(seq__isnull=True)
+                .order_by("id")
+                .values(*fields)[:SEAL_BATCH]
+            )
+            if not rows:
+                return sealed
+            updates = []
+            for row in rows:
+                seq += 1
+                row["seq"] = seq
+                digest = entry_hash(prev, row)
+                updates.append((seq, prev, digest, row["id"]))
+                prev = digest
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {table} SET seq = %s, prev_hash = %s, entry_hash = %s "  # noqa: S608
+                    "WHERE id = %s AND seq IS NULL",
+                    updates,
+                )
+            sealed += len(updates)
