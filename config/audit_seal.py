@@ -129,12 +129,16 @@ def chain_seal(entry_model: type[Model], checkpoint_model: type[Model], *, using
                 seq += 1
                 row["seq"] = seq
                 digest = entry_hash(prev, row)
-                updates.append((seq, prev, digest, row["id"]))
+                updates.append((row["id"], seq, prev, digest))
                 prev = digest
+            # One statement per batch (both engines name a VALUES list's columns
+            # column1..columnN): row-by-row UPDATEs cost a round trip each.
+            marks = ", ".join(["(%s, %s, %s, %s)"] * len(updates))
             with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"UPDATE {table} SET seq = %s, prev_hash = %s, entry_hash = %s "  # noqa: S608
-                    "WHERE id = %s AND seq IS NULL",
-                    updates,
+                cursor.execute(
+                    f"UPDATE {table} SET seq = v.column2, prev_hash = v.column3, "  # noqa: S608
+                    f"entry_hash = v.column4 FROM (VALUES {marks}) AS v "
+                    f"WHERE {table}.id = v.column1 AND {table}.seq IS NULL",
+                    [value for update in updates for value in update],
                 )
             sealed += len(updates)
