@@ -46,10 +46,14 @@ def _actor_text(entry: Any, roles: dict[int, str]) -> None:
     actor = entry.actor
     entry.actor_username = actor.get_username()
     if actor_id not in roles:
-        names = sorted(actor.groups.values_list("name", flat=True))
-        if not names and actor.is_superuser:
-            names = ["superuser"]
-        roles[actor_id] = ",".join(names)
+        # Kept on the user object too: a request that saves rows one by one asks once.
+        role = getattr(actor, "_audit_role", None)
+        if role is None:
+            names = sorted(actor.groups.values_list("name", flat=True))
+            if not names and actor.is_superuser:
+                names = ["superuser"]
+            role = actor._audit_role = ",".join(names)
+        roles[actor_id] = role
     entry.actor_role = roles[actor_id]
 
 
@@ -75,17 +79,27 @@ def seal_after_commit(entry_model: type[Model], checkpoint_model: type[Model], u
     once in autocommit). Robust: a failed seal must not fail the caller's request; the
     beat task and audit_verify seal what is left."""
     transaction.on_commit(
-        lambda: chain_seal(entry_model, checkpoint_model, using=using), using=using, robust=True
+        lambda: chain_seal(entry_model, checkpoint_model, using=using, wait=False),
+        using=using,
+        robust=True,
     )
 
 
 def _lock_and_read_head(
-    entry_model: type[Model], checkpoint_model: type[Model], using: str
-) -> tuple[int, str]:
+    entry_model: type[Model], checkpoint_model: type[Model], using: str, wait: bool
+) -> tuple[int, str] | None:
     connection = connections[using]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_CHAIN_LOCK])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # A seal lost in a crash is redone by the next one (entries stay unsealed,
+            # not lost), so its commit need not wait for the disk.
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            if not wait:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_PG_CHAIN_LOCK])
+                if not cursor.fetchone()[0]:
+                    return None
+            else:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_CHAIN_LOCK])
     head = (
         entry_model._default_manager.using(using)
         .filter(seq__isnull=False)
@@ -106,15 +120,23 @@ def _lock_and_read_head(
     return 0, GENESIS
 
 
-def chain_seal(entry_model: type[Model], checkpoint_model: type[Model], *, using: str) -> int:
+def chain_seal(
+    entry_model: type[Model], checkpoint_model: type[Model], *, using: str, wait: bool = True
+) -> int:
     """Link every committed, unsealed entry into the chain, oldest insert first; returns
-    how many. Idempotent: an entry is sealed once (``seq IS NULL`` in the update)."""
+    how many. Idempotent: an entry is sealed once (``seq IS NULL`` in the update).
+
+    ``wait=False`` (the seal after each commit) gives up at once when another seal holds
+    the chain: that one, the next, or the minute beat task links these entries too."""
     sealed = 0
     connection = connections[using]
     table = connection.ops.quote_name(entry_model._meta.db_table)
     fields = ["id", *[f for f in HASHED_FIELDS if f != "seq"]]
     with transaction.atomic(using=using):
-        seq, prev = _lock_and_read_head(entry_model, checkpoint_model, using)
+        head = _lock_and_read_head(entry_model, checkpoint_model, using, wait)
+        if head is None:
+            return 0
+        seq, prev = head
         while True:
             rows = list(
                 entry_model._default_manager.using(using)
