@@ -18,12 +18,14 @@ holding it and waiting for a row lock, against a writer holding that row and wai
 the chain, deadlocks (booking agents racing the worker's batch did exactly that). The
 sealer takes no lock but the chain's and touches only unsealed audit rows, so it cannot
 deadlock with anyone. ``seq`` is unique as well: two sealers could not both extend one
-head. A beat task seals what a crash between commit and seal left behind, and
+head. A process seals at most once a second after its commits; a beat task every ten
+seconds seals the rest (and what a crash between commit and seal left behind), and
 ``audit_verify`` seals before it walks.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,10 +81,23 @@ def seal_after_commit(entry_model: type[Model], checkpoint_model: type[Model], u
     once in autocommit). Robust: a failed seal must not fail the caller's request; the
     beat task and audit_verify seal what is left."""
     transaction.on_commit(
-        lambda: chain_seal(entry_model, checkpoint_model, using=using, wait=False),
-        using=using,
-        robust=True,
+        lambda: _seal_soon(entry_model, checkpoint_model, using), using=using, robust=True
     )
+
+
+# A busy process seals at most this often after its commits: one seal then links many
+# entries, instead of every single-row save paying for a transaction of its own.
+SEAL_INTERVAL_SECONDS = 1.0
+_last_seal = 0.0
+
+
+def _seal_soon(entry_model: type[Model], checkpoint_model: type[Model], using: str) -> None:
+    global _last_seal
+    now = time.monotonic()
+    if now - _last_seal < SEAL_INTERVAL_SECONDS:
+        return  # a seal ran a moment ago; the next one (or the beat task) links these
+    _last_seal = now
+    chain_seal(entry_model, checkpoint_model, using=using, wait=False)
 
 
 def _lock_and_read_head(
