@@ -168,14 +168,27 @@ def chain_seal(
                 digest = entry_hash(prev, row)
                 updates.append((row["id"], seq, prev, digest))
                 prev = digest
-            # One statement per batch (both engines name a VALUES list's columns
-            # column1..columnN): row-by-row UPDATEs cost a round trip each.
-            marks = ", ".join(["(%s, %s, %s, %s)"] * len(updates))
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {table} SET seq = v.column2, prev_hash = v.column3, "  # noqa: S608
-                    f"entry_hash = v.column4 FROM (VALUES {marks}) AS v "
-                    f"WHERE {table}.id = v.column1 AND {table}.seq IS NULL",
-                    [value for update in updates for value in update],
-                )
+                cursor.execute(*_seal_statement(connection.vendor, table, updates))
             sealed += len(updates)
+
+
+def _seal_statement(vendor: str, table: str, updates: list[tuple[Any, ...]]) -> tuple[str, Any]:
+    """One UPDATE per batch: row-by-row statements cost a round trip each. PostgreSQL
+    takes the batch as four arrays (a VALUES list of thousands of placeholders costs
+    more to parse than to run); SQLite as a VALUES list (columns named column1..4)."""
+    if vendor == "postgresql":
+        ids, seqs, prevs, hashes = (list(column) for column in zip(*updates, strict=True))
+        return (
+            f"UPDATE {table} SET seq = v.seq, prev_hash = v.prev, entry_hash = v.hash "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+            f"AS v(id, seq, prev, hash) WHERE {table}.id = v.id AND {table}.seq IS NULL",
+            [ids, seqs, prevs, hashes],
+        )
+    marks = ", ".join(["(%s, %s, %s, %s)"] * len(updates))
+    return (
+        f"UPDATE {table} SET seq = v.column2, prev_hash = v.column3, "  # noqa: S608
+        f"entry_hash = v.column4 FROM (VALUES {marks}) AS v "
+        f"WHERE {table}.id = v.column1 AND {table}.seq IS NULL",
+        [value for update in updates for value in update],
+    )

@@ -55,7 +55,7 @@ class AuditEntry(AbstractLogEntry):
     actor_username = models.CharField(max_length=150, blank=True, default="", editable=False)
     actor_role = models.CharField(max_length=150, blank=True, default="", editable=False)
     # Where PHI was shown or changed: "console", "api", "fhir.read", "billing.claim", ...
-    surface = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    surface = models.CharField(max_length=64, blank=True, default="")
 
     objects = AuditEntryManager()
 

@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
                 ('entry_hash', models.CharField(blank=True, default='', editable=False, max_length=64)),
                 ('actor_username', models.CharField(blank=True, default='', editable=False, max_length=150)),
                 ('actor_role', models.CharField(blank=True, default='', editable=False, max_length=150)),
-                ('surface', models.CharField(blank=True, db_index=True, default='', max_length=64)),
+                ('surface', models.CharField(blank=True, default='', max_length=64)),
                 ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
                 ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype', verbose_name='content type')),
             ],
