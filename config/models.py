@@ -3,8 +3,8 @@
 ``AuditEntry`` is django-auditlog's LogEntry (``AUDITLOG_LOGENTRY_MODEL``) with the
 columns that make it evidence: a gap-free sequence, the predecessor's hash and its own,
 and the actor's username and role kept as text, so deleting a user leaves who did what
-readable. Rows are append-only in the database (triggers in ``0002``); the chain itself
-is sealed by ``config.audit_chain`` right after each writing transaction commits.
+readable. Rows are append-only in the database (triggers in ``0003``); the chain itself
+is sealed by ``config.audit_seal`` shortly after each writing transaction commits.
 """
 
 from __future__ import annotations
