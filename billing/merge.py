@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.audit import audit_set
+
 from .models import Encounter
 
 
@@ -16,11 +18,14 @@ def encounters_merge(
     merge's snapshot."""
     moved = list(Encounter.objects.filter(patient_id=merged_id).values_list("pk", flat=True))
     Encounter.objects.filter(pk__in=moved).update(patient_id=survivor_id)
+    audit_set(Encounter, moved, "patient", merged_id, survivor_id)  # no signal from update()
     return {"encounters": moved}
 
 
 def encounters_unmerge(
-    sender: Any, merged_id: int, snapshot: dict[str, list[int]], **_: Any
+    sender: Any, survivor_id: int, merged_id: int, snapshot: dict[str, list[int]], **_: Any
 ) -> None:
     """Move back exactly the encounters the merge moved."""
-    Encounter.objects.filter(pk__in=snapshot.get("encounters", [])).update(patient_id=merged_id)
+    moved = snapshot.get("encounters", [])
+    Encounter.objects.filter(pk__in=moved).update(patient_id=merged_id)
+    audit_set(Encounter, moved, "patient", survivor_id, merged_id)

@@ -209,7 +209,7 @@ def denial_report() -> tuple[list[DenialRow], list[Claim]]:
     ]
     claims = list(
         Claim.objects.filter(status__in=[Claim.Status.DENIED, Claim.Status.PARTIAL])
-        .select_related("payer")
+        .select_related("payer", "encounter")
         .order_by("-adjudicated_at")[:200]
     )
     return rows, claims

@@ -14,7 +14,9 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.audit import audit_access_rows
 from config.permissions import VIEW_ELIGIBILITY_BATCH_RUN, WORK_CLAIMS
+from patients.models import Patient
 from scheduling.models import Appointment
 
 from . import selectors
@@ -39,7 +41,18 @@ def queue(request: HttpRequest) -> HttpResponse:
     if tab not in selectors.QUEUE_STATUSES:
         tab = "held"
     claims, tabs = selectors.claim_queue(tab=tab)
+    _audit_claims(request, claims)
     return render(request, "billing/queue.html", {"claims": claims, "tabs": tabs, "tab": tab})
+
+
+def _audit_claims(request: HttpRequest, claims: list[Claim]) -> None:
+    """Claim numbers and dates of service tie care to a person: each claim listed is an
+    access to its patient's record."""
+    audit_access_rows(
+        actor=request.user,
+        model=Patient,
+        shown=[(c.encounter.patient_id, {"claim": c.pk}) for c in claims],
+    )
 
 
 def _ints(raw: str) -> tuple[int, ...]:
@@ -112,6 +125,7 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
                 messages.warning(request, "The scrubber still holds this claim; see the findings.")
         return HttpResponseRedirect(reverse("billing:claim", args=[claim_id]))
     claim = selectors.claim_detail(claim_id=claim_id)
+    _audit_claims(request, [claim])
     confirm_resubmit = request.GET.get("confirm") == "resubmit"
     return render(
         request,
@@ -153,6 +167,11 @@ def appointment(request: HttpRequest, appointment_id: int) -> HttpResponse:
     get_object_or_404(Appointment, pk=appointment_id)
     view = selectors.appointment_revenue(appointment_id=appointment_id)
     encounter = getattr(view.appointment, "encounter", None)
+    audit_access_rows(
+        actor=request.user,
+        model=Patient,
+        shown=[(view.appointment.patient_id, {"appointment": appointment_id})],
+    )
     return render(
         request,
         "billing/appointment.html",
@@ -170,6 +189,7 @@ def ar_aging(request: HttpRequest) -> HttpResponse:
 @permission_required(WORK, raise_exception=True)
 def denials(request: HttpRequest) -> HttpResponse:
     rows, claims = selectors.denial_report()
+    _audit_claims(request, claims)
     return render(request, "billing/denials.html", {"rows": rows, "claims": claims})
 
 

@@ -28,7 +28,6 @@ from typing import Any
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_disabled
 from auditlog.diff import model_instance_diff
-from auditlog.models import LogEntry
 from auditlog.signals import post_log, pre_log
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -39,7 +38,10 @@ from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.encoding import smart_str
 
+from config.audit_seal import entries_prepare, seal_after_commit
 from config.fastsql import insert_rows
+from config.models import AuditCheckpoint
+from config.models import AuditEntry as LogEntry
 
 # (pk, object repr, {field name: (old, new)})
 Change = tuple[int, str, Mapping[str, tuple[Any, Any]]]
@@ -134,7 +136,15 @@ _COLUMNS = [
     "remote_addr",
     "remote_port",
     "timestamp",
+    "prev_hash",
+    "entry_hash",
+    "actor_username",
+    "actor_role",
+    "surface",
 ]
+
+
+_ATTRS = [f"{c}_id" if c in ("content_type", "actor") else c for c in _COLUMNS]
 
 
 def _text(value: Any) -> str:
@@ -157,36 +167,48 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     pre_save.send(sender=LogEntry, instance=proto, raw=False, using=None, update_fields=None)
     ct_id = ContentType.objects.get_for_model(model).pk
     cid, now = get_cid(), timezone.now()
-    rows = []
-    for pk, repr_, fields in changes:
+    entries = []
+    for pk, _repr, fields in changes:
         diff = {name: [_text(old), _text(new)] for name, (old, new) in fields.items()}
         diff = {name: pair for name, pair in diff.items() if pair[0] != pair[1]}
         if not diff:
             continue
-        rows.append(
-            (
-                ct_id,
-                str(pk),
-                pk,
-                repr_,
-                action,
-                diff,
-                "",
-                cid,
-                proto.actor_id,
-                proto.actor_email,
-                proto.remote_addr,
-                proto.remote_port,
-                now,
+        entries.append(
+            LogEntry(
+                content_type_id=ct_id,
+                object_pk=str(pk),
+                object_id=pk,
+                action=action,
+                changes=diff,
+                changes_text="",
+                cid=cid,
+                actor_id=proto.actor_id,
+                actor_email=proto.actor_email,
+                remote_addr=proto.remote_addr,
+                remote_port=proto.remote_port,
+                timestamp=now,
             )
         )
-    insert_rows(LogEntry, _COLUMNS, rows)
-    return len(rows)
+    if proto.actor_id is not None:
+        for entry in entries:
+            entry.actor = proto.actor
+    using = router.db_for_write(LogEntry)
+    entries_prepare(entries, using=using)
+    insert_rows(LogEntry, _COLUMNS, ([getattr(e, c) for c in _ATTRS] for e in entries))
+    if entries:
+        seal_after_commit(LogEntry, AuditCheckpoint, using)
+    return len(entries)
 
 
 def audit_updates(model: type[Model], changes: Iterable[Change]) -> int:
     """Log one UPDATE entry per row whose listed fields really changed; returns the count."""
     return _write(model, LogEntry.Action.UPDATE, changes)
+
+
+def audit_set(model: type[Model], pks: Iterable[int], field: str, old: Any, new: Any) -> int:
+    """UPDATE entries for rows a queryset ``update()`` set ``field`` on, from ``old`` to
+    ``new`` (a merge moving rows to the survivor); call it in the same transaction."""
+    return _write(model, LogEntry.Action.UPDATE, ((pk, "", {field: (old, new)}) for pk in pks))
 
 
 def audit_creates(objs: Iterable[Model]) -> int:
@@ -217,7 +239,7 @@ def audit_creates(objs: Iterable[Model]) -> int:
 # --- ACCESS: PHI was shown or exported -----------------------------------------------------
 
 
-def _access_entry(instance: Model, actor: Any, additional_data: Any) -> LogEntry:
+def _access_entry(instance: Model, actor: Any, additional_data: Any, surface: str) -> LogEntry:
     """The row ``LogEntry.objects.log_create(instance, force_log=True, action=ACCESS,
     actor=actor)`` would write, field for field."""
     pk = LogEntry.objects._get_pk_value(instance)
@@ -235,36 +257,54 @@ def _access_entry(instance: Model, actor: Any, additional_data: Any) -> LogEntry
         action=LogEntry.Action.ACCESS,
         actor=actor,
         cid=get_cid(),
+        surface=surface,
     )
 
 
-def audit_access(*, actor: Any, instances: Iterable[Model], additional_data: Any = None) -> int:
+def audit_access(
+    *,
+    actor: Any,
+    instances: Iterable[Model],
+    additional_data: Any = None,
+    surface: str = "",
+) -> int:
     """One ACCESS entry per instance shown, in one insert; returns the count.
 
     Each row is the one ``LogEntry.objects.log_create(instance, force_log=True,
     action=LogEntry.Action.ACCESS, actor=actor)`` writes (an access is logged even while
-    auditlog is disabled, as ``force_log`` does). While something listens to a LogEntry's
-    post_save, which bulk_create does not send, the rows are saved one by one instead.
+    auditlog is disabled, as ``force_log`` does). ``surface`` names where it was shown
+    when the request's view name is not precise enough (FHIR read vs search, a CSV).
+    While something listens to a LogEntry's post_save, which bulk_create does not send,
+    the rows are saved one by one instead.
     """
     instances = list(instances)
     if post_save.has_listeners(LogEntry):
         for instance in instances:
             extra = {} if additional_data is None else {"additional_data": additional_data}
             LogEntry.objects.log_create(
-                instance, force_log=True, action=LogEntry.Action.ACCESS, actor=actor, **extra
+                instance,
+                force_log=True,
+                action=LogEntry.Action.ACCESS,
+                actor=actor,
+                surface=surface,
+                **extra,
             )
         return len(instances)
-    entries = [_access_entry(instance, actor, additional_data) for instance in instances]
+    entries = [_access_entry(instance, actor, additional_data, surface) for instance in instances]
     log_entries_write(entries)
     return len(entries)
 
 
-def audit_access_by_id(
-    *, actor: Any, model: type[Model], pks: Iterable[int], additional_data: Any = None
+def audit_access_rows(
+    *,
+    actor: Any,
+    model: type[Model],
+    shown: Iterable[tuple[int, Any]],
+    surface: str = "",
 ) -> int:
-    """ACCESS entries for rows known only by id (a drill-down's patient column), in one
-    insert. The repr is "<Model> #<pk>": loading each row to print it would read (and
-    decrypt) the PHI only to copy it into the log."""
+    """ACCESS entries for rows known only by id, each with its own note of what was
+    shown (``(patient_id, {"claim": 7})``), in one insert. The repr is "<Model> #<pk>":
+    loading each row to print it would read (and decrypt) the PHI only to copy it."""
     content_type = ContentType.objects.get_for_model(model)
     name = model._meta.object_name
     cid = get_cid()
@@ -278,8 +318,26 @@ def audit_access_by_id(
             actor=actor,
             additional_data=additional_data,
             cid=cid,
+            surface=surface,
         )
-        for pk in pks
+        for pk, additional_data in shown
     ]
     log_entries_write(entries)
     return len(entries)
+
+
+def audit_access_by_id(
+    *,
+    actor: Any,
+    model: type[Model],
+    pks: Iterable[int],
+    additional_data: Any = None,
+    surface: str = "",
+) -> int:
+    """ACCESS entries for rows known only by id (a drill-down's patient column)."""
+    return audit_access_rows(
+        actor=actor,
+        model=model,
+        shown=((pk, additional_data) for pk in pks),
+        surface=surface,
+    )

@@ -74,4 +74,15 @@ app.conf.beat_schedule.update(
         },
     }
 )
+# The audit chain is walked every night; a break shows on integration health. Entries
+# are sealed into it after commits (at most once a second per process); this task seals
+# the rest, and what a crash between a commit and its seal left.
+app.conf.beat_schedule["audit-verify-nightly"] = {
+    "task": "config.tasks.audit_verify_task",
+    "schedule": crontab(minute=45, hour=3),
+}
+app.conf.beat_schedule["audit-seal"] = {
+    "task": "config.tasks.audit_seal_task",
+    "schedule": 10.0,
+}
 app.autodiscover_tasks()

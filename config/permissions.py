@@ -13,6 +13,7 @@ OVERRIDE_NETWORK = "scheduling.override_network"
 VIEW_KPI = "scheduling.view_kpi"
 WORK_CLAIMS = "billing.work_claims"
 VIEW_RAW_MESSAGE = "integrations.view_raw_message"
+VIEW_DISCLOSURES = "config.view_disclosures"
 
 # --- patients ---------------------------------------------------------------------------
 VIEW_PATIENT = "patients.view_patient"

@@ -11,6 +11,7 @@ from config import permissions as perms
 AGENT = "agent"
 OPS_MANAGER = "ops_manager"
 BILLER = "biller"
+COMPLIANCE = "compliance"
 ADMIN = "admin"
 
 # "app_label.codename" names from config.permissions; "*" is every permission.
@@ -57,6 +58,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         perms.VIEW_REMITTANCE_CLAIM,
         perms.CHANGE_REMITTANCE_CLAIM,
     ],
+    # The privacy officer: the accounting of disclosures, nothing clinical besides.
+    COMPLIANCE: [perms.VIEW_DISCLOSURES],
     ADMIN: ["*"],
 }
 

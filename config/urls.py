@@ -20,4 +20,5 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     path("fhir/r4/", include("integrations.fhir.urls")),
     path("api/v1/", include("config.api_urls")),
+    path("compliance/", include("config.compliance.urls")),
 ]

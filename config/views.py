@@ -9,7 +9,13 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
-from config.permissions import USE_CONSOLE, VIEW_KPI, VIEW_MESSAGE, WORK_CLAIMS
+from config.permissions import (
+    USE_CONSOLE,
+    VIEW_DISCLOSURES,
+    VIEW_KPI,
+    VIEW_MESSAGE,
+    WORK_CLAIMS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +33,8 @@ def home(request: HttpRequest) -> HttpResponse:
         links.append(("Claim work queue", "/billing/"))
     if user.has_perm(VIEW_MESSAGE):
         links.append(("Integration health", "/integrations/health/"))
+    if user.has_perm(VIEW_DISCLOSURES):
+        links.append(("Accounting of disclosures", "/compliance/"))
     if user.is_staff:
         links.append(("Administration", "/admin/"))
     if len(links) == 1:

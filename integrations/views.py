@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
 from django.utils import timezone
 
+from config.audit_chain import audit_verification_latest
 from config.htmx import HtmxHttpRequest, render_page
 from config.permissions import VIEW_MESSAGE
 
@@ -18,6 +19,8 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
         "rows": rows,
         "transport_warnings": connector_transport_warnings(),
         "now": timezone.now(),
+        # The nightly audit_verify's last result: a broken chain is an incident to see here.
+        "audit": audit_verification_latest(),
         "totals": {
             "queued": sum(r.queued for r in rows),
             "failed": sum(r.failed for r in rows),

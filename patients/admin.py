@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from auditlog.mixins import AuditlogHistoryAdminMixin
-from auditlog.signals import accessed
 from django.contrib import admin
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
 
 from config.admin_search import BlindIndexSearchAdminMixin, PrivateSearchAdminMixin
 from config.crypto.fields import blind_index_of
@@ -62,17 +58,6 @@ class PatientAdmin(
     readonly_fields = ["birth_year"]
     inlines = [IdentifierInline, CoverageInline, ClinicalFactInline]
     list_select_related = ["home_location"]
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
-    ) -> HttpResponse:
-        response = super().change_view(request, object_id, form_url, extra_context)
-        # Opening a patient's record in admin is a PHI access, like the console panel.
-        if request.method == "GET" and response.status_code == 200:
-            patient = self.get_object(request, object_id)
-            if patient is not None:
-                accessed.send(sender=m.Patient, instance=patient)
-        return response
 
     def blind_search_q(self, term: str) -> Q:
         return patient_match_q(term)

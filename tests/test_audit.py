@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from auditlog.context import set_actor
-from auditlog.models import LogEntry
 
 from config.audit import audit_access, audit_access_by_id
+from config.models import AuditEntry as LogEntry
 from patients.models import Patient
 from tests import factories as f
 

@@ -32,12 +32,18 @@ class TableProgress:
     done: bool = False
 
 
+# Tables whose rows the database refuses to update (the append-only audit trail): their
+# ciphertexts stay under the key that wrote them, which stays in the ring until archived.
+APPEND_ONLY_TABLES = frozenset({"config_auditentry"})
+
+
 def encrypted_models(models: Iterable[type[Model]]) -> list[type[Model]]:
     return [
         m
         for m in models
         if not m._meta.abstract
         and not m._meta.proxy
+        and m._meta.db_table not in APPEND_ONLY_TABLES
         and any(isinstance(f, (EncryptedMixin, *DERIVED)) for f in m._meta.concrete_fields)
     ]
 

@@ -136,7 +136,7 @@ CSRF_TRUSTED_ORIGINS = [
 # Apps
 # ---------------------------------------------------------------------------
 DJANGO_APPS = [
-    "django.contrib.admin",
+    "config.apps.HubAdminConfig",  # django.contrib.admin, auditing PHI it shows
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -153,6 +153,8 @@ THIRD_PARTY_APPS = [
     "axes",
 ]
 LOCAL_APPS = [
+    # config holds the audit trail's tables (the hash-chained log entry).
+    "config.apps.HubConfig",
     "scheduling",
     "patients",
     "billing",
@@ -173,6 +175,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "config.audit_surface.AuditSurfaceMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -320,6 +323,17 @@ INTEGRATIONS_RETRY_CAP_SECONDS = env_int("INTEGRATIONS_RETRY_CAP_SECONDS", 3600)
 # Refuse plain MLLP, unbound MLLP senders and http:// FHIR endpoints unless a connector
 # explicitly allows plain transport (integrations.mllp.peers). On in production.
 INTEGRATIONS_REQUIRE_SECURE_TRANSPORT = env_bool("INTEGRATIONS_REQUIRE_SECURE_TRANSPORT", False)
+
+# ---------------------------------------------------------------------------
+# Audit trail
+# ---------------------------------------------------------------------------
+# auditlog's LogEntry with the hash chain and the actor kept as text (config.models).
+AUDITLOG_LOGENTRY_MODEL = "config.AuditEntry"
+# How long audit entries are kept before a prefix may be archived (HIPAA 164.316(b)(2)).
+AUDIT_RETENTION_YEARS = env_int("AUDIT_RETENTION_YEARS", 6)
+# The model whose record the accounting of disclosures is about (config names it by
+# label, as AUTH_USER_MODEL does, because it sits below the apps).
+HUB_PATIENT_MODEL = "patients.Patient"
 
 LOGGING = {
     "version": 1,

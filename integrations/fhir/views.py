@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 
+from config.audit import audit_access
 from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
 from patients.models import Patient
 from patients.mpi.upsert import dob_index, identifier_index
@@ -300,14 +301,22 @@ def _paging(params: QueryDict) -> tuple[int, int]:
     return max(count, 0), offset
 
 
-def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
+# Resources that carry PHI: showing one writes an ACCESS entry for the row behind it.
+PHI_TYPES = {"Patient", "Appointment"}
+
+
+def _search(
+    request: HttpRequest, user: Any, resource_type: str, params: QueryDict, surface: str
+) -> HttpResponse:
     try:
-        return _search_parsed(request, resource_type, params)
+        return _search_parsed(request, user, resource_type, params, surface)
     except sp.SearchValueError as exc:
         raise FhirError(400, "invalid", str(exc)) from None
 
 
-def _search_parsed(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
+def _search_parsed(
+    request: HttpRequest, user: Any, resource_type: str, params: QueryDict, surface: str
+) -> HttpResponse:
     count, offset = _paging(params)
     if resource_type == "Schedule":
         pairs = _schedules(params)
@@ -325,11 +334,14 @@ def _search_parsed(request: HttpRequest, resource_type: str, params: QueryDict) 
         ids = [sp.resource_id(v, "_id") for v in sp.split_or(params.getlist("_id"))]
         qs = qs.filter(pk__in=[pk for pk in ids if pk is not None])
     total = qs.count()
-    items = [to_resource(obj) for obj in qs[offset : offset + count]]
+    rows = list(qs[offset : offset + count])
+    items = [to_resource(obj) for obj in rows]
+    if resource_type in PHI_TYPES:
+        audit_access(actor=user, instances=rows, surface=surface)
     return fhir_response(_bundle(request, resource_type, items, total, params, offset, count))
 
 
-def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
+def _read(user: Any, resource_type: str, resource_id: str) -> dict[str, Any]:
     if resource_type == "Schedule":
         try:
             key = _schedule_key(resource_id)
@@ -359,7 +371,10 @@ def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
     obj = build_qs(QueryDict()).filter(pk=int(resource_id)).first()
     if obj is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
-    return to_resource(obj)
+    resource = to_resource(obj)
+    if resource_type in PHI_TYPES:
+        audit_access(actor=user, instances=[obj], surface="fhir.read")
+    return resource
 
 
 # -- endpoints -------------------------------------------------------------------------
@@ -376,7 +391,7 @@ def type_endpoint(request: HttpRequest, user: Any, resource_type: str) -> HttpRe
         raise FhirError(404, "not-supported", ERR_UNKNOWN_TYPE)
     if request.method == "GET":
         require(user, VIEW_PERMS[resource_type])
-        return _search(request, resource_type, request.GET)
+        return _search(request, user, resource_type, request.GET, "fhir.search")
     if request.method == "POST" and resource_type == "Appointment":
         require(user, BOOK_PERM)
         from .operations import appointment_create
@@ -395,7 +410,7 @@ def search_post(request: HttpRequest, user: Any, resource_type: str) -> HttpResp
     require(user, VIEW_PERMS[resource_type])
     params = request.POST.copy()
     params.update(request.GET)
-    return _search(request, resource_type, params)
+    return _search(request, user, resource_type, params, "fhir._search")
 
 
 @fhir_view
@@ -407,7 +422,7 @@ def instance_endpoint(
     if request.method != "GET":
         raise FhirError(405, "not-supported", ERR_METHOD)
     require(user, VIEW_PERMS[resource_type])
-    return fhir_response(_read(resource_type, resource_id))
+    return fhir_response(_read(user, resource_type, resource_id))
 
 
 @fhir_view

@@ -12,6 +12,8 @@ from typing import Any, cast
 from django.db import transaction
 from django.utils import timezone
 
+from config.audit import audit_set
+
 from ..models import (
     ClinicalFact,
     Coverage,
@@ -56,8 +58,14 @@ def patient_merge(
     Coverage.objects.filter(pk__in=clash).update(active=False)
     snapshot["coverages_deactivated"] = clash
     PatientIdentifier.objects.filter(pk__in=snapshot["identifiers"]).update(patient=survivor)
-    merged.clinical_facts.update(patient=survivor)
+    ClinicalFact.objects.filter(pk__in=snapshot["clinical_facts"]).update(patient=survivor)
     Coverage.objects.filter(pk__in=snapshot["coverages"]).update(patient=survivor)
+    # Set-based updates send no signals: their audit entries are written here, in the
+    # merge's transaction.
+    audit_set(Coverage, clash, "active", True, False)
+    audit_set(PatientIdentifier, snapshot["identifiers"], "patient", merged.pk, survivor.pk)
+    audit_set(ClinicalFact, snapshot["clinical_facts"], "patient", merged.pk, survivor.pk)
+    audit_set(Coverage, snapshot["coverages"], "patient", merged.pk, survivor.pk)
     # Appointments, calls and waitlist entries (scheduling) and encounters (billing) move
     # in their apps' receivers, which return what they moved for the snapshot.
     for _, moved in patient_merged.send(
@@ -98,6 +106,11 @@ def patient_unmerge(*, merge: PatientMerge, by: Any = None) -> Patient:
     ClinicalFact.objects.filter(pk__in=snap.get("clinical_facts", [])).update(patient=merged)
     Coverage.objects.filter(pk__in=snap.get("coverages", [])).update(patient=merged)
     Coverage.objects.filter(pk__in=snap.get("coverages_deactivated", [])).update(active=True)
+    survivor_id = merge.survivor_id
+    audit_set(PatientIdentifier, snap.get("identifiers", []), "patient", survivor_id, merged.pk)
+    audit_set(ClinicalFact, snap.get("clinical_facts", []), "patient", survivor_id, merged.pk)
+    audit_set(Coverage, snap.get("coverages", []), "patient", survivor_id, merged.pk)
+    audit_set(Coverage, snap.get("coverages_deactivated", []), "active", False, True)
     merged.status = Patient.Status.ACTIVE
     merged.merged_into = None
     merged.save(update_fields=["status", "merged_into", "updated_at"])

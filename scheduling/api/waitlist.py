@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import validated_input
+from config.audit import audit_access_rows
 from patients.models import Patient
 
 from .. import selectors, services
@@ -72,4 +73,9 @@ class WaitlistMatchesView(ServiceView):
     def get(self, request: Request, slot_id: int) -> Response:
         slot = get_object_or_404(Slot, pk=slot_id)
         matches = selectors.waitlist_matches_for_slot(slot=slot)
+        audit_access_rows(
+            actor=request.user,
+            model=Patient,
+            shown=[(m.patient_id, {"waitlist": m.entry_id}) for m in matches],
+        )
         return Response(WaitlistMatchOutput([match_data(m) for m in matches], many=True).data)

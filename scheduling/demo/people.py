@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth.models import Group, User
 
-from config.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
+from config.roles import ADMIN, AGENT, BILLER, COMPLIANCE, OPS_MANAGER
 from patients.models import (
     ClinicalFact,
     Coverage,
@@ -60,8 +60,9 @@ def pms_system(location_code: str) -> str:
 
 
 def build_users(net: Network) -> dict[str, list[User]]:
-    groups = {name: Group.objects.get(name=name) for name in (AGENT, OPS_MANAGER, BILLER, ADMIN)}
-    users: dict[str, list[User]] = {AGENT: [], OPS_MANAGER: [], BILLER: [], ADMIN: []}
+    roles = (AGENT, OPS_MANAGER, BILLER, COMPLIANCE, ADMIN)
+    groups = {name: Group.objects.get(name=name) for name in roles}
+    users: dict[str, list[User]] = {name: [] for name in roles}
 
     def make(
         username: str, role: str, first: str, last: str, region_index: int | None = None
@@ -89,6 +90,7 @@ def build_users(net: Network) -> dict[str, list[User]]:
         make(f"agent{n:02d}", AGENT, "Agent", f"{n:02d}", n)
     make("ops", OPS_MANAGER, "Olive", "Ops")
     make("biller", BILLER, "Bill", "Coder")
+    make("compliance", COMPLIANCE, "Priya", "Privacy")
     make("admin", ADMIN, "Ada", "Admin")
     return users
 

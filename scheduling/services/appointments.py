@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.audit import audit_set
 from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
@@ -178,7 +179,8 @@ def _take_off_schedule(
 
 def _attach_patient(call: Call | None, patient: Patient) -> None:
     if call is not None and call.patient_id is None:
-        Call.objects.filter(pk=call.pk, patient__isnull=True).update(patient=patient)
+        if Call.objects.filter(pk=call.pk, patient__isnull=True).update(patient=patient):
+            audit_set(Call, [call.pk], "patient", None, patient.pk)  # update() sends no signal
         call.patient = patient
 
 

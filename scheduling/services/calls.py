@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from config.audit import audit_set
 from patients.models import Patient
 
 from ..models import (
@@ -45,7 +46,12 @@ def call_start(
 def call_attach_patient(*, call: Call, patient: Patient, by: User) -> Call:
     """The caller was identified: the call is about this patient (FCR counts per patient)."""
     _check_call(call, by)
-    Call.objects.filter(pk=call.pk).update(patient=patient)
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().filter(pk=call.pk)
+        before = locked.values_list("patient_id", flat=True).get()
+        Call.objects.filter(pk=call.pk).update(patient=patient)
+        # update() sends no signal: the change is audited here, in its transaction.
+        audit_set(Call, [call.pk], "patient", before, patient.pk)
     call.patient = patient
     return call
 

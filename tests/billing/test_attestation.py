@@ -4,7 +4,6 @@ attestation with a reason can."""
 from __future__ import annotations
 
 import pytest
-from auditlog.models import LogEntry
 
 from billing import scrubber as s
 from billing.documentation import ProcedureLine
@@ -17,6 +16,7 @@ from billing.services import (
     claim_fix,
     encounter_document,
 )
+from config.models import AuditEntry as LogEntry
 from tests.billing import builders as b
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from auditlog.models import LogEntry
 from django.utils import timezone
 
+from config.models import AuditEntry as LogEntry
 from tests import factories as f
 
 HX = {"HX-Request": "true"}

@@ -13,6 +13,7 @@ LINKS = {
     "KPIs": "/kpi/",
     "Integration health": "/integrations/health/",
     "Billing": "/billing/",
+    "Compliance": "/compliance/",
     "Admin": "/admin/",
 }
 
@@ -33,7 +34,11 @@ def nav_links(client, user) -> dict[str, str]:
         ("agent", ["Console"]),
         ("ops_manager", ["KPIs", "Integration health"]),
         ("biller", ["Billing"]),
-        ("admin_user", ["Console", "KPIs", "Integration health", "Billing", "Admin"]),
+        ("compliance_officer", ["Compliance"]),
+        (
+            "admin_user",
+            ["Console", "KPIs", "Integration health", "Billing", "Compliance", "Admin"],
+        ),
         ("outsider", []),
     ],
 )

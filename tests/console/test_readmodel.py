@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from auditlog.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from billing.models import EligibilityCheck
+from config.models import AuditEntry as LogEntry
 from patients.models import ClinicalFact, PatientIdentifier
 from scheduling.console.readmodel import patient_context, patient_search
 from scheduling.models import Appointment, Waitlist

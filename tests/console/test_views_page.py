@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from auditlog.models import LogEntry
 
+from config.models import AuditEntry as LogEntry
 from patients.models import Patient
 from scheduling.models import Appointment
 from tests import factories as f

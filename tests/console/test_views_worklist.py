@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from auditlog.models import LogEntry
 from django.utils import timezone
 
+from config.models import AuditEntry as LogEntry
 from scheduling import services
 from scheduling.models import Call, Callback, Waitlist
 from tests import factories as f

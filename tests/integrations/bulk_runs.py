@@ -7,11 +7,11 @@ import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
-from auditlog.models import LogEntry
 from django.contrib.auth.models import User
 from django.db import transaction
 
 from billing.models import EligibilityCheck, Encounter
+from config.models import AuditEntry as LogEntry
 from integrations import inbound
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message, OutboxEvent

@@ -10,10 +10,10 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
+from config.models import AuditEntry as LogEntry
 from config.roles import AGENT
 from integrations import inbound
 from integrations.ledger import inbound_store_batch

@@ -8,9 +8,9 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.auth.models import User
 
+from config.models import AuditEntry as LogEntry
 from scheduling.models import AppointmentSlot, AppointmentType, Hold
 from tests import factories as f
 

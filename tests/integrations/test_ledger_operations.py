@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.auth.models import Permission, User
 
+from config.models import AuditEntry as LogEntry
 from integrations import inbound
 from integrations.ledger import inbound_store_batch
 from integrations.models import Message

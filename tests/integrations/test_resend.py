@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from auditlog.models import LogEntry
 
+from config.models import AuditEntry as LogEntry
 from integrations.models import Connector, Message
 from integrations.relay import outbox_relay
 from tests import factories as f

@@ -7,8 +7,8 @@ import io
 import re
 
 import pytest
-from auditlog.models import LogEntry
 
+from config.models import AuditEntry as LogEntry
 from scheduling.kpi.filters import ERROR_RANGE_ORDER
 from scheduling.kpi.registry import DRILLS
 

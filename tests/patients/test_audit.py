@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 
+from config.models import AuditEntry as LogEntry
 from patients.models import Patient
 from tests import factories as f
 
@@ -58,7 +58,7 @@ def test_an_admin_edit_is_attributed_to_the_admin(client, admin_user):
 def test_audit_entries_are_visible_in_admin(client, admin_user):
     f.patient()
     client.force_login(admin_user)
-    assert client.get("/admin/auditlog/logentry/").status_code == 200
+    assert client.get("/admin/config/auditentry/").status_code == 200
 
 
 def test_opening_a_patient_in_admin_logs_an_access(client, admin_user):

@@ -4,9 +4,9 @@ console's read model."""
 from __future__ import annotations
 
 import pytest
-from auditlog.models import LogEntry
 from django.core.management import call_command
 
+from config.models import AuditEntry as LogEntry
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -52,10 +52,14 @@ def patient_time_zone(patient: Patient) -> str | None:
 
 def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[PatientHit]:
     """``patients.selectors.patient_search``, each hit also listing the locations that
-    booked the patient, so an agent sees everywhere the caller is known."""
-    return _patient_search(
+    booked the patient, so an agent sees everywhere the caller is known. Every hit
+    shown is an audited access."""
+    hits = _patient_search(
         query=query, user=user, limit=limit, locations_seen=patient_locations_seen
     )
+    # A result list shows names, birth dates and phones: one ACCESS entry per hit.
+    audit_access(actor=user, instances=[hit.patient for hit in hits])
+    return hits
 
 
 @dataclass

@@ -89,7 +89,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"\nCare Hub is running at http://{opts['host']}:{opts['port']}/")
         )
         self.stdout.write(
-            "Logins (password 'carehub-demo'): agent, agent2 (agents), ops, biller, admin"
+            "Logins (password 'carehub-demo'): agent, agent2 (agents), ops, biller, compliance, "
+            "admin"
         )
         if mllp:
             self.stdout.write(f"HL7 v2 (MLLP) listener on {opts['host']}:{opts['mllp_port']}")

@@ -200,5 +200,7 @@ class Command(BaseCommand):
                 "scheduling.AgentProfile",
             ]:
                 apps.get_model(label).objects.all().delete()
-            User.objects.filter(username__in=["agent", "agent2", "ops", "biller", "admin"]).delete()
+            User.objects.filter(
+                username__in=["agent", "agent2", "ops", "biller", "compliance", "admin"]
+            ).delete()
             User.objects.filter(username__regex=r"^agent\d\d$").delete()
