@@ -12,6 +12,8 @@ AGENT = "agent"
 OPS_MANAGER = "ops_manager"
 BILLER = "biller"
 ADMIN = "admin"
+# Reads the audit trail and break-glass widens; signs in with MFA like every role above agent.
+COMPLIANCE = "compliance"
 
 # "app_label.codename" names from config.permissions; "*" is every permission.
 ROLE_PERMISSIONS: dict[str, list[str]] = {

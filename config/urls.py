@@ -6,12 +6,15 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
 from . import views
+from .security import mfa_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/mfa/", mfa_views.mfa_verify, name="mfa-verify"),
+    path("accounts/mfa/setup/", mfa_views.mfa_setup, name="mfa-setup"),
     path("admin/", admin.site.urls),
     path("console/", include("scheduling.console.urls")),
     path("kpi/", include("scheduling.kpi.urls")),

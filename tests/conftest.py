@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from config.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
+from tests.mfa import VerifiedClient
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "var", "test-artifacts")
 
@@ -17,6 +18,12 @@ def _user(username: str, role: str | None) -> User:
     if role:
         user.groups.add(Group.objects.get(name=role))
     return user
+
+
+@pytest.fixture
+def client() -> VerifiedClient:
+    """pytest-django's client, whose force_login also passes the second factor."""
+    return VerifiedClient()
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from config.settings import DEVELOPMENT, hub_env, settings_module
 
 
 class Command(BaseCommand):
@@ -21,7 +23,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         bin_dir = os.path.dirname(sys.executable)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The processes run production settings unless HUB_ENV=development asks otherwise
+        # (make run does, for the demo on plain http://127.0.0.1).
+        try:
+            module = settings_module()
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
+        if hub_env() != DEVELOPMENT and not os.environ.get("SECRET_KEY"):
+            raise CommandError(
+                "Production settings need SECRET_KEY (and CACHE_URL, ALLOWED_HOSTS); "
+                "for the demo run with HUB_ENV=development."
+            )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": module}
         commands = {
             "web": [
                 os.path.join(bin_dir, "gunicorn"),
@@ -58,6 +71,9 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             "Logins (password 'carehub-demo'): agent, agent2 (agents), ops, biller, admin"
+        )
+        self.stdout.write(
+            "ops, biller and admin enrol an authenticator app (TOTP) at their first sign-in."
         )
         self.stdout.write(f"Processes: {', '.join(procs)}. Ctrl-C stops them all.\n")
 
