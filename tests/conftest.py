@@ -4,6 +4,7 @@ import os
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 
 from config.roles import ADMIN, AGENT, BILLER, OPS_MANAGER
 from tests.mfa import VerifiedClient
@@ -18,6 +19,13 @@ def _user(username: str, role: str | None) -> User:
     if role:
         user.groups.add(Group.objects.get(name=role))
     return user
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Sign-in throttles and token rate limits count in the cache: each test starts at 0."""
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -71,7 +71,8 @@ def login_failure_count(sender: Any, credentials: Any, request: Any = None, **_:
         failures = 1
     if failures == settings.LOGIN_IP_FAILURE_LIMIT:
         logger.warning("sign-in throttled for address %s for %s s", ip, remaining)
-        _report(event="sign_in_address_throttled", username=None, ip=ip)
+        username = credentials.get("username") if isinstance(credentials, dict) else None
+        _report(event="sign_in_address_throttled", username=username, ip=ip)
 
 
 def lockout_report(sender: Any, request: Any, username: str, ip_address: str, **_: Any) -> None:
