@@ -59,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         perms.VIEW_REMITTANCE_CLAIM,
         perms.CHANGE_REMITTANCE_CLAIM,
     ],
+    # Reviews break-glass widens (in the admin, as staff).
+    COMPLIANCE: [perms.VIEW_ACCESS_WIDEN],
     ADMIN: ["*"],
 }
 

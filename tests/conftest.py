@@ -63,6 +63,14 @@ def admin_user(db) -> User:
 
 
 @pytest.fixture
+def admin_client(admin_user) -> VerifiedClient:
+    """pytest-django's admin_client, signed in with the second factor too."""
+    client = VerifiedClient()
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
 def outsider(db) -> User:
     """Logged in, but in no role."""
     return _user("outsider.test", None)

@@ -155,9 +155,11 @@ def _bundle(entries: list[dict[str, Any]], outcome: dict[str, Any] | None = None
 def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
     """$find: ranked proposals from the slot finder; exclusions ride along as an
     OperationOutcome with one information issue per excluded location or provider."""
-    from scheduling.selectors import slot_search
+    from scheduling.selectors import patient_in_scope, slot_search
 
     patient = _patient(_param(parameters, "patient"))
+    if not patient_in_scope(user, patient.pk):
+        raise FhirError(400, "invalid", ERR_NO_PATIENT)  # as if unknown: scope confirms nothing
     atype = _type(_param(parameters, "service-type") or _param(parameters, "visit-type"))
 
     def day(name: str) -> date | None:

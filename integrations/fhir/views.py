@@ -16,9 +16,15 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 
-from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
+from config.permissions import (
+    ACCESS_ALL_REGIONS,
+    ADD_APPOINTMENT,
+    VIEW_APPOINTMENT,
+    VIEW_PATIENT,
+)
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
+from scheduling.selectors import appointments_in_scope, patients_in_scope
 
 from . import resources as r
 from .http import (
@@ -32,6 +38,10 @@ from .http import (
     require,
 )
 
+ERR_PATIENT_SEARCH_NEEDS_PARAMS = (
+    "Patient search needs at least one of: identifier, name, family, given, birthdate, _id."
+)
+PATIENT_SEARCH_PARAMS = ("identifier", "name", "family", "given", "birthdate", "_id")
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
 
@@ -287,14 +297,30 @@ def _paging(params: QueryDict) -> tuple[int, int]:
     return max(count, 0), offset
 
 
-def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
+def _in_scope(user: Any, resource_type: str, qs: QuerySet[Any]) -> QuerySet[Any]:
+    """Patients and appointments outside an agent's region are absent (404, not 403)."""
+    if resource_type == "Patient":
+        return patients_in_scope(user, qs)
+    if resource_type == "Appointment":
+        return appointments_in_scope(user, qs)
+    return qs
+
+
+def _search(request: HttpRequest, user: Any, resource_type: str, params: QueryDict) -> HttpResponse:
     count, offset = _paging(params)
+    if (
+        resource_type == "Patient"
+        and not user.has_perm(ACCESS_ALL_REGIONS)
+        and not any(v.strip() for name in PATIENT_SEARCH_PARAMS for v in params.getlist(name))
+    ):
+        # An agent looks a caller up; listing every patient page by page is not that.
+        raise FhirError(400, "required", ERR_PATIENT_SEARCH_NEEDS_PARAMS)
     if resource_type == "Schedule":
         pairs = _schedules(params)
         items = [r.schedule_resource(p, loc) for p, loc in pairs[offset : offset + count]]
         return fhir_response(_bundle(request, "Schedule", items, len(pairs), params, offset, count))
     build_qs, to_resource = SEARCHES[resource_type]
-    qs = build_qs(params)
+    qs = _in_scope(user, resource_type, build_qs(params))
     if (
         resource_type in {"Patient", "Practitioner", "Location", "Slot", "Appointment"}
         and "_id" in params
@@ -305,7 +331,7 @@ def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> Http
     return fhir_response(_bundle(request, resource_type, items, total, params, offset, count))
 
 
-def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
+def _read(user: Any, resource_type: str, resource_id: str) -> dict[str, Any]:
     if resource_type == "Schedule":
         try:
             provider_id, location_id = _schedule_key(resource_id)
@@ -322,7 +348,7 @@ def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
     if not resource_id.isdigit():
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     build_qs, to_resource = SEARCHES[resource_type]
-    obj = build_qs(QueryDict()).filter(pk=int(resource_id)).first()
+    obj = _in_scope(user, resource_type, build_qs(QueryDict())).filter(pk=int(resource_id)).first()
     if obj is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     return to_resource(obj)
@@ -342,7 +368,7 @@ def type_endpoint(request: HttpRequest, user: Any, resource_type: str) -> HttpRe
         raise FhirError(404, "not-supported", ERR_UNKNOWN_TYPE)
     if request.method == "GET":
         require(user, VIEW_PERMS[resource_type])
-        return _search(request, resource_type, request.GET)
+        return _search(request, user, resource_type, request.GET)
     if request.method == "POST" and resource_type == "Appointment":
         require(user, BOOK_PERM)
         from .operations import appointment_create
@@ -361,7 +387,7 @@ def search_post(request: HttpRequest, user: Any, resource_type: str) -> HttpResp
     require(user, VIEW_PERMS[resource_type])
     params = request.POST.copy()
     params.update(request.GET)
-    return _search(request, resource_type, params)
+    return _search(request, user, resource_type, params)
 
 
 @fhir_view
@@ -373,7 +399,7 @@ def instance_endpoint(
     if request.method != "GET":
         raise FhirError(405, "not-supported", ERR_METHOD)
     require(user, VIEW_PERMS[resource_type])
-    return fhir_response(_read(resource_type, resource_id))
+    return fhir_response(_read(user, resource_type, resource_id))
 
 
 @fhir_view

@@ -6,6 +6,12 @@ and a patient's history); callers import every public name from ``scheduling.sel
 
 from __future__ import annotations
 
+from .access import (
+    appointments_in_scope,
+    patient_in_scope,
+    patients_in_scope,
+    scoped_region_id,
+)
 from .agents import home_region_id
 from .appointments import (
     appointment_by_external_id,
@@ -40,9 +46,13 @@ __all__ = [
     "SlotSearchResult",
     "WaitlistMatch",
     "appointment_by_external_id",
+    "appointments_in_scope",
     "home_region_id",
     "patient_appointments",
+    "patient_in_scope",
     "patient_locations_seen",
+    "patients_in_scope",
+    "scoped_region_id",
     "slot_network_reasons",
     "slot_search",
     "waitlist_matches_for_slot",

@@ -15,6 +15,7 @@ from __future__ import annotations
 # The waitlist matches are reads (selectors); re-exported because the contract lists
 # them beside the services that free slots.
 from ..selectors import waitlist_matches_for_slot, waitlist_matches_for_slots
+from .access import access_widen
 from .appointments import (
     appointment_book,
     appointment_cancel,
@@ -24,6 +25,7 @@ from .appointments import (
 from .calls import call_attach_patient, call_start, call_wrap_up
 from .errors import (
     AppointmentNotActive,
+    AppointmentNotFound,
     AppointmentNotStarted,
     CallAlreadyEnded,
     CallNotYours,
@@ -35,6 +37,7 @@ from .errors import (
     InvalidTimeOfDay,
     NetworkOverrideNotAllowed,
     PatientMerged,
+    PatientNotFound,
     RoomUnavailable,
     RuleViolation,
     SchedulingError,
@@ -43,6 +46,8 @@ from .errors import (
     SlotUnavailable,
     SlotWrongFit,
     WaitlistWindowInvalid,
+    WidenNeedsCall,
+    WidenReasonMissing,
 )
 from .external import (
     EXTERNAL_STATUS_EVENTS,
@@ -61,6 +66,7 @@ from .waitlist import waitlist_add
 __all__ = [
     "EXTERNAL_STATUS_EVENTS",
     "AppointmentNotActive",
+    "AppointmentNotFound",
     "AppointmentNotStarted",
     "BatchDeclined",
     "CallAlreadyEnded",
@@ -76,6 +82,7 @@ __all__ = [
     "MaterializeResult",
     "NetworkOverrideNotAllowed",
     "PatientMerged",
+    "PatientNotFound",
     "RoomUnavailable",
     "RuleViolation",
     "SchedulingError",
@@ -84,6 +91,9 @@ __all__ = [
     "SlotUnavailable",
     "SlotWrongFit",
     "WaitlistWindowInvalid",
+    "WidenNeedsCall",
+    "WidenReasonMissing",
+    "access_widen",
     "appointment_book",
     "appointment_cancel",
     "appointment_cancel_external",
