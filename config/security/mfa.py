@@ -19,6 +19,8 @@ from django_otp import devices_for_user
 
 from config.roles import ADMIN, AGENT, BILLER, COMPLIANCE, OPS_MANAGER
 
+from .oidc import signed_in_with_oidc
+
 MFA_ROLES = frozenset({ADMIN, OPS_MANAGER, BILLER, COMPLIANCE})
 ERR_MFA_REQUIRED = "Two-factor sign-in required: finish it in the browser, or use a Bearer token."
 # Reachable between the password and the second factor.
@@ -57,6 +59,7 @@ class MfaRequiredMiddleware:
         if (
             user.is_authenticated
             and not user.is_verified()
+            and not (settings.OIDC_IDP_ENFORCES_MFA and signed_in_with_oidc(request))
             and not request.path.startswith(OPEN_PATHS)
             and mfa_required(user)
         ):
