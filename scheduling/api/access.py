@@ -19,10 +19,16 @@ class AccessWidenView(ServiceView):
     patient's context and bookings are reachable until that call is wrapped up."""
 
     class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "AccessWidenInput"
+
         call_id = serializers.IntegerField()
         reason = serializers.CharField(max_length=200)
 
     class Output(serializers.Serializer):
+        class Meta:
+            ref_name = "AccessWidenOutput"
+
         widen_id = serializers.IntegerField()
         patient_id = serializers.IntegerField()
         call_id = serializers.IntegerField()

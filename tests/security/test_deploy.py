@@ -14,7 +14,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SERVICE_VARS = {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "HUB_ENV"}
+# What the test run itself sets (browser tests set DJANGO_ALLOW_ASYNC_UNSAFE) is no part
+# of a deployment's environment.
+SERVICE_VARS = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "HUB_ENV",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
