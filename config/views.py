@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from config.permissions import USE_CONSOLE, VIEW_KPI, VIEW_MESSAGE, WORK_CLAIMS
+from config.security.mfa import has_device
+from config.security.throttle import sign_in_lockouts_recent
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,12 @@ def home(request: HttpRequest) -> HttpResponse:
         links.append(("Integration health", "/integrations/health/"))
     if user.is_staff:
         links.append(("Administration", "/admin/"))
-    return render(request, "home.html", {"links": links})
+    context = {
+        "links": links,
+        "can_enrol_mfa": not has_device(user),
+        "lockouts": sign_in_lockouts_recent() if user.is_staff else None,
+    }
+    return render(request, "home.html", context)
 
 
 def _database_ok() -> bool:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from auditlog.models import LogEntry
 from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,6 +26,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from config.audit import audit_security_event
 
@@ -88,6 +91,18 @@ def _report(*, event: str, username: str | None, ip: str) -> None:
     )
     if user is not None:
         audit_security_event(actor=None, instance=user, event=event, ip=ip)
+
+
+def sign_in_lockouts_recent(hours: int = 24) -> dict[str, int]:
+    """What admins see on their home page: usernames locked and addresses throttled
+    in the last ``hours``, from the audit entries written above."""
+    since = timezone.now() - timedelta(hours=hours)
+    recent = LogEntry.objects.filter(timestamp__gte=since)
+    return {
+        "locked": recent.filter(additional_data__event="sign_in_locked_out").count(),
+        "throttled": recent.filter(additional_data__event="sign_in_address_throttled").count(),
+        "hours": hours,
+    }
 
 
 class AddressThrottleBackend:

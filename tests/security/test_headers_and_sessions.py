@@ -87,3 +87,19 @@ def test_a_busy_session_still_ends_at_the_absolute_lifetime(client, agent, setti
     response = client.get("/console/")
 
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_every_polling_element_marks_itself_as_background():
+    """A poll without the header would keep an unattended session alive forever."""
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    polling = [
+        (path, line)
+        for path in templates.rglob("*.html")
+        for line in path.read_text().splitlines()
+        if 'hx-trigger="every' in line
+    ]
+    assert polling  # the integration-health page polls
+    for path, line in polling:
+        assert BACKGROUND_HEADER in line, path

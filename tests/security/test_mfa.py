@@ -125,3 +125,10 @@ def test_the_next_parameter_cannot_send_the_user_off_site(biller):
         "/accounts/mfa/", {"code": totp_code(device), "next": "https://evil.example/"}
     )
     assert response["Location"] == "/"
+
+
+def test_an_agent_is_offered_enrolment_and_then_no_longer(client, agent):
+    client.force_login(agent)  # the test client enrols a device for whoever it signs in
+    assert "Set up two-factor sign-in" not in client.get("/").content.decode()
+    TOTPDevice.objects.filter(user=agent).delete()
+    assert "Set up two-factor sign-in" in client.get("/").content.decode()

@@ -70,3 +70,14 @@ def test_the_admin_login_form_is_throttled_too(db, settings):
         "/admin/login/", {"username": "nobody9", "password": "x"}
     )
     assert response.status_code == 429 and response["Retry-After"]
+
+
+def test_admins_see_recent_lockouts_on_their_home_page(client, agent, admin_user, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in("agent.test", "wrong", ATTACKER)
+    client.force_login(admin_user)
+
+    html = client.get("/").content.decode()
+
+    assert "1 lockout," in html and "/admin/axes/accessattempt/" in html
+    assert client.get("/admin/axes/accessattempt/").status_code == 200
