@@ -12,6 +12,12 @@ from .access import (
     patients_in_scope,
     scoped_region_id,
 )
+from .agent_work import (
+    agent_live_hold,
+    agent_open_call,
+    agent_recent_abandoned_call,
+    calls_open_past_limit,
+)
 from .agents import home_region_id
 from .appointments import (
     appointment_by_external_id,
@@ -45,8 +51,12 @@ __all__ = [
     "SlotRow",
     "SlotSearchResult",
     "WaitlistMatch",
+    "agent_live_hold",
+    "agent_open_call",
+    "agent_recent_abandoned_call",
     "appointment_by_external_id",
     "appointments_in_scope",
+    "calls_open_past_limit",
     "home_region_id",
     "patient_appointments",
     "patient_in_scope",

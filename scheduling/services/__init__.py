@@ -16,13 +16,14 @@ from __future__ import annotations
 # them beside the services that free slots.
 from ..selectors import waitlist_matches_for_slot, waitlist_matches_for_slots
 from .access import access_widen
+from .agents import agent_shortcuts_set
 from .appointments import (
     appointment_book,
     appointment_cancel,
     appointment_reschedule,
     freed_slot_ids,
 )
-from .calls import call_attach_patient, call_start, call_wrap_up
+from .calls import call_abandon, call_attach_patient, call_start, call_wrap_up
 from .errors import (
     AppointmentNotActive,
     AppointmentNotFound,
@@ -94,6 +95,7 @@ __all__ = [
     "WidenNeedsCall",
     "WidenReasonMissing",
     "access_widen",
+    "agent_shortcuts_set",
     "appointment_book",
     "appointment_cancel",
     "appointment_cancel_external",
@@ -103,6 +105,7 @@ __all__ = [
     "appointment_update_external",
     "appointments_change_external_batch",
     "appointments_record_external_batch",
+    "call_abandon",
     "call_attach_patient",
     "call_start",
     "call_wrap_up",
