@@ -8,18 +8,17 @@ production), so the limit holds across every web process.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
 from config.audit import audit_security_event
+from config.security.ratelimit import hit
 
 from .models import DEFAULT_TOKEN_SCOPES, ApiToken
 
@@ -117,17 +116,8 @@ def api_token_admit(key: str, *, path: str, method: str) -> ApiToken:
 
 
 def _rate_admit(token: ApiToken) -> None:
-    """Fixed one-minute windows; add() then incr() is atomic in Redis, so concurrent
-    requests in many processes are all counted."""
-    limit = settings.API_TOKEN_RATE_PER_MINUTE
-    now = time.time()
-    window = int(now // 60)
-    key = f"token-rate:{token.pk}:{window}"
-    cache.add(key, 0, timeout=61)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr: this request opens a new window
-        cache.set(key, 1, timeout=61)
-        used = 1
-    if used > limit:
-        raise exceptions.Throttled(wait=max(1, int((window + 1) * 60 - now)))
+    """A one-minute window per token in the shared cache, so the limit holds across
+    every web process."""
+    used, left = hit(f"token-rate:{token.pk}", 60)
+    if used > settings.API_TOKEN_RATE_PER_MINUTE:
+        raise exceptions.Throttled(wait=left)

@@ -4,7 +4,8 @@ Two limits, each for its own attack. axes locks one username from one address af
 LOGIN_FAILURE_LIMIT failures (guessing one person's password), and an attacker elsewhere
 does not lock that person out. The address budget below caps failed sign-ins from one
 address across all usernames (spraying one password over a user list): past
-LOGIN_IP_FAILURE_LIMIT in a window, that address is refused until the window ends. The
+LOGIN_IP_FAILURE_LIMIT in a window (opened by its first failure), that address is
+refused until the window ends. The
 budget is generous because a call center's agents share one NAT address.
 
 Counts live in the shared cache (Redis in production) so every web process sees them.
@@ -13,7 +14,6 @@ Counts live in the shared cache (Redis in production) so every web process sees 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -22,13 +22,14 @@ from auditlog.models import LogEntry
 from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from config.audit import audit_security_event
+
+from .ratelimit import hit, peek
 
 logger = logging.getLogger(__name__)
 
@@ -38,42 +39,26 @@ ERR_ADDRESS_THROTTLED = (
 REFUSED_ATTR = "hub_sign_in_retry_after"
 
 
-def _window() -> tuple[int, int]:
-    """(window number, seconds until it ends): fixed windows, so Retry-After is exact."""
-    size = settings.LOGIN_IP_WINDOW_SECONDS
-    now = time.time()
-    number = int(now // size)
-    return number, max(1, int((number + 1) * size - now))
-
-
-def _key(ip: str, number: int) -> str:
-    return f"signin-fail:{ip}:{number}"
+def _key(request: Any) -> tuple[str, str]:
+    ip = get_client_ip_address(request) or "unknown"
+    return ip, f"signin-fail:{ip}"
 
 
 def address_retry_after(request: HttpRequest) -> int:
     """Seconds this address must wait before trying again; 0 when it may try now."""
-    number, remaining = _window()
-    failures = cache.get(_key(get_client_ip_address(request) or "unknown", number), 0)
-    return remaining if failures >= settings.LOGIN_IP_FAILURE_LIMIT else 0
+    _ip, key = _key(request)
+    failures, left = peek(key, settings.LOGIN_IP_WINDOW_SECONDS)
+    return left if failures >= settings.LOGIN_IP_FAILURE_LIMIT else 0
 
 
 def login_failure_count(sender: Any, credentials: Any, request: Any = None, **_: Any) -> None:
     """user_login_failed: one more failure against the source address's budget."""
     if request is None:
         return
-    ip = get_client_ip_address(request) or "unknown"
-    number, remaining = _window()
-    key = _key(ip, number)
-    # add() then incr() is atomic on Redis and under LocMemCache's lock: concurrent
-    # failures from many processes are all counted.
-    cache.add(key, 0, timeout=remaining + 1)
-    try:
-        failures = cache.incr(key)
-    except ValueError:  # the window just ended between add and incr
-        cache.set(key, 1, timeout=settings.LOGIN_IP_WINDOW_SECONDS)
-        failures = 1
+    ip, key = _key(request)
+    failures, left = hit(key, settings.LOGIN_IP_WINDOW_SECONDS)
     if failures == settings.LOGIN_IP_FAILURE_LIMIT:
-        logger.warning("sign-in throttled for address %s for %s s", ip, remaining)
+        logger.warning("sign-in throttled for address %s for %s s", ip, left)
         username = credentials.get("username") if isinstance(credentials, dict) else None
         _report(event="sign_in_address_throttled", username=username, ip=ip)
 
