@@ -38,11 +38,13 @@ lock: install
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
 	  --python-version 3.11 -q -o requirements.lock
 
+# The demo runs the development settings on plain http://127.0.0.1; everything else
+# (wsgi, asgi, run_hub without HUB_ENV) runs production settings.
 run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py run_hub $(if $(PORT),--port $(PORT)) $(if $(MLLP_PORT),--mllp-port $(MLLP_PORT))
+	HUB_ENV=development $(PY) manage.py run_hub $(if $(PORT),--port $(PORT)) $(if $(MLLP_PORT),--mllp-port $(MLLP_PORT))
 
 # Debian's chromium for the browser tests (Playwright cannot download its own here).
 browser:

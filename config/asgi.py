@@ -4,5 +4,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+from config.settings import settings_module
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 application = get_asgi_application()

@@ -341,3 +341,29 @@ def audit_access_by_id(
         shown=((pk, additional_data) for pk in pks),
         surface=surface,
     )
+
+
+# --- security events: sign-in, tokens, access scope ------------------------------------------
+
+
+def audit_security_event(
+    *,
+    actor: Any,
+    instance: Model,
+    event: str,
+    action: int = LogEntry.Action.UPDATE,
+    **detail: Any,
+) -> LogEntry:
+    """One entry for a security event about ``instance`` (a user, a token, a patient):
+    ``additional_data`` holds ``{"event": event, **detail}``, so admins and the compliance
+    pages filter on it. ``detail`` must hold no PHI (ids and reasons, not names)."""
+    actor = actor if getattr(actor, "is_authenticated", False) else None
+    entry = LogEntry.objects.log_create(
+        instance,
+        force_log=True,
+        action=action,
+        actor=actor,
+        additional_data={"event": event, **detail},
+    )
+    assert entry is not None  # force_log always writes
+    return entry

@@ -5,7 +5,11 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+from config.settings import settings_module
+
+# A worker started on its own follows HUB_ENV like the web server (production unless
+# development is asked for); manage.py and pytest have set the module before this runs.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -11,6 +11,7 @@ from __future__ import annotations
 USE_CONSOLE = "scheduling.use_console"
 OVERRIDE_NETWORK = "scheduling.override_network"
 VIEW_KPI = "scheduling.view_kpi"
+ACCESS_ALL_REGIONS = "scheduling.access_all_regions"
 WORK_CLAIMS = "billing.work_claims"
 VIEW_RAW_MESSAGE = "integrations.view_raw_message"
 VIEW_DISCLOSURES = "config.view_disclosures"
@@ -31,6 +32,7 @@ VIEW_CALL = "scheduling.view_call"
 ADD_CALL = "scheduling.add_call"
 CHANGE_CALL = "scheduling.change_call"
 VIEW_SLOT = "scheduling.view_slot"
+VIEW_ACCESS_WIDEN = "scheduling.view_accesswiden"
 
 # --- billing ----------------------------------------------------------------------------
 VIEW_CLAIM = "billing.view_claim"

@@ -13,6 +13,8 @@ OPS_MANAGER = "ops_manager"
 BILLER = "biller"
 COMPLIANCE = "compliance"
 ADMIN = "admin"
+# Reads the audit trail and break-glass widens; signs in with MFA like every role above agent.
+COMPLIANCE = "compliance"
 
 # "app_label.codename" names from config.permissions; "*" is every permission.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -58,8 +60,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         perms.VIEW_REMITTANCE_CLAIM,
         perms.CHANGE_REMITTANCE_CLAIM,
     ],
-    # The privacy officer: the accounting of disclosures, nothing clinical besides.
-    COMPLIANCE: [perms.VIEW_DISCLOSURES],
+    # The privacy officer: the accounting of disclosures and the break-glass widens
+    # (in the admin, as staff), nothing clinical besides.
+    COMPLIANCE: [perms.VIEW_DISCLOSURES, perms.VIEW_ACCESS_WIDEN],
     ADMIN: ["*"],
 }
 

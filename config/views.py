@@ -16,6 +16,8 @@ from config.permissions import (
     VIEW_MESSAGE,
     WORK_CLAIMS,
 )
+from config.security.mfa import has_device
+from config.security.throttle import sign_in_lockouts_recent
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,16 @@ def home(request: HttpRequest) -> HttpResponse:
         links.append(("Accounting of disclosures", "/compliance/"))
     if user.is_staff:
         links.append(("Administration", "/admin/"))
+    # One workplace (an agent's console): go straight there. Two-step sign-in set-up is
+    # linked from every page's header, so nobody needs this page to reach it.
     if len(links) == 1:
         return redirect(links[0][1])
-    return render(request, "home.html", {"links": links})
+    context = {
+        "links": links,
+        "can_enrol_mfa": not has_device(user),
+        "lockouts": sign_in_lockouts_recent() if user.is_staff else None,
+    }
+    return render(request, "home.html", context)
 
 
 _FAVICON = Path(__file__).resolve().parent.parent / "static" / "favicon.ico"

@@ -10,6 +10,7 @@ from config.permissions import VIEW_RAW_MESSAGE
 
 from . import models as m
 from . import operations
+from .tokens import api_token_revoke
 
 
 @admin.register(m.Connector)
@@ -159,6 +160,38 @@ class OutboxEventAdmin(AppendOnlyAdmin):
 
 @admin.register(m.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked"]
-    list_filter = ["revoked"]
-    readonly_fields = ["key_hash", "prefix"]
+    """Tokens are issued with ``issue_api_token`` (the key is printed once and only its
+    hash kept), so there is no add page; here they are seen and revoked."""
+
+    list_display = [
+        "prefix",
+        "name",
+        "user",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked",
+    ]
+    list_filter = ["revoked", "expires_at"]
+    search_fields = ["prefix", "name", "user__username"]
+    fields = readonly_fields = (
+        "prefix",
+        "name",
+        "user",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked",
+        "revoked_at",
+    )
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[m.ApiToken]) -> None:
+        count = sum(api_token_revoke(token=token, by=request.user) for token in queryset)
+        self.message_user(request, f"Revoked {count} token(s).")

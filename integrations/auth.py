@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .models import ApiToken
+from .tokens import ERR_BAD_TOKEN, api_token_admit
 
-ERR_BAD_TOKEN = "Invalid or revoked token."  # noqa: S105 (a message, not a secret)
+__all__ = ["ERR_BAD_TOKEN", "BearerTokenAuthentication"]
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer <token>`` for API and FHIR clients."""
+    """``Authorization: Bearer <token>`` for API and FHIR clients: the token must be
+    live, carry the scope the request needs, and be within its rate."""
 
     keyword = "Bearer"
 
@@ -24,14 +25,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         key = header[1].decode("latin-1")
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=ApiToken.hash_key(key), revoked=False)
-            .first()
-        )
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed(ERR_BAD_TOKEN)
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        token = api_token_admit(key, path=request.path, method=request.method or "GET")
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

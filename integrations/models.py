@@ -2,12 +2,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from config.crypto.fields import EncryptedCharField, EncryptedJSONField, EncryptedTextField
+
+# What a partner integration normally needs; `issue_api_token --scopes` narrows it.
+DEFAULT_TOKEN_SCOPES = ("book", "fhir", "read")
+DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
+KEY_START = "hub_"
 
 
 class Connector(models.Model):
@@ -268,33 +276,72 @@ class OutboxEvent(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token for API and FHIR clients. Only its hash is stored."""
+    """A bearer token for API and FHIR clients. Only its hash is stored.
+
+    It acts as its owner (``user``) within its scopes, until it expires or is revoked.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read (API GET)"
+        BOOK = "book", "Book (API writes; FHIR writes together with fhir)"
+        FHIR = "fhir", "FHIR R4 endpoints"
+        METRICS = "metrics", "Metrics scrape"
+        ADMIN = "admin", "Everything the owner may do"
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name="owner",
     )
-    name = models.CharField(max_length=80, blank=True)
+    name = models.CharField(max_length=80, blank=True, help_text="What the token is for")
     key_hash = models.CharField(max_length=64, unique=True)
-    prefix = models.CharField(max_length=8, help_text="First characters, to tell tokens apart")
+    prefix = models.CharField(max_length=16, help_text="First characters, to tell tokens apart")
+    scopes = models.JSONField(default=list, help_text="Any of: read, book, fhir, metrics, admin")
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.prefix}… ({self.user})"
+        return f"{self.prefix}… {self.name or 'token'} ({self.user})"
 
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: object, name: str = "") -> tuple[ApiToken, str]:
-        key = secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), prefix=key[:8])
+    def issue(
+        cls,
+        user: object,
+        name: str = "",
+        *,
+        scopes: Iterable[str] = DEFAULT_TOKEN_SCOPES,
+        expires_in: timedelta | None = DEFAULT_TOKEN_LIFETIME,
+    ) -> tuple[ApiToken, str]:
+        # The fixed start lets secret scanners spot a leaked key, and the printed prefix
+        # never begins with "-", which command lines would read as an option.
+        key = KEY_START + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            key_hash=cls.hash_key(key),
+            prefix=key[: len(KEY_START) + 8],
+            scopes=sorted(set(scopes)),
+            expires_at=timezone.now() + expires_in if expires_in is not None else None,
+        )
         return token, key
+
+    def allows(self, needed: Iterable[str]) -> bool:
+        granted = set(self.scopes)
+        return self.Scope.ADMIN in granted or set(needed) <= granted
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 class SandboxAppointment(models.Model):

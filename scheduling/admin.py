@@ -6,6 +6,7 @@ from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
+from django.http import HttpRequest
 
 from config.admin_search import BlindIndexSearchAdminMixin, PrivateSearchAdminMixin
 from patients.names import patient_match_q
@@ -292,3 +293,25 @@ class RuleSettingAdmin(admin.ModelAdmin):
     form = RuleSettingForm
     list_display = ["key", "enabled", "weight", "description"]
     list_editable = ["enabled", "weight"]
+
+
+@admin.register(m.AccessWiden)
+class AccessWidenAdmin(admin.ModelAdmin):
+    """Break-glass widens, for compliance review: who opened which patient outside their
+    region, on which call, and why. Read-only: the record is the evidence."""
+
+    list_display = ["created_at", "user", "patient_id", "call_id", "region", "reason"]
+    list_filter = ["region", "created_at"]
+    search_fields = ["user__username"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user", "region"]
+    readonly_fields = ["user", "patient", "call", "region", "reason", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

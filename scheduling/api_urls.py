@@ -43,6 +43,11 @@ urlpatterns: list[URLPattern] = [
     path("patients/", _view(api.PatientRegisterView), name="api-patients"),
     path("patients/search/", _view(api.PatientSearchView), name="api-patient-search"),
     path(
+        "patients/<int:patient_id>/widen/",
+        _view(api.AccessWidenView),
+        name="api-patient-widen",
+    ),
+    path(
         "patients/<int:patient_id>/context/",
         _view(api.PatientContextView),
         name="api-patient-context",

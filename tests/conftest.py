@@ -4,9 +4,11 @@ import os
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 
 from config import audit_triggers
 from config.roles import ADMIN, AGENT, BILLER, COMPLIANCE, OPS_MANAGER
+from tests.mfa import VerifiedClient
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "var", "test-artifacts")
 
@@ -53,6 +55,19 @@ def _user(username: str, role: str | None) -> User:
     return user
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Sign-in throttles and token rate limits count in the cache: each test starts at 0."""
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def client() -> VerifiedClient:
+    """pytest-django's client, whose force_login also passes the second factor."""
+    return VerifiedClient()
+
+
 @pytest.fixture
 def agent(db) -> User:
     return _user("agent.test", AGENT)
@@ -84,6 +99,14 @@ def admin_user(db) -> User:
     user.is_superuser = True
     user.save()
     return user
+
+
+@pytest.fixture
+def admin_client(admin_user) -> VerifiedClient:
+    """pytest-django's admin_client, signed in with the second factor too."""
+    client = VerifiedClient()
+    client.force_login(admin_user)
+    return client
 
 
 @pytest.fixture

@@ -151,10 +151,14 @@ THIRD_PARTY_APPS = [
     "template_partials",
     "auditlog",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
 ]
 LOCAL_APPS = [
     # config holds the audit trail's tables (the hash-chained log entry).
     "config.apps.HubConfig",
+    "config.security",
     "scheduling",
     "patients",
     "billing",
@@ -165,10 +169,18 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below whitenoise: static files stay cacheable, every dynamic answer is no-store.
+    "config.security.headers.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Idle and absolute session limits, before anything treats the user as signed in.
+    "config.security.sessions.SessionLifetimeMiddleware",
+    # Roles that must use a second factor reach nothing but the MFA pages until verified.
+    "config.security.mfa.MfaRequiredMiddleware",
     # Everything needs a login unless a view opts out with @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -177,6 +189,7 @@ MIDDLEWARE = [
     "auditlog.middleware.AuditlogMiddleware",
     "config.audit_surface.AuditSurfaceMiddleware",
     "axes.middleware.AxesMiddleware",
+    "config.security.throttle.SignInRefusalMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -204,31 +217,110 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Auth, sessions, lockout
 # ---------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
+    "config.security.throttle.AddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Idle sessions expire: the age is renewed on every request, so only idleness ends one.
+# Idle sessions expire after SESSION_IDLE_MINUTES without a request a person made;
+# background polls (marked with the X-Hub-Background header) do not count, so
+# SessionLifetimeMiddleware renews the session itself instead of Django saving it on
+# every request. Every session also ends SESSION_ABSOLUTE_HOURS after sign-in.
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
-SESSION_SAVE_EVERY_REQUEST = True
 # The payload is encrypted with the data keys (it can hold PHI: the admin search term).
 SESSION_ENGINE = "config.sessions"
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_HOURS", 12) * 3600
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Failed sign-ins lock one username from one address (axes), so an attacker elsewhere
+# cannot lock an agent out of the call center, whose agents share one NAT address. A
+# separate per-address budget (config.security.throttle) slows spraying across usernames.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# A call center sits behind one NAT address: locking by IP would lock out every agent
-# at once after one person's typos, so lockout is per username on purpose.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Failed sign-ins one address may make per window before it is refused until the window
+# ends: generous, because a whole call center's typos come from one address.
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 20)
+LOGIN_IP_WINDOW_SECONDS = env_int("LOGIN_IP_WINDOW_MINUTES", 15) * 60
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Optional OpenID Connect single sign-on (config.security.oidc), off unless a client id
+# is set. The IdP's groups map to roles with OIDC_GROUP_ROLES ("idp-group=role,...").
+# With OIDC_IDP_ENFORCES_MFA the IdP's own second factor counts and no TOTP is asked.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "").strip()
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_GROUP_ROLES = os.environ.get("OIDC_GROUP_ROLES", "")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+OIDC_IDP_ENFORCES_MFA = env_bool("OIDC_IDP_ENFORCES_MFA", False)
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+    OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+    OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+    OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+    OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = "openid email profile"
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.append("config.security.oidc.HubOIDCBackend")
+
+# Multi-factor sign-in (TOTP). The roles in config.security.mfa.MFA_ROLES always need it;
+# MFA_FOR_AGENTS extends it to every agent, and any user who enrolled a device uses it.
+MFA_FOR_AGENTS = env_bool("MFA_FOR_AGENTS", False)
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Care Hub")
+
+# ---------------------------------------------------------------------------
+# Shared cache (sign-in throttles, token rate limits). Redis in production; the embedded
+# default keeps it in the process, which suffices for one web process.
+# ---------------------------------------------------------------------------
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("CACHE_URL is malformed: expected redis://HOST:PORT/DB")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hub"}
+    )
+}
+
+# Requests per minute one API token may make (API and FHIR together).
+API_TOKEN_RATE_PER_MINUTE = env_int("API_TOKEN_RATE_PER_MINUTE", 600)
+
+# ---------------------------------------------------------------------------
+# Response headers. CSP: everything from our own origin; scripts only from files (no
+# inline script, no eval); inline style attributes stay allowed for a few templates.
+# ---------------------------------------------------------------------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # ---------------------------------------------------------------------------
 # I18N / time
@@ -274,6 +366,7 @@ SPECTACULAR_SETTINGS = {
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "BookReasonEnum": "scheduling.models.BookReason",
     "CancelReasonEnum": "scheduling.models.CancelReason",
+    "CallReasonEnum": "scheduling.models.booking.CallReason",
     "TimeOfDayEnum": "scheduling.models.Waitlist.TimeOfDay",
 }
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Throttled
 from rest_framework.request import Request
 
 from integrations.auth import BearerTokenAuthentication
@@ -27,11 +27,14 @@ ERR_METHOD = "Method not allowed on this endpoint."
 class FhirError(Exception):
     """An error answered as an OperationOutcome (FHIR R4 operationoutcome.html)."""
 
-    def __init__(self, status: int, code: str, diagnostics: str) -> None:
+    def __init__(
+        self, status: int, code: str, diagnostics: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(diagnostics)
         self.status = status
         self.code = code
         self.diagnostics = diagnostics
+        self.headers = headers or {}
 
 
 def outcome(code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:
@@ -56,6 +59,11 @@ def authenticate(request: HttpRequest) -> Any:
         result = BearerTokenAuthentication().authenticate(Request(request))
     except AuthenticationFailed as exc:
         raise FhirError(401, "login", str(exc.detail)) from None
+    except PermissionDenied as exc:  # the token lacks the scope
+        raise FhirError(403, "forbidden", str(exc.detail)) from None
+    except Throttled as exc:
+        retry_after = {"Retry_After": str(int(getattr(exc, "wait", None) or 1))}
+        raise FhirError(429, "throttled", str(exc.detail), retry_after) from None
     if result is not None:
         return result[0]
     if request.user.is_authenticated:
@@ -88,6 +96,7 @@ def fhir_view(func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return func(request, user, *args, **kwargs)
         except FhirError as exc:
             headers = {"WWW_Authenticate": "Bearer"} if exc.status == 401 else {}
+            headers.update(exc.headers)
             return fhir_response(outcome(exc.code, exc.diagnostics), exc.status, **headers)
 
     wrapper.__name__ = func.__name__

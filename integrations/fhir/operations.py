@@ -89,15 +89,20 @@ def _referenced_appointment(value: Any) -> dict[str, Any]:
     return resource
 
 
-def proposal_read(ident: str) -> dict[str, Any] | None:
+def proposal_read(ident: str, *, user: Any) -> dict[str, Any] | None:
     """GET Appointment/<id> of a $find proposal or a $hold answer, rebuilt from its id
-    (its fullUrl in their Bundles); None when it names nothing here any more."""
+    (its fullUrl in their Bundles); None when it names nothing here any more, or names a
+    patient outside the user's region."""
+    from scheduling.selectors import patient_in_scope
+
     if not _PROPOSAL_ID.match(ident):
         return None
     try:
         resource = _referenced_appointment(f"Appointment/{ident}")
         slot, patient, atype = _appointment_parts(resource)
     except FhirError:
+        return None
+    if not patient_in_scope(user, patient.pk):
         return None
     status = "pending" if ident.startswith("hold-") else "proposed"
     option = {
@@ -262,9 +267,11 @@ def _bundle(
 def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
     """$find: ranked proposals from the slot finder; exclusions ride along as an
     OperationOutcome with one information issue per excluded location or provider."""
-    from scheduling.selectors import slot_search
+    from scheduling.selectors import patient_in_scope, slot_search
 
     patient = _patient(_find_patient(_param(parameters, *FIND_PATIENT)))
+    if not patient_in_scope(user, patient.pk):
+        raise FhirError(400, "invalid", ERR_NO_PATIENT)  # as if unknown: scope confirms nothing
     atype = _type(_param(parameters, *FIND_TYPE))
 
     def day(name: str) -> date | None:

@@ -16,11 +16,17 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from config.audit import audit_access
-from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
+from config.permissions import (
+    ACCESS_ALL_REGIONS,
+    ADD_APPOINTMENT,
+    VIEW_APPOINTMENT,
+    VIEW_PATIENT,
+)
 from patients.models import Patient
 from patients.mpi.upsert import dob_index, identifier_index
 from patients.names import patient_name_keys_containing
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
+from scheduling.selectors import appointments_in_scope, patients_in_scope
 
 from . import resources as r
 from . import search_params as sp
@@ -35,6 +41,10 @@ from .http import (
     require,
 )
 
+ERR_PATIENT_SEARCH_NEEDS_PARAMS = (
+    "Patient search needs at least one of: identifier, name, family, given, birthdate, _id."
+)
+PATIENT_SEARCH_PARAMS = ("identifier", "name", "family", "given", "birthdate", "_id")
 DEFAULT_COUNT = 50
 MAX_COUNT = 200
 
@@ -305,6 +315,15 @@ def _paging(params: QueryDict) -> tuple[int, int]:
 PHI_TYPES = {"Patient", "Appointment"}
 
 
+def _in_scope(user: Any, resource_type: str, qs: QuerySet[Any]) -> QuerySet[Any]:
+    """Patients and appointments outside an agent's region are absent (404, not 403)."""
+    if resource_type == "Patient":
+        return patients_in_scope(user, qs)
+    if resource_type == "Appointment":
+        return appointments_in_scope(user, qs)
+    return qs
+
+
 def _search(
     request: HttpRequest, user: Any, resource_type: str, params: QueryDict, surface: str
 ) -> HttpResponse:
@@ -318,6 +337,13 @@ def _search_parsed(
     request: HttpRequest, user: Any, resource_type: str, params: QueryDict, surface: str
 ) -> HttpResponse:
     count, offset = _paging(params)
+    if (
+        resource_type == "Patient"
+        and not user.has_perm(ACCESS_ALL_REGIONS)
+        and not any(v.strip() for name in PATIENT_SEARCH_PARAMS for v in params.getlist(name))
+    ):
+        # An agent looks a caller up; listing every patient page by page is not that.
+        raise FhirError(400, "required", ERR_PATIENT_SEARCH_NEEDS_PARAMS)
     if resource_type == "Schedule":
         pairs = _schedules(params)
         if "_id" in params:
@@ -326,7 +352,7 @@ def _search_parsed(
         items = [r.schedule_resource(p, loc) for p, loc in pairs[offset : offset + count]]
         return fhir_response(_bundle(request, "Schedule", items, len(pairs), params, offset, count))
     build_qs, to_resource = SEARCHES[resource_type]
-    qs = build_qs(params)
+    qs = _in_scope(user, resource_type, build_qs(params))
     if (
         resource_type in {"Patient", "Practitioner", "Location", "Slot", "Appointment"}
         and "_id" in params
@@ -361,14 +387,14 @@ def _read(user: Any, resource_type: str, resource_id: str) -> dict[str, Any]:
     if resource_type == "Appointment" and not resource_id.isdigit():
         from .operations import proposal_read
 
-        proposal = proposal_read(resource_id)
+        proposal = proposal_read(resource_id, user=user)
         if proposal is None:
             raise FhirError(404, "not-found", ERR_NOT_FOUND)
         return proposal
     if not resource_id.isdigit():
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     build_qs, to_resource = SEARCHES[resource_type]
-    obj = build_qs(QueryDict()).filter(pk=int(resource_id)).first()
+    obj = _in_scope(user, resource_type, build_qs(QueryDict())).filter(pk=int(resource_id)).first()
     if obj is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     resource = to_resource(obj)

@@ -8,6 +8,7 @@ booking conflicts). Ids travel in POST bodies, never names or birth dates in URL
 
 from __future__ import annotations
 
+from .access import AccessWidenView
 from .appointments import (
     AppointmentBookView,
     AppointmentCancelView,
@@ -22,6 +23,7 @@ from .slots import SlotSearchView
 from .waitlist import WaitlistAddView, WaitlistMatchesView
 
 __all__ = [
+    "AccessWidenView",
     "AppointmentBookView",
     "AppointmentCancelView",
     "AppointmentRescheduleView",

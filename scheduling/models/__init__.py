@@ -30,9 +30,10 @@ from .network import (
     TimeOff,
     Weekday,
 )
-from .staff import AgentProfile, ConsolePermissions, RuleSetting
+from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
+    "AccessWiden",
     "AgentProfile",
     "Appointment",
     "AppointmentSlot",

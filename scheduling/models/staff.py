@@ -23,6 +23,35 @@ class AgentProfile(models.Model):
         return f"{self.user} ({self.home_region or 'network'})"
 
 
+class AccessWiden(models.Model):
+    """A break-glass: an agent opened a patient outside their home region, with a reason,
+    for one call. It lasts while that call is open; compliance reviews the list."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_widens"
+    )
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="access_widens"
+    )
+    call = models.ForeignKey("scheduling.Call", on_delete=models.PROTECT, related_name="widens")
+    region = models.ForeignKey(
+        Region,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The agent's home region when they widened",
+    )
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "patient"], name="widen_user_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.user} widened to patient #{self.patient_id} on call #{self.call_id}"
+
+
 class RuleSetting(models.Model):
     """Admin-editable parameters of one rule in the scheduling rules engine."""
 
@@ -64,6 +93,7 @@ class ConsolePermissions(models.Model):
             ("use_console", "Can use the agent console"),
             ("override_network", "Can book out of network with a reason"),
             ("view_kpi", "Can view KPI pages"),
+            ("access_all_regions", "Can open patients in every region without widening"),
         ]
 
     def __str__(self) -> str:

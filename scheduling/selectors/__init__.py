@@ -6,6 +6,12 @@ and a patient's history); callers import every public name from ``scheduling.sel
 
 from __future__ import annotations
 
+from .access import (
+    appointments_in_scope,
+    patient_in_scope,
+    patients_in_scope,
+    scoped_region_id,
+)
 from .agent_work import (
     agent_live_hold,
     agent_open_call,
@@ -51,11 +57,15 @@ __all__ = [
     "agent_open_call",
     "agent_recent_abandoned_call",
     "appointment_by_external_id",
+    "appointments_in_scope",
     "callbacks_due",
     "calls_open_past_limit",
     "home_region_id",
     "patient_appointments",
+    "patient_in_scope",
     "patient_locations_seen",
+    "patients_in_scope",
+    "scoped_region_id",
     "slot_network_reasons",
     "slot_search",
     "waitlist_matches_for_slot",

@@ -15,6 +15,7 @@ from __future__ import annotations
 # The waitlist matches are reads (selectors); re-exported because the contract lists
 # them beside the services that free slots.
 from ..selectors import waitlist_matches_for_slot, waitlist_matches_for_slots
+from .access import access_widen
 from .agents import agent_shortcuts_set
 from .appointments import (
     appointment_book,
@@ -26,6 +27,7 @@ from .calls import call_abandon, call_attach_patient, call_start, call_wrap_up, 
 from .capacity import capacity_snapshot, capacity_snapshot_due
 from .errors import (
     AppointmentNotActive,
+    AppointmentNotFound,
     AppointmentNotStarted,
     CallAlreadyEnded,
     CallbackTaken,
@@ -38,6 +40,7 @@ from .errors import (
     InvalidTimeOfDay,
     NetworkOverrideNotAllowed,
     PatientMerged,
+    PatientNotFound,
     RoomUnavailable,
     RuleViolation,
     SchedulingError,
@@ -46,6 +49,8 @@ from .errors import (
     SlotUnavailable,
     SlotWrongFit,
     WaitlistWindowInvalid,
+    WidenNeedsCall,
+    WidenReasonMissing,
 )
 from .external import (
     EXTERNAL_STATUS_EVENTS,
@@ -64,6 +69,7 @@ from .waitlist import waitlist_add, waitlist_close, waitlist_fill, waitlist_offe
 __all__ = [
     "EXTERNAL_STATUS_EVENTS",
     "AppointmentNotActive",
+    "AppointmentNotFound",
     "AppointmentNotStarted",
     "BatchDeclined",
     "CallAlreadyEnded",
@@ -80,6 +86,7 @@ __all__ = [
     "MaterializeResult",
     "NetworkOverrideNotAllowed",
     "PatientMerged",
+    "PatientNotFound",
     "RoomUnavailable",
     "RuleViolation",
     "SchedulingError",
@@ -88,6 +95,9 @@ __all__ = [
     "SlotUnavailable",
     "SlotWrongFit",
     "WaitlistWindowInvalid",
+    "WidenNeedsCall",
+    "WidenReasonMissing",
+    "access_widen",
     "agent_shortcuts_set",
     "appointment_book",
     "appointment_cancel",

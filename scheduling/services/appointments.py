@@ -32,15 +32,18 @@ from ..models import (
 )
 from ..rules.equipment import required_equipment
 from ..rules.registry import NETWORK_RULE_KEYS
+from ..selectors.access import appointments_in_scope, patient_in_scope
 from ..selectors.booking_rules import slot_judgement
 from ..selectors.holds import live_holds, open_holds
 from .errors import (
     AppointmentNotActive,
+    AppointmentNotFound,
     HoldExpired,
     HoldNotYours,
     InvalidReason,
     NetworkOverrideNotAllowed,
     PatientMerged,
+    PatientNotFound,
     RoomUnavailable,
     RuleViolation,
     SlotHeld,
@@ -300,6 +303,8 @@ def appointment_book(
         raise InvalidReason()
     if patient.status == Patient.Status.MERGED:
         raise PatientMerged()
+    if not patient_in_scope(by, patient.pk):
+        raise PatientNotFound()
     _check_call(call, by)
     now = timezone.now()
     with transaction.atomic():
@@ -316,6 +321,12 @@ def appointment_book(
         )
         _announce(appointment, "booked")
     return appointment
+
+
+def _check_in_scope(appointment: Appointment, by: User) -> None:
+    """An agent confined to a region changes only appointments of patients in reach."""
+    if not appointments_in_scope(by, Appointment.objects.filter(pk=appointment.pk)).exists():
+        raise AppointmentNotFound()
 
 
 def _lock_active(appointment: Appointment) -> Appointment:
@@ -345,6 +356,7 @@ def appointment_reschedule(
     """
     if reason not in CancelReason.values:
         raise InvalidReason()
+    _check_in_scope(appointment, by)
     _check_call(call, by)
     now = timezone.now()
     with transaction.atomic():
@@ -374,6 +386,7 @@ def appointment_cancel(
     ``selectors.waitlist_matches_for_slots`` shows who is waiting for them."""
     if reason not in CancelReason.values:
         raise InvalidReason()
+    _check_in_scope(appointment, by)
     _check_call(call, by)
     now = timezone.now()
     with transaction.atomic():

@@ -105,3 +105,29 @@ class WaitlistWindowInvalid(SchedulingError):
 class InvalidTimeOfDay(SchedulingError):
     message = "Choose a time of day from the list."
     status_code = 400
+
+
+class PatientNotFound(SchedulingError):
+    """Also the answer for a patient outside the agent's region: scope never confirms
+    that a record exists."""
+
+    message = "No such patient."
+    status_code = 404
+
+
+class AppointmentNotFound(SchedulingError):
+    message = "No such appointment."
+    status_code = 404
+
+
+class WidenNeedsCall(SchedulingError):
+    message = (
+        "Opening a patient outside your region is tied to a call: start the call "
+        "with this patient on the line first."
+    )
+    status_code = 400
+
+
+class WidenReasonMissing(SchedulingError):
+    message = "Say why you need this patient's record (at least 10 characters)."
+    status_code = 400

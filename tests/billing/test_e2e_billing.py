@@ -9,6 +9,7 @@ import pytest
 from billing.models import Claim
 from billing.services import encounter_document
 from tests.billing import builders as b
+from tests.mfa import totp_code, totp_device
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -22,6 +23,7 @@ def test_a_biller_fixes_a_held_claim_in_the_browser(live_server, biller, artifac
     claim = encounter_document(doc=b.documentation(v, diagnoses=("Z01.20", "K02"))).claims.get()
     assert claim.status == Claim.Status.HELD
 
+    device = totp_device(biller)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
         try:
@@ -30,6 +32,10 @@ def test_a_biller_fixes_a_held_claim_in_the_browser(live_server, biller, artifac
             page.fill("input[name=username]", "biller.test")
             page.fill("input[name=password]", "pw-for-tests-only")
             page.click("button[type=submit]")
+            # Billers sign in with a second factor: the code the authenticator shows.
+            page.fill("input[name=code]", totp_code(device))
+            page.press("input[name=code]", "Enter")
+            page.wait_for_url(f"{live_server.url}/")
             page.goto(f"{live_server.url}/billing/")
             assert "is a category, not a billable code" in page.content()
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect, sync_playwright
 
 from tests.kpi import dataset
+from tests.mfa import totp_code, totp_device
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the
 # test body (fixtures) are still synchronous.
@@ -26,6 +27,7 @@ def test_ops_manager_filters_drills_down_and_exports(
     kpi_net,
     artifacts_dir,
 ):
+    device = totp_device(ops_manager)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
         try:
@@ -34,6 +36,9 @@ def test_ops_manager_filters_drills_down_and_exports(
             page.fill("input[name=username]", ops_manager.username)
             page.fill("input[name=password]", "pw-for-tests-only")
             page.click("button[type=submit]")
+            # The role signs in with a second factor: the code the authenticator shows.
+            page.fill("input[name=code]", totp_code(device))
+            page.press("input[name=code]", "Enter")
             expect(page.locator("h1")).to_have_text("Overview")
 
             page.click(".kpi-nav >> text=Access")

@@ -18,6 +18,7 @@ from billing.selectors import coverage_latest_eligibility
 from config.audit import audit_access
 from patients.models import ClinicalFact, Coverage, Patient, PatientIdentifier
 from patients.selectors import (
+    PATIENT_NOT_FOUND,
     SEARCH_LIMIT,
     PatientHit,
     patient_active_clinical_facts,
@@ -32,6 +33,7 @@ from scheduling.geo import zip_point
 from scheduling.models import Appointment, Location, Waitlist
 from scheduling.selectors import (
     patient_appointments,
+    patient_in_scope,
     patient_locations_seen,
     waitlist_open_for_patient,
 )
@@ -128,6 +130,9 @@ def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> Patien
     Raises PermissionDenied and Patient.DoesNotExist as ``patient_for_viewing`` does.
     """
     patient = patient_for_viewing(patient_id=patient_id, user=user)
+    if not patient_in_scope(user, patient.pk):
+        # Outside the agent's region and not widened for an open call: as if unknown.
+        raise Patient.DoesNotExist(PATIENT_NOT_FOUND)
     now = timezone.now()
     coverages = patient_active_coverages(patient=patient)
     latest = coverage_latest_eligibility(coverage_ids=[cov.pk for cov in coverages])

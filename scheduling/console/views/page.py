@@ -11,14 +11,20 @@ from django.views.decorators.http import require_GET, require_POST
 from config.htmx import render_page
 from patients.models import Patient
 from patients.services import PossibleDuplicate, patient_register
-from scheduling.services import agent_shortcuts_set
+from scheduling import selectors, services
+from scheduling.services import SchedulingError, agent_shortcuts_set
 
 from .. import forms
 from ..readmodel import PANELS, TEMPLATE, Panels, patient_search_results
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import attach_patient_to_call, recover_open_work, refuse, respond
+from .common import attach_patient_to_call, current_call, recover_open_work, refuse, respond
 from .finder import finder_again
+
+ERR_OUTSIDE_REGION = (
+    "This patient is outside your home region. To open the record for this call, say why; "
+    "the reason and the opening are audited."
+)
 
 
 # ---------------------------------------------------------------------------
@@ -62,15 +68,40 @@ def patient_open(request: AgentRequest) -> HttpResponse:
         patient_id = int(request.POST.get("patient_id", ""))
     except ValueError:
         return respond(request, state, "flash", message="Pick a patient.", level=messages.ERROR)
-    if not Patient.objects.filter(pk=patient_id).exists():
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None:
         return respond(
             request, state, "flash", message="That patient no longer exists.", level=messages.ERROR
         )
+    if not selectors.patient_in_scope(request.user, patient_id):
+        refused = _widen(request, state, patient)
+        if refused is not None:
+            return refused
     if state.patient_id != patient_id:
         state.reschedule_id = None
     state.opened(patient_id)
     attach_patient_to_call(request, state)
     return respond(request, state, "context", "callbar", "finder", "hold")
+
+
+def _widen(request: AgentRequest, state: ConsoleState, patient: Patient) -> HttpResponse | None:
+    """Break-glass for a patient outside the agent's region: with a reason and an open
+    call, widen (audited) and go on; otherwise answer with the reason form."""
+    reason = request.POST.get("widen_reason", "")
+    message = ERR_OUTSIDE_REGION
+    if reason:
+        try:
+            services.access_widen(
+                user=request.user,
+                patient=patient,
+                call=current_call(request, state),
+                reason=reason,
+            )
+            return None
+        except SchedulingError as exc:
+            message = exc.message
+    widen = {"patient_id": patient.pk, "message": message, "reason": reason}
+    return refuse(request, state, "context", message=message, status=403, widen=widen)
 
 
 @require_POST

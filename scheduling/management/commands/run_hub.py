@@ -11,6 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.settings import DEVELOPMENT, hub_env, settings_module
+
 
 def port_in_use(host: str, port: int, option: str, what: str) -> None:
     """CommandError naming the option to change when ``port`` cannot be bound."""
@@ -47,7 +49,18 @@ class Command(BaseCommand):
         if mllp:
             port_in_use(opts["host"], opts["mllp_port"], "--mllp-port", "MLLP listener")
         bin_dir = os.path.dirname(sys.executable)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The processes run production settings unless HUB_ENV=development asks otherwise
+        # (make run does, for the demo on plain http://127.0.0.1).
+        try:
+            module = settings_module()
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
+        if hub_env() != DEVELOPMENT and not os.environ.get("SECRET_KEY"):
+            raise CommandError(
+                "Production settings need SECRET_KEY (and CACHE_URL, ALLOWED_HOSTS); "
+                "for the demo run with HUB_ENV=development."
+            )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": module}
         commands = {
             "web": [
                 os.path.join(bin_dir, "gunicorn"),
@@ -94,6 +107,9 @@ class Command(BaseCommand):
         )
         if mllp:
             self.stdout.write(f"HL7 v2 (MLLP) listener on {opts['host']}:{opts['mllp_port']}")
+        self.stdout.write(
+            "ops, biller, compliance and admin enrol an authenticator app (TOTP) at their first sign-in."
+        )
         self.stdout.write(f"Processes: {', '.join(procs)}. Ctrl-C stops them all.\n")
 
         def stop(*_: Any) -> None:

@@ -1,0 +1,1 @@
+"""Sign-in, sessions and response headers: the security plumbing every app shares."""
