@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from config.crypto.fields import EncryptedTextField
+
 
 class DocumentationAttestation(models.Model):
     claim = models.ForeignKey(
@@ -19,7 +21,8 @@ class DocumentationAttestation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     attested_at = models.DateTimeField()
-    reason = models.CharField(max_length=300, help_text="Where the documentation is, and why")
+    # Free text about a visit's documentation (clinical detail): encrypted.
+    reason = EncryptedTextField(max_length=300, help_text="Where the documentation is, and why")
 
     class Meta:
         app_label = "billing"

@@ -27,9 +27,10 @@ from config.admin_site import is_phi_model
 from config.compliance.selectors import disclosures
 from config.models import AuditEntry
 from integrations.models import ApiToken
-from scheduling.models import AgentProfile, Call
+from scheduling.models import AgentProfile, Call, Callback
 from tests import factories as f
 from tests.billing import builders as b
+from tests.mfa import VerifiedClient
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +50,10 @@ NOT_PHI = {
     "api-me": "the caller's own user",
     "api-schema": "the OpenAPI document",
     "api-slot-search": "slots, locations and providers",
+    "favicon": "the site icon",
+    "mfa-verify": "the second sign-in step",
+    "mfa-setup": "the user's own authenticator enrolment",
+    "console:shortcuts": "the agent's own keyboard settings",
 }
 # Console and API actions that change a booking, hold or call: their changes are
 # auditlog entries, and the patient panel they redraw is the one already audited once
@@ -74,6 +79,9 @@ WRITES_AND_REDRAWS = {
     "api-waitlist-add",
     "api-call-start",
     "api-call-wrap-up",
+    "console:waitlist_offer",
+    "console:callback_start",
+    "api-patient-widen",
 }
 ADMIN_NOT_PHI_VIEWS = {
     "index",
@@ -117,6 +125,14 @@ def world(agent, biller, admin_user, compliance_officer) -> World:
     claim = encounter.claims.get()
     call = Call.objects.create(
         agent=agent, patient=visit.patient, caller_phone="3035550100", started_at=timezone.now()
+    )
+    # A callback owed to the patient, so the agent's worklist shows them.
+    Callback.objects.create(
+        call=call,
+        patient=visit.patient,
+        assigned_to=agent,
+        due_at=timezone.now() + timedelta(hours=1),
+        created_at=timezone.now(),
     )
     users = {
         "agent": agent,
@@ -188,6 +204,7 @@ def _phi_requests(w: World) -> dict[str, tuple[str, str, str, dict]]:
         ),
         "api-patient-context": ("agent", "api-get", f"/api/v1/patients/{p.pk}/context/", {}),
         "api-slot-waitlist-matches": ("agent", "api-get", "", {}),
+        "console:worklist": ("agent", "get", "/console/worklist/", {}),
         "compliance:disclosures": ("compliance", "post", "/compliance/", {"patient_id": p.pk}),
         "compliance:export": ("compliance", "post", "/compliance/export/", {"patient_id": p.pk}),
     }
@@ -195,7 +212,7 @@ def _phi_requests(w: World) -> dict[str, tuple[str, str, str, dict]]:
 
 def _request(w: World, role: str, method: str, path: str, data: dict) -> int:
     user = w.users[role]
-    client = Client()
+    client = VerifiedClient()
     if method.startswith(("fhir", "api")):
         headers = _token(user)
         if method.endswith("get"):
@@ -244,6 +261,7 @@ def test_every_url_pattern_is_classified(world):
             "api-patient-context",
             "compliance:disclosures",
             "compliance:export",
+            "console:worklist",
         ]
     ),
 )

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from auditlog.models import LogEntry
 from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,6 +27,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from config.audit import audit_security_event
+from config.models import AuditEntry as LogEntry
 
 from .ratelimit import hit, peek
 

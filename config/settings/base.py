@@ -107,7 +107,10 @@ def _key_material(name: str, default_file: Path, make: Any) -> str:
     if os.environ.get("HUB_ENV") == "production" or os.environ.get(
         "DJANGO_SETTINGS_MODULE", ""
     ).endswith(".production"):
-        raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set in production")
+        raise ImproperlyConfigured(
+            f"{name} (or {name}_FILE) must be set in production "
+            "(or run with HUB_ENV=development for the demo)"
+        )
     if not default_file.exists():
         default_file.touch(mode=0o600)
         default_file.write_text(make())
@@ -205,6 +208,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.security.context_processors.mfa",
             ],
         },
     }

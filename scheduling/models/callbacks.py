@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from config.crypto.fields import EncryptedCharField
+
 from .booking import Call, CallReason
 
 
@@ -28,8 +30,9 @@ class Callback(models.Model):
         on_delete=models.SET_NULL,
         related_name="callbacks",
     )
-    # The number to ring when the caller was never identified (digits only).
-    phone = models.CharField(max_length=20, blank=True)
+    # The number to ring when the caller was never identified (digits only): PHI, so
+    # encrypted like the call's own caller number.
+    phone = EncryptedCharField(max_length=20, blank=True)
     reason = models.CharField(max_length=60, blank=True, help_text="CallReason value")
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from config.crypto.fields import EncryptedTextField
+
 from .network import Region
 
 
@@ -41,7 +43,8 @@ class AccessWiden(models.Model):
         related_name="+",
         help_text="The agent's home region when they widened",
     )
-    reason = models.CharField(max_length=200)
+    # Free text typed during a call, so it may name the patient's situation: encrypted.
+    reason = EncryptedTextField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

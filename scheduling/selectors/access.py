@@ -54,7 +54,9 @@ def patients_in_scope(user: Any, patients: QuerySet[Patient] | None = None) -> Q
     region_id = scoped_region_id(user)
     if region_id is None:
         return patients
-    return patients.filter(_in_scope_q(user, region_id))
+    # A subquery, not the joins themselves: a patient with several visits or charts in the
+    # region must still count once in a search's total.
+    return patients.filter(pk__in=Patient.objects.filter(_in_scope_q(user, region_id)).values("pk"))
 
 
 def patient_in_scope(user: Any, patient_id: int) -> bool:

@@ -3,6 +3,7 @@ checks with no warning."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -37,6 +38,9 @@ PRODUCTION_ENV = {
     "SECRET_KEY": secrets.token_urlsafe(60),
     "ALLOWED_HOSTS": "hub.example.org",
     "CACHE_URL": "redis://127.0.0.1:6379/0",
+    # Production refuses to start without the PHI encryption and blind-index keys.
+    "HUB_DATA_KEYS": "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "HUB_BLIND_INDEX_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
 }
 
 
@@ -65,9 +69,17 @@ def test_wsgi_defaults_to_production_settings(tmp_path):
 
 
 def test_wsgi_without_a_secret_key_refuses_to_start_and_says_how_to_run_the_demo(tmp_path):
-    result = run(["-c", WSGI_PROBE], tmp_path)
+    keys = {k: v for k, v in PRODUCTION_ENV.items() if k.startswith("HUB_")}
+    result = run(["-c", WSGI_PROBE], tmp_path, **keys)
     assert result.returncode != 0
     assert "SECRET_KEY must be set in production" in result.stderr
+    assert "HUB_ENV=development" in result.stderr
+
+
+def test_wsgi_without_data_keys_refuses_to_start_and_says_how_to_run_the_demo(tmp_path):
+    result = run(["-c", WSGI_PROBE], tmp_path)
+    assert result.returncode != 0
+    assert "HUB_DATA_KEYS (or HUB_DATA_KEYS_FILE) must be set in production" in result.stderr
     assert "HUB_ENV=development" in result.stderr
 
 

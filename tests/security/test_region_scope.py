@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
+from config.models import AuditEntry as LogEntry
 from config.roles import COMPLIANCE
 from integrations.tokens import api_token_issue
 from patients.models import PatientIdentifier
@@ -32,8 +32,9 @@ class Net:
         dentist = f.provider(locations=[self.phoenix, self.denver])
         cleaning = f.appointment_type()
         start = timezone.now() + timedelta(days=3)
-        self.local = f.patient(home_location=self.phoenix)
-        self.foreign = f.patient(home_location=self.denver)
+        # Names differ in letters: name lookups fold digits away ("Doe7" is "doe").
+        self.local = f.patient(home_location=self.phoenix, last_name="Alvarez")
+        self.foreign = f.patient(home_location=self.denver, last_name="Whitfield")
         self.seen_here = f.patient(home_location=self.denver)  # care history in the valley
         self.charted_here = f.patient(home_location=self.denver)
         PatientIdentifier.objects.create(

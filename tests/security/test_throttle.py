@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.auth.models import User
 from django.test import Client
+
+from config.models import AuditEntry as LogEntry
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "pw-for-tests-only"

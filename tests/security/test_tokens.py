@@ -8,13 +8,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from auditlog.models import LogEntry
 from django.core.cache import caches
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from config.models import AuditEntry as LogEntry
 from integrations.models import ApiToken
 from integrations.tokens import ERR_EXPIRED, api_token_issue
 
