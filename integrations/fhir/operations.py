@@ -12,6 +12,9 @@ import uuid
 from datetime import date
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
+from config.inputs import ERR_DATE_RANGE, parse_id, validate_calendar_date
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, BookReason, Hold, Slot
 
@@ -38,8 +41,7 @@ def _reference_id(value: Any, resource_type: str) -> int | None:
     if isinstance(value, dict):
         value = value.get("reference", "")
     if isinstance(value, str) and value.startswith(f"{resource_type}/"):
-        tail = value.split("/", 1)[1]
-        return int(tail) if tail.isdigit() else None
+        return parse_id(value.split("/", 1)[1])
     return None
 
 
@@ -165,9 +167,11 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
         if not value:
             return None
         try:
-            return date.fromisoformat(str(value)[:10])
-        except ValueError:
-            raise FhirError(400, "invalid", f"{name}: expected a date") from None
+            day = date.fromisoformat(str(value)[:10])
+            validate_calendar_date(day)
+        except (ValueError, ValidationError):
+            raise FhirError(400, "invalid", f"{name}: expected a date ({ERR_DATE_RANGE})") from None
+        return day
 
     kwargs: dict[str, Any] = {"date_from": day("start"), "date_to": day("end")}
     location = _reference_id(_param(parameters, "location"), "Location")
@@ -182,7 +186,7 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
         appointment_type=atype,
         user=user,
         home_region_only=False,
-        limit=min(int(limit), 100) if isinstance(limit, int) else 30,
+        limit=max(1, min(int(limit), 100)) if isinstance(limit, int) else 30,
         **kwargs,
     )
     proposals = [
@@ -268,8 +272,9 @@ def _book(user: Any, resource: dict[str, Any]) -> Appointment:
     if reason not in BookReason.values:
         reason = BookReason.NEW_PROBLEM
     try:
-        if hold_id and str(hold_id).isdigit():
-            held = Hold.objects.filter(pk=int(hold_id), slot=slot).first()
+        hold_pk = parse_id(str(hold_id)) if hold_id else None
+        if hold_pk is not None:
+            held = Hold.objects.filter(pk=hold_pk, slot=slot).first()
             if held is None:
                 raise FhirError(409, "conflict", "The hold does not exist or is for another slot.")
         else:

@@ -9,13 +9,13 @@ names and birth dates out of URLs and logs.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.utils import timezone
 
+from config.inputs import parse_id
 from config.permissions import ADD_APPOINTMENT, VIEW_APPOINTMENT, VIEW_PATIENT
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
@@ -26,14 +26,11 @@ from .http import (
     ERR_NOT_FOUND,
     ERR_UNKNOWN_TYPE,
     FhirError,
-    body_json,
     fhir_response,
     fhir_view,
     require,
 )
-
-DEFAULT_COUNT = 50
-MAX_COUNT = 200
+from .inputs import date_bounds, int_id, json_resource, paging, require_form
 
 VIEW_PERMS = {
     "Patient": VIEW_PATIENT,
@@ -51,21 +48,7 @@ def _date_filter(field: str, values: list[str]) -> Q:
     """FHIR date search with prefixes (search.html#prefix): eq (the whole day), ge, gt, le, lt."""
     q = Q()
     for raw in values:
-        prefix, value = (
-            (raw[:2], raw[2:]) if raw[:2] in {"eq", "ge", "gt", "le", "lt"} else ("eq", raw)
-        )
-        try:
-            if len(value) == 10:
-                day = date.fromisoformat(value)
-                lower = datetime(day.year, day.month, day.day, tzinfo=UTC)
-                upper = lower + timedelta(days=1)
-            else:
-                lower = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                if timezone.is_naive(lower):
-                    lower = lower.replace(tzinfo=UTC)
-                upper = lower
-        except ValueError:
-            raise FhirError(400, "invalid", f"{field}: not a FHIR date or dateTime") from None
+        prefix, lower, upper = date_bounds(raw, field)
         q &= {
             "eq": Q(**{f"{field}__gte": lower, f"{field}__lt": upper})
             if upper != lower
@@ -82,13 +65,6 @@ def _ref_id(value: str, resource_type: str) -> str:
     return value.split("/", 1)[1] if value.startswith(f"{resource_type}/") else value
 
 
-def _int_id(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise FhirError(400, "invalid", f"{name}: expected a numeric id") from None
-
-
 def _token(value: str) -> tuple[str, str]:
     system, sep, code = value.partition("|")
     return (system, code) if sep else ("", value)
@@ -99,7 +75,7 @@ def _patient_qs(params: QueryDict) -> QuerySet[Patient]:
     for value in params.getlist("identifier"):
         system, code = _token(value)
         if system == r.PATIENT_SYSTEM:
-            qs = qs.filter(pk=_int_id(code, "identifier"))
+            qs = qs.filter(pk=int_id(code, "identifier"))
         elif system.startswith("urn:carehub:source:"):
             qs = qs.filter(
                 identifiers__system=system.removeprefix("urn:carehub:source:"),
@@ -143,9 +119,9 @@ def _schedules(params: QueryDict) -> list[tuple[Provider, Location]]:
     pairs = Provider.locations.through.objects.select_related("provider", "location")
     for value in params.getlist("actor"):
         if value.startswith("Practitioner/"):
-            pairs = pairs.filter(provider_id=_int_id(_ref_id(value, "Practitioner"), "actor"))
+            pairs = pairs.filter(provider_id=int_id(_ref_id(value, "Practitioner"), "actor"))
         elif value.startswith("Location/"):
-            pairs = pairs.filter(location_id=_int_id(_ref_id(value, "Location"), "actor"))
+            pairs = pairs.filter(location_id=int_id(_ref_id(value, "Location"), "actor"))
         else:
             raise FhirError(400, "invalid", "actor: expected Practitioner/<id> or Location/<id>")
     return [(p.provider, p.location) for p in pairs.order_by("provider_id", "location_id")]
@@ -153,7 +129,7 @@ def _schedules(params: QueryDict) -> list[tuple[Provider, Location]]:
 
 def _schedule_key(value: str) -> tuple[int, int]:
     provider, _, location = _ref_id(value, "Schedule").partition("-")
-    return _int_id(provider, "schedule"), _int_id(location, "schedule")
+    return int_id(provider, "schedule"), int_id(location, "schedule")
 
 
 def _slot_qs(params: QueryDict) -> QuerySet[Slot]:
@@ -185,11 +161,11 @@ def _appointment_qs(params: QueryDict) -> QuerySet[Appointment]:
         "provider", "location", "appointment_type"
     ).prefetch_related("slot_links")
     for value in params.getlist("patient"):
-        qs = qs.filter(patient_id=_int_id(_ref_id(value, "Patient"), "patient"))
+        qs = qs.filter(patient_id=int_id(_ref_id(value, "Patient"), "patient"))
     for value in params.getlist("location"):
-        qs = qs.filter(location_id=_int_id(_ref_id(value, "Location"), "location"))
+        qs = qs.filter(location_id=int_id(_ref_id(value, "Location"), "location"))
     for value in params.getlist("practitioner"):
-        qs = qs.filter(provider_id=_int_id(_ref_id(value, "Practitioner"), "practitioner"))
+        qs = qs.filter(provider_id=int_id(_ref_id(value, "Practitioner"), "practitioner"))
     if params.getlist("date"):
         qs = qs.filter(_date_filter("start", params.getlist("date")))
     for value in params.getlist("status"):
@@ -278,17 +254,8 @@ def _bundle(
     return bundle
 
 
-def _paging(params: QueryDict) -> tuple[int, int]:
-    try:
-        count = min(int(params.get("_count", DEFAULT_COUNT)), MAX_COUNT)
-        offset = max(int(params.get("_offset", 0)), 0)
-    except ValueError:
-        raise FhirError(400, "invalid", "_count and _offset must be integers") from None
-    return max(count, 0), offset
-
-
 def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
-    count, offset = _paging(params)
+    count, offset = paging(params)
     if resource_type == "Schedule":
         pairs = _schedules(params)
         items = [r.schedule_resource(p, loc) for p, loc in pairs[offset : offset + count]]
@@ -299,7 +266,7 @@ def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> Http
         resource_type in {"Patient", "Practitioner", "Location", "Slot", "Appointment"}
         and "_id" in params
     ):
-        qs = qs.filter(pk__in=[_int_id(v, "_id") for v in params.getlist("_id")])
+        qs = qs.filter(pk__in=[int_id(v, "_id") for v in params.getlist("_id")])
     total = qs.count()
     items = [to_resource(obj) for obj in qs[offset : offset + count]]
     return fhir_response(_bundle(request, resource_type, items, total, params, offset, count))
@@ -319,10 +286,11 @@ def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
         if pair is None:
             raise FhirError(404, "not-found", ERR_NOT_FOUND)
         return r.schedule_resource(pair.provider, pair.location)
-    if not resource_id.isdigit():
+    pk = parse_id(resource_id)
+    if pk is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     build_qs, to_resource = SEARCHES[resource_type]
-    obj = build_qs(QueryDict()).filter(pk=int(resource_id)).first()
+    obj = build_qs(QueryDict()).filter(pk=pk).first()
     if obj is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     return to_resource(obj)
@@ -347,7 +315,7 @@ def type_endpoint(request: HttpRequest, user: Any, resource_type: str) -> HttpRe
         require(user, BOOK_PERM)
         from .operations import appointment_create
 
-        created = appointment_create(user=user, resource=body_json(request))
+        created = appointment_create(user=user, resource=json_resource(request, "Appointment"))
         return fhir_response(created, 201, Location=f"{_base(request)}/Appointment/{created['id']}")
     raise FhirError(405, "not-supported", ERR_METHOD)
 
@@ -359,6 +327,7 @@ def search_post(request: HttpRequest, user: Any, resource_type: str) -> HttpResp
     if request.method != "POST":
         raise FhirError(405, "not-supported", ERR_METHOD)
     require(user, VIEW_PERMS[resource_type])
+    require_form(request)
     params = request.POST.copy()
     params.update(request.GET)
     return _search(request, resource_type, params)
@@ -388,4 +357,5 @@ def appointment_operation(request: HttpRequest, user: Any, operation: str) -> Ht
     if handler is None:
         raise FhirError(404, "not-supported", "Unknown operation.")
     require(user, BOOK_PERM)
-    return fhir_response(handler(user=user, parameters=body_json(request), base=_base(request)))
+    parameters = json_resource(request, "Parameters")
+    return fhir_response(handler(user=user, parameters=parameters, base=_base(request)))

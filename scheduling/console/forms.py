@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from config.inputs import validate_calendar_date
 from patients.models import Patient
 from patients.phones import normalize_phone
 from scheduling.models import (
@@ -130,10 +131,16 @@ class SlotFinderForm(forms.Form):
         queryset=Provider.objects.filter(active=True), required=False, empty_label="Any provider"
     )
     date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_date],
     )
     date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_date],
     )
     time_of_day = forms.ChoiceField(choices=TIME_OF_DAY, required=False, label="Time of day")
     max_distance = forms.IntegerField(
@@ -198,8 +205,12 @@ class WaitlistForm(forms.Form):
     appointment_type = forms.ModelChoiceField(
         queryset=AppointmentType.objects.filter(active=True), label="Appointment type"
     )
-    earliest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    latest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    earliest = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_calendar_date]
+    )
+    latest = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_calendar_date]
+    )
     time_of_day = forms.ChoiceField(choices=Waitlist.TimeOfDay.choices, required=False)
     locations = forms.ModelMultipleChoiceField(
         queryset=Location.objects.filter(active=True), required=False

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from config.audit import audit_access_by_id
 from config.htmx import HtmxHttpRequest, render_page
+from config.inputs import parse_id
 from config.permissions import VIEW_KPI, VIEW_PATIENT
 from patients.models import Patient
 from scheduling.models import Appointment
@@ -167,7 +169,9 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
         return render(
             request, "kpi/drill.html", {"form": form, "drill": drill, "key": key}, status=400
         )
-    params = {p: int(v) for p in DRILL_PARAMS if (v := request.GET.get(p, "")).isdigit()}
+    params = {
+        p: n for p in DRILL_PARAMS if (n := parse_id(request.GET.get(p, ""), zero=True)) is not None
+    }
     if params.get("channel", 0) >= len(Appointment.Channel.values):
         raise Http404("No such channel.")
     show_phi = request.user.has_perm(VIEW_PATIENT)
@@ -184,14 +188,19 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
             [c.header for c in columns],
             ([csv_cell(c.get(r)) for c in columns] for r in rows),
         )
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    offset = (page_number - 1) * PAGE_SIZE
+    paginator = Paginator(rows_qs, PAGE_SIZE)
     with _analytics_session():
-        total = rows_qs.count()
-        rows = list(rows_qs[offset : offset + PAGE_SIZE])
+        try:
+            page = paginator.page(request.GET.get("page", "1"))
+        except PageNotAnInteger:
+            page = paginator.page(1)
+        except EmptyPage:
+            # Past the last page (or before the first): nothing there, and no offset
+            # the database would have to skip to find that out.
+            raise Http404("No such page.") from None
+        total = paginator.count
+        rows = list(page.object_list)
+    page_number, offset = page.number, (page.number - 1) * PAGE_SIZE
     if show_phi:
         _audit_patients(request, drill, rows, key)
     query = f.query(**params)
@@ -209,7 +218,7 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
             "page": page_number,
             "offset": offset,
             "last_row": offset + len(rows),
-            "has_next": offset + PAGE_SIZE < total,
+            "has_next": page.has_next(),
             "query": query,
             "show_phi": show_phi,
             "params": params,
