@@ -4,12 +4,26 @@ from typing import Any
 
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from auditlog.signals import accessed
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
 from config.admin_search import PrivateSearchAdminMixin
 
 from . import models as m
+from .validation import registration_errors
+
+
+class PatientAdminForm(forms.ModelForm):
+    """The admin edits patients directly: the registration rules hold here too. (No
+    Meta: the admin builds it from the ModelAdmin's fields.)"""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, messages in registration_errors(data).items():
+            for message in messages:
+                self.add_error(name, message)
+        return data
 
 
 class IdentifierInline(admin.TabularInline):
@@ -30,6 +44,7 @@ class ClinicalFactInline(admin.TabularInline):
 @admin.register(m.Patient)
 class PatientAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
     show_auditlog_history_link = True
+    form = PatientAdminForm
 
     list_display = [
         "id",
@@ -75,6 +90,7 @@ class PatientIdentifierAdmin(PrivateSearchAdminMixin, admin.ModelAdmin):
 @admin.register(m.Coverage)
 class CoverageAdmin(PrivateSearchAdminMixin, AuditlogHistoryAdminMixin, admin.ModelAdmin):
     show_auditlog_history_link = True
+    form = PatientAdminForm
 
     list_display = ["patient", "plan", "member_id", "priority", "active"]
     list_filter = ["plan__payer", "priority", "active"]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from datetime import UTC, datetime
+
+from config.inputs import CONTROL_CHARS
 
 from .reader import SUPPORTED_VERSIONS, Header
 
@@ -32,15 +35,23 @@ def hl7_timestamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + "+0000"
 
 
+def _hex_escape(match: re.Match[str]) -> str:
+    return f"\\X{match.group().encode().hex().upper()}\\"
+
+
 def _escape(text: str) -> str:
-    """Escape HL7 delimiters in free text (HL7 v2 section 2.7.4)."""
-    return (
+    """Escape HL7 delimiters in free text (HL7 v2.5 section 2.7.4), and every control
+    character as hexadecimal data (section 2.7.5: CR is \\X0D\\). A raw CR ends the
+    segment, so a name such as "Ann<CR>OBX|1|TX|||..." would otherwise forge a segment
+    of its own and push the rest of the PID (birth date, sex) out of place."""
+    escaped = (
         text.replace("\\", "\\E\\")
         .replace("|", "\\F\\")
         .replace("^", "\\S\\")
         .replace("&", "\\T\\")
         .replace("~", "\\R\\")
     )
+    return CONTROL_CHARS.sub(_hex_escape, escaped)
 
 
 def build_ack(

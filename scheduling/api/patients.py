@@ -20,6 +20,7 @@ from config.api import UsesConsolePermission, validated_input
 from patients.models import Patient
 from patients.selectors import PATIENT_NOT_FOUND
 from patients.services import PossibleDuplicate, patient_register
+from patients.validation import registration_errors
 
 from ..console.readmodel import patient_context, patient_search
 from ..models import Location
@@ -179,6 +180,12 @@ class PatientRegisterView(PatientView):
             allow_null=True,
         )
         confirmed_not_duplicate = serializers.BooleanField(default=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            errors = registration_errors(attrs)
+            if errors:
+                raise serializers.ValidationError(errors)
+            return attrs
 
     @extend_schema(request=Input, responses={201: PatientSummary})
     def post(self, request: Request) -> Response:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from config.inputs import validate_calendar_date
 from patients.models import Patient
 from patients.phones import normalize_phone
+from patients.validation import registration_errors
 from scheduling.models import (
     AppointmentType,
     BookReason,
@@ -106,6 +107,14 @@ class RegisterForm(forms.ModelForm):
 
     def clean_phone(self) -> str:
         return normalize_phone(self.cleaned_data.get("phone", "") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, messages in registration_errors(data).items():
+            if name in self.fields and name not in self.errors:
+                for message in messages:
+                    self.add_error(name, message)
+        return data
 
 
 class SlotFinderForm(forms.Form):

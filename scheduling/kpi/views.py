@@ -3,8 +3,6 @@ page's #content partial."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from config.audit import audit_access_by_id
+from config.csv_export import csv_response
 from config.htmx import HtmxHttpRequest, render_page
 from config.inputs import parse_id
 from config.permissions import VIEW_KPI, VIEW_PATIENT
@@ -62,14 +61,8 @@ def _metrics_table(metrics: list[Metric]) -> Table:
 
 
 def _csv_response(name: str, f: KpiFilters, header: list[str], rows: Any) -> HttpResponse:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     filename = f"kpi-{name}-{f.date_from.isoformat()}-{f.date_to.isoformat()}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(filename, header, rows)
 
 
 @contextmanager
