@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.inputs import parse_id
 from config.permissions import VIEW_ELIGIBILITY_BATCH_RUN, WORK_CLAIMS
 from scheduling.models import Appointment
 
@@ -35,7 +36,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 def _ints(raw: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in raw.replace(" ", "").split(",") if p.isdigit())
+    return tuple(n for p in raw.replace(" ", "").split(",") if (n := parse_id(p)) is not None)
 
 
 @permission_required(WORK, raise_exception=True)
