@@ -7,6 +7,8 @@ from django.urls import include, path
 
 from . import views
 
+handler404 = "config.views.not_found"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
