@@ -29,7 +29,7 @@ ERR_NO_APPOINTMENT = "Parameters carry no 'appointment' resource."
 
 
 def _param(parameters: dict[str, Any], name: str) -> Any:
-    for p in parameters.get("parameter", []):
+    for p in parameters.get("parameter") or []:
         if p.get("name") == name:
             for key, value in p.items():
                 if key.startswith("value") or key == "resource":
@@ -51,7 +51,7 @@ def _code(value: Any) -> str:
     if isinstance(value, dict):
         if "code" in value:
             return str(value["code"])
-        for coding in value.get("coding", []):
+        for coding in value.get("coding") or []:
             if coding.get("code"):
                 return str(coding["code"])
     return ""
@@ -94,9 +94,9 @@ def _appointment_parts(resource: dict[str, Any]) -> tuple[Slot, Patient, Appoint
         raise FhirError(400, "invalid", ERR_NO_SLOT)
     patient_ref = next(
         (
-            p.get("actor", {})
-            for p in resource.get("participant", [])
-            if str(p.get("actor", {}).get("reference", "")).startswith("Patient/")
+            p.get("actor") or {}
+            for p in resource.get("participant") or []
+            if str((p.get("actor") or {}).get("reference", "")).startswith("Patient/")
         ),
         None,
     )
@@ -265,7 +265,11 @@ def _book(user: Any, resource: dict[str, Any]) -> Appointment:
 
     slot, patient, atype = _appointment_parts(resource)
     hold_id = next(
-        (i.get("value") for i in resource.get("identifier", []) if i.get("system") == HOLD_SYSTEM),
+        (
+            i.get("value")
+            for i in resource.get("identifier") or []
+            if i.get("system") == HOLD_SYSTEM
+        ),
         None,
     )
     reason = _code((resource.get("reasonCode") or [None])[0])

@@ -298,6 +298,11 @@ def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
 
 # -- endpoints -------------------------------------------------------------------------
 @fhir_view
+def unknown_path(request: HttpRequest, user: Any) -> HttpResponse:
+    raise FhirError(404, "not-found", ERR_NOT_FOUND)
+
+
+@fhir_view
 def metadata(request: HttpRequest, user: Any) -> HttpResponse:
     from .capability import capability_statement
 

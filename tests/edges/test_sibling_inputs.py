@@ -97,3 +97,20 @@ def test_the_console_tells_an_agent_to_pick_a_patient_for_an_impossible_id(clien
 def test_an_npi_in_superscript_digits_is_invalid_not_a_crash():
     with pytest.raises(ValidationError):
         validate_npi("²" * 10)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resourceType": "Parameters", "parameter": None},
+        {"resourceType": "Parameters", "parameter": [{"name": "appointment", "resource": None}]},
+    ],
+)
+def test_it_reads_null_where_a_list_belongs_as_nothing_given(fhir, net, body):
+    """Found by the Hypothesis fuzzer: JSON null for an optional array was iterated."""
+    import json
+
+    response = fhir.post(
+        "/fhir/r4/Appointment/$find", json.dumps(body), content_type="application/fhir+json"
+    )
+    assert outcome_of(response)[0] == 400
