@@ -111,7 +111,7 @@ def fhir_view(func: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         except DataError:
             # The database refused a value (a number past bigint, a date past its
             # range) that the parameter parsing let through: the client's input.
-            logger.warning("FHIR %s: value out of the database's range", request.path)
+            logger.warning("FHIR %s: a value out of the database's range", func.__name__)
             return fhir_response(outcome("invalid", ERR_OUT_OF_RANGE), 400)
         except Exception:
             # A bug, not the client's fault: 500, but still FHIR, and with nothing of
