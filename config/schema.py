@@ -39,7 +39,7 @@ ERROR_DESCRIPTIONS = {
     "403": "The role or the rules do not allow this.",
     "404": "No such resource, or none of yours.",
     "409": "The action conflicts with the current state (a slot taken, a hold expired).",
-    "415": "The body is not JSON or a form.",
+    "415": "The body is not JSON.",
 }
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
