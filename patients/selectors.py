@@ -247,6 +247,9 @@ def patient_search(
     if parsed.phone:
         for pid in Patient.objects.filter(phone=parsed.phone).values_list("id", flat=True):
             exact[pid].append("phone")
+    if parsed.phone_suffix:
+        for pid in patient_ids_by_phone_suffix(parsed.phone_suffix):
+            exact[pid].append("end of phone number")
     if parsed.tokens:
         values = set(parsed.tokens) | {t.upper() for t in parsed.tokens}
         for pid in PatientIdentifier.objects.filter(value__in=values).values_list(
@@ -335,6 +338,52 @@ def patient_search(
     )
     _attach_duplicates(hits)
     return hits
+
+
+def patient_hits_again(
+    *,
+    ids: list[int],
+    matched_on: Mapping[int, list[str]],
+    user: Any,
+    locations_seen: LocationsSeen | None = None,
+) -> list[PatientHit]:
+    """The hits of an earlier search, in its order, from their ids: how the console
+    shows its last results after a reload without keeping what was typed."""
+    if not _can_view(user):
+        raise PermissionDenied(NO_PERMISSION)
+    patients = Patient.objects.select_related("home_location").in_bulk(ids)
+    hits = [
+        PatientHit(patient=patients[pid], score=0.0, matched_on=list(matched_on.get(pid, [])))
+        for pid in ids
+        if pid in patients and patients[pid].status != Patient.Status.MERGED
+    ]
+    patient_hits_attach_locations(
+        hits, seen=locations_seen([hit.id for hit in hits]) if locations_seen else None
+    )
+    _attach_duplicates(hits)
+    return hits
+
+
+def phone_suffix_key(digits: str) -> str:
+    """The last four digits of a number: the key a partial-number lookup narrows by."""
+    return digits[-4:]
+
+
+def patient_ids_by_phone_suffix(digits: str) -> list[int]:
+    """Patients whose phone number ends with ``digits`` (four or more of them).
+
+    The one place partial-number search reads the phone column: the narrowing step
+    filters on ``phone_suffix_key`` alone, so with phones encrypted it can be re-pointed
+    at a blind index of that key, and the exact check on the full suffix runs on the
+    values read back. Capped like name candidates; a four-digit suffix matches about one
+    number in ten thousand.
+    """
+    rows = (
+        Patient.objects.exclude(status=Patient.Status.MERGED)
+        .filter(phone__endswith=phone_suffix_key(digits))
+        .values_list("id", "phone")[:CANDIDATE_CAP]
+    )
+    return [pid for pid, phone in rows if phone.endswith(digits)]
 
 
 def patient_hits_attach_locations(

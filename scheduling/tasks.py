@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
 from . import services
+from .selectors import calls_open_past_limit
 
 
 @shared_task(acks_late=True)
@@ -14,3 +16,19 @@ def slots_materialize_task(provider_ids: list[int] | None = None) -> dict[str, i
 @shared_task(acks_late=True)
 def hold_expire_stale_task() -> int:
     return services.hold_expire_stale()
+
+
+@shared_task(acks_late=True)
+def calls_abandon_stale_task() -> int:
+    """Beat: queue one abandon per call left open past the limit."""
+    ids = calls_open_past_limit(now=timezone.now())
+    for call_id in ids:
+        call_abandon_task.delay(call_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def call_abandon_task(call_id: int) -> bool:
+    """Idempotent: a call already ended (wrapped up, or abandoned by an earlier run) is
+    left as it is."""
+    return services.call_abandon(call_id=call_id)

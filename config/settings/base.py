@@ -276,6 +276,9 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "hub")
 # ---------------------------------------------------------------------------
 SLOT_HORIZON_DAYS = env_int("SLOT_HORIZON_DAYS", 90)
 HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
+# A call still open this long after it started was left behind (a closed tab, an expired
+# session): the beat closes it as abandoned and releases its holds.
+CALL_ABANDON_MINUTES = env_int("CALL_ABANDON_MINUTES", 60)
 
 # Integrations retry policy, inbound processing and the outbox relay alike: a transient
 # failure waits base * 2^(attempt-1) seconds, capped, and the row is dead-lettered after

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# IHE ITI Scheduling 1.0.0's canonical base: its OperationDefinitions are
+# {base}/OperationDefinition/appointment-find|hold|book, its server statement
+# {base}/CapabilityStatement/IHE.Scheduling.server.
+IHE_SCHEDULING = "https://profiles.ihe.net/ITI/Scheduling"
+
 SEARCH_PARAMS: dict[str, list[tuple[str, str]]] = {
     "Patient": [
         ("identifier", "token"),
@@ -46,7 +51,7 @@ def capability_statement(base: str) -> dict[str, Any]:
             entry["operation"] = [
                 {
                     "name": op,
-                    "definition": f"https://profiles.ihe.net/ITI/SCHED/OperationDefinition/appointment-{op}",
+                    "definition": f"{IHE_SCHEDULING}/OperationDefinition/appointment-{op}",
                 }
                 for op in ("find", "hold", "book")
             ]
@@ -57,6 +62,7 @@ def capability_statement(base: str) -> dict[str, Any]:
         "date": "2026-11-22",
         "publisher": "Care Hub",
         "kind": "instance",
+        "instantiates": [f"{IHE_SCHEDULING}/CapabilityStatement/IHE.Scheduling.server"],
         "software": {"name": "Care Hub"},
         "implementation": {"description": "Care Hub FHIR facade", "url": base},
         "fhirVersion": "4.0.1",

@@ -1,4 +1,5 @@
-"""Reading what a FHIR client sends: ids, paging numbers, dates and JSON bodies.
+"""Reading what a FHIR client sends: paging numbers and JSON bodies (search parameter
+values are read by ``search_params``).
 
 Every helper either returns a value the queries below can use or raises ``FhirError``
 (400, an OperationOutcome naming the parameter, never echoing its value), so malformed
@@ -8,14 +9,13 @@ input can never reach the database or the scheduling services.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.http import HttpRequest, QueryDict
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from config.inputs import JsonRejected, load_json, parse_id
+from config.inputs import JsonRejected, load_json
 
 from .http import FhirError
 
@@ -25,11 +25,8 @@ DEFAULT_COUNT = 50
 MAX_COUNT = 200
 MAX_OFFSET = 1_000_000_000  # far past any result set, far below bigint
 _INTEGER = re.compile(r"-?[0-9]{1,10}")
-DATE_PREFIXES = frozenset({"eq", "ge", "gt", "le", "lt"})
 
-ERR_ID = "{name}: expected a numeric id."
 ERR_PAGING = f"_count and _offset must be integers (_offset at most {MAX_OFFSET})."
-ERR_DATE = "{name}: not a FHIR date or dateTime."
 ERR_CONTENT_TYPE = (
     "Send the body as application/fhir+json (FHIR R4 http.html#mime-type: the correct mime "
     "type SHALL be used by clients)."
@@ -37,14 +34,6 @@ ERR_CONTENT_TYPE = (
 ERR_FORM_CONTENT_TYPE = "POST _search takes a form (application/x-www-form-urlencoded) body."
 ERR_CHARSET = "FHIR bodies are UTF-8 (charset=utf-8)."
 ERR_RESOURCE_TYPE = "The body must be a {expected} resource."
-
-
-def int_id(value: str, name: str) -> int:
-    """A numeric id from a search parameter or reference; 400 when it is not one."""
-    number = parse_id(value)
-    if number is None:
-        raise FhirError(400, "invalid", ERR_ID.format(name=name))
-    return number
 
 
 def paging(params: QueryDict) -> tuple[int, int]:
@@ -56,40 +45,6 @@ def paging(params: QueryDict) -> tuple[int, int]:
     if offset > MAX_OFFSET:
         raise FhirError(400, "invalid", ERR_PAGING)
     return min(max(count, 0), MAX_COUNT), max(offset, 0)
-
-
-def _utc(moment: datetime, *, ceiling: bool) -> datetime:
-    """``moment`` in UTC: an offset such as -23:59 is valid ISO 8601 but beyond what
-    PostgreSQL accepts, so the database only ever sees UTC. Years 1 and 9999 sit at
-    the edge of Python's range; they clamp to it."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        return datetime.max.replace(tzinfo=UTC) if ceiling else datetime.min.replace(tzinfo=UTC)
-
-
-def date_bounds(raw: str, name: str) -> tuple[str, datetime, datetime]:
-    """A FHIR date search value (search.html#date): its prefix and the half-open
-    [lower, upper) range it names. A day covers the whole UTC day; an instant is a
-    range of zero width (lower == upper)."""
-    prefix, value = (raw[:2], raw[2:]) if raw[:2] in DATE_PREFIXES else ("eq", raw)
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            lower = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            try:
-                upper = lower + timedelta(days=1)
-            except OverflowError:  # 9999-12-31: the day runs to the end of time
-                upper = datetime.max.replace(tzinfo=UTC)
-            return prefix, lower, upper
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise FhirError(400, "invalid", ERR_DATE.format(name=name)) from None
-    ceiling = prefix in {"gt", "le"}
-    instant = _utc(moment, ceiling=ceiling)
-    return prefix, instant, instant
 
 
 def _require_content_type(request: HttpRequest, expected: set[str], error: str) -> None:

@@ -8,6 +8,7 @@ same rules, exclusion reasons and double-booking guarantees as an agent.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from typing import Any
@@ -22,19 +23,108 @@ from . import resources as r
 from .http import FhirError
 
 HOLD_SYSTEM = "urn:carehub:hold"
+# Parameter names: IHE ITI Scheduling 1.0.0 first (OperationDefinition appointment-find,
+# -hold, -book), then the names this server used before IHE's were published.
+FIND_PATIENT = ("patient-reference", "patient-resource", "patient")
+FIND_TYPE = ("visit-type", "service-type")
+FIND_LOCATION = ("location-reference", "location")
+APPOINTMENT_PARAMS = ("appointment-resource", "appointment-reference", "appointment")
+# A $find proposal is not stored: its id names what $hold needs (slot, patient, type),
+# and a $hold answer's id names the hold instead of the slot. Ids only, no PHI.
+_PROPOSAL_ID = re.compile(r"^(?P<kind>proposal|hold)-(?P<key>\d+)-(?P<patient>\d+)-(?P<type>\d+)$")
+ERR_UNKNOWN_PROPOSAL = (
+    "appointment-reference names no appointment proposed by $find or held by $hold here."
+)
+ERR_PATIENT_RESOURCE = (
+    "patient-resource must carry the id of a patient this server knows; "
+    "register the patient first, then use patient-reference."
+)
 ERR_NO_SLOT = "The appointment names no Slot (slot[0].reference = Slot/<id>)."
 ERR_NO_PATIENT = "The appointment names no patient participant (Patient/<id>)."
 ERR_NO_TYPE = "The appointment names no known service type (serviceType coding code)."
-ERR_NO_APPOINTMENT = "Parameters carry no 'appointment' resource."
+ERR_NO_APPOINTMENT = (
+    "Parameters carry no appointment: send appointment-reference (an id from $find or "
+    "$hold) or appointment-resource."
+)
 
 
-def _param(parameters: dict[str, Any], name: str) -> Any:
-    for p in parameters.get("parameter") or []:
-        if p.get("name") == name:
-            for key, value in p.items():
-                if key.startswith("value") or key == "resource":
-                    return value
+def _param(parameters: dict[str, Any], *names: str) -> Any:
+    """The first of ``names`` present (IHE's name first, then this server's own)."""
+    for name in names:
+        for p in parameters.get("parameter") or []:
+            if p.get("name") == name:
+                for key, value in p.items():
+                    if key.startswith("value") or key == "resource":
+                        return value
     return None
+
+
+def proposal_id(kind: str, key: int, patient_id: int, type_id: int) -> str:
+    return f"{kind}-{key}-{patient_id}-{type_id}"
+
+
+def _referenced_appointment(value: Any) -> dict[str, Any]:
+    """The appointment an ``appointment-reference`` names ("Appointment/<id>" or an
+    absolute URL ending so): a $find proposal or a $hold answer, rebuilt from its id."""
+    ref = value.get("reference", "") if isinstance(value, dict) else value
+    ident = str(ref).rstrip("/").rsplit("/", 1)[-1]
+    match = _PROPOSAL_ID.match(ident)
+    atype = (
+        AppointmentType.objects.filter(pk=int(match["type"])).first() if match is not None else None
+    )
+    if match is None or atype is None:
+        raise FhirError(400, "invalid", ERR_UNKNOWN_PROPOSAL)
+    resource: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "serviceType": [{"coding": [{"code": atype.code}]}],
+        "participant": [{"actor": {"reference": f"Patient/{match['patient']}"}}],
+    }
+    if match["kind"] == "proposal":
+        resource["slot"] = [{"reference": f"Slot/{match['key']}"}]
+    else:
+        held = Hold.objects.filter(pk=int(match["key"])).first()
+        if held is None:
+            raise FhirError(409, "conflict", "The hold does not exist or is for another slot.")
+        resource["slot"] = [{"reference": f"Slot/{held.slot_id}"}]
+        resource["identifier"] = [{"system": HOLD_SYSTEM, "value": match["key"]}]
+    return resource
+
+
+def proposal_read(ident: str) -> dict[str, Any] | None:
+    """GET Appointment/<id> of a $find proposal or a $hold answer, rebuilt from its id
+    (its fullUrl in their Bundles); None when it names nothing here any more."""
+    if not _PROPOSAL_ID.match(ident):
+        return None
+    try:
+        resource = _referenced_appointment(f"Appointment/{ident}")
+        slot, patient, atype = _appointment_parts(resource)
+    except FhirError:
+        return None
+    status = "pending" if ident.startswith("hold-") else "proposed"
+    option = {
+        "start": slot.start,
+        "end": slot.end,
+        "slot_id": slot.pk,
+        "provider_id": slot.provider_id,
+        "provider": str(slot.provider),
+        "location_id": slot.location_id,
+        "location": slot.location.name,
+    }
+    return _proposed(option, patient, atype, status) | {"id": ident}
+
+
+def _appointment_param(parameters: dict[str, Any]) -> dict[str, Any]:
+    """$hold/$book input: IHE's appointment-resource or appointment-reference, or this
+    server's own ``appointment`` (a resource)."""
+    for name in APPOINTMENT_PARAMS:
+        value = _param(parameters, name)
+        if value is None:
+            continue
+        if name == "appointment-reference":
+            return _referenced_appointment(value)
+        if isinstance(value, dict):
+            return value
+    raise FhirError(400, "invalid", ERR_NO_APPOINTMENT)
 
 
 def _reference_id(value: Any, resource_type: str) -> int | None:
@@ -63,6 +153,16 @@ def _patient(ref: Any) -> Patient:
     if patient is None:
         raise FhirError(400, "invalid", ERR_NO_PATIENT)
     return patient
+
+
+def _find_patient(value: Any) -> Any:
+    """$find's patient-resource is a whole Patient; the hub books only patients it
+    knows, so it must carry one of their ids (a reference is built from it)."""
+    if isinstance(value, dict) and value.get("resourceType") == "Patient":
+        if not str(value.get("id", "")).isdigit():
+            raise FhirError(400, "invalid", ERR_PATIENT_RESOURCE)
+        return {"reference": f"Patient/{value['id']}"}
+    return value
 
 
 def _type(value: Any) -> AppointmentType:
@@ -138,9 +238,11 @@ def _proposed(option: Any, patient: Patient, atype: AppointmentType, status: str
     }
 
 
-def _bundle(entries: list[dict[str, Any]], outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+def _bundle(
+    entries: list[dict[str, Any]], outcome: dict[str, Any] | None = None, *, base: str
+) -> dict[str, Any]:
     items: list[dict[str, Any]] = [
-        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": res, "search": {"mode": "match"}}
+        {"fullUrl": f"{base}/Appointment/{res['id']}", "resource": res, "search": {"mode": "match"}}
         for res in entries
     ]
     if outcome is not None:
@@ -151,7 +253,10 @@ def _bundle(entries: list[dict[str, Any]], outcome: dict[str, Any] | None = None
                 "search": {"mode": "outcome"},
             }
         )
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": items}
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+    if items:  # json.html: an array is never empty; no proposals means no "entry"
+        bundle["entry"] = items
+    return bundle
 
 
 def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
@@ -159,8 +264,8 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
     OperationOutcome with one information issue per excluded location or provider."""
     from scheduling.selectors import slot_search
 
-    patient = _patient(_param(parameters, "patient"))
-    atype = _type(_param(parameters, "service-type") or _param(parameters, "visit-type"))
+    patient = _patient(_find_patient(_param(parameters, *FIND_PATIENT)))
+    atype = _type(_param(parameters, *FIND_TYPE))
 
     def day(name: str) -> date | None:
         value = _param(parameters, name)
@@ -174,7 +279,7 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
         return day
 
     kwargs: dict[str, Any] = {"date_from": day("start"), "date_to": day("end")}
-    location = _reference_id(_param(parameters, "location"), "Location")
+    location = _reference_id(_param(parameters, *FIND_LOCATION), "Location")
     provider = _reference_id(_param(parameters, "practitioner"), "Practitioner")
     if location:
         kwargs["location"] = location
@@ -204,6 +309,7 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
             atype,
             "proposed",
         )
+        | {"id": proposal_id("proposal", o.slot_id, patient.pk, atype.pk)}
         for o in result.options
     ]
     outcome = None
@@ -219,16 +325,14 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
                 for ex in result.excluded
             ],
         }
-    return _bundle(proposals, outcome)
+    return _bundle(proposals, outcome, base=base)
 
 
 def hold(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
     """$hold: reserve the proposed appointment's slot for HOLD_MINUTES."""
     from scheduling.services import SchedulingError, hold_place
 
-    resource = _param(parameters, "appointment")
-    if not isinstance(resource, dict):
-        raise FhirError(400, "invalid", ERR_NO_APPOINTMENT)
+    resource = _appointment_param(parameters)
     slot, patient, atype = _appointment_parts(resource)
     try:
         held = hold_place(slot=slot, by=user)
@@ -248,10 +352,11 @@ def hold(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
         atype,
         "pending",
     )
+    pending["id"] = proposal_id("hold", held.pk, patient.pk, atype.pk)
     pending["identifier"] = [{"system": HOLD_SYSTEM, "value": str(held.pk)}]
     pending["end"] = r.instant(held.slot.start + (atype.duration_minutes * _minute()))
     pending["comment"] = f"held until {r.instant(held.expires_at)}"
-    return _bundle([pending])
+    return _bundle([pending], base=base)
 
 
 def _minute() -> Any:
@@ -297,11 +402,8 @@ def _book(user: Any, resource: dict[str, Any]) -> Appointment:
 
 def book(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
     """$book: confirm a held (or directly named) slot as a booked appointment."""
-    resource = _param(parameters, "appointment")
-    if not isinstance(resource, dict):
-        raise FhirError(400, "invalid", ERR_NO_APPOINTMENT)
-    appt = _book(user, resource)
-    return _bundle([r.appointment_resource(_reload(appt))])
+    appt = _book(user, _appointment_param(parameters))
+    return _bundle([r.appointment_resource(_reload(appt))], base=base)
 
 
 def appointment_create(*, user: Any, resource: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,32 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, unquote
 
 HUB_SYSTEM = "urn:carehub"
 PATIENT_SYSTEM = "urn:carehub:patient"
 APPOINTMENT_SYSTEM = "urn:carehub:appointment"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 SERVICE_TYPE_SYSTEM = "urn:carehub:appointment-type"
+SOURCE_SYSTEM_PREFIX = "urn:carehub:source:"
+
+
+def source_system(assigning_authority: str) -> str:
+    """identifier.system for an identifier a feed assigned (HL7 CX-4, e.g. "TEC MRN").
+
+    identifier.system is a uri (datatypes.html#uri: no whitespace; RFC 3986 characters
+    only), so the authority is percent-encoded: "TEC MRN" -> urn:carehub:source:TEC%20MRN.
+    """
+    return SOURCE_SYSTEM_PREFIX + quote(assigning_authority, safe="")
+
+
+def source_authority(system: str) -> str | None:
+    """The assigning authority a source_system() names; None for any other system. A
+    raw (unencoded) authority is accepted too, as a search client may send either."""
+    if not system.startswith(SOURCE_SYSTEM_PREFIX):
+        return None
+    return unquote(system.removeprefix(SOURCE_SYSTEM_PREFIX))
+
 
 # Hub appointment status -> FHIR AppointmentStatus (R4 valueset appointmentstatus).
 APPOINTMENT_STATUS = {
@@ -42,7 +62,7 @@ def patient_resource(patient: Any) -> dict[str, Any]:
     for ident in patient.identifiers.all():
         identifiers.append(
             {
-                "system": f"urn:carehub:source:{ident.system}",
+                "system": source_system(ident.system),
                 "value": ident.value,
                 "type": {
                     "coding": [

@@ -9,7 +9,6 @@ names and birth dates out of URLs and logs.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -21,6 +20,7 @@ from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, Location, Provider, Slot
 
 from . import resources as r
+from . import search_params as sp
 from .http import (
     ERR_METHOD,
     ERR_NOT_FOUND,
@@ -30,7 +30,7 @@ from .http import (
     fhir_view,
     require,
 )
-from .inputs import date_bounds, int_id, json_resource, paging, require_form
+from .inputs import json_resource, paging, require_form
 
 VIEW_PERMS = {
     "Patient": VIEW_PATIENT,
@@ -41,28 +41,15 @@ VIEW_PERMS = {
     "Appointment": VIEW_APPOINTMENT,
 }
 BOOK_PERM = ADD_APPOINTMENT
+# R4 SlotStatus -> the hub's slot status (the inverse of resources.slot_resource).
+SLOT_STATUS = {"free": "free", "busy": "booked", "busy-unavailable": "blocked"}
 
 
 # -- search parameter helpers ---------------------------------------------------------
-def _date_filter(field: str, values: list[str]) -> Q:
-    """FHIR date search with prefixes (search.html#prefix): eq (the whole day), ge, gt, le, lt."""
-    q = Q()
-    for raw in values:
-        prefix, lower, upper = date_bounds(raw, field)
-        q &= {
-            "eq": Q(**{f"{field}__gte": lower, f"{field}__lt": upper})
-            if upper != lower
-            else Q(**{field: lower}),
-            "ge": Q(**{f"{field}__gte": lower}),
-            "gt": Q(**{f"{field}__gte": upper}) if upper != lower else Q(**{f"{field}__gt": lower}),
-            "le": Q(**{f"{field}__lt": upper}) if upper != lower else Q(**{f"{field}__lte": lower}),
-            "lt": Q(**{f"{field}__lt": lower}),
-        }[prefix]
-    return q
-
-
-def _ref_id(value: str, resource_type: str) -> str:
-    return value.split("/", 1)[1] if value.startswith(f"{resource_type}/") else value
+def _ref_filter(qs: QuerySet[Any], field: str, value: str, resource_type: str, name: str) -> Any:
+    """Filter on a reference parameter; an id that is not the hub's matches nothing."""
+    pk = sp.reference(value, resource_type, name).pk
+    return qs.filter(**{field: pk}) if pk is not None else qs.none()
 
 
 def _token(value: str) -> tuple[str, str]:
@@ -74,13 +61,12 @@ def _patient_qs(params: QueryDict) -> QuerySet[Patient]:
     qs = Patient.objects.prefetch_related("identifiers")
     for value in params.getlist("identifier"):
         system, code = _token(value)
+        authority = r.source_authority(system)
         if system == r.PATIENT_SYSTEM:
-            qs = qs.filter(pk=int_id(code, "identifier"))
-        elif system.startswith("urn:carehub:source:"):
-            qs = qs.filter(
-                identifiers__system=system.removeprefix("urn:carehub:source:"),
-                identifiers__value=code,
-            )
+            pk = sp.resource_id(code, "identifier") if code else None
+            qs = qs.filter(pk=pk) if pk is not None else qs.none()
+        elif authority is not None:
+            qs = qs.filter(identifiers__system=authority, identifiers__value=code)
         else:
             qs = qs.filter(identifiers__value=code)
     for value in params.getlist("name"):
@@ -89,11 +75,10 @@ def _patient_qs(params: QueryDict) -> QuerySet[Patient]:
         qs = qs.filter(last_name__icontains=value)
     for value in params.getlist("given"):
         qs = qs.filter(first_name__icontains=value)
-    for value in params.getlist("birthdate"):
-        try:
-            qs = qs.filter(date_of_birth=date.fromisoformat(value.removeprefix("eq")))
-        except ValueError:
-            raise FhirError(400, "invalid", "birthdate: expected YYYY-MM-DD") from None
+    if params.getlist("birthdate"):
+        qs = qs.filter(
+            sp.date_filter("date_of_birth", params.getlist("birthdate"), "birthdate", as_date=True)
+        )
     return qs.order_by("pk")
 
 
@@ -118,32 +103,38 @@ def _location_qs(params: QueryDict) -> QuerySet[Location]:
 def _schedules(params: QueryDict) -> list[tuple[Provider, Location]]:
     pairs = Provider.locations.through.objects.select_related("provider", "location")
     for value in params.getlist("actor"):
-        if value.startswith("Practitioner/"):
-            pairs = pairs.filter(provider_id=int_id(_ref_id(value, "Practitioner"), "actor"))
-        elif value.startswith("Location/"):
-            pairs = pairs.filter(location_id=int_id(_ref_id(value, "Location"), "actor"))
-        else:
+        # Schedule.actor may be several types, so a bare [id] is ambiguous here.
+        if "/" not in value:
             raise FhirError(400, "invalid", "actor: expected Practitioner/<id> or Location/<id>")
+        if "Location/" in value:
+            pairs = _ref_filter(pairs, "location_id", value, "Location", "actor")
+        else:
+            pairs = _ref_filter(pairs, "provider_id", value, "Practitioner", "actor")
     return [(p.provider, p.location) for p in pairs.order_by("provider_id", "location_id")]
 
 
-def _schedule_key(value: str) -> tuple[int, int]:
-    provider, _, location = _ref_id(value, "Schedule").partition("-")
-    return int_id(provider, "schedule"), int_id(location, "schedule")
+def _schedule_key(value: str) -> tuple[int, int] | None:
+    """A Schedule id is "<provider>-<location>"; any other valid id names nothing."""
+    ident = sp.reference(value, "Schedule", "schedule").id
+    provider, _, location = ident.partition("-")
+    provider_pk, location_pk = parse_id(provider), parse_id(location)
+    if provider_pk is None or location_pk is None:
+        return None
+    return provider_pk, location_pk
 
 
 def _slot_qs(params: QueryDict) -> QuerySet[Slot]:
     qs = Slot.objects.all()
     for value in params.getlist("schedule"):
-        provider_id, location_id = _schedule_key(value)
-        qs = qs.filter(provider_id=provider_id, location_id=location_id)
+        key = _schedule_key(value)
+        qs = qs.filter(provider_id=key[0], location_id=key[1]) if key else qs.none()
     if params.getlist("start"):
-        qs = qs.filter(_date_filter("start", params.getlist("start")))
-    for value in params.getlist("status"):
-        wanted = {"free": "free", "busy": "booked", "busy-unavailable": "blocked"}.get(value)
-        if wanted is None:
-            raise FhirError(400, "invalid", "status: expected free, busy or busy-unavailable")
-        qs = qs.filter(status=wanted)
+        qs = qs.filter(sp.date_filter("start", params.getlist("start"), "start"))
+    if params.getlist("status"):
+        # R4 SlotStatus codes the hub never gives a slot (busy-tentative,
+        # entered-in-error) are valid and match nothing.
+        codes = [sp.token(v)[1] for v in sp.split_or(params.getlist("status"))]
+        qs = qs.filter(status__in=[SLOT_STATUS[c] for c in codes if c in SLOT_STATUS])
     for value in params.getlist("service-type"):
         code = _token(value)[1]
         atype = AppointmentType.objects.filter(code=code).first()
@@ -161,16 +152,16 @@ def _appointment_qs(params: QueryDict) -> QuerySet[Appointment]:
         "provider", "location", "appointment_type"
     ).prefetch_related("slot_links")
     for value in params.getlist("patient"):
-        qs = qs.filter(patient_id=int_id(_ref_id(value, "Patient"), "patient"))
+        qs = _ref_filter(qs, "patient_id", value, "Patient", "patient")
     for value in params.getlist("location"):
-        qs = qs.filter(location_id=int_id(_ref_id(value, "Location"), "location"))
+        qs = _ref_filter(qs, "location_id", value, "Location", "location")
     for value in params.getlist("practitioner"):
-        qs = qs.filter(provider_id=int_id(_ref_id(value, "Practitioner"), "practitioner"))
+        qs = _ref_filter(qs, "provider_id", value, "Practitioner", "practitioner")
     if params.getlist("date"):
-        qs = qs.filter(_date_filter("start", params.getlist("date")))
-    for value in params.getlist("status"):
-        hub = [k for k, v in r.APPOINTMENT_STATUS.items() if v == value]
-        qs = qs.filter(status__in=hub)
+        qs = qs.filter(sp.date_filter("start", params.getlist("date"), "date"))
+    if params.getlist("status"):
+        codes = {sp.token(v)[1] for v in sp.split_or(params.getlist("status"))}
+        qs = qs.filter(status__in=[k for k, v in r.APPOINTMENT_STATUS.items() if v in codes])
     return qs.order_by("start", "pk")
 
 
@@ -238,15 +229,16 @@ def _bundle(
         "type": "searchset",
         "total": total,
         "link": [{"relation": "self", "url": _link(search_url, params)}],
-        "entry": [
+    }
+    if items:  # json.html: an array is never empty; an empty searchset has no "entry"
+        bundle["entry"] = [
             {
                 "fullUrl": f"{base}/{resource_type}/{res['id']}",
                 "resource": res,
                 "search": {"mode": "match"},
             }
             for res in items
-        ],
-    }
+        ]
     if offset + count < total:
         following = params.copy()
         following["_offset"] = str(offset + count)
@@ -255,9 +247,19 @@ def _bundle(
 
 
 def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
+    try:
+        return _search_parsed(request, resource_type, params)
+    except sp.SearchValueError as exc:
+        raise FhirError(400, "invalid", str(exc)) from None
+
+
+def _search_parsed(request: HttpRequest, resource_type: str, params: QueryDict) -> HttpResponse:
     count, offset = paging(params)
     if resource_type == "Schedule":
         pairs = _schedules(params)
+        if "_id" in params:
+            wanted = set(sp.split_or(params.getlist("_id")))
+            pairs = [(p, loc) for p, loc in pairs if r.schedule_id(p.pk, loc.pk) in wanted]
         items = [r.schedule_resource(p, loc) for p, loc in pairs[offset : offset + count]]
         return fhir_response(_bundle(request, "Schedule", items, len(pairs), params, offset, count))
     build_qs, to_resource = SEARCHES[resource_type]
@@ -266,7 +268,8 @@ def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> Http
         resource_type in {"Patient", "Practitioner", "Location", "Slot", "Appointment"}
         and "_id" in params
     ):
-        qs = qs.filter(pk__in=[int_id(v, "_id") for v in params.getlist("_id")])
+        ids = [sp.resource_id(v, "_id") for v in sp.split_or(params.getlist("_id"))]
+        qs = qs.filter(pk__in=[pk for pk in ids if pk is not None])
     total = qs.count()
     items = [to_resource(obj) for obj in qs[offset : offset + count]]
     return fhir_response(_bundle(request, resource_type, items, total, params, offset, count))
@@ -275,9 +278,12 @@ def _search(request: HttpRequest, resource_type: str, params: QueryDict) -> Http
 def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
     if resource_type == "Schedule":
         try:
-            provider_id, location_id = _schedule_key(resource_id)
-        except FhirError:
-            raise FhirError(404, "not-found", ERR_NOT_FOUND) from None
+            key = _schedule_key(resource_id)
+        except sp.SearchValueError:
+            key = None
+        if key is None:
+            raise FhirError(404, "not-found", ERR_NOT_FOUND)
+        provider_id, location_id = key
         pair = (
             Provider.locations.through.objects.select_related("provider", "location")
             .filter(provider_id=provider_id, location_id=location_id)
@@ -287,6 +293,13 @@ def _read(resource_type: str, resource_id: str) -> dict[str, Any]:
             raise FhirError(404, "not-found", ERR_NOT_FOUND)
         return r.schedule_resource(pair.provider, pair.location)
     pk = parse_id(resource_id)
+    if resource_type == "Appointment" and pk is None:
+        from .operations import proposal_read
+
+        proposal = proposal_read(resource_id)
+        if proposal is None:
+            raise FhirError(404, "not-found", ERR_NOT_FOUND)
+        return proposal
     if pk is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     build_qs, to_resource = SEARCHES[resource_type]

@@ -44,15 +44,23 @@ def acknowledgement_post(*, raw: str, connector: Connector | None) -> AckResult:
     return result
 
 
+# An 835 refused earlier is posted again when it comes again (or is replayed): the
+# refusal may have been the hub's (a payer not set up yet), not the file's.
+REPOSTABLE = (Message.Status.RECEIVED, Message.Status.REJECTED)
+
+
 @transaction.atomic
 def remittance_post(*, raw: str, connector: Connector | None = None) -> PostResult:
-    """File an 835 and post it; the same file (or interchange) twice posts nothing more."""
+    """File an 835 and post it; the same file twice posts nothing more. A file refused
+    before is tried again (billing skips claim payments already posted, so a second run
+    adds nothing that the first posted)."""
     message, created = x12_record_inbound(raw=raw, connector=connector)
+    if not created:
+        # Two deliveries or replays of one file at once: one posts, the other waits here.
+        message = Message.objects.select_for_update().get(pk=message.pk)
     content_hash = remittance_content_hash(raw)
     earlier = remittance_posted_claims(content_hash=content_hash)
-    if (not created and message.status != Message.Status.RECEIVED) or earlier is not None:
-        if message.status == Message.Status.REJECTED:
-            return PostResult(message_id=message.pk, error=message.last_error)
+    if earlier is not None or message.status not in REPOSTABLE:
         return PostResult(message_id=message.pk, already_posted=True, skipped=earlier or 0)
     try:
         advices = parse_835(raw)
@@ -81,6 +89,39 @@ def inbound_post(*, raw: str, connector: Connector | None) -> str:
             f" ({a.error})" if a.error else ""
         )
     return remittance_post(raw=raw, connector=connector).summary()
+
+
+@transaction.atomic
+def x12_message_replay(*, message_id: int) -> str:
+    """Process again an inbound X12 row that admin replay put back to received: the same
+    path as a new delivery of that file, which finds its row by content. Idempotent: a
+    row no longer waiting (processed by an earlier run) is left alone."""
+    message = (
+        Message.objects.select_for_update()
+        .filter(
+            pk=message_id,
+            direction=Message.Direction.INBOUND,
+            protocol=Message.Protocol.X12,
+            status=Message.Status.RECEIVED,
+        )
+        .first()
+    )
+    if message is None:
+        return "nothing to replay"
+    return inbound_post(raw=message.raw, connector=message.connector)
+
+
+def x12_replays_due() -> list[int]:
+    """Inbound X12 rows waiting to be processed again (their task may have been lost)."""
+    return list(
+        Message.objects.filter(
+            direction=Message.Direction.INBOUND,
+            protocol=Message.Protocol.X12,
+            status=Message.Status.RECEIVED,
+        )
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:100]
+    )
 
 
 def clearinghouse_collect(*, connector: Connector) -> list[str]:

@@ -54,35 +54,68 @@ def x12_record_outbound(
     )
 
 
+REVIEW_CONTROL_REUSED = (
+    "ISA13 {control} from {sender} also came with message #{other}, a different {kind} "
+    "file: both were processed; confirm with the sender that neither repeats the other."
+)
+
+
 def x12_record_inbound(*, raw: str, connector: Connector | None) -> tuple[Message, bool]:
     """File an inbound X12; returns (message, created).
 
-    The same interchange (sender, ISA13) arriving twice is one ledger row: the second
-    delivery gets the first row back with created False, so it has no second effect.
-    A file with no readable ISA is still filed (under an empty control id) so nothing
-    received is ever lost.
+    A duplicate is the same content of the same transaction type (SHA-256 of the file
+    plus its ST01): it gets the first row back with created False, so it has no second
+    effect. The envelope alone does not decide: X12.5 wants ISA13 unique per sender, yet
+    real senders reuse it (a counter that wraps, one sequence for 271s and 835s), and a
+    different file under a used number is a different file. It is filed and processed,
+    and when an earlier file of the same type had that number, the row says so in
+    ``review_reason`` for a person (admin, integration health). A file with no readable
+    ISA is still filed (under an empty control id) so nothing received is ever lost.
     """
     sender, control = envelope_ids(raw)
-    if control:
-        existing = Message.objects.filter(
-            direction=Message.Direction.INBOUND, sender=sender, control_id=control
-        ).first()
-        if existing is not None:
-            return existing, False
+    fields = _file_fields(raw, sender, control)
+    same_file = Message.objects.filter(
+        direction=Message.Direction.INBOUND,
+        protocol=Message.Protocol.X12,
+        message_type=fields["message_type"],
+        sha256=fields["sha256"],
+    )
+    existing = same_file.first()
+    if existing is not None:
+        return existing, False
+    reused = (
+        Message.objects.filter(
+            direction=Message.Direction.INBOUND,
+            protocol=Message.Protocol.X12,
+            message_type=fields["message_type"],
+            sender=sender,
+            control_id=control,
+        )
+        .order_by("pk")
+        .first()
+        if control
+        else None
+    )
+    review = (
+        REVIEW_CONTROL_REUSED.format(
+            control=control, sender=sender, other=reused.pk, kind=fields["message_type"] or "X12"
+        )
+        if reused is not None
+        else ""
+    )
     try:
         with transaction.atomic():
             message = Message.objects.create(
                 connector=connector,
                 direction=Message.Direction.INBOUND,
-                **_file_fields(raw, sender, control),
+                **fields,
                 status=Message.Status.RECEIVED,
                 received_at=timezone.now(),
+                review_reason=review[:300],
             )
     except IntegrityError:
         # Two pickups racing on the same file: the database's dedupe index decides.
-        return Message.objects.get(
-            direction=Message.Direction.INBOUND, sender=sender, control_id=control
-        ), False
+        return same_file.get(), False
     return message, True
 
 

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from integrations.models import Connector
 
-from .clearinghouse import clearinghouse_collect
+from .clearinghouse import clearinghouse_collect, x12_message_replay, x12_replays_due
 from .inquiry import eligibility_batch_send, eligibility_checks_send
 from .submission import claims_submit
 from .transport import TransportError
@@ -37,9 +37,19 @@ def eligibility_batch_task(days: int | None = None) -> dict[str, int]:
 
 
 @shared_task(acks_late=True)
+def x12_inbound_replay_task(message_id: int) -> str:
+    """Process again one inbound X12 row put back by admin replay (idempotent)."""
+    return x12_message_replay(message_id=message_id)
+
+
+@shared_task(acks_late=True)
 def clearinghouse_collect_task() -> int:
-    """Pick up 271/999/277CA/835 files from every clearinghouse inbox."""
+    """Pick up 271/999/277CA/835 files from every clearinghouse inbox, and any replayed
+    file whose task was lost (the broker was down when admin replayed it)."""
     handled = 0
+    for message_id in x12_replays_due():
+        x12_message_replay(message_id=message_id)
+        handled += 1
     for connector in Connector.objects.filter(
         role=Connector.Role.CLEARINGHOUSE,
         enabled=True,

@@ -25,6 +25,8 @@ from scheduling.models import (
     Waitlist,
 )
 
+from .shortcuts import ACTIONS
+
 MAX_WINDOW_DAYS = 120
 
 
@@ -233,8 +235,45 @@ class WaitlistForm(forms.Form):
         return data
 
 
+class ShortcutsForm(forms.Form):
+    """An agent's shortcuts: on or off, and one character per action."""
+
+    enabled = forms.BooleanField(required=False, label="Keyboard shortcuts on")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for action, (_, label) in ACTIONS.items():
+            self.fields[f"key_{action}"] = forms.CharField(
+                max_length=1, strip=False, label=label.capitalize()
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        seen: dict[str, str] = {}
+        for action in ACTIONS:
+            key = data.get(f"key_{action}")
+            if key is None:
+                continue
+            if key.isspace():
+                self.add_error(f"key_{action}", "A shortcut needs a visible character.")
+            elif key in seen:
+                self.add_error(f"key_{action}", f"'{key}' is already the {seen[key]} key.")
+            else:
+                seen[key] = ACTIONS[action][1]
+        return data
+
+    def keys(self) -> dict[str, str]:
+        return {action: self.cleaned_data[f"key_{action}"] for action in ACTIONS}
+
+
 class WrapUpForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[("", "Outcome…"), *Call.Outcome.choices])
+    # "Abandoned" is the system's, for calls nobody wrapped up.
+    outcome = forms.ChoiceField(
+        choices=[
+            ("", "Outcome…"),
+            *((v, label) for v, label in Call.Outcome.choices if v != Call.Outcome.ABANDONED),
+        ]
+    )
     reason = forms.ChoiceField(
         choices=[("", "Reason…"), *CallReason.choices],
         label="Reason",

@@ -26,6 +26,9 @@ class ConsoleState:
     hold_network_note: str = ""
     freed_slot_ids: list[int] = field(default_factory=list)
     finder: dict[str, Any] = field(default_factory=dict)  # last slot-finder form data
+    # The last patient search's hits (ids, what matched, whether capped), so a reload
+    # shows them again; what was typed is not kept.
+    search: dict[str, Any] = field(default_factory=dict)
     # Access audit: patients already audited on the current call, and whether the
     # agent has just opened a patient (outside a call each opening is one access).
     audited_patient_ids: list[int] = field(default_factory=list)
@@ -74,6 +77,7 @@ class ConsoleState:
         self.reschedule_id = None
         self.freed_slot_ids = []
         self.finder = {}
+        self.search = {}
         self.audited_patient_ids = []
         self.patient_opened = False
         self.call_actions = {}

@@ -23,4 +23,5 @@ urlpatterns = [
     path("appointments/reschedule/", booking.reschedule, name="reschedule"),
     path("appointments/cancel/", booking.cancel, name="cancel"),
     path("waitlist/add/", booking.waitlist_add, name="waitlist_add"),
+    path("shortcuts/", page.shortcuts_save, name="shortcuts"),
 ]

@@ -63,6 +63,8 @@ class Call(models.Model):
         INFO_ONLY = "info_only", "Information only"
         TRANSFERRED = "transferred", "Transferred"
         CALLBACK = "callback", "Callback needed"
+        # Set only by the system, for a call left open past CALL_ABANDON_MINUTES.
+        ABANDONED = "abandoned", "Abandoned (left open)"
 
     agent = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calls"
@@ -105,6 +107,15 @@ class Hold(models.Model):
     )
     call = models.ForeignKey(
         Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="holds"
+    )
+    # The visit the slot was held for, so a console that lost its session (a new login)
+    # can still book the hold it finds again.
+    appointment_type = models.ForeignKey(
+        "scheduling.AppointmentType",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()

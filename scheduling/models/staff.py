@@ -14,6 +14,10 @@ class AgentProfile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
     )
     home_region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.SET_NULL)
+    # The agent's console keyboard shortcuts: {"enabled": bool, "keys": {action: key}};
+    # empty means the defaults (scheduling.console.shortcuts). Single-letter shortcuts
+    # must be possible to turn off or remap (WCAG 2.1.4 Character Key Shortcuts).
+    console_shortcuts = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user} ({self.home_region or 'network'})"

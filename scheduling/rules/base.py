@@ -141,8 +141,13 @@ class PatientFacts:
     # new-patient lookback, or an active booking (see rules.new_patient).
     established_provider_ids: frozenset[int] = frozenset()
     # A completed or arrived visit with the group (any provider, any location) within the
-    # lookback: what visit types marked "new/existing patients only" go by.
+    # lookback: what makes a patient no longer new (the CPT/ADA three-year convention).
     established_with_group: bool = False
+    # A chart (MRN) in a location's own EHR/PMS. It admits the patient to visit types for
+    # existing patients, since it records care from before the hub, but it does not make
+    # them established: a chart with no visit in the lookback is a returning patient, who
+    # is new again and may book a New patient exam.
+    has_chart: bool = False
     # Providers seen before, most recent first (continuity of care).
     previous_provider_ids: tuple[int, ...] = ()
     # Equipment codes the patient's active clinical needs require (wheelchair operatory…).

@@ -1,8 +1,10 @@
 """Distance from the patient's home ZIP: closer ranks higher; a maximum excludes.
 
 The limit is the agent's "max distance" filter when given, else the ``max_miles``
-parameter (off by default). Points fall linearly from the full weight at 0 miles to
-nothing at ``scale_miles``.
+parameter (off by default). Points fall smoothly from the full weight at 0 miles, to
+half at ``scale_miles``, and keep falling without reaching zero: a straight line cut
+off at the scale scored a location 59 miles away the same as one 550 miles away, so a
+network-wide search ranked the far region's slots level with the near one's.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class DistanceRule(Rule):
     description = "Closer to the patient's home ZIP ranks higher."
     default_weight = 3.0
     param_specs = (
-        ParamSpec("scale_miles", float, 50, min=1, max=1000, help="miles at which it scores 0"),
+        ParamSpec("scale_miles", float, 50, min=1, max=1000, help="miles at which it scores half"),
     )
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
@@ -66,4 +68,9 @@ class DistanceRule(Rule):
         if miles is None:
             return PASS
         scale = float(config.param("scale_miles", 50)) or 50.0
-        return score(config.weight * max(0.0, 1 - miles / scale), f"{miles:.0f} mi from home")
+        return score(config.weight * distance_factor(miles, scale), f"{miles:.0f} mi from home")
+
+
+def distance_factor(miles: float, scale_miles: float) -> float:
+    """1 at home, 1/2 at ``scale_miles``, strictly falling at every distance after."""
+    return scale_miles / (scale_miles + max(0.0, miles))

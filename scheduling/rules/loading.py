@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Q
 
 from billing.models import NetworkParticipation, Payer, Plan
-from patients.models import ClinicalFact, Coverage, Patient
+from patients.models import ClinicalFact, Coverage, Patient, PatientIdentifier
 from scheduling.geo import zip_point
 from scheduling.models import (
     Appointment,
@@ -201,6 +201,13 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         # Continuity also remembers providers seen longer ago than the lookback.
         if status == Appointment.Status.COMPLETED and provider_id not in previous:
             previous.append(provider_id)
+    # A chart (MRN) in a location's own system means the group has cared for the patient,
+    # even when those visits predate the hub: asked only when no recent visit says so.
+    has_chart = seen_group or (
+        PatientIdentifier.objects.filter(
+            patient=patient, kind=PatientIdentifier.Kind.MRN, location__isnull=False
+        ).exists()
+    )
     return PatientFacts(
         age=patient.age_on(today),
         language=patient.preferred_language or "en",
@@ -210,6 +217,7 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         plan_name=coverage[1] if coverage else "",
         established_provider_ids=frozenset(established),
         established_with_group=seen_group,
+        has_chart=has_chart,
         previous_provider_ids=tuple(previous),
         needs_equipment=needs,
         active_visits=active_visits(patient, since=datetime.combine(today, time.min, tzinfo=UTC)),

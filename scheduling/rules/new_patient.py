@@ -7,9 +7,11 @@ default, the usual CPT/ADA convention):
   the window, or an active booking with them. A provider who is not accepting new
   patients still sees the patients established with them.
 - *established with the group*: a completed or arrived visit with any provider at any
-  location within the window (a booking alone does not count, so a booked New patient
-  exam can still be rescheduled). Visit types
-  marked "new patients only" (New patient exam) or "existing patients only" (Periodic
+  location within the window (a booking alone does not count, and moving a booked visit
+  keeps the type it was booked as). "New patients only" visit types (New patient exam)
+  go by this one, so a patient not seen for three years may book one again.
+- *known to the group*: established, or a chart (MRN) in a location's own EHR/PMS, which
+  records care from before the hub. "Existing patients only" visit types (Periodic
   cleaning) go by this one: a patient of the group may see any hygienist for a cleaning.
 """
 
@@ -57,12 +59,13 @@ class PatientStatusRule(Rule):
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         status = ctx.appointment_type.patient_status
         established = ctx.patient.established_with_group
+        known = established or ctx.patient.has_chart
         if status == "new" and established:
             return exclude(
                 f"{ctx.appointment_type.name} is for new patients; "
                 "the patient is already established with the practice"
             )
-        if status == "existing" and not established:
+        if status == "existing" and not known:
             return exclude(
                 f"{ctx.appointment_type.name} is for established patients; "
                 "the patient is new to the practice"

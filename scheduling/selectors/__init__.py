@@ -6,6 +6,12 @@ and a patient's history); callers import every public name from ``scheduling.sel
 
 from __future__ import annotations
 
+from .agent_work import (
+    agent_live_hold,
+    agent_open_call,
+    agent_recent_abandoned_call,
+    calls_open_past_limit,
+)
 from .agents import home_region_id
 from .appointments import (
     appointment_by_external_id,
@@ -39,7 +45,11 @@ __all__ = [
     "SlotRow",
     "SlotSearchResult",
     "WaitlistMatch",
+    "agent_live_hold",
+    "agent_open_call",
+    "agent_recent_abandoned_call",
     "appointment_by_external_id",
+    "calls_open_past_limit",
     "home_region_id",
     "patient_appointments",
     "patient_locations_seen",

@@ -56,7 +56,7 @@ class SlotOption:
 @dataclass(frozen=True)
 class DayGroup:
     day: date  # the location's local date
-    options: tuple[SlotOption, ...]  # ranked, best first
+    options: tuple[SlotOption, ...]  # in clock order; the ranking is the result's options
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ class Excluded:
 @dataclass(frozen=True)
 class SlotSearchResult:
     options: tuple[SlotOption, ...]  # bookable (yours included), ranked, best first
-    # Every start shown, by local day, days in date order: the options, plus the starts
-    # other agents hold where they rank (``held``), so the console can show them as held.
+    # Every start shown, by local day, days in date order and each day in clock order: the
+    # options, plus the starts other agents hold (``held``), so the console can show them.
     days: tuple[DayGroup, ...]
     excluded: tuple[Excluded, ...]
     region_id: int | None  # the region the search was narrowed to, if any
@@ -89,3 +89,6 @@ class SlotSearchResult:
     held: tuple[SlotOption, ...] = ()
     # True when out-of-network options were asked for and the user may override.
     out_of_network_allowed: bool = False
+    # The region asked for, when the chosen location lies outside it: the location won
+    # and the search covered it (``region_id`` is then None).
+    widened_from_region_id: int | None = None

@@ -134,6 +134,12 @@ def slot_search(
         scoped_home = region_id is not None
 
     snapshot = loading.network_snapshot(on=date_from)
+    # A chosen location is the more specific choice: one outside the chosen region widens
+    # the scope to it instead of matching nothing, and the result says so.
+    widened_from_region = None
+    chosen = snapshot.locations.get(location_id) if location_id is not None else None
+    if chosen is not None and region_id is not None and chosen.region_id != region_id:
+        widened_from_region, region_id, scoped_home = region_id, None, False
     patient_facts = loading.patient_facts(patient, today=today, configs=snapshot.configs)
     moving = _pk(rescheduling)
     if moving is not None:
@@ -141,6 +147,13 @@ def slot_search(
             patient_facts,
             active_visits=tuple(v for v in patient_facts.active_visits if v.id != moving),
         )
+        if Appointment.objects.filter(pk=moving, appointment_type=appointment_type).exists():
+            # Moving a visit does not change who it was booked for: a New patient exam
+            # stays movable once the location has charted the patient.
+            patient_facts = dataclasses.replace(
+                patient_facts,
+                established_with_group=appointment_type.patient_status == "existing",
+            )
     ctx = RuleContext(
         patient=patient_facts,
         appointment_type=snapshot.types.get(appointment_type.pk)
@@ -259,8 +272,10 @@ def slot_search(
         agent_id=user.pk if user is not None and user.is_authenticated else None,
         network_notes=network_notes,
     )
+    # Ranking picks which starts are shown; within a day they read in clock order (a
+    # 4:00 PM listed above 8:00 AM because it scored higher read as a mistake).
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
-    for option in options:
+    for option in sorted(options, key=lambda o: (o.start, -o.score, o.slot_id)):
         by_day[option.local_start.date()].append(option)
     excluded.sort(key=lambda e: (e.kind != "location", e.name))
     return SlotSearchResult(
@@ -277,6 +292,7 @@ def slot_search(
         # For benchmarks and debugging: what the slot read covered.
         extra={"read": read},
         out_of_network_allowed=override,
+        widened_from_region_id=widened_from_region,
     )
 
 

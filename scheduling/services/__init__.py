@@ -15,13 +15,14 @@ from __future__ import annotations
 # The waitlist matches are reads (selectors); re-exported because the contract lists
 # them beside the services that free slots.
 from ..selectors import waitlist_matches_for_slot, waitlist_matches_for_slots
+from .agents import agent_shortcuts_set
 from .appointments import (
     appointment_book,
     appointment_cancel,
     appointment_reschedule,
     freed_slot_ids,
 )
-from .calls import call_attach_patient, call_start, call_wrap_up
+from .calls import call_abandon, call_attach_patient, call_start, call_wrap_up
 from .errors import (
     AppointmentNotActive,
     AppointmentNotStarted,
@@ -84,6 +85,7 @@ __all__ = [
     "SlotUnavailable",
     "SlotWrongFit",
     "WaitlistWindowInvalid",
+    "agent_shortcuts_set",
     "appointment_book",
     "appointment_cancel",
     "appointment_cancel_external",
@@ -93,6 +95,7 @@ __all__ = [
     "appointment_update_external",
     "appointments_change_external_batch",
     "appointments_record_external_batch",
+    "call_abandon",
     "call_attach_patient",
     "call_start",
     "call_wrap_up",

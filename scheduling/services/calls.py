@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -45,6 +48,34 @@ def call_attach_patient(*, call: Call, patient: Patient, by: User) -> Call:
     return call
 
 
+ABANDONED_NOTE = "Closed automatically: left open past {minutes} minutes."
+
+
+def call_abandon(*, call_id: int, now: datetime | None = None) -> bool:
+    """Close a call left open past ``CALL_ABANDON_MINUTES`` as abandoned and release its
+    holds. Returns False when there was nothing to do (already ended, gone, or not yet
+    past the limit), so running it twice, or racing a late wrap-up, changes nothing more.
+
+    The conditional update is the claim: a wrap-up that locked the row first has set
+    ``ended_at`` and the update matches no row.
+    """
+    now = now or timezone.now()
+    minutes = settings.CALL_ABANDON_MINUTES
+    with transaction.atomic():
+        closed = Call.objects.filter(
+            pk=call_id,
+            ended_at__isnull=True,
+            started_at__lte=now - timedelta(minutes=minutes),
+        ).update(
+            ended_at=now,
+            outcome=Call.Outcome.ABANDONED,
+            notes=ABANDONED_NOTE.format(minutes=minutes),
+        )
+        if closed:
+            _release_runs(open_holds().filter(call_id=call_id), now=now)
+    return bool(closed)
+
+
 def call_wrap_up(
     *,
     call: Call,
@@ -58,7 +89,7 @@ def call_wrap_up(
 
     ``reason`` (a CallReason value) records why the patient called, which first-call
     resolution counts by; "" keeps the reason given at call start."""
-    if outcome not in Call.Outcome.values:
+    if outcome not in Call.Outcome.values or outcome == Call.Outcome.ABANDONED:
         raise InvalidOutcome()
     if reason and reason not in CallReason.values:
         raise InvalidReason()

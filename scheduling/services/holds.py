@@ -95,14 +95,20 @@ def hold_place(
             if mine is not None:
                 mine.expires_at = expires
                 mine.call = call or mine.call
-                mine.save(update_fields=["expires_at", "call"])
+                mine.appointment_type = appointment_type or mine.appointment_type
+                mine.save(update_fields=["expires_at", "call", "appointment_type"])
                 holds.append(mine)
                 continue
             try:
                 with transaction.atomic():
                     holds.append(
                         Hold.objects.create(
-                            slot=unit, held_by=by, call=call, created_at=now, expires_at=expires
+                            slot=unit,
+                            held_by=by,
+                            call=call,
+                            appointment_type=appointment_type,
+                            created_at=now,
+                            expires_at=expires,
                         )
                     )
             except IntegrityError:

@@ -123,3 +123,15 @@ def test_a_new_patient_is_findable_by_typo_at_once(agent):
     newcomer = f.patient(first_name="Ines", last_name="Wojciechowska")
 
     assert ids(patient_search(query="Wojciechowsk", user=agent)) == [newcomer.pk]
+
+
+def test_it_finds_patients_by_the_last_digits_of_their_phone(agent):
+    caller = f.patient(last_name="Quartz", phone="7205550142")
+    f.patient(last_name="Other", phone="7205550999")
+
+    assert ids(patient_search(query="0142", user=agent)) == [caller.pk]
+    assert ids(patient_search(query="555-0142", user=agent)) == [caller.pk]
+    assert ids(patient_search(query="Quartz 0142", user=agent)) == [caller.pk]
+    assert patient_search(query="0142", user=agent)[0].matched_on == ["end of phone number"]
+    # Three digits match too many numbers to list.
+    assert patient_search(query="142", user=agent) == []

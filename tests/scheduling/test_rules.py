@@ -224,6 +224,21 @@ def test_distance_ranks_closer_higher_and_a_limit_excludes():
     assert reasons(limited, Candidate(AURORA), Scope.LOCATION) == []
 
 
+def test_it_keeps_ranking_nearer_locations_higher_at_any_distance():
+    # A Colorado Springs patient: Denver is ~60 miles away, Scottsdale ~540, Phoenix ~550.
+    springs = replace(ADULT, home_lat=38.8339, home_lon=-104.8214)
+    denver = replace(AURORA, name="Denver", latitude=39.7392, longitude=-104.9903)
+    scottsdale = replace(AURORA, name="Scottsdale", latitude=33.4942, longitude=-111.9261)
+    phoenix = replace(AURORA, name="Phoenix", latitude=33.4484, longitude=-112.0740)
+    points = [
+        judge(ctx(patient=springs), Candidate(loc), Scope.LOCATION).score
+        for loc in (denver, scottsdale, phoenix)
+    ]
+    assert points[0] > points[1] > points[2] > 0, points
+    # Half the weight at the scale (50 miles by default): far from nothing at 60 miles.
+    assert points[0] > 3.0 * 0.4
+
+
 # --- continuity and language ---------------------------------------------------------------------
 
 

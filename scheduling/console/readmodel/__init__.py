@@ -8,8 +8,12 @@ from .patient import (
     PAST_APPOINTMENTS_SHOWN,
     CoverageView,
     PatientContext,
+    SearchResults,
     patient_context,
     patient_search,
+    patient_search_again,
+    patient_search_results,
+    patient_time_zone,
 )
 
 __all__ = [
@@ -19,6 +23,10 @@ __all__ = [
     "CoverageView",
     "Panels",
     "PatientContext",
+    "SearchResults",
     "patient_context",
     "patient_search",
+    "patient_search_again",
+    "patient_search_results",
+    "patient_time_zone",
 ]

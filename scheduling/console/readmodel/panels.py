@@ -6,6 +6,7 @@ htmx fragment show the same thing.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.http import HttpResponse
@@ -15,14 +16,16 @@ from django.utils import timezone
 from config.htmx import vary_on_htmx
 from patients.models import Patient
 from scheduling.models import AgentProfile, Appointment, AppointmentType, Call, Hold
-from scheduling.selectors import waitlist_matches_for_slots
+from scheduling.selectors import agent_recent_abandoned_call, waitlist_matches_for_slots
 
 from .. import forms
 from ..requests import AgentRequest
+from ..shortcuts import shortcuts_from
 from ..state import ConsoleState
-from .patient import patient_context
+from .patient import patient_context, patient_search_again, patient_time_zone
 
 TEMPLATE = "console/console.html"
+ABANDONED_NOTICE = timedelta(hours=12)
 PANELS = ("flash", "callbar", "search", "register", "context", "finder", "hold")
 
 
@@ -43,6 +46,11 @@ class Panels:
             else None
         )
         ctx["call"] = call
+        if call is None and "callbar" in names and "abandoned_call" not in ctx:
+            # A call the beat closed as abandoned is news to its agent: said once a day.
+            ctx["abandoned_call"] = agent_recent_abandoned_call(
+                user=request.user, since=timezone.now() - ABANDONED_NOTICE
+            )
         ctx.setdefault("call_form", forms.CallStartForm())
         # Prefilled from what the call did (strongest outcome) and the reason given at start.
         ctx.setdefault(
@@ -58,6 +66,8 @@ class Panels:
             "register_form",
             forms.RegisterForm(initial={"phone": call.caller_phone if call else ""}),
         )
+        if "search" in names and "search_results" not in ctx and state.search:
+            ctx["search_results"] = patient_search_again(remembered=state.search, user=request.user)
         if "context" in names and state.patient_id and "pc" not in ctx:
             try:
                 on_call = call is not None and call.ended_at is None
@@ -75,8 +85,14 @@ class Panels:
             ctx.setdefault("finder_form", self._finder_form())
         if "hold" in names or "finder" in names:
             self._hold_context(ctx)
-        profile = AgentProfile.objects.filter(user=request.user).select_related("home_region")
-        ctx["home_region"] = next((p.home_region for p in profile), None)
+        if "finder" in names and state.patient_id and "patient_zone" not in ctx:
+            patient = Patient.objects.filter(pk=state.patient_id).first()
+            ctx["patient_zone"] = patient_time_zone(patient) if patient else None
+        profile = (
+            AgentProfile.objects.filter(user=request.user).select_related("home_region").first()
+        )
+        ctx["home_region"] = profile.home_region if profile else None
+        ctx["shortcuts"] = shortcuts_from(profile.console_shortcuts if profile else None)
         return ctx
 
     def _finder_form(self) -> forms.SlotFinderForm:

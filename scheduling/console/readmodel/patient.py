@@ -23,11 +23,13 @@ from patients.selectors import (
     patient_active_clinical_facts,
     patient_active_coverages,
     patient_for_viewing,
+    patient_hits_again,
     patient_hits_attach_locations,
     patient_identifiers,
 )
 from patients.selectors import patient_search as _patient_search
-from scheduling.models import Appointment, Waitlist
+from scheduling.geo import zip_point
+from scheduling.models import Appointment, Location, Waitlist
 from scheduling.selectors import (
     patient_appointments,
     patient_locations_seen,
@@ -37,12 +39,57 @@ from scheduling.selectors import (
 PAST_APPOINTMENTS_SHOWN = 10
 
 
+def patient_time_zone(patient: Patient) -> str | None:
+    """The caller's own zone, for reading slot times to them: their home location's,
+    else their home ZIP's; None when neither is known."""
+    if patient.home_location_id is not None:
+        home = Location.objects.filter(pk=patient.home_location_id).only("time_zone").first()
+        if home is not None and home.time_zone:
+            return str(home.time_zone)
+    point = zip_point(patient.zip_code) if patient.zip_code else None
+    return point.time_zone if point is not None else None
+
+
 def patient_search(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> list[PatientHit]:
     """``patients.selectors.patient_search``, each hit also listing the locations that
     booked the patient, so an agent sees everywhere the caller is known."""
     return _patient_search(
         query=query, user=user, limit=limit, locations_seen=patient_locations_seen
     )
+
+
+@dataclass
+class SearchResults:
+    hits: list[PatientHit]
+    capped: bool  # more patients matched than are shown
+    limit: int = SEARCH_LIMIT
+
+    def remembered(self) -> dict[str, Any]:
+        """What the console keeps to show these results again: ids and what matched,
+        never what was typed."""
+        return {
+            "ids": [hit.id for hit in self.hits],
+            "matched_on": {str(hit.id): hit.matched_on for hit in self.hits},
+            "capped": self.capped,
+        }
+
+
+def patient_search_results(*, query: str, user: Any, limit: int = SEARCH_LIMIT) -> SearchResults:
+    """The first ``limit`` hits, and whether there were more (one extra is read)."""
+    hits = patient_search(query=query, user=user, limit=limit + 1)
+    return SearchResults(hits=hits[:limit], capped=len(hits) > limit, limit=limit)
+
+
+def patient_search_again(*, remembered: dict[str, Any], user: Any) -> SearchResults:
+    """The remembered results of the last search, re-read (a reload, a new page)."""
+    matched = {int(k): v for k, v in (remembered.get("matched_on") or {}).items()}
+    hits = patient_hits_again(
+        ids=[int(i) for i in remembered.get("ids") or []],
+        matched_on=matched,
+        user=user,
+        locations_seen=patient_locations_seen,
+    )
+    return SearchResults(hits=hits, capped=bool(remembered.get("capped")))
 
 
 @dataclass

@@ -4,19 +4,18 @@ open; the services decide, these views show their constant messages."""
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from config.inputs import parse_id
 from scheduling import services
 from scheduling.models import Appointment, AppointmentType, Call, CallReason, Hold, Slot
-from scheduling.selectors import slot_network_reasons
 
 from .. import forms
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
 from .common import (
     current_call,
+    hold_network_note,
     open_patient,
     own_appointment,
     own_hold,
@@ -65,21 +64,9 @@ def hold(request: AgentRequest) -> HttpResponse:
             services.hold_release(hold=previous, by=request.user)
     state.hold_id = placed.pk
     state.appointment_type_id = appointment_type.pk if appointment_type else None
-    state.hold_network_note = _network_note(state, slot, appointment_type)
+    state.hold_network_note = hold_network_note(state, slot, appointment_type)
     state.freed_slot_ids = []
     return respond(request, state, "hold")
-
-
-def _network_note(state: ConsoleState, slot: Slot, appointment_type: AppointmentType | None) -> str:
-    """Why the held slot is out of network for the patient's plan, once per hold, so the
-    hold panel asks for the override reason only when one is needed."""
-    patient = open_patient(state)
-    if patient is None or appointment_type is None:
-        return ""
-    reasons = slot_network_reasons(
-        patient=patient, appointment_type=appointment_type, slot=slot, now=timezone.now()
-    )
-    return "; ".join(reasons)
 
 
 @require_POST
@@ -135,10 +122,16 @@ def book(request: AgentRequest) -> HttpResponse:
 
 
 def _show_booked(
-    request: AgentRequest, state: ConsoleState, appointment: Appointment, *, message: str
+    request: AgentRequest,
+    state: ConsoleState,
+    appointment: Appointment,
+    *,
+    message: str,
+    moved_from: Appointment | None = None,
 ) -> HttpResponse:
     """After a booking or a reschedule the hold is spent and the new visit shows in the
-    hold panel, the patient's context, the finder and the call bar alike."""
+    hold panel, the patient's context, the finder and the call bar alike; a reschedule
+    says so, with the time it moved from."""
     return respond(
         request,
         state,
@@ -147,6 +140,7 @@ def _show_booked(
         "finder",
         "callbar",
         booked=appointment,
+        moved_from=moved_from,
         message=message,
     )
 
@@ -216,7 +210,7 @@ def reschedule(request: AgentRequest) -> HttpResponse:
     state.reschedule_id = None
     state.freed_slot_ids = services.freed_slot_ids(appt)
     state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
-    return _show_booked(request, state, moved, message="Rescheduled.")
+    return _show_booked(request, state, moved, message="Rescheduled.", moved_from=appt)
 
 
 @require_POST

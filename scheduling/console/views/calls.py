@@ -10,7 +10,7 @@ from patients.models import Patient
 from scheduling import services
 
 from .. import forms
-from ..readmodel import patient_search
+from ..readmodel import patient_search_results
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
 from .common import current_call, refuse, respond, service_error
@@ -40,7 +40,12 @@ def call_start(request: AgentRequest) -> HttpResponse:
     state.call_id = call.pk
     # The caller's number prefills the patient search: most callers are found by it.
     search_form = forms.SearchForm(initial={"query": call.caller_phone})
-    hits = patient_search(query=call.caller_phone, user=request.user) if call.caller_phone else None
+    results = (
+        patient_search_results(query=call.caller_phone, user=request.user)
+        if call.caller_phone
+        else None
+    )
+    state.search = results.remembered() if results else {}
     return respond(
         request,
         state,
@@ -51,8 +56,7 @@ def call_start(request: AgentRequest) -> HttpResponse:
         "hold",
         "register",
         search_form=search_form,
-        hits=hits,
-        searched=hits is not None,
+        search_results=results,
     )
 
 

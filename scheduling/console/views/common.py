@@ -9,10 +9,12 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 
 from patients.models import Patient
 from scheduling import services
-from scheduling.models import Appointment, Call, Hold
+from scheduling.models import Appointment, AppointmentType, Call, CallReason, Hold, Slot
+from scheduling.selectors import agent_live_hold, agent_open_call, slot_network_reasons
 
 from ..readmodel import Panels
 from ..requests import AgentRequest
@@ -97,6 +99,54 @@ def own_appointment(state: ConsoleState, appointment_id: int) -> Appointment | N
         .filter(pk=appointment_id, patient_id=state.patient_id or 0)
         .first()
     )
+
+
+def hold_network_note(
+    state: ConsoleState, slot: Slot, appointment_type: AppointmentType | None
+) -> str:
+    """Why the held slot is out of network for the patient's plan, once per hold, so the
+    hold panel asks for the override reason only when one is needed."""
+    patient = open_patient(state)
+    if patient is None or appointment_type is None:
+        return ""
+    reasons = slot_network_reasons(
+        patient=patient, appointment_type=appointment_type, slot=slot, now=timezone.now()
+    )
+    return "; ".join(reasons)
+
+
+def recover_open_work(request: AgentRequest, state: ConsoleState) -> str:
+    """Find the agent's open call and live hold again when the session has lost them (a
+    new login, an expired session, another browser): the call stays theirs to wrap up
+    and the hold theirs to book or release. Returns what to tell the agent ("" when
+    nothing was missing)."""
+    found = []
+    if current_call(request, state) is None:
+        call = agent_open_call(user=request.user)
+        if call is not None:
+            state.clear_call()
+            state.call_id = call.pk
+            if call.patient_id is not None:
+                state.opened(call.patient_id)
+            # What the call booked or moved, for the wrap-up's prefill.
+            for moved_from, reason in call.appointments.values_list(
+                "rescheduled_from_id", "book_reason"
+            ).order_by("created_at"):
+                if moved_from is None:
+                    state.did(Call.Outcome.BOOKED, reason)
+                else:
+                    state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
+            found.append("your open call")
+    if state.hold_id is None or own_hold(request, state) is None:
+        hold = agent_live_hold(
+            user=request.user, now=timezone.now(), call=current_call(request, state)
+        )
+        if hold is not None:
+            state.hold_id = hold.pk
+            state.appointment_type_id = hold.appointment_type_id
+            state.hold_network_note = hold_network_note(state, hold.slot, hold.appointment_type)
+            found.append("its held slot" if found else "your held slot")
+    return f"Found {' and '.join(found)} again." if found else ""
 
 
 def attach_patient_to_call(request: AgentRequest, state: ConsoleState) -> None:

@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_POST
 
 from patients.models import Patient
-from scheduling.models import Region
+from scheduling.models import AppointmentType, Region
 from scheduling.selectors import SlotSearchResult, home_region_id, slot_search
 
 from .. import forms
@@ -41,16 +41,59 @@ def slots(request: AgentRequest) -> HttpResponse:
         if v not in (None, "")
     }
     result = _slot_search(request.user, patient, form.cleaned_data, state.reschedule_id)
+    if result.widened_from_region_id:
+        # The form shows what was searched: the location, no longer the region.
+        state.finder.pop("region", None)
     return respond(
         request,
         state,
         "finder",
         finder_form=forms.SlotFinderForm(initial=state.finder),
-        result=result,
-        result_region=Region.objects.filter(pk=result.region_id or 0).first(),
-        excluded_lines=(lines := _excluded_lines(result)),
-        excluded_summary=_excluded_summary(lines),
+        **finder_results(result, form.cleaned_data["appointment_type"]),
     )
+
+
+def finder_again(request: AgentRequest, state: ConsoleState) -> dict[str, Any]:
+    """The last slot search run again, for a full page load: a reload shows fresh results
+    for the same filters (kept in the session) instead of an empty finder."""
+    patient = open_patient(state)
+    form = forms.SlotFinderForm(state.finder)
+    if patient is None or not state.finder or not form.is_valid():
+        return {}
+    result = _slot_search(request.user, patient, form.cleaned_data, state.reschedule_id)
+    return finder_results(result, form.cleaned_data["appointment_type"])
+
+
+BEST_SHOWN = 3
+
+# An existing-patients-only visit blocked for a caller new to the practice suggests the
+# visits new patients start with (the New patient exam). The other way round there is
+# no single next step: an established patient may book nearly any other type.
+SUGGESTED_FOR = {AppointmentType.PatientStatus.EXISTING: AppointmentType.PatientStatus.NEW}
+
+
+def finder_results(result: SlotSearchResult, appointment_type: AppointmentType) -> dict[str, Any]:
+    """What the results partial renders from one search, with the next step when the
+    visit type itself is blocked for this patient (the New patient exam for a caller new
+    to the practice)."""
+    suggested: list[AppointmentType] = []
+    wanted = SUGGESTED_FOR.get(appointment_type.patient_status)  # type: ignore[call-overload]
+    if result.blocked and wanted:
+        suggested = list(AppointmentType.objects.filter(active=True, patient_status=wanted)[:3])
+    regions = Region.objects.in_bulk(
+        [pk for pk in (result.region_id, result.widened_from_region_id) if pk]
+    )
+    return {
+        "result": result,
+        # The best few lead (when there are more than that); every start then follows
+        # by day in clock order.
+        "best_options": result.options[:BEST_SHOWN] if len(result.options) > BEST_SHOWN else (),
+        "suggested_types": suggested,
+        "result_region": regions.get(result.region_id or 0),
+        "widened_from_region": regions.get(result.widened_from_region_id or 0),
+        "excluded_lines": (lines := _excluded_lines(result)),
+        "excluded_summary": _excluded_summary(lines),
+    }
 
 
 def _excluded_summary(lines: list[dict[str, Any]], shown: int = 4) -> dict[str, Any]:

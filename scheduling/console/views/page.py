@@ -5,18 +5,21 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from config.htmx import render_page
 from config.inputs import parse_id
 from patients.models import Patient
 from patients.services import PossibleDuplicate, patient_register
+from scheduling.services import agent_shortcuts_set
 
 from .. import forms
-from ..readmodel import PANELS, TEMPLATE, Panels, patient_search
+from ..readmodel import PANELS, TEMPLATE, Panels, patient_search_results
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import attach_patient_to_call, refuse, respond
+from .common import attach_patient_to_call, recover_open_work, refuse, respond
+from .finder import finder_again
 
 
 # ---------------------------------------------------------------------------
@@ -26,7 +29,11 @@ from .common import attach_patient_to_call, refuse, respond
 @console_view
 def console_home(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
+    recovered = recover_open_work(request, state)
     panels = Panels(request, state)
+    if recovered:
+        panels.extra.update(flash_message=recovered, flash_level="info")
+    panels.extra.update(finder_again(request, state))
     ctx = panels.context_for(PANELS)
     ctx["oob"] = False
     state.save(request.session)
@@ -43,8 +50,9 @@ def search(request: AgentRequest) -> HttpResponse:
     form = forms.SearchForm(request.POST)
     if not form.is_valid():
         return respond(request, state, "search", search_form=form, status=400)
-    hits = patient_search(query=form.cleaned_data["query"], user=request.user)
-    return respond(request, state, "search", search_form=form, hits=hits, searched=True)
+    results = patient_search_results(query=form.cleaned_data["query"], user=request.user)
+    state.search = results.remembered()
+    return respond(request, state, "search", search_form=form, search_results=results)
 
 
 @require_POST
@@ -94,12 +102,34 @@ def register(request: AgentRequest) -> HttpResponse:
         return refuse(request, state, "flash", message=str(exc), status=403)
     state.opened(patient.pk)
     attach_patient_to_call(request, state)
+    # The form's own panel answers first: htmx swaps the first fragment into the
+    # request's target (#register), so the context must come out of band like the rest.
     return respond(
         request,
         state,
-        "context",
         "register",
+        "context",
         "callbar",
         "finder",
         message="Patient registered.",
     )
+
+
+# ---------------------------------------------------------------------------
+# The agent's keyboard shortcuts
+# ---------------------------------------------------------------------------
+@require_POST
+@console_view
+def shortcuts_save(request: AgentRequest) -> HttpResponse:
+    """Turn the shortcuts on or off, or remap them; the page reloads with them."""
+    form = forms.ShortcutsForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(str(e) for field in form.errors.values() for e in field)
+        messages.error(request, f"Shortcuts not saved: {errors}")
+        return redirect("console:home")
+    agent_shortcuts_set(user=request.user, enabled=form.cleaned_data["enabled"], keys=form.keys())
+    messages.info(
+        request,
+        "Keyboard shortcuts saved." if form.cleaned_data["enabled"] else "Keyboard shortcuts off.",
+    )
+    return redirect("console:home")
