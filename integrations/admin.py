@@ -15,8 +15,26 @@ from . import operations
 
 @admin.register(m.Connector)
 class ConnectorAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "role", "direction", "location", "payer", "endpoint", "enabled"]
-    list_filter = ["kind", "role", "enabled", "location__region"]
+    list_display = [
+        "name",
+        "kind",
+        "role",
+        "direction",
+        "location",
+        "payer",
+        "endpoint",
+        "processing_id",
+        "allow_plain_transport",
+        "enabled",
+    ]
+    list_filter = [
+        "kind",
+        "role",
+        "enabled",
+        "processing_id",
+        "allow_plain_transport",
+        "location__region",
+    ]
     search_fields = ["name", "endpoint", "sending_application", "sending_facility"]
 
 

@@ -30,6 +30,9 @@ Handler = Callable[[ParsedMessage, Connector], str]
 HL7_HANDLERS: dict[str, Handler] = {
     "ADT^A04": handle_adt_upsert,
     "ADT^A08": handle_adt_upsert,
+    "ADT^A34": handle_adt_merge,
+    "ADT^A36": handle_adt_merge,
+    "ADT^A39": handle_adt_merge,
     "ADT^A40": handle_adt_merge,
     "SIU^S12": handle_siu,
     "SIU^S13": handle_siu,

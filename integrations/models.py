@@ -27,6 +27,11 @@ class Connector(models.Model):
         OUTBOUND = "out", "Outbound"
         BOTH = "both", "Both"
 
+    class ProcessingId(models.TextChoices):
+        PRODUCTION = "P", "Production (P)"
+        TRAINING = "T", "Training (T)"
+        DEBUGGING = "D", "Debugging (D)"
+
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     role = models.CharField(max_length=14, choices=Role.choices)
@@ -55,6 +60,28 @@ class Connector(models.Model):
         default=list, blank=True, help_text='e.g. ["ADT^A04", "SIU^S12"]'
     )
     enabled = models.BooleanField(default=True)
+    # MSH-11 (HL7 table 0103) this connector applies: a production connector applies only
+    # P; a T (training) or D (debugging) message is answered AE and never touches patients.
+    processing_id = models.CharField(
+        max_length=1, choices=ProcessingId.choices, default=ProcessingId.PRODUCTION
+    )
+    # Who may send as this connector over MLLP. Each one that is set must match; see
+    # integrations.mllp.peers.
+    peer_addresses = models.TextField(
+        blank=True, help_text="Source addresses or networks allowed, e.g. 10.2.0.0/24 192.0.2.7"
+    )
+    peer_certificate_sha256 = models.CharField(
+        max_length=95,
+        blank=True,
+        help_text="SHA-256 fingerprint of the client certificate (hex, colons optional)",
+    )
+    peer_certificate_subject = models.CharField(
+        max_length=200, blank=True, help_text="Common name (CN) the client certificate must carry"
+    )
+    allow_plain_transport = models.BooleanField(
+        default=False,
+        help_text="Allow MLLP without TLS and http:// FHIR under production settings",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -67,6 +94,25 @@ class Connector(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from .mllp.peers import address_allowed, normalize_fingerprint
+        from .transport_security import plain_endpoint_refusal
+
+        errors: dict[str, str] = {}
+        for entry in self.peer_addresses.replace(",", " ").split():
+            if not address_allowed(entry.split("/")[0], entry):
+                errors["peer_addresses"] = f"{entry[:50]} is not an address or network"
+        fingerprint = normalize_fingerprint(self.peer_certificate_sha256)
+        if self.peer_certificate_sha256.strip() and len(fingerprint) != 64:
+            errors["peer_certificate_sha256"] = "a SHA-256 fingerprint has 64 hex digits"
+        refusal = plain_endpoint_refusal(self)
+        if refusal:
+            errors["endpoint"] = f"{refusal}, or allow plain transport for this connector"
+        if errors:
+            raise ValidationError(errors)
 
 
 class Message(models.Model):
@@ -101,6 +147,9 @@ class Message(models.Model):
     control_id = models.CharField(max_length=64, blank=True, help_text="MSH-10, ISA13, resource id")
     raw = models.TextField()
     sha256 = models.CharField(max_length=64)
+    # HL7 v2 inbound: what tells a true duplicate (same content under the same MSH-10,
+    # answered with its first ACK) from a correction; see integrations.hl7v2.duplicates.
+    content_hash = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -123,11 +172,28 @@ class Message(models.Model):
         ordering = ["-received_at"]
         permissions = [("view_raw_message", "Can view raw message payloads (PHI)")]
         constraints = [
-            # Duplicate delivery of the same (sender, MSH-10) must have no second effect.
+            # Duplicate delivery of the same (sender, control id) must have no second
+            # effect. HL7 v2 has its own pair below: a corrected message may follow an AE
+            # under the same MSH-10.
             models.UniqueConstraint(
                 fields=["sender", "control_id"],
-                condition=Q(direction="in") & ~Q(control_id="") & ~Q(protocol="x12"),
+                condition=Q(direction="in")
+                & ~Q(control_id="")
+                & ~Q(protocol="x12")
+                & ~Q(protocol="hl7v2"),
                 name="message_inbound_dedupe",
+            ),
+            # One accepted HL7 v2 message per (sender, MSH-10), even from two listeners.
+            models.UniqueConstraint(
+                fields=["sender", "control_id"],
+                condition=Q(direction="in", protocol="hl7v2", ack_code="AA") & ~Q(control_id=""),
+                name="message_hl7_accepted_once",
+            ),
+            # The same content under the same MSH-10 is stored once, accepted or not.
+            models.UniqueConstraint(
+                fields=["sender", "control_id", "content_hash"],
+                condition=Q(direction="in", protocol="hl7v2") & ~Q(control_id=""),
+                name="message_hl7_content_once",
             ),
             # X12 files are duplicates when their content and transaction type are the
             # same: senders reuse ISA13 for different files (and across 271s and 835s),

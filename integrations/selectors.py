@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from .models import Connector, Message
+from .transport_security import TransportWarning, transport_warnings
 
 QUEUED = (Message.Status.RECEIVED, Message.Status.PENDING)
 
@@ -84,3 +85,8 @@ def connector_health(*, now: datetime | None = None) -> list[ConnectorHealth]:
         )
         for c in rows
     ]
+
+
+def connector_transport_warnings() -> list[TransportWarning]:
+    """Connectors that travel in clear by exception, or are refused for it."""
+    return transport_warnings(list(Connector.objects.order_by("name")))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .hl7v2.ack import ack_code
 from .mllp import END_BLOCK, START_BLOCK, decode, frame, unframe
+from .transport_security import plain_endpoint_refusal
 
 if TYPE_CHECKING:
     from .models import Connector
@@ -72,6 +73,9 @@ class MLLPTransport(Transport):
         self, payload: str, *, control_id: str, resource: dict[str, Any] | None = None
     ) -> Delivered:
         endpoint = self.connector.endpoint
+        refusal = plain_endpoint_refusal(self.connector)
+        if refusal:
+            raise TransportError(refusal, permanent=True)
         # "mllps://host:port": MLLP inside TLS, the server checked against the system CAs
         # or INTEGRATIONS_MLLP_CAFILE (a private CA is common between a hub and its sites).
         use_tls = endpoint.startswith("mllps://")
@@ -103,7 +107,7 @@ class MLLPTransport(Transport):
             raise TransportError(
                 f"connection failed: {exc.strerror or exc}", permanent=False
             ) from None
-        ack = decode(unframe(data[: data.index(END_BLOCK) + len(END_BLOCK)]))
+        ack = decode(unframe(data[: data.index(END_BLOCK) + len(END_BLOCK)])).text
         if START_BLOCK in data[1:]:
             ack = ack.replace(START_BLOCK.decode(), "")
         code = ack_code(ack)
@@ -149,6 +153,9 @@ class FhirTransport(Transport):
         url = f"{self.connector.endpoint.rstrip('/')}/{resource['resourceType']}?{query}"
         if not url.startswith(("http://", "https://")):
             raise TransportError("FHIR endpoint must be an http(s) URL", permanent=True)
+        refusal = plain_endpoint_refusal(self.connector)
+        if refusal:
+            raise TransportError(refusal, permanent=True)
         request = urllib.request.Request(  # noqa: S310 (scheme checked above)
             url,
             data=payload.encode(),

@@ -7,7 +7,7 @@ from django.utils import timezone
 from config.htmx import HtmxHttpRequest, render_page
 from config.permissions import VIEW_MESSAGE
 
-from .selectors import connector_health
+from .selectors import connector_health, connector_transport_warnings
 
 
 @permission_required(VIEW_MESSAGE, raise_exception=True)
@@ -16,6 +16,7 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
     rows = connector_health()
     context = {
         "rows": rows,
+        "transport_warnings": connector_transport_warnings(),
         "now": timezone.now(),
         "totals": {
             "queued": sum(r.queued for r in rows),

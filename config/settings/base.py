@@ -286,6 +286,9 @@ CALL_ABANDON_MINUTES = env_int("CALL_ABANDON_MINUTES", 60)
 INTEGRATIONS_MAX_ATTEMPTS = env_int("INTEGRATIONS_MAX_ATTEMPTS", 8)
 INTEGRATIONS_RETRY_BASE_SECONDS = env_int("INTEGRATIONS_RETRY_BASE_SECONDS", 30)
 INTEGRATIONS_RETRY_CAP_SECONDS = env_int("INTEGRATIONS_RETRY_CAP_SECONDS", 3600)
+# Refuse plain MLLP, unbound MLLP senders and http:// FHIR endpoints unless a connector
+# explicitly allows plain transport (integrations.mllp.peers). On in production.
+INTEGRATIONS_REQUIRE_SECURE_TRANSPORT = env_bool("INTEGRATIONS_REQUIRE_SECURE_TRANSPORT", False)
 
 LOGGING = {
     "version": 1,

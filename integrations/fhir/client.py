@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.models import Connector, Message, SyncCursor
+from integrations.transport_security import plain_endpoint_refusal
 from integrations.transports import TransportError, _secret
 
 ERR_FOREIGN_LINK = "The FHIR server linked outside its own base URL; not followed."
@@ -38,6 +39,10 @@ class HttpFhirClient:
         self.base = connector.endpoint.rstrip("/")
         if not self.base.startswith(("http://", "https://")):
             raise TransportError("FHIR endpoint must be an http(s) URL", permanent=True)
+        # The poll would send the Bearer secret in clear: refused before any request.
+        refusal = plain_endpoint_refusal(connector)
+        if refusal:
+            raise TransportError(refusal, permanent=True)
         self.secret = _secret(connector)
         self.timeout = timeout
 

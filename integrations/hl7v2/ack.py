@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from datetime import UTC, datetime
 
 from config.inputs import CONTROL_CHARS
@@ -35,23 +34,46 @@ def hl7_timestamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + "+0000"
 
 
-def _hex_escape(match: re.Match[str]) -> str:
-    return f"\\X{match.group().encode().hex().upper()}\\"
+def _hex_controls(text: str) -> str:
+    """Control characters as HL7 hex escapes (v2.5 section 2.7.5, ``\\Xhh\\``, the
+    character's UTF-8 bytes): a CR would end the segment (a name "Ann<CR>OBX|..." would
+    forge a segment and push the PID's birth date and sex out of place), and a 0x1C
+    followed by CR would end the MLLP frame in the middle of the message."""
+    return CONTROL_CHARS.sub(lambda m: f"\\X{m.group().encode().hex().upper()}\\", text)
 
 
 def _escape(text: str) -> str:
-    """Escape HL7 delimiters in free text (HL7 v2.5 section 2.7.4), and every control
-    character as hexadecimal data (section 2.7.5: CR is \\X0D\\). A raw CR ends the
-    segment, so a name such as "Ann<CR>OBX|1|TX|||..." would otherwise forge a segment
-    of its own and push the rest of the PID (birth date, sex) out of place."""
-    escaped = (
+    """Escape HL7 delimiters (HL7 v2 section 2.7.4) and control characters in free text."""
+    return _hex_controls(
         text.replace("\\", "\\E\\")
         .replace("|", "\\F\\")
         .replace("^", "\\S\\")
         .replace("&", "\\T\\")
         .replace("~", "\\R\\")
     )
-    return CONTROL_CHARS.sub(_hex_escape, escaped)
+
+
+def echo(value: str, header: Header) -> str:
+    """A value of the sender's MSH echoed into ours: as it came (it is already escaped
+    in the sender's delimiters) when those are ours, re-escaped when they are not;
+    control characters are always hex-escaped so the ACK stays one frame."""
+    if header.field_sep == "|" and header.encoding[:4] == "^~\\&":
+        return _hex_controls(value)
+    return _escape(value)
+
+
+# Versions (MSH-12) in which MSA-3 no longer exists.
+_MSA_TEXT_WITHDRAWN = frozenset({"2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
+
+
+def echo_control_id(header: Header | None) -> str:
+    """MSA-2: the sender's MSH-10 byte for byte (HL7 v2.5.1 ch. 2, MSA segment; §2.9), so the
+    sender's correlation never depends on how we trim. It is already escaped in the
+    sender's delimiters; only when those differ from ours is it re-escaped. A message
+    whose MSH-10 could not be read has no id to echo, and MSA-2 is required."""
+    if header is None:
+        return "UNKNOWN"
+    return echo(header.control_id, header)
 
 
 def build_ack(
@@ -75,7 +97,7 @@ def build_ack(
     a v2.3 system reads an ACK shaped the way its own version defines.
     """
     version = header.version if header and header.version in SUPPORTED_VERSIONS else "2.5.1"
-    trigger = header.trigger_event if header else ""
+    trigger = echo(header.trigger_event, header) if header else ""
     if version == "2.3":
         msg_type = f"ACK^{trigger}" if trigger else "ACK"
     else:
@@ -86,8 +108,8 @@ def build_ack(
             "^~\\&",
             sending_application,
             sending_facility,
-            header.sending_application if header else "",
-            header.sending_facility if header else "",
+            echo(header.sending_application, header) if header else "",
+            echo(header.sending_facility, header) if header else "",
             hl7_timestamp(),
             "",
             msg_type,
@@ -96,10 +118,10 @@ def build_ack(
             version,
         ]
     )
-    # MSA-2 is required; a message whose MSH could not be read has no id to echo.
-    control_id = header.control_id if header else "UNKNOWN"
     text = _escape(error[:80])
-    msa = f"MSA|{code}|{_escape(control_id)}" + (f"|{text}" if text else "")
+    # MSA-3 (text message) is withdrawn from 2.7 on; ERR carries the reason there.
+    msa_text = f"|{text}" if text and version not in _MSA_TEXT_WITHDRAWN else ""
+    msa = f"MSA|{code}|{echo_control_id(header)}{msa_text}"
     segments = [msh, msa]
     if error:
         err_code = error_code or ("207" if code == AR else "100")
@@ -110,7 +132,10 @@ def build_ack(
         else:
             # 2.5: ERR-2 location (ERL), ERR-3 code (CWE), ERR-4 severity, ERR-8 message.
             location = f"{segment}^1^{field_pos}" if field_pos else f"{segment}^1"
-            segments.append(f"ERR||{location}|{err_code}^{text}^HL70357|E||||{text}")
+            # ERR-3.2 (CWE text) holds 199 characters, ERR-8 (user message) 250: the
+            # whole reason fits there even when MSA-3 (80) had to cut it.
+            full = _escape(error[:199])
+            segments.append(f"ERR||{location}|{err_code}^{full}^HL70357|E||||{full}")
     return "\r".join(segments) + "\r"
 
 

@@ -73,23 +73,36 @@ def parse_hl7_datetime(value: str, tz: ZoneInfo) -> datetime | None:
     return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
+# Where a PID carries telecoms: PID-13 (home phone, kept for backward compatibility
+# from v2.7) and PID-40 (patient telecommunication information, v2.7 and later).
+TELECOM_FIELDS = (13, 40)
+
+
+def _telecoms(pid: Segment) -> list[tuple[int, int]]:
+    return [
+        (field_no, rep)
+        for field_no in TELECOM_FIELDS
+        for rep in range(1, len(pid.repetitions(field_no)) + 1)
+    ]
+
+
 def _phone(pid: Segment) -> str:
-    for rep in range(1, len(pid.repetitions(13)) + 1):
-        use = pid.get(13, 2, rep=rep)
+    for field_no, rep in _telecoms(pid):
+        use = pid.get(field_no, 2, rep=rep)
         if use == "NET":
             continue
-        number = pid.get(13, 1, rep=rep)
+        number = pid.get(field_no, 1, rep=rep)
         if not normalize_phone(number):
-            number = pid.get(13, 6, rep=rep) + pid.get(13, 7, rep=rep)
+            number = pid.get(field_no, 6, rep=rep) + pid.get(field_no, 7, rep=rep)
         if number:
             return number
     return ""
 
 
 def _email(pid: Segment) -> str:
-    for rep in range(1, len(pid.repetitions(13)) + 1):
-        if pid.get(13, 2, rep=rep) == "NET" or pid.get(13, 3, rep=rep) == "Internet":
-            return pid.get(13, 4, rep=rep)[:254]
+    for field_no, rep in _telecoms(pid):
+        if pid.get(field_no, 2, rep=rep) == "NET" or pid.get(field_no, 3, rep=rep) == "Internet":
+            return pid.get(field_no, 4, rep=rep)[:254]
     return ""
 
 
@@ -110,9 +123,16 @@ def identifiers_from(
 
 
 def patient_record(message: ParsedMessage, connector: Connector) -> PatientRecord:
-    pid = message.require("PID")
+    return patient_record_of(message.require("PID"), connector)
+
+
+def patient_record_of(pid: Segment, connector: Connector) -> PatientRecord:
+    """The PatientRecord one PID describes (a merge message carries one per patient)."""
     default_system = connector.identifier_system or connector.sending_application or "UNKNOWN"
-    identifiers = identifiers_from(pid, 3, default_system)
+    # PID-2 (patient ID, external) is where v2.3-era systems put the id; withdrawn in 2.7.
+    identifiers = identifiers_from(pid, 3, default_system) or identifiers_from(
+        pid, 2, default_system
+    )
     hub_id = next(
         (int(i.value) for i in identifiers if i.system == HUB_SYSTEM and i.value.isdigit()), None
     )

@@ -13,13 +13,23 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-# HL7 v2 versions we accept from senders (the issue: v2.3 through v2.5.1).
-SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1"})
+# HL7 v2 versions (MSH-12, table 0104) whose fields the hub reads the same way. From 2.7
+# PID-13 is kept for backward compatibility beside PID-40 (both read, ``fields._phone``)
+# and SCH-11 is withdrawn in favour of TQ1 (read first, ``siu``). 2.9 is refused: no
+# independent validator here knows it, so the ACK we would answer in it is unchecked.
+SUPPORTED_VERSIONS = frozenset(
+    {"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"}
+)
+ERR_VERSION = "unsupported HL7 version {version}; accepted: 2.3 to 2.8.2"
 
 # Message types the hub processes, with the segments each one cannot do without.
 REQUIRED_SEGMENTS: dict[str, tuple[str, ...]] = {
     "ADT^A04": ("EVN", "PID"),
     "ADT^A08": ("EVN", "PID"),
+    # Merges (ch. 3 §3.3.34-3.3.40): the hub merges patient records by identifier.
+    "ADT^A34": ("EVN", "PID", "MRG"),
+    "ADT^A36": ("EVN", "PID", "MRG"),
+    "ADT^A39": ("EVN", "PID", "MRG"),
     "ADT^A40": ("EVN", "PID", "MRG"),
     "SIU^S12": ("SCH", "PID"),
     "SIU^S13": ("SCH", "PID"),
@@ -29,18 +39,36 @@ REQUIRED_SEGMENTS: dict[str, tuple[str, ...]] = {
     "DFT^P03": ("EVN", "PID", "FT1"),
 }
 
+# Merge events the hub does not perform, with what they would need that it lacks.
+REFUSED_MERGES = {
+    "ADT^A35": "A35 merges account numbers (MRG-3) only; send A40 with MRG-1 to merge patients",
+    "ADT^A41": "A41 merges accounts (MRG-3); send A40 with MRG-1 to merge patients",
+    "ADT^A42": "A42 merges visits (MRG-5); send A40 with MRG-1 to merge patients",
+}
+
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 
 
 class HL7FormatError(ValueError):
     """The message is structurally unusable. ``code`` is from HL7 table 0357."""
 
-    def __init__(self, reason: str, *, code: str = "100", segment: str = "MSH", field: int = 0):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: str = "100",
+        segment: str = "MSH",
+        field: int = 0,
+        header: Header | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.segment = segment
         self.field = field
+        # What MSH did say when another of its fields is wrong: the ACK still echoes the
+        # real MSH-10 and answers in the sender's version (HL7 v2.5.1 ch. 2 §2.9).
+        self.header = header
 
 
 @dataclass(frozen=True)
@@ -55,7 +83,7 @@ class Header:
     receiving_facility: str  # MSH-6.1
     message_code: str  # MSH-9.1, e.g. ADT
     trigger_event: str  # MSH-9.2, e.g. A04
-    control_id: str  # MSH-10
+    control_id: str  # MSH-10, exactly as sent: MSA-2 echoes it byte for byte
     processing_id: str  # MSH-11
     version: str  # MSH-12.1
 
@@ -84,7 +112,8 @@ def _first(value: str, sep: str) -> str:
 
 
 def read_header(raw: str) -> Header:
-    """Read MSH. Raises HL7FormatError saying what is wrong when it cannot be read."""
+    """Read MSH. Raises HL7FormatError saying what is wrong when it cannot be read; when
+    MSH is readable but one of its fields is wrong the error carries what it did say."""
     if not raw.startswith("MSH") or len(raw) < 8:
         raise HL7FormatError("message does not start with an MSH segment", field=0)
     field_sep = raw[3]
@@ -96,12 +125,8 @@ def read_header(raw: str) -> Header:
     msh = raw if end < 0 else raw[:end]
     fields = msh.split(field_sep)
     # fields[0] is "MSH"; fields[1] is MSH-2 because MSH-1 is the separator itself.
-    if len(fields) < 12:
-        raise HL7FormatError("MSH has fewer than 12 fields", code="101", field=len(fields) + 1)
-    encoding = fields[1]
-    if len(encoding) < 3:
-        raise HL7FormatError("MSH-2 encoding characters are missing", code="101", field=2)
-    comp = encoding[0]
+    encoding = fields[1] if len(fields) > 1 else ""
+    comp = encoding[0] if encoding and not encoding[0].isalnum() else "^"
 
     def field(number: int) -> str:
         index = number - 1
@@ -117,18 +142,28 @@ def read_header(raw: str) -> Header:
         receiving_facility=_first(field(6), comp),
         message_code=msg_type[0].strip(),
         trigger_event=msg_type[1].strip() if len(msg_type) > 1 else "",
-        control_id=field(10).strip(),
+        control_id=field(10),
         processing_id=_first(field(11), comp),
         version=_first(field(12), comp),
     )
+    # Only a non-empty MSH-10 is worth echoing; without one MSA-2 falls back to UNKNOWN.
+    partial = header if header.control_id.strip() and len(header.control_id) <= 64 else None
+    if len(encoding) < 3:
+        raise HL7FormatError(
+            "MSH-2 encoding characters are missing", code="101", field=2, header=partial
+        )
+    if len(fields) < 12:
+        raise HL7FormatError(
+            "MSH has fewer than 12 fields", code="101", field=len(fields) + 1, header=partial
+        )
     if not header.message_code:
-        raise HL7FormatError("MSH-9 message type is empty", code="101", field=9)
-    if not header.control_id:
+        raise HL7FormatError("MSH-9 message type is empty", code="101", field=9, header=partial)
+    if not header.control_id.strip():
         raise HL7FormatError("MSH-10 message control id is empty", code="101", field=10)
     if len(header.control_id) > 64:
         raise HL7FormatError("MSH-10 message control id is longer than 64", code="102", field=10)
     if not header.version:
-        raise HL7FormatError("MSH-12 version id is empty", code="101", field=12)
+        raise HL7FormatError("MSH-12 version id is empty", code="101", field=12, header=partial)
     return header
 
 
@@ -139,14 +174,19 @@ def check_message(header: Header, raw: str) -> list[str]:
     """
     if header.version not in SUPPORTED_VERSIONS:
         raise HL7FormatError(
-            f"unsupported HL7 version {header.version[:10]}; accepted: 2.3 to 2.5.1",
-            code="203",
-            field=12,
+            ERR_VERSION.format(version=header.version[:10]), code="203", field=12, header=header
         )
     required = REQUIRED_SEGMENTS.get(header.message_type)
+    if header.message_type in REFUSED_MERGES:
+        raise HL7FormatError(
+            REFUSED_MERGES[header.message_type], code="201", field=9, header=header
+        )
     if required is None:
         raise HL7FormatError(
-            f"unsupported message type {header.message_type[:20]}", code="200", field=9
+            f"unsupported message type {header.message_type[:20]}",
+            code="200",
+            field=9,
+            header=header,
         )
     segments = split_segments(raw)
     seen = set()
@@ -154,15 +194,41 @@ def check_message(header: Header, raw: str) -> list[str]:
         seg_id = segment[:3]
         if not _SEGMENT_ID.match(seg_id) or (len(segment) > 3 and segment[3] != header.field_sep):
             raise HL7FormatError(
-                f"segment {position} is not a valid HL7 segment", code="100", segment=seg_id[:3]
+                f"segment {position} is not a valid HL7 segment",
+                code="100",
+                segment=seg_id[:3],
+                header=header,
             )
         seen.add(seg_id)
     for seg_id in required:
         if seg_id not in seen:
             raise HL7FormatError(
-                f"required segment {seg_id} is missing", code="100", segment=seg_id
+                f"required segment {seg_id} is missing", code="100", segment=seg_id, header=header
             )
+    if "MRG" in required:
+        _check_merge(header, segments)
     return segments
+
+
+ERR_MRG_PRIOR_MISSING = (
+    "MRG-1 prior patient identifier list is empty (v2.3 senders may use MRG-4); "
+    "the hub cannot tell which record to merge"
+)
+
+
+def _check_merge(header: Header, segments: list[str]) -> None:
+    """Every MRG names the record that goes away (ch. 3 §3.4.9): MRG-1, or MRG-4 (prior
+    patient ID, external) from senders of the v2.3 era. Refused at once with the field
+    named, instead of accepted and then failing in the worker."""
+    for segment in segments:
+        if not segment.startswith("MRG"):
+            continue
+        fields = segment.split(header.field_sep)
+        prior = [fields[i] if i < len(fields) else "" for i in (1, 4)]
+        if not any(p.strip(header.encoding + " ") for p in prior):
+            raise HL7FormatError(
+                ERR_MRG_PRIOR_MISSING, code="101", segment="MRG", field=1, header=header
+            )
 
 
 def patient_key(header: Header, segments: list[str]) -> str:

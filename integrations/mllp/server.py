@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from celery import current_app
 from django.db import close_old_connections
 
+from integrations.hl7v2.batch import batch_ack, is_batch, parse_batch
+
 from . import END_BLOCK, START_BLOCK, decode, unframe
+from .peers import Peer
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ MAX_BATCH = 500
 class _Pending:
     raw: str
     future: asyncio.Future[bytes]
+    peer: Peer | None = None
+    decode_error: str = ""
 
 
 @dataclass
@@ -75,13 +80,14 @@ class MLLPListener:
         self._directory = None
 
     # -- database side (runs in the single ledger thread) --------------------------
-    def _store(self, raws: list[str]) -> list[tuple[str, str, int | None, str]]:
-        from integrations.ledger import ConnectorDirectory, inbound_store_batch
+    def _store(self, batch: list[_Pending]) -> list[tuple[str, str, int | None, str]]:
+        from integrations.ledger import ConnectorDirectory, Frame, inbound_store_batch
 
         if self._directory is None:
             self._directory = ConnectorDirectory()  # type: ignore[assignment]
         close_old_connections()
-        results = inbound_store_batch(raws, directory=self._directory)
+        frames = [Frame(p.raw, peer=p.peer, decode_error=p.decode_error) for p in batch]
+        results = inbound_store_batch(frames, directory=self._directory)
         return [(r.ack, r.ack_code, r.message_id, r.ordering_key) for r in results]
 
     def _dispatch(self, keys: list[str]) -> None:
@@ -101,9 +107,7 @@ class MLLPListener:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                results = await loop.run_in_executor(
-                    self._executor, self._store, [p.raw for p in batch]
-                )
+                results = await loop.run_in_executor(self._executor, self._store, batch)
             except Exception as exc:  # never leave a sender hanging
                 logger.exception("ledger write failed")
                 for pending in batch:
@@ -144,6 +148,11 @@ class MLLPListener:
 
         sender = asyncio.create_task(send_acks())
         loop = asyncio.get_running_loop()
+        # Who is really at the other end (address, TLS client certificate): the ledger
+        # checks it against the connector the message claims to come from.
+        peer = Peer.of_connection(
+            writer.get_extra_info("peername"), writer.get_extra_info("ssl_object")
+        )
         try:
             while True:
                 try:
@@ -154,12 +163,17 @@ class MLLPListener:
                     logger.warning("frame over %s bytes; closing connection", MAX_FRAME_BYTES)
                     break
                 payload = unframe(block)
-                if not payload.strip():
-                    continue
+                if START_BLOCK not in block and not payload.strip():
+                    continue  # whitespace between frames, not a frame
+                # Anything else is a frame, even an empty one: every frame is answered.
                 self.stats.frames += 1
+                decoded = decode(payload)
+                if is_batch(decoded.text) and not decoded.error:
+                    await in_order.put(await self._enqueue_batch(decoded.text, peer))
+                    continue
                 future: asyncio.Future[bytes] = loop.create_future()
                 await in_order.put(future)
-                await self._queue.put(_Pending(decode(payload), future))
+                await self._queue.put(_Pending(decoded.text, future, peer, decoded.error))
         except (ConnectionResetError, ssl.SSLError):
             pass
         finally:
@@ -169,6 +183,24 @@ class MLLPListener:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _enqueue_batch(self, text: str, peer: Peer) -> asyncio.Future[bytes]:
+        """Queue each message of an FHS/BHS batch; the returned future is the batch ACK,
+        ready once every one of them has its ACK (HL7 v2.5.1 ch. 2 §2.10.3)."""
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        received = parse_batch(text)
+        futures: list[asyncio.Future[bytes]] = []
+        for raw in received.messages:
+            future: asyncio.Future[bytes] = loop.create_future()
+            futures.append(future)
+            await self._queue.put(_Pending(raw, future, peer))
+
+        async def combine() -> bytes:
+            acks = [(await f).decode("utf-8") for f in futures]
+            return batch_ack(received, acks).encode("utf-8")
+
+        return asyncio.ensure_future(combine())
 
     async def start(self) -> tuple[str, int]:
         self._queue = asyncio.Queue()

@@ -201,8 +201,7 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         # Continuity also remembers providers seen longer ago than the lookback.
         if status == Appointment.Status.COMPLETED and provider_id not in previous:
             previous.append(provider_id)
-    # A chart (MRN) in a location's own system means the group has cared for the patient,
-    # even when those visits predate the hub: asked only when no recent visit says so.
+    # A chart (MRN) in a location's own system records care from before the hub.
     has_chart = seen_group or (
         PatientIdentifier.objects.filter(
             patient=patient, kind=PatientIdentifier.Kind.MRN, location__isnull=False

@@ -46,8 +46,15 @@ def _count(element) -> int:
     return total
 
 
+# hl7apy has no 2.7.1 tables; 2.7.1 changed no segment of an ACK, so it is checked as 2.7.
+VALIDATE_AS = {"2.7.1": "2.7"}
+
+
 def strict(raw: str) -> None:
     header = read_header(raw)
+    if header.version in VALIDATE_AS:
+        raw = raw.replace(f"|{header.version}\r", f"|{VALIDATE_AS[header.version]}\r", 1)
+        header = read_header(raw)
     if header.version == "2.3":
         message = HL7Message(
             STRUCTURE[header.message_code], version="2.3", validation_level=VALIDATION_LEVEL.STRICT
@@ -65,7 +72,7 @@ def strict(raw: str) -> None:
 @pytest.mark.parametrize("code", [AA, AE, AR])
 def test_every_ack_shape_is_valid_for_the_senders_version(version, code):
     inbound = f"MSH|^~\\&|PMS|DEN|CAREHUB|HUB|20261122||ADT^A04^ADT_A01|C1|P|{version}\rEVN|A04\r"
-    error = "" if code == AA else "unsupported message type ORU^R01 | with delimiters & more"
+    error = "" if code == AA else "unsupported message type ORU^R01 | with delimiters & more " * 3
     strict(build_ack(read_header(inbound), code, error=error, error_code="200", field=9))
 
 

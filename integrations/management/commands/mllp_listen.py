@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.mllp.server import MLLPListener, tls_context
+from integrations.transport_security import secure_transport_required
 
 
 class Command(BaseCommand):
@@ -45,6 +46,11 @@ class Command(BaseCommand):
         # Tests and run_hub read this line to learn the port when started with --port 0.
         self.stdout.write(f"{scheme} listening on {host}:{port}", ending="\n")
         self.stdout.flush()
+        if listener.ssl_context is None and secure_transport_required():
+            self.stderr.write(
+                "plain MLLP under production settings: only connectors that allow plain "
+                "transport are accepted; start with --certfile/--keyfile/--cafile for TLS"
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
