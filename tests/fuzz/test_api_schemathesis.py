@@ -42,7 +42,7 @@ def token(admin_user) -> str:
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=8,
     derandomize=True,
     database=None,
     deadline=None,

@@ -33,7 +33,7 @@ OPERATION_PARAMS = [
     "_count", "appointment",
 ]  # fmt: skip
 FUZZ = settings(
-    max_examples=150,
+    max_examples=100,
     derandomize=True,
     database=None,
     deadline=None,
