@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.audit import audit_access_rows
+from config.inputs import parse_id
 from config.permissions import VIEW_ELIGIBILITY_BATCH_RUN, WORK_CLAIMS
 from patients.models import Patient
 from scheduling.models import Appointment
@@ -56,7 +57,7 @@ def _audit_claims(request: HttpRequest, claims: list[Claim]) -> None:
 
 
 def _ints(raw: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in raw.replace(" ", "").split(",") if p.isdigit())
+    return tuple(n for p in raw.replace(" ", "").split(",") if (n := parse_id(p)) is not None)
 
 
 @permission_required(WORK, raise_exception=True)

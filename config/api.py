@@ -20,11 +20,55 @@ class UsesConsolePermission(BasePermission):
         return bool(request.user and request.user.has_perm(USE_CONSOLE))
 
 
+# JSON types each field takes from a JSON body. DRF coerces across types (the number 0
+# becomes the name "0", the string "5" an id): the schema promises clients one type,
+# so the API holds them to it. Form bodies are all text and keep DRF's parsing.
+_JSON_TYPES: tuple[tuple[type[serializers.Field], tuple[type, ...]], ...] = (
+    (serializers.BooleanField, (bool,)),
+    (serializers.ChoiceField, (str,)),
+    (serializers.CharField, (str,)),
+    (serializers.DateField, (str,)),
+    (serializers.DateTimeField, (str,)),
+    (serializers.IntegerField, (int,)),
+    (serializers.FloatField, (int, float)),
+    (serializers.PrimaryKeyRelatedField, (int,)),
+    (serializers.ListField, (list,)),
+)
+ERR_JSON_TYPE = "Expected a JSON {expected}."
+_TYPE_NAMES = {bool: "boolean", str: "string", int: "integer", float: "number", list: "array"}
+
+
+def _json_type_errors(serializer: serializers.Serializer, data: Any) -> dict[str, list[str]]:
+    if not isinstance(data, dict):
+        return {}
+    errors: dict[str, list[str]] = {}
+    for name, field in serializer.fields.items():
+        value = data.get(name)
+        if field.read_only or value is None:
+            continue  # absent or null: DRF's required and allow_null rules decide
+        for field_class, types in _JSON_TYPES:
+            if isinstance(field, field_class):
+                wrong = not isinstance(value, types) or (
+                    isinstance(value, bool) and bool not in types
+                )
+                if wrong:
+                    errors[name] = [ERR_JSON_TYPE.format(expected=_TYPE_NAMES[types[0]])]
+                break
+    return errors
+
+
 def validated_input(serializer_class: type[serializers.Serializer], request: Request) -> Any:
     """The request body checked by a view's ``Input`` serializer; invalid input raises
     DRF's ValidationError, which the view turns into a 400 with the field errors."""
     serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
+    type_errors = {}
+    if request.content_type.startswith("application/json"):
+        type_errors = _json_type_errors(serializer, request.data)
+    valid = serializer.is_valid()
+    if type_errors or not valid:
+        raise serializers.ValidationError(
+            {**(serializer.errors if not valid else {}), **type_errors}
+        )
     return serializer.validated_data
 
 

@@ -9,6 +9,8 @@ from django.urls import URLPattern, URLResolver, include, path
 from . import views
 from .security import mfa_views
 
+handler404 = "config.views.not_found"
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

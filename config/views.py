@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.defaults import page_not_found
 
 from config.permissions import (
     USE_CONSOLE,
@@ -97,3 +98,14 @@ def healthz(request: HttpRequest) -> HttpResponse:
     if settings.DEBUG:
         body["broker_url_kind"] = settings.CELERY_BROKER_URL.split("://", 1)[0]
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+ERR_API_NOT_FOUND = "Not found."
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: API clients get DRF's JSON error body, as for every other API error,
+    even for a URL no route matches (``/api/v1/holds/x/release/``); people get the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": ERR_API_NOT_FOUND}, status=404)
+    return page_not_found(request, exception)

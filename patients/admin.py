@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from auditlog.mixins import AuditlogHistoryAdminMixin
+from django import forms
 from django.contrib import admin
 from django.db.models import Q
 
@@ -9,6 +12,19 @@ from config.crypto.fields import blind_index_of
 
 from . import models as m
 from .names import patient_match_q
+from .validation import registration_errors
+
+
+class PatientAdminForm(forms.ModelForm):
+    """The admin edits patients directly: the registration rules hold here too. (No
+    Meta: the admin builds it from the ModelAdmin's fields.)"""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, messages in registration_errors(data).items():
+            for message in messages:
+                self.add_error(name, message)
+        return data
 
 
 class IdentifierInline(admin.TabularInline):
@@ -36,6 +52,7 @@ class PatientAdmin(
     show_auditlog_history_link = True
     # The name, DOB and phone columns are ciphertext: the database cannot sort them.
     sortable_by = ["id", "home_location", "status"]
+    form = PatientAdminForm
 
     list_display = [
         "id",
@@ -83,6 +100,7 @@ class CoverageAdmin(
     admin.ModelAdmin,
 ):
     show_auditlog_history_link = True
+    form = PatientAdminForm
 
     list_display = ["patient", "plan", "member_id", "priority", "active"]
     list_filter = ["plan__payer", "priority", "active"]

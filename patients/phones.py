@@ -2,20 +2,66 @@
 
 One normalizer for everything that compares or stores a number (search, registration,
 the duplicate check, inbound ADT) and one formatter for display, so a number typed as
-"+1 (303) 555-0101" and one sent as "303.555.0101" are the same value everywhere.
+"+1 (303) 555-0101", sent as "303.555.0101" or written in Arabic-Indic or full-width
+digits is the same value everywhere. libphonenumber's metadata (the ``phonenumbers``
+package) decides what a number is: which country, which digits belong to it, and
+whether it can exist at all (``validate_phone``, used where numbers are registered).
 """
 
 from __future__ import annotations
 
-import re
+import unicodedata
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+
+DEFAULT_REGION = "US"  # numbers without a country code are dialled from the US
+ERR_PHONE = (
+    "Not a valid phone number: give a 10-digit US number, or + and the country code "
+    "for another country."
+)
+
+
+def _parse(value: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(value, DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _stored(number: phonenumbers.PhoneNumber) -> str:
+    """US numbers as their 10 national digits; others as E.164 digits without the +."""
+    if number.country_code == 1:
+        return phonenumbers.national_significant_number(number)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def _digits(value: str) -> str:
+    # Every decimal digit of any script (Arabic-Indic, full-width...) as ASCII; not
+    # superscripts or other "digit-like" characters, which have no decimal value.
+    return "".join(
+        str(unicodedata.decimal(ch)) for ch in value if unicodedata.decimal(ch, None) is not None
+    )
 
 
 def normalize_phone(value: str) -> str:
-    """Digits only, without a US country code: "+1 (303) 555-0101" -> "3035550101"."""
-    digits = re.sub(r"\D", "", value)
+    """The stored form: "+1 (303) 555-0101" -> "3035550101". A fragment that is no
+    valid number (a search for "555-0101") keeps its digits, so partial lookups work."""
+    number = _parse(value) if value else None
+    if number is not None and phonenumbers.is_valid_number(number):
+        return _stored(number)
+    digits = _digits(value)
     if len(digits) == 11 and digits.startswith("1"):
         digits = digits[1:]
     return digits
+
+
+def validate_phone(value: str) -> str:
+    """The stored form of a number that can exist; ValidationError(ERR_PHONE) otherwise."""
+    number = _parse(value)
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationError(ERR_PHONE, code="phone")
+    return _stored(number)
 
 
 def format_phone(value: str | None) -> str:

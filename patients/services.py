@@ -19,6 +19,7 @@ from .models import DuplicateCandidate, Patient
 from .names import _last_names, name_index_key
 from .phones import normalize_phone
 from .signals import patient_created
+from .validation import registration_errors
 
 # Fields an agent may fill in at registration; anything else in ``data`` is refused.
 REGISTRATION_FIELDS = (
@@ -129,6 +130,9 @@ def patient_register(
     if unknown:
         raise ValidationError(f"Unknown registration fields: {', '.join(sorted(unknown))}")
     fields = dict(data)
+    errors = registration_errors(fields)
+    if errors:
+        raise ValidationError(errors)
     fields["phone"] = normalize_phone(fields.get("phone", "") or "")
     patient = Patient(**fields)
     patient.full_clean(exclude=["merged_into", "status"])

@@ -15,7 +15,7 @@ def validate_time_zone(value: str) -> None:
 
 def npi_is_valid(npi: str) -> bool:
     """Luhn over the prefix 80840 + the NPI (CMS NPI check-digit rule)."""
-    if len(npi) != 10 or not npi.isdigit():
+    if len(npi) != 10 or not (npi.isascii() and npi.isdigit()):
         return False
     digits = [int(c) for c in "80840" + npi]
     total = 0

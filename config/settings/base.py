@@ -186,6 +186,8 @@ MIDDLEWARE = [
     "config.security.mfa.MfaRequiredMiddleware",
     # Everything needs a login unless a view opts out with @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # After CSRF and login: refuses NUL in parameters before any view queries with them.
+    "config.middleware.RejectNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -357,7 +359,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "config.schema.HubAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -365,6 +372,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The contract is JSON. Form bodies are still parsed for old callers, but a form has
+    # no types (every value is text, a garbled multipart body reads as an empty form), so
+    # the schema does not offer it to generated clients.
+    "PARSER_WHITELIST": ["config.parsers.BoundedJSONParser"],
 }
 # One schema enum per choice set shared by several scheduling endpoints.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {

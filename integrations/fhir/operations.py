@@ -13,8 +13,10 @@ import uuid
 from datetime import date
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from config.inputs import ERR_DATE_RANGE, parse_id, validate_calendar_date
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentType, BookReason, Hold, Slot
 
@@ -50,7 +52,7 @@ ERR_NO_APPOINTMENT = (
 def _param(parameters: dict[str, Any], *names: str) -> Any:
     """The first of ``names`` present (IHE's name first, then this server's own)."""
     for name in names:
-        for p in parameters.get("parameter", []):
+        for p in parameters.get("parameter") or []:
             if p.get("name") == name:
                 for key, value in p.items():
                     if key.startswith("value") or key == "resource":
@@ -135,8 +137,7 @@ def _reference_id(value: Any, resource_type: str) -> int | None:
     if isinstance(value, dict):
         value = value.get("reference", "")
     if isinstance(value, str) and value.startswith(f"{resource_type}/"):
-        tail = value.split("/", 1)[1]
-        return int(tail) if tail.isdigit() else None
+        return parse_id(value.split("/", 1)[1])
     return None
 
 
@@ -146,7 +147,7 @@ def _code(value: Any) -> str:
     if isinstance(value, dict):
         if "code" in value:
             return str(value["code"])
-        for coding in value.get("coding", []):
+        for coding in value.get("coding") or []:
             if coding.get("code"):
                 return str(coding["code"])
     return ""
@@ -199,9 +200,9 @@ def _appointment_parts(resource: dict[str, Any]) -> tuple[Slot, Patient, Appoint
         raise FhirError(400, "invalid", ERR_NO_SLOT)
     patient_ref = next(
         (
-            p.get("actor", {})
-            for p in resource.get("participant", [])
-            if str(p.get("actor", {}).get("reference", "")).startswith("Patient/")
+            p.get("actor") or {}
+            for p in resource.get("participant") or []
+            if str((p.get("actor") or {}).get("reference", "")).startswith("Patient/")
         ),
         None,
     )
@@ -279,9 +280,11 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
         if not value:
             return None
         try:
-            return date.fromisoformat(str(value)[:10])
-        except ValueError:
-            raise FhirError(400, "invalid", f"{name}: expected a date") from None
+            day = date.fromisoformat(str(value)[:10])
+            validate_calendar_date(day)
+        except (ValueError, ValidationError):
+            raise FhirError(400, "invalid", f"{name}: expected a date ({ERR_DATE_RANGE})") from None
+        return day
 
     kwargs: dict[str, Any] = {"date_from": day("start"), "date_to": day("end")}
     location = _reference_id(_param(parameters, *FIND_LOCATION), "Location")
@@ -296,7 +299,7 @@ def find(*, user: Any, parameters: dict[str, Any], base: str) -> dict[str, Any]:
         appointment_type=atype,
         user=user,
         home_region_only=False,
-        limit=min(int(limit), 100) if isinstance(limit, int) else 30,
+        limit=max(1, min(int(limit), 100)) if isinstance(limit, int) else 30,
         **kwargs,
     )
     proposals = [
@@ -377,7 +380,11 @@ def _book(user: Any, resource: dict[str, Any]) -> Appointment:
 
     slot, patient, atype = _appointment_parts(resource)
     hold_id = next(
-        (i.get("value") for i in resource.get("identifier", []) if i.get("system") == HOLD_SYSTEM),
+        (
+            i.get("value")
+            for i in resource.get("identifier") or []
+            if i.get("system") == HOLD_SYSTEM
+        ),
         None,
     )
     reason = _code((resource.get("reasonCode") or [None])[0])
@@ -387,8 +394,9 @@ def _book(user: Any, resource: dict[str, Any]) -> Appointment:
         # One transaction: a booking the rules refuse must not leave behind the hold
         # placed for it here (a hold the client placed with $hold is not touched).
         with transaction.atomic():
-            if hold_id and str(hold_id).isdigit():
-                held = Hold.objects.filter(pk=int(hold_id), slot=slot).first()
+            hold_pk = parse_id(str(hold_id)) if hold_id else None
+            if hold_pk is not None:
+                held = Hold.objects.filter(pk=hold_pk, slot=slot).first()
                 if held is None:
                     raise FhirError(
                         409, "conflict", "The hold does not exist or is for another slot."

@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q
 
+from config.inputs import parse_id
+
 # datatypes.html#id
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # search.html#date: a date parameter is a date or dateTime of any precision: YYYY,
@@ -20,7 +22,8 @@ _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _DATE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
     r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$",
+    re.ASCII,  # \d: ASCII digits only, not Arabic-Indic or full-width
 )
 # search.html#prefix; "ap" (approximately) is served as "eq" over the value's precision.
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -69,14 +72,14 @@ def reference(value: str, resource_type: str, name: str) -> Reference:
     if len(parts) > 1 and parts[-2] != resource_type:
         # Another type's reference ("Group/1" for patient): valid, names nothing here.
         return Reference(id=ident, pk=None)
-    return Reference(id=ident, pk=int(ident) if ident.isdigit() else None)
+    return Reference(id=ident, pk=parse_id(ident))
 
 
 def resource_id(value: str, name: str) -> int | None:
     """An ``_id`` or read id: None for a valid FHIR id that is not one of ours."""
     if not _FHIR_ID.match(value):
         raise SearchValueError(f"{name}: not a FHIR id")
-    return int(value) if value.isdigit() else None
+    return parse_id(value)
 
 
 def date_bounds(value: str, name: str) -> tuple[str, datetime, datetime]:
@@ -92,6 +95,15 @@ def date_bounds(value: str, name: str) -> tuple[str, datetime, datetime]:
         if g["H"] is None:
             year, month, day = int(g["y"]), int(g["m"] or 1), int(g["d"] or 1)
             lower = datetime(year, month, day, tzinfo=UTC)
+        else:
+            moment = datetime.fromisoformat(rest.replace("Z", "+00:00"))
+            # In UTC: an offset such as -23:59 is valid ISO 8601 but beyond what
+            # PostgreSQL accepts, so the database only ever sees UTC.
+            lower = _utc(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    except ValueError:
+        raise SearchValueError(ERR_DATE.format(name=name)) from None
+    try:
+        if g["H"] is None:
             if g["d"]:
                 upper = lower + timedelta(days=1)
             elif g["m"]:
@@ -99,13 +111,24 @@ def date_bounds(value: str, name: str) -> tuple[str, datetime, datetime]:
             else:
                 upper = datetime(year + 1, 1, 1, tzinfo=UTC)
         else:
-            moment = datetime.fromisoformat(rest.replace("Z", "+00:00"))
-            lower = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
             step = timedelta(seconds=1) if g["S"] is not None else timedelta(minutes=1)
             upper = lower + (step if not g["f"] else timedelta(microseconds=1))
-    except ValueError:
-        raise SearchValueError(ERR_DATE.format(name=name)) from None
+    except (OverflowError, ValueError):
+        # The last day, month or year of the calendar (9999-12-31): the interval runs
+        # to the end of what Python can represent.
+        upper = _END
     return ("eq" if prefix == "ap" else prefix), lower, upper
+
+
+_END = datetime.max.replace(tzinfo=UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; at the calendar's edges (0001-01-01T00:00+01:00) clamped."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return _END if moment.year > 1 else datetime.min.replace(tzinfo=UTC)
 
 
 def date_filter(field: str, values: list[str], name: str, *, as_date: bool = False) -> Q:

@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from config.audit import audit_access
+from config.inputs import parse_id
 from config.permissions import (
     ACCESS_ALL_REGIONS,
     ADD_APPOINTMENT,
@@ -35,18 +36,16 @@ from .http import (
     ERR_NOT_FOUND,
     ERR_UNKNOWN_TYPE,
     FhirError,
-    body_json,
     fhir_response,
     fhir_view,
     require,
 )
+from .inputs import json_resource, paging, require_form
 
 ERR_PATIENT_SEARCH_NEEDS_PARAMS = (
     "Patient search needs at least one of: identifier, name, family, given, birthdate, _id."
 )
 PATIENT_SEARCH_PARAMS = ("identifier", "name", "family", "given", "birthdate", "_id")
-DEFAULT_COUNT = 50
-MAX_COUNT = 200
 
 VIEW_PERMS = {
     "Patient": VIEW_PATIENT,
@@ -174,9 +173,10 @@ def _schedule_key(value: str) -> tuple[int, int] | None:
     """A Schedule id is "<provider>-<location>"; any other valid id names nothing."""
     ident = sp.reference(value, "Schedule", "schedule").id
     provider, _, location = ident.partition("-")
-    if not (provider.isdigit() and location.isdigit()):
+    provider_pk, location_pk = parse_id(provider), parse_id(location)
+    if provider_pk is None or location_pk is None:
         return None
-    return int(provider), int(location)
+    return provider_pk, location_pk
 
 
 def _slot_qs(params: QueryDict) -> QuerySet[Slot]:
@@ -302,15 +302,6 @@ def _bundle(
     return bundle
 
 
-def _paging(params: QueryDict) -> tuple[int, int]:
-    try:
-        count = min(int(params.get("_count", DEFAULT_COUNT)), MAX_COUNT)
-        offset = max(int(params.get("_offset", 0)), 0)
-    except ValueError:
-        raise FhirError(400, "invalid", "_count and _offset must be integers") from None
-    return max(count, 0), offset
-
-
 # Resources that carry PHI: showing one writes an ACCESS entry for the row behind it.
 PHI_TYPES = {"Patient", "Appointment"}
 
@@ -336,7 +327,7 @@ def _search(
 def _search_parsed(
     request: HttpRequest, user: Any, resource_type: str, params: QueryDict, surface: str
 ) -> HttpResponse:
-    count, offset = _paging(params)
+    count, offset = paging(params)
     if (
         resource_type == "Patient"
         and not user.has_perm(ACCESS_ALL_REGIONS)
@@ -384,17 +375,18 @@ def _read(user: Any, resource_type: str, resource_id: str) -> dict[str, Any]:
         if pair is None:
             raise FhirError(404, "not-found", ERR_NOT_FOUND)
         return r.schedule_resource(pair.provider, pair.location)
-    if resource_type == "Appointment" and not resource_id.isdigit():
+    pk = parse_id(resource_id)
+    if resource_type == "Appointment" and pk is None:
         from .operations import proposal_read
 
         proposal = proposal_read(resource_id, user=user)
         if proposal is None:
             raise FhirError(404, "not-found", ERR_NOT_FOUND)
         return proposal
-    if not resource_id.isdigit():
+    if pk is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     build_qs, to_resource = SEARCHES[resource_type]
-    obj = _in_scope(user, resource_type, build_qs(QueryDict())).filter(pk=int(resource_id)).first()
+    obj = _in_scope(user, resource_type, build_qs(QueryDict())).filter(pk=pk).first()
     if obj is None:
         raise FhirError(404, "not-found", ERR_NOT_FOUND)
     resource = to_resource(obj)
@@ -404,6 +396,11 @@ def _read(user: Any, resource_type: str, resource_id: str) -> dict[str, Any]:
 
 
 # -- endpoints -------------------------------------------------------------------------
+@fhir_view
+def unknown_path(request: HttpRequest, user: Any) -> HttpResponse:
+    raise FhirError(404, "not-found", ERR_NOT_FOUND)
+
+
 @fhir_view
 def metadata(request: HttpRequest, user: Any) -> HttpResponse:
     from .capability import capability_statement
@@ -422,7 +419,7 @@ def type_endpoint(request: HttpRequest, user: Any, resource_type: str) -> HttpRe
         require(user, BOOK_PERM)
         from .operations import appointment_create
 
-        created = appointment_create(user=user, resource=body_json(request))
+        created = appointment_create(user=user, resource=json_resource(request, "Appointment"))
         return fhir_response(created, 201, Location=f"{_base(request)}/Appointment/{created['id']}")
     raise FhirError(405, "not-supported", ERR_METHOD)
 
@@ -434,6 +431,7 @@ def search_post(request: HttpRequest, user: Any, resource_type: str) -> HttpResp
     if request.method != "POST":
         raise FhirError(405, "not-supported", ERR_METHOD)
     require(user, VIEW_PERMS[resource_type])
+    require_form(request)
     params = request.POST.copy()
     params.update(request.GET)
     return _search(request, user, resource_type, params, "fhir._search")
@@ -463,4 +461,5 @@ def appointment_operation(request: HttpRequest, user: Any, operation: str) -> Ht
     if handler is None:
         raise FhirError(404, "not-supported", "Unknown operation.")
     require(user, BOOK_PERM)
-    return fhir_response(handler(user=user, parameters=body_json(request), base=_base(request)))
+    parameters = json_resource(request, "Parameters")
+    return fhir_response(handler(user=user, parameters=parameters, base=_base(request)))

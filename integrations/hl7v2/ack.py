@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from datetime import UTC, datetime
+
+from config.inputs import CONTROL_CHARS
 
 from .reader import SUPPORTED_VERSIONS, Header
 
@@ -33,13 +34,12 @@ def hl7_timestamp(moment: datetime | None = None) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + "+0000"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _hex_controls(text: str) -> str:
-    """Control characters as HL7 hex escapes (§2.7, ``\\Xhh\\``): a CR would end the
-    segment and a 0x1C followed by CR would end the MLLP frame in the middle of the ACK."""
-    return _CONTROL.sub(lambda m: f"\\X{ord(m.group()):02X}\\", text)
+    """Control characters as HL7 hex escapes (v2.5 section 2.7.5, ``\\Xhh\\``, the
+    character's UTF-8 bytes): a CR would end the segment (a name "Ann<CR>OBX|..." would
+    forge a segment and push the PID's birth date and sex out of place), and a 0x1C
+    followed by CR would end the MLLP frame in the middle of the message."""
+    return CONTROL_CHARS.sub(lambda m: f"\\X{m.group().encode().hex().upper()}\\", text)
 
 
 def _escape(text: str) -> str:

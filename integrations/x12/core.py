@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from config.inputs import CONTROL_CHARS
+
 ELEMENT = "*"
 COMPONENT = ":"
 REPETITION = "^"
 TERMINATOR = "~"
+_SEPARATORS = re.compile(f"[{re.escape(ELEMENT + TERMINATOR)}]|{CONTROL_CHARS.pattern}")
 
 # Errors people read (the ledger's last_error, command output). Constants so tests
 # can assert on them.
@@ -221,8 +224,9 @@ def money(value: Decimal) -> str:
 
 
 def clean(value: str, limit: int | None = None) -> str:
-    """Make a value safe inside an element: no delimiters, upper case, trimmed."""
-    out = re.sub(r"[*~:^\r\n]", " ", value or "").strip().upper()
+    """Make a value safe inside an element: no delimiters or control characters, upper
+    case, trimmed."""
+    out = CONTROL_CHARS.sub(" ", re.sub(r"[*~:^]", " ", value or "")).strip().upper()
     return out[:limit] if limit else out
 
 
@@ -293,8 +297,13 @@ def envelope(env: Envelope, transactions: Sequence[tuple[str, list[str]]]) -> st
 
 
 def seg(*elements: object) -> str:
-    """One segment from its id and elements, dropping trailing empty elements (X12 rule)."""
-    parts = ["" if e is None else str(e) for e in elements]
+    """One segment from its id and elements, dropping trailing empty elements (X12 rule).
+
+    No element can end its segment or start another: the element separator, the
+    segment terminator and control characters (CR and LF included) become spaces here,
+    for every writer, whether or not its values went through ``clean`` (composites such
+    as ``A1:19:PR`` keep their component separators)."""
+    parts = ["" if e is None else _SEPARATORS.sub(" ", str(e)) for e in elements]
     while len(parts) > 1 and parts[-1] == "":
         parts.pop()
     return ELEMENT.join(parts)

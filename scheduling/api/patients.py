@@ -20,6 +20,7 @@ from config.api import UsesConsolePermission, validated_input
 from patients.models import Patient
 from patients.selectors import PATIENT_NOT_FOUND
 from patients.services import PossibleDuplicate, patient_register
+from patients.validation import registration_errors
 
 from ..console.readmodel import patient_context, patient_search
 from ..models import Location
@@ -37,7 +38,9 @@ class PatientSummary(serializers.Serializer):
     last_name = serializers.CharField()
     date_of_birth = serializers.DateField()
     phone = serializers.CharField()
-    home_location = serializers.CharField(source="home_location.name", default=None)
+    home_location = serializers.CharField(
+        source="home_location.name", default=None, allow_null=True
+    )
     status = serializers.CharField()
 
 
@@ -66,9 +69,11 @@ class PatientSearchView(PatientView):
         class Meta:
             ref_name = "PatientSearchOutput"
 
-        results = serializers.ListField(child=serializers.DictField())
+        results = serializers.ListField(
+            child=serializers.DictField(), help_text="PatientSearchHit objects, best first"
+        )
 
-    @extend_schema(request=Input, responses=Hit(many=True))
+    @extend_schema(request=Input, responses=Output)
     def post(self, request: Request) -> Response:
         data = validated_input(self.Input, request)
         hits = patient_search(query=data["query"], user=request.user)
@@ -180,7 +185,31 @@ class PatientRegisterView(PatientView):
         )
         confirmed_not_duplicate = serializers.BooleanField(default=False)
 
-    @extend_schema(request=Input, responses={201: PatientSummary})
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            errors = registration_errors(attrs)
+            if errors:
+                raise serializers.ValidationError(errors)
+            return attrs
+
+    class DuplicateCandidate(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientRegisterDuplicateCandidate"
+
+        patient = PatientSummary()
+        score = serializers.FloatField()
+        reasons = serializers.ListField(child=serializers.CharField())
+
+    class Duplicates(serializers.Serializer):
+        class Meta:
+            ref_name = "PatientRegisterDuplicates"
+
+        detail = serializers.CharField()
+        candidates = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="PatientRegisterDuplicateCandidate objects: confirm to register anyway",
+        )
+
+    @extend_schema(request=Input, responses={201: PatientSummary, 409: Duplicates})
     def post(self, request: Request) -> Response:
         data = validated_input(self.Input, request)
         fields = dict(data)

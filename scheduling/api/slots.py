@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import validated_input
+from config.inputs import validate_calendar_date
 from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
@@ -38,8 +39,12 @@ class SlotSearchView(ServiceView):
         region_id = serializers.PrimaryKeyRelatedField(
             queryset=Region.objects.all(), required=False, allow_null=True
         )
-        date_from = serializers.DateField(required=False, allow_null=True)
-        date_to = serializers.DateField(required=False, allow_null=True)
+        date_from = serializers.DateField(
+            required=False, allow_null=True, validators=[validate_calendar_date]
+        )
+        date_to = serializers.DateField(
+            required=False, allow_null=True, validators=[validate_calendar_date]
+        )
         time_of_day = serializers.ChoiceField(
             choices=Waitlist.TimeOfDay.choices, default=Waitlist.TimeOfDay.ANY
         )

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from config.api import validated_input
 from config.audit import audit_access_rows
+from config.inputs import validate_calendar_date
 from patients.models import Patient
 
 from .. import selectors, services
@@ -26,8 +27,8 @@ class WaitlistAddView(ServiceView):
         appointment_type_id = serializers.PrimaryKeyRelatedField(
             queryset=AppointmentType.objects.filter(active=True)
         )
-        earliest = serializers.DateField()
-        latest = serializers.DateField()
+        earliest = serializers.DateField(validators=[validate_calendar_date])
+        latest = serializers.DateField(validators=[validate_calendar_date])
         time_of_day = serializers.ChoiceField(
             choices=Waitlist.TimeOfDay.choices, default=Waitlist.TimeOfDay.ANY
         )
@@ -45,8 +46,8 @@ class WaitlistAddView(ServiceView):
 
         id = serializers.IntegerField()
         status = serializers.CharField()
-        earliest = serializers.DateField()
-        latest = serializers.DateField()
+        earliest = serializers.DateField(validators=[validate_calendar_date])
+        latest = serializers.DateField(validators=[validate_calendar_date])
         time_of_day = serializers.CharField()
 
     @extend_schema(request=Input, responses={201: Output, 400: ErrorOutput})

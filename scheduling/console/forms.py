@@ -9,8 +9,10 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from config.inputs import validate_calendar_date
 from patients.models import Patient
 from patients.phones import normalize_phone
+from patients.validation import registration_errors
 from scheduling.models import (
     AppointmentType,
     BookReason,
@@ -108,6 +110,14 @@ class RegisterForm(forms.ModelForm):
     def clean_phone(self) -> str:
         return normalize_phone(self.cleaned_data.get("phone", "") or "")
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, messages in registration_errors(data).items():
+            if name in self.fields and name not in self.errors:
+                for message in messages:
+                    self.add_error(name, message)
+        return data
+
 
 class SlotFinderForm(forms.Form):
     TIME_OF_DAY = [
@@ -132,10 +142,16 @@ class SlotFinderForm(forms.Form):
         queryset=Provider.objects.filter(active=True), required=False, empty_label="Any provider"
     )
     date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_date],
     )
     date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_date],
     )
     time_of_day = forms.ChoiceField(choices=TIME_OF_DAY, required=False, label="Time of day")
     max_distance = forms.IntegerField(
@@ -200,8 +216,12 @@ class WaitlistForm(forms.Form):
     appointment_type = forms.ModelChoiceField(
         queryset=AppointmentType.objects.filter(active=True), label="Appointment type"
     )
-    earliest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    latest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    earliest = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_calendar_date]
+    )
+    latest = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_calendar_date]
+    )
     time_of_day = forms.ChoiceField(choices=Waitlist.TimeOfDay.choices, required=False)
     locations = forms.ModelMultipleChoiceField(
         queryset=Location.objects.filter(active=True), required=False

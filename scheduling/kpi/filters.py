@@ -11,6 +11,7 @@ from django import forms
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from config.inputs import validate_calendar_date
 from config.roles import AGENT
 from scheduling.models import AppointmentType, Location, Region
 
@@ -123,8 +124,16 @@ def _id_field(choices: Any, label: str | None = None) -> forms.TypedChoiceField:
 
 
 class KpiFilterForm(forms.Form):
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_date],
+    )
+    date_to = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_calendar_date],
+    )
     region = _id_field(_region_choices)
     location = _id_field(_location_choices)
     agent = _id_field(_agent_choices)

@@ -3,20 +3,21 @@ page's #content partial."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth.decorators import permission_required
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from config.audit import audit_access_by_id
+from config.csv_export import csv_response
 from config.htmx import HtmxHttpRequest, render_page
+from config.inputs import parse_id
 from config.permissions import VIEW_KPI, VIEW_PATIENT
 from patients.models import Patient
 from scheduling.models import Appointment
@@ -60,14 +61,8 @@ def _metrics_table(metrics: list[Metric]) -> Table:
 
 
 def _csv_response(name: str, f: KpiFilters, header: list[str], rows: Any) -> HttpResponse:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     filename = f"kpi-{name}-{f.date_from.isoformat()}-{f.date_to.isoformat()}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(filename, header, rows)
 
 
 @contextmanager
@@ -167,7 +162,9 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
         return render(
             request, "kpi/drill.html", {"form": form, "drill": drill, "key": key}, status=400
         )
-    params = {p: int(v) for p in DRILL_PARAMS if (v := request.GET.get(p, "")).isdigit()}
+    params = {
+        p: n for p in DRILL_PARAMS if (n := parse_id(request.GET.get(p, ""), zero=True)) is not None
+    }
     if params.get("channel", 0) >= len(Appointment.Channel.values):
         raise Http404("No such channel.")
     show_phi = request.user.has_perm(VIEW_PATIENT)
@@ -184,14 +181,19 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
             [c.header for c in columns],
             ([csv_cell(c.get(r)) for c in columns] for r in rows),
         )
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    offset = (page_number - 1) * PAGE_SIZE
+    paginator = Paginator(rows_qs, PAGE_SIZE)
     with _analytics_session():
-        total = rows_qs.count()
-        rows = list(rows_qs[offset : offset + PAGE_SIZE])
+        try:
+            page = paginator.page(request.GET.get("page", "1"))
+        except PageNotAnInteger:
+            page = paginator.page(1)
+        except EmptyPage:
+            # Past the last page (or before the first): nothing there, and no offset
+            # the database would have to skip to find that out.
+            raise Http404("No such page.") from None
+        total = paginator.count
+        rows = list(page.object_list)
+    page_number, offset = page.number, (page.number - 1) * PAGE_SIZE
     if show_phi:
         _audit_patients(request, drill, rows, key)
     query = f.query(**params)
@@ -209,7 +211,7 @@ def kpi_drill(request: HttpRequest, key: str) -> HttpResponse:
             "page": page_number,
             "offset": offset,
             "last_row": offset + len(rows),
-            "has_next": offset + PAGE_SIZE < total,
+            "has_next": page.has_next(),
             "query": query,
             "show_phi": show_phi,
             "params": params,

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 from django.utils import timezone
 
+from config.inputs import MAX_DAYS_AHEAD
 from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
@@ -118,7 +119,10 @@ def slot_search(
         and user.has_perm(OVERRIDE_PERMISSION)
     )
     today = timezone.localdate(now)
-    date_from = max(date_from or today, today)
+    # Never past the last day a search can be about, so the window arithmetic below
+    # stays inside Python's calendar whatever a caller passes.
+    last_day = today + timedelta(days=MAX_DAYS_AHEAD)
+    date_from = min(max(date_from or today, today), last_day)
     date_to = date_to or date_from + timedelta(days=DEFAULT_WINDOW_DAYS)
     date_to = min(max(date_to, date_from), date_from + timedelta(days=MAX_WINDOW_DAYS))
     limit = max(1, min(int(limit), 200))

@@ -71,6 +71,7 @@ class ScriptedMLLPServer:
 
         self.script = list(script)
         self.received: list[tuple[str, str, str]] = []  # (control id, type, answer)
+        self.messages: list[str] = []  # each message as it came off the socket
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
 
@@ -79,6 +80,7 @@ class ScriptedMLLPServer:
                 while not reader.at_eof():
                     message = await reader.readmessage()
                     answer = self.script.pop(0) if self.script else "AA"
+                    self.messages.append(str(message))
                     msh = message.segment("MSH")
                     self.received.append((str(msh(10)), str(msh(9)), answer))
                     if answer == "timeout":

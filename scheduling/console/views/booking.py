@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.views.decorators.http import require_POST
 
+from config.inputs import parse_id
 from scheduling import services
 from scheduling.models import Appointment, AppointmentType, Call, CallReason, Hold, Slot
 
@@ -42,9 +43,8 @@ def hold(request: AgentRequest) -> HttpResponse:
     type_id = str(
         request.POST.get("appointment_type_id") or state.finder.get("appointment_type") or ""
     )
-    appointment_type = (
-        AppointmentType.objects.filter(pk=int(type_id)).first() if type_id.isdigit() else None
-    )
+    type_pk = parse_id(type_id)
+    appointment_type = AppointmentType.objects.filter(pk=type_pk).first() if type_pk else None
     call = current_call(request, state)
     try:
         # With the type, every unit a long visit needs is held, not just the first.

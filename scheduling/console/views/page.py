@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from config.htmx import render_page
+from config.inputs import parse_id
 from patients.models import Patient
 from patients.services import PossibleDuplicate, patient_register
 from scheduling import selectors, services
@@ -64,9 +65,8 @@ def search(request: AgentRequest) -> HttpResponse:
 @console_view
 def patient_open(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
-    try:
-        patient_id = int(request.POST.get("patient_id", ""))
-    except ValueError:
+    patient_id = parse_id(request.POST.get("patient_id", ""))
+    if patient_id is None:
         return respond(request, state, "flash", message="Pick a patient.", level=messages.ERROR)
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
