@@ -34,3 +34,18 @@ class VerifiedClient(Client):
     def force_login(self, user, backend=None):  # type: ignore[no-untyped-def]
         super().force_login(user, backend)
         verify_session(self, user)
+
+
+def browser_sign_in(page, base_url: str, user: User, then: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the forms as the person would: password, then the code their
+    authenticator shows (a device is enrolled for them first), then open ``then``."""
+    device = totp_device(user)
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", user.get_username())
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("input[name=code]")
+    page.fill("input[name=code]", totp_code(device))
+    page.press("input[name=code]", "Enter")
+    page.wait_for_load_state()
+    page.goto(f"{base_url}{then}")

@@ -46,6 +46,7 @@ NOT_PHI = {
     "billing:eligibility": "batch runs and counts",
     "integrations:health": "counts and connector states",
     "fhir:metadata": "the CapabilityStatement",
+    "fhir:unknown": "an OperationOutcome for an address the server does not have",
     "fhir:operation": "$find offers slots; $hold/$book changes are logged by auditlog",
     "api-me": "the caller's own user",
     "api-schema": "the OpenAPI document",

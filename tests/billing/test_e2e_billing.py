@@ -35,7 +35,8 @@ def test_a_biller_fixes_a_held_claim_in_the_browser(live_server, biller, artifac
             # Billers sign in with a second factor: the code the authenticator shows.
             page.fill("input[name=code]", totp_code(device))
             page.press("input[name=code]", "Enter")
-            page.wait_for_url(f"{live_server.url}/")
+            # One workplace: the biller lands on the claim queue.
+            page.wait_for_url(f"{live_server.url}/billing/")
             page.goto(f"{live_server.url}/billing/")
             assert "is a category, not a billable code" in page.content()
 

@@ -12,6 +12,7 @@ from playwright.sync_api import expect, sync_playwright
 from billing.models import Claim
 from billing.services import claim_status_set, encounter_document
 from tests.billing import builders as b
+from tests.mfa import browser_sign_in
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -28,10 +29,9 @@ def test_resubmit_unchanged_asks_for_confirmation_and_names_the_next_batch(
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.goto(f"{live_server.url}/accounts/login/?next=/billing/claims/{claim.pk}/")
-            page.fill("input[name=username]", biller.username)
-            page.fill("input[name=password]", "pw-for-tests-only")
-            page.click("button[type=submit]")
+            browser_sign_in(
+                page, live_server.url, biller, f"/billing/claims/{claim.pk}/", "pw-for-tests-only"
+            )
 
             page.click("button:has-text('Resubmit unchanged')")
 

@@ -12,6 +12,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from config.audit import audit_access
 from tests import factories as f
+from tests.mfa import browser_sign_in
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -27,10 +28,9 @@ def test_the_privacy_officer_reads_and_exports_the_accounting(
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.goto(f"{live_server.url}/accounts/login/?next=/compliance/")
-            page.fill("input[name=username]", compliance_officer.username)
-            page.fill("input[name=password]", "pw-for-tests-only")
-            page.click("button[type=submit]")
+            browser_sign_in(
+                page, live_server.url, compliance_officer, "/compliance/", "pw-for-tests-only"
+            )
 
             page.fill("input[name=patient_id]", str(patient.pk))
             page.click("button:text('Show')")

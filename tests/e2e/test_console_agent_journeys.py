@@ -60,7 +60,9 @@ def console_page(browser, live_server):
         page.fill("input[name=username]", user.get_username())
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.goto(f"{live_server.url}/console/")
+        # Agents land on the console by themselves; loading it a second time would show
+        # the page after its one-off messages (a recovered call) were already spent.
+        page.wait_for_url(f"{live_server.url}/console/")
 
     open_as.log_in = log_in
     yield open_as
@@ -253,6 +255,7 @@ def test_enter_on_the_type_drop_down_leaves_the_slots_to_the_keyboard_and_few_ta
     with page.expect_response(lambda r: r.url.endswith("/console/slots/")):
         page.keyboard.press("Enter")
     page.wait_for_selector("#slots .slot-hold")
+    _settled(page)  # the console moves focus once htmx has settled the swap
     # Focus left the drop-down, so n and h work at once (no Esc first).
     page.keyboard.press("n")
     first_slot = page.locator("#slots .slot-hold").first.get_attribute("data-slot")

@@ -11,6 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests import factories as fx
 from tests.kpi import dataset
+from tests.mfa import browser_sign_in
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 kpi_net = dataset.kpi_net
@@ -30,10 +31,9 @@ def test_the_capacity_page_is_not_thousands_of_pixels_tall(
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.goto(f"{live_server.url}/accounts/login/?next=/kpi/capacity/")
-            page.fill("input[name=username]", ops_manager.username)
-            page.fill("input[name=password]", "pw-for-tests-only")
-            page.click("button[type=submit]")
+            browser_sign_in(
+                page, live_server.url, ops_manager, "/kpi/capacity/", "pw-for-tests-only"
+            )
             expect(page.locator("h1")).to_have_text("Capacity")
 
             height = page.evaluate("document.documentElement.scrollHeight")
