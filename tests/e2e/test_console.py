@@ -41,7 +41,9 @@ def console_page(browser, live_server):
     contexts = []
 
     def open_as(user: User):
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        # Playwright's string waits run through eval, which the hub's CSP forbids to
+        # every script; the pages' own scripts stay under it.
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=True)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
@@ -62,10 +64,17 @@ def _shot(page, artifacts_dir: str, name: str) -> None:
 
 
 def _open_patient(page, typed: str, expected: str) -> None:
+    # "/" is the console's shortcut only once its script has run and htmx has settled.
+    page.wait_for_load_state()
+    page.wait_for_function(
+        "document.readyState === 'complete' && window.htmx"
+        " && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
     page.keyboard.press("Escape")  # leave whatever field has focus, so "/" is a shortcut
     page.keyboard.press("/")
     page.keyboard.type(typed)
-    page.keyboard.press("Enter")
+    with page.expect_response(lambda r: r.url.endswith("/console/patients/search/")):
+        page.keyboard.press("Enter")
     page.get_by_role("button", name=expected).click()
     page.wait_for_selector(f"#context h2:has-text('{expected}')")
 

@@ -321,10 +321,14 @@ def test_the_page_fits_the_screen_messages_clear_the_slots_and_a_reload_keeps_re
     for i in range(12):
         f.patient(first_name=f"Sam{i}", last_name="Sorensen", phone=f"720555{i:04d}")
     page = console_page(agent)
+    _settled(page)  # "/" is the console's shortcut only once its script has run
     page.keyboard.press("/")
     page.keyboard.type("Sorensen")
-    page.keyboard.press("Enter")
+    with page.expect_response(lambda r: r.url.endswith("/console/patients/search/")):
+        page.keyboard.press("Enter")
     page.wait_for_selector("#search .open-patient")
+    _settled(page)
+    page.wait_for_function("document.activeElement.classList.contains('open-patient')")
     page.keyboard.press("Enter")
     page.wait_for_selector("#context h2:has-text('Sorensen')")
     _search_slots_by_keyboard(page, "Cleaning")
