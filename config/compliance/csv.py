@@ -1,10 +1,10 @@
-"""CSV cells a spreadsheet will not run as formulas (OWASP "CSV injection")."""
+"""The accounting's CSV cells: text through the one formula neutraliser
+(``config.csv_export``), so this export and the KPI ones defuse the same way."""
 
 from __future__ import annotations
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from config.csv_export import neutralise
 
 
 def csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+    return neutralise("" if value is None else str(value))
