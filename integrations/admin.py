@@ -38,6 +38,12 @@ class ConnectorAdmin(admin.ModelAdmin):
     search_fields = ["name", "endpoint", "sending_application", "sending_facility"]
 
 
+@admin.register(m.ClinicalSegmentMap)
+class ClinicalSegmentMapAdmin(admin.ModelAdmin):
+    list_display = ["segment", "connector", "kind", "code_field", "status_field"]
+    list_filter = ["kind"]
+
+
 class AppendOnlyAdmin(admin.ModelAdmin):
     """The ledger is append-only from the wire: rows are written by the listener, the
     relay and the pollers, never typed in or deleted by hand (a deleted row would be an

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from . import retry
 from .fhir.inbound import handle as handle_fhir
-from .hl7v2.adt import handle_adt_merge, handle_adt_upsert
+from .hl7v2.adt import handle_adt_allergies, handle_adt_merge, handle_adt_upsert
 from .hl7v2.dft import handle_dft
 from .hl7v2.fields import ERR_HANDLER, MappingError, parse_or_reject
 from .hl7v2.reader import ParsedMessage
@@ -30,6 +30,7 @@ Handler = Callable[[ParsedMessage, Connector], str]
 HL7_HANDLERS: dict[str, Handler] = {
     "ADT^A04": handle_adt_upsert,
     "ADT^A08": handle_adt_upsert,
+    "ADT^A60": handle_adt_allergies,
     "ADT^A34": handle_adt_merge,
     "ADT^A36": handle_adt_merge,
     "ADT^A39": handle_adt_merge,

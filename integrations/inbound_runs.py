@@ -18,7 +18,8 @@ from typing import TypeVar
 from django.db import transaction
 
 from .hl7v2.adt import record_of
-from .hl7v2.fields import MappingError
+from .hl7v2.clinical import apply_facts, may_carry_facts
+from .hl7v2.fields import MappingError, parse_or_reject
 from .hl7v2.siu import (
     ERR_APPT_UNKNOWN,
     FrontDeskChange,
@@ -106,9 +107,19 @@ def apply_bulk_adt(run: list[Message], now: datetime) -> bool:
     for head, result in zip(parsed, results, strict=True):
         if isinstance(result, ValueError):
             inbound_outcome(head, now, None, MappingError(str(result)))
-        else:
-            how = "created" if result.created else f"matched by {result.matched_by}"
-            inbound_outcome(head, now, f"patient #{result.patient.pk} {how}", None)
+            continue
+        how = "created" if result.created else f"matched by {result.matched_by}"
+        note = f"patient #{result.patient.pk} {how}"
+        assert head.connector is not None
+        if may_carry_facts(head.raw, head.connector):
+            try:
+                with transaction.atomic():
+                    facts = apply_facts(parse_or_reject(head.raw), head.connector, result.patient)
+            except MappingError as exc:
+                inbound_outcome(head, now, None, exc)
+                continue
+            note += f"; {facts} clinical facts" if facts else ""
+        inbound_outcome(head, now, note, None)
     return True
 
 

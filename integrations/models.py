@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -429,3 +430,42 @@ class PollHealth(models.Model):
         return self.last_failure_at is not None and (
             self.last_success_at is None or self.last_failure_at > self.last_success_at
         )
+
+
+class ClinicalSegmentMap(models.Model):
+    """Where a sender's own Z-segment carries a clinical fact, since Z-segments have no
+    standard layout: which field holds the coded value (code^text^system, as a CE/CWE),
+    and optionally which holds its status and which values of it mean "no longer true"."""
+
+    class Kind(models.TextChoices):
+        ALLERGY = "allergy", "Allergy"
+        ALERT = "alert", "Alert"
+        NEED = "need", "Care need"
+        CONDITION = "condition", "Condition"
+
+    connector = models.ForeignKey(
+        Connector,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="clinical_segments",
+        help_text="Empty: every HL7 sender.",
+    )
+    segment = models.CharField(
+        max_length=3,
+        validators=[RegexValidator(r"^Z[A-Z0-9]{2}$", "A Z-segment id, such as ZCN.")],
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    code_field = models.PositiveSmallIntegerField(help_text="Field number of code^text^system.")
+    status_field = models.PositiveSmallIntegerField(null=True, blank=True)
+    inactive_values = models.CharField(
+        max_length=60, blank=True, help_text="Comma-separated status values that end the fact."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "segment"], name="clinical_segment_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment} ({self.get_kind_display()})"

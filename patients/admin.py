@@ -6,11 +6,13 @@ from auditlog.mixins import AuditlogHistoryAdminMixin
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
+from django.http import HttpRequest
 
 from config.admin_search import BlindIndexSearchAdminMixin, PrivateSearchAdminMixin
 from config.crypto.fields import blind_index_of
 
 from . import models as m
+from .clinical import clinical_need_rule_apply, clinical_need_rule_remove
 from .names import patient_match_q
 from .validation import registration_errors
 
@@ -121,12 +123,35 @@ class ClinicalFactAdmin(admin.ModelAdmin):
         "description",
         "requires_equipment",
         "source_system",
-        "active",
+        "status",
+        "recorded_at",
     ]
-    list_filter = ["kind", "active", "requires_equipment"]
+    list_filter = ["kind", "status", "requires_equipment", "need_rule"]
     # Description and code are encrypted; the list filters narrow instead of a search.
-    sortable_by = ["kind", "requires_equipment", "source_system", "active"]
+    sortable_by = ["kind", "requires_equipment", "source_system", "status", "recorded_at"]
     raw_id_fields = ["patient"]
+    readonly_fields = ["code_system", "need_rule", "origin_connector_id"]
+
+
+@admin.register(m.ClinicalNeedRule)
+class ClinicalNeedRuleAdmin(admin.ModelAdmin):
+    """The mapping from EHR codes to what routing enforces. Saving re-points the facts
+    already on file, so a new rule applies at once, not only to records that arrive later."""
+
+    list_display = ["code", "code_system", "description", "requires_equipment", "provider_alert"]
+    list_filter = ["active", "requires_equipment"]
+    search_fields = ["code", "description"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        clinical_need_rule_apply(rule=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        clinical_need_rule_remove(rule=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for rule in queryset:
+            clinical_need_rule_remove(rule=rule)
 
 
 @admin.register(m.DuplicateCandidate)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from auditlog.registry import auditlog
 
-from .models import ClinicalFact, Coverage, Patient, PatientIdentifier, PatientMerge
+from .models import (
+    ClinicalFact,
+    ClinicalNeedRule,
+    Coverage,
+    Patient,
+    PatientIdentifier,
+    PatientMerge,
+)
 
 # Blind indexes and the birth year are derived from audited fields: no news in a diff.
 auditlog.register(
@@ -19,5 +26,6 @@ auditlog.register(
 )
 auditlog.register(PatientIdentifier, exclude_fields=["value_bidx"])
 auditlog.register(Coverage, exclude_fields=["member_id_bidx"])
-auditlog.register(ClinicalFact)
+auditlog.register(ClinicalFact, exclude_fields=["code_bidx", "source_key"])
+auditlog.register(ClinicalNeedRule)
 auditlog.register(PatientMerge, exclude_fields=["snapshot"])

@@ -9,6 +9,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from config.crypto import blind_index
 from config.crypto.fields import (
     BirthYearField,
     BlindIndexedModel,
@@ -237,7 +238,38 @@ class Coverage(BlindIndexedModel):
         return f"{self.plan} ({self.get_priority_display()})"
 
 
-class ClinicalFact(models.Model):
+class ClinicalNeedRule(models.Model):
+    """Which EHR codes routing enforces, and how: a room or device the visit must have, or an
+    alert the agent must see. A fact whose code has no rule is shown but not enforced.
+
+    Codes are kept in clear: a code on its own names no one; the facts that carry one for a
+    patient keep theirs encrypted and find a rule through ``ClinicalFact.code_bidx``.
+    """
+
+    code_system = models.CharField(
+        max_length=200, blank=True, help_text="Empty matches the code in any code system."
+    )
+    code = models.CharField(max_length=64)
+    description = models.CharField(max_length=200)
+    requires_equipment = models.ForeignKey(
+        "scheduling.Equipment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    provider_alert = models.CharField(
+        max_length=200, blank=True, help_text="Shown to the agent and on the booking."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["code_system", "code"], name="need_rule_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.description}"
+
+
+class ClinicalFact(BlindIndexedModel):
     """Clinical context synced from a location's EHR that decides where a patient can be seen."""
 
     class Kind(models.TextChoices):
@@ -246,12 +278,28 @@ class ClinicalFact(models.Model):
         NEED = "need", "Care need"
         CONDITION = "condition", "Condition"
 
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RESOLVED = "resolved", "Resolved"
+        INACTIVE = "inactive", "Inactive"
+        ENTERED_IN_ERROR = "entered_in_error", "Entered in error"
+
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="clinical_facts")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     code = EncryptedCharField(
         max_length=40, blank=True, help_text="ICD-10-CM, SNOMED or local code"
     )
+    code_bidx = BlindIndexField(source="code", normalizer="exact", domain="clinical-code")
+    code_system = models.CharField(max_length=200, blank=True)
     description = EncryptedCharField(max_length=200)
+    # The EHR's own record (FHIR AllergyIntolerance/…, an HL7 allergy or observation), as a
+    # keyed HMAC of "source system|record id": the record id can be an MRN-bearing string.
+    source_key = models.CharField(max_length=32, blank=True, default="", editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    need_rule = models.ForeignKey(
+        ClinicalNeedRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="facts"
+    )
+    origin_connector_id = models.PositiveIntegerField(null=True, blank=True)
     # A need can require a piece of equipment (wheelchair-accessible operatory, sedation).
     requires_equipment = models.ForeignKey(
         "scheduling.Equipment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -265,9 +313,21 @@ class ClinicalFact(models.Model):
 
     class Meta:
         ordering = ["kind", "-recorded_at"]
+        constraints = [
+            # One row per EHR record: a re-sent or re-polled record updates it.
+            models.UniqueConstraint(
+                fields=["patient", "source_key"],
+                condition=~Q(source_key=""),
+                name="clinical_fact_source_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.description}"
+
+    @staticmethod
+    def source_key_of(source_system: str, record_id: str) -> str:
+        return blind_index("clinical-fact-source", f"{source_system}|{record_id}")
 
 
 class DuplicateCandidate(models.Model):

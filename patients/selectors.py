@@ -36,6 +36,7 @@ from config.permissions import VIEW_PATIENT
 from .matching import POSSIBLE, demographics_of, match_score, normalize_name
 from .models import (
     ClinicalFact,
+    ClinicalNeedRule,
     Coverage,
     DuplicateCandidate,
     Patient,
@@ -417,6 +418,17 @@ def patient_identifiers(*, patient: Patient) -> list[PatientIdentifier]:
 def patient_active_clinical_facts(*, patient: Patient) -> list[ClinicalFact]:
     return list(
         ClinicalFact.objects.filter(patient=patient, active=True).select_related(
-            "source_location", "requires_equipment"
+            "source_location", "requires_equipment", "need_rule"
         )
     )
+
+
+def clinical_need_codes() -> set[str]:
+    """The codes some active need rule enforces (what an HL7 observation must carry to be
+    recorded as a clinical fact)."""
+    return set(ClinicalNeedRule.objects.filter(active=True).values_list("code", flat=True))
+
+
+def clinical_fact_on_file(*, patient: Patient, source_system: str, record_id: str) -> bool:
+    key = ClinicalFact.source_key_of(source_system, record_id)
+    return ClinicalFact.objects.filter(patient=patient, source_key=key).exists()

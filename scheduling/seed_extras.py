@@ -1,11 +1,15 @@
 """Demo data for scheduling beyond the network: one RuleSetting row per rule, so admins
-see every rule with its defaults and can switch it off or reweigh it."""
+see every rule with its defaults and can switch it off or reweigh it; and the need rules
+that turn EHR codes into what routing enforces."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .models import RuleSetting
+from patients.clinical import clinical_need_rule_apply
+from patients.models import ClinicalNeedRule
+
+from .models import Equipment, RuleSetting
 from .rules.registry import RULES
 
 
@@ -26,5 +30,51 @@ def rule_settings_ensure() -> int:
     return created
 
 
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+# (system, code, description, equipment code, alert). The demo network has no latex-free
+# rooms, so latex allergy is an alert here; a group that has them maps it to the room.
+NEED_RULES = [
+    (ICD10CM, "Z99.3", "Dependence on wheelchair", "wheelchair-op", ""),
+    ("", "Z993", "Dependence on wheelchair", "wheelchair-op", ""),
+    (SNOMED, "105503008", "Dependence on wheelchair", "wheelchair-op", ""),
+    ("", "WHEELCHAIR", "Uses a wheelchair (HL7 observation)", "wheelchair-op", ""),
+    ("", "F4022", "Dental anxiety: treatment under sedation", "iv-sedation", ""),
+    (SNOMED, "300916003", "Latex allergy", None, "Latex allergy: latex-free gloves and dam"),
+    ("", "Z9104", "Latex allergy", None, "Latex allergy: latex-free gloves and dam"),
+    ("", "LATEX", "Latex allergy (HL7 allergen)", None, "Latex allergy: latex-free gloves and dam"),
+    (
+        "",
+        "Z952",
+        "Presence of prosthetic heart valve",
+        None,
+        "Antibiotic premedication before invasive dental treatment",
+    ),
+]
+
+
+def need_rules_ensure() -> int:
+    """Create the demo's need rules (never overwriting an admin's) and apply each to the
+    facts already on file."""
+    equipment = {e.code: e for e in Equipment.objects.all()}
+    created = 0
+    for system, code, description, needs, alert in NEED_RULES:
+        if needs and needs not in equipment:
+            continue
+        rule, was_created = ClinicalNeedRule.objects.get_or_create(
+            code_system=system,
+            code=code,
+            defaults={
+                "description": description,
+                "requires_equipment": equipment.get(needs) if needs else None,
+                "provider_alert": alert,
+            },
+        )
+        if was_created:
+            clinical_need_rule_apply(rule=rule)
+            created += 1
+    return created
+
+
 def seed(context: Any) -> str:
-    return f"{rule_settings_ensure()} rule settings"
+    return f"{rule_settings_ensure()} rule settings, {need_rules_ensure()} clinical need rules"

@@ -26,9 +26,24 @@ from integrations.transport_security import plain_endpoint_refusal
 from integrations.transports import TransportError, _secret
 
 ERR_FOREIGN_LINK = "The FHIR server linked outside its own base URL; not followed."
-POLLED_TYPES = ("Patient", "Appointment", "Encounter", "Condition", "Procedure", "Coverage")
+POLLED_TYPES = (
+    "Patient",
+    "Appointment",
+    "Encounter",
+    "Condition",
+    "Procedure",
+    "Coverage",
+    "AllergyIntolerance",
+    "Flag",
+)
 PAGE_SIZE = 100
+# The ledger's message type holds 20 characters: longer resource names go by a short one.
+SHORT_TYPES = {"AllergyIntolerance": "FHIR Allergy"}
 MAX_PAGES = 50
+
+
+def message_type_of(resource_type: str) -> str:
+    return SHORT_TYPES.get(resource_type, f"FHIR {resource_type}")
 
 
 class FhirSearch(Protocol):
@@ -91,6 +106,8 @@ def _patient_ref(resource: dict[str, Any]) -> str:
         return ""
     if kind == "Coverage":
         return str(resource.get("beneficiary", {}).get("reference", ""))
+    if kind == "AllergyIntolerance":
+        return str(resource.get("patient", {}).get("reference", ""))
     return str(resource.get("subject", {}).get("reference", ""))
 
 
@@ -163,7 +180,7 @@ def fhir_poll(connector: Connector, *, client: FhirSearch | None = None) -> dict
                     count += _store(connector, resource, "FHIR Encounter", raw)
                 else:
                     count += _store(
-                        connector, resource, f"FHIR {resource_type}", json.dumps(resource)
+                        connector, resource, message_type_of(resource_type), json.dumps(resource)
                     )
                 updated = resource.get("meta", {}).get("lastUpdated", "")
                 newest = max(newest, updated)

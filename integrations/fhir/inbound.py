@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from integrations.hl7v2.fields import MappingError
 from patients.mpi import PatientRecord, SourceIdentifier
 
+from . import clinical
 from .resources import APPOINTMENT_SYSTEM, NPI_SYSTEM, PATIENT_SYSTEM
 
 if TYPE_CHECKING:
@@ -328,6 +329,9 @@ HANDLERS = {
     "FHIR Appointment": handle_appointment,
     "FHIR Encounter": handle_encounter,
     "FHIR Coverage": handle_coverage,
+    "FHIR Condition": clinical.handle_condition,
+    "FHIR Allergy": clinical.handle_allergy,
+    "FHIR Flag": clinical.handle_flag,
 }
 
 
@@ -336,7 +340,7 @@ def handle(message_type: str, raw: str, connector: Connector) -> str:
         resource = json.loads(raw)
     except ValueError:
         raise MappingError("not JSON") from None
-    if message_type in {"FHIR Condition", "FHIR Procedure"}:
+    if message_type == "FHIR Procedure":
         return "applied with its Encounter"
     handler = HANDLERS.get(message_type)
     if handler is None:

@@ -18,6 +18,7 @@ from patients.mpi import (
     patient_upsert_from_source,
 )
 
+from .clinical import apply_facts
 from .fields import (
     MappingError,
     identifiers_from,
@@ -30,6 +31,7 @@ from .reader import ParsedMessage, Segment
 if TYPE_CHECKING:
     from integrations.models import Connector
 
+ERR_PATIENT_UNKNOWN = "PID-3 names no patient the hub knows; send the A04 or A28 first"
 ERR_PRIOR_UNKNOWN = "MRG-1 prior patient is unknown to the hub"
 ERR_NO_MRG = "merge message carries no MRG segment"
 ERR_MRG_WITHOUT_PID = "MRG segment without the PID of its surviving patient before it"
@@ -51,7 +53,18 @@ def handle_adt_upsert(message: ParsedMessage, connector: Connector) -> str:
     except ValueError as exc:
         raise MappingError(str(exc)) from None
     how = "created" if result.created else f"matched by {result.matched_by}"
-    return f"patient #{result.patient.pk} {how}"
+    facts = apply_facts(message, connector, result.patient)
+    return f"patient #{result.patient.pk} {how}" + (f"; {facts} clinical facts" if facts else "")
+
+
+def handle_adt_allergies(message: ParsedMessage, connector: Connector) -> str:
+    """ADT^A60 (update allergy information): the patient's IAM segments, for a patient
+    the hub already knows; demographics are not taken from it."""
+    record = patient_record(message, connector)
+    patient = patient_find_by_identifiers(record.identifiers)
+    if patient is None:
+        raise MappingError(ERR_PATIENT_UNKNOWN)
+    return f"patient #{patient.pk}: {apply_facts(message, connector, patient)} clinical facts"
 
 
 def _merge_pairs(message: ParsedMessage) -> list[tuple[Segment, Segment]]:

@@ -27,6 +27,8 @@ ERR_VERSION = "unsupported HL7 version {version}; accepted: 2.3 to 2.8.2"
 REQUIRED_SEGMENTS: dict[str, tuple[str, ...]] = {
     "ADT^A04": ("EVN", "PID"),
     "ADT^A08": ("EVN", "PID"),
+    # Allergy update (ch. 3 §3.3.60): IAM segments for a known patient.
+    "ADT^A60": ("EVN", "PID"),
     # Merges (ch. 3 §3.3.34-3.3.40): the hub merges patient records by identifier.
     "ADT^A34": ("EVN", "PID", "MRG"),
     "ADT^A36": ("EVN", "PID", "MRG"),
