@@ -123,7 +123,9 @@ def _read(resource: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None, da
         status = _verified_status(resource, clinical, CONDITION_ACTIVE)
         return "condition", status, resource.get("code"), _when(resource, "recordedDate")
     # Flag
-    status = {"active": ACTIVE, "entered-in-error": IN_ERROR}.get(resource.get("status"), INACTIVE)
+    status = {"active": ACTIVE, "entered-in-error": IN_ERROR}.get(
+        str(resource.get("status")), INACTIVE
+    )
     end = resource.get("period", {}).get("end")
     if status == ACTIVE and isinstance(end, str) and "T" in end:
         from .inbound import _instant

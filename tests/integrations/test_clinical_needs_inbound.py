@@ -291,7 +291,6 @@ def test_obx_observations_and_configured_z_segments_become_needs(listener, sites
 def test_the_batched_worker_path_records_facts_like_one_by_one(pms, sites):
     from integrations.ledger import inbound_store_batch
 
-    home, other = sites
     stored = inbound_store_batch(
         [
             _with(
