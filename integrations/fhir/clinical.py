@@ -21,6 +21,8 @@ from django.utils import timezone
 from integrations.hl7v2.fields import MappingError
 from patients.clinical import ClinicalFactRecord, clinical_fact_record
 
+from .references import fhir_instant, patient_for
+
 if TYPE_CHECKING:
     from integrations.models import Connector
 
@@ -67,14 +69,12 @@ def _concept(element: dict[str, Any] | None) -> tuple[str, str, str]:
 
 
 def _when(resource: dict[str, Any], *fields: str) -> datetime:
-    from .inbound import _instant
-
     for name in fields:
         value = resource.get(name)
         if isinstance(value, str) and "T" in value:
-            return _instant(value)
+            return fhir_instant(value)
     updated = resource.get("meta", {}).get("lastUpdated")
-    return _instant(updated) if updated else timezone.now()
+    return fhir_instant(updated) if updated else timezone.now()
 
 
 def _verified_status(resource: dict[str, Any], clinical: str, active_codes: set[str]) -> str:
@@ -89,11 +89,9 @@ def _verified_status(resource: dict[str, Any], clinical: str, active_codes: set[
 
 
 def _record(resource: dict[str, Any], connector: Connector, patient_ref: Any) -> str:
-    from .inbound import _patient_for
-
     kind, status, concept, when = _read(resource)
     code, system, text = _concept(concept)
-    patient = _patient_for(patient_ref, connector)
+    patient = patient_for(patient_ref, connector)
     record = ClinicalFactRecord(
         source_system=connector.name[:60],
         record_id=f"{resource['resourceType']}/{resource.get('id', '')}",
@@ -127,11 +125,9 @@ def _read(resource: dict[str, Any]) -> tuple[str, str, dict[str, Any] | None, da
         str(resource.get("status")), INACTIVE
     )
     end = resource.get("period", {}).get("end")
-    if status == ACTIVE and isinstance(end, str) and "T" in end:
-        from .inbound import _instant
-
-        if _instant(end) <= timezone.now():
-            status = INACTIVE
+    ended = isinstance(end, str) and "T" in end and fhir_instant(end) <= timezone.now()
+    if status == ACTIVE and ended:
+        status = INACTIVE
     return "alert", status, resource.get("code"), _when(resource)
 
 

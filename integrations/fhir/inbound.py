@@ -8,29 +8,24 @@ segment. Mapping errors are permanent (MappingError), database errors transient.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from integrations.hl7v2.fields import MappingError
 from patients.mpi import PatientRecord, SourceIdentifier
 
 from . import clinical
+from .references import connector_system, fhir_instant, patient_for
 from .resources import APPOINTMENT_SYSTEM, NPI_SYSTEM, PATIENT_SYSTEM
 
 if TYPE_CHECKING:
     from integrations.models import Connector
-    from patients.models import Patient
 
 # Connector.Role.LOCATION_EHR (models are imported lazily in this module).
 EHR_ROLE = "location_ehr"
 
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10"}
-ERR_PATIENT_UNKNOWN = "the resource's patient is unknown to the hub (poll the Patient first)"
 GENDER = {"female": "F", "male": "M", "other": "O", "unknown": "U"}
-
-
-def _system(connector: Connector) -> str:
-    return connector.identifier_system or f"FHIR{connector.pk}"
 
 
 def _validate(resource: dict[str, Any]) -> None:
@@ -42,23 +37,15 @@ def _validate(resource: dict[str, Any]) -> None:
         raise MappingError(f"not a valid R4 resource: {str(exc)[:200]}") from None
 
 
-def _instant(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise MappingError(f"invalid FHIR instant {value[:30]}") from None
-    if moment.tzinfo is None:
-        raise MappingError("FHIR instant without a time zone")
-    return moment
-
-
 def patient_record(resource: dict[str, Any], connector: Connector) -> PatientRecord:
     name = (resource.get("name") or [{}])[0]
     given = name.get("given") or [""]
     telecom = resource.get("telecom", [])
     address = (resource.get("address") or [{}])[0]
     hub_id = None
-    identifiers = [SourceIdentifier(system=_system(connector), value=str(resource["id"])[:64])]
+    identifiers = [
+        SourceIdentifier(system=connector_system(connector), value=str(resource["id"])[:64])
+    ]
     for ident in resource.get("identifier", []):
         if ident.get("system") == PATIENT_SYSTEM and str(ident.get("value", "")).isdigit():
             hub_id = int(ident["value"])
@@ -83,20 +70,6 @@ def patient_record(resource: dict[str, Any], connector: Connector) -> PatientRec
         preferred_language=language,
         hub_id=hub_id,
     )
-
-
-def _patient_for(ref: dict[str, Any] | str, connector: Connector) -> Patient:
-    from patients.mpi import patient_find_by_identifiers
-
-    reference = ref if isinstance(ref, str) else ref.get("reference", "")
-    if not reference.startswith("Patient/"):
-        raise MappingError(ERR_PATIENT_UNKNOWN)
-    found = patient_find_by_identifiers(
-        (SourceIdentifier(system=_system(connector), value=reference.split("/", 1)[1]),)
-    )
-    if found is None:
-        raise MappingError(ERR_PATIENT_UNKNOWN)
-    return found
 
 
 def handle_patient(resource: dict[str, Any], connector: Connector) -> str:
@@ -141,8 +114,8 @@ def handle_appointment(resource: dict[str, Any], connector: Connector) -> str:
         else Appointment.objects.filter(location=location, external_id=external).first()
     )
     status = resource.get("status")
-    start = _instant(resource["start"]) if resource.get("start") else None
-    end = _instant(resource["end"]) if resource.get("end") else None
+    start = fhir_instant(resource["start"]) if resource.get("start") else None
+    end = fhir_instant(resource["end"]) if resource.get("end") else None
     try:
         if existing is not None:
             if status in {"cancelled", "entered-in-error"}:
@@ -168,7 +141,7 @@ def handle_appointment(resource: dict[str, Any], connector: Connector) -> str:
             return "not booked here; nothing to record"
         patient = next(
             (
-                _patient_for(p["actor"], connector)
+                patient_for(p["actor"], connector)
                 for p in resource.get("participant", [])
                 if str(p.get("actor", {}).get("reference", "")).startswith("Patient/")
             ),
@@ -250,10 +223,10 @@ def handle_encounter(bundle: dict[str, Any], connector: Connector) -> str:
     period_end = encounter.get("period", {}).get("end") or encounter.get("meta", {}).get(
         "lastUpdated"
     )
-    documented_at = _instant(period_end) if period_end else None
+    documented_at = fhir_instant(period_end) if period_end else None
     if documented_at is None:
         raise MappingError("Encounter has no period.end or meta.lastUpdated")
-    patient = _patient_for(encounter.get("subject", {}), connector)
+    patient = patient_for(encounter.get("subject", {}), connector)
     npi = next(
         (
             _npi(p.get("individual", {}))
@@ -289,7 +262,7 @@ def handle_coverage(resource: dict[str, Any], connector: Connector) -> str:
     from config.crypto.fields import blind_index_of
     from patients.models import Coverage
 
-    patient = _patient_for(resource.get("beneficiary", {}), connector)
+    patient = patient_for(resource.get("beneficiary", {}), connector)
     plan_code = next(
         (
             str(c.get("value"))

@@ -247,3 +247,27 @@ def test_the_page_has_an_h1_a_skip_link_and_a_labelled_search_box(console):
     assert '<h1 class="sr-only">Agent console</h1>' in page
     assert 'class="skip-link" href="#id_query"' in page
     assert '<label for="id_query">Find patient</label>' in page
+
+
+def test_the_context_panel_says_where_each_clinical_need_came_from(console):
+    from patients.models import ClinicalFact, ClinicalNeedRule
+
+    p = f.patient()
+    rule = ClinicalNeedRule.objects.create(
+        code="Z952", description="Prosthetic valve", provider_alert="Antibiotic premedication"
+    )
+    ClinicalFact.objects.create(
+        patient=p,
+        kind=ClinicalFact.Kind.ALERT,
+        code="Z952",
+        description="Prosthetic heart valve",
+        source_system="Aurora EHR",
+        recorded_at=datetime(2026, 3, 9, 15, 0, tzinfo=ZoneInfo("UTC")),
+        need_rule=rule,
+    )
+
+    body = console.post("/console/patients/open/", {"patient_id": p.pk}, headers=HX)
+
+    text = body.content.decode()
+    assert "Prosthetic heart valve" in text and "Antibiotic premedication" in text
+    assert "from Aurora EHR, 2026-03-09 · code Z952" in text

@@ -207,7 +207,9 @@ def test_a_resolved_problem_list_condition_and_an_inactive_flag_do_not_apply(ehr
 def _send(listener, *messages: str) -> list[str]:
     with MLLPClient(listener.host, listener.port) as client:
         acks = [ack_code(client.send_message(m).decode()) for m in messages]
-    inbound.inbound_drain_keys(list(dict.fromkeys(listener.keys)))
+    # Drained from the ledger (stored before each ACK), not from the listener's dispatch
+    # list, which the listener fills after answering.
+    inbound.inbound_drain_keys(inbound.inbound_due_keys())
     return acks
 
 

@@ -171,6 +171,7 @@ class Command(BaseCommand):
             "patients.PatientMerge",
             "patients.DuplicateCandidate",
             "patients.ClinicalFact",
+            "patients.ClinicalNeedRule",
             "patients.Coverage",
             "patients.PatientIdentifier",
         ]
