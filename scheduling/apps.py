@@ -13,12 +13,25 @@ class SchedulingConfig(AppConfig):
         from patients.signals import patient_merged, patient_unmerged
 
         from . import audit  # noqa: F401  (registers PHI models with auditlog)
-        from .kpi import pages  # noqa: F401  (registers the KPI pages and drill-downs)
-        from .receivers import patient_rows_merge, patient_rows_unmerge
+        from .kpi import pages, referrals  # noqa: F401  (register the KPI pages and drill-downs)
+        from .receivers import (
+            patient_rows_merge,
+            patient_rows_unmerge,
+            referrals_follow_batch,
+            referrals_follow_booking,
+            referrals_follow_changes,
+        )
+        from .signals import appointment_changed, appointments_booked, appointments_changed
 
         # Appointments, calls and waitlist entries follow a patient merge.
         patient_merged.connect(patient_rows_merge, dispatch_uid="scheduling.patient_merged")
         patient_unmerged.connect(patient_rows_unmerge, dispatch_uid="scheduling.patient_unmerged")
+
+        # Bookings answer referrals, whichever channel made them; the batch path hears the
+        # batch signal, so the one-by-one receiver does not force it back to one at a time.
+        appointment_changed.connect(referrals_follow_booking, dispatch_uid="scheduling.referrals")
+        appointments_booked.connect(referrals_follow_batch, dispatch_uid="scheduling.referrals")
+        appointments_changed.connect(referrals_follow_changes, dispatch_uid="scheduling.referrals")
 
         # Runs after every app migrated, so all permissions exist.
         post_migrate.connect(roles_sync, sender=self, dispatch_uid="scheduling.roles_sync")

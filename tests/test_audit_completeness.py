@@ -82,6 +82,8 @@ WRITES_AND_REDRAWS = {
     "api-call-wrap-up",
     "console:waitlist_offer",
     "console:callback_start",
+    "console:referral_open",
+    "console:referral_add",
     "api-patient-widen",
 }
 ADMIN_NOT_PHI_VIEWS = {

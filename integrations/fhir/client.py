@@ -35,6 +35,7 @@ POLLED_TYPES = (
     "Coverage",
     "AllergyIntolerance",
     "Flag",
+    "ServiceRequest",
 )
 PAGE_SIZE = 100
 # The ledger's message type holds 20 characters: longer resource names go by a short one.

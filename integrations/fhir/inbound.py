@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from integrations.hl7v2.fields import MappingError
 from patients.mpi import PatientRecord, SourceIdentifier
 
-from . import clinical
+from . import clinical, referrals
 from .references import connector_system, fhir_instant, patient_for
 from .resources import APPOINTMENT_SYSTEM, NPI_SYSTEM, PATIENT_SYSTEM
 
@@ -305,6 +305,7 @@ HANDLERS = {
     "FHIR Condition": clinical.handle_condition,
     "FHIR Allergy": clinical.handle_allergy,
     "FHIR Flag": clinical.handle_flag,
+    "FHIR ServiceRequest": referrals.handle_service_request,
 }
 
 

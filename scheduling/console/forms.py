@@ -21,6 +21,7 @@ from scheduling.models import (
     CancelReason,
     Location,
     Provider,
+    Referral,
     Region,
     Waitlist,
 )
@@ -209,6 +210,25 @@ class CancelForm(AppointmentActionForm):
 class RescheduleForm(CancelForm):
     network_override_reason = forms.CharField(
         max_length=200, required=False, label="Why out of network"
+    )
+
+
+class ReferralForm(forms.Form):
+    """A referral typed in from a letter or a fax."""
+
+    appointment_type = forms.ModelChoiceField(
+        queryset=AppointmentType.objects.filter(active=True), label="Visit requested"
+    )
+    referring_provider = forms.CharField(max_length=120, label="Referred by")
+    referring_npi = forms.RegexField(
+        regex=r"^\d{10}$",
+        required=False,
+        label="Referrer NPI",
+        error_messages={"invalid": "An NPI is ten digits."},
+    )
+    priority = forms.ChoiceField(choices=Referral.Priority.choices)
+    reason = forms.CharField(
+        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import booking, calls, finder, page, worklist
+from .views import booking, calls, finder, page, referrals, worklist
 
 app_name = "console"
 urlpatterns = [
@@ -26,5 +26,7 @@ urlpatterns = [
     path("shortcuts/", page.shortcuts_save, name="shortcuts"),
     path("waitlist/offer/", worklist.waitlist_offer, name="waitlist_offer"),
     path("worklist/", worklist.worklist, name="worklist"),
+    path("referrals/open/", referrals.referral_open, name="referral_open"),
+    path("referrals/add/", referrals.referral_add, name="referral_add"),
     path("callbacks/start/", worklist.callback_start, name="callback_start"),
 ]

@@ -30,6 +30,7 @@ from .network import (
     TimeOff,
     Weekday,
 )
+from .referrals import Referral
 from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "LocationClosure",
     "LocationHours",
     "Provider",
+    "Referral",
     "Region",
     "Room",
     "RuleSetting",

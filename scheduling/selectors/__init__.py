@@ -26,6 +26,7 @@ from .appointments import (
 )
 from .booking_rules import slot_network_reasons
 from .callbacks import callbacks_due
+from .referrals import referrals_of_patient, referrals_waiting
 from .slot_reads import EPOCH, SlotRow
 from .slot_results import DayGroup, Excluded, SlotOption, SlotSearchResult
 from .slot_search import (
@@ -65,6 +66,8 @@ __all__ = [
     "patient_in_scope",
     "patient_locations_seen",
     "patients_in_scope",
+    "referrals_of_patient",
+    "referrals_waiting",
     "scoped_region_id",
     "slot_network_reasons",
     "slot_search",

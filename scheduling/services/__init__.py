@@ -63,6 +63,14 @@ from .external import (
 from .external_bookings import BatchDeclined, ExternalBooking, appointments_record_external_batch
 from .external_changes import ExternalChange, appointments_change_external_batch
 from .holds import hold_expire_stale, hold_place, hold_release, hold_release_for_call
+from .referrals import (
+    ReferralNotOpen,
+    ReferralRecord,
+    referral_close,
+    referral_create,
+    referral_receive,
+    referrals_answer,
+)
 from .slots import MaterializeResult, slots_materialize
 from .waitlist import waitlist_add, waitlist_close, waitlist_fill, waitlist_offer
 
@@ -87,6 +95,8 @@ __all__ = [
     "NetworkOverrideNotAllowed",
     "PatientMerged",
     "PatientNotFound",
+    "ReferralNotOpen",
+    "ReferralRecord",
     "RoomUnavailable",
     "RuleViolation",
     "SchedulingError",
@@ -121,6 +131,10 @@ __all__ = [
     "hold_place",
     "hold_release",
     "hold_release_for_call",
+    "referral_close",
+    "referral_create",
+    "referral_receive",
+    "referrals_answer",
     "slots_materialize",
     "waitlist_add",
     "waitlist_close",

@@ -24,7 +24,7 @@ from billing.models import (
 )
 from integrations.models import Connector, Message, OutboxEvent
 from scheduling.kpi.filters import KpiFilters
-from scheduling.models import Appointment, Call, Hold, Waitlist
+from scheduling.models import Appointment, Call, Hold, Referral, Waitlist
 from tests import factories as fx
 
 PERIOD = KpiFilters(date_from=date(2026, 3, 1), date_to=date(2026, 3, 10))
@@ -442,5 +442,19 @@ def kpi_net(db, agent, other_agent) -> Net:
         created_at=at(3, 4),
         next_attempt_at=at(3, 4),
         delivered_at=at(3, 4, 12, 0, 30),
+    )
+    # --- a referral answered by a2 (booked on 3 March) and one still waiting
+    ref_booked = Referral.objects.create(
+        patient=pb,
+        appointment_type=t1,
+        source="form",
+        priority="urgent",
+        received_at=at(3, 1),
+        status="booked",
+        appointment=a2,
+        booked_at=at(3, 3),
+    )
+    ref_open = Referral.objects.create(
+        patient=pc, appointment_type=t2, source="fhir", received_at=at(3, 6)
     )
     return Net(dict(locals()))

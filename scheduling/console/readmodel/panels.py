@@ -79,6 +79,7 @@ class Panels:
             except Patient.DoesNotExist:
                 state.patient_id = None
         ctx.setdefault("waitlist_form", forms.WaitlistForm(prefix="wl"))
+        ctx.setdefault("referral_form", forms.ReferralForm(prefix="rf"))
         ctx.setdefault("cancel_form", forms.CancelForm())
         ctx.setdefault("book_form", forms.BookForm())
         if "finder" in names:

@@ -30,11 +30,12 @@ from patients.selectors import (
 )
 from patients.selectors import patient_search as _patient_search
 from scheduling.geo import zip_point
-from scheduling.models import Appointment, Location, Waitlist
+from scheduling.models import Appointment, Location, Referral, Waitlist
 from scheduling.selectors import (
     patient_appointments,
     patient_in_scope,
     patient_locations_seen,
+    referrals_of_patient,
     waitlist_open_for_patient,
 )
 
@@ -117,6 +118,7 @@ class PatientContext:
     waitlist: list[Waitlist]
     locations: list[str]
     identifiers: list[PatientIdentifier]
+    referrals: list[Referral]
 
 
 def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> PatientContext:
@@ -155,6 +157,7 @@ def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> Patien
         patient_id=patient.pk, now=now, past_limit=PAST_APPOINTMENTS_SHOWN
     )
     waitlist = waitlist_open_for_patient(patient_id=patient.pk)
+    referrals = referrals_of_patient(patient_id=patient.pk)
     identifiers = patient_identifiers(patient=patient)
     clinical = patient_active_clinical_facts(patient=patient)
     hit = PatientHit(patient=patient, score=1.0, matched_on=[])
@@ -172,4 +175,5 @@ def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> Patien
         waitlist=waitlist,
         locations=hit.locations,
         identifiers=identifiers,
+        referrals=referrals,
     )

@@ -36,7 +36,12 @@ def worklist(request: AgentRequest) -> HttpResponse:
     matches = selectors.waitlist_matches_recently_freed(
         since=now - FREED_SINCE, region_id=selectors.home_region_id(request.user)
     )
-    shown = {c.patient_id for c in callbacks if c.patient_id} | {m.patient_id for m in matches}
+    referrals = selectors.referrals_waiting()
+    shown = (
+        {c.patient_id for c in callbacks if c.patient_id}
+        | {m.patient_id for m in matches}
+        | {r.patient_id for r in referrals}
+    )
     audited = set(request.session.get(AUDITED_KEY, []))
     if shown - audited:
         audit_access_by_id(
@@ -49,7 +54,7 @@ def worklist(request: AgentRequest) -> HttpResponse:
     return render(
         request,
         TEMPLATE,
-        {"callbacks": callbacks, "matches": matches, "now": now},
+        {"callbacks": callbacks, "matches": matches, "referrals": referrals, "now": now},
     )
 
 

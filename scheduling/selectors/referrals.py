@@ -1,0 +1,32 @@
+"""Reads for referrals: the worklist's waiting referrals, most urgent and oldest first."""
+
+from __future__ import annotations
+
+from django.db.models import Case, IntegerField, Value, When
+
+from ..models import Referral
+from .callbacks import WORKLIST_SIZE
+
+
+def referrals_waiting(*, limit: int = WORKLIST_SIZE) -> list[Referral]:
+    urgency = Case(
+        When(priority=Referral.Priority.STAT, then=Value(0)),
+        When(priority=Referral.Priority.ASAP, then=Value(1)),
+        When(priority=Referral.Priority.URGENT, then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+    return list(
+        Referral.objects.filter(status=Referral.Status.OPEN)
+        .select_related("patient", "appointment_type")
+        .order_by(urgency, "received_at", "pk")[:limit]
+    )
+
+
+def referrals_of_patient(*, patient_id: int) -> list[Referral]:
+    """A patient's referrals still waiting, for the console's patient panel."""
+    return list(
+        Referral.objects.filter(patient_id=patient_id, status=Referral.Status.OPEN)
+        .select_related("appointment_type")
+        .order_by("received_at", "pk")
+    )
