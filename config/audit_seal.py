@@ -156,14 +156,21 @@ def chain_seal(*, using: str, wait: bool = True) -> int:
             return 0
         seq, prev = head
         while True:
+            # Read from the pending marks, not from the entries: the work list is as long
+            # as the backlog, whatever plan the entry table's statistics suggest.
+            ids = list(
+                pending_model._default_manager.using(using)
+                .order_by("entry_id")
+                .values_list("entry_id", flat=True)[:SEAL_BATCH]
+            )
+            if not ids:
+                return sealed
             rows = list(
                 entry_model._default_manager.using(using)
-                .filter(pending__isnull=False, link__isnull=True)
+                .filter(id__in=ids, link__isnull=True)
                 .order_by("id")
-                .values(*fields)[:SEAL_BATCH]
+                .values(*fields)
             )
-            if not rows:
-                return sealed
             new_links = []
             for row in rows:
                 seq += 1
@@ -172,25 +179,31 @@ def chain_seal(*, using: str, wait: bool = True) -> int:
                 new_links.append((row["id"], seq, prev, digest))
                 prev = digest
             with connection.cursor() as cursor:
-                _insert_links(cursor, connection.vendor, links, pending, new_links)
+                _insert_links(cursor, connection.vendor, links, pending, new_links, ids)
             sealed += len(new_links)
 
 
 def _insert_links(
-    cursor: Any, vendor: str, links: str, pending: str, new_links: list[tuple[Any, ...]]
+    cursor: Any,
+    vendor: str,
+    links: str,
+    pending: str,
+    new_links: list[tuple[Any, ...]],
+    done: list[Any],
 ) -> None:
-    """One INSERT of the batch's links and one DELETE of their pending marks. PostgreSQL
-    takes the batch as arrays (a VALUES list of thousands of placeholders costs more to
-    parse than to run)."""
-    ids = [link[0] for link in new_links]
+    """One INSERT of the batch's links and one DELETE of the pending marks read (an
+    entry already linked keeps its link; its mark goes too). PostgreSQL takes the batch
+    as arrays (a VALUES list of thousands of placeholders costs more to parse than to
+    run)."""
     if vendor == "postgresql":
-        columns = [list(column) for column in zip(*new_links, strict=True)]
-        cursor.execute(
-            f"INSERT INTO {links} (entry_id, seq, prev_hash, entry_hash) "  # noqa: S608
-            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])",
-            columns,
-        )
-        cursor.execute(f"DELETE FROM {pending} WHERE entry_id = ANY(%s)", [ids])  # noqa: S608
+        if new_links:
+            columns = [list(column) for column in zip(*new_links, strict=True)]
+            cursor.execute(
+                f"INSERT INTO {links} (entry_id, seq, prev_hash, entry_hash) "  # noqa: S608
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])",
+                columns,
+            )
+        cursor.execute(f"DELETE FROM {pending} WHERE entry_id = ANY(%s)", [done])  # noqa: S608
         return
     cursor.executemany(
         f"INSERT INTO {links} (entry_id, seq, prev_hash, entry_hash) "  # noqa: S608
@@ -199,5 +212,5 @@ def _insert_links(
     )
     cursor.executemany(
         f"DELETE FROM {pending} WHERE entry_id = %s",  # noqa: S608
-        [(entry_id,) for entry_id in ids],
+        [(entry_id,) for entry_id in done],
     )
