@@ -40,7 +40,6 @@ from django.utils.encoding import smart_str
 
 from config.audit_seal import entries_prepare, seal_after_commit
 from config.fastsql import insert_rows
-from config.models import AuditCheckpoint
 from config.models import AuditEntry as LogEntry
 
 # (pk, object repr, {field name: (old, new)})
@@ -136,8 +135,6 @@ _COLUMNS = [
     "remote_addr",
     "remote_port",
     "timestamp",
-    "prev_hash",
-    "entry_hash",
     "actor_username",
     "actor_role",
     "surface",
@@ -196,7 +193,7 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     entries_prepare(entries, using=using)
     insert_rows(LogEntry, _COLUMNS, ([getattr(e, c) for c in _ATTRS] for e in entries))
     if entries:
-        seal_after_commit(LogEntry, AuditCheckpoint, using)
+        seal_after_commit(using)
     return len(entries)
 
 

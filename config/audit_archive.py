@@ -20,9 +20,9 @@ from typing import Any
 from django.db import connection, transaction
 
 from config import audit_triggers
-from config.audit_chain import chain_verify, checkpoint_latest, checkpoint_sign
-from config.audit_hash import HASHED_FIELDS, canonical
-from config.models import AuditCheckpoint, AuditEntry
+from config.audit_chain import chain_verify, chained_entries, checkpoint_latest, checkpoint_sign
+from config.audit_hash import canonical
+from config.models import AuditCheckpoint, AuditLink
 
 ERR_BROKEN = "the chain is broken; archive nothing until audit_verify passes: {}"
 
@@ -40,7 +40,7 @@ def audit_archive(*, before: datetime, out_dir: Path) -> AuditCheckpoint | None:
         previous = checkpoint_latest(connection.alias)
         start = previous.seq if previous else 0
         last = (
-            AuditEntry.objects.filter(seq__gt=start, timestamp__lt=before)
+            AuditLink.objects.filter(seq__gt=start, entry__timestamp__lt=before)
             .order_by("-seq")
             .values("seq", "entry_hash")
             .first()
@@ -54,9 +54,8 @@ def audit_archive(*, before: datetime, out_dir: Path) -> AuditCheckpoint | None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as archive:
             rows = (
-                AuditEntry.objects.filter(seq__gt=start, seq__lte=last["seq"])
-                .order_by("seq")
-                .values("id", "prev_hash", "entry_hash", *HASHED_FIELDS)
+                chained_entries()
+                .filter(link__seq__gt=start, link__seq__lte=last["seq"])
                 .iterator(chunk_size=2000)
             )
             for row in rows:
@@ -83,10 +82,16 @@ def _line(row: dict[str, Any]) -> dict[str, Any]:
 
 def _remove_through(seq: int) -> None:
     vendor = connection.vendor
-    table = connection.ops.quote_name(audit_triggers.TABLE)
+    entries = connection.ops.quote_name(audit_triggers.TABLE)
+    links = connection.ops.quote_name(audit_triggers.LINK_TABLE)
     with connection.cursor() as cursor:
         for statement in audit_triggers.drop_sql(vendor):
             cursor.execute(statement)
-        cursor.execute(f"DELETE FROM {table} WHERE seq <= %s", [seq])  # noqa: S608
+        cursor.execute(
+            f"DELETE FROM {entries} WHERE id IN "  # noqa: S608
+            f"(SELECT entry_id FROM {links} WHERE seq <= %s)",
+            [seq],
+        )
+        cursor.execute(f"DELETE FROM {links} WHERE seq <= %s", [seq])  # noqa: S608
         for statement in audit_triggers.install_sql(vendor):
             cursor.execute(statement)

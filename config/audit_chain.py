@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F, QuerySet
 
 from config.audit_hash import GENESIS, HASHED_FIELDS, entry_hash
 from config.audit_seal import chain_seal
@@ -20,13 +21,30 @@ from config.models import AuditCheckpoint, AuditEntry, AuditVerification
 
 
 def audit_seal(*, using: str = "default") -> int:
-    """Seal every committed, unsealed entry now (the beat task, audit_verify, tests)."""
-    return chain_seal(AuditEntry, AuditCheckpoint, using=using)
+    """Seal every committed, pending entry now (the beat task, audit_verify, tests)."""
+    return chain_seal(using=using)
 
 
 def audit_pending() -> int:
     """Entries written but not sealed yet (committed a moment ago, or left by a crash)."""
-    return AuditEntry.objects.filter(seq__isnull=True).count()
+    return AuditEntry.objects.filter(pending__isnull=False, link__isnull=True).count()
+
+
+def chained_entries(using: str = "default") -> QuerySet[AuditEntry, dict[str, Any]]:
+    """Every linked entry as ``values()``, with its link's ``seq``, ``prev_hash`` and
+    ``entry_hash``, in chain order. An inner join: a link whose entry was removed
+    reads as a gap in ``seq``."""
+    return (
+        AuditEntry.objects.using(using)
+        .order_by("link__seq")
+        .values(
+            "id",
+            *(f for f in HASHED_FIELDS if f != "seq"),
+            seq=F("link__seq"),
+            prev_hash=F("link__prev_hash"),
+            entry_hash=F("link__entry_hash"),
+        )
+    )
 
 
 # --- verification --------------------------------------------------------------------------
@@ -43,15 +61,8 @@ class ChainReport:
     problem: str = ""
 
 
-def _walk(using: str, start_seq: int, start_hash: str) -> Iterator[dict[str, Any]]:
-    fields = ["id", "prev_hash", "entry_hash", *HASHED_FIELDS]
-    return (
-        AuditEntry.objects.using(using)
-        .filter(seq__gt=start_seq)
-        .order_by("seq")
-        .values(*fields)
-        .iterator(chunk_size=2000)
-    )
+def _walk(using: str, start_seq: int) -> Iterator[dict[str, Any]]:
+    return chained_entries(using).filter(link__seq__gt=start_seq).iterator(chunk_size=2000)
 
 
 def chain_verify(*, using: str = "default") -> ChainReport:
@@ -64,7 +75,7 @@ def chain_verify(*, using: str = "default") -> ChainReport:
         )
     seq, prev = (checkpoint.seq, checkpoint.entry_hash) if checkpoint else (0, GENESIS)
     count = 0
-    for row in _walk(using, seq, prev):
+    for row in _walk(using, seq):
         count += 1
         expected = seq + 1
         if row["seq"] != expected:
@@ -101,6 +112,25 @@ def chain_verify(*, using: str = "default") -> ChainReport:
                 "match its hash",
             )
         seq, prev = row["seq"], row["entry_hash"]
+    # Every entry is linked or waiting for its seal; one that is neither had its pending
+    # mark removed (or was inserted with the trigger dropped) to keep it out of the chain.
+    stray = (
+        AuditEntry.objects.using(using)
+        .filter(link__isnull=True, pending__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if stray is not None:
+        return ChainReport(
+            False,
+            count,
+            seq,
+            prev,
+            None,
+            stray,
+            f"entry id {stray} is outside the chain: it has no link and is not pending",
+        )
     return ChainReport(True, count, seq, prev)
 
 

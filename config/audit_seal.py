@@ -7,19 +7,21 @@ under a new key never breaks the chain. ``actor_id`` is left out on purpose: del
 user sets it NULL (one of the two updates the triggers allow), and ``actor_username``
 and ``actor_role``, which are hashed, keep who did it.
 
-Writers insert entries inside their own transaction with no chain position; the
-entries are immutable from that moment (the triggers refuse any change to their content).
-Right after the transaction commits, ``audit_seal`` gives every committed, unsealed entry
-its ``seq`` and hashes, in a short transaction of its own under a lock (a PostgreSQL
+Writers insert entries inside their own transaction; the entries are immutable from that
+moment (the triggers refuse any change to their content), and a trigger marks each one
+pending (``AuditPending``). Right after the transaction commits, ``chain_seal`` inserts
+an ``AuditLink`` (``seq`` and hashes) for every committed, pending entry and deletes
+their marks, in a short transaction of its own under a lock (a PostgreSQL
 transaction-scoped advisory lock; SQLite transactions are all BEGIN IMMEDIATE), so the
-chain cannot fork and ``seq`` follows commit order. Sealing in the writer's transaction
-instead would hold the chain lock from its first audit write to its commit: a writer
-holding it and waiting for a row lock, against a writer holding that row and waiting for
-the chain, deadlocks (booking agents racing the worker's batch did exactly that). The
-sealer takes no lock but the chain's and touches only unsealed audit rows, so it cannot
-deadlock with anyone. ``seq`` is unique as well: two sealers could not both extend one
-head. A process seals at most once a second after its commits; a beat task every ten
-seconds seals the rest (and what a crash between commit and seal left behind), and
+chain cannot fork and ``seq`` follows commit order. The entry row is never updated.
+Sealing in the writer's transaction instead would hold the chain lock from its first
+audit write to its commit: a writer holding it and waiting for a row lock, against a
+writer holding that row and waiting for the chain, deadlocks (booking agents racing the
+worker's batch did exactly that). The sealer takes no lock but the chain's and writes
+only the link and pending tables, so it cannot deadlock with anyone. ``seq`` is unique
+as well: two sealers could not both extend one head. A process seals at most once a
+second after its commits; a beat task every ten seconds seals the rest (and what a
+crash between commit and seal left behind), and
 ``audit_verify`` seals before it walks.
 """
 
@@ -29,6 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, transaction
 from django.db.models import Model
@@ -76,13 +79,11 @@ def entries_prepare(entries: Sequence[Any], *, using: str) -> None:
         entry.object_repr = f"{name} #{entry.object_pk}"
 
 
-def seal_after_commit(entry_model: type[Model], checkpoint_model: type[Model], using: str) -> None:
+def seal_after_commit(using: str) -> None:
     """Call after inserting entries: they are sealed once their transaction commits (at
     once in autocommit). Robust: a failed seal must not fail the caller's request; the
     beat task and audit_verify seal what is left."""
-    transaction.on_commit(
-        lambda: _seal_soon(entry_model, checkpoint_model, using), using=using, robust=True
-    )
+    transaction.on_commit(lambda: _seal_soon(using), using=using, robust=True)
 
 
 # A busy process seals at most this often after its commits: one seal then links many
@@ -91,22 +92,31 @@ SEAL_INTERVAL_SECONDS = 1.0
 _last_seal = 0.0
 
 
-def _seal_soon(entry_model: type[Model], checkpoint_model: type[Model], using: str) -> None:
+def _seal_soon(using: str) -> None:
     global _last_seal
     now = time.monotonic()
     if now - _last_seal < SEAL_INTERVAL_SECONDS:
         return  # a seal ran a moment ago; the next one (or the beat task) links these
     _last_seal = now
-    chain_seal(entry_model, checkpoint_model, using=using, wait=False)
+    chain_seal(using=using, wait=False)
 
 
-def _lock_and_read_head(
-    entry_model: type[Model], checkpoint_model: type[Model], using: str, wait: bool
-) -> tuple[int, str] | None:
+def _models() -> tuple[type[Model], type[Model], type[Model], type[Model]]:
+    # Looked up, not imported: config.models imports this module.
+    return (
+        apps.get_model("config", "AuditEntry"),
+        apps.get_model("config", "AuditLink"),
+        apps.get_model("config", "AuditPending"),
+        apps.get_model("config", "AuditCheckpoint"),
+    )
+
+
+def _lock_and_read_head(using: str, wait: bool) -> tuple[int, str] | None:
+    _, link_model, _, checkpoint_model = _models()
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            # A seal lost in a crash is redone by the next one (entries stay unsealed,
+            # A seal lost in a crash is redone by the next one (entries stay pending,
             # not lost), so its commit need not wait for the disk.
             cursor.execute("SET LOCAL synchronous_commit = off")
             if not wait:
@@ -115,80 +125,92 @@ def _lock_and_read_head(
                     return None
             else:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_CHAIN_LOCK])
-    head = (
-        entry_model._default_manager.using(using)
-        .filter(seq__isnull=False)
-        .order_by("-seq")
-        .values_list("seq", "entry_hash")
-        .first()
-    )
-    if head is not None:
-        return int(head[0]), str(head[1])
-    checkpoint = (
-        checkpoint_model._default_manager.using(using)
-        .order_by("-seq")
-        .values_list("seq", "entry_hash")
-        .first()
-    )
-    if checkpoint is not None:
-        return int(checkpoint[0]), str(checkpoint[1])
+    for model in (link_model, checkpoint_model):
+        head = (
+            model._default_manager.using(using)
+            .order_by("-seq")
+            .values_list("seq", "entry_hash")
+            .first()
+        )
+        if head is not None:
+            return int(head[0]), str(head[1])
     return 0, GENESIS
 
 
-def chain_seal(
-    entry_model: type[Model], checkpoint_model: type[Model], *, using: str, wait: bool = True
-) -> int:
-    """Link every committed, unsealed entry into the chain, oldest insert first; returns
-    how many. Idempotent: an entry is sealed once (``seq IS NULL`` in the update).
+def chain_seal(*, using: str, wait: bool = True) -> int:
+    """Link every committed entry still pending into the chain, oldest insert first;
+    returns how many. Idempotent: the link and the removal of the pending mark commit
+    together, and an entry that has a link is never linked again.
 
     ``wait=False`` (the seal after each commit) gives up at once when another seal holds
-    the chain: that one, the next, or the minute beat task links these entries too."""
+    the chain: that one, the next, or the beat task links these entries too."""
+    entry_model, link_model, pending_model, _ = _models()
     sealed = 0
     connection = connections[using]
-    table = connection.ops.quote_name(entry_model._meta.db_table)
+    links = connection.ops.quote_name(link_model._meta.db_table)
+    pending = connection.ops.quote_name(pending_model._meta.db_table)
     fields = ["id", *[f for f in HASHED_FIELDS if f != "seq"]]
     with transaction.atomic(using=using):
-        head = _lock_and_read_head(entry_model, checkpoint_model, using, wait)
+        head = _lock_and_read_head(using, wait)
         if head is None:
             return 0
         seq, prev = head
         while True:
+            # Read from the pending marks, not from the entries: the work list is as long
+            # as the backlog, whatever plan the entry table's statistics suggest.
+            ids = list(
+                pending_model._default_manager.using(using)
+                .order_by("entry_id")
+                .values_list("entry_id", flat=True)[:SEAL_BATCH]
+            )
+            if not ids:
+                return sealed
             rows = list(
                 entry_model._default_manager.using(using)
-                .filter(seq__isnull=True)
+                .filter(id__in=ids, link__isnull=True)
                 .order_by("id")
-                .values(*fields)[:SEAL_BATCH]
+                .values(*fields)
             )
-            if not rows:
-                return sealed
-            updates = []
+            new_links = []
             for row in rows:
                 seq += 1
                 row["seq"] = seq
                 digest = entry_hash(prev, row)
-                updates.append((row["id"], seq, prev, digest))
+                new_links.append((row["id"], seq, prev, digest))
                 prev = digest
             with connection.cursor() as cursor:
-                cursor.execute(*_seal_statement(connection.vendor, table, updates))
-            sealed += len(updates)
+                _insert_links(cursor, connection.vendor, links, pending, new_links, ids)
+            sealed += len(new_links)
 
 
-def _seal_statement(vendor: str, table: str, updates: list[tuple[Any, ...]]) -> tuple[str, Any]:
-    """One UPDATE per batch: row-by-row statements cost a round trip each. PostgreSQL
-    takes the batch as four arrays (a VALUES list of thousands of placeholders costs
-    more to parse than to run); SQLite as a VALUES list (columns named column1..4)."""
+def _insert_links(
+    cursor: Any,
+    vendor: str,
+    links: str,
+    pending: str,
+    new_links: list[tuple[Any, ...]],
+    done: list[Any],
+) -> None:
+    """One INSERT of the batch's links and one DELETE of the pending marks read (an
+    entry already linked keeps its link; its mark goes too). PostgreSQL takes the batch
+    as arrays (a VALUES list of thousands of placeholders costs more to parse than to
+    run)."""
     if vendor == "postgresql":
-        ids, seqs, prevs, hashes = (list(column) for column in zip(*updates, strict=True))
-        return (
-            f"UPDATE {table} SET seq = v.seq, prev_hash = v.prev, entry_hash = v.hash "  # noqa: S608
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
-            f"AS v(id, seq, prev, hash) WHERE {table}.id = v.id AND {table}.seq IS NULL",
-            [ids, seqs, prevs, hashes],
-        )
-    marks = ", ".join(["(%s, %s, %s, %s)"] * len(updates))
-    return (
-        f"UPDATE {table} SET seq = v.column2, prev_hash = v.column3, "  # noqa: S608
-        f"entry_hash = v.column4 FROM (VALUES {marks}) AS v "
-        f"WHERE {table}.id = v.column1 AND {table}.seq IS NULL",
-        [value for update in updates for value in update],
+        if new_links:
+            columns = [list(column) for column in zip(*new_links, strict=True)]
+            cursor.execute(
+                f"INSERT INTO {links} (entry_id, seq, prev_hash, entry_hash) "  # noqa: S608
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])",
+                columns,
+            )
+        cursor.execute(f"DELETE FROM {pending} WHERE entry_id = ANY(%s)", [done])  # noqa: S608
+        return
+    cursor.executemany(
+        f"INSERT INTO {links} (entry_id, seq, prev_hash, entry_hash) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s)",
+        new_links,
+    )
+    cursor.executemany(
+        f"DELETE FROM {pending} WHERE entry_id = %s",  # noqa: S608
+        [(entry_id,) for entry_id in done],
     )

@@ -1,10 +1,11 @@
 """The audit trail's tables: the hash-chained log entry, verification runs, checkpoints.
 
 ``AuditEntry`` is django-auditlog's LogEntry (``AUDITLOG_LOGENTRY_MODEL``) with the
-columns that make it evidence: a gap-free sequence, the predecessor's hash and its own,
-and the actor's username and role kept as text, so deleting a user leaves who did what
-readable. Rows are append-only in the database (triggers in ``0003``); the chain itself
-is sealed by ``config.audit_seal`` shortly after each writing transaction commits.
+actor's username and role kept as text, so deleting a user leaves who did what readable.
+Its chain position lives in ``AuditLink``, a narrow row per entry (sequence, the
+predecessor's hash and its own) that ``config.audit_seal`` inserts shortly after each
+writing transaction commits: an entry is written once and never updated. Entries and
+links are append-only in the database (``config.audit_triggers``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class AuditEntryQuerySet(models.QuerySet):
         objs = list(objs)
         entries_prepare(objs, using=self.db)
         created = super().bulk_create(objs, *args, **kwargs)
-        seal_after_commit(self.model, AuditCheckpoint, self.db)
+        seal_after_commit(self.db)
         return created
 
     def update(self, **kwargs: Any) -> int:
@@ -46,12 +47,6 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
 
 
 class AuditEntry(AbstractLogEntry):
-    # Chain position: consecutive from 1 (or from the last archived checkpoint), given
-    # by the sealer right after the writing transaction commits (NULL until then).
-    # Unique, so two sealers could not both extend one head.
-    seq = models.BigIntegerField(unique=True, null=True, editable=False)
-    prev_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
-    entry_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     # Who, as text: the actor foreign key goes NULL when a user is deleted.
     actor_username = models.CharField(max_length=150, blank=True, default="", editable=False)
     actor_role = models.CharField(max_length=150, blank=True, default="", editable=False)
@@ -70,10 +65,6 @@ class AuditEntry(AbstractLogEntry):
         verbose_name_plural = "audit entries"
         indexes = [
             models.Index(fields=["content_type", "object_id", "timestamp"]),
-            # The sealer's work list stays small however long the chain grows.
-            models.Index(
-                fields=["id"], condition=models.Q(seq__isnull=True), name="auditentry_unsealed"
-            ),
         ]
         permissions = [
             ("view_disclosures", "Can view the accounting of disclosures of a patient"),
@@ -84,7 +75,7 @@ class AuditEntry(AbstractLogEntry):
         # the actor: only now is the actor known, so only now can its name be kept.
         entries_prepare([self], using=using)
         result = super()._do_insert(manager, using, fields, returning_fields, raw)
-        seal_after_commit(type(self), AuditCheckpoint, using)
+        seal_after_commit(using)
         return result
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -94,6 +85,53 @@ class AuditEntry(AbstractLogEntry):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AuditLogIsAppendOnly("audit entries cannot be deleted")
+
+
+class AuditLink(models.Model):
+    """An entry's place in the hash chain, inserted by the sealer once the entry's
+    transaction has committed, and never changed (the triggers refuse it).
+
+    Kept apart from the entry so that sealing inserts a narrow row instead of rewriting
+    a wide one (an UPDATE gives the row a new version in each of the entry table's
+    indexes). No foreign key constraint: an entry removed behind the triggers' back must
+    leave its link behind, as the gap in the chain that ``audit_verify`` reports.
+    """
+
+    entry = models.OneToOneField(
+        AuditEntry,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="link",
+    )
+    # Consecutive from 1 (or from the last archived checkpoint), in commit order.
+    # Unique, so two sealers could not both extend one head.
+    seq = models.BigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    entry_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"audit link seq {self.seq}"
+
+
+class AuditPending(models.Model):
+    """An entry committed but not linked into the chain yet: the sealer's work list.
+
+    A database trigger inserts one with every entry (whoever inserts it, however), and
+    the sealer deletes it in the transaction that inserts the entry's link, so the work
+    list stays as short as the backlog however long the chain grows.
+    """
+
+    entry = models.OneToOneField(
+        AuditEntry,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="pending",
+    )
+
+    def __str__(self) -> str:
+        return f"audit entry #{self.pk} waiting for its seal"
 
 
 class AuditVerification(models.Model):

@@ -21,6 +21,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from config.crypto.fields import blind_indexes_memoized
+
 from .inbound_apply import inbound_apply, inbound_outcome
 from .inbound_runs import (
     BULK_TYPES,
@@ -66,6 +68,7 @@ def _apply_one(head: Message, now: datetime) -> bool:
     return inbound_outcome(head, now, note, None)
 
 
+@blind_indexes_memoized()
 def _apply_bulk(run: list[Message], now: datetime, deferral: Deferral | None = None) -> bool:
     """Apply a run of one bulk kind set-based. False: nothing of it happened (a database
     error, or a row changed under us) and the caller applies the run one message at a

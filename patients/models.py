@@ -145,17 +145,32 @@ class PatientName(models.Model):
 
     @classmethod
     def remember(cls, patients: Iterable[Patient]) -> None:
-        """Record the names of ``patients`` (blind indexes already set); one INSERT."""
-        rows: dict[tuple[str, str], PatientName] = {}
+        """Record the names of ``patients`` (blind indexes already set) that the table
+        does not hold yet: for a batch, one indexed read, then one INSERT of the new
+        ones only, so a batch of known names encrypts and writes nothing."""
+        names: dict[tuple[str, str], str] = {}
         for p in patients:
             for kind, name, bidx in (
                 (cls.Kind.FIRST, p.first_name, p.first_name_bidx),
                 (cls.Kind.LAST, p.last_name, p.last_name_bidx),
             ):
-                if bidx and (kind, bidx) not in rows:
-                    rows[(kind, bidx)] = PatientName(kind=kind, bidx=bidx, folded=fold_name(name))
-        if rows:
-            PatientName.objects.bulk_create(rows.values(), ignore_conflicts=True, batch_size=2000)
+                if bidx:
+                    names.setdefault((kind, bidx), name)
+        if len(names) > 2:
+            # For one patient's two names the read would cost the round trip it saves.
+            held = PatientName.objects.filter(bidx__in={bidx for _, bidx in names})
+            for key in held.values_list("kind", "bidx"):
+                names.pop(key, None)
+        if names:
+            # ignore_conflicts: a concurrent batch may add the same name first.
+            PatientName.objects.bulk_create(
+                [
+                    PatientName(kind=kind, bidx=bidx, folded=fold_name(name))
+                    for (kind, bidx), name in names.items()
+                ],
+                ignore_conflicts=True,
+                batch_size=2000,
+            )
 
 
 class PatientIdentifier(BlindIndexedModel):

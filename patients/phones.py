@@ -10,6 +10,7 @@ whether it can exist at all (``validate_phone``, used where numbers are register
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import phonenumbers
@@ -44,9 +45,18 @@ def _digits(value: str) -> str:
     )
 
 
+# A stored US number: ten ASCII digits, not starting with the national prefix 1 or 0.
+# libphonenumber returns such a value unchanged whether or not it is valid (valid: its
+# national significant number; invalid: its digits), so it is returned without parsing:
+# matching compares every candidate's stored phone, and a parse costs ~0.3 ms.
+_STORED_US = re.compile(r"[2-9][0-9]{9}")
+
+
 def normalize_phone(value: str) -> str:
     """The stored form: "+1 (303) 555-0101" -> "3035550101". A fragment that is no
     valid number (a search for "555-0101") keeps its digits, so partial lookups work."""
+    if _STORED_US.fullmatch(value):
+        return value
     number = _parse(value) if value else None
     if number is not None and phonenumbers.is_valid_number(number):
         return _stored(number)

@@ -26,12 +26,13 @@ from config.audit_chain import (
     chain_verify,
     entry_hash,
 )
-from config.models import AuditEntry, AuditLogIsAppendOnly, AuditVerification
+from config.models import AuditEntry, AuditLink, AuditLogIsAppendOnly, AuditVerification
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
 TABLE = audit_triggers.TABLE
+LINKS = audit_triggers.LINK_TABLE
 
 
 def _entries(actor, count: int = 5) -> list[AuditEntry]:
@@ -39,7 +40,26 @@ def _entries(actor, count: int = 5) -> list[AuditEntry]:
     audit_access(actor=actor, instances=patients)
     # The test's transaction never commits, so the seal that follows a commit is run here.
     audit_seal()
-    return list(AuditEntry.objects.order_by("seq"))
+    entries = list(AuditEntry.objects.select_related("link").order_by("link__seq"))
+    for entry in entries:
+        entry.seq, entry.prev_hash, entry.entry_hash = (
+            entry.link.seq,
+            entry.link.prev_hash,
+            entry.link.entry_hash,
+        )
+    return entries
+
+
+def _copy_entry(entry_id: int) -> int:
+    """Insert a copy of an entry in SQL, as an attacker would; returns its id."""
+    _sql(
+        f"INSERT INTO {TABLE} (content_type_id, object_pk, object_id, object_repr, action, "
+        "changes_text, timestamp, actor_username, actor_role, surface) "
+        "SELECT content_type_id, object_pk, object_id, object_repr, action, changes_text, "
+        f"timestamp, 'nobody', '', surface FROM {TABLE} WHERE id = %s",
+        [entry_id],
+    )
+    return AuditEntry.objects.order_by("-id").values_list("id", flat=True).first()
 
 
 def _sql(statement: str, params: list | None = None) -> None:
@@ -106,15 +126,27 @@ def test_the_database_refuses_a_delete_in_sql(agent):
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
 
 
+def test_the_database_refuses_changing_or_removing_a_chain_link(agent):
+    entry = _entries(agent, 2)[0]
+
+    with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
+        _sql(f"UPDATE {LINKS} SET entry_hash = %s WHERE entry_id = %s", ["f" * 64, entry.pk])
+    with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
+        _sql(f"DELETE FROM {LINKS} WHERE entry_id = %s", [entry.pk])
+
+    assert AuditLink.objects.get(entry_id=entry.pk).entry_hash == entry.entry_hash
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no TRUNCATE")
 def test_the_database_refuses_a_truncate(agent):
     count = len(_entries(agent, 2))
     _sql("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred checks
 
-    with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
-        _sql(f"TRUNCATE {TABLE}")
+    for table in (TABLE, LINKS):
+        with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
+            _sql(f"TRUNCATE {table}")
 
-    assert AuditEntry.objects.count() == count
+    assert AuditEntry.objects.count() == AuditLink.objects.count() == count
 
 
 def test_the_orm_refuses_update_and_delete(agent):
@@ -148,10 +180,8 @@ def test_it_names_the_entry_altered_and_rehashed(agent):
     row["object_pk"] = "999999"
     forged = entry_hash(target.prev_hash, row)
 
-    _sql(
-        f"UPDATE {TABLE} SET object_pk = '999999', entry_hash = %s WHERE id = %s",
-        [forged, target.pk],
-    )
+    _sql(f"UPDATE {TABLE} SET object_pk = '999999' WHERE id = %s", [target.pk])
+    _sql(f"UPDATE {LINKS} SET entry_hash = %s WHERE entry_id = %s", [forged, target.pk])
 
     problem = _verify_fails()
     assert f"does not follow entry seq {target.seq}" in problem
@@ -172,37 +202,40 @@ def test_it_names_an_entry_inserted_in_sql(agent):
     entries = _entries(agent)
     last = entries[-1]
 
+    inserted = _copy_entry(last.pk)
     _sql(
-        f"INSERT INTO {TABLE} (content_type_id, object_pk, object_id, object_repr, action, "
-        "changes_text, timestamp, seq, prev_hash, entry_hash, actor_username, actor_role, "
-        "surface) SELECT content_type_id, object_pk, object_id, object_repr, action, "
-        "changes_text, timestamp, seq + 1, entry_hash, %s, 'nobody', '', surface "
-        f"FROM {TABLE} WHERE id = %s",
-        ["f" * 64, last.pk],
+        f"INSERT INTO {LINKS} (entry_id, seq, prev_hash, entry_hash) VALUES (%s, %s, %s, %s)",
+        [inserted, last.seq + 1, last.entry_hash, "f" * 64],
     )
 
-    inserted = AuditEntry.objects.get(seq=last.seq + 1)
     problem = _verify_fails()
-    assert f"entry seq {inserted.seq} (id {inserted.pk}) was altered" in problem
+    assert f"entry seq {last.seq + 1} (id {inserted}) was altered" in problem
 
 
 def test_it_names_an_entry_inserted_out_of_order(agent):
     entries = _entries(agent)
     _drop_triggers()
     # Make room in the middle, as an attacker must: the sequence is unique.
-    _sql(f"UPDATE {TABLE} SET seq = seq + 100 WHERE seq > 2")
+    _sql(f"UPDATE {LINKS} SET seq = seq + 100 WHERE seq > 2")
+    inserted = _copy_entry(entries[1].pk)
     _sql(
-        f"INSERT INTO {TABLE} (content_type_id, object_pk, object_id, object_repr, action, "
-        "changes_text, timestamp, seq, prev_hash, entry_hash, actor_username, actor_role, "
-        "surface) SELECT content_type_id, object_pk, object_id, object_repr, action, "
-        "changes_text, timestamp, 3, entry_hash, entry_hash, 'nobody', '', surface "
-        f"FROM {TABLE} WHERE id = %s",
-        [entries[1].pk],
+        f"INSERT INTO {LINKS} (entry_id, seq, prev_hash, entry_hash) VALUES (%s, 3, %s, %s)",
+        [inserted, entries[1].entry_hash, entries[1].entry_hash],
     )
 
-    inserted = AuditEntry.objects.get(seq=3)
     problem = _verify_fails()
-    assert f"entry seq 3 (id {inserted.pk}) was altered" in problem
+    assert f"entry seq 3 (id {inserted}) was altered" in problem
+
+
+def test_it_names_an_entry_kept_out_of_the_chain(agent):
+    entries = _entries(agent, 2)
+    stray = _copy_entry(entries[0].pk)
+    # The insert marked it pending; an attacker who removes the mark before the seal
+    # keeps it out of the chain, which verification reports.
+    _sql(f"DELETE FROM {audit_triggers.PENDING_TABLE} WHERE entry_id = %s", [stray])
+
+    problem = _verify_fails()
+    assert f"entry id {stray} is outside the chain" in problem
 
 
 def test_deleting_a_user_keeps_who_did_it_and_the_chain(agent):
@@ -242,11 +275,12 @@ def test_the_archive_file_verifies_on_its_own_and_the_checkpoint_anchors_the_res
 
     entries = _entries(agent, 4)
     cut = entries[2]
-    kept = AuditEntry.objects.filter(seq__gt=cut.seq).count()
+    kept = AuditLink.objects.filter(seq__gt=cut.seq).count()
 
     checkpoint = audit_archive(before=entries[3].timestamp, out_dir=tmp_path)
 
-    assert checkpoint.seq == cut.seq and AuditEntry.objects.count() == kept
+    assert checkpoint.seq == cut.seq
+    assert AuditEntry.objects.count() == AuditLink.objects.count() == kept
     lines = [json.loads(x) for x in (tmp_path / checkpoint.archive_name).read_text().splitlines()]
     prev = GENESIS
     for line in lines:
@@ -271,8 +305,8 @@ def test_the_least_privilege_role_can_append_and_nothing_more(agent):
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
-        f"REVOKE UPDATE, DELETE, TRUNCATE ON {TABLE}, config_auditcheckpoint FROM {role}",
-        f"GRANT UPDATE (actor_id, seq, prev_hash, entry_hash) ON {TABLE} TO {role}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {TABLE}, {LINKS}, config_auditcheckpoint FROM {role}",
+        f"GRANT UPDATE (actor_id) ON {TABLE} TO {role}",
         f"SET LOCAL ROLE {role}",
     ]:
         _sql(statement)
@@ -282,7 +316,10 @@ def test_the_least_privilege_role_can_append_and_nothing_more(agent):
         f"UPDATE {TABLE} SET changes_text = 'x' WHERE id = {entry.pk}",
         f"DELETE FROM {TABLE} WHERE id = {entry.pk}",
         f"TRUNCATE {TABLE}",
+        f"UPDATE {LINKS} SET prev_hash = entry_hash WHERE entry_id = {entry.pk}",
+        f"DELETE FROM {LINKS} WHERE entry_id = {entry.pk}",
         f"DROP TRIGGER config_auditentry_no_update_delete ON {TABLE}",
+        f"DROP TRIGGER config_auditlink_no_update_delete ON {LINKS}",
         f"UPDATE {TABLE} SET actor_id = {entry.actor_id + 1} WHERE id = {entry.pk}",
     ]
     for statement in refused:
@@ -298,7 +335,7 @@ def test_the_least_privilege_role_can_append_and_nothing_more(agent):
 def test_entries_wait_unsealed_and_immutable_until_sealed(agent):
     patient = f.patient()
     audit_access(actor=agent, instances=[patient])
-    pending = AuditEntry.objects.filter(seq__isnull=True).order_by("id").last()
+    pending = AuditEntry.objects.filter(link__isnull=True).order_by("id").last()
 
     with pytest.raises(DatabaseError, match=audit_triggers.REFUSED), transaction.atomic():
         _sql(f"UPDATE {TABLE} SET object_pk = '1' WHERE id = %s", [pending.pk])
@@ -306,4 +343,4 @@ def test_entries_wait_unsealed_and_immutable_until_sealed(agent):
     assert audit_pending() > 0
     call_command("audit_verify")  # seals what is pending, then verifies
     assert audit_pending() == 0
-    assert AuditEntry.objects.get(pk=pending.pk).seq is not None
+    assert AuditLink.objects.filter(entry_id=pending.pk).exists()

@@ -64,4 +64,4 @@ def test_concurrent_writers_leave_one_unbroken_chain(agent):
     report = chain_verify()
     assert report.intact, report.problem
     assert report.head_seq == AuditEntry.objects.count()
-    assert AuditEntry.objects.filter(seq__isnull=True).count() == 0
+    assert AuditEntry.objects.filter(link__isnull=True).count() == 0

@@ -88,7 +88,7 @@ def disclosures(
         entries = entries.filter(timestamp__gte=since)
     if until is not None:
         entries = entries.filter(timestamp__lt=until)
-    return entries.select_related("content_type").order_by("timestamp", "seq")
+    return entries.select_related("content_type").order_by("timestamp", "id")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ for code that reads and writes Python values: both take and return the same obje
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from typing import Any
 
@@ -143,7 +146,14 @@ class BlindIndexField(models.CharField):
     def compute(self, value: Any) -> str:
         if value is None or value == "":
             return ""
-        return blind_index(self.domain, NORMALIZERS[self.normalizer](value))
+        memo = _memo.get()
+        if memo is None:
+            return blind_index(self.domain, NORMALIZERS[self.normalizer](value))
+        key = (self.domain, self.normalizer, value)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = blind_index(self.domain, NORMALIZERS[self.normalizer](value))
+        return found
 
     def pre_save(self, model_instance: Any, add: bool) -> str:
         value = self.compute(getattr(model_instance, self.source))
@@ -183,6 +193,26 @@ class BirthYearField(models.PositiveSmallIntegerField):
 
 
 DERIVED = (BlindIndexField, BirthYearField)
+
+_memo: ContextVar[dict[tuple[str, str, Any], str] | None] = ContextVar(
+    "blind_index_memo", default=None
+)
+
+
+@contextmanager
+def blind_indexes_memoized() -> Iterator[None]:
+    """Inside the block each blind index is derived once per distinct value: a batch of
+    records repeats the same birth dates, phones, names and identifiers many times, and
+    each derivation is a normalization and an HMAC. The memo maps plaintext to index
+    values, so it lives for the block only and is dropped when it ends."""
+    if _memo.get() is not None:
+        yield
+        return
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
 
 
 def blind_index_of(model: type[models.Model], field_name: str, value: Any) -> str:

@@ -8,12 +8,12 @@ from config.audit_triggers import drop_sql, install_sql
 
 
 def install(apps, schema_editor):  # type: ignore[no-untyped-def]
-    for statement in install_sql(schema_editor.connection.vendor):
+    for statement in install_sql(schema_editor.connection.vendor, chain_table=False):
         schema_editor.execute(statement)
 
 
 def drop(apps, schema_editor):  # type: ignore[no-untyped-def]
-    for statement in drop_sql(schema_editor.connection.vendor):
+    for statement in drop_sql(schema_editor.connection.vendor, chain_table=False):
         schema_editor.execute(statement)
 
 

@@ -15,12 +15,12 @@ from config.crypto.rotation import reencrypt_model
 
 
 def lift(apps, schema_editor):  # type: ignore[no-untyped-def]
-    for statement in drop_sql(schema_editor.connection.vendor):
+    for statement in drop_sql(schema_editor.connection.vendor, chain_table=False):
         schema_editor.execute(statement)
 
 
 def install(apps, schema_editor):  # type: ignore[no-untyped-def]
-    for statement in install_sql(schema_editor.connection.vendor):
+    for statement in install_sql(schema_editor.connection.vendor, chain_table=False):
         schema_editor.execute(statement)
 
 

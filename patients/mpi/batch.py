@@ -14,7 +14,11 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from config.audit import bulk_audit_possible, log_entries_write, log_entry_for
-from config.crypto.fields import blind_indexes_for, refresh_blind_indexes
+from config.crypto.fields import (
+    blind_indexes_for,
+    blind_indexes_memoized,
+    refresh_blind_indexes,
+)
 
 from ..models import Patient, PatientIdentifier, PatientName
 from ..phones import normalize_phone
@@ -47,6 +51,7 @@ class BatchItem:
     origin_connector_id: int | None
 
 
+@blind_indexes_memoized()
 def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueError]:
     """``patient_upsert_from_source`` for many records at once, with the same effects.
 

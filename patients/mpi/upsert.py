@@ -4,7 +4,7 @@ FHIR Patient). See the package docstring for the match order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -120,7 +120,9 @@ def _demographic_match(
 ) -> tuple[Patient | None, list[tuple[Patient, float, tuple[str, ...]]]]:
     """The candidate sure enough to attach to without a human (highest score wins), and
     the ones only close enough to flag as possible duplicates if a new patient is made."""
-    wanted = record.demographics()
+    # Normalized once here, not once per candidate inside match_score (stored phones
+    # are already in normal form).
+    wanted = replace(record.demographics(), phone=normalize_phone(record.phone))
     best: tuple[float, Patient | None] = (0.0, None)
     possible: list[tuple[Patient, float, tuple[str, ...]]] = []
     for candidate in candidates:
