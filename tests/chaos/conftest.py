@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -68,6 +69,7 @@ class Processes:
     def __init__(self) -> None:
         self.running: list[subprocess.Popen[str]] = []
         self.queue = f"chaos-{uuid.uuid4().hex[:8]}"
+        self.output: dict[int, list[str]] = {}
 
     def listener(self, *, dispatch: bool = False, **env: str) -> tuple[subprocess.Popen[str], int]:
         args = [sys.executable, "manage.py", "mllp_listen", "--port", "0"]
@@ -112,7 +114,18 @@ class Processes:
             text=True,
         )
         self.running.append(proc)
+        lines: list[str] = []
+        self.output[proc.pid] = lines
+        threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
         return proc
+
+    def log(self, proc: subprocess.Popen[str]) -> list[str]:
+        """The worker's output so far (read by a thread, so its pipe never fills)."""
+        return list(self.output[proc.pid])
+
+    def finished(self, proc: subprocess.Popen[str], task: str) -> int:
+        """How many runs of ``task`` the worker has finished (its INFO log)."""
+        return sum(1 for line in self.log(proc) if f"{task}[" in line and " succeeded " in line)
 
     def stop(self) -> None:
         for proc in self.running:
