@@ -22,7 +22,8 @@ from django.conf import settings
 
 from integrations.hl7v2.ack import ack_code
 from integrations.mllp import END_BLOCK, START_BLOCK
-from tests.integrations.conftest import database_url, mllp_server, pms  # noqa: F401
+from tests.integrations.conftest import database_url, mllp_server  # noqa: F401
+from tests.integrations.conftest import pms as pms  # the same sender connector
 
 from . import servers
 
@@ -85,6 +86,7 @@ class Processes:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert "listening on" in line, line + (proc.stdout.read() if proc.poll() else "")
+        self._drain(proc)
         return proc, int(line.rsplit(":", 1)[1])
 
     def worker(self, **env: str) -> subprocess.Popen[str]:
@@ -114,10 +116,15 @@ class Processes:
             text=True,
         )
         self.running.append(proc)
+        self._drain(proc)
+        return proc
+
+    def _drain(self, proc: subprocess.Popen[str]) -> None:
+        """Read the process's output in a thread: a full pipe would block its logging and
+        stall the process for reasons that are the test's, not the product's."""
         lines: list[str] = []
         self.output[proc.pid] = lines
         threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
-        return proc
 
     def log(self, proc: subprocess.Popen[str]) -> list[str]:
         """The worker's output so far (read by a thread, so its pipe never fills)."""
@@ -237,3 +244,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class Bookings:
+    """An agent booking slots at one location, through the console's services."""
+
+    def __init__(self, agent, location) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from tests import factories as f
+
+        self.agent, self.location = agent, location
+        self.provider = f.provider(locations=[location])
+        self.kind = f.appointment_type(duration_minutes=30)
+        self.next_start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=3)
+
+    def book(self, patient=None):
+        from datetime import timedelta
+
+        from scheduling import services
+        from tests import factories as f
+
+        slot = f.slot(provider=self.provider, location=self.location, start=self.next_start)
+        self.next_start += timedelta(minutes=30)
+        hold = services.hold_place(slot=slot, by=self.agent)
+        return services.appointment_book(
+            hold=hold,
+            patient=patient or f.patient(),
+            appointment_type=self.kind,
+            by=self.agent,
+            reason="new_problem",
+        )
+
+
+@pytest.fixture
+def bookings(agent, pms) -> Bookings:
+    return Bookings(agent, pms.location)
