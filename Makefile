@@ -103,10 +103,11 @@ bench: install
 
 # Fault injection (tests/chaos/): a PostgreSQL cluster and a Redis of its own, in a temp
 # dir on ports 43432/43379 (CHAOS_PG_PORT, CHAOS_REDIS_PORT), which the cases crash and
-# restart; never the shared servers. Each case stops itself after 120 s.
+# restart; never the shared servers. A case stops itself after 300 s (the first one also
+# creates the test database).
 chaos: install
 	$(PY) -m tests.chaos.servers $(PY) -m pytest -q -p no:cacheprovider -m chaos \
-	  --timeout=120 tests/chaos $(PYTEST_ARGS)
+	  --timeout=300 tests/chaos $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var
