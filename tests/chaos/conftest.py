@@ -49,7 +49,7 @@ def broker(own_servers) -> Iterator[servers.RedisServer]:
         own_servers[1].start()
 
 
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = 60) -> None:
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
