@@ -20,7 +20,7 @@ except Exception as exc:
 endef
 export SERVICES_PROBE
 
-.PHONY: run test install lock lint pytest pytest-sqlite pytest-postgres browser bench clean \
+.PHONY: run test install lock lint pytest pytest-sqlite pytest-postgres browser bench chaos clean \
   fhir-validator x12-validator
 
 # Installs exactly what requirements.lock pins, hashes checked; pyproject.toml only states
@@ -100,6 +100,14 @@ test: install browser lint pytest
 
 bench: install
 	$(PY) -m pytest tests/bench -q -s -p no:cacheprovider --override-ini="addopts="
+
+# Fault injection (tests/chaos/): a PostgreSQL cluster and a Redis of its own, in a temp
+# dir on ports 43432/43379 (CHAOS_PG_PORT, CHAOS_REDIS_PORT), which the cases crash and
+# restart; never the shared servers. A case stops itself after 300 s (the first one also
+# creates the test database).
+chaos: install
+	$(PY) -m tests.chaos.servers $(PY) -m pytest -q -p no:cacheprovider -m chaos \
+	  --timeout=300 tests/chaos $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

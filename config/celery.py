@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from celery.schedules import crontab
 
 from config.settings import settings_module
@@ -11,7 +13,46 @@ from config.settings import settings_module
 # development is asked for); manage.py and pytest have set the module before this runs.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 
-app = Celery("hub")
+logger = logging.getLogger(__name__)
+
+# How long the first run of a task at its ETA keeps later copies away: longer than a
+# task may run (task_time_limit), shorter than the visibility timeout, so a copy
+# redelivered because its worker died still runs.
+ETA_CLAIM_SECONDS = 400
+
+
+class HubTask(Task):
+    """Runs a task that waited for an ETA (a countdown, an autoretry) once per ETA.
+
+    Redis keeps a task unacknowledged until it runs, and after the visibility timeout
+    hands it to any worker that (re)starts, so a long countdown can reach two workers and
+    run twice. The first to start a given (task id, retry) claims it in Redis; a copy
+    that finds the claim returns without running. Tasks without an ETA, and the
+    filesystem broker, are left as they are.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        request = self.request
+        if request.eta and request.id and not _claim_eta_run(self, request.id, request.retries):
+            logger.info("%s[%s] ran at its ETA already; copy skipped", self.name, request.id)
+            return None
+        return super().__call__(*args, **kwargs)
+
+
+def _claim_eta_run(task: Task, task_id: str, retries: int) -> bool:
+    if not str(task.app.conf.broker_url).startswith(("redis://", "rediss://")):
+        return True
+    try:
+        with task.app.connection_for_write() as conn:
+            client = conn.default_channel.client  # type: ignore[attr-defined]  # kombu Redis
+            key = f"hub:eta-run:{task_id}:{retries}"
+            return bool(client.set(key, "1", nx=True, ex=ETA_CLAIM_SECONDS))
+    except Exception:  # cannot tell: running twice is safe (idempotent), never is not
+        logger.warning("could not claim %s[%s]; running it", task.name, task_id)
+        return True
+
+
+app = Celery("hub", task_cls=HubTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_serializer="json",

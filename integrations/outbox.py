@@ -10,6 +10,7 @@ delivery send the latest truth rather than a stale snapshot.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, NamedTuple
 
 from django.db import transaction
@@ -105,12 +106,22 @@ def outbox_enqueue_many(events: list[Outgoing]) -> None:
     )
 
 
+# After a failed kick the next ones are skipped for this long: beat runs the relay
+# anyway, and with the broker down every attempt takes most of a second to fail, which
+# an agent's booking would otherwise wait for on each commit.
+KICK_PAUSE_SECONDS = 5.0
+_kick_paused_until = 0.0
+
+
 def _kick_relay() -> None:
     """Start the relay now rather than at its next beat; if the broker is down, beat
     still finds the event, so a failure here loses nothing."""
+    global _kick_paused_until
     from django.conf import settings
 
     if not getattr(settings, "INTEGRATIONS_KICK_RELAY", True):
+        return
+    if time.monotonic() < _kick_paused_until:
         return
     try:
         # By name: the write side sits below the task modules and must not import them.
@@ -118,6 +129,7 @@ def _kick_relay() -> None:
 
         current_app.send_task("integrations.tasks.outbox_relay_task")
     except Exception:
+        _kick_paused_until = time.monotonic() + KICK_PAUSE_SECONDS
         logger.warning("could not queue the outbox relay; beat will run it")
 
 

@@ -405,7 +405,14 @@ elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
         "for the embedded filesystem broker)"
     )
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis hands an unacknowledged task to another worker after this many seconds, and
+    # a task with an ETA stays unacknowledged until it runs: a longer countdown reaches a
+    # second worker (config.celery.HubTask then skips the copy). The product's retries
+    # wait in the database (``next_attempt_at``, swept by beat), and the one Celery
+    # autoretry (eligibility sends) backs off at most ``retry_backoff_max`` (600 s).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+    }
 
 # One queue name per deployment; tests give each worker its own so stale messages from
 # another run are never picked up.

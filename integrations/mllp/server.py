@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_BATCH = 500
+# After the broker refused a dispatch, stored rows are left to the sweeper for this long
+# instead of paying a failed connection attempt per batch.
+DISPATCH_PAUSE_SECONDS = 5.0
 
 
 @dataclass
@@ -75,6 +79,10 @@ class MLLPListener:
         self.stats = ListenerStats()
         self._queue: asyncio.Queue[_Pending] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        # Queueing work for Celery has its own thread: with the broker down each attempt
+        # takes a while to fail, and storing (hence ACKing) must never wait for it.
+        self._dispatcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch")
+        self._dispatch_paused_until = 0.0
         self._server: asyncio.base_events.Server | None = None
         self._batcher: asyncio.Task[None] | None = None
         self._directory = None
@@ -93,10 +101,15 @@ class MLLPListener:
     def _dispatch(self, keys: list[str]) -> None:
         if not keys or self.dispatch is None:
             return
+        if time.monotonic() < self._dispatch_paused_until:
+            return  # the broker failed moments ago; the beat sweeper finds these rows
         try:
             self.dispatch(keys)
-        except Exception:  # the broker is down: the beat sweeper finds the rows later
-            logger.exception("could not queue processing; rows wait for the sweeper")
+        except Exception as exc:  # the broker is down: the beat sweeper finds the rows later
+            self._dispatch_paused_until = time.monotonic() + DISPATCH_PAUSE_SECONDS
+            logger.warning(
+                "could not queue processing (%s); rows wait for the sweeper", type(exc).__name__
+            )
 
     async def _run_batcher(self) -> None:
         assert self._queue is not None
@@ -123,7 +136,7 @@ class MLLPListener:
                 if not pending.future.done():
                     pending.future.set_result(ack.encode("utf-8"))
             if keys:
-                loop.run_in_executor(self._executor, self._dispatch, keys)
+                loop.run_in_executor(self._dispatcher, self._dispatch, keys)
 
     # -- socket side --------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -227,6 +240,7 @@ class MLLPListener:
                 await self._batcher
         self._executor.submit(_close_connection).result()
         self._executor.shutdown(wait=True)
+        self._dispatcher.shutdown(wait=True)
 
 
 def tls_context(certfile: str, keyfile: str, cafile: str = "") -> ssl.SSLContext:

@@ -18,6 +18,8 @@ from .transport import TransportError
     acks_late=True,
     autoretry_for=(TransportError,),
     retry_backoff=True,
+    # Below the broker's visibility timeout (settings), or the retry would run twice.
+    retry_backoff_max=600,
     max_retries=5,
 )
 def eligibility_check_send_task(check_id: int) -> dict[str, int]:

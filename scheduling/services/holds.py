@@ -52,6 +52,7 @@ def hold_place(
     call: Call | None = None,
     patient: Patient | None = None,
     appointment_type: AppointmentType | None = None,
+    now: datetime | None = None,
 ) -> Hold:
     """Hold a free slot for this agent's call for ``settings.HOLD_MINUTES``.
 
@@ -64,9 +65,12 @@ def hold_place(
     Holding what the same agent already holds renews it. Concurrent attempts on a slot
     queue on its row lock; the partial unique index ``hold_one_live_per_slot`` is the
     guarantee if anything bypasses the lock.
+
+    ``now`` defaults to the clock; a caller that replays time (the DST chaos case) passes
+    it, as it does to ``hold_expire_stale``.
     """
     _check_call(call, by)
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         locked = Slot.objects.select_for_update().filter(pk=slot.pk).first()
         if locked is None or locked.status != Slot.Status.FREE:
