@@ -304,6 +304,17 @@ CACHES = {
     )
 }
 
+# Rate limits every process must share (a payer's inquiries per minute): Redis in
+# production (config.rate_limits), the process's memory on the embedded default.
+RATE_LIMIT_STORAGE_URL = (
+    os.environ.get("RATE_LIMIT_STORAGE_URL", "").strip() or CACHE_URL or "memory://"
+)
+if not RATE_LIMIT_STORAGE_URL.startswith(("memory://", "redis://", "rediss://", "redis+")):
+    raise ImproperlyConfigured(
+        "RATE_LIMIT_STORAGE_URL is malformed: expected redis://HOST:PORT/DB, "
+        "redis+sentinel://HOST:PORT/SERVICE or memory://"
+    )
+
 # Requests per minute one API token may make (API and FHIR together).
 API_TOKEN_RATE_PER_MINUTE = env_int("API_TOKEN_RATE_PER_MINUTE", 600)
 
@@ -464,6 +475,9 @@ LOGGING = {
 ELIGIBILITY_STALE_DAYS = env_int("ELIGIBILITY_STALE_DAYS", 7)
 # The nightly batch checks every appointment in the next N days.
 ELIGIBILITY_BATCH_DAYS = env_int("ELIGIBILITY_BATCH_DAYS", 7)
+# Payers state their limit per minute (Payer.max_requests_per_minute); this is that
+# minute, in seconds (tests shrink it to see several windows in a few seconds).
+ELIGIBILITY_RATE_WINDOW_SECONDS = env_int("ELIGIBILITY_RATE_WINDOW_SECONDS", 60)
 # Lines above this amount (USD) need an EHR documentation reference (scrubber).
 BILLING_DOCUMENTATION_THRESHOLD = env_int("BILLING_DOCUMENTATION_THRESHOLD", 500)
 # How many days after the visit the EHR may sign the note before the dates "mismatch".
