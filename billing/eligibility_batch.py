@@ -147,7 +147,7 @@ def eligibility_batch_plan(
     by_payer: dict[int, list[int]] = defaultdict(list)
     for check in checks:
         by_payer[payer_of[check.coverage_id]].append(check.pk)
-    chunks = []
+    chunks: list[BatchChunk] = []
     for payer_id, ids in by_payer.items():
         size = max(1, budget[payer_id])
         chunks.extend(

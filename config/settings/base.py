@@ -44,8 +44,8 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
 
 
-def database_from_env() -> dict[str, object]:
-    url = os.environ.get("DATABASE_URL", "").strip()
+def database_from_env(name: str = "DATABASE_URL") -> dict[str, object]:
+    url = os.environ.get(name, "").strip()
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -63,15 +63,15 @@ def database_from_env() -> dict[str, object]:
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
         raise ImproperlyConfigured(
-            "DATABASE_URL is malformed: expected postgresql://USER:PASSWORD@HOST:PORT/NAME "
+            f"{name} is malformed: expected postgresql://USER:PASSWORD@HOST:PORT/NAME "
             f"or sqlite:///PATH (scheme seen: {scheme or 'none'!r})"
         )
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
     except ValueError as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+        raise ImproperlyConfigured(f"{name} is malformed: {exc}") from None
     if config["ENGINE"].endswith("postgresql") and not config.get("NAME"):
-        raise ImproperlyConfigured("DATABASE_URL is malformed: it names no database")
+        raise ImproperlyConfigured(f"{name} is malformed: it names no database")
     return dict(config)
 
 
@@ -217,6 +217,14 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_env()}
+# A streaming replica of the same database for heavy reads (config.db_router). Tests
+# that run with it set read the primary under the replica's name (MIRROR).
+if os.environ.get("DATABASE_REPLICA_URL", "").strip():
+    DATABASES["replica"] = {
+        **database_from_env("DATABASE_REPLICA_URL"),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------------------
