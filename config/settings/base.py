@@ -17,6 +17,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.crypto.keys import ERR_NO_KEYS, new_key, parse_data_keys, parse_index_key
+from config.settings.redis_urls import (
+    cache_url,
+    caches,
+    rate_limit_storage_url,
+    sentinel_broker_url,
+    sentinel_transport_options,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("HUB_VAR_DIR", BASE_DIR / "var"))
@@ -301,27 +308,11 @@ OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Care Hub")
 # Shared cache (sign-in throttles, token rate limits). Redis in production; the embedded
 # default keeps it in the process, which suffices for one web process.
 # ---------------------------------------------------------------------------
-CACHE_URL = os.environ.get("CACHE_URL", "").strip()
-if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
-    raise ImproperlyConfigured("CACHE_URL is malformed: expected redis://HOST:PORT/DB")
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-        if CACHE_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hub"}
-    )
-}
-
+CACHE_URL = cache_url()
+CACHES = caches(CACHE_URL)
 # Rate limits every process must share (a payer's inquiries per minute): Redis in
 # production (config.rate_limits), the process's memory on the embedded default.
-RATE_LIMIT_STORAGE_URL = (
-    os.environ.get("RATE_LIMIT_STORAGE_URL", "").strip() or CACHE_URL or "memory://"
-)
-if not RATE_LIMIT_STORAGE_URL.startswith(("memory://", "redis://", "rediss://", "redis+")):
-    raise ImproperlyConfigured(
-        "RATE_LIMIT_STORAGE_URL is malformed: expected redis://HOST:PORT/DB, "
-        "redis+sentinel://HOST:PORT/SERVICE or memory://"
-    )
+RATE_LIMIT_STORAGE_URL = rate_limit_storage_url(CACHE_URL)
 
 # Requests per minute one API token may make (API and FHIR together).
 API_TOKEN_RATE_PER_MINUTE = env_int("API_TOKEN_RATE_PER_MINUTE", 600)
@@ -407,7 +398,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 # ---------------------------------------------------------------------------
 # Celery
 # ---------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://"
+CELERY_BROKER_URL = (
+    os.environ.get("CELERY_BROKER_URL", "").strip() or sentinel_broker_url() or "filesystem://"
+)
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
@@ -418,13 +411,16 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
-elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
+elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "sentinel://")):
     raise ImproperlyConfigured(
         "CELERY_BROKER_URL is malformed: expected redis://HOST:PORT/DB (or leave it unset "
         "for the embedded filesystem broker)"
     )
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        **sentinel_transport_options(CELERY_BROKER_URL),
+    }
 
 # One queue name per deployment; tests give each worker its own so stale messages from
 # another run are never picked up.

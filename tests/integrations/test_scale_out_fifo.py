@@ -59,6 +59,9 @@ DROP TABLE IF EXISTS scale_effect;
 
 @pytest.fixture
 def effects_log():
+    missing = multiprocess_stack_missing()
+    if missing:
+        pytest.skip(missing)
     with connection.cursor() as cursor:
         cursor.execute(EFFECTS_DROP)
         cursor.execute(EFFECTS_DDL)
@@ -108,9 +111,6 @@ def _send(port: int, patients: list[int], errors: list[str]) -> None:
 def test_each_patients_messages_apply_in_order_across_two_listeners_and_four_workers(
     pms, effects_log
 ):
-    missing = multiprocess_stack_missing()
-    if missing:
-        pytest.skip(missing)
     total = PATIENTS * len(NAMES)
     with celery_workers(4) as fleet, mllp_listeners(2, queue=fleet.queue) as listeners:
         errors: list[str] = []
