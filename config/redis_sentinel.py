@@ -26,7 +26,7 @@ def sentinel_hosts(text: str) -> list[tuple[str, int]]:
 
 class SentinelCachePool(SentinelConnectionPool):
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> SentinelCachePool:  # type: ignore[override]
+    def from_url(cls, url: str, **options: Any) -> SentinelCachePool:
         parts = urlsplit(url)
         if parts.scheme != "redis+sentinel":
             raise ValueError("expected redis+sentinel://HOST:PORT,HOST:PORT/MASTER/DB")

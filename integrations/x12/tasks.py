@@ -86,7 +86,7 @@ def eligibility_batch_chunk_task(
     """
     wait = eligibility_chunk_wait(payer_id=payer_id, cost=len(check_ids))
     if wait:
-        eligibility_batch_chunk_task.apply_async(args=[run_id, payer_id, check_ids], countdown=wait)
+        eligibility_batch_chunk_task.apply_async((run_id, payer_id, check_ids), countdown=wait)
         return {"sent": 0, "requeued": 1}
     result = eligibility_checks_send(check_ids=check_ids)
     eligibility_batch_tally(run_id=run_id)
