@@ -148,6 +148,15 @@ class EligibilityCheck(models.Model):
     message = models.ForeignKey(
         "integrations.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The nightly run that asked, if any: its counters are recounted from its checks, so
+    # a chunk sent by any worker, or twice, is counted once.
+    batch_run = models.ForeignKey(
+        "billing.EligibilityBatchRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="checks",
+    )
 
     class Meta:
         ordering = ["-requested_at"]

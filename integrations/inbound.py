@@ -116,9 +116,11 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
     """Apply the due messages of many patient keys in ONE transaction.
 
     One commit for the lot is what makes a worker fast: a commit waits for the disk.
-    FIFO per key still holds: rows are locked in arrival order (the same order in every
-    worker, so two workers cannot deadlock), and a key whose message fails transiently,
-    or whose head is waiting for its retry, gets nothing more applied in this batch.
+    FIFO per key still holds: rows are locked in arrival order, by id (the same order in
+    every worker, so two workers cannot deadlock, and a worker that finds a key's head
+    locked waits for it and then skips it once it is processed), and a key whose message
+    fails transiently, or whose head is waiting for its retry, gets nothing more applied
+    in this batch.
     The batch is applied in waves (``_in_waves``): each key's first message, then each
     key's second, and so on, each wave grouped by kind, so a busy sender's interleaved
     ADT, S12, S14 and S15 make long runs. Runs of one kind are applied set-based (a few
@@ -139,14 +141,18 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
                 status__in=PENDING_INBOUND,
             )
             .exclude(protocol=Message.Protocol.X12)
-            .order_by("received_at", "id")[:limit]
+            # Arrival order is the order of ids, not of received_at: the id comes from the
+            # one database sequence, while received_at is the clock of whichever listener
+            # stored the row, and two listener machines' clocks disagree by more than the
+            # gap between a sender's ACK and its next message.
+            .order_by("id")[:limit]
         )
         deferral = Deferral(rows)
         touched: list[Message] = []
         _apply_rows(_in_waves(rows), now, touched, deferral)
         if deferral.rows:
             # Once, in arrival order, with everything else applied; refused now is final.
-            later = sorted(deferral.rows, key=lambda m: (m.received_at, m.pk))
+            later = sorted(deferral.rows, key=lambda m: m.pk)
             _apply_rows(later, now, touched, None)
         _record_all(touched)
     return len(touched)

@@ -17,6 +17,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.crypto.keys import ERR_NO_KEYS, new_key, parse_data_keys, parse_index_key
+from config.settings.redis_urls import (
+    cache_url,
+    caches,
+    rate_limit_storage_url,
+    sentinel_broker_url,
+    sentinel_transport_options,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("HUB_VAR_DIR", BASE_DIR / "var"))
@@ -44,8 +51,8 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
 
 
-def database_from_env() -> dict[str, object]:
-    url = os.environ.get("DATABASE_URL", "").strip()
+def database_from_env(name: str = "DATABASE_URL") -> dict[str, object]:
+    url = os.environ.get(name, "").strip()
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -63,15 +70,15 @@ def database_from_env() -> dict[str, object]:
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
         raise ImproperlyConfigured(
-            "DATABASE_URL is malformed: expected postgresql://USER:PASSWORD@HOST:PORT/NAME "
+            f"{name} is malformed: expected postgresql://USER:PASSWORD@HOST:PORT/NAME "
             f"or sqlite:///PATH (scheme seen: {scheme or 'none'!r})"
         )
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
     except ValueError as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+        raise ImproperlyConfigured(f"{name} is malformed: {exc}") from None
     if config["ENGINE"].endswith("postgresql") and not config.get("NAME"):
-        raise ImproperlyConfigured("DATABASE_URL is malformed: it names no database")
+        raise ImproperlyConfigured(f"{name} is malformed: it names no database")
     return dict(config)
 
 
@@ -217,6 +224,14 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_env()}
+# A streaming replica of the same database for heavy reads (config.db_router). Tests
+# that run with it set read the primary under the replica's name (MIRROR).
+if os.environ.get("DATABASE_REPLICA_URL", "").strip():
+    DATABASES["replica"] = {
+        **database_from_env("DATABASE_REPLICA_URL"),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------------------
@@ -293,16 +308,11 @@ OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Care Hub")
 # Shared cache (sign-in throttles, token rate limits). Redis in production; the embedded
 # default keeps it in the process, which suffices for one web process.
 # ---------------------------------------------------------------------------
-CACHE_URL = os.environ.get("CACHE_URL", "").strip()
-if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
-    raise ImproperlyConfigured("CACHE_URL is malformed: expected redis://HOST:PORT/DB")
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-        if CACHE_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hub"}
-    )
-}
+CACHE_URL = cache_url()
+CACHES = caches(CACHE_URL)
+# Rate limits every process must share (a payer's inquiries per minute): Redis in
+# production (config.rate_limits), the process's memory on the embedded default.
+RATE_LIMIT_STORAGE_URL = rate_limit_storage_url(CACHE_URL)
 
 # Requests per minute one API token may make (API and FHIR together).
 API_TOKEN_RATE_PER_MINUTE = env_int("API_TOKEN_RATE_PER_MINUTE", 600)
@@ -388,7 +398,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 # ---------------------------------------------------------------------------
 # Celery
 # ---------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "filesystem://"
+CELERY_BROKER_URL = (
+    os.environ.get("CELERY_BROKER_URL", "").strip() or sentinel_broker_url() or "filesystem://"
+)
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
@@ -399,7 +411,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
-elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
+elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "sentinel://")):
     raise ImproperlyConfigured(
         "CELERY_BROKER_URL is malformed: expected redis://HOST:PORT/DB (or leave it unset "
         "for the embedded filesystem broker)"
@@ -411,7 +423,8 @@ else:
     # wait in the database (``next_attempt_at``, swept by beat), and the one Celery
     # autoretry (eligibility sends) backs off at most ``retry_backoff_max`` (600 s).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        **sentinel_transport_options(CELERY_BROKER_URL),
     }
 
 # One queue name per deployment; tests give each worker its own so stale messages from
@@ -471,6 +484,9 @@ LOGGING = {
 ELIGIBILITY_STALE_DAYS = env_int("ELIGIBILITY_STALE_DAYS", 7)
 # The nightly batch checks every appointment in the next N days.
 ELIGIBILITY_BATCH_DAYS = env_int("ELIGIBILITY_BATCH_DAYS", 7)
+# Payers state their limit per minute (Payer.max_requests_per_minute); this is that
+# minute, in seconds (tests shrink it to see several windows in a few seconds).
+ELIGIBILITY_RATE_WINDOW_SECONDS = env_int("ELIGIBILITY_RATE_WINDOW_SECONDS", 60)
 # Lines above this amount (USD) need an EHR documentation reference (scrubber).
 BILLING_DOCUMENTATION_THRESHOLD = env_int("BILLING_DOCUMENTATION_THRESHOLD", 500)
 # How many days after the visit the EHR may sign the note before the dates "mismatch".

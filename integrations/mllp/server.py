@@ -71,9 +71,11 @@ class MLLPListener:
         *,
         ssl_context: ssl.SSLContext | None = None,
         dispatch: Callable[[list[str]], None] | None = dispatch_to_workers,
+        reuse_port: bool = False,
     ) -> None:
         self.host = host
         self.port = port
+        self.reuse_port = reuse_port
         self.ssl_context = ssl_context
         self.dispatch = dispatch
         self.stats = ListenerStats()
@@ -219,7 +221,14 @@ class MLLPListener:
         self._queue = asyncio.Queue()
         self._batcher = asyncio.create_task(self._run_batcher())
         self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, ssl=self.ssl_context, limit=MAX_FRAME_BYTES
+            self._handle,
+            self.host,
+            self.port,
+            ssl=self.ssl_context,
+            limit=MAX_FRAME_BYTES,
+            # Several listener processes on one address: the kernel spreads connections
+            # over them. Each stores and ACKs on its own; ordering is the ledger's.
+            reuse_port=self.reuse_port or None,
         )
         sockname = self._server.sockets[0].getsockname()
         self.port = sockname[1]

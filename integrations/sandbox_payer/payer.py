@@ -14,7 +14,9 @@ or claim always gets the same answer.
   pickup) that pays, partially pays or denies lines with CARC/RARC codes.
 
 Its control numbers come from a counter file in its own directory: it is another
-organisation's system and shares nothing with the hub's database.
+organisation's system and shares nothing with the hub's database. It keeps a log of the
+inquiries it was sent (``inquiries.log``: arrival time and number of subscribers per
+270), as a payer counting against its rate limit would.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -95,6 +98,15 @@ class SandboxPayer:
         self.payer_code = payer_code
         self.pending = self.root / "payer_pending"
 
+    def _log_inquiries(self, count: int) -> None:
+        # One short O_APPEND write per 270: lines from several processes never interleave.
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "inquiries.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, f"{time.time():.6f} {count}\n".encode())
+        finally:
+            os.close(fd)
+
     # -- envelopes ---------------------------------------------------------
     def _next_control(self) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -136,6 +148,7 @@ class SandboxPayer:
 
     def _answer_270(self, raw: str, receiver: str) -> tuple[str, str]:
         inquiries = parse_270(raw)
+        self._log_inquiries(len(inquiries))
         answers = [(inq, member_profile(inq.member_id, inq.service_date)) for inq in inquiries]
         if self.payer_code.endswith("DOWN"):
             answers = [(inq, {"payer_error": "42"}) for inq in inquiries]

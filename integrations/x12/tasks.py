@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from billing.eligibility_batch import (
+    eligibility_batch_plan,
+    eligibility_batch_tally,
+    eligibility_chunk_wait,
+)
 from integrations.models import Connector
 
 from .clearinghouse import clearinghouse_collect, x12_message_replay, x12_replays_due
-from .inquiry import eligibility_batch_send, eligibility_checks_send
+from .inquiry import eligibility_checks_send
 from .submission import claims_submit
 from .transport import TransportError
 
@@ -28,14 +33,14 @@ def eligibility_check_send_task(check_id: int) -> dict[str, int]:
     return {"sent": result.sent, "answered": result.answered, "failed": result.failed}
 
 
-@shared_task(
-    acks_late=True,
-    time_limit=6 * 3600,
-    soft_time_limit=6 * 3600 - 60,
-)
+@shared_task(acks_late=True)
 def eligibility_batch_task(days: int | None = None) -> dict[str, int]:
-    run = eligibility_batch_send(days=days)
-    return {"run": run.pk, "checked": run.checked, "errors": run.errors}
+    """Plan the nightly run and queue one task per payer chunk; the chunks pace
+    themselves on the payers' shared budgets, so any number of workers share the work."""
+    run, chunks = eligibility_batch_plan(days=days)
+    for chunk in chunks:
+        eligibility_batch_chunk_task.delay(run.pk, chunk.payer_id, chunk.check_ids)
+    return {"run": run.pk, "chunks": len(chunks)}
 
 
 @shared_task(acks_late=True)
@@ -64,3 +69,27 @@ def clearinghouse_collect_task() -> int:
 @shared_task(acks_late=True)
 def claims_submit_task() -> int:
     return sum(b.claims for b in claims_submit().written)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(TransportError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def eligibility_batch_chunk_task(
+    run_id: int, payer_id: int, check_ids: list[int]
+) -> dict[str, int]:
+    """Send one payer chunk of a nightly run when the payer's shared budget allows.
+
+    Over budget, the chunk goes back on the queue to run when the window has room, and
+    the worker moves on to other work. Sending twice sends nothing more (the checks are
+    claimed); a redelivery may spend budget it does not use, never more than the limit.
+    """
+    wait = eligibility_chunk_wait(payer_id=payer_id, cost=len(check_ids))
+    if wait:
+        eligibility_batch_chunk_task.apply_async((run_id, payer_id, check_ids), countdown=wait)
+        return {"sent": 0, "requeued": 1}
+    result = eligibility_checks_send(check_ids=check_ids)
+    eligibility_batch_tally(run_id=run_id)
+    return {"sent": result.sent, "requeued": 0}

@@ -22,6 +22,11 @@ class Command(BaseCommand):
             "--cafile", default="", help="require client certificates signed by this CA"
         )
         parser.add_argument(
+            "--reuse-port",
+            action="store_true",
+            help="share the port with other listener processes (SO_REUSEPORT)",
+        )
+        parser.add_argument(
             "--no-dispatch",
             action="store_true",
             help="store and ACK only; leave processing to the periodic sweeper",
@@ -35,7 +40,9 @@ class Command(BaseCommand):
             if opts["certfile"]
             else None
         )
-        listener = MLLPListener(opts["host"], opts["port"], ssl_context=context)
+        listener = MLLPListener(
+            opts["host"], opts["port"], ssl_context=context, reuse_port=opts["reuse_port"]
+        )
         if opts["no_dispatch"]:
             listener.dispatch = None
         asyncio.run(self._serve(listener))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connections, router
 from django.db.models import (
     DateTimeField,
     DurationField,
@@ -88,6 +88,7 @@ def fcr_groups(eligible: QuerySet[Call], f: KpiFilters) -> list[tuple[int, int, 
     )
     join = f"FROM ({judged_sql}) j INNER JOIN ({following_sql}) n ON n.id = j.id"
     sql = f"{judge}{join} GROUP BY 1, 2"
-    with connection.cursor() as cursor:
+    # Raw SQL bypasses the router: ask it where the ORM would have read.
+    with connections[router.db_for_read(Call)].cursor() as cursor:
         cursor.execute(sql, [*judged_params, *following_params])
         return [(int(a), int(b), int(c)) for a, b, c in cursor.fetchall()]
