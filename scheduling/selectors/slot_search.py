@@ -39,8 +39,9 @@ from ..rules.base import (
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
 from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge
+from ..rules.snapshot import NetworkSnapshot, network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
-from .absences import with_absences
+from .absences import apply_absences
 from .agents import home_region_id
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 from .slot_results import (
@@ -134,14 +135,19 @@ def slot_search(
         region_id = home_region_id(user)
         scoped_home = region_id is not None
 
-    snapshot = loading.network_snapshot(on=date_from)
+    # The patient's facts, the plan's network, the window's absences and the network's
+    # version in one round trip; the slot read is the only other one.
+    rows = loading.search_rows(
+        patient, today=today, network_on=date_from, days=(date_from, date_to)
+    )
+    snapshot = network_snapshot(on=date_from, stamp=rows.stamp)
     # A chosen location is the more specific choice: one outside the chosen region widens
     # the scope to it instead of matching nothing, and the result says so.
     widened_from_region = None
     chosen = snapshot.locations.get(location_id) if location_id is not None else None
     if chosen is not None and region_id is not None and chosen.region_id != region_id:
         widened_from_region, region_id, scoped_home = region_id, None, False
-    patient_facts = loading.patient_facts(patient, today=today, configs=snapshot.configs)
+    patient_facts = loading.patient_facts(patient, today=today, configs=snapshot.configs, rows=rows)
     moving = _pk(rescheduling)
     if moving is not None:
         patient_facts = dataclasses.replace(
@@ -196,10 +202,8 @@ def slot_search(
         )
     plan_id = ctx.patient.plan_id
     all_locations, all_providers = snapshot.locations, snapshot.providers
-    if plan_id is not None:
-        all_locations, all_providers = snapshot.for_network(
-            *loading.network_for_plan(plan_id, date_from)
-        )
+    if plan_id is not None and rows.network is not None:
+        all_locations, all_providers = snapshot.for_network(*rows.network)
     locations = {
         pk: loc
         for pk, loc in all_locations.items()
@@ -256,13 +260,8 @@ def slot_search(
         if loc_id in location_verdicts
     ]
 
-    locations, providers = with_absences(
-        locations=locations,
-        providers=providers,
-        location_ids=[loc_id for _, loc_id in pairs],
-        provider_ids=[prov_id for prov_id, _ in pairs],
-        first_day=date_from,
-        last_day=date_to,
+    locations, providers = apply_absences(
+        locations=locations, providers=providers, closed=rows.closures, off=rows.time_off
     )
     read = dataclasses.replace(
         read,
@@ -305,9 +304,7 @@ def slot_search(
     )
 
 
-def _incapable_providers(
-    snapshot: loading.NetworkSnapshot, ctx: RuleContext
-) -> dict[int, Excluded]:
+def _incapable_providers(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int, Excluded]:
     """Providers the capability gate rules out for this visit type, listed as excluded.
 
     The gate looks at the visit type and the provider only, never the patient, so the
