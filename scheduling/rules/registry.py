@@ -6,13 +6,14 @@ about fit (skill, equipment, network, age, new patients, hours, availability).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .absence import SlotAbsenceRule
 from .age import ProviderAgeRule
 from .availability import SlotFreeRule
-from .base import Candidate, Kind, Rule, RuleContext, Scope
+from .base import Candidate, Kind, Rule, RuleConfig, RuleContext, Scope
 from .capability import ProviderCapabilityRule
 from .continuity import ContinuityRule
 from .distance import DistanceRule, MaxDistanceRule
@@ -83,30 +84,52 @@ class Judgement:
         return Judgement(self.exclusions + other.exclusions, self.parts + other.parts)
 
 
+# (rule key, evaluate, config, gate) of each enabled rule, by scope and kinds, for one
+# configs mapping: a search judges thousands of candidates against the same settings.
+Plan = tuple[tuple[str, Any, RuleConfig, bool], ...]
+_plans: dict[int, tuple[Mapping[str, RuleConfig], dict[Any, Plan]]] = {}
+
+
+def _plan(ctx: RuleContext, scope: Scope, kinds: frozenset[Kind]) -> Plan:
+    configs = ctx.configs
+    entry = _plans.get(id(configs))
+    # The mapping itself is kept in the entry, so its id cannot be reused while cached.
+    if entry is None or entry[0] is not configs:
+        if len(_plans) > 32:
+            _plans.clear()
+        entry = _plans[id(configs)] = (configs, {})
+    plan = entry[1].get((scope, kinds))
+    if plan is None:
+        plan = entry[1][(scope, kinds)] = tuple(
+            (rule.key, rule.evaluate, config, rule.gate)
+            for rule in _BY_SCOPE[scope]
+            if rule.kind in kinds and (config := ctx.config(rule)).enabled
+        )
+    return plan
+
+
+BOTH_KINDS = frozenset({Kind.HARD, Kind.SOFT})
+
+
 def judge(
     ctx: RuleContext,
     cand: Candidate,
     scope: Scope,
     *,
-    kinds: Iterable[Kind] = (Kind.HARD, Kind.SOFT),
+    kinds: Iterable[Kind] = BOTH_KINDS,
 ) -> Judgement:
     """Run every enabled rule of one scope (and kind) against a candidate."""
-    wanted = set(kinds)
     exclusions: list[Exclusion] = []
     parts: list[ScorePart] = []
-    for rule in _BY_SCOPE[scope]:
-        if rule.kind not in wanted:
-            continue
-        config = ctx.config(rule)
-        if not config.enabled:
-            continue
-        verdict = rule.evaluate(ctx, cand, config)
+    wanted = kinds if isinstance(kinds, frozenset) else frozenset(kinds)
+    for key, evaluate, config, gate in _plan(ctx, scope, wanted):
+        verdict = evaluate(ctx, cand, config)
         if verdict.excluded:
-            exclusions.append(Exclusion(rule.key, verdict.reason))
-            if rule.gate:
+            exclusions.append(Exclusion(key, verdict.reason))
+            if gate:
                 return Judgement((exclusions[-1],), ())
         elif verdict.points:
-            parts.append(ScorePart(rule.key, verdict.points, verdict.note))
+            parts.append(ScorePart(key, verdict.points, verdict.note))
     return Judgement(tuple(exclusions), tuple(parts))
 
 

@@ -5,7 +5,6 @@ every other location and provider is excluded.
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -29,6 +28,7 @@ from ..rules import loading
 from ..rules.availability import SlotFreeRule
 from ..rules.base import (
     Candidate,
+    Kind,
     LocationFacts,
     Preferences,
     ProviderFacts,
@@ -59,6 +59,7 @@ NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
 NEEDS_OVERRIDE = "needs an override reason"
 OVERRIDE_PERMISSION = OVERRIDE_NETWORK
+HARD, SOFT = frozenset({Kind.HARD}), frozenset({Kind.SOFT})
 
 
 def _pk(value: Any) -> int | None:
@@ -378,11 +379,15 @@ def _options(
         by_pair[(row[1], row[2])].append(row)
     zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
     duration_us = _micros(EPOCH + duration)
-    # Rank light tuples first; only the best become SlotOption objects.
-    # (-score, start, provider, slot, location, end, base, slot verdict, holder)
-    Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
-    bookable: list[Ranked] = []
-    held: list[Ranked] = []
+    # Every start is scored first (the soft rules), then the hard rules judge starts in
+    # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
+    # only add points, so a start's rank never depends on the hard rules, and the starts
+    # below the last one shown could not be shown whatever the hard rules said.
+    # (-score, start, provider, slot, location, end, base, soft verdict, candidate, holders)
+    Scored = tuple[
+        float, datetime, int, int, int, datetime, Judgement, Judgement, Candidate, set[int]
+    ]
+    scored: list[Scored] = []
     for (prov_id, loc_id), run in by_pair.items():
         run.sort(key=lambda r: r[3])
         loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
@@ -405,35 +410,49 @@ def _options(
             if not in_time_of_day(local_start.hour, time_of_day):
                 continue
             holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
-            held_by_other = bool(holders - {agent_id})
             cand = Candidate(
                 location=loc,
                 provider=prov,
-                slot=SlotFacts(id=slot_id, start=start, end=end, held_by_other=held_by_other),
+                slot=SlotFacts(
+                    id=slot_id, start=start, end=end, held_by_other=bool(holders - {agent_id})
+                ),
             )
-            verdict = judge(ctx, cand, Scope.SLOT)
-            if verdict.excluded and not (held_by_other and _only_held(verdict)):
-                continue
-            entry = (
-                -(base_score + verdict.score),
-                start,
-                prov_id,
-                slot_id,
-                loc_id,
-                end,
-                base,
-                verdict,
-                HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else "",
+            soft = judge(ctx, cand, Scope.SLOT, kinds=SOFT)
+            scored.append(
+                (
+                    -(base_score + soft.score),
+                    start,
+                    prov_id,
+                    slot_id,
+                    loc_id,
+                    end,
+                    base,
+                    soft,
+                    cand,
+                    holders,
+                )
             )
-            (held if held_by_other else bookable).append(entry)
-    best = heapq.nsmallest(limit, bookable, key=lambda r: r[:3])
+    scored.sort(key=lambda r: r[:3])
     # Held starts appear where they would rank, never instead of a bookable one.
-    cutoff = best[-1][:3] if len(best) == limit else None
-    shown_held = [
-        r
-        for r in heapq.nsmallest(limit, held, key=lambda r: r[:3])
-        if cutoff is None or r[:3] <= cutoff
-    ]
+    # (-score, start, provider, slot, location, end, base, verdict, holder)
+    Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
+    best: list[Ranked] = []
+    shown_held: list[Ranked] = []
+    for neg, start, prov_id, slot_id, loc_id, end, base, soft, cand, holders in scored:
+        hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
+        assert cand.slot is not None
+        held_by_other = cand.slot.held_by_other
+        if hard.excluded and not (held_by_other and _only_held(hard)):
+            continue
+        verdict = Judgement(hard.exclusions, soft.parts)
+        holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
+        entry = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
+        if not held_by_other:
+            best.append(entry)
+            if len(best) == limit:
+                break
+        elif len(shown_held) < limit:
+            shown_held.append(entry)
     options = []
     for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict, holder in sorted(
         best + shown_held, key=lambda r: r[:3]
