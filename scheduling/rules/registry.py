@@ -84,9 +84,9 @@ class Judgement:
         return Judgement(self.exclusions + other.exclusions, self.parts + other.parts)
 
 
-# (rule key, evaluate, config, gate) of each enabled rule, by scope and kinds, for one
-# configs mapping: a search judges thousands of candidates against the same settings.
-Plan = tuple[tuple[str, Any, RuleConfig, bool], ...]
+# (rule, config) of each enabled rule, by scope and kinds, for one configs mapping: a
+# search judges thousands of candidates against the same settings.
+Plan = tuple[tuple[Rule, RuleConfig], ...]
 _plans: dict[int, tuple[Mapping[str, RuleConfig], dict[Any, Plan]]] = {}
 
 
@@ -101,7 +101,7 @@ def _plan(ctx: RuleContext, scope: Scope, kinds: frozenset[Kind]) -> Plan:
     plan = entry[1].get((scope, kinds))
     if plan is None:
         plan = entry[1][(scope, kinds)] = tuple(
-            (rule.key, rule.evaluate, config, rule.gate)
+            (rule, config)
             for rule in _BY_SCOPE[scope]
             if rule.kind in kinds and (config := ctx.config(rule)).enabled
         )
@@ -122,15 +122,27 @@ def judge(
     exclusions: list[Exclusion] = []
     parts: list[ScorePart] = []
     wanted = kinds if isinstance(kinds, frozenset) else frozenset(kinds)
-    for key, evaluate, config, gate in _plan(ctx, scope, wanted):
-        verdict = evaluate(ctx, cand, config)
+    for rule, config in _plan(ctx, scope, wanted):
+        verdict = rule.evaluate(ctx, cand, config)
         if verdict.excluded:
-            exclusions.append(Exclusion(key, verdict.reason))
-            if gate:
+            exclusions.append(Exclusion(rule.key, verdict.reason))
+            if rule.gate:
                 return Judgement((exclusions[-1],), ())
         elif verdict.points:
-            parts.append(ScorePart(key, verdict.points, verdict.note))
+            parts.append(ScorePart(rule.key, verdict.points, verdict.note))
     return Judgement(tuple(exclusions), tuple(parts))
+
+
+SOFT_KINDS = frozenset({Kind.SOFT})
+
+
+def soft_score(ctx: RuleContext, cand: Candidate, scope: Scope) -> float:
+    """``judge(ctx, cand, scope, kinds=[Kind.SOFT]).score``, without building the
+    verdicts: the same points summed in the same order."""
+    total = 0.0
+    for rule, config in _plan(ctx, scope, SOFT_KINDS):
+        total += rule.points(ctx, cand, config)
+    return round(total, 3)
 
 
 def judge_all(ctx: RuleContext, cand: Candidate) -> Judgement:

@@ -38,7 +38,7 @@ from ..rules.base import (
 )
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge
+from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge, soft_score
 from ..rules.snapshot import NetworkSnapshot, network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 from .absences import apply_absences
@@ -383,10 +383,8 @@ def _options(
     # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
     # only add points, so a start's rank never depends on the hard rules, and the starts
     # below the last one shown could not be shown whatever the hard rules said.
-    # (-score, start, provider, slot, location, end, base, soft verdict, candidate, holders)
-    Scored = tuple[
-        float, datetime, int, int, int, datetime, Judgement, Judgement, Candidate, set[int]
-    ]
+    # (-score, start, provider, slot, location, end, base, candidate, holders)
+    Scored = tuple[float, datetime, int, int, int, datetime, Judgement, Candidate, set[int]]
     scored: list[Scored] = []
     for (prov_id, loc_id), run in by_pair.items():
         run.sort(key=lambda r: r[3])
@@ -417,17 +415,15 @@ def _options(
                     id=slot_id, start=start, end=end, held_by_other=bool(holders - {agent_id})
                 ),
             )
-            soft = judge(ctx, cand, Scope.SLOT, kinds=SOFT)
             scored.append(
                 (
-                    -(base_score + soft.score),
+                    -(base_score + soft_score(ctx, cand, Scope.SLOT)),
                     start,
                     prov_id,
                     slot_id,
                     loc_id,
                     end,
                     base,
-                    soft,
                     cand,
                     holders,
                 )
@@ -438,13 +434,13 @@ def _options(
     Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
     best: list[Ranked] = []
     shown_held: list[Ranked] = []
-    for neg, start, prov_id, slot_id, loc_id, end, base, soft, cand, holders in scored:
+    for neg, start, prov_id, slot_id, loc_id, end, base, cand, holders in scored:
         hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
         assert cand.slot is not None
         held_by_other = cand.slot.held_by_other
         if hard.excluded and not (held_by_other and _only_held(hard)):
             continue
-        verdict = Judgement(hard.exclusions, soft.parts)
+        verdict = Judgement(hard.exclusions, judge(ctx, cand, Scope.SLOT, kinds=SOFT).parts)
         holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
         entry = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
         if not held_by_other:
