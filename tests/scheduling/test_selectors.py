@@ -173,6 +173,14 @@ def test_a_slot_inside_time_off_or_a_closure_is_never_offered(network):
     )
 
     assert [o.slot_id for o in result.options] == [slots["denver"][2].pk]
+    # The best-ranked starts are the excluded ones: a page of one still finds the next.
+    first = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        home_region_only=False,
+        limit=1,
+    )
+    assert [o.slot_id for o in first.options] == [slots["denver"][2].pk]
 
 
 def test_rule_settings_are_seeded_once_and_admin_edits_apply(network):
