@@ -152,7 +152,7 @@ def _rows_postgres(
     queries themselves. Plan names follow Plan.__str__ ("<payer> <plan>"); times come
     back as integer microseconds since the epoch."""
     window = _absence_window(*days) if days else (None, None)
-    params = {
+    params: dict[str, Any] = {
         "p": patient.pk,
         "d": today,
         "since": datetime.combine(today - timedelta(days=1), time.min, tzinfo=UTC),
