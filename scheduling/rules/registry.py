@@ -6,7 +6,7 @@ about fit (skill, equipment, network, age, new patients, hours, availability).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,10 +139,20 @@ SOFT_KINDS = frozenset({Kind.SOFT})
 def soft_score(ctx: RuleContext, cand: Candidate, scope: Scope) -> float:
     """``judge(ctx, cand, scope, kinds=[Kind.SOFT]).score``, without building the
     verdicts: the same points summed in the same order."""
-    total = 0.0
-    for rule, config in _plan(ctx, scope, SOFT_KINDS):
-        total += rule.points(ctx, cand, config)
-    return round(total, 3)
+    return soft_scorer(ctx, scope)(cand)
+
+
+def soft_scorer(ctx: RuleContext, scope: Scope) -> Callable[[Candidate], float]:
+    """``soft_score`` for many candidates of one context, the rules resolved once."""
+    plan = _plan(ctx, scope, SOFT_KINDS)
+
+    def scorer(cand: Candidate) -> float:
+        total = 0.0
+        for rule, config in plan:
+            total += rule.points(ctx, cand, config)
+        return round(total, 3)
+
+    return scorer
 
 
 def judge_all(ctx: RuleContext, cand: Candidate) -> Judgement:

@@ -38,7 +38,7 @@ from ..rules.base import (
 )
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge, soft_score
+from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge, soft_scorer
 from ..rules.snapshot import NetworkSnapshot, network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 from .absences import apply_absences
@@ -261,8 +261,13 @@ def slot_search(
         if loc_id in location_verdicts
     ]
 
+    # The network's absences in the window were read; only the searched pairs' matter.
+    pair_locations, pair_providers = {loc for _, loc in pairs}, {prov for prov, _ in pairs}
     locations, providers = apply_absences(
-        locations=locations, providers=providers, closed=rows.closures, off=rows.time_off
+        locations=locations,
+        providers=providers,
+        closed={k: v for k, v in rows.closures.items() if k in pair_locations},
+        off={k: v for k, v in rows.time_off.items() if k in pair_providers},
     )
     read = dataclasses.replace(
         read,
@@ -386,6 +391,7 @@ def _options(
     # (-score, start, provider, slot, location, end, base, candidate, holders)
     Scored = tuple[float, datetime, int, int, int, datetime, Judgement, Candidate, set[int]]
     scored: list[Scored] = []
+    score_start = soft_scorer(ctx, Scope.SLOT)
     for (prov_id, loc_id), run in by_pair.items():
         run.sort(key=lambda r: r[3])
         loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
@@ -417,7 +423,7 @@ def _options(
             )
             scored.append(
                 (
-                    -(base_score + soft_score(ctx, cand, Scope.SLOT)),
+                    -(base_score + score_start(cand)),
                     start,
                     prov_id,
                     slot_id,
