@@ -276,6 +276,13 @@ class Rule:
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         raise NotImplementedError
 
+    def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
+        """The points ``evaluate`` gives (0 when it excludes), for ranking many candidates
+        before any is shown. A soft rule judged per slot overrides it with the same
+        arithmetic minus the note, which only a shown option needs."""
+        verdict = self.evaluate(ctx, cand, config)
+        return 0.0 if verdict.excluded else verdict.points
+
 
 def human_list(items: list[str]) -> str:
     """ "a", "a and b", "a, b and c"."""

@@ -1,4 +1,5 @@
-"""Turns database rows into the frozen facts rules read. The only module here that queries.
+"""Turns database rows into the frozen facts rules read. The only modules here that query
+are this one, ``config_loading`` and ``snapshot``.
 
 Each loader does a fixed number of queries whatever the network size, so a search over
 every location costs the same handful of round trips as one over a single site.
@@ -7,10 +8,9 @@ every location costs the same handful of round trips as one over a single site.
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -23,89 +23,27 @@ from scheduling.geo import zip_point
 from scheduling.models import (
     Appointment,
     AppointmentType,
-    Capability,
     Equipment,
     Location,
+    LocationClosure,
     LocationHours,
     Provider,
     Room,
-    RuleSetting,
+    TimeOff,
 )
 
 from .base import (
     LocationFacts,
-    Names,
     PatientFacts,
     PatientVisit,
     Preferences,
     ProviderFacts,
-    Rule,
     RuleConfig,
     RuleContext,
-    TypeFacts,
 )
-from .registry import RULES, RULES_BY_KEY
+from .config_loading import load_configs, load_names, type_facts, usable_params
 
-logger = logging.getLogger(__name__)
-
-
-def load_configs() -> dict[str, RuleConfig]:
-    """Defaults from the registry, overridden by whatever admins saved in RuleSetting."""
-    configs = {rule.key: rule.default_config() for rule in RULES}
-    for row in RuleSetting.objects.all():
-        rule = RULES_BY_KEY.get(row.key)
-        if rule is None:
-            continue
-        params = usable_params(rule, row.params)
-        configs[row.key] = RuleConfig(enabled=row.enabled, weight=row.weight, params=params)
-    return configs
-
-
-def usable_params(rule: Rule, raw: Any) -> dict[str, Any]:
-    """The rule's defaults overridden by each stored param that is valid.
-
-    The admin form refuses bad params, but a row written by SQL or a fixture skips it: an
-    unusable value falls back to that param's default with a warning (rule key and param
-    name only; params never hold patient data), so one bad row never breaks a search.
-    """
-    params = dict(rule.default_params)
-    if not isinstance(raw, dict):
-        if raw not in (None, ""):
-            logger.warning("RuleSetting %s: params is not an object; using defaults", rule.key)
-        return params
-    specs = {spec.name: spec for spec in rule.param_specs}
-    for name, value in raw.items():
-        spec = specs.get(name)
-        if spec is None:
-            logger.warning("RuleSetting %s: unknown param %r ignored", rule.key, str(name)[:40])
-            continue
-        try:
-            params[name] = spec.coerce(value)
-        except ValueError:
-            logger.warning(
-                "RuleSetting %s: invalid value for param %s; using the default", rule.key, name
-            )
-    return params
-
-
-def load_names() -> Names:
-    return Names(
-        equipment=dict(Equipment.objects.values_list("code", "name")),
-        capabilities=dict(Capability.objects.values_list("code", "name")),
-    )
-
-
-def type_facts(appointment_type: AppointmentType) -> TypeFacts:
-    return TypeFacts(
-        id=appointment_type.pk,
-        name=appointment_type.name,
-        duration_minutes=appointment_type.duration_minutes,
-        capabilities=frozenset(
-            appointment_type.required_capabilities.values_list("code", flat=True)
-        ),
-        equipment=frozenset(appointment_type.required_equipment.values_list("code", flat=True)),
-        patient_status=appointment_type.patient_status,
-    )
+__all__ = ["load_configs", "load_names", "type_facts", "usable_params"]
 
 
 def primary_coverage(patient: Patient, on: date) -> Coverage | None:
@@ -119,80 +57,239 @@ def primary_coverage(patient: Patient, on: date) -> Coverage | None:
     return rows.first()
 
 
-PatientRows = tuple[tuple[int, str] | None, list[tuple[int, str, datetime]], frozenset[str]]
+@dataclass(frozen=True)
+class PatientRows:
+    """What a search (or a booking) reads about the patient, plus, for a search, the
+    network version, the plan's network and the absences inside the search's dates."""
+
+    coverage: tuple[int, str] | None  # primary plan id and name on the day
+    visits: list[tuple[int, str, datetime]]  # provider, status, start; most recent first
+    needs: frozenset[str]  # equipment codes the active clinical facts require
+    has_mrn: bool  # a chart in a location's own system
+    active: tuple[PatientVisit, ...]  # booked or arrived, not yet over
+    stamp: tuple[Any, ...] | None = None  # the network's version (PostgreSQL only)
+    # (location ids, provider ids) in network for the plan; None when not asked.
+    network: tuple[frozenset[int], frozenset[int]] | None = None
+    closures: dict[int, frozenset[date]] = field(default_factory=dict)
+    time_off: dict[int, tuple[tuple[datetime, datetime], ...]] = field(default_factory=dict)
 
 
-def _patient_rows_portable(patient: Patient, today: date) -> PatientRows:
+def _absence_window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    # A day's slots span up to a day either side of UTC midnight in the location's zone.
+    return (
+        datetime.combine(first_day - timedelta(days=1), time.min, tzinfo=UTC),
+        datetime.combine(last_day + timedelta(days=2), time.min, tzinfo=UTC),
+    )
+
+
+def absence_rows(
+    first_day: date,
+    last_day: date,
+    *,
+    location_ids: Iterable[int] | None = None,
+    provider_ids: Iterable[int] | None = None,
+) -> tuple[dict[int, frozenset[date]], dict[int, tuple[tuple[datetime, datetime], ...]]]:
+    """Closure days between two local dates and time off around them, by location and
+    by provider (all of the network's when no ids are given)."""
+    closures = LocationClosure.objects.filter(date__range=(first_day, last_day))
+    window_start, window_end = _absence_window(first_day, last_day)
+    time_off = TimeOff.objects.filter(ends_at__gt=window_start, starts_at__lt=window_end)
+    if location_ids is not None:
+        closures = closures.filter(location_id__in=list(location_ids))
+    if provider_ids is not None:
+        time_off = time_off.filter(provider_id__in=list(provider_ids))
+    closed: dict[int, set[date]] = defaultdict(set)
+    for loc_id, day in closures.values_list("location_id", "date"):
+        closed[loc_id].add(day)
+    off: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for prov_id, starts_at, ends_at in time_off.values_list("provider_id", "starts_at", "ends_at"):
+        off[prov_id].append((starts_at, ends_at))
+    return (
+        {pk: frozenset(days) for pk, days in closed.items()},
+        {pk: tuple(sorted(spans)) for pk, spans in off.items()},
+    )
+
+
+def _rows_portable(
+    patient: Patient, today: date, network_on: date | None, days: tuple[date, date] | None
+) -> PatientRows:
     coverage = primary_coverage(patient, today)
-    visits = list(
-        Appointment.objects.filter(
-            patient=patient,
-            status__in=[*Appointment.ACTIVE_STATUSES, Appointment.Status.COMPLETED],
-        )
-        .order_by("-start")
-        .values_list("provider_id", "status", "start")
+    plan_id = coverage.plan_id if coverage else None
+    closures, time_off = absence_rows(*days) if days else ({}, {})
+    return PatientRows(
+        coverage=(coverage.plan_id, str(coverage.plan)) if coverage else None,
+        visits=list(
+            Appointment.objects.filter(
+                patient=patient,
+                status__in=[*Appointment.ACTIVE_STATUSES, Appointment.Status.COMPLETED],
+            )
+            .order_by("-start")
+            .values_list("provider_id", "status", "start")
+        ),
+        needs=frozenset(
+            ClinicalFact.objects.filter(
+                patient=patient, active=True, requires_equipment__isnull=False
+            ).values_list("requires_equipment__code", flat=True)
+        ),
+        has_mrn=PatientIdentifier.objects.filter(
+            patient=patient, kind=PatientIdentifier.Kind.MRN, location__isnull=False
+        ).exists(),
+        active=active_visits(patient, since=datetime.combine(today, time.min, tzinfo=UTC)),
+        network=None if network_on is None else network_for_plan(plan_id, network_on),
+        closures=closures,
+        time_off=time_off,
     )
-    needs = frozenset(
-        ClinicalFact.objects.filter(
-            patient=patient, active=True, requires_equipment__isnull=False
-        ).values_list("requires_equipment__code", flat=True)
-    )
-    return ((coverage.plan_id, str(coverage.plan)) if coverage else None), visits, needs
 
 
-def _patient_rows_postgres(patient: Patient, today: date) -> PatientRows:
-    """The same three reads in one round trip: on a busy server each trip costs more
-    than the query itself. Plan names follow Plan.__str__ ("<payer> <plan>")."""
-    t = {
-        "coverage": Coverage._meta.db_table,
-        "plan": Plan._meta.db_table,
-        "payer": Payer._meta.db_table,
-        "appointment": Appointment._meta.db_table,
-        "fact": ClinicalFact._meta.db_table,
-        "equipment": Equipment._meta.db_table,
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _rows_postgres(
+    patient: Patient, today: date, network_on: date | None, days: tuple[date, date] | None
+) -> PatientRows:
+    """The same reads in one round trip: on a busy server each trip costs more than the
+    queries themselves. Plan names follow Plan.__str__ ("<payer> <plan>"); times come
+    back as integer microseconds since the epoch."""
+    window = _absence_window(*days) if days else (None, None)
+    params: dict[str, Any] = {
+        "p": patient.pk,
+        "d": today,
+        "since": datetime.combine(today - timedelta(days=1), time.min, tzinfo=UTC),
+        "on": network_on,
+        "first": days[0] if days else None,
+        "last": days[1] if days else None,
+        "ws": window[0],
+        "we": window[1],
+        "mrn": PatientIdentifier.Kind.MRN.value,
     }
-    sql = f"""
-        SELECT
-          (SELECT json_build_array(c.plan_id, py.name || ' ' || pl.name)
-             FROM {t["coverage"]} c
-             JOIN {t["plan"]} pl ON pl.id = c.plan_id
-             JOIN {t["payer"]} py ON py.id = pl.payer_id
-            WHERE c.patient_id = %(p)s AND c.active
-              AND (c.effective_from IS NULL OR c.effective_from <= %(d)s)
-              AND (c.effective_until IS NULL OR c.effective_until >= %(d)s)
-            ORDER BY c.priority LIMIT 1),
-          (SELECT coalesce(json_agg(json_build_array(
-                      a.provider_id, a.status, (extract(epoch FROM a.start) * 1000000)::bigint)
-                   ORDER BY a.start DESC), '[]')
-             FROM {t["appointment"]} a
-            WHERE a.patient_id = %(p)s AND a.status IN ('booked', 'arrived', 'completed')),
-          (SELECT coalesce(json_agg(DISTINCT e.code), '[]')
-             FROM {t["fact"]} f JOIN {t["equipment"]} e ON e.id = f.requires_equipment_id
-            WHERE f.patient_id = %(p)s AND f.active)
-    """  # noqa: S608 - table names from model metadata; values are bound parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"p": patient.pk, "d": today})
+        cursor.execute(_SEARCH_ROWS_SQL.format(**_TABLES), params)
         row = cursor.fetchone()
     assert row is not None
-    coverage_json, visits_json, needs_json = (
-        json.loads(v) if isinstance(v, str) else v for v in row
+    version, coverage, visits, needs, has_mrn, active, network, closed, off = row
+    coverage, network = _json(coverage), _json(network)
+    closures: dict[int, set[date]] = defaultdict(set)
+    for loc_id, day in _json(closed) or ():
+        closures[loc_id].add(date.fromisoformat(day))
+    time_off: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for prov_id, lo, hi in _json(off) or ():
+        time_off[prov_id].append((_at(lo), _at(hi)))
+    return PatientRows(
+        coverage=(int(coverage[0]), str(coverage[1])) if coverage else None,
+        visits=[(pid, status, _at(us)) for pid, status, us in _json(visits)],
+        needs=frozenset(_json(needs)),
+        has_mrn=bool(has_mrn),
+        active=tuple(
+            PatientVisit(pk, _at(lo), _at(hi), name, zone)
+            for pk, lo, hi, name, zone in _json(active)
+        ),
+        stamp=None if version is None else (version,),
+        network=None
+        if network_on is None
+        else (frozenset(network[0] if network else ()), frozenset(network[1] if network else ())),
+        closures={pk: frozenset(v) for pk, v in closures.items()},
+        time_off={pk: tuple(sorted(v)) for pk, v in time_off.items()},
     )
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    visits = [(pid, status, epoch + timedelta(microseconds=us)) for pid, status, us in visits_json]
-    coverage = (int(coverage_json[0]), str(coverage_json[1])) if coverage_json else None
-    return coverage, visits, frozenset(needs_json)
 
 
-def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfig]) -> PatientFacts:
-    read = _patient_rows_postgres if connection.vendor == "postgresql" else _patient_rows_portable
-    coverage, visits, needs = read(patient, today)
+def _at(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TABLES = {
+    "coverage": Coverage._meta.db_table,
+    "plan": Plan._meta.db_table,
+    "payer": Payer._meta.db_table,
+    "appointment": Appointment._meta.db_table,
+    "location": Location._meta.db_table,
+    "fact": ClinicalFact._meta.db_table,
+    "equipment": Equipment._meta.db_table,
+    "identifier": PatientIdentifier._meta.db_table,
+    "participation": NetworkParticipation._meta.db_table,
+    "closure": LocationClosure._meta.db_table,
+    "time_off": TimeOff._meta.db_table,
+}
+# Each part answers what the ORM reads in _rows_portable; the plan's network, closures
+# and time off are folded away by the planner when not asked for (their parameters are
+# NULL, bound client-side, so constants to it).
+_SEARCH_ROWS_SQL = """
+    WITH cov AS (
+        SELECT c.plan_id, py.name || ' ' || pl.name AS plan_name
+          FROM {coverage} c
+          JOIN {plan} pl ON pl.id = c.plan_id
+          JOIN {payer} py ON py.id = pl.payer_id
+         WHERE c.patient_id = %(p)s AND c.active
+           AND (c.effective_from IS NULL OR c.effective_from <= %(d)s)
+           AND (c.effective_until IS NULL OR c.effective_until >= %(d)s)
+         ORDER BY c.priority LIMIT 1)
+    SELECT
+      (SELECT version FROM scheduling_network_version WHERE id = 1),
+      (SELECT json_build_array(plan_id, plan_name) FROM cov),
+      (SELECT coalesce(json_agg(json_build_array(
+                  a.provider_id, a.status, (extract(epoch FROM a.start) * 1000000)::bigint)
+               ORDER BY a.start DESC), '[]')
+         FROM {appointment} a
+        WHERE a.patient_id = %(p)s AND a.status IN ('booked', 'arrived', 'completed')),
+      (SELECT coalesce(json_agg(DISTINCT e.code), '[]')
+         FROM {fact} f JOIN {equipment} e ON e.id = f.requires_equipment_id
+        WHERE f.patient_id = %(p)s AND f.active),
+      EXISTS (SELECT 1 FROM {identifier} i
+               WHERE i.patient_id = %(p)s AND i.kind = %(mrn)s AND i.location_id IS NOT NULL),
+      (SELECT coalesce(json_agg(json_build_array(
+                  a.id, (extract(epoch FROM a.start) * 1000000)::bigint,
+                  (extract(epoch FROM a."end") * 1000000)::bigint, l.name, l.time_zone)
+               ORDER BY a.start), '[]')
+         FROM {appointment} a JOIN {location} l ON l.id = a.location_id
+        WHERE a.patient_id = %(p)s AND a.status IN ('booked', 'arrived')
+          AND a."end" > %(since)s),
+      (SELECT json_build_array(
+                coalesce(json_agg(n.location_id) FILTER (WHERE n.location_id IS NOT NULL), '[]'),
+                coalesce(json_agg(n.provider_id) FILTER (WHERE n.provider_id IS NOT NULL), '[]'))
+         FROM {participation} n
+        WHERE %(on)s::date IS NOT NULL AND n.plan_id = (SELECT plan_id FROM cov) AND n.in_network
+          AND (n.effective_from IS NULL OR n.effective_from <= %(on)s::date)
+          AND (n.effective_until IS NULL OR n.effective_until >= %(on)s::date)),
+      (SELECT json_agg(json_build_array(c.location_id, c.date))
+         FROM {closure} c WHERE c.date BETWEEN %(first)s::date AND %(last)s::date),
+      (SELECT json_agg(json_build_array(t.provider_id,
+                  (extract(epoch FROM t.starts_at) * 1000000)::bigint,
+                  (extract(epoch FROM t.ends_at) * 1000000)::bigint))
+         FROM {time_off} t
+        WHERE t.ends_at > %(ws)s::timestamptz AND t.starts_at < %(we)s::timestamptz)
+"""
+
+
+def search_rows(
+    patient: Patient,
+    *,
+    today: date,
+    network_on: date | None = None,
+    days: tuple[date, date] | None = None,
+) -> PatientRows:
+    """The patient's rows; with ``network_on``, the plan's network on that day; with
+    ``days`` (local dates, inclusive), every closure and time off around them."""
+    read = _rows_postgres if connection.vendor == "postgresql" else _rows_portable
+    return read(patient, today, network_on, days)
+
+
+def patient_facts(
+    patient: Patient,
+    *,
+    today: date,
+    configs: dict[str, RuleConfig],
+    rows: PatientRows | None = None,
+) -> PatientFacts:
+    """The patient as the rules see them, from ``rows`` when the caller read them."""
+    rows = rows or search_rows(patient, today=today)
     home = zip_point(patient.zip_code) if patient.zip_code else None
     lookback_years = int(configs["provider-accepts-new"].param("lookback_years", 3))
     since = datetime.combine(today - timedelta(days=365 * lookback_years), time.min, tzinfo=UTC)
     established: set[int] = set()
     seen_group = False
     previous: list[int] = []
-    for provider_id, status, start in visits:  # most recent first
+    for provider_id, status, start in rows.visits:  # most recent first
         recent = start >= since
         if status == Appointment.Status.BOOKED or recent:
             established.add(provider_id)
@@ -201,12 +298,7 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         # Continuity also remembers providers seen longer ago than the lookback.
         if status == Appointment.Status.COMPLETED and provider_id not in previous:
             previous.append(provider_id)
-    # A chart (MRN) in a location's own system records care from before the hub.
-    has_chart = seen_group or (
-        PatientIdentifier.objects.filter(
-            patient=patient, kind=PatientIdentifier.Kind.MRN, location__isnull=False
-        ).exists()
-    )
+    coverage = rows.coverage
     return PatientFacts(
         age=patient.age_on(today),
         language=patient.preferred_language or "en",
@@ -216,10 +308,11 @@ def patient_facts(patient: Patient, *, today: date, configs: dict[str, RuleConfi
         plan_name=coverage[1] if coverage else "",
         established_provider_ids=frozenset(established),
         established_with_group=seen_group,
-        has_chart=has_chart,
+        # A chart (MRN) in a location's own system records care from before the hub.
+        has_chart=seen_group or rows.has_mrn,
         previous_provider_ids=tuple(previous),
-        needs_equipment=needs,
-        active_visits=active_visits(patient, since=datetime.combine(today, time.min, tzinfo=UTC)),
+        needs_equipment=rows.needs,
+        active_visits=rows.active,
     )
 
 
@@ -376,109 +469,6 @@ def rule_context(
         configs=configs,
         network_override=network_override,
     )
-
-
-# ---------------------------------------------------------------------------
-# Network snapshot for searches
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NetworkSnapshot:
-    """Everything about the network a search needs that does not depend on the patient."""
-
-    locations: dict[int, LocationFacts]  # in_network left None: it depends on the plan
-    providers: dict[int, ProviderFacts]
-    served: dict[int, list[int]]
-    names: Names
-    configs: dict[str, RuleConfig]
-    types: dict[int, TypeFacts]
-    # Facts with in_network filled in, per set of in-network ids (a few plans matter).
-    plan_views: dict[Any, tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]] = field(
-        default_factory=dict, compare=False
-    )
-    # Patient-independent results derived from this snapshot (keyed by their inputs).
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False)
-
-    def for_network(
-        self, locations_in: frozenset[int], providers_in: frozenset[int]
-    ) -> tuple[dict[int, LocationFacts], dict[int, ProviderFacts]]:
-        """The facts as seen by a patient whose plan covers these locations/providers."""
-        key = (locations_in, providers_in)
-        view = self.plan_views.get(key)
-        if view is None:
-            if len(self.plan_views) > 64:
-                self.plan_views.clear()
-            view = (
-                {pk: replace(f, in_network=pk in locations_in) for pk, f in self.locations.items()},
-                {pk: replace(f, in_network=pk in providers_in) for pk, f in self.providers.items()},
-            )
-            self.plan_views[key] = view
-        return view
-
-
-_snapshots: dict[str, tuple[tuple[Any, ...], NetworkSnapshot]] = {}
-
-
-def _network_stamp() -> tuple[Any, ...] | None:
-    """The network's version, one single-row read (PostgreSQL; None elsewhere: no cache).
-
-    Migration 0005 keeps it: a statement-level trigger on every table the snapshot is
-    built from sets it from a sequence, so any write, however made, changes it, and a
-    rolled-back write leaves the old value, whose snapshot is still the truth.
-    """
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version FROM scheduling_network_version WHERE id = 1")
-        row = cursor.fetchone()
-    return (row[0],) if row else None
-
-
-def _all_type_facts() -> dict[int, TypeFacts]:
-    caps: dict[int, set[str]] = defaultdict(set)
-    for type_id, code in AppointmentType.required_capabilities.through.objects.values_list(
-        "appointmenttype_id", "capability__code"
-    ):
-        caps[type_id].add(code)
-    equipment: dict[int, set[str]] = defaultdict(set)
-    for type_id, code in AppointmentType.required_equipment.through.objects.values_list(
-        "appointmenttype_id", "equipment__code"
-    ):
-        equipment[type_id].add(code)
-    return {
-        pk: TypeFacts(
-            id=pk,
-            name=name,
-            duration_minutes=minutes,
-            capabilities=frozenset(caps[pk]),
-            equipment=frozenset(equipment[pk]),
-            patient_status=status,
-        )
-        for pk, name, minutes, status in AppointmentType.objects.values_list(
-            "id", "name", "duration_minutes", "patient_status"
-        )
-    }
-
-
-def network_snapshot(*, on: date) -> NetworkSnapshot:
-    """The network's facts, rebuilt only when a row behind them changed (PostgreSQL)."""
-    stamp = _network_stamp()
-    key = f"{connection.alias}:{connection.settings_dict.get('NAME')}"
-    if stamp is not None:
-        cached = _snapshots.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    providers, served = provider_facts(plan_id=None, on=on)
-    snapshot = NetworkSnapshot(
-        locations=location_facts(plan_id=None, on=on),
-        providers=providers,
-        served=dict(served),
-        names=load_names(),
-        configs=load_configs(),
-        types=_all_type_facts(),
-    )
-    if stamp is not None:
-        _snapshots[key] = (stamp, snapshot)
-    return snapshot
 
 
 def network_for_plan(plan_id: int | None, on: date) -> tuple[frozenset[int], frozenset[int]]:

@@ -6,13 +6,14 @@ about fit (skill, equipment, network, age, new patients, hours, availability).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .absence import SlotAbsenceRule
 from .age import ProviderAgeRule
 from .availability import SlotFreeRule
-from .base import Candidate, Kind, Rule, RuleContext, Scope
+from .base import Candidate, Kind, Rule, RuleConfig, RuleContext, Scope
 from .capability import ProviderCapabilityRule
 from .continuity import ContinuityRule
 from .distance import DistanceRule, MaxDistanceRule
@@ -83,23 +84,45 @@ class Judgement:
         return Judgement(self.exclusions + other.exclusions, self.parts + other.parts)
 
 
+# (rule, config) of each enabled rule, by scope and kinds, for one configs mapping: a
+# search judges thousands of candidates against the same settings.
+Plan = tuple[tuple[Rule, RuleConfig], ...]
+_plans: dict[int, tuple[Mapping[str, RuleConfig], dict[Any, Plan]]] = {}
+
+
+def _plan(ctx: RuleContext, scope: Scope, kinds: frozenset[Kind]) -> Plan:
+    configs = ctx.configs
+    entry = _plans.get(id(configs))
+    # The mapping itself is kept in the entry, so its id cannot be reused while cached.
+    if entry is None or entry[0] is not configs:
+        if len(_plans) > 32:
+            _plans.clear()
+        entry = _plans[id(configs)] = (configs, {})
+    plan = entry[1].get((scope, kinds))
+    if plan is None:
+        plan = entry[1][(scope, kinds)] = tuple(
+            (rule, config)
+            for rule in _BY_SCOPE[scope]
+            if rule.kind in kinds and (config := ctx.config(rule)).enabled
+        )
+    return plan
+
+
+BOTH_KINDS = frozenset({Kind.HARD, Kind.SOFT})
+
+
 def judge(
     ctx: RuleContext,
     cand: Candidate,
     scope: Scope,
     *,
-    kinds: Iterable[Kind] = (Kind.HARD, Kind.SOFT),
+    kinds: Iterable[Kind] = BOTH_KINDS,
 ) -> Judgement:
     """Run every enabled rule of one scope (and kind) against a candidate."""
-    wanted = set(kinds)
     exclusions: list[Exclusion] = []
     parts: list[ScorePart] = []
-    for rule in _BY_SCOPE[scope]:
-        if rule.kind not in wanted:
-            continue
-        config = ctx.config(rule)
-        if not config.enabled:
-            continue
+    wanted = kinds if isinstance(kinds, frozenset) else frozenset(kinds)
+    for rule, config in _plan(ctx, scope, wanted):
         verdict = rule.evaluate(ctx, cand, config)
         if verdict.excluded:
             exclusions.append(Exclusion(rule.key, verdict.reason))
@@ -108,6 +131,28 @@ def judge(
         elif verdict.points:
             parts.append(ScorePart(rule.key, verdict.points, verdict.note))
     return Judgement(tuple(exclusions), tuple(parts))
+
+
+SOFT_KINDS = frozenset({Kind.SOFT})
+
+
+def soft_score(ctx: RuleContext, cand: Candidate, scope: Scope) -> float:
+    """``judge(ctx, cand, scope, kinds=[Kind.SOFT]).score``, without building the
+    verdicts: the same points summed in the same order."""
+    return soft_scorer(ctx, scope)(cand)
+
+
+def soft_scorer(ctx: RuleContext, scope: Scope) -> Callable[[Candidate], float]:
+    """``soft_score`` for many candidates of one context, the rules resolved once."""
+    plan = _plan(ctx, scope, SOFT_KINDS)
+
+    def scorer(cand: Candidate) -> float:
+        total = 0.0
+        for rule, config in plan:
+            total += rule.points(ctx, cand, config)
+        return round(total, 3)
+
+    return scorer
 
 
 def judge_all(ctx: RuleContext, cand: Candidate) -> Judgement:

@@ -40,14 +40,21 @@ class PreferredTimeRule(Rule):
     default_weight = 1.0
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
-        assert cand.slot is not None
-        wanted = ctx.prefs.preferred_time_of_day
-        if wanted not in TIME_OF_DAY_HOURS:
+        if not _in_preferred(ctx, cand):
             return PASS
-        local = cand.slot.start.astimezone(_zone(cand.location.time_zone))
-        if in_time_of_day(local.hour, wanted):
-            return score(config.weight, f"in the preferred {wanted}")
-        return PASS
+        return score(config.weight, f"in the preferred {ctx.prefs.preferred_time_of_day}")
+
+    def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
+        return round(config.weight, 3) if _in_preferred(ctx, cand) else 0.0
+
+
+def _in_preferred(ctx: RuleContext, cand: Candidate) -> bool:
+    assert cand.slot is not None
+    wanted = ctx.prefs.preferred_time_of_day
+    if wanted not in TIME_OF_DAY_HOURS:
+        return False
+    local = cand.slot.start.astimezone(_zone(cand.location.time_zone))
+    return in_time_of_day(local.hour, wanted)
 
 
 class EarliestDateRule(Rule):
@@ -61,7 +68,16 @@ class EarliestDateRule(Rule):
     )
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
-        assert cand.slot is not None
-        horizon = float(config.param("horizon_days", 30)) or 30.0
-        days = max(0.0, (cand.slot.start - ctx.now).total_seconds() / 86400)
-        return score(config.weight * max(0.0, 1 - days / horizon), f"in {days:.0f} days")
+        points, days = _fade(ctx, cand, config)
+        return score(points, f"in {days:.0f} days")
+
+    def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
+        return round(_fade(ctx, cand, config)[0], 3)
+
+
+def _fade(ctx: RuleContext, cand: Candidate, config: RuleConfig) -> tuple[float, float]:
+    """(points before rounding, days from now to the start)."""
+    assert cand.slot is not None
+    horizon = float(config.param("horizon_days", 30)) or 30.0
+    days = max(0.0, (cand.slot.start - ctx.now).total_seconds() / 86400)
+    return config.weight * max(0.0, 1 - days / horizon), days

@@ -5,7 +5,6 @@ every other location and provider is excluded.
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -29,6 +28,7 @@ from ..rules import loading
 from ..rules.availability import SlotFreeRule
 from ..rules.base import (
     Candidate,
+    Kind,
     LocationFacts,
     Preferences,
     ProviderFacts,
@@ -38,9 +38,10 @@ from ..rules.base import (
 )
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge
+from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge, soft_scorer
+from ..rules.snapshot import NetworkSnapshot, network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
-from .absences import with_absences
+from .absences import apply_absences
 from .agents import home_region_id
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 from .slot_results import (
@@ -58,6 +59,7 @@ NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
 NEEDS_OVERRIDE = "needs an override reason"
 OVERRIDE_PERMISSION = OVERRIDE_NETWORK
+HARD, SOFT = frozenset({Kind.HARD}), frozenset({Kind.SOFT})
 
 
 def _pk(value: Any) -> int | None:
@@ -134,14 +136,19 @@ def slot_search(
         region_id = home_region_id(user)
         scoped_home = region_id is not None
 
-    snapshot = loading.network_snapshot(on=date_from)
+    # The patient's facts, the plan's network, the window's absences and the network's
+    # version in one round trip; the slot read is the only other one.
+    rows = loading.search_rows(
+        patient, today=today, network_on=date_from, days=(date_from, date_to)
+    )
+    snapshot = network_snapshot(on=date_from, stamp=rows.stamp)
     # A chosen location is the more specific choice: one outside the chosen region widens
     # the scope to it instead of matching nothing, and the result says so.
     widened_from_region = None
     chosen = snapshot.locations.get(location_id) if location_id is not None else None
     if chosen is not None and region_id is not None and chosen.region_id != region_id:
         widened_from_region, region_id, scoped_home = region_id, None, False
-    patient_facts = loading.patient_facts(patient, today=today, configs=snapshot.configs)
+    patient_facts = loading.patient_facts(patient, today=today, configs=snapshot.configs, rows=rows)
     moving = _pk(rescheduling)
     if moving is not None:
         patient_facts = dataclasses.replace(
@@ -196,10 +203,8 @@ def slot_search(
         )
     plan_id = ctx.patient.plan_id
     all_locations, all_providers = snapshot.locations, snapshot.providers
-    if plan_id is not None:
-        all_locations, all_providers = snapshot.for_network(
-            *loading.network_for_plan(plan_id, date_from)
-        )
+    if plan_id is not None and rows.network is not None:
+        all_locations, all_providers = snapshot.for_network(*rows.network)
     locations = {
         pk: loc
         for pk, loc in all_locations.items()
@@ -256,13 +261,13 @@ def slot_search(
         if loc_id in location_verdicts
     ]
 
-    locations, providers = with_absences(
+    # The network's absences in the window were read; only the searched pairs' matter.
+    pair_locations, pair_providers = {loc for _, loc in pairs}, {prov for prov, _ in pairs}
+    locations, providers = apply_absences(
         locations=locations,
         providers=providers,
-        location_ids=[loc_id for _, loc_id in pairs],
-        provider_ids=[prov_id for prov_id, _ in pairs],
-        first_day=date_from,
-        last_day=date_to,
+        closed={k: v for k, v in rows.closures.items() if k in pair_locations},
+        off={k: v for k, v in rows.time_off.items() if k in pair_providers},
     )
     read = dataclasses.replace(
         read,
@@ -305,9 +310,7 @@ def slot_search(
     )
 
 
-def _incapable_providers(
-    snapshot: loading.NetworkSnapshot, ctx: RuleContext
-) -> dict[int, Excluded]:
+def _incapable_providers(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int, Excluded]:
     """Providers the capability gate rules out for this visit type, listed as excluded.
 
     The gate looks at the visit type and the provider only, never the patient, so the
@@ -381,11 +384,14 @@ def _options(
         by_pair[(row[1], row[2])].append(row)
     zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
     duration_us = _micros(EPOCH + duration)
-    # Rank light tuples first; only the best become SlotOption objects.
-    # (-score, start, provider, slot, location, end, base, slot verdict, holder)
-    Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
-    bookable: list[Ranked] = []
-    held: list[Ranked] = []
+    # Every start is scored first (the soft rules), then the hard rules judge starts in
+    # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
+    # only add points, so a start's rank never depends on the hard rules, and the starts
+    # below the last one shown could not be shown whatever the hard rules said.
+    # (-score, start, provider, slot, location, end, base, candidate, holders)
+    Scored = tuple[float, datetime, int, int, int, datetime, Judgement, Candidate, set[int]]
+    scored: list[Scored] = []
+    score_start = soft_scorer(ctx, Scope.SLOT)
     for (prov_id, loc_id), run in by_pair.items():
         run.sort(key=lambda r: r[3])
         loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
@@ -408,35 +414,47 @@ def _options(
             if not in_time_of_day(local_start.hour, time_of_day):
                 continue
             holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
-            held_by_other = bool(holders - {agent_id})
             cand = Candidate(
                 location=loc,
                 provider=prov,
-                slot=SlotFacts(id=slot_id, start=start, end=end, held_by_other=held_by_other),
+                slot=SlotFacts(
+                    id=slot_id, start=start, end=end, held_by_other=bool(holders - {agent_id})
+                ),
             )
-            verdict = judge(ctx, cand, Scope.SLOT)
-            if verdict.excluded and not (held_by_other and _only_held(verdict)):
-                continue
-            entry = (
-                -(base_score + verdict.score),
-                start,
-                prov_id,
-                slot_id,
-                loc_id,
-                end,
-                base,
-                verdict,
-                HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else "",
+            scored.append(
+                (
+                    -(base_score + score_start(cand)),
+                    start,
+                    prov_id,
+                    slot_id,
+                    loc_id,
+                    end,
+                    base,
+                    cand,
+                    holders,
+                )
             )
-            (held if held_by_other else bookable).append(entry)
-    best = heapq.nsmallest(limit, bookable, key=lambda r: r[:3])
+    scored.sort(key=lambda r: r[:3])
     # Held starts appear where they would rank, never instead of a bookable one.
-    cutoff = best[-1][:3] if len(best) == limit else None
-    shown_held = [
-        r
-        for r in heapq.nsmallest(limit, held, key=lambda r: r[:3])
-        if cutoff is None or r[:3] <= cutoff
-    ]
+    # (-score, start, provider, slot, location, end, base, verdict, holder)
+    Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
+    best: list[Ranked] = []
+    shown_held: list[Ranked] = []
+    for neg, start, prov_id, slot_id, loc_id, end, base, cand, holders in scored:
+        hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
+        assert cand.slot is not None
+        held_by_other = cand.slot.held_by_other
+        if hard.excluded and not (held_by_other and _only_held(hard)):
+            continue
+        verdict = Judgement(hard.exclusions, judge(ctx, cand, Scope.SLOT, kinds=SOFT).parts)
+        holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
+        entry = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
+        if not held_by_other:
+            best.append(entry)
+            if len(best) == limit:
+                break
+        elif len(shown_held) < limit:
+            shown_held.append(entry)
     options = []
     for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict, holder in sorted(
         best + shown_held, key=lambda r: r[:3]

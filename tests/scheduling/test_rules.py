@@ -9,6 +9,7 @@ import pytest
 
 from scheduling.rules.base import (
     Candidate,
+    Kind,
     LocationFacts,
     Names,
     PatientFacts,
@@ -20,7 +21,7 @@ from scheduling.rules.base import (
     SlotFacts,
     TypeFacts,
 )
-from scheduling.rules.registry import RULES, RULES_BY_KEY, judge, judge_all
+from scheduling.rules.registry import RULES, RULES_BY_KEY, judge, judge_all, soft_score
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
 AURORA = LocationFacts(
@@ -267,6 +268,18 @@ def test_preferred_time_and_earliest_date_rank_slots():
     assert morning.score > afternoon.score
     assert morning.score > later.score
     assert {p.rule for p in morning.parts} == {"preferred-time", "earliest-date"}
+
+
+@pytest.mark.parametrize("preferred", ["any", "morning", "afternoon", "evening"])
+def test_ranking_points_are_the_points_the_verdicts_show(preferred):
+    weights = {"preferred-time": RuleConfig(weight=1.7), "earliest-date": RuleConfig(weight=2.3)}
+    c = ctx(prefs=Preferences(preferred_time_of_day=preferred), configs=weights)
+    for days in (0, 1, 6, 29, 45):
+        for hour in (3, 14, 16, 21, 23):
+            cand = Candidate(AURORA, LEE, slot_at(hour, days))
+            shown = judge(c, cand, Scope.SLOT, kinds=[Kind.SOFT])
+            assert soft_score(c, cand, Scope.SLOT) == shown.score
+            assert judge(c, cand, Scope.SLOT).parts == shown.parts
 
 
 # --- settings -----------------------------------------------------------------------------------

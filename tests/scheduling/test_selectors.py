@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db import connection
 
+from billing.models import NetworkParticipation
 from patients.models import ClinicalFact
 from scheduling import services
 from scheduling.models import AgentProfile, Equipment, LocationClosure, RuleSetting, TimeOff
@@ -171,6 +173,14 @@ def test_a_slot_inside_time_off_or_a_closure_is_never_offered(network):
     )
 
     assert [o.slot_id for o in result.options] == [slots["denver"][2].pk]
+    # The best-ranked starts are the excluded ones: a page of one still finds the next.
+    first = slot_search(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(),
+        home_region_only=False,
+        limit=1,
+    )
+    assert [o.slot_id for o in first.options] == [slots["denver"][2].pk]
 
 
 def test_rule_settings_are_seeded_once_and_admin_edits_apply(network):
@@ -223,7 +233,7 @@ def test_a_visit_type_the_patient_cannot_have_blocks_the_whole_search(network):
     reason="compares PostgreSQL's one-round-trip read with the portable one",
 )
 def test_the_one_trip_patient_read_matches_the_portable_one(network):
-    *_, near, far, slots = network
+    _, _, denver, phoenix, near, far, slots = network
     patient = f.patient()
     plan = f.plan()
     f.coverage(patient=patient, plan=plan)
@@ -241,13 +251,25 @@ def test_the_one_trip_patient_read_matches_the_portable_one(network):
         patient=patient, slot=slots["phoenix"][1], appointment_type=visit, status="completed"
     )
     today = datetime.now(tz=UTC).date()
+    NetworkParticipation.objects.create(plan=plan, location=denver, in_network=True)
+    TimeOff.objects.create(
+        provider=slots["denver"][0].provider,
+        starts_at=datetime.combine(today + timedelta(days=2), time(9), tzinfo=UTC),
+        ends_at=datetime.combine(today + timedelta(days=2), time(17), tzinfo=UTC),
+    )
+    LocationClosure.objects.create(location=phoenix, date=today + timedelta(days=3), reason="Storm")
+    days = (today, today + timedelta(days=14))
 
-    fast = loading._patient_rows_postgres(patient, today)
-    portable = loading._patient_rows_portable(patient, today)
+    fast = loading.search_rows(patient, today=today, network_on=today, days=days)
+    portable = loading._rows_portable(patient, today, today, days)
 
-    assert fast == portable
-    assert fast[0] == (plan.pk, str(plan)) and fast[2] == frozenset({"iv"})
-    assert [v[0] for v in fast[1]] == [far.pk, near.pk]
+    assert fast.stamp is not None and portable.stamp is None
+    assert dataclasses.replace(fast, stamp=None) == portable
+    assert fast.coverage == (plan.pk, str(plan)) and fast.needs == frozenset({"iv"})
+    assert [v[0] for v in fast.visits] == [far.pk, near.pk]
+    assert fast.network == (frozenset({denver.pk}), frozenset())
+    assert fast.closures == {phoenix.pk: frozenset({today + timedelta(days=3)})}
+    assert list(fast.time_off) == [slots["denver"][0].provider_id]
 
 
 def local_units(provider, location, day, first: str, count: int) -> list:

@@ -1,0 +1,75 @@
+"""Rule settings, display names and visit types as the frozen facts rules read.
+
+None of them depends on a patient; the search keeps them in its network snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scheduling.models import AppointmentType, Capability, Equipment, RuleSetting
+
+from .base import Names, Rule, RuleConfig, TypeFacts
+from .registry import RULES, RULES_BY_KEY
+
+logger = logging.getLogger(__name__)
+
+
+def load_configs() -> dict[str, RuleConfig]:
+    """Defaults from the registry, overridden by whatever admins saved in RuleSetting."""
+    configs = {rule.key: rule.default_config() for rule in RULES}
+    for row in RuleSetting.objects.all():
+        rule = RULES_BY_KEY.get(row.key)
+        if rule is None:
+            continue
+        params = usable_params(rule, row.params)
+        configs[row.key] = RuleConfig(enabled=row.enabled, weight=row.weight, params=params)
+    return configs
+
+
+def usable_params(rule: Rule, raw: Any) -> dict[str, Any]:
+    """The rule's defaults overridden by each stored param that is valid.
+
+    The admin form refuses bad params, but a row written by SQL or a fixture skips it: an
+    unusable value falls back to that param's default with a warning (rule key and param
+    name only; params never hold patient data), so one bad row never breaks a search.
+    """
+    params = dict(rule.default_params)
+    if not isinstance(raw, dict):
+        if raw not in (None, ""):
+            logger.warning("RuleSetting %s: params is not an object; using defaults", rule.key)
+        return params
+    specs = {spec.name: spec for spec in rule.param_specs}
+    for name, value in raw.items():
+        spec = specs.get(name)
+        if spec is None:
+            logger.warning("RuleSetting %s: unknown param %r ignored", rule.key, str(name)[:40])
+            continue
+        try:
+            params[name] = spec.coerce(value)
+        except ValueError:
+            logger.warning(
+                "RuleSetting %s: invalid value for param %s; using the default", rule.key, name
+            )
+    return params
+
+
+def load_names() -> Names:
+    return Names(
+        equipment=dict(Equipment.objects.values_list("code", "name")),
+        capabilities=dict(Capability.objects.values_list("code", "name")),
+    )
+
+
+def type_facts(appointment_type: AppointmentType) -> TypeFacts:
+    return TypeFacts(
+        id=appointment_type.pk,
+        name=appointment_type.name,
+        duration_minutes=appointment_type.duration_minutes,
+        capabilities=frozenset(
+            appointment_type.required_capabilities.values_list("code", flat=True)
+        ),
+        equipment=frozenset(appointment_type.required_equipment.values_list("code", flat=True)),
+        patient_status=appointment_type.patient_status,
+    )
