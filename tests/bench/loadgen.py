@@ -59,7 +59,10 @@ def workers() -> int:
 @contextmanager
 def gunicorn(database_url: str, cache_url: str) -> Iterator[str]:
     """The production settings behind gunicorn, as a TLS terminator would front them
-    (``X-Forwarded-Proto: https`` is sent by the clients). Yields the base URL."""
+    (``X-Forwarded-Proto: https`` is sent by the clients). Yields the base URL.
+
+    ``BENCH_SERVER_ROOT`` serves another checkout (a baseline) against the same database,
+    so a before/after ratio can be measured in one sitting."""
     var_dir = Path(os.environ.get("HUB_VAR_DIR", ROOT / "var"))
     env = {
         **os.environ,
@@ -80,10 +83,11 @@ def gunicorn(database_url: str, cache_url: str) -> Iterator[str]:
         env=env,
         check=True,
     )
+    root = Path(os.environ.get("BENCH_SERVER_ROOT", ROOT))
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "config.wsgi", f"--workers={workers()}"]
     command += [f"--bind=127.0.0.1:{port}", "--backlog=256", "--log-level=warning"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env)
+    proc = subprocess.Popen(command, cwd=root, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

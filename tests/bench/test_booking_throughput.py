@@ -63,8 +63,13 @@ def _bookable(visit: AppointmentType, wanted: int) -> list[tuple[int, int]]:
     distinct patients, spread over the network and the horizon."""
     rng = random.Random(11)
     now = timezone.now()
+    capabilities = list(visit.required_capabilities.values_list("pk", flat=True))
     slot_ids = list(
-        Slot.objects.filter(status=Slot.Status.FREE, start__gte=now + timedelta(days=1))
+        Slot.objects.filter(
+            status=Slot.Status.FREE,
+            start__gte=now + timedelta(days=1),
+            provider__capabilities__in=capabilities,
+        )
         .order_by("?")
         .values_list("pk", flat=True)[: wanted * 4]
     )

@@ -18,7 +18,7 @@ what the agents book stays booked):
     psql "$DATABASE_URL" -c "VACUUM ANALYZE"
     CACHE_URL=redis://127.0.0.1:6379/1 make bench
 
-``BENCH_SECONDS`` (default 90) sets how long the agents work, ``BENCH_WORKERS`` the
+``BENCH_SECONDS`` (default 60) sets how long the agents work, ``BENCH_WORKERS`` the
 gunicorn workers, ``BENCH_MIN_PATIENTS`` (default 100,000) the smallest network it runs on.
 """
 
@@ -158,11 +158,20 @@ def _agent_day(
         timings.add("worklist poll", status, ms)
         think()
         calls += 1
-        wrap = {"outcome": "booked" if found else "info", "reason": "urgent", "notes": ""}
+        wrap = {"outcome": "booked" if found else "info_only", "reason": "urgent", "notes": ""}
         if calls % 5 == 0:
             wrap.update(outcome="callback", callback_in="60")
         post("wrap up", "/console/call/wrap-up/", wrap)
         think()
+
+
+def _start_shift(client: Client, username: str) -> None:
+    """Sign in, open the console, and wrap up a call an earlier run left open."""
+    client.sign_in(username, PASSWORD)
+    status, _, _ = client.request("GET", "/console/")
+    assert status == 200, status
+    wrap = {"outcome": "info_only", "reason": "other", "notes": ""}
+    client.request("POST", "/console/call/wrap-up/", wrap, htmx=True)
 
 
 def test_twenty_agents_get_console_answers_within_150_ms_p95(django_db_blocker):
@@ -176,16 +185,19 @@ def test_twenty_agents_get_console_answers_within_150_ms_p95(django_db_blocker):
         agents, visit_id = _setup()
         database_url = os.environ["DATABASE_URL"]
     cache_url = os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1")
-    seconds = float(os.environ.get("BENCH_SECONDS", "90"))
+    seconds = float(os.environ.get("BENCH_SECONDS", "60"))
     timings = Timings()
     with gunicorn(database_url, cache_url) as base:
-        clients = []
-        for user, _ in agents:
-            client = Client(base)
-            client.sign_in(user.username, PASSWORD)
-            status, _, ms = client.request("GET", "/console/")
-            assert status == 200, status
-            clients.append(client)
+        clients = [Client(base) for _ in agents]
+        # In parallel: each sign-in runs the production password hasher, on purpose slow.
+        sign_ins = [
+            threading.Thread(target=_start_shift, args=(client, user.username))
+            for client, (user, _) in zip(clients, agents, strict=True)
+        ]
+        for thread in sign_ins:
+            thread.start()
+        for thread in sign_ins:
+            thread.join(600)
         print(f"\n{AGENTS} agents signed in; working for {seconds:.0f} s", flush=True)
         load_before = os.getloadavg()[0]
         until = time.monotonic() + seconds
