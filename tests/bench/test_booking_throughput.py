@@ -147,6 +147,7 @@ def test_forty_clients_book_sixty_appointments_a_second(django_db_blocker):
             thread.start()
         for thread in warm_threads:
             thread.join(300)
+        timed = work.qsize()
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
         threads = [
@@ -167,7 +168,7 @@ def test_forty_clients_book_sixty_appointments_a_second(django_db_blocker):
         f"on {os.cpu_count()} cores"
     )
     print(timings.table(["hold", "book"]))
-    assert booked >= len(pairs) * 0.95, dict(timings.statuses["hold"]) | dict(
-        timings.statuses["book"]
-    )
+    refused = {f"hold {k}": n for k, n in timings.statuses["hold"].items() if k != 201}
+    refused |= {f"book {k}": n for k, n in timings.statuses["book"].items() if k != 201}
+    assert booked == timed, refused
     assert rate >= GOAL_PER_SECOND, f"{rate:.1f} bookings/s, goal {GOAL_PER_SECOND:.0f}"
