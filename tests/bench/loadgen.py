@@ -87,6 +87,9 @@ def gunicorn(database_url: str, cache_url: str) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "config.wsgi", f"--workers={workers()}"]
     command += [f"--bind=127.0.0.1:{port}", "--backlog=256", "--log-level=warning"]
+    # A sign-in runs the production password hasher, slow on purpose; on a loaded machine
+    # it outlasts gunicorn's default 30 s, which would kill the worker mid-request.
+    command += ["--timeout=180"]
     proc = subprocess.Popen(command, cwd=root, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
