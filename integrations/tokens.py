@@ -27,6 +27,8 @@ ERR_EXPIRED = "This token has expired; ask an administrator for a new one."
 ERR_SCOPE = "This token's scopes ({granted}) do not include {needed}."
 ERR_UNKNOWN_SCOPE = "Unknown scope {scope!r}; scopes are: {known}."
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# How stale ``ApiToken.last_used_at`` may be: it says whether a token is still in use.
+LAST_USED_GRAIN = timedelta(minutes=1)
 
 
 def scopes_needed(path: str, method: str) -> set[str]:
@@ -111,7 +113,11 @@ def api_token_admit(key: str, *, path: str, method: str) -> ApiToken:
             ERR_SCOPE.format(granted=granted, needed=" and ".join(sorted(needed)))
         )
     _rate_admit(token)
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    # Stamped once a minute at most: a busy client would otherwise rewrite its token row (a
+    # commit of its own, and a queue on the row lock when it sends requests in
+    # parallel) on every request, for a stamp nobody reads to the second.
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_GRAIN:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
 
 

@@ -15,6 +15,10 @@ from django.http import HttpRequest, HttpResponse
 BACKGROUND_HEADER = "X-Hub-Background"
 SIGNED_IN_AT = "_hub_signed_in_at"
 ACTIVE_AT = "_hub_active_at"
+# The activity stamp moves at most this often. Stamping every request would rewrite the
+# (encrypted) session row in a transaction of its own on every click and every htmx
+# fragment; a minute's grain on a 30-minute idle limit is invisible to people.
+ACTIVE_GRAIN_SECONDS = 60
 
 
 def session_stamp_sign_in(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -> None:
@@ -35,7 +39,8 @@ class SessionLifetimeMiddleware:
 
     Django's own expiry renews only when the session is saved; with
     SESSION_SAVE_EVERY_REQUEST off, this middleware saves (and so renews) it on requests a
-    person made, and leaves it alone on background polls, whose cookie is not reissued.
+    person made, at most once per ``ACTIVE_GRAIN_SECONDS``, and leaves it alone on
+    background polls, whose cookie is not reissued.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -53,6 +58,6 @@ class SessionLifetimeMiddleware:
             )
             if expired:
                 logout(request)
-            elif not is_background(request):
+            elif not is_background(request) and now - active >= ACTIVE_GRAIN_SECONDS:
                 session[ACTIVE_AT] = now
         return self.get_response(request)

@@ -7,7 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from config.inputs import validate_calendar_date
 from patients.models import Patient
@@ -31,7 +34,52 @@ from .shortcuts import ACTIONS
 MAX_WINDOW_DAYS = 120
 
 
-class ProviderChoiceField(forms.ModelChoiceField):
+class FetchedChoiceIterator(forms.models.ModelChoiceIterator):
+    """The choices from one plain query. Django's iterator reads them through a
+    server-side cursor on PostgreSQL (DECLARE, FETCH, CLOSE: three round trips, and a
+    cursor held over commit), which pays off for huge tables, not for the few hundred
+    rows of a drop-down that the console draws several times per response."""
+
+    def __iter__(self) -> Any:
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
+class PlainSelect(forms.Select):
+    """A drop-down written out in Python. Django's Select renders a template per option,
+    which for the 600 providers of a large network costs more than the rest of the
+    finder panel, and the finder is drawn again after most console actions. Same HTML."""
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (option["value"], flatatt(option["attrs"]), option["label"])
+                for _, group, _ in widget["optgroups"]
+                for option in group
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
+        )
+
+
+class FetchedChoiceField(forms.ModelChoiceField):
+    iterator = FetchedChoiceIterator
+    widget = PlainSelect
+
+
+class FetchedMultipleChoiceField(forms.ModelMultipleChoiceField):
+    iterator = FetchedChoiceIterator
+
+
+class ProviderChoiceField(FetchedChoiceField):
     """Providers by name; two who would read the same get their credential and the last
     four digits of their NPI, so the agent can tell "Dr. Lee Park" from "Dr. Lee Park"."""
 
@@ -106,6 +154,7 @@ class RegisterForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         home = self.fields["home_location"]
         assert isinstance(home, forms.ModelChoiceField)
+        home.iterator = FetchedChoiceIterator  # before the queryset, which builds the choices
         home.queryset = Location.objects.filter(active=True)
 
     def clean_phone(self) -> str:
@@ -128,15 +177,15 @@ class SlotFinderForm(forms.Form):
         ("evening", "Evening"),
     ]
 
-    appointment_type = forms.ModelChoiceField(
+    appointment_type = FetchedChoiceField(
         queryset=AppointmentType.objects.filter(active=True),
         label="Appointment type",
         empty_label="Choose…",
     )
-    region = forms.ModelChoiceField(
+    region = FetchedChoiceField(
         queryset=Region.objects.all(), required=False, empty_label="Whole network"
     )
-    location = forms.ModelChoiceField(
+    location = FetchedChoiceField(
         queryset=Location.objects.filter(active=True), required=False, empty_label="Any location"
     )
     provider = ProviderChoiceField(
@@ -233,7 +282,7 @@ class ReferralForm(forms.Form):
 
 
 class WaitlistForm(forms.Form):
-    appointment_type = forms.ModelChoiceField(
+    appointment_type = FetchedChoiceField(
         queryset=AppointmentType.objects.filter(active=True), label="Appointment type"
     )
     earliest = forms.DateField(
@@ -243,7 +292,7 @@ class WaitlistForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_calendar_date]
     )
     time_of_day = forms.ChoiceField(choices=Waitlist.TimeOfDay.choices, required=False)
-    locations = forms.ModelMultipleChoiceField(
+    locations = FetchedMultipleChoiceField(
         queryset=Location.objects.filter(active=True), required=False
     )
     notes = forms.CharField(max_length=200, required=False)

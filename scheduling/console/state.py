@@ -44,7 +44,11 @@ class ConsoleState:
         return cls(**known)
 
     def save(self, session: Any) -> None:
-        session[SESSION_KEY] = asdict(self)
+        # Assigning marks the session modified, which costs an encrypted UPDATE of the
+        # session row in its own transaction; most redraws change nothing.
+        state = asdict(self)
+        if session.get(SESSION_KEY) != state:
+            session[SESSION_KEY] = state
 
     def opened(self, patient_id: int) -> None:
         """The agent opened (or registered) this patient: an access, unlike a redraw."""

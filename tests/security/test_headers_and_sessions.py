@@ -103,3 +103,20 @@ def test_every_polling_element_marks_itself_as_background():
     assert polling  # the integration-health page polls
     for path, line in polling:
         assert BACKGROUND_HEADER in line, path
+
+
+def test_clicks_within_a_minute_of_the_last_stamp_do_not_rewrite_the_session(client, agent):
+    client.force_login(agent)
+    assert client.get("/console/").status_code == 200
+    stamped = int(time.time()) - 10
+    set_clock(client, **{ACTIVE_AT: stamped})
+
+    response = client.get("/console/")
+
+    assert response.status_code == 200
+    assert "sessionid" not in response.cookies  # not saved, so not reissued
+    assert client.session[ACTIVE_AT] == stamped
+
+    set_clock(client, **{ACTIVE_AT: stamped - 60})
+    assert "sessionid" in client.get("/console/").cookies
+    assert client.session[ACTIVE_AT] >= int(time.time()) - 5

@@ -187,3 +187,19 @@ def test_the_rate_limit_holds_across_processes_through_redis(agent, settings):
         second = [Client().get("/api/v1/me/", headers=bearer(key)).status_code for _ in range(3)]
         del caches["default"]
     assert first == [200, 200] and second == [200, 200, 429]
+
+
+def test_a_busy_token_stamps_its_last_use_once_a_minute(agent, capsys):
+    token, key = issue(capsys, "agent.test")
+    Client().get("/api/v1/me/", headers=bearer(key))
+    token.refresh_from_db()
+    first_use = token.last_used_at
+
+    Client().get("/api/v1/me/", headers=bearer(key))
+    token.refresh_from_db()
+    assert token.last_used_at == first_use  # no rewrite of the token row per request
+
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first_use - timedelta(minutes=2))
+    Client().get("/api/v1/me/", headers=bearer(key))
+    token.refresh_from_db()
+    assert token.last_used_at > first_use

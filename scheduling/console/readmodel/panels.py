@@ -87,14 +87,26 @@ class Panels:
         if "hold" in names or "finder" in names:
             self._hold_context(ctx)
         if "finder" in names and state.patient_id and "patient_zone" not in ctx:
-            patient = Patient.objects.filter(pk=state.patient_id).first()
+            # Only what the zone needs: the rest of the row is PHI, decrypted for nothing.
+            patient = (
+                Patient.objects.filter(pk=state.patient_id)
+                .only("home_location_id", "zip_code")
+                .first()
+            )
             ctx["patient_zone"] = patient_time_zone(patient) if patient else None
-        profile = (
-            AgentProfile.objects.filter(user=request.user).select_related("home_region").first()
-        )
+        profile = self._profile()
         ctx["home_region"] = profile.home_region if profile else None
         ctx["shortcuts"] = shortcuts_from(profile.console_shortcuts if profile else None)
         return ctx
+
+    def _profile(self) -> AgentProfile | None:
+        if not hasattr(self, "_agent_profile"):
+            self._agent_profile = (
+                AgentProfile.objects.filter(user=self.request.user)
+                .select_related("home_region")
+                .first()
+            )
+        return self._agent_profile
 
     def _finder_form(self) -> forms.SlotFinderForm:
         """The finder starts from the last search, else from the agent's home region."""
@@ -102,7 +114,7 @@ class Panels:
         if state.finder:
             return forms.SlotFinderForm(initial=state.finder)
         initial: dict[str, Any] = {}
-        profile = AgentProfile.objects.filter(user=self.request.user).first()
+        profile = self._profile()
         if profile and profile.home_region_id:
             initial["region"] = profile.home_region_id
         if state.reschedule_id:
