@@ -5,6 +5,7 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
+from config.logs import connect_celery_signals
 from config.settings import settings_module
 
 # A worker started on its own follows HUB_ENV like the web server (production unless
@@ -90,3 +91,4 @@ app.conf.beat_schedule["audit-seal"] = {
     "schedule": 10.0,
 }
 app.autodiscover_tasks()
+connect_celery_signals()

@@ -348,7 +348,11 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         ]
     )
     if message.status == Message.Status.DEAD:
-        logger.warning("outbound message #%s dead-lettered: %s", message.pk, message.last_error)
+        # The error is the receiver's text, which can quote the message: it stays in the
+        # ledger row (encrypted at rest), not in the log.
+        logger.warning(
+            "outbound message #%s dead-lettered after %s attempts", message.pk, message.attempts
+        )
     _finish_event(message.outbox_event_id, done)
     return message.status
 
