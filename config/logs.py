@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from pythonjsonlogger.json import JsonFormatter
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 task_id: ContextVar[str] = ContextVar("task_id", default="")
 message_id: ContextVar[str] = ContextVar("message_id", default="")
+requests_logger = logging.getLogger("config.requests")
+tasks_logger = logging.getLogger("config.tasks")
 
 HEADER = "X-Request-ID"
 # A proxy's id is kept only when it is short and plain: it is echoed into every line
@@ -43,8 +46,18 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         rid = request_id_from(request.headers.get(HEADER))
         token = request_id.set(rid)
+        started = time.perf_counter()
         try:
             response = self.get_response(request)
+            match = getattr(request, "resolver_match", None)
+            # The view's name, never the path or query: a FHIR search carries names there.
+            requests_logger.info(
+                "%s %s %s %.0f ms",
+                request.method,
+                (match.view_name if match else "") or "unresolved",
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
         finally:
             request_id.reset(token)
         response[HEADER] = rid
@@ -65,10 +78,8 @@ class ContextFilter(logging.Filter):
     """Adds the ids of the request, task and message in hand to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
-        record.task_id = task_id.get()
-        record.message_id = message_id.get()
-        ids = (("req", record.request_id), ("task", record.task_id), ("msg", record.message_id))
+        ids = (("req", request_id.get()), ("task", task_id.get()), ("msg", message_id.get()))
+        record.request_id, record.task_id, record.message_id = (value for _, value in ids)
         shown = " ".join(f"{name}={value}" for name, value in ids if value)
         record.context = f" [{shown}]" if shown else ""
         return True
@@ -134,10 +145,12 @@ def connect_celery_signals() -> None:
     """Lines a worker logs while it runs a task carry the task's id."""
     from celery.signals import task_postrun, task_prerun
 
-    def started(task_id: str | None = None, **_: Any) -> None:
+    def started(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         globals()["task_id"].set(task_id or "")
+        tasks_logger.debug("task %s started", getattr(task, "name", "?"))
 
-    def finished(**_: Any) -> None:
+    def finished(task: Any = None, state: str | None = None, **_: Any) -> None:
+        tasks_logger.debug("task %s finished: %s", getattr(task, "name", "?"), state)
         globals()["task_id"].set("")
 
     task_prerun.connect(started, weak=False)

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class HubCollector(Collector):
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self):
         rows = connector_health()
         labels = ["connector", "kind"]
         lag = GaugeMetricFamily(

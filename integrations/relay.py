@@ -322,6 +322,7 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         message.status = Message.Status.SENT
         message.ack_code, message.ack_raw = result.ack_code[:4], result.response
         message.processed_at, message.next_attempt_at, message.last_error = done, None, ""
+        logger.debug("outbound message #%s delivered, ack %s", message.pk, message.ack_code)
     else:
         message.last_error = str(error)[:500]
         message.ack_raw = error.response
