@@ -7,8 +7,8 @@ action, so its statistics are the per-action latencies the soak report quotes. A
 refused because another agent took the slot a moment earlier (409) is what a real agent
 sees under contention: it is counted apart ("hold taken"), not as an error.
 
-Started by tests/soak/soak.py with SOAK_WORLD naming the JSON file of agents, patients
-and appointment types it prepared.
+Started by tests/soak/soak.py with SOAK_WORLD naming the JSON file of agents (each with
+a signed-in session), patients and appointment types it prepared.
 """
 
 from __future__ import annotations
@@ -27,25 +27,16 @@ HX = {"HX-Request": "true"}
 IN_NETWORK_SLOT = re.compile(
     r'<li class="(?:mine)?">\s*<form[^>]*>.*?name="slot_id" value="(\d+)"', re.S
 )
-CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 class Agent(HttpUser):
     wait_time = between(1, 3)  # the caller talks between clicks
 
     def on_start(self) -> None:
-        self.username = next(AGENTS)
-        page = self.client.get("/accounts/login/", name="login form")
-        token = CSRF_INPUT.search(page.text)
-        self.client.post(
-            "/accounts/login/",
-            {
-                "username": self.username,
-                "password": WORLD["password"],
-                "csrfmiddlewaretoken": token.group(1) if token else "",
-            },
-            name="login",
-        )
+        agent = next(AGENTS)
+        self.client.cookies.set("sessionid", agent["session"])
+        # The console page sets the CSRF cookie the htmx posts send back.
+        self.client.get("/console/", name="console page")
 
     def _post(self, path: str, data: dict, name: str, **kw):  # type: ignore[no-untyped-def]
         headers = {**HX, "X-CSRFToken": self.client.cookies.get("csrftoken", "")}
