@@ -20,7 +20,7 @@ except Exception as exc:
 endef
 export SERVICES_PROBE
 
-.PHONY: run test install lock lint pytest pytest-sqlite pytest-postgres browser bench chaos clean \
+.PHONY: run test install lock lint pytest pytest-sqlite pytest-postgres browser bench chaos soak clean \
   fhir-validator x12-validator
 
 # Installs exactly what requirements.lock pins, hashes checked; pyproject.toml only states
@@ -97,6 +97,11 @@ pytest-sqlite: install fhir-validator x12-validator
 pytest: pytest-postgres pytest-sqlite
 
 test: install browser lint pytest
+
+# On demand, not in make test: mixed load against a hub of its own for SOAK_SECONDS
+# (default 600); needs PostgreSQL and Redis (tests/soak/soak.py says which and why).
+soak: install
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(PY) tests/soak/soak.py
 
 bench: install
 	$(PY) -m pytest tests/bench -q -s -p no:cacheprovider --override-ini="addopts="

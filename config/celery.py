@@ -7,6 +7,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.schedules import crontab
 
+from config.logs import connect_celery_signals
 from config.settings import settings_module
 
 # A worker started on its own follows HUB_ENV like the web server (production unless
@@ -131,3 +132,4 @@ app.conf.beat_schedule["audit-seal"] = {
     "schedule": 10.0,
 }
 app.autodiscover_tasks()
+connect_celery_signals()

@@ -33,6 +33,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("fhir/r4/", include("integrations.fhir.urls")),
     path("api/v1/", include("config.api_urls")),
     path("compliance/", include("config.compliance.urls")),
+    path("metrics", include("integrations.metrics_urls")),
 ]
 
 if settings.OIDC_ENABLED:

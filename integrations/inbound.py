@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.crypto.fields import blind_indexes_memoized
+from config.logs import logging_message
 
 from .inbound_apply import inbound_apply, inbound_outcome
 from .inbound_runs import (
@@ -60,12 +61,13 @@ def inbound_due_keys(*, limit: int = 1000) -> list[str]:
 
 def _apply_one(head: Message, now: datetime) -> bool:
     """The careful path: one message in its own savepoint."""
-    try:
-        with transaction.atomic():
-            note = inbound_apply(head)
-    except Exception as exc:
-        return inbound_outcome(head, now, None, exc)
-    return inbound_outcome(head, now, note, None)
+    with logging_message(head.pk):
+        try:
+            with transaction.atomic():
+                note = inbound_apply(head)
+        except Exception as exc:
+            return inbound_outcome(head, now, None, exc)
+        return inbound_outcome(head, now, note, None)
 
 
 @blind_indexes_memoized()

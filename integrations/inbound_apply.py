@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from config.logs import logging_message
+
 from . import retry
 from .fhir.inbound import handle as handle_fhir
 from .hl7v2.adt import handle_adt_allergies, handle_adt_merge, handle_adt_upsert
@@ -62,6 +64,8 @@ def inbound_outcome(head: Message, now: datetime, note: str | None, exc: Excepti
     """Set the row's new state after an attempt. Returns False when its key must stop."""
     if exc is None:
         head.status = Message.Status.PROCESSED
+        with logging_message(head.pk):
+            logger.debug("inbound %s processed", head.message_type)
         head.processed_at = now
         head.last_error = (note or "")[:500] if head.attempts else ""
         return True
@@ -69,6 +73,9 @@ def inbound_outcome(head: Message, now: datetime, note: str | None, exc: Excepti
         # Content the hub can never apply (ValueError: a domain service refusing its
         # input). Retrying would not help; the patient's queue moves on.
         head.status = Message.Status.REJECTED
+        # The reason can quote the message (a name that failed to map): ledger row only.
+        with logging_message(head.pk):
+            logger.info("inbound message #%s rejected: %s", head.pk, type(exc).__name__)
         head.last_error = str(exc)[:500]
         head.processed_at = now
         return True

@@ -322,6 +322,7 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         message.status = Message.Status.SENT
         message.ack_code, message.ack_raw = result.ack_code[:4], result.response
         message.processed_at, message.next_attempt_at, message.last_error = done, None, ""
+        logger.debug("outbound message #%s delivered, ack %s", message.pk, message.ack_code)
     else:
         message.last_error = str(error)[:500]
         message.ack_raw = error.response
@@ -348,7 +349,11 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         ]
     )
     if message.status == Message.Status.DEAD:
-        logger.warning("outbound message #%s dead-lettered: %s", message.pk, message.last_error)
+        # The error is the receiver's text, which can quote the message: it stays in the
+        # ledger row (encrypted at rest), not in the log.
+        logger.warning(
+            "outbound message #%s dead-lettered after %s attempts", message.pk, message.attempts
+        )
     _finish_event(message.outbox_event_id, done)
     return message.status
 

@@ -8,7 +8,10 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
-from .models import Connector, Message, PollHealth, SyncCursor
+from billing.models import EligibilityCheck
+from scheduling.models import Appointment, Hold
+
+from .models import Connector, Message, OutboxEvent, PollHealth, SyncCursor
 from .transport_security import TransportWarning, transport_warnings
 
 QUEUED = (Message.Status.RECEIVED, Message.Status.PENDING)
@@ -128,3 +131,59 @@ def connector_health(*, now: datetime | None = None) -> list[ConnectorHealth]:
 def connector_transport_warnings() -> list[TransportWarning]:
     """Connectors that travel in clear by exception, or are refused for it."""
     return transport_warnings(list(Connector.objects.order_by("name")))
+
+
+@dataclass(frozen=True)
+class OutboxSummary:
+    pending: int  # domain events not yet turned into deliveries, or still being retried
+    dead: int  # events the relay gave up on
+
+
+def outbox_summary() -> OutboxSummary:
+    """The outbox's own backlog (deliveries per connector are in ``connector_health``)."""
+    counts = OutboxEvent.objects.aggregate(
+        pending=Count("id", filter=Q(status=OutboxEvent.Status.PENDING)),
+        dead=Count("id", filter=Q(status=OutboxEvent.Status.DEAD)),
+    )
+    return OutboxSummary(pending=counts["pending"], dead=counts["dead"])
+
+
+ACTIVITY_WINDOW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the hub did in the trailing window: throughput an ops team alerts on when it
+    drops to zero in working hours."""
+
+    window: timedelta
+    holds_placed: int
+    appointments_booked: int
+    eligibility_answered: dict[str, int]  # by answer: active, inactive, error
+
+    @property
+    def window_display(self) -> str:
+        return _duration(self.window)
+
+
+def activity_recent(*, now: datetime | None = None) -> Activity:
+    now = now or timezone.now()
+    since = now - ACTIVITY_WINDOW
+    answered = dict(
+        EligibilityCheck.objects.filter(responded_at__gt=since, responded_at__lte=now)
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return Activity(
+        window=ACTIVITY_WINDOW,
+        holds_placed=Hold.objects.filter(created_at__gt=since, created_at__lte=now).count(),
+        appointments_booked=Appointment.objects.filter(
+            created_at__gt=since, created_at__lte=now
+        ).count(),
+        eligibility_answered={
+            status: answered.get(status, 0)
+            for status in EligibilityCheck.Status.values
+            if status != EligibilityCheck.Status.PENDING
+        },
+    )

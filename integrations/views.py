@@ -8,7 +8,12 @@ from config.audit_chain import audit_verification_latest
 from config.htmx import HtmxHttpRequest, render_page
 from config.permissions import VIEW_MESSAGE
 
-from .selectors import connector_health, connector_transport_warnings
+from .selectors import (
+    activity_recent,
+    connector_health,
+    connector_transport_warnings,
+    outbox_summary,
+)
 
 
 @permission_required(VIEW_MESSAGE, raise_exception=True)
@@ -27,5 +32,8 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
             "dead": sum(r.dead for r in rows),
             "review": sum(r.review for r in rows),
         },
+        # /metrics reads the same selectors, so a graph and this page never disagree.
+        "outbox": outbox_summary(),
+        "activity": activity_recent(),
     }
     return render_page(request, "integrations/health.html", context, partial="table")

@@ -37,6 +37,7 @@ pytestmark = pytest.mark.django_db
 NOT_PHI = {
     "home": "links to the pages the role may open",
     "healthz": "liveness",
+    "metrics": "counts and latencies labelled by view and connector name",
     "login": "the sign-in form",
     "logout": "signs out",
     "kpi:overview": "aggregates; names appear only in drill-downs",

@@ -17,6 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.crypto.keys import ERR_NO_KEYS, new_key, parse_data_keys, parse_index_key
+from config.logs import logging_config
 from config.settings.redis_urls import (
     cache_url,
     caches,
@@ -177,6 +178,9 @@ LOCAL_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
+    # Outermost: the latency it records covers every other middleware.
+    "config.metrics.RequestMetricsMiddleware",
+    "config.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below whitenoise: static files stay cacheable, every dynamic answer is no-store.
@@ -463,19 +467,12 @@ AUDIT_RETENTION_YEARS = env_int("AUDIT_RETENTION_YEARS", 6)
 # label, as AUTH_USER_MODEL does, because it sits below the apps).
 HUB_PATIENT_MODEL = "patients.Patient"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # Request logs would carry query strings; PHI never goes in a URL, but the
-        # default 4xx warnings add nothing an ops person needs.
-        "django.request": {"level": "ERROR"},
-        "axes": {"level": "WARNING"},
-    },
-}
+# One JSON object per line (config.logs) in production and with HUB_LOG_JSON=1; a readable
+# line with the same request, task and message ids otherwise (make run's terminal).
+HUB_LOG_JSON = env_bool("HUB_LOG_JSON", False)
+LOGGING = logging_config(json_lines=HUB_LOG_JSON, level=os.environ.get("LOG_LEVEL", "INFO"))
+# The worker logs through LOGGING above, so its lines are JSON too and carry the task id.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # ---------------------------------------------------------------------------
 # Revenue cycle (billing)

@@ -7,6 +7,8 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import logging_config
+
 from .base import *  # noqa: F403
 from .base import env_bool, env_int
 
@@ -41,3 +43,9 @@ if not os.environ.get("CACHE_URL", "").strip():
         "CACHE_URL must name the shared Redis cache in production (redis://HOST:6379/DB), "
         "so that rate limits and sign-in throttles hold across processes"
     )
+
+# ---------------------------------------------------------------------------
+# Logs: one JSON object per line for the log shipper (HUB_LOG_JSON=0 for a terminal).
+# ---------------------------------------------------------------------------
+HUB_LOG_JSON = env_bool("HUB_LOG_JSON", True)
+LOGGING = logging_config(json_lines=HUB_LOG_JSON, level=os.environ.get("LOG_LEVEL", "INFO"))

@@ -56,7 +56,8 @@ def fhir_poll_all(*, client_for: Callable[[Connector], Any] | None = None) -> in
         try:
             stored += sum(fhir_poll(connector, client=client).values())
         except TransportError as exc:
-            logger.warning("FHIR poll of connector %s failed: %s", connector.pk, exc)
+            # The error text can quote the server's answer; the health page shows it.
+            logger.warning("FHIR poll of connector %s failed: %s", connector.pk, type(exc).__name__)
             poll_record(connector=connector, error=str(exc) or type(exc).__name__)
             continue
         poll_record(connector=connector)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from celery import current_app
 from django.db import close_old_connections
 
+from config.logs import logging_message
 from integrations.hl7v2.batch import batch_ack, is_batch, parse_batch
 
 from . import END_BLOCK, START_BLOCK, decode, unframe
@@ -133,6 +134,9 @@ class MLLPListener:
             keys: list[str] = []
             for pending, (ack, code, message_id, key) in zip(batch, results, strict=True):
                 self.stats.acks[code] = self.stats.acks.get(code, 0) + 1
+                with logging_message(message_id or ""):
+                    # Ids and the ACK code only: the frame itself is PHI.
+                    logger.debug("MLLP frame stored, answered %s", code)
                 if message_id is not None and key not in keys:
                     keys.append(key)
                 if not pending.future.done():

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,16 @@ def port_in_use(host: str, port: int, option: str, what: str) -> None:
                 f"cannot start. Stop whatever holds it, or pick another port with "
                 f"{option} (make run: {'MLLP_PORT' if option == '--mllp-port' else 'PORT'}=...)."
             ) from None
+
+
+def metrics_dir_fresh() -> Path:
+    """The directory where every web worker keeps its Prometheus samples, emptied: files
+    left by an earlier run would be summed into this run's figures."""
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.VAR_DIR / "prometheus")
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
 
 
 class Command(BaseCommand):
@@ -60,7 +71,12 @@ class Command(BaseCommand):
                 "Production settings need SECRET_KEY (and CACHE_URL, ALLOWED_HOSTS); "
                 "for the demo run with HUB_ENV=development."
             )
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": module}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": module,
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir_fresh()),
+        }
         commands = {
             "web": [
                 os.path.join(bin_dir, "gunicorn"),
