@@ -429,3 +429,7 @@ class PollHealth(models.Model):
         return self.last_failure_at is not None and (
             self.last_success_at is None or self.last_failure_at > self.last_success_at
         )
+
+
+# The telephony ledger lives with its adapter; imported so Django registers it.
+from .telephony.models import TelephonyEvent as TelephonyEvent  # noqa: E402

@@ -16,6 +16,7 @@ from .booking import (
 )
 from .callbacks import Callback
 from .capacity import CapacityDay
+from .hubs import AgentPresence, Hub, HubCall, HubLine, HubRegion, Presence, RoutingDecision
 from .network import (
     AppointmentType,
     Capability,
@@ -34,6 +35,7 @@ from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
     "AccessWiden",
+    "AgentPresence",
     "AgentProfile",
     "Appointment",
     "AppointmentSlot",
@@ -48,12 +50,18 @@ __all__ = [
     "ConsolePermissions",
     "Equipment",
     "Hold",
+    "Hub",
+    "HubCall",
+    "HubLine",
+    "HubRegion",
     "Location",
     "LocationClosure",
     "LocationHours",
+    "Presence",
     "Provider",
     "Region",
     "Room",
+    "RoutingDecision",
     "RuleSetting",
     "ScheduleTemplate",
     "Slot",
