@@ -18,7 +18,7 @@ from tests.scheduling.hub_world import NORTH_LINE, T0, hubs, presence, staff
 
 pytestmark = pytest.mark.django_db
 URL = "/integrations/telephony/events/"
-TOKEN = "test-auth-token-0123456789abcdef"  # noqa: S105 - a test double's token
+TOKEN = "test-auth-token-0123456789abcdef"
 S = timedelta(seconds=1)
 
 # A parent-leg status callback as Twilio documents it (Call resource, StatusCallback).
