@@ -26,6 +26,7 @@ class HubPlan:
 class HubResult:
     offered: int = 0
     waits: list[float] = field(default_factory=list)
+    urgent_waits: list[float] = field(default_factory=list)
     overflow_out: int = 0
     overflow_in_answered: int = 0
 
@@ -78,6 +79,8 @@ def simulate(
         assert agent is not None
         del free[hub][agent]
         results[w.home].waits.append(now - w.call.at)
+        if w.call.urgent:
+            results[w.home].urgent_waits.append(now - w.call.at)
         if hub != w.home:
             results[hub].overflow_in_answered += 1
         seq += 1
