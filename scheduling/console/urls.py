@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import booking, calls, finder, page, worklist
+from .views import booking, calls, finder, page, telephony, worklist
 
 app_name = "console"
 urlpatterns = [
@@ -27,4 +27,6 @@ urlpatterns = [
     path("waitlist/offer/", worklist.waitlist_offer, name="waitlist_offer"),
     path("worklist/", worklist.worklist, name="worklist"),
     path("callbacks/start/", worklist.callback_start, name="callback_start"),
+    path("call/pop/", telephony.screen_pop, name="screen_pop"),
+    path("presence/", telephony.presence, name="presence"),
 ]

@@ -35,13 +35,19 @@ def erlang_comparison(
             result = simulate([HubPlan("hub", agents, ("r",))], calls, overflow=False)["hub"]
             asas.append(result.average_speed_of_answer)
             sls.append(result.service_level)
-        kw = {"calls_per_hour": calls_per_hour, "handle_seconds": handle_seconds, "agents": agents}
         rows.append(
             Comparison(
                 agents,
-                erlang.average_speed_of_answer(**kw),
+                erlang.average_speed_of_answer(
+                    calls_per_hour=calls_per_hour, handle_seconds=handle_seconds, agents=agents
+                ),
                 statistics.median(asas),
-                erlang.service_level(**kw, within_seconds=30),
+                erlang.service_level(
+                    calls_per_hour=calls_per_hour,
+                    handle_seconds=handle_seconds,
+                    agents=agents,
+                    within_seconds=30,
+                ),
                 statistics.median(sls),
             )
         )

@@ -13,7 +13,7 @@ from patients.models import Patient
 from patients.phones import normalize_phone
 
 from ..hubs.policy import SERVICE_LEVEL_SECONDS
-from ..models import AgentPresence, Hub, HubCall, HubLine, HubRegion, Presence
+from ..models import AgentPresence, Call, Hub, HubCall, HubLine, HubRegion, Presence
 
 
 @dataclass(frozen=True)
@@ -145,3 +145,24 @@ def wallboard(*, now: datetime) -> list[HubBoard]:
         start, end = hub_today(hub, now)
         boards.append(hub_measures(hub=hub, start=start, end=end, now=now))
     return boards
+
+
+def agent_presence(*, user: object) -> AgentPresence | None:
+    pk = getattr(user, "pk", None)
+    return AgentPresence.objects.filter(user_id=pk).first() if pk is not None else None
+
+
+def agent_answered_call(*, user: object) -> Call | None:
+    """The console call opened for the agent's answered hub call, while it is open."""
+    hub_call = (
+        HubCall.objects.filter(
+            agent_id=getattr(user, "pk", None),
+            call__agent_id=getattr(user, "pk", None),
+            call__ended_at__isnull=True,
+        )
+        .exclude(call__isnull=True)
+        .select_related("call")
+        .order_by("-answered_at", "-pk")
+        .first()
+    )
+    return hub_call.call if hub_call else None
