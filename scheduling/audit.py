@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from auditlog.registry import auditlog
 
-from .models import Appointment, Call, Callback, Waitlist
+from .models import Appointment, Call, Callback, HubCall, Waitlist
 
 auditlog.register(Appointment)
 auditlog.register(Call)
 auditlog.register(Callback)
 auditlog.register(Waitlist, m2m_fields={"providers", "locations"})
+# The caller's number is PHI; the call's routing changes are audited without copying it.
+auditlog.register(HubCall, exclude_fields=["caller_phone"])

@@ -27,4 +27,7 @@ def rule_settings_ensure() -> int:
 
 
 def seed(context: Any) -> str:
-    return f"{rule_settings_ensure()} rule settings"
+    from .demo.hubs import build_hubs
+
+    hubs = build_hubs(list(context.net.regions))
+    return f"{rule_settings_ensure()} rule settings, {hubs} hubs"

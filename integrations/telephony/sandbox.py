@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from scheduling.hubs.traffic import PlannedCall
-from scheduling.models import HubCall
+from scheduling.models import Hub, HubCall
 from scheduling.services import hub_queue_sweep, presence_wrap_done
 
 from .twilio import SIGNATURE_HEADER, sign
@@ -123,6 +123,10 @@ def sandbox_day(
             sids[sid] = i
             phone.place(sid=sid, caller=callers(i), dialed=lines[calls[i].region], at=at)
             counts["offered"] += 1
+            # Wake when this call's overflow falls due, as the beat's sweep would.
+            hub = Hub.objects.filter(calls__sid=sid).first()
+            if hub is not None:
+                heapq.heappush(queue, (t + hub.overflow_after_seconds + 1, next(order), "tick", ""))
         elif kind == "end":
             phone.hang_up(sid=key, at=at)
             user = User.objects.get(hub_calls__sid=key)
