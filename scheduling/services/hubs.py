@@ -1,6 +1,8 @@
 """Hub routing: applying call events, agents' presence, assigning waiting calls to the
 longest-idle agent, overflow between hubs and callbacks instead of waiting.
 
+Lock order: a call row before any agent's presence row.
+
 Events may come twice and in any order (each platform retries its webhooks), and from
 several web processes at once. Every change to a call happens with its row locked, and
 each field only moves one way (the earliest offer time, the first answer, the first
@@ -110,6 +112,11 @@ def _apply(hc: HubCall, event: CallEvent, user: User | None) -> None:
             _hold_agent(hc, user, at=at)
             hc.agent, hc.state = user, HubCall.State.ANSWERED
             _screen_pop(hc, user, at=at)
+        elif hc.state not in FINAL_STATES:
+            # Answered by someone the hub does not know: it no longer waits, and whoever
+            # was reserved for it is free again.
+            _release_agent(hc, at=at, wrap_up=False)
+            hc.state = HubCall.State.ANSWERED
         elif user is not None and hc.agent_id is None:
             hc.agent = user
         kind = RoutingDecision.Kind.TRANSFERRED if transfer else RoutingDecision.Kind.ANSWERED
@@ -280,12 +287,23 @@ def presence_set(*, user: User, state: str, now: datetime | None = None) -> Agen
         raise ValueError(state)
     now = now or timezone.now()
     with transaction.atomic():
+        # Lock order as everywhere in this module: the call row, then the presence row.
+        held = AgentPresence.objects.filter(user=user).values_list("current_call_id", flat=True)
+        call_id = held.first()
+        if call_id is not None:
+            HubCall.objects.select_for_update().filter(pk=call_id).first()
         presence = AgentPresence.objects.select_for_update().get(user=user)
         hc = presence.current_call
-        if hc is not None and hc.state == HubCall.State.ASSIGNED and state == Presence.AWAY:
-            HubCall.objects.filter(pk=hc.pk, state=HubCall.State.ASSIGNED).update(
+        # Only a call still ringing goes back; the conditional update tells, since the
+        # answer may have been applied since this presence row was read.
+        returned = (
+            hc is not None
+            and state == Presence.AWAY
+            and HubCall.objects.filter(pk=hc.pk, state=HubCall.State.ASSIGNED).update(
                 state=HubCall.State.WAITING, agent=None
             )
+        )
+        if hc is not None and returned:
             _decide(hc, RoutingDecision.Kind.RETURNED, "agent went away while it rang", at=now)
             presence.current_call = None
         elif hc is not None:
