@@ -8,6 +8,7 @@ import os
 from datetime import date
 
 import pytest
+from django.utils import timezone
 
 from integrations.telephony.sandbox import SandboxTelephony, http_transport
 from scheduling.models import AgentPresence, Appointment, Hub, HubCall, HubLine, HubRegion, Presence
@@ -45,7 +46,9 @@ def test_a_routed_call_pops_is_booked_and_shows_on_the_wallboard(
     hub = Hub.objects.create(name="Front Range hub")
     HubRegion.objects.create(hub=hub, region=net["region"])
     HubLine.objects.create(number=LINE, region=net["region"])
-    AgentPresence.objects.create(user=agent, hub=hub, state=Presence.AWAY, state_since=date.today())
+    AgentPresence.objects.create(
+        user=agent, hub=hub, state=Presence.AWAY, state_since=timezone.now()
+    )
     maria = f.patient(
         first_name="Maria",
         last_name="Gonzalez",
@@ -68,8 +71,6 @@ def test_a_routed_call_pops_is_booked_and_shows_on_the_wallboard(
     url = f"{live_server.url}/integrations/telephony/events/"
     phone = SandboxTelephony(url=url, transport=http_transport(url), auth_token=TOKEN)
     sid = phone.new_sid()
-    from django.utils import timezone
-
     assert phone.place(sid=sid, caller="3035550142", dialed=LINE, at=timezone.now()) == 200
     hc = HubCall.objects.get(sid=sid)
     assert hc.agent == agent and hc.state == HubCall.State.ASSIGNED
