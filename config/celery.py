@@ -131,5 +131,15 @@ app.conf.beat_schedule["audit-seal"] = {
     "task": "config.tasks.audit_seal_task",
     "schedule": 10.0,
 }
+# Hub queues: overflow and callback offers are due by the clock; telephony events a
+# crash left stored but unapplied are applied.
+app.conf.beat_schedule["hubs-queue-sweep"] = {
+    "task": "scheduling.tasks.hub_queue_sweep_task",
+    "schedule": 5.0,
+}
+app.conf.beat_schedule["telephony-sweep"] = {
+    "task": "integrations.tasks.telephony_sweep_task",
+    "schedule": 30.0,
+}
 app.autodiscover_tasks()
 connect_celery_signals()

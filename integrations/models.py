@@ -469,3 +469,7 @@ class ClinicalSegmentMap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment} ({self.get_kind_display()})"
+
+
+# The telephony ledger lives with its adapter; imported so Django registers it.
+from .telephony.models import TelephonyEvent as TelephonyEvent  # noqa: E402

@@ -44,3 +44,11 @@ def fhir_poll_task() -> dict[str, int]:
     stored = fhir_poll_all()
     inbound_sweep_task.delay()
     return {"stored": stored}
+
+
+@shared_task(acks_late=True)
+def telephony_sweep_task() -> int:
+    """Apply telephony events stored but not applied (a crash between the two)."""
+    from .telephony.ledger import telephony_sweep
+
+    return telephony_sweep()

@@ -254,6 +254,62 @@ class CallAdmin(admin.ModelAdmin):
     list_select_related = ["agent", "patient"]
 
 
+class HubRegionInline(admin.TabularInline):
+    model = m.HubRegion
+    extra = 1
+
+
+@admin.register(m.Hub)
+class HubAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "overflow_to",
+        "overflow_enabled",
+        "overflow_after_seconds",
+        "overflow_queue_length",
+        "callback_offer_seconds",
+    ]
+    inlines = [HubRegionInline]
+
+
+@admin.register(m.HubLine)
+class HubLineAdmin(admin.ModelAdmin):
+    list_display = ["number", "label", "region", "urgent"]
+
+
+@admin.register(m.AgentPresence)
+class AgentPresenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "hub", "state", "state_since", "current_call"]
+    list_filter = ["hub", "state"]
+    raw_id_fields = ["current_call"]
+
+
+class RoutingDecisionInline(admin.TabularInline):
+    model = m.RoutingDecision
+    extra = 0
+    can_delete = False
+    fields = ("at", "kind", "hub", "agent", "reason")
+    readonly_fields = ("at", "kind", "hub", "agent", "reason")
+
+
+@admin.register(m.HubCall)
+class HubCallAdmin(admin.ModelAdmin):
+    """Calls as the platform reported them, with every routing decision and its reason.
+    The caller's number stays off the list."""
+
+    list_display = ["id", "sid", "hub", "state", "urgent", "agent", "offered_at", "answered_at"]
+    list_filter = ["state", "hub", "urgent"]
+    date_hierarchy = "offered_at"
+    exclude = ["caller_phone"]
+    readonly_fields = [
+        f.name for f in m.HubCall._meta.fields if f.name not in ("id", "caller_phone")
+    ]
+    inlines = [RoutingDecisionInline]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+
 @admin.register(m.AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "home_region"]

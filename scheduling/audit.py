@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from auditlog.registry import auditlog
 
-from .models import Appointment, Call, Callback, Referral, Waitlist
+from .models import Appointment, Call, Callback, HubCall, Referral, Waitlist
 
 auditlog.register(Appointment)
 auditlog.register(Call)
 auditlog.register(Callback)
 auditlog.register(Referral)
 auditlog.register(Waitlist, m2m_fields={"providers", "locations"})
+# The caller's number is PHI; the call's routing changes are audited without copying it.
+auditlog.register(HubCall, exclude_fields=["caller_phone"])

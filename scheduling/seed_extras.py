@@ -77,4 +77,10 @@ def need_rules_ensure() -> int:
 
 
 def seed(context: Any) -> str:
-    return f"{rule_settings_ensure()} rule settings, {need_rules_ensure()} clinical need rules"
+    from .demo.hubs import build_hubs
+
+    hubs = build_hubs(list(context.net.regions))
+    return (
+        f"{rule_settings_ensure()} rule settings, {need_rules_ensure()} clinical need rules, "
+        f"{hubs} hubs"
+    )

@@ -32,3 +32,9 @@ def call_abandon_task(call_id: int) -> bool:
     """Idempotent: a call already ended (wrapped up, or abandoned by an earlier run) is
     left as it is."""
     return services.call_abandon(call_id=call_id)
+
+
+@shared_task(acks_late=True)
+def hub_queue_sweep_task() -> int:
+    """Beat: overflow and callback offers come due by the clock, not by an event."""
+    return services.hub_queue_sweep()

@@ -56,6 +56,8 @@ NOT_PHI = {
     "mfa-verify": "the second sign-in step",
     "mfa-setup": "the user's own authenticator enrolment",
     "console:shortcuts": "the agent's own keyboard settings",
+    "kpi:wallboard": "counts and times per hub; no caller appears",
+    "integrations:telephony_events": "platform webhook: stores caller numbers, shows none",
 }
 # Console and API actions that change a booking, hold or call: their changes are
 # auditlog entries, and the patient panel they redraw is the one already audited once
@@ -86,6 +88,10 @@ WRITES_AND_REDRAWS = {
     "console:referral_open",
     "console:referral_add",
     "api-patient-widen",
+    # The screen pop opens the caller's record through the context panel, which audits
+    # the opening (tests/console/test_screen_pop.py asserts the entry).
+    "console:screen_pop",
+    "console:presence",
 }
 ADMIN_NOT_PHI_VIEWS = {
     "index",

@@ -445,6 +445,11 @@ HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
 CALL_ABANDON_MINUTES = env_int("CALL_ABANDON_MINUTES", 60)
 # When a "callback needed" wrap-up gives no due time, the callback is due this long after.
 CALLBACK_DUE_MINUTES = env_int("CALLBACK_DUE_MINUTES", 120)
+# Telephony webhook (integrations.telephony): the platform's auth token signs every
+# event; empty refuses them all. The URL the platform calls, when a proxy in front
+# changes the one Django sees (signatures cover the exact URL).
+TELEPHONY_AUTH_TOKEN = os.environ.get("TELEPHONY_AUTH_TOKEN", "")
+TELEPHONY_WEBHOOK_URL = os.environ.get("TELEPHONY_WEBHOOK_URL", "")
 
 # Integrations retry policy, inbound processing and the outbox relay alike: a transient
 # failure waits base * 2^(attempt-1) seconds, capped, and the row is dead-lettered after

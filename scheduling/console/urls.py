@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import booking, calls, finder, page, referrals, worklist
+from .views import booking, calls, finder, page, referrals, telephony, worklist
 
 app_name = "console"
 urlpatterns = [
@@ -29,4 +29,6 @@ urlpatterns = [
     path("referrals/open/", referrals.referral_open, name="referral_open"),
     path("referrals/add/", referrals.referral_add, name="referral_add"),
     path("callbacks/start/", worklist.callback_start, name="callback_start"),
+    path("call/pop/", telephony.screen_pop, name="screen_pop"),
+    path("presence/", telephony.presence, name="presence"),
 ]

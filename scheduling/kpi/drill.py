@@ -344,7 +344,7 @@ for _key, _drill in _DRILLS.items():
 
 # Extra ids a drill-down accepts besides the filter bar (opaque ids only; "channel" is the
 # position of a booking channel in Appointment.Channel).
-DRILL_PARAMS = ("provider", "payer", "connector", "channel", "reason")
+DRILL_PARAMS = ("provider", "payer", "connector", "channel", "reason", "hub", "state")
 
 
 def channel_param(channel: str) -> int:

@@ -16,6 +16,7 @@ from .booking import (
 )
 from .callbacks import Callback
 from .capacity import CapacityDay
+from .hubs import AgentPresence, Hub, HubCall, HubLine, HubRegion, Presence, RoutingDecision
 from .network import (
     AppointmentType,
     Capability,
@@ -35,6 +36,7 @@ from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
     "AccessWiden",
+    "AgentPresence",
     "AgentProfile",
     "Appointment",
     "AppointmentSlot",
@@ -49,13 +51,19 @@ __all__ = [
     "ConsolePermissions",
     "Equipment",
     "Hold",
+    "Hub",
+    "HubCall",
+    "HubLine",
+    "HubRegion",
     "Location",
     "LocationClosure",
     "LocationHours",
+    "Presence",
     "Provider",
     "Referral",
     "Region",
     "Room",
+    "RoutingDecision",
     "RuleSetting",
     "ScheduleTemplate",
     "Slot",

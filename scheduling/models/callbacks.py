@@ -19,9 +19,19 @@ class Callback(models.Model):
 
     call = models.OneToOneField(
         Call,
+        null=True,
+        blank=True,
         on_delete=models.CASCADE,
         related_name="callback",
         help_text="The call wrapped up as needing a callback",
+    )
+    # A caller who chose a callback over waiting in a hub's queue: no agent spoke to them.
+    hub_call = models.OneToOneField(
+        "scheduling.HubCall",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="callback",
     )
     patient = models.ForeignKey(
         "patients.Patient",
@@ -64,7 +74,11 @@ class Callback(models.Model):
             models.CheckConstraint(
                 condition=Q(status="open") | Q(done_at__isnull=False),
                 name="callback_finished_has_time",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(call__isnull=False) | Q(hub_call__isnull=False),
+                name="callback_has_a_call",
+            ),
         ]
         indexes = [
             # The worklist: open callbacks by due time.

@@ -63,6 +63,13 @@ from .external import (
 from .external_bookings import BatchDeclined, ExternalBooking, appointments_record_external_batch
 from .external_changes import ExternalChange, appointments_change_external_batch
 from .holds import hold_expire_stale, hold_place, hold_release, hold_release_for_call
+from .hubs import (
+    hub_call_event_apply,
+    hub_dispatch,
+    hub_queue_sweep,
+    presence_set,
+    presence_wrap_done,
+)
 from .referrals import (
     ReferralNotOpen,
     ReferralRecord,
@@ -131,6 +138,11 @@ __all__ = [
     "hold_place",
     "hold_release",
     "hold_release_for_call",
+    "hub_call_event_apply",
+    "hub_dispatch",
+    "hub_queue_sweep",
+    "presence_set",
+    "presence_wrap_done",
     "referral_close",
     "referral_create",
     "referral_receive",

@@ -25,6 +25,7 @@ from .errors import (
     InvalidReason,
 )
 from .holds import _check_call, _release_runs
+from .hubs import presence_wrap_done
 
 
 def call_start(
@@ -129,6 +130,8 @@ def call_wrap_up(
                 due_at=callback_due or now + timedelta(minutes=settings.CALLBACK_DUE_MINUTES),
                 created_at=now,
             )
+    # Wrap-up began when the platform reported the hang-up; it ends with this click.
+    presence_wrap_done(user=by, now=now)
     return locked
 
 

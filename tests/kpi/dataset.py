@@ -24,7 +24,7 @@ from billing.models import (
 )
 from integrations.models import Connector, Message, OutboxEvent
 from scheduling.kpi.filters import KpiFilters
-from scheduling.models import Appointment, Call, Hold, Referral, Waitlist
+from scheduling.models import Appointment, Call, Hold, Hub, HubCall, Referral, Waitlist
 from tests import factories as fx
 
 PERIOD = KpiFilters(date_from=date(2026, 3, 1), date_to=date(2026, 3, 10))
@@ -257,6 +257,18 @@ def kpi_net(db, agent, other_agent) -> Net:
     wait(at(3, 3), "open")
     wait(at(3, 4), "closed")
     wait(at(2, 25), "booked")
+
+    # --- hubs: one routed call, answered after 12 s
+    hub = Hub.objects.create(name="Front Range hub")
+    HubCall.objects.create(
+        sid="CAkpi1",
+        hub=hub,
+        state="ended",
+        agent=agent,
+        offered_at=at(3, 3, 9),
+        answered_at=at(3, 3, 9, 0, 12),
+        ended_at=at(3, 3, 9, 5),
+    )
 
     # --- revenue
     payer_x = Payer.objects.create(name="Xylo Dental", payer_code="XYLO1")

@@ -17,6 +17,7 @@ from config.htmx import vary_on_htmx
 from patients.models import Patient
 from scheduling.models import AgentProfile, Appointment, AppointmentType, Call, Hold
 from scheduling.selectors import agent_recent_abandoned_call, waitlist_matches_for_slots
+from scheduling.selectors.hubs import agent_presence
 
 from .. import forms
 from ..requests import AgentRequest
@@ -97,6 +98,8 @@ class Panels:
         profile = self._profile()
         ctx["home_region"] = profile.home_region if profile else None
         ctx["shortcuts"] = shortcuts_from(profile.console_shortcuts if profile else None)
+        if "callbar" in names:
+            ctx["presence"] = agent_presence(user=request.user)
         return ctx
 
     def _profile(self) -> AgentProfile | None:

@@ -1,0 +1,1 @@
+"""Federated hubs: pure routing policy, Erlang C, traffic and the queue simulation."""
