@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -102,6 +103,7 @@ class BatchChunk:
     check_ids: list[int]
 
 
+@transaction.atomic
 def eligibility_batch_plan(
     *, days: int | None = None
 ) -> tuple[EligibilityBatchRun, list[BatchChunk]]:
@@ -109,6 +111,7 @@ def eligibility_batch_plan(
 
     Appointments whose coverage was checked in the last day are skipped, and a coverage
     is asked once, for its first appointment. A run with nothing to send is done at once.
+    Atomic: a plan that fails halfway leaves no run that nobody would ever finish.
     """
     days = settings.ELIGIBILITY_BATCH_DAYS if days is None else days
     run = EligibilityBatchRun.objects.create(started_at=timezone.now(), days=days)
