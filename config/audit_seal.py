@@ -181,6 +181,8 @@ def chain_seal(*, using: str, wait: bool = True) -> int:
             with connection.cursor() as cursor:
                 _insert_links(cursor, connection.vendor, links, pending, new_links, ids)
             sealed += len(new_links)
+            if len(ids) < SEAL_BATCH:
+                return sealed  # the marks ran out: no need to ask again
 
 
 def _insert_links(
