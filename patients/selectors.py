@@ -420,3 +420,18 @@ def patient_active_clinical_facts(*, patient: Patient) -> list[ClinicalFact]:
             "source_location", "requires_equipment"
         )
     )
+
+
+def patient_ids_by_phone(digits: str) -> list[int]:
+    """Active patients whose phone on file is exactly these digits (through the blind
+    index: the phone itself is encrypted)."""
+    if not digits:
+        return []
+    return list(
+        Patient.objects.filter(
+            phone_bidx=blind_index_of(Patient, "phone_bidx", digits),
+            status=Patient.Status.ACTIVE,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

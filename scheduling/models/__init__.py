@@ -16,6 +16,7 @@ from .booking import (
 )
 from .callbacks import Callback
 from .capacity import CapacityDay
+from .engagement import Channel, PatientMessage, ReminderCadence, ReplyReview, WaitlistOffer
 from .network import (
     AppointmentType,
     Capability,
@@ -45,19 +46,24 @@ __all__ = [
     "CancelReason",
     "Capability",
     "CapacityDay",
+    "Channel",
     "ConsolePermissions",
     "Equipment",
     "Hold",
     "Location",
     "LocationClosure",
     "LocationHours",
+    "PatientMessage",
     "Provider",
     "Region",
+    "ReminderCadence",
+    "ReplyReview",
     "Room",
     "RuleSetting",
     "ScheduleTemplate",
     "Slot",
     "TimeOff",
     "Waitlist",
+    "WaitlistOffer",
     "Weekday",
 ]
