@@ -65,6 +65,7 @@ _EN = {
     ),
     "taken": "Sorry, that time was already taken. You stay on the waitlist.",
     "booked": "Booked: {type} at {location} on {when}.",
+    "code": "Your Care Hub booking code is {code}. It expires in {minutes} minutes.",
     "when": "%a %b %d at %I:%M %p",
 }
 _ES = {
@@ -85,6 +86,7 @@ _ES = {
     ),
     "taken": "Lo sentimos, esa hora ya fue tomada. Sigue en la lista de espera.",
     "booked": "Reservada: {type} en {location} el {when}.",
+    "code": "Su código de Care Hub es {code}. Vence en {minutes} minutos.",
     "when": "%d/%m a las %H:%M",
 }
 CATALOGUES = {"en": _EN, "es": _ES}

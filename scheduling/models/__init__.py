@@ -16,7 +16,14 @@ from .booking import (
 )
 from .callbacks import Callback
 from .capacity import CapacityDay
-from .engagement import Channel, PatientMessage, ReminderCadence, ReplyReview, WaitlistOffer
+from .engagement import (
+    Channel,
+    PatientMessage,
+    ReminderCadence,
+    ReplyReview,
+    SelfServiceCode,
+    WaitlistOffer,
+)
 from .network import (
     AppointmentType,
     Capability,
@@ -61,6 +68,7 @@ __all__ = [
     "Room",
     "RuleSetting",
     "ScheduleTemplate",
+    "SelfServiceCode",
     "Slot",
     "TimeOff",
     "Waitlist",

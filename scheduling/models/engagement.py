@@ -61,6 +61,7 @@ class PatientMessage(models.Model):
         OFFER = "offer", "Waitlist offer"
         TAKEN = "taken", "Offer already taken"
         BOOKED = "booked", "Offer booked"
+        CODE = "code", "One-time code"
 
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="engagement_messages"
@@ -158,3 +159,25 @@ class WaitlistOffer(models.Model):
 
     def __str__(self) -> str:
         return f"Waitlist offer #{self.pk}"
+
+
+class SelfServiceCode(models.Model):
+    """A one-time code that proves a patient holds the phone or email on file. Only a
+    keyed hash of the code is kept; ``attempts`` counts wrong guesses, raised with a
+    conditional update so parallel guesses cannot exceed the limit."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="self_service_codes"
+    )
+    code_hash = models.CharField(max_length=64)
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "-created_at"], name="selfservice_code_idx")]
+
+    def __str__(self) -> str:
+        return f"Code #{self.pk}"
