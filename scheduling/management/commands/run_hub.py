@@ -23,7 +23,7 @@ def port_in_use(host: str, port: int, option: str, what: str) -> None:
             raise CommandError(
                 f"Port {port} on {host} is already in use ({exc.strerror}), so the {what} "
                 f"cannot start. Stop whatever holds it, or pick another port with "
-                f"{option} (make run: {'MLLP_PORT' if option == '--mllp-port' else 'PORT'}=...)."
+                f"{option} (make run: {option.removeprefix('--').replace('-', '_').upper()}=...)."
             ) from None
 
 
@@ -40,6 +40,12 @@ class Command(BaseCommand):
             default=int(os.environ.get("MLLP_PORT", "2575")),
             help="Port of the HL7 v2 MLLP listener (default 2575, or $MLLP_PORT)",
         )
+        parser.add_argument(
+            "--smtp-port",
+            type=int,
+            default=int(os.environ.get("SMTP_PORT", "1025")),
+            help="Port of the demo's local SMTP server (default 1025, or $SMTP_PORT)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         # Check the ports before starting anything: one process failing to bind would
@@ -48,6 +54,8 @@ class Command(BaseCommand):
         port_in_use(opts["host"], opts["port"], "--port", "web server")
         if mllp:
             port_in_use(opts["host"], opts["mllp_port"], "--mllp-port", "MLLP listener")
+        if self._has_command("sandbox_smtp"):
+            port_in_use(opts["host"], opts["smtp_port"], "--smtp-port", "SMTP server")
         bin_dir = os.path.dirname(sys.executable)
         # The processes run production settings unless HUB_ENV=development asks otherwise
         # (make run does, for the demo on plain http://127.0.0.1).
@@ -89,6 +97,25 @@ class Command(BaseCommand):
                 str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
         }
+        if self._has_command("sandbox_smtp"):
+            # Patient messaging in the demo: email to a local SMTP server, texts to the
+            # sandbox gateway this web server serves (by command name: integrations sits
+            # above this app).
+            from django.core.management import call_command
+
+            smtp = f"{opts['host']}:{opts['smtp_port']}"
+            call_command(
+                "messaging_sandbox", web=f"http://{opts['host']}:{opts['port']}", smtp=smtp
+            )
+            commands["smtp"] = [
+                sys.executable,
+                "manage.py",
+                "sandbox_smtp",
+                "--host",
+                opts["host"],
+                "--port",
+                str(opts["smtp_port"]),
+            ]
         if mllp:
             commands["mllp"] = [
                 sys.executable,
@@ -107,6 +134,12 @@ class Command(BaseCommand):
         )
         if mllp:
             self.stdout.write(f"HL7 v2 (MLLP) listener on {opts['host']}:{opts['mllp_port']}")
+        if "smtp" in commands:
+            self.stdout.write(
+                f"Patient texts: http://{opts['host']}:{opts['port']}/integrations/sms/sandbox/ ; "
+                f"email: SMTP on {opts['host']}:{opts['smtp_port']} (var/mail/) ; "
+                f"self-scheduling: http://{opts['host']}:{opts['port']}/book/"
+            )
         self.stdout.write(
             "ops, biller, compliance and admin enrol an authenticator app (TOTP) at their first sign-in."
         )
