@@ -11,6 +11,9 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from config.crypto.fields import blind_index_of
+from patients.models import Patient
+
 from ..models import Appointment, Channel, PatientMessage, ReminderCadence
 from .messages import patient_messages_queue
 from .quiet import in_quiet_hours
@@ -46,9 +49,14 @@ def _due(cadence: ReminderCadence, now: datetime) -> Q:
     if cadence.location_id:
         due &= Q(location_id=cadence.location_id)
     if cadence.channel == Channel.SMS:
-        due &= Q(patient__consent_sms=True, patient__sms_opted_out_at__isnull=True)
+        due &= Q(patient__consent_sms=True, patient__sms_opted_out_at__isnull=True) & ~Q(
+            patient__phone_bidx=blind_index_of(Patient, "phone_bidx", "")
+        )
     else:
-        due &= Q(patient__consent_email=True)
+        # The address is encrypted, but an empty one is stored empty: patients without
+        # one are left out here rather than dead-lettered at delivery.
+        with_address = Patient.objects.filter(consent_email=True).extra(where=["email <> ''"])
+        due &= Q(patient_id__in=with_address.values("pk"))
     return due
 
 

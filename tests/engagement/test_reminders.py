@@ -189,3 +189,25 @@ def test_two_reminder_runs_queue_each_reminder_once(sms, patient, denver, visit_
     third = reminders_run(now=start - timedelta(hours=1))
 
     assert (first, second, third) == (1, 0, 1)
+
+
+def test_patients_without_a_number_or_address_are_left_out_not_dead_lettered(
+    sms, denver, visit_type, day
+):
+    start = datetime.combine(day.date(), datetime.min.time(), tzinfo=denver.tz).replace(hour=14)
+    booked(
+        patient=f.patient(consent_sms=True, phone=""),
+        location=denver,
+        visit_type=visit_type,
+        start=start,
+    )
+    booked(
+        patient=f.patient(consent_email=True, email=""),
+        location=denver,
+        visit_type=visit_type,
+        start=start,
+    )
+    cadence(48)
+    cadence(48, channel="email")
+
+    assert reminders_run(now=start - timedelta(hours=5)) == 0
