@@ -13,7 +13,7 @@ class SchedulingConfig(AppConfig):
         from patients.signals import patient_merged, patient_unmerged
 
         from . import audit  # noqa: F401  (registers PHI models with auditlog)
-        from .kpi import pages  # noqa: F401  (registers the KPI pages and drill-downs)
+        from .kpi import engagement, pages  # noqa: F401  (registers the KPI pages and drill-downs)
         from .receivers import patient_rows_merge, patient_rows_unmerge
 
         # Appointments, calls and waitlist entries follow a patient merge.

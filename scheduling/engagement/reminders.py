@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -85,13 +86,27 @@ def _run_step(cadence_id: int, now: datetime) -> int:
             )
         )
         messages: list[PatientMessage] = []
+        # A day's visits share a few hundred starts, zones and languages: each text and
+        # each quiet-hours answer is worked out once per combination, not once per visit.
+        quiet_in: dict[str, bool] = {}
+        texts: dict[tuple[Any, ...], tuple[str, str]] = {}
         for pk, patient_id, location_id, start, type_name, place, zone, language, home in rows:
             patient_zone = home or zone
-            if cadence.channel == Channel.SMS and in_quiet_hours(
-                now, patient_zone, start_hour=quiet[0], end_hour=quiet[1]
-            ):
-                continue
-            visit = Visit(type_name, place, start.astimezone(zoneinfo.ZoneInfo(zone)))
+            if cadence.channel == Channel.SMS:
+                if patient_zone not in quiet_in:
+                    quiet_in[patient_zone] = in_quiet_hours(
+                        now, patient_zone, start_hour=quiet[0], end_hour=quiet[1]
+                    )
+                if quiet_in[patient_zone]:
+                    continue
+            key = (start, zone, language, type_name, place)
+            if key not in texts:
+                visit = Visit(type_name, place, start.astimezone(zoneinfo.ZoneInfo(zone)))
+                texts[key] = (
+                    render("reminder_subject", language, visit)[:120],
+                    render("reminder", language, visit),
+                )
+            subject, body = texts[key]
             messages.append(
                 PatientMessage(
                     patient_id=patient_id,
@@ -101,8 +116,8 @@ def _run_step(cadence_id: int, now: datetime) -> int:
                     kind=PatientMessage.Kind.REMINDER,
                     channel=cadence.channel,
                     language=language or "en",
-                    subject=render("reminder_subject", language, visit)[:120],
-                    body=render("reminder", language, visit),
+                    subject=subject,
+                    body=body,
                     created_at=now,
                 )
             )
