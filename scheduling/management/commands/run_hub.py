@@ -54,7 +54,10 @@ class Command(BaseCommand):
         port_in_use(opts["host"], opts["port"], "--port", "web server")
         if mllp:
             port_in_use(opts["host"], opts["mllp_port"], "--mllp-port", "MLLP listener")
-        if self._has_command("sandbox_smtp"):
+        # The messaging sandboxes are the demo's (HUB_ENV=development); a production hub
+        # talks to its real provider and mail server through its own connectors.
+        sandboxes = hub_env() == DEVELOPMENT and self._has_command("sandbox_smtp")
+        if sandboxes:
             port_in_use(opts["host"], opts["smtp_port"], "--smtp-port", "SMTP server")
         bin_dir = os.path.dirname(sys.executable)
         # The processes run production settings unless HUB_ENV=development asks otherwise
@@ -97,7 +100,7 @@ class Command(BaseCommand):
                 str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
         }
-        if self._has_command("sandbox_smtp"):
+        if sandboxes:
             # Patient messaging in the demo: email to a local SMTP server, texts to the
             # sandbox gateway this web server serves (by command name: integrations sits
             # above this app).
