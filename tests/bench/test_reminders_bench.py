@@ -4,6 +4,9 @@ on PostgreSQL. Figures go to the README's "Patient engagement"."""
 
 from __future__ import annotations
 
+import cProfile
+import os
+import pstats
 import statistics
 import time
 import zoneinfo
@@ -21,8 +24,8 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-N = 50_000
-PROVIDERS = 300  # 15-minute visits over 46 hours: 184 each, so no provider overlaps
+N = int(os.environ.get("BENCH_REMINDERS_N", "50000"))
+PROVIDERS = max(1, N // 166)  # 15-minute visits over 46 hours: 184 each, so no provider overlaps
 RUNS = 3
 
 
@@ -79,9 +82,15 @@ def test_50000_reminders_are_selected_rendered_and_queued_within_30_seconds(sett
     for _ in range(RUNS):
         PatientMessage.objects.all().delete()
         OutboxEvent.objects.all().delete()
+        profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
         started = time.perf_counter()
+        if profile:
+            profile.enable()
         queued = reminders_run(now=now)
         timings.append(time.perf_counter() - started)
+        if profile:
+            profile.disable()
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
         assert queued == N
         assert OutboxEvent.objects.filter(event_type="patient_message.send").count() == N
 

@@ -211,3 +211,22 @@ def test_patients_without_a_number_or_address_are_left_out_not_dead_lettered(
     cadence(48, channel="email")
 
     assert reminders_run(now=start - timedelta(hours=5)) == 0
+
+
+def test_the_batch_path_stores_the_same_rows_and_announces_them(
+    sms, patient, denver, visit_type, day, monkeypatch
+):
+    from scheduling.engagement import messages
+
+    monkeypatch.setattr(messages, "FAST_PATH_ROWS", 1)
+    start = datetime.combine(day.date(), datetime.min.time(), tzinfo=denver.tz).replace(hour=14)
+    appt = booked(patient=patient, location=denver, visit_type=visit_type, start=start)
+    cadence(48)
+
+    reminders_run(now=start - timedelta(hours=5))
+    relay_all()
+
+    stored = PatientMessage.objects.get()
+    assert (stored.appointment, stored.channel) == (appt, "sms")
+    assert stored.body.startswith("Reminder: Cleaning")
+    assert Message.objects.get(direction="out").status == "sent"
