@@ -82,6 +82,14 @@ app.conf.update(
             "task": "scheduling.tasks.calls_abandon_stale_task",
             "schedule": 300.0,
         },
+        "engagement-reminders": {
+            "task": "scheduling.tasks.reminders_run_task",
+            "schedule": 300.0,
+        },
+        "engagement-waitlist-offers": {
+            "task": "scheduling.tasks.waitlist_offers_task",
+            "schedule": 30.0,
+        },
         # --- integrations: the relay is also kicked on every outbox commit;
         # beat catches what a lost kick or a retry backoff leaves behind. ---
         "integrations-outbox-relay": {

@@ -30,6 +30,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("kpi/", include("scheduling.kpi.urls")),
     path("billing/", include("billing.urls")),
     path("integrations/", include("integrations.urls")),
+    path("book/", include("scheduling.engagement.urls")),
     path("fhir/r4/", include("integrations.fhir.urls")),
     path("api/v1/", include("config.api_urls")),
     path("compliance/", include("config.compliance.urls")),

@@ -57,6 +57,10 @@ def inbound_apply(message: Message) -> str:
         return handler(parsed, message.connector)
     if message.protocol == Message.Protocol.FHIR:
         return handle_fhir(message.message_type, message.raw, message.connector)
+    if message.protocol == Message.Protocol.SMS:
+        from .messaging.inbound import handle_sms
+
+        return handle_sms(message.message_type, message.raw, message.connector)
     raise ValueError(f"no inbound processing for protocol {message.protocol}")
 
 

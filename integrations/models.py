@@ -27,11 +27,19 @@ class Connector(models.Model):
         FHIR_R4 = "fhir_r4", "FHIR R4 REST"
         X12_MAILBOX = "x12_mailbox", "X12 mailbox directory"
         SANDBOX = "sandbox", "Sandbox (simulated system)"
+        # Twilio's Messages API (or the sandbox gateway speaking it): the endpoint is the
+        # API base URL, sending_application the account SID, sending_facility the number
+        # texts come from, credentials_ref the variable holding the auth token.
+        SMS_TWILIO = "sms_twilio", "SMS (Twilio REST API)"
+        # endpoint smtp://host:port (smtps:// for TLS), sending_facility the From address,
+        # credentials_ref the variable holding "user:password" if the server wants one.
+        EMAIL_SMTP = "email_smtp", "Email (SMTP)"
 
     class Role(models.TextChoices):
         LOCATION_EHR = "location_ehr", "Location EHR"
         LOCATION_PMS = "location_pms", "Location PMS"
         CLEARINGHOUSE = "clearinghouse", "Clearinghouse / payer"
+        MESSAGING = "messaging", "Patient messaging"
 
     class Direction(models.TextChoices):
         INBOUND = "in", "Inbound"
@@ -137,6 +145,8 @@ class Message(models.Model):
         HL7V2 = "hl7v2", "HL7 v2"
         FHIR = "fhir", "FHIR R4"
         X12 = "x12", "X12"
+        SMS = "sms", "SMS"
+        EMAIL = "email", "Email"
 
     class Status(models.TextChoices):
         RECEIVED = "received", "Received, not processed"
@@ -179,6 +189,9 @@ class Message(models.Model):
     # Why a person should look at this row whatever its status (an X12 control number
     # reused for different content); empty when nothing needs a look.
     review_reason = models.CharField(max_length=300, blank=True)
+    # The provider's id for an outbound text (Twilio's message SID), which its delivery
+    # receipts quote.
+    external_ref = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-received_at"]
@@ -229,6 +242,11 @@ class Message(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="message_due_idx"),
             models.Index(fields=["connector", "-received_at"], name="message_connector_recent_idx"),
             models.Index(fields=["ordering_key", "received_at"], name="message_fifo_idx"),
+            models.Index(
+                fields=["external_ref"],
+                condition=~Q(external_ref=""),
+                name="message_external_ref_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -430,6 +448,32 @@ class PollHealth(models.Model):
         return self.last_failure_at is not None and (
             self.last_success_at is None or self.last_failure_at > self.last_success_at
         )
+
+
+class SandboxSms(models.Model):
+    """The sandbox SMS gateway's store: what it was asked to send and what the demo's
+    patient answered. It stands in for a provider's side, so it is kept apart from the
+    ledger (the hub's own record of the same traffic)."""
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "out", "Sent to the patient"
+        INBOUND = "in", "Answered by the patient"
+
+    sid = models.CharField(max_length=40, unique=True)
+    account_sid = models.CharField(max_length=40)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    to = EncryptedCharField(max_length=20)
+    from_number = EncryptedCharField(max_length=20)
+    body = EncryptedTextField()
+    status = models.CharField(max_length=12, default="delivered")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "sandbox text message"
+
+    def __str__(self) -> str:
+        return self.sid
 
 
 class ClinicalSegmentMap(models.Model):

@@ -28,8 +28,11 @@ APPOINTMENT_CANCELLED = "appointment.cancelled"
 APPOINTMENT_NO_SHOW = "appointment.no_show"
 PATIENT_CREATED = "patient.created"
 PATIENT_UPDATED = "patient.updated"
+# A text or email the domain asked for (scheduling.PatientMessage).
+PATIENT_MESSAGE_SEND = "patient_message.send"
 EVENT_TYPES = frozenset(
     {
+        PATIENT_MESSAGE_SEND,
         APPOINTMENT_BOOKED,
         APPOINTMENT_RESCHEDULED,
         APPOINTMENT_MODIFIED,

@@ -18,7 +18,12 @@ from patients.signals import (
     patient_updated,
     patients_upserted,
 )
-from scheduling.signals import appointment_changed, appointments_booked, appointments_changed
+from scheduling.signals import (
+    appointment_changed,
+    appointments_booked,
+    appointments_changed,
+    patient_messages_queued,
+)
 
 from .outbox import (
     APPOINTMENT_BOOKED,
@@ -27,6 +32,7 @@ from .outbox import (
     APPOINTMENT_NO_SHOW,
     APPOINTMENT_RESCHEDULED,
     PATIENT_CREATED,
+    PATIENT_MESSAGE_SEND,
     PATIENT_UPDATED,
     Outgoing,
     outbox_enqueue,
@@ -155,6 +161,21 @@ def outbox_on_patient_unmerged(
         )
 
 
+def outbox_on_patient_messages_queued(sender: Any, messages: list[Any], **_: Any) -> None:
+    outbox_enqueue_many(
+        [
+            Outgoing(
+                PATIENT_MESSAGE_SEND,
+                "patient_message",
+                m.pk,
+                m.location_id,
+                {"channel": m.channel},
+            )
+            for m in messages
+        ]
+    )
+
+
 def receivers_connect() -> None:
     """Called from ``IntegrationsConfig.ready``. Each one-row signal's receiver has a
     batch twin, so the domain's batch paths stay enabled (``bulk_receivers_ready``)."""
@@ -167,5 +188,6 @@ def receivers_connect() -> None:
         (patients_upserted, outbox_on_patients_upserted, "patients_upserted"),
         (patient_merged, outbox_on_patient_merged, "patient_merged"),
         (patient_unmerged, outbox_on_patient_unmerged, "patient_unmerged"),
+        (patient_messages_queued, outbox_on_patient_messages_queued, "patient_messages_queued"),
     ):
         signal.connect(receiver, dispatch_uid=f"integrations.outbox_on_{uid}")

@@ -31,6 +31,8 @@ from django.utils import timezone
 from . import retry
 from .hl7v2 import outbound as hl7out
 from .hl7v2.validation import OutboundInvalid, outbound_validate
+from .messaging.transport import SmtpEmailTransport, TwilioSmsTransport
+from .messaging.wire import message_wire, messaging_targets
 from .models import Connector, Message, OutboxEvent
 from .sandbox.system import SandboxTransport
 from .transports import FhirTransport, MLLPTransport, Transport, TransportError
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 ERR_GONE = "the record this event is about no longer exists"
 OUT_PENDING = (Message.Status.PENDING, Message.Status.FAILED)
 HL7_KINDS = (Connector.Kind.HL7V2_MLLP, Connector.Kind.SANDBOX)
+MESSAGING_KINDS = (Connector.Kind.SMS_TWILIO, Connector.Kind.EMAIL_SMTP)
 
 
 def speaks_fhir(connector: Connector) -> bool:
@@ -106,6 +109,9 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
     """The message for one event and connector, from the rows as they are now."""
     from .fhir.resources import appointment_resource, patient_resource
 
+    if event.aggregate_type == "patient_message":
+        raw, resource, patient_id = message_wire(event.aggregate_id)
+        return Wire(str(resource["channel"]).upper(), raw, resource, patient_id)
     if event.aggregate_type == "appointment":
         appt = _appointment(event)
         if appt is None:
@@ -161,6 +167,8 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
 
 
 def _wanted_type(event: OutboxEvent, connector: Connector) -> str:
+    if event.aggregate_type == "patient_message":
+        return str(event.payload.get("channel", "sms")).upper()
     if event.aggregate_type == "appointment":
         if speaks_fhir(connector):
             return "Appointment"
@@ -172,7 +180,10 @@ def _wanted_type(event: OutboxEvent, connector: Connector) -> str:
 
 def targets(event: OutboxEvent) -> list[Connector]:
     """Connectors that must hear about this event: the location's systems, except the one
-    the change came from, filtered by the message types each connector takes."""
+    the change came from, filtered by the message types each connector takes. A patient
+    message goes to one messaging connector (the location's, else the group's)."""
+    if event.aggregate_type == "patient_message":
+        return messaging_targets(event.location_id, str(event.payload.get("channel", "sms")))
     if event.location_id is None:
         return []
     connectors = Connector.objects.filter(
@@ -206,6 +217,10 @@ def transport_for(connector: Connector, *, timeout: float) -> Transport:
         return FhirTransport(connector, timeout=timeout)
     if connector.kind == Connector.Kind.SANDBOX:
         return SandboxTransport(connector, timeout=timeout)
+    if connector.kind == Connector.Kind.SMS_TWILIO:
+        return TwilioSmsTransport(connector, timeout=timeout)
+    if connector.kind == Connector.Kind.EMAIL_SMTP:
+        return SmtpEmailTransport(connector, timeout=timeout)
     raise TransportError(f"no transport for {connector.kind}", permanent=True)
 
 
@@ -242,9 +257,7 @@ def outbox_fan_out(*, limit: int = 500) -> int:
                     outbox_event=event,
                     connector=connector,
                     defaults={
-                        "protocol": Message.Protocol.FHIR
-                        if speaks_fhir(connector)
-                        else Message.Protocol.HL7V2,
+                        "protocol": _protocol(connector),
                         "message_type": _wanted_type(event, connector)[:20],
                         "sender": "CAREHUB|HUB",
                         "raw": "",
@@ -260,9 +273,25 @@ def outbox_fan_out(*, limit: int = 500) -> int:
     return handled
 
 
+def _protocol(connector: Connector) -> str:
+    if connector.kind == Connector.Kind.SMS_TWILIO:
+        return Message.Protocol.SMS
+    if connector.kind == Connector.Kind.EMAIL_SMTP:
+        return Message.Protocol.EMAIL
+    return Message.Protocol.FHIR if speaks_fhir(connector) else Message.Protocol.HL7V2
+
+
 def _event_patient_id(event: OutboxEvent) -> int | None:
     if event.aggregate_type == "patient":
         return event.aggregate_id
+    if event.aggregate_type == "patient_message":
+        from scheduling.models import PatientMessage
+
+        return (
+            PatientMessage.objects.filter(pk=event.aggregate_id)
+            .values_list("patient_id", flat=True)
+            .first()
+        )
     appt = _appointment(event)
     return appt.patient_id if appt else None
 
@@ -305,6 +334,15 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         if not connector.enabled:
             raise TransportError("connector disabled", permanent=False)
         wire = build_wire(message.outbox_event, connector, control_id)
+        if connector.kind in MESSAGING_KINDS and message.sha256:
+            # A text built before and never recorded may have reached the provider; the
+            # transport asks it before sending again (exactly one reminder).
+            wire = Wire(
+                wire.message_type,
+                wire.raw,
+                {**(wire.resource or {}), "since": message.received_at.isoformat()},
+                wire.patient_id,
+            )
         message.raw, message.sha256 = wire.raw, Message.hash_raw(wire.raw)
         message.message_type = wire.message_type[:20]
         message.control_id = control_id
@@ -322,6 +360,8 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
         message.status = Message.Status.SENT
         message.ack_code, message.ack_raw = result.ack_code[:4], result.response
         message.processed_at, message.next_attempt_at, message.last_error = done, None, ""
+        if connector is not None and connector.kind in MESSAGING_KINDS:
+            message.external_ref = result.response[:64]
         logger.debug("outbound message #%s delivered, ack %s", message.pk, message.ack_code)
     else:
         message.last_error = str(error)[:500]
@@ -346,6 +386,7 @@ def outbound_deliver(message_id: int, *, timeout: float | None = None) -> str:
             "last_error",
             "processed_at",
             "next_attempt_at",
+            "external_ref",
         ]
     )
     if message.status == Message.Status.DEAD:

@@ -67,6 +67,9 @@ class Patient(BlindIndexedModel):
     )
     consent_sms = models.BooleanField(default=False)
     consent_email = models.BooleanField(default=False)
+    # A STOP answered by text: kept until the patient sends START, whatever a later
+    # form or feed says about SMS consent.
+    sms_opted_out_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_records"

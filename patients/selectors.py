@@ -432,3 +432,18 @@ def clinical_need_codes() -> set[str]:
 def clinical_fact_on_file(*, patient: Patient, source_system: str, record_id: str) -> bool:
     key = ClinicalFact.source_key_of(source_system, record_id)
     return ClinicalFact.objects.filter(patient=patient, source_key=key).exists()
+
+
+def patient_ids_by_phone(digits: str) -> list[int]:
+    """Active patients whose phone on file is exactly these digits (through the blind
+    index: the phone itself is encrypted)."""
+    if not digits:
+        return []
+    return list(
+        Patient.objects.filter(
+            phone_bidx=blind_index_of(Patient, "phone_bidx", digits),
+            status=Patient.Status.ACTIVE,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

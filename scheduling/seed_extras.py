@@ -76,11 +76,28 @@ def need_rules_ensure() -> int:
     return created
 
 
+# The demo group's reminder steps: email a week ahead, texts two days and two hours ahead.
+DEMO_CADENCES = (("email", 168), ("sms", 48), ("sms", 2))
+# Routine visits patients may book themselves on /book/.
+DEMO_SELF_SERVICE = ("periodic-cleaning", "emergency-exam")
+
+
+def engagement_ensure() -> str:
+    from .models import AppointmentType, ReminderCadence
+
+    for channel, hours in DEMO_CADENCES:
+        ReminderCadence.objects.get_or_create(
+            appointment_type=None, location=None, channel=channel, hours_before=hours
+        )
+    types = AppointmentType.objects.filter(code__in=DEMO_SELF_SERVICE).update(self_service=True)
+    return f"{len(DEMO_CADENCES)} reminder steps, {types} visit types bookable online"
+
+
 def seed(context: Any) -> str:
     from .demo.hubs import build_hubs
 
     hubs = build_hubs(list(context.net.regions))
     return (
         f"{rule_settings_ensure()} rule settings, {need_rules_ensure()} clinical need rules, "
-        f"{hubs} hubs"
+        f"{hubs} hubs; {engagement_ensure()}"
     )

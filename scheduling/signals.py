@@ -44,3 +44,8 @@ def bulk_receivers_ready() -> bool:
     return len(appointment_changed.receivers) <= min(
         len(appointments_booked.receivers), len(appointments_changed.receivers)
     )
+
+
+# kwargs: messages (list[scheduling.PatientMessage]), in creation order. Sent inside the
+# transaction that creates them; integrations writes one outbox row per message there.
+patient_messages_queued = Signal()

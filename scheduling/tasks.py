@@ -38,3 +38,19 @@ def call_abandon_task(call_id: int) -> bool:
 def hub_queue_sweep_task() -> int:
     """Beat: overflow and callback offers come due by the clock, not by an event."""
     return services.hub_queue_sweep()
+
+
+@shared_task(acks_late=True)
+def reminders_run_task() -> int:
+    """Beat: queue the reminders due now (idempotent: each is queued once)."""
+    from .engagement.reminders import reminders_run
+
+    return reminders_run()
+
+
+@shared_task(acks_late=True)
+def waitlist_offers_task() -> dict[str, int]:
+    """Beat: lapse stale offers, then offer freed time to waiting patients by text."""
+    from .engagement.offers import waitlist_offers_expire, waitlist_offers_send
+
+    return {"expired": waitlist_offers_expire(), "offered": waitlist_offers_send()}

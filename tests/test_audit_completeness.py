@@ -26,7 +26,7 @@ from billing.services import encounter_document
 from config.admin_site import is_phi_model
 from config.compliance.selectors import disclosures
 from config.models import AuditEntry
-from integrations.models import ApiToken
+from integrations.models import ApiToken, SandboxSms
 from scheduling.models import AgentProfile, Call, Callback
 from tests import factories as f
 from tests.billing import builders as b
@@ -58,6 +58,13 @@ NOT_PHI = {
     "console:shortcuts": "the agent's own keyboard settings",
     "kpi:wallboard": "counts and times per hub; no caller appears",
     "integrations:telephony_events": "platform webhook: stores caller numbers, shows none",
+    "integrations:sms_webhook": "takes the SMS provider's signed calls; answers empty TwiML",
+    "integrations:sms_sandbox_api": "the sandbox provider's own API, for the hub's credentials",
+    "integrations:sms_sandbox_reply": "stores a typed answer and redirects to the sandbox page",
+    # The self-scheduling page audits each step about the verified patient itself
+    # (scheduling.engagement.selfservice.selfservice_audit, tests/engagement).
+    "book:group": "public; a verified patient's own steps are audited as theirs",
+    "book:location": "public; a verified patient's own steps are audited as theirs",
 }
 # Console and API actions that change a booking, hold or call: their changes are
 # auditlog entries, and the patient panel they redraw is the one already audited once
@@ -217,6 +224,7 @@ def _phi_requests(w: World) -> dict[str, tuple[str, str, str, dict]]:
         "console:worklist": ("agent", "get", "/console/worklist/", {}),
         "compliance:disclosures": ("compliance", "post", "/compliance/", {"patient_id": p.pk}),
         "compliance:export": ("compliance", "post", "/compliance/export/", {"patient_id": p.pk}),
+        "integrations:sms_sandbox": ("admin", "get", "/integrations/sms/sandbox/", {}),
     }
 
 
@@ -272,12 +280,23 @@ def test_every_url_pattern_is_classified(world):
             "compliance:disclosures",
             "compliance:export",
             "console:worklist",
+            "integrations:sms_sandbox",
         ]
     ),
 )
 def test_a_phi_surface_writes_an_entry_about_the_patient(world, name):
     if name == "billing:denials":
         Claim.objects.filter(pk=world.claim.pk).update(status=Claim.Status.DENIED)
+    if name == "integrations:sms_sandbox":
+        SandboxSms.objects.create(
+            sid="SMaudit",
+            account_sid="AC1",
+            direction="out",
+            to=f"+1{world.patient.phone}",
+            from_number="+13035550000",
+            body="Reminder",
+            created_at=timezone.now(),
+        )
     role, method, path, data = _phi_requests(world)[name]
     before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 

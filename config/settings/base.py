@@ -461,6 +461,21 @@ INTEGRATIONS_RETRY_CAP_SECONDS = env_int("INTEGRATIONS_RETRY_CAP_SECONDS", 3600)
 # explicitly allows plain transport (integrations.mllp.peers). On in production.
 INTEGRATIONS_REQUIRE_SECURE_TRANSPORT = env_bool("INTEGRATIONS_REQUIRE_SECURE_TRANSPORT", False)
 
+# Patient engagement (scheduling.engagement, integrations.messaging). No texts between
+# these local hours (start inclusive, end exclusive) in the patient's time zone.
+ENGAGEMENT_QUIET_START_HOUR = env_int("ENGAGEMENT_QUIET_START_HOUR", 21)
+ENGAGEMENT_QUIET_END_HOUR = env_int("ENGAGEMENT_QUIET_END_HOUR", 8)
+# A waitlist offer by text stands this long; offers go to this many patients at once.
+ENGAGEMENT_OFFER_MINUTES = env_int("ENGAGEMENT_OFFER_MINUTES", 30)
+ENGAGEMENT_OFFER_FAN_OUT = env_int("ENGAGEMENT_OFFER_FAN_OUT", 2)
+# The sandbox SMS gateway's auth token (it speaks Twilio's API, Basic auth and webhook
+# signatures included). A real provider's token comes from the variable its connector's
+# credentials_ref names.
+ENGAGEMENT_SANDBOX_SMS_TOKEN = os.environ.get("ENGAGEMENT_SANDBOX_SMS_TOKEN", "sandbox-auth-token")
+# The public URL the provider posts to, when a proxy makes it differ from what Django
+# sees (Twilio signs the URL it called).
+ENGAGEMENT_SMS_WEBHOOK_URL = os.environ.get("ENGAGEMENT_SMS_WEBHOOK_URL", "")
+
 # ---------------------------------------------------------------------------
 # Audit trail
 # ---------------------------------------------------------------------------

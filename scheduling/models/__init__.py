@@ -16,6 +16,14 @@ from .booking import (
 )
 from .callbacks import Callback
 from .capacity import CapacityDay
+from .engagement import (
+    Channel,
+    PatientMessage,
+    ReminderCadence,
+    ReplyReview,
+    SelfServiceCode,
+    WaitlistOffer,
+)
 from .hubs import AgentPresence, Hub, HubCall, HubLine, HubRegion, Presence, RoutingDecision
 from .network import (
     AppointmentType,
@@ -48,6 +56,7 @@ __all__ = [
     "CancelReason",
     "Capability",
     "CapacityDay",
+    "Channel",
     "ConsolePermissions",
     "Equipment",
     "Hold",
@@ -58,16 +67,21 @@ __all__ = [
     "Location",
     "LocationClosure",
     "LocationHours",
+    "PatientMessage",
     "Presence",
     "Provider",
     "Referral",
     "Region",
+    "ReminderCadence",
+    "ReplyReview",
     "Room",
     "RoutingDecision",
     "RuleSetting",
     "ScheduleTemplate",
+    "SelfServiceCode",
     "Slot",
     "TimeOff",
     "Waitlist",
+    "WaitlistOffer",
     "Weekday",
 ]

@@ -228,6 +228,8 @@ class Appointment(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The patient confirmed (a "C" answer to a reminder); the booking stays active.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     # The location PMS's own id for a booking that arrived from it (SIU
     # SCH-2 filler id), so later updates and cancellations from that PMS find the row.
     # db_default: tools that predate the column can still insert rows.

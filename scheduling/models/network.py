@@ -201,6 +201,8 @@ class AppointmentType(models.Model):
         max_length=10, choices=PatientStatus.choices, default=PatientStatus.ANY
     )
     # CPT/CDT codes usually billed for this visit; the sandbox EHR documents with them.
+    # Offered on the public self-scheduling page (/book/) to verified patients.
+    self_service = models.BooleanField(default=False)
     typical_procedure_codes = models.JSONField(default=list, blank=True)
     typical_diagnosis_codes = models.JSONField(default=list, blank=True, help_text="ICD-10-CM")
     active = models.BooleanField(default=True)

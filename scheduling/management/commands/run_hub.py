@@ -24,7 +24,7 @@ def port_in_use(host: str, port: int, option: str, what: str) -> None:
             raise CommandError(
                 f"Port {port} on {host} is already in use ({exc.strerror}), so the {what} "
                 f"cannot start. Stop whatever holds it, or pick another port with "
-                f"{option} (make run: {'MLLP_PORT' if option == '--mllp-port' else 'PORT'}=...)."
+                f"{option} (make run: {option.removeprefix('--').replace('-', '_').upper()}=...)."
             ) from None
 
 
@@ -51,6 +51,12 @@ class Command(BaseCommand):
             default=int(os.environ.get("MLLP_PORT", "2575")),
             help="Port of the HL7 v2 MLLP listener (default 2575, or $MLLP_PORT)",
         )
+        parser.add_argument(
+            "--smtp-port",
+            type=int,
+            default=int(os.environ.get("SMTP_PORT", "1025")),
+            help="Port of the demo's local SMTP server (default 1025, or $SMTP_PORT)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         # Check the ports before starting anything: one process failing to bind would
@@ -59,6 +65,11 @@ class Command(BaseCommand):
         port_in_use(opts["host"], opts["port"], "--port", "web server")
         if mllp:
             port_in_use(opts["host"], opts["mllp_port"], "--mllp-port", "MLLP listener")
+        # The messaging sandboxes are the demo's (HUB_ENV=development); a production hub
+        # talks to its real provider and mail server through its own connectors.
+        sandboxes = hub_env() == DEVELOPMENT and self._has_command("sandbox_smtp")
+        if sandboxes:
+            port_in_use(opts["host"], opts["smtp_port"], "--smtp-port", "SMTP server")
         bin_dir = os.path.dirname(sys.executable)
         # The processes run production settings unless HUB_ENV=development asks otherwise
         # (make run does, for the demo on plain http://127.0.0.1).
@@ -105,6 +116,25 @@ class Command(BaseCommand):
                 str(settings.VAR_DIR / "celerybeat-schedule"),
             ],
         }
+        if sandboxes:
+            # Patient messaging in the demo: email to a local SMTP server, texts to the
+            # sandbox gateway this web server serves (by command name: integrations sits
+            # above this app).
+            from django.core.management import call_command
+
+            smtp = f"{opts['host']}:{opts['smtp_port']}"
+            call_command(
+                "messaging_sandbox", web=f"http://{opts['host']}:{opts['port']}", smtp=smtp
+            )
+            commands["smtp"] = [
+                sys.executable,
+                "manage.py",
+                "sandbox_smtp",
+                "--host",
+                opts["host"],
+                "--port",
+                str(opts["smtp_port"]),
+            ]
         if mllp:
             commands["mllp"] = [
                 sys.executable,
@@ -123,6 +153,12 @@ class Command(BaseCommand):
         )
         if mllp:
             self.stdout.write(f"HL7 v2 (MLLP) listener on {opts['host']}:{opts['mllp_port']}")
+        if "smtp" in commands:
+            self.stdout.write(
+                f"Patient texts: http://{opts['host']}:{opts['port']}/integrations/sms/sandbox/ ; "
+                f"email: SMTP on {opts['host']}:{opts['smtp_port']} (var/mail/) ; "
+                f"self-scheduling: http://{opts['host']}:{opts['port']}/book/"
+            )
         self.stdout.write(
             "ops, biller, compliance and admin enrol an authenticator app (TOTP) at their first sign-in."
         )
