@@ -450,32 +450,6 @@ class PollHealth(models.Model):
         )
 
 
-class SandboxSms(models.Model):
-    """The sandbox SMS gateway's store: what it was asked to send and what the demo's
-    patient answered. It stands in for a provider's side, so it is kept apart from the
-    ledger (the hub's own record of the same traffic)."""
-
-    class Direction(models.TextChoices):
-        OUTBOUND = "out", "Sent to the patient"
-        INBOUND = "in", "Answered by the patient"
-
-    sid = models.CharField(max_length=40, unique=True)
-    account_sid = models.CharField(max_length=40)
-    direction = models.CharField(max_length=3, choices=Direction.choices)
-    to = EncryptedCharField(max_length=20)
-    from_number = EncryptedCharField(max_length=20)
-    body = EncryptedTextField()
-    status = models.CharField(max_length=12, default="delivered")
-    created_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-        verbose_name = "sandbox text message"
-
-    def __str__(self) -> str:
-        return self.sid
-
-
 class ClinicalSegmentMap(models.Model):
     """Where a sender's own Z-segment carries a clinical fact, since Z-segments have no
     standard layout: which field holds the coded value (code^text^system, as a CE/CWE),
@@ -515,5 +489,7 @@ class ClinicalSegmentMap(models.Model):
         return f"{self.segment} ({self.get_kind_display()})"
 
 
-# The telephony ledger lives with its adapter; imported so Django registers it.
+# The telephony ledger and the sandbox SMS gateway's store live with their adapters;
+# imported so Django registers them.
+from .messaging.models import SandboxSms as SandboxSms  # noqa: E402
 from .telephony.models import TelephonyEvent as TelephonyEvent  # noqa: E402

@@ -17,6 +17,9 @@ pytestmark = pytest.mark.django_db
 # Reachable without a login, on purpose: the login page itself, the load balancer's
 # probe (which answers two booleans and nothing else) and the icon browsers fetch.
 PUBLIC = {"/accounts/login/", "/healthz", "/admin/login/", "/favicon.ico"}
+# The patients' self-scheduling pages need no account by design: a patient proves who they
+# are with name, birth date and a one-time code (tests/engagement/test_self_scheduling.py).
+PATIENT_PUBLIC = {"/book/", "/book/1/"}
 
 
 def _walk(resolver: URLResolver, prefix: str = ""):
@@ -49,7 +52,7 @@ def test_the_walk_finds_the_product_surfaces():
     assert len(urls) > 50  # admin alone contributes dozens
 
 
-@pytest.mark.parametrize("url", [u for u in all_urls() if u not in PUBLIC])
+@pytest.mark.parametrize("url", [u for u in all_urls() if u not in PUBLIC | PATIENT_PUBLIC])
 def test_every_url_requires_login(url):
     response = Client().get(url)
     if response.status_code in (301, 302):
@@ -69,6 +72,14 @@ def test_only_the_login_pages_and_the_probe_are_public():
         assert Client().get(url).status_code in (200, 503)
     response = Client().get("/healthz")
     assert set(response.json()) <= {"status", "checks"}
+
+
+def test_the_self_scheduling_pages_show_only_the_verification_form_anonymously(db):
+    page = Client().get("/book/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'id="book-identify"' in body and 'id="book-search"' not in body
+    assert Client().get("/book/1/").status_code == 404, "an unknown location is not a page"
 
 
 def test_the_demo_agent_can_log_in(client, agent):
@@ -107,7 +118,9 @@ def test_an_idle_session_expires(client, agent):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-def test_activity_renews_the_session(client, agent, settings):
+def test_activity_renews_the_session(client, agent, settings, monkeypatch):
+    # The stamp moves at most once per grain (a minute); here the grain has passed.
+    monkeypatch.setattr("config.security.sessions.ACTIVE_GRAIN_SECONDS", 0)
     client.post("/accounts/login/", {"username": "agent.test", "password": "pw-for-tests-only"})
     Session.objects.update(expire_date=timezone.now() + timedelta(seconds=30))
 

@@ -18,12 +18,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.crypto.keys import ERR_NO_KEYS, new_key, parse_data_keys, parse_index_key
 from config.logs import logging_config
+from config.settings.broker import celery_broker
 from config.settings.redis_urls import (
     cache_url,
     caches,
     rate_limit_storage_url,
-    sentinel_broker_url,
-    sentinel_transport_options,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -402,34 +401,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 # ---------------------------------------------------------------------------
 # Celery
 # ---------------------------------------------------------------------------
-CELERY_BROKER_URL = (
-    os.environ.get("CELERY_BROKER_URL", "").strip() or sentinel_broker_url() or "filesystem://"
-)
 CELERY_BROKER_DIR = VAR_DIR / "broker"
-if CELERY_BROKER_URL == "filesystem://":
-    CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-        "data_folder_in": str(CELERY_BROKER_DIR),
-        "data_folder_out": str(CELERY_BROKER_DIR),
-        # Without this kombu writes its exchange table to ./control in the working dir.
-        "control_folder": str(CELERY_BROKER_DIR / "control"),
-        "store_processed": False,
-    }
-elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "sentinel://")):
-    raise ImproperlyConfigured(
-        "CELERY_BROKER_URL is malformed: expected redis://HOST:PORT/DB (or leave it unset "
-        "for the embedded filesystem broker)"
-    )
-else:
-    # Redis hands an unacknowledged task to another worker after this many seconds, and
-    # a task with an ETA stays unacknowledged until it runs: a longer countdown reaches a
-    # second worker (config.celery.HubTask then skips the copy). The product's retries
-    # wait in the database (``next_attempt_at``, swept by beat), and the one Celery
-    # autoretry (eligibility sends) backs off at most ``retry_backoff_max`` (600 s).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
-        **sentinel_transport_options(CELERY_BROKER_URL),
-    }
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = celery_broker(
+    CELERY_BROKER_DIR, visibility_timeout=env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+)
 
 # One queue name per deployment; tests give each worker its own so stale messages from
 # another run are never picked up.

@@ -265,7 +265,7 @@ class RescheduleForm(CancelForm):
 class ReferralForm(forms.Form):
     """A referral typed in from a letter or a fax."""
 
-    appointment_type = forms.ModelChoiceField(
+    appointment_type = FetchedChoiceField(
         queryset=AppointmentType.objects.filter(active=True), label="Visit requested"
     )
     referring_provider = forms.CharField(max_length=120, label="Referred by")

@@ -24,7 +24,16 @@ from billing.models import (
 )
 from integrations.models import Connector, Message, OutboxEvent
 from scheduling.kpi.filters import KpiFilters
-from scheduling.models import Appointment, Call, Hold, Hub, HubCall, Referral, Waitlist
+from scheduling.models import (
+    Appointment,
+    Call,
+    Hold,
+    Hub,
+    HubCall,
+    Referral,
+    Waitlist,
+    WaitlistOffer,
+)
 from tests import factories as fx
 
 PERIOD = KpiFilters(date_from=date(2026, 3, 1), date_to=date(2026, 3, 10))
@@ -254,7 +263,7 @@ def kpi_net(db, agent, other_agent) -> Net:
         return w
 
     wait(at(3, 2), "booked")
-    wait(at(3, 3), "open")
+    w_open = wait(at(3, 3), "open")
     wait(at(3, 4), "closed")
     wait(at(2, 25), "booked")
 
@@ -455,6 +464,11 @@ def kpi_net(db, agent, other_agent) -> Net:
         next_attempt_at=at(3, 4),
         delivered_at=at(3, 4, 12, 0, 30),
     )
+    # --- engagement: freed time offered by text, and a patient's "C" to a reminder
+    WaitlistOffer.objects.create(
+        entry=w_open, slot=s2, created_at=at(3, 3, 12), expires_at=at(3, 3, 13)
+    )
+    Appointment.objects.filter(pk=a1.pk).update(confirmed_at=at(3, 3, 8))
     # --- a referral answered by a2 (booked on 3 March) and one still waiting
     ref_booked = Referral.objects.create(
         patient=pb,
