@@ -166,3 +166,12 @@ def agent_answered_call(*, user: object) -> Call | None:
         .first()
     )
     return hub_call.call if hub_call else None
+
+
+def hub_call_routing(*, sid: str) -> tuple[str, str] | None:
+    """Where the hub has put a platform call: its state and, when an agent is being rung
+    for it, that agent's username (the name the platform rings them by)."""
+    row = HubCall.objects.filter(sid=sid).values_list("state", "agent__username").first()
+    if row is None:
+        return None
+    return str(row[0]), str(row[1] or "")

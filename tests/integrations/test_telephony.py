@@ -183,3 +183,41 @@ def test_pressing_the_callback_digit_leaves_a_callback(phone):
     callback = Callback.objects.get(hub_call__sid=sid)
     assert callback.phone == "3035550177"
     assert callback.status == Callback.Status.OPEN
+
+
+def _caller(status: str, sequence: str, **extra: str) -> dict[str, str]:
+    return {**DOC_RINGING, "CallStatus": status, "SequenceNumber": sequence, **extra}
+
+
+def test_the_answer_to_an_offer_rings_the_agent_the_hub_chose(client):
+    w = hubs()
+    staff(w.north, "bea", idle_since=T0 - 300 * S)
+    staff(w.north, "alice", idle_since=T0 - 900 * S)  # idle longest
+
+    body = post(client, DOC_RINGING).content.decode()
+
+    assert "<Dial" in body and "<Client" in body and ">alice</Client>" in body
+    assert f'statusCallback="http://testserver{URL}"' in body
+    assert HubCall.objects.get().agent.username == "alice"
+
+
+def test_with_nobody_free_the_caller_holds_and_can_ask_for_a_callback(client):
+    w = hubs()
+    staff(w.north, "bea", state=Presence.AWAY)
+
+    holding = post(client, DOC_RINGING).content.decode()
+
+    assert "<Gather" in holding and "Press 1" in holding and "<Redirect" in holding
+    accepted = post(client, _caller("in-progress", "", Digits="1")).content.decode()
+    assert "call you back" in accepted and "<Hangup" in accepted
+    assert HubCall.objects.get().state == "callback"
+    assert Callback.objects.count() == 1
+
+
+def test_a_call_that_ended_gets_an_empty_answer(client):
+    hubs()
+    post(client, DOC_RINGING)
+
+    body = post(client, _caller("completed", "3")).content.decode()
+
+    assert body == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
