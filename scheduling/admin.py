@@ -371,3 +371,35 @@ class AccessWidenAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(m.ReminderCadence)
+class ReminderCadenceAdmin(admin.ModelAdmin):
+    """Reminder steps per visit type and location (empty: every one), e.g. email at 168
+    hours, texts at 48 and 2 hours; the reminder run (beat) sends each step once."""
+
+    list_display = ["__str__", "appointment_type", "location", "channel", "hours_before", "active"]
+    list_filter = ["channel", "active", "appointment_type", "location"]
+    list_select_related = ["appointment_type", "location"]
+
+
+@admin.register(m.ReplyReview)
+class ReplyReviewAdmin(admin.ModelAdmin):
+    """Texts the hub could not act on, oldest first: a person reads each and marks it done
+    once handled (called back, rebooked, answered)."""
+
+    list_display = ["received_at", "patient", "status"]
+    list_filter = ["status"]
+    list_select_related = ["patient"]
+    raw_id_fields = ["patient"]
+    readonly_fields = ["patient", "phone", "body", "received_at"]
+    actions = ["mark_done"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Mark the selected replies as handled")
+    def mark_done(self, request: HttpRequest, queryset: Any) -> None:
+        for review in queryset.filter(status=m.ReplyReview.Status.OPEN):
+            review.status = m.ReplyReview.Status.DONE
+            review.save(update_fields=["status"])  # one audited change per reply
