@@ -90,6 +90,11 @@ app.conf.update(
             "task": "scheduling.tasks.waitlist_offers_task",
             "schedule": 30.0,
         },
+        # Hourly: patients in quiet hours at one run are reached at a later one.
+        "engagement-recall": {
+            "task": "scheduling.tasks.recall_run_task",
+            "schedule": 3600.0,
+        },
         # --- integrations: the relay is also kicked on every outbox commit;
         # beat catches what a lost kick or a retry backoff leaves behind. ---
         "integrations-outbox-relay": {

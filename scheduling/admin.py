@@ -403,3 +403,9 @@ class ReplyReviewAdmin(admin.ModelAdmin):
         for review in queryset.filter(status=m.ReplyReview.Status.OPEN):
             review.status = m.ReplyReview.Status.DONE
             review.save(update_fields=["status"])  # one audited change per reply
+
+
+@admin.register(m.RecallRule)
+class RecallRuleAdmin(admin.ModelAdmin):
+    list_display = ["appointment_type", "interval_months", "daily_per_location", "active"]
+    list_filter = ["active"]

@@ -13,7 +13,7 @@ class SchedulingConfig(AppConfig):
         from patients.signals import patient_merged, patient_unmerged
 
         from . import audit  # noqa: F401  (registers PHI models with auditlog)
-        from .kpi import engagement, pages, referrals  # noqa: F401  (register the KPI pages)
+        from .kpi import engagement, pages, recall, referrals  # noqa: F401  (register KPI pages)
         from .kpi import hubs as kpi_hubs  # noqa: F401  (the hubs page, after scheduling's)
         from .receivers import (
             patient_rows_merge,

@@ -12,9 +12,10 @@ auditlog.register(Waitlist, m2m_fields={"providers", "locations"})
 # The caller's number is PHI; the call's routing changes are audited without copying it.
 auditlog.register(HubCall, exclude_fields=["caller_phone"])
 
-from .models import ReminderCadence, ReplyReview, WaitlistOffer  # noqa: E402
+from .models import RecallOutreach, ReminderCadence, ReplyReview, WaitlistOffer  # noqa: E402
 
 auditlog.register(ReminderCadence)
 # The text itself is PHI; the audit trail records that the row changed, not what it says.
 auditlog.register(ReplyReview, exclude_fields=["body", "phone"])
 auditlog.register(WaitlistOffer)
+auditlog.register(RecallOutreach)

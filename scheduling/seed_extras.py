@@ -83,13 +83,17 @@ DEMO_SELF_SERVICE = ("periodic-cleaning", "emergency-exam")
 
 
 def engagement_ensure() -> str:
-    from .models import AppointmentType, ReminderCadence
+    from .models import AppointmentType, RecallRule, ReminderCadence
 
     for channel, hours in DEMO_CADENCES:
         ReminderCadence.objects.get_or_create(
             appointment_type=None, location=None, channel=channel, hours_before=hours
         )
     types = AppointmentType.objects.filter(code__in=DEMO_SELF_SERVICE).update(self_service=True)
+    # Six-monthly recall for the periodic cleaning, paced at 25 contacts per location a day.
+    recall_type = AppointmentType.objects.filter(code=DEMO_SELF_SERVICE[0]).first()
+    if recall_type is not None:
+        RecallRule.objects.get_or_create(appointment_type=recall_type)
     return f"{len(DEMO_CADENCES)} reminder steps, {types} visit types bookable online"
 
 

@@ -54,3 +54,11 @@ def waitlist_offers_task() -> dict[str, int]:
     from .engagement.offers import waitlist_offers_expire, waitlist_offers_send
 
     return {"expired": waitlist_offers_expire(), "offered": waitlist_offers_send()}
+
+
+@shared_task(acks_late=True)
+def recall_run_task() -> int:
+    """Beat: contact patients due for recall (each due visit once, paced per location)."""
+    from .engagement.recall import recall_run
+
+    return recall_run()

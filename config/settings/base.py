@@ -450,6 +450,8 @@ ENGAGEMENT_SANDBOX_SMS_TOKEN = os.environ.get("ENGAGEMENT_SANDBOX_SMS_TOKEN", "s
 # The public URL the provider posts to, when a proxy makes it differ from what Django
 # sees (Twilio signs the URL it called).
 ENGAGEMENT_SMS_WEBHOOK_URL = os.environ.get("ENGAGEMENT_SMS_WEBHOOK_URL", "")
+# Where patients reach the hub's public pages (recall texts link to /book/<location>/).
+ENGAGEMENT_PUBLIC_URL = os.environ.get("ENGAGEMENT_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # ---------------------------------------------------------------------------
 # Audit trail

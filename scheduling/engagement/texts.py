@@ -66,6 +66,8 @@ _EN = {
     "taken": "Sorry, that time was already taken. You stay on the waitlist.",
     "booked": "Booked: {type} at {location} on {when}.",
     "code": "Your Care Hub booking code is {code}. It expires in {minutes} minutes.",
+    "recall": "It is time for your {type}. Book online at {link} or reply R and we will call.",
+    "recall_subject": "Time for your {type}",
     "when": "%a %b %d at %I:%M %p",
 }
 _ES = {
@@ -87,6 +89,8 @@ _ES = {
     "taken": "Lo sentimos, esa hora ya fue tomada. Sigue en la lista de espera.",
     "booked": "Reservada: {type} en {location} el {when}.",
     "code": "Su código de Care Hub es {code}. Vence en {minutes} minutos.",
+    "recall": "Es hora de su {type}. Reserve en {link} o responda R y le llamaremos.",
+    "recall_subject": "Es hora de su {type}",
     "when": "%d/%m a las %H:%M",
 }
 CATALOGUES = {"en": _EN, "es": _ES}

@@ -39,6 +39,7 @@ from .network import (
     TimeOff,
     Weekday,
 )
+from .recall import RecallOutreach, RecallRule
 from .referrals import Referral
 from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
@@ -70,6 +71,8 @@ __all__ = [
     "PatientMessage",
     "Presence",
     "Provider",
+    "RecallOutreach",
+    "RecallRule",
     "Referral",
     "Region",
     "ReminderCadence",

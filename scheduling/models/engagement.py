@@ -62,6 +62,7 @@ class PatientMessage(models.Model):
         TAKEN = "taken", "Offer already taken"
         BOOKED = "booked", "Offer booked"
         CODE = "code", "One-time code"
+        RECALL = "recall", "Recall outreach"
 
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="engagement_messages"

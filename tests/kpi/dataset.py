@@ -30,6 +30,8 @@ from scheduling.models import (
     Hold,
     Hub,
     HubCall,
+    RecallOutreach,
+    RecallRule,
     Referral,
     Waitlist,
     WaitlistOffer,
@@ -469,6 +471,15 @@ def kpi_net(db, agent, other_agent) -> Net:
         entry=w_open, slot=s2, created_at=at(3, 3, 12), expires_at=at(3, 3, 13)
     )
     Appointment.objects.filter(pk=a1.pk).update(confirmed_at=at(3, 3, 8))
+    # --- recall: one patient contacted for their six-monthly cleaning
+    recall_rule = RecallRule.objects.create(appointment_type=t1)
+    RecallOutreach.objects.create(
+        rule=recall_rule,
+        patient=pa,
+        location=l1,
+        last_visit=date(2025, 9, 1),
+        contacted_at=at(3, 5),
+    )
     # --- a referral answered by a2 (booked on 3 March) and one still waiting
     ref_booked = Referral.objects.create(
         patient=pb,
