@@ -11,6 +11,7 @@ from __future__ import annotations
 USE_CONSOLE = "scheduling.use_console"
 OVERRIDE_NETWORK = "scheduling.override_network"
 VIEW_KPI = "scheduling.view_kpi"
+MANAGE_SCHEDULE = "scheduling.manage_schedule"
 ACCESS_ALL_REGIONS = "scheduling.access_all_regions"
 WORK_CLAIMS = "billing.work_claims"
 VIEW_RAW_MESSAGE = "integrations.view_raw_message"

@@ -34,6 +34,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     OPS_MANAGER: [
         perms.VIEW_KPI,
+        # time off, closures, template edits and the rebooking worklist they produce
+        perms.MANAGE_SCHEDULE,
         perms.VIEW_APPOINTMENT,
         perms.VIEW_CALL,
         perms.VIEW_SLOT,

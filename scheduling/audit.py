@@ -19,3 +19,11 @@ auditlog.register(ReminderCadence)
 auditlog.register(ReplyReview, exclude_fields=["body", "phone"])
 auditlog.register(WaitlistOffer)
 auditlog.register(RecallOutreach)
+
+from .models import LocationClosure, RebookingItem, ScheduleTemplate, TimeOff  # noqa: E402
+
+# Schedule changes entered on the schedule-changes page, and the worklist they produce.
+auditlog.register(TimeOff)
+auditlog.register(LocationClosure)
+auditlog.register(ScheduleTemplate)
+auditlog.register(RebookingItem)

@@ -68,6 +68,15 @@ _EN = {
     "code": "Your Care Hub booking code is {code}. It expires in {minutes} minutes.",
     "recall": "It is time for your {type}. Book online at {link} or reply R and we will call.",
     "recall_subject": "Time for your {type}",
+    "change_moved": (
+        "Schedule change: your {type} at {location} is now on {when}. "
+        "Call {phone} if that time does not suit you."
+    ),
+    "change_call": (
+        "Schedule change: your {type} at {location} on {when} cannot go ahead. "
+        "Please call {phone} to choose a new time."
+    ),
+    "change_subject": "A change to your appointment",
     "when": "%a %b %d at %I:%M %p",
 }
 _ES = {
@@ -91,6 +100,15 @@ _ES = {
     "code": "Su código de Care Hub es {code}. Vence en {minutes} minutos.",
     "recall": "Es hora de su {type}. Reserve en {link} o responda R y le llamaremos.",
     "recall_subject": "Es hora de su {type}",
+    "change_moved": (
+        "Cambio de agenda: su {type} en {location} es ahora el {when}. "
+        "Llame al {phone} si esa hora no le conviene."
+    ),
+    "change_call": (
+        "Cambio de agenda: su {type} en {location} el {when} no puede realizarse. "
+        "Llame al {phone} para elegir otra hora."
+    ),
+    "change_subject": "Un cambio en su cita",
     "when": "%d/%m a las %H:%M",
 }
 CATALOGUES = {"en": _EN, "es": _ES}

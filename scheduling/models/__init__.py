@@ -39,6 +39,7 @@ from .network import (
     TimeOff,
     Weekday,
 )
+from .rebooking import RebookingItem
 from .recall import RecallOutreach, RecallRule
 from .referrals import Referral
 from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
@@ -71,6 +72,7 @@ __all__ = [
     "PatientMessage",
     "Presence",
     "Provider",
+    "RebookingItem",
     "RecallOutreach",
     "RecallRule",
     "Referral",

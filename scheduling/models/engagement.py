@@ -63,6 +63,7 @@ class PatientMessage(models.Model):
         BOOKED = "booked", "Offer booked"
         CODE = "code", "One-time code"
         RECALL = "recall", "Recall outreach"
+        SCHEDULE_CHANGE = "change", "Schedule change"
 
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="engagement_messages"
