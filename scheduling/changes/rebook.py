@@ -52,7 +52,7 @@ class BulkResult:
 
 def _lock_active(item: RebookingItem) -> RebookingItem:
     locked = (
-        RebookingItem.objects.select_for_update()
+        RebookingItem.objects.select_for_update(of=("self",))
         .filter(pk=item.pk)
         .select_related("appointment__location", "appointment__patient")
         .first()
@@ -123,7 +123,9 @@ def rebooking_item_cancel(*, item: RebookingItem, by: User) -> RebookingItem:
     now = timezone.now()
     with transaction.atomic():
         locked = _lock_active(item)
-        appointment_cancel(appointment=locked.appointment, by=by, reason=REASONS[locked.cause])
+        locked.appointment = appointment_cancel(
+            appointment=locked.appointment, by=by, reason=REASONS[locked.cause]
+        )
         locked.status = RebookingItem.Status.CANCELLED
         locked.resolved_at = now
         locked.save(update_fields=["status", "resolved_at"])
@@ -180,7 +182,7 @@ def rebooking_items_notify(*, items: Sequence[RebookingItem], by: User) -> BulkR
     messages, told = [], []
     with transaction.atomic():
         rows = (
-            RebookingItem.objects.select_for_update()
+            RebookingItem.objects.select_for_update(of=("self",))
             .filter(pk__in=[i.pk for i in items])
             .select_related(
                 "appointment__patient",
