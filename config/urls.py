@@ -28,6 +28,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("console/", include("scheduling.console.urls")),
     path("kpi/", include("scheduling.kpi.urls")),
+    path("schedule/", include("scheduling.changes.urls")),
     path("billing/", include("billing.urls")),
     path("integrations/", include("integrations.urls")),
     path("book/", include("scheduling.engagement.urls")),

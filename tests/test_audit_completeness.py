@@ -27,7 +27,7 @@ from config.admin_site import is_phi_model
 from config.compliance.selectors import disclosures
 from config.models import AuditEntry
 from integrations.models import ApiToken, SandboxSms
-from scheduling.models import AgentProfile, Call, Callback
+from scheduling.models import AgentProfile, Call, Callback, RebookingItem
 from tests import factories as f
 from tests.billing import builders as b
 from tests.mfa import VerifiedClient
@@ -99,6 +99,16 @@ WRITES_AND_REDRAWS = {
     # the opening (tests/console/test_screen_pop.py asserts the entry).
     "console:screen_pop",
     "console:presence",
+    # Schedule changes and worklist actions: their writes are auditlog entries, and the
+    # worklist they redraw audits each patient listed, as its page does ("schedule:changes").
+    "schedule:time_off",
+    "schedule:closure",
+    "schedule:template",
+    "schedule:template_end",
+    "schedule:rebook",
+    "schedule:rebook_all",
+    "schedule:notify",
+    "schedule:cancel",
 }
 ADMIN_NOT_PHI_VIEWS = {
     "index",
@@ -225,6 +235,7 @@ def _phi_requests(w: World) -> dict[str, tuple[str, str, str, dict]]:
         "compliance:disclosures": ("compliance", "post", "/compliance/", {"patient_id": p.pk}),
         "compliance:export": ("compliance", "post", "/compliance/export/", {"patient_id": p.pk}),
         "integrations:sms_sandbox": ("admin", "get", "/integrations/sms/sandbox/", {}),
+        "schedule:changes": ("admin", "get", "/schedule/changes/", {}),
     }
 
 
@@ -281,6 +292,7 @@ def test_every_url_pattern_is_classified(world):
             "compliance:export",
             "console:worklist",
             "integrations:sms_sandbox",
+            "schedule:changes",
         ]
     ),
 )
@@ -295,6 +307,12 @@ def test_a_phi_surface_writes_an_entry_about_the_patient(world, name):
             to=f"+1{world.patient.phone}",
             from_number="+13035550000",
             body="Reminder",
+            created_at=timezone.now(),
+        )
+    if name == "schedule:changes":
+        RebookingItem.objects.create(
+            appointment=world.visit.appointment,
+            cause=RebookingItem.Cause.TIME_OFF,
             created_at=timezone.now(),
         )
     role, method, path, data = _phi_requests(world)[name]

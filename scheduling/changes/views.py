@@ -1,0 +1,241 @@
+"""The schedule-changes page for ops and admins: enter time off, a closure or a template
+edit, and work the rebooking worklist those changes produce. One page, one partial
+(``body``): every action answers with the page's body redrawn, forms keeping their
+errors. Thin: forms check input, services in ``apply`` and ``rebook`` write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from config.audit import audit_access_by_id
+from config.htmx import HtmxHttpRequest, render_page
+from config.inputs import parse_id
+from config.permissions import MANAGE_SCHEDULE
+from patients.models import Patient
+
+from ..models import RebookingItem, Slot
+from ..services.errors import SchedulingError
+from . import apply, rebook
+from .forms import ClosureForm, TemplateEndForm, TemplateForm, TimeOffForm
+from .suggest import rebooking_worklist, worklist_items
+
+TEMPLATE = "scheduling/changes.html"
+FORMS: dict[str, type[forms.Form]] = {
+    "time_off_form": TimeOffForm,
+    "closure_form": ClosureForm,
+    "template_form": TemplateForm,
+    "template_end_form": TemplateEndForm,
+}
+NOTHING_SELECTED = "Select at least one row."
+ROW_GONE = "That worklist row no longer exists."
+SLOT_GONE = "That start is no longer free; pick another."
+
+View = Callable[..., HttpResponse]
+
+
+def ops_view(view: View) -> View:
+    """Login (middleware) plus the schedule permission (ops managers, admins): agents and
+    everyone else get a 403."""
+    return permission_required(MANAGE_SCHEDULE, raise_exception=True)(view)
+
+
+def _page(
+    request: HtmxHttpRequest, *, message: str = "", error: str = "", status: int = 200, **bound: Any
+) -> HttpResponse:
+    """The page (or its body for htmx) with the worklist read fresh. Patient names are on
+    it, so each patient listed is an audited access."""
+    now = timezone.now()
+    rows = rebooking_worklist(now=now)
+    shown = sorted({row.item.appointment.patient_id for row in rows})
+    if shown:
+        audit_access_by_id(
+            actor=request.user,
+            model=Patient,
+            pks=shown,
+            additional_data={"surface": "rebooking worklist"},
+        )
+    context: dict[str, Any] = {name: form() for name, form in FORMS.items()}
+    context.update(bound)
+    context.update(
+        rows=rows,
+        open_count=sum(1 for r in rows if r.item.status in rebook.ACTIVE),
+        message=message,
+        error=error,
+        now=now,
+    )
+    return render_page(request, TEMPLATE, context, partial="body", status=status)
+
+
+def _done(change: apply.ScheduleChange, what: str) -> str:
+    hit = len(change.items)
+    return (
+        f"{what}: {change.created} slots added, {change.removed} removed, "
+        f"{change.holds_released} holds released, {hit} booked visit{'s' if hit != 1 else ''} "
+        "to rebook."
+    )
+
+
+def _refused(
+    request: HtmxHttpRequest, form: forms.Form, name: str, exc: SchedulingError
+) -> HttpResponse:
+    for detail in exc.details or [exc.message]:
+        form.add_error(None, detail)
+    return _page(request, status=exc.status_code, **{name: form})
+
+
+@require_GET
+@ops_view
+def changes(request: HtmxHttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@require_POST
+@ops_view
+def time_off(request: HtmxHttpRequest) -> HttpResponse:
+    form = TimeOffForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, time_off_form=form)
+    starts_at, ends_at = form.span()
+    try:
+        change = apply.time_off_add(
+            provider=form.cleaned_data["provider"],
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=form.cleaned_data["reason"],
+            by=request.user,
+        )
+    except SchedulingError as exc:
+        return _refused(request, form, "time_off_form", exc)
+    return _page(request, message=_done(change, "Time off entered"))
+
+
+@require_POST
+@ops_view
+def closure(request: HtmxHttpRequest) -> HttpResponse:
+    form = ClosureForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, closure_form=form)
+    try:
+        change = apply.location_closure_add(
+            location=form.cleaned_data["location"],
+            day=form.cleaned_data["day"],
+            reason=form.cleaned_data["reason"],
+            by=request.user,
+        )
+    except SchedulingError as exc:
+        return _refused(request, form, "closure_form", exc)
+    return _page(request, message=_done(change, "Closure entered"))
+
+
+@require_POST
+@ops_view
+def template(request: HtmxHttpRequest) -> HttpResponse:
+    form = TemplateForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, template_form=form)
+    try:
+        change = apply.schedule_template_save(
+            provider=form.cleaned_data["provider"],
+            template=form.cleaned_data["template"],
+            by=request.user,
+            **form.fields_to_save(),
+        )
+    except SchedulingError as exc:
+        return _refused(request, form, "template_form", exc)
+    return _page(request, message=_done(change, "Template saved"))
+
+
+@require_POST
+@ops_view
+def template_end(request: HtmxHttpRequest) -> HttpResponse:
+    form = TemplateEndForm(request.POST)
+    if not form.is_valid():
+        return _page(request, status=400, template_end_form=form)
+    try:
+        change = apply.schedule_template_end(
+            template=form.cleaned_data["template"],
+            last_day=form.cleaned_data["last_day"],
+            by=request.user,
+        )
+    except SchedulingError as exc:
+        return _refused(request, form, "template_end_form", exc)
+    return _page(request, message=_done(change, "Template ended"))
+
+
+def _item(request: HtmxHttpRequest) -> RebookingItem | None:
+    pk = parse_id(request.POST.get("item_id", ""))
+    return worklist_items(status=None).filter(pk=pk).first() if pk else None
+
+
+def _selected(request: HtmxHttpRequest) -> list[RebookingItem]:
+    ids = [pk for raw in request.POST.getlist("selected") if (pk := parse_id(raw))]
+    return list(worklist_items(status=None).filter(pk__in=ids).order_by("appointment__start"))
+
+
+@require_POST
+@ops_view
+def rebook_one(request: HtmxHttpRequest) -> HttpResponse:
+    """Rebook one row to the start picked in its own list (a suggestion)."""
+    item = _item(request)
+    if item is None:
+        return _page(request, error=ROW_GONE, status=404)
+    slot_id = parse_id(request.POST.get(f"slot_{item.pk}", ""))
+    slot = Slot.objects.filter(pk=slot_id).first() if slot_id else None
+    if slot is None:
+        return _page(request, error=SLOT_GONE, status=409)
+    try:
+        rebook.rebooking_item_rebook(item=item, slot=slot, by=request.user)
+    except SchedulingError as exc:
+        return _page(request, error=" ".join([exc.message, *exc.details]), status=exc.status_code)
+    return _page(request, message="Rebooked.")
+
+
+@require_POST
+@ops_view
+def rebook_all(request: HtmxHttpRequest) -> HttpResponse:
+    """Every open row (or only the selected ones) to its first suggestion still free."""
+    items = _selected(request) or list(
+        worklist_items(status=None)
+        .filter(status__in=rebook.ACTIVE)
+        .order_by("appointment__start", "pk")
+    )
+    result = rebook.rebooking_items_rebook_first(items=items, by=request.user)
+    left = f"; {result.left} could not be moved and stay on the list" if result.left else ""
+    return _page(request, message=f"Rebooked {result.done}{left}.")
+
+
+@require_POST
+@ops_view
+def notify(request: HtmxHttpRequest) -> HttpResponse:
+    items = _selected(request)
+    if not items:
+        return _page(request, error=NOTHING_SELECTED, status=400)
+    result = rebook.rebooking_items_notify(items=items, by=request.user)
+    left = (
+        f"; {result.left} not sent (already told, or no text or email consent: call them)"
+        if result.left
+        else ""
+    )
+    return _page(
+        request, message=f"Queued {result.done} message{'s' if result.done != 1 else ''}{left}."
+    )
+
+
+@require_POST
+@ops_view
+def cancel(request: HtmxHttpRequest) -> HttpResponse:
+    item = _item(request)
+    if item is None:
+        return _page(request, error=ROW_GONE, status=404)
+    try:
+        rebook.rebooking_item_cancel(item=item, by=request.user)
+    except SchedulingError as exc:
+        return _page(request, error=exc.message, status=exc.status_code)
+    return _page(request, message="Cancelled; notify the patient from the list.")
