@@ -32,7 +32,7 @@ from .apply import _rematerialize
 
 # Items someone still has to act on: nobody moved the visit yet.
 ACTIVE = (RebookingItem.Status.OPEN, RebookingItem.Status.NOTIFIED)
-REASONS = {
+REASONS: dict[str, str] = {
     RebookingItem.Cause.TIME_OFF: CancelReason.PROVIDER_UNAVAILABLE,
     RebookingItem.Cause.CLOSURE: CancelReason.WEATHER,
     RebookingItem.Cause.TEMPLATE: CancelReason.PROVIDER_UNAVAILABLE,

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from ..models import Appointment, RebookingItem, Slot
 from ..selectors.holds import live_holds
+from ..selectors.slot_results import SlotOption
 from ..selectors.slot_search import slot_search
 
 # How many alternatives each row keeps, and how far around the old time they are looked for.
@@ -27,7 +28,7 @@ def suggestions_for(appointment: Appointment, *, now: datetime) -> list[int]:
     zone = zoneinfo.ZoneInfo(appointment.location.time_zone)
     day = appointment.start.astimezone(zone).date()
     today = now.astimezone(zone).date()
-    options = {}
+    options: dict[int, SlotOption] = {}
     # The search returns each provider's earliest starts in its window, so the same day
     # (a colleague at the very same time) is asked for on its own before the wide window.
     for first, last in (

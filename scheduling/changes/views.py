@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.models import User
 from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -40,6 +41,12 @@ SLOT_GONE = "That start is no longer free; pick another."
 View = Callable[..., HttpResponse]
 
 
+class OpsRequest(HtmxHttpRequest):
+    """What the views see after the middleware and ``ops_view``: a logged-in user."""
+
+    user: User
+
+
 def ops_view(view: View) -> View:
     """Login (middleware) plus the schedule permission (ops managers, admins): agents and
     everyone else get a 403."""
@@ -47,7 +54,12 @@ def ops_view(view: View) -> View:
 
 
 def _page(
-    request: HtmxHttpRequest, *, message: str = "", error: str = "", status: int = 200, **bound: Any
+    request: OpsRequest,
+    *,
+    message: str = "",
+    error: str = "",
+    status: int = 200,
+    bound: dict[str, forms.Form] | None = None,
 ) -> HttpResponse:
     """The page (or its body for htmx) with the worklist read fresh. Patient names are on
     it, so each patient listed is an audited access."""
@@ -62,7 +74,7 @@ def _page(
             additional_data={"surface": "rebooking worklist"},
         )
     context: dict[str, Any] = {name: form() for name, form in FORMS.items()}
-    context.update(bound)
+    context.update(bound or {})
     context.update(
         rows=rows,
         open_count=sum(1 for r in rows if r.item.status in rebook.ACTIVE),
@@ -83,25 +95,25 @@ def _done(change: apply.ScheduleChange, what: str) -> str:
 
 
 def _refused(
-    request: HtmxHttpRequest, form: forms.Form, name: str, exc: SchedulingError
+    request: OpsRequest, form: forms.Form, name: str, exc: SchedulingError
 ) -> HttpResponse:
     for detail in exc.details or [exc.message]:
         form.add_error(None, detail)
-    return _page(request, status=exc.status_code, **{name: form})
+    return _page(request, status=exc.status_code, bound={name: form})
 
 
 @require_GET
 @ops_view
-def changes(request: HtmxHttpRequest) -> HttpResponse:
+def changes(request: OpsRequest) -> HttpResponse:
     return _page(request)
 
 
 @require_POST
 @ops_view
-def time_off(request: HtmxHttpRequest) -> HttpResponse:
+def time_off(request: OpsRequest) -> HttpResponse:
     form = TimeOffForm(request.POST)
     if not form.is_valid():
-        return _page(request, status=400, time_off_form=form)
+        return _page(request, status=400, bound={"time_off_form": form})
     starts_at, ends_at = form.span()
     try:
         change = apply.time_off_add(
@@ -118,10 +130,10 @@ def time_off(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @ops_view
-def closure(request: HtmxHttpRequest) -> HttpResponse:
+def closure(request: OpsRequest) -> HttpResponse:
     form = ClosureForm(request.POST)
     if not form.is_valid():
-        return _page(request, status=400, closure_form=form)
+        return _page(request, status=400, bound={"closure_form": form})
     try:
         change = apply.location_closure_add(
             location=form.cleaned_data["location"],
@@ -136,10 +148,10 @@ def closure(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @ops_view
-def template(request: HtmxHttpRequest) -> HttpResponse:
+def template(request: OpsRequest) -> HttpResponse:
     form = TemplateForm(request.POST)
     if not form.is_valid():
-        return _page(request, status=400, template_form=form)
+        return _page(request, status=400, bound={"template_form": form})
     try:
         change = apply.schedule_template_save(
             provider=form.cleaned_data["provider"],
@@ -154,10 +166,10 @@ def template(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @ops_view
-def template_end(request: HtmxHttpRequest) -> HttpResponse:
+def template_end(request: OpsRequest) -> HttpResponse:
     form = TemplateEndForm(request.POST)
     if not form.is_valid():
-        return _page(request, status=400, template_end_form=form)
+        return _page(request, status=400, bound={"template_end_form": form})
     try:
         change = apply.schedule_template_end(
             template=form.cleaned_data["template"],
@@ -169,19 +181,19 @@ def template_end(request: HtmxHttpRequest) -> HttpResponse:
     return _page(request, message=_done(change, "Template ended"))
 
 
-def _item(request: HtmxHttpRequest) -> RebookingItem | None:
+def _item(request: OpsRequest) -> RebookingItem | None:
     pk = parse_id(request.POST.get("item_id", ""))
     return worklist_items(status=None).filter(pk=pk).first() if pk else None
 
 
-def _selected(request: HtmxHttpRequest) -> list[RebookingItem]:
+def _selected(request: OpsRequest) -> list[RebookingItem]:
     ids = [pk for raw in request.POST.getlist("selected") if (pk := parse_id(raw))]
     return list(worklist_items(status=None).filter(pk__in=ids).order_by("appointment__start"))
 
 
 @require_POST
 @ops_view
-def rebook_one(request: HtmxHttpRequest) -> HttpResponse:
+def rebook_one(request: OpsRequest) -> HttpResponse:
     """Rebook one row to the start picked in its own list (a suggestion)."""
     item = _item(request)
     if item is None:
@@ -199,7 +211,7 @@ def rebook_one(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @ops_view
-def rebook_all(request: HtmxHttpRequest) -> HttpResponse:
+def rebook_all(request: OpsRequest) -> HttpResponse:
     """Every open row (or only the selected ones) to its first suggestion still free."""
     items = _selected(request) or list(
         worklist_items(status=None)
@@ -213,7 +225,7 @@ def rebook_all(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @ops_view
-def notify(request: HtmxHttpRequest) -> HttpResponse:
+def notify(request: OpsRequest) -> HttpResponse:
     items = _selected(request)
     if not items:
         return _page(request, error=NOTHING_SELECTED, status=400)
@@ -230,7 +242,7 @@ def notify(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @ops_view
-def cancel(request: HtmxHttpRequest) -> HttpResponse:
+def cancel(request: OpsRequest) -> HttpResponse:
     item = _item(request)
     if item is None:
         return _page(request, error=ROW_GONE, status=404)
