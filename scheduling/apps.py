@@ -34,5 +34,16 @@ class SchedulingConfig(AppConfig):
         appointments_booked.connect(referrals_follow_batch, dispatch_uid="scheduling.referrals")
         appointments_changed.connect(referrals_follow_changes, dispatch_uid="scheduling.referrals")
 
+        # Rows of the rebooking worklist close when their visit moves or ends elsewhere.
+        from .changes.follow import (
+            rebooking_follows_batch,
+            rebooking_follows_visit,
+            rebooking_ignores_bookings,
+        )
+
+        appointment_changed.connect(rebooking_follows_visit, dispatch_uid="scheduling.rebooking")
+        appointments_booked.connect(rebooking_ignores_bookings, dispatch_uid="scheduling.rebooking")
+        appointments_changed.connect(rebooking_follows_batch, dispatch_uid="scheduling.rebooking")
+
         # Runs after every app migrated, so all permissions exist.
         post_migrate.connect(roles_sync, sender=self, dispatch_uid="scheduling.roles_sync")

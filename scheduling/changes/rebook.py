@@ -29,9 +29,8 @@ from ..services.appointments import appointment_cancel, appointment_reschedule
 from ..services.errors import SchedulingError
 from ..services.holds import hold_place
 from .apply import _rematerialize
+from .follow import ACTIVE
 
-# Items someone still has to act on: nobody moved the visit yet.
-ACTIVE = (RebookingItem.Status.OPEN, RebookingItem.Status.NOTIFIED)
 REASONS: dict[str, str] = {
     RebookingItem.Cause.TIME_OFF: CancelReason.PROVIDER_UNAVAILABLE,
     RebookingItem.Cause.CLOSURE: CancelReason.WEATHER,

@@ -99,3 +99,17 @@ def test_cancel_is_an_explicit_choice_with_the_change_as_reason(net, sick_day, o
     assert item.status == RebookingItem.Status.CANCELLED
     assert item.appointment.status == Appointment.Status.CANCELLED
     assert net.free_inside(at(net.day, 0), at(net.day + timedelta(days=1), 0)) == 0
+
+
+def test_a_visit_moved_from_the_console_closes_its_row(net, sick_day, agent):
+    from scheduling import services
+
+    item = sick_day[0]
+    hold = services.hold_place(slot=net.slot(11, provider=net.colleague), by=agent)
+
+    new = services.appointment_reschedule(
+        appointment=item.appointment, hold=hold, by=agent, reason="provider_unavailable"
+    )
+
+    item.refresh_from_db()
+    assert (item.status, item.new_appointment_id) == (RebookingItem.Status.REBOOKED, new.pk)
