@@ -21,7 +21,7 @@ from config.inputs import parse_id
 from config.permissions import MANAGE_SCHEDULE
 from patients.models import Patient
 
-from ..models import RebookingItem, Slot
+from ..models import Provider, RebookingItem, Slot
 from ..services.errors import SchedulingError
 from . import apply, rebook
 from .forms import ClosureForm, TemplateEndForm, TemplateForm, TimeOffForm
@@ -74,6 +74,15 @@ def _page(
             additional_data={"surface": "rebooking worklist"},
         )
     context: dict[str, Any] = {name: form() for name, form in FORMS.items()}
+    # The template pickers list one provider's templates once one is chosen (a large
+    # group has hundreds); the provider comes from the filter or the form just sent.
+    provider_id = parse_id(request.GET.get("provider", "") or request.POST.get("provider", ""))
+    if provider_id:
+        for name in ("template_form", "template_end_form"):
+            field = context[name].fields["template"]
+            field.queryset = field.queryset.filter(provider_id=provider_id)
+            if name == "template_form":
+                context[name].initial["provider"] = provider_id
     context.update(bound or {})
     context.update(
         rows=rows,
@@ -81,6 +90,8 @@ def _page(
         message=message,
         error=error,
         now=now,
+        providers=Provider.objects.filter(active=True).order_by("last_name", "first_name"),
+        provider_id=provider_id,
     )
     return render_page(request, TEMPLATE, context, partial="body", status=status)
 

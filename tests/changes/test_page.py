@@ -124,3 +124,14 @@ def test_notify_without_a_selection_says_so(ops_manager):
 
     assert response.status_code == 400
     assert "Select at least one row." in response.content.decode()
+
+
+def test_the_template_pickers_narrow_to_one_provider(net, ops_manager):
+    response = _client(ops_manager).get(
+        "/schedule/changes/", {"provider": net.colleague.pk}, headers=HTMX
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert str(net.templates[net.colleague.pk][0]) in body
+    assert str(net.templates[net.provider.pk][0]) not in body
