@@ -108,6 +108,7 @@ WRITES_AND_REDRAWS = {
     "schedule:rebook",
     "schedule:rebook_all",
     "schedule:notify",
+    "schedule:refresh",
     "schedule:cancel",
 }
 ADMIN_NOT_PHI_VIEWS = {

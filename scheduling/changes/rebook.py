@@ -30,6 +30,7 @@ from ..services.errors import SchedulingError
 from ..services.holds import hold_place
 from .apply import _rematerialize
 from .follow import ACTIVE
+from .suggest import suggestions_for
 
 REASONS: dict[str, str] = {
     RebookingItem.Cause.TIME_OFF: CancelReason.PROVIDER_UNAVAILABLE,
@@ -53,7 +54,9 @@ def _lock_active(item: RebookingItem) -> RebookingItem:
     locked = (
         RebookingItem.objects.select_for_update(of=("self",))
         .filter(pk=item.pk)
-        .select_related("appointment__location", "appointment__patient")
+        .select_related(
+            "appointment__location", "appointment__patient", "appointment__appointment_type"
+        )
         .first()
     )
     if locked is None or locked.status not in ACTIVE:
@@ -114,6 +117,16 @@ def rebooking_items_rebook_first(*, items: Sequence[RebookingItem], by: User) ->
             break
         done, left = (done + 1, left) if moved else (done, left + 1)
     return BulkResult(done, left)
+
+
+def rebooking_item_refresh(*, item: RebookingItem, by: User) -> RebookingItem:
+    """Ask the rules engine again for the row's alternatives (the first ones were taken,
+    or the schedule changed since)."""
+    with transaction.atomic():
+        locked = _lock_active(item)
+        locked.suggestions = suggestions_for(locked.appointment, now=timezone.now())
+        locked.save(update_fields=["suggestions"])
+    return locked
 
 
 def rebooking_item_cancel(*, item: RebookingItem, by: User) -> RebookingItem:

@@ -17,5 +17,6 @@ urlpatterns = [
     path("changes/rebook/", views.rebook_one, name="rebook"),
     path("changes/rebook-all/", views.rebook_all, name="rebook_all"),
     path("changes/notify/", views.notify, name="notify"),
+    path("changes/refresh/", views.refresh, name="refresh"),
     path("changes/cancel/", views.cancel, name="cancel"),
 ]

@@ -253,6 +253,20 @@ def notify(request: OpsRequest) -> HttpResponse:
 
 @require_POST
 @ops_view
+def refresh(request: OpsRequest) -> HttpResponse:
+    item = _item(request)
+    if item is None:
+        return _page(request, error=ROW_GONE, status=404)
+    try:
+        item = rebook.rebooking_item_refresh(item=item, by=request.user)
+    except SchedulingError as exc:
+        return _page(request, error=exc.message, status=exc.status_code)
+    found = len(item.suggestions)
+    return _page(request, message=f"{found} alternative{'s' if found != 1 else ''} found.")
+
+
+@require_POST
+@ops_view
 def cancel(request: OpsRequest) -> HttpResponse:
     item = _item(request)
     if item is None:

@@ -113,3 +113,18 @@ def test_a_visit_moved_from_the_console_closes_its_row(net, sick_day, agent):
 
     item.refresh_from_db()
     assert (item.status, item.new_appointment_id) == (RebookingItem.Status.REBOOKED, new.pk)
+
+
+def test_find_other_times_asks_again_when_the_suggestions_were_taken(
+    net, sick_day, other_agent, ops_manager
+):
+    from scheduling import services
+    from scheduling.changes.rebook import rebooking_item_refresh
+
+    item = sick_day[0]
+    for slot in Slot.objects.filter(pk__in=item.suggestions):
+        services.hold_place(slot=slot, by=other_agent)
+
+    fresh = rebooking_item_refresh(item=item, by=ops_manager)
+
+    assert fresh.suggestions and not set(fresh.suggestions) & set(item.suggestions)
