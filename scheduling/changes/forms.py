@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -61,14 +61,13 @@ class TimeOffForm(forms.Form):
         zone = provider_time_zone(data["provider"])
         day: date = data["day"]
         if data.get("start") is None:
-            return (
-                datetime.combine(day, time.min, tzinfo=zone),
-                datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone),
-            )
-        return (
-            datetime.combine(day, data["start"], tzinfo=zone),
-            datetime.combine(day, data["end"], tzinfo=zone),
-        )
+            start = datetime.combine(day, time.min, tzinfo=zone)
+            end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+        else:
+            start = datetime.combine(day, data["start"], tzinfo=zone)
+            end = datetime.combine(day, data["end"], tzinfo=zone)
+        # In UTC: Python subtracts and compares datetimes of one zone by wall clock.
+        return start.astimezone(UTC), end.astimezone(UTC)
 
 
 class ClosureForm(forms.Form):

@@ -8,7 +8,7 @@ from config.models import AuditEntry
 from scheduling.models import Appointment, RebookingItem, TimeOff
 from tests.mfa import VerifiedClient
 
-from .world import Network
+from .world import DENVER, Network
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
@@ -135,3 +135,18 @@ def test_the_template_pickers_narrow_to_one_provider(net, ops_manager):
     assert response.status_code == 200
     assert str(net.templates[net.colleague.pk][0]) in body
     assert str(net.templates[net.provider.pk][0]) not in body
+
+
+def test_a_sick_day_on_the_spring_forward_sunday_is_23_hours_of_local_time(net):
+    from datetime import date
+
+    from scheduling.changes.forms import TimeOffForm
+
+    form = TimeOffForm({"provider": net.provider.pk, "day": date(2027, 3, 14), "reason": "Sick"})
+
+    assert form.is_valid(), form.errors
+    starts_at, ends_at = form.span()
+    assert ends_at - starts_at == timedelta(hours=23)
+    zone = starts_at.astimezone(DENVER), ends_at.astimezone(DENVER)
+    assert [moment.hour for moment in zone] == [0, 0]
+    assert [moment.utcoffset() for moment in zone] == [timedelta(hours=-7), timedelta(hours=-6)]
