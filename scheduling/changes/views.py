@@ -223,8 +223,9 @@ def rebook_one(request: OpsRequest) -> HttpResponse:
 @require_POST
 @ops_view
 def rebook_all(request: OpsRequest) -> HttpResponse:
-    """Every open row (or only the selected ones) to its first suggestion still free."""
-    items = _selected(request) or list(
+    """Every row still to do, to its first suggestion still free (the selection is for
+    notifying; a row is rebooked to another start with its own button)."""
+    items = list(
         worklist_items(status=None)
         .filter(status__in=rebook.ACTIVE)
         .order_by("appointment__start", "pk")
