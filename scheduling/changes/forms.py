@@ -36,9 +36,7 @@ class ReasonField(forms.CharField):
 class TimeOffForm(forms.Form):
     provider = forms.ModelChoiceField(Provider.objects.filter(active=True).order_by("last_name"))
     day = forms.DateField(label="Date", widget=forms.DateInput(attrs={"type": "date"}))
-    start = forms.TimeField(
-        required=False, widget=forms.TimeInput(attrs={"type": "time"}), help_text="local"
-    )
+    start = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
     end = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
     reason = ReasonField(initial="Sick day")
 

@@ -57,6 +57,7 @@ def test_ops_enter_a_sick_day_and_rebook_the_worklist_on_the_page(net, agent, op
     assert "2 booked visits to rebook" in body
     for patient in patients:
         assert str(patient) in body
+    assert "8:00 AM" in body and "9:00 AM" in body, "times read in the location's zone"
     assert AuditEntry.objects.filter(
         action=AuditEntry.Action.ACCESS, object_pk=str(patients[0].pk)
     ).exists()

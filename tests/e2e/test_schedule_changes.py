@@ -40,8 +40,14 @@ def test_ops_enters_a_sick_day_and_rebooks_the_worklist(
             expect(rows).to_have_count(3)
             for patient in patients:
                 expect(rows.filter(has_text=str(patient))).to_have_count(1)
-            expect(rows.first.locator("select option").first).to_contain_text(str(net.colleague))
-            page.screenshot(path=os.path.join(artifacts_dir, "schedule-changes-worklist.png"))
+            # the colleague at the very same local time
+            expect(rows.first.locator("select option").first).to_contain_text(
+                f"8:00 AM · {net.colleague}"
+            )
+            expect(rows.first).to_contain_text("8:00 AM")
+            page.screenshot(
+                path=os.path.join(artifacts_dir, "schedule-changes-worklist.png"), full_page=True
+            )
 
             page.click("#rebook-all")
             expect(page.locator("#changes-message")).to_contain_text("Rebooked 3.")
