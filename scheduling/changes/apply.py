@@ -73,7 +73,9 @@ def _horizon_end(now: datetime) -> date:
     return now.date() + timedelta(days=settings.SLOT_HORIZON_DAYS - 1)
 
 
-def _rematerialize(provider_ids: Iterable[int], first: date, last: date, now: datetime) -> tuple:
+def rematerialize_days(
+    provider_ids: Iterable[int], first: date, last: date, now: datetime
+) -> tuple[int, int]:
     """Slots of these providers between two dates (UTC dates widened by a day either side,
     so every local day inside is covered), clipped to the materialization horizon."""
     first = max(first - timedelta(days=1), now.date())
@@ -139,7 +141,7 @@ def time_off_add(
         )
         inside = Q(provider=provider, start__lt=ends_at, end__gt=starts_at)
         released = _release_holds(inside, now)
-        created, removed = _rematerialize(
+        created, removed = rematerialize_days(
             [provider.pk], starts_at.astimezone(UTC).date(), ends_at.astimezone(UTC).date(), now
         )
         items = _enlist(
@@ -173,7 +175,7 @@ def location_closure_add(*, location: Location, day: date, reason: str, by: User
         provider_ids = set(
             ScheduleTemplate.objects.filter(location=location).values_list("provider_id", flat=True)
         ) | set(Slot.objects.filter(inside).values_list("provider_id", flat=True))
-        created, removed = _rematerialize(provider_ids, day, day, now)
+        created, removed = rematerialize_days(provider_ids, day, day, now)
         items = _enlist(
             _booked(inside, now),
             by=by,
@@ -231,7 +233,9 @@ def _template_change(
     """After a template was saved: new slots appear, slots it no longer makes go, and the
     visits the old version held that no active template holds now go to the worklist.
     Visits no template ever held (a front desk's own bookings) are not the edit's doing."""
-    created, removed = _rematerialize([template.provider_id], now.date(), _horizon_end(now), now)
+    created, removed = rematerialize_days(
+        [template.provider_id], now.date(), _horizon_end(now), now
+    )
     if before is None:
         return ScheduleChange(created, removed, 0, ())
     current = list(ScheduleTemplate.objects.filter(provider_id=template.provider_id, active=True))

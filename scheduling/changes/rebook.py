@@ -28,7 +28,7 @@ from ..models import (
 from ..services.appointments import appointment_cancel, appointment_reschedule
 from ..services.errors import SchedulingError
 from ..services.holds import hold_place
-from .apply import _rematerialize
+from .apply import rematerialize_days
 from .follow import ACTIVE
 from .suggest import suggestions_for
 
@@ -68,7 +68,7 @@ def _drop_freed(appointment: Appointment, now: datetime) -> None:
     """The units the old visit held are free now and lie inside the change: materializing
     the day again removes them, so nothing is offered inside time off or a closure."""
     day = appointment.start.date()
-    _rematerialize([appointment.provider_id], day, day, now)
+    rematerialize_days([appointment.provider_id], day, day, now)
 
 
 def rebooking_item_rebook(*, item: RebookingItem, slot: Slot, by: User) -> RebookingItem:
