@@ -10,6 +10,7 @@ from __future__ import annotations
 # --- custom permissions ---------------------------------------------------------------
 USE_CONSOLE = "scheduling.use_console"
 OVERRIDE_NETWORK = "scheduling.override_network"
+OVERBOOK = "scheduling.overbook"
 VIEW_KPI = "scheduling.view_kpi"
 ACCESS_ALL_REGIONS = "scheduling.access_all_regions"
 WORK_CLAIMS = "billing.work_claims"

@@ -34,6 +34,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     OPS_MANAGER: [
         perms.VIEW_KPI,
+        # Deliberate double-booking; an ops manager who also works the console (in the
+        # agent group too) can do it there and over the API.
+        perms.OVERBOOK,
         perms.VIEW_APPOINTMENT,
         perms.VIEW_CALL,
         perms.VIEW_SLOT,

@@ -45,6 +45,8 @@ class Visit:
     type_name: str
     location_name: str
     local_start: datetime
+    # A telehealth visit's link (Appointment.video_link): random, so safe in a text.
+    video_link: str = ""
 
 
 _EN = {
@@ -69,6 +71,7 @@ _EN = {
     "recall": "It is time for your {type}. Book online at {link} or reply R and we will call.",
     "recall_subject": "Time for your {type}",
     "when": "%a %b %d at %I:%M %p",
+    "video": " Join by video: {link}",
 }
 _ES = {
     "reminder": (
@@ -92,6 +95,7 @@ _ES = {
     "recall": "Es hora de su {type}. Reserve en {link} o responda R y le llamaremos.",
     "recall_subject": "Es hora de su {type}",
     "when": "%d/%m a las %H:%M",
+    "video": " Únase por video: {link}",
 }
 CATALOGUES = {"en": _EN, "es": _ES}
 
@@ -109,4 +113,7 @@ def render(key: str, language: str, visit: Visit | None = None, **extra: object)
             location=visit.location_name,
             when=visit.local_start.strftime(texts["when"]),
         )
-    return texts[key].format(**fields)
+    body = texts[key].format(**fields)
+    if visit is not None and visit.video_link and not key.endswith("_subject"):
+        body += texts["video"].format(link=visit.video_link)
+    return body
