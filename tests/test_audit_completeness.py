@@ -85,6 +85,7 @@ WRITES_AND_REDRAWS = {
     "api-hold-create",
     "api-hold-release",
     "api-appointment-book",
+    "api-appointment-overbook",
     "api-appointment-reschedule",
     "api-appointment-cancel",
     "api-waitlist-add",

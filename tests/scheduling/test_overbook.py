@@ -118,3 +118,23 @@ def test_the_database_refuses_a_plain_second_booking_of_a_slot(world, agent):
     AppointmentSlot.objects.create(
         appointment=twin, slot=world.slots[0], overbooked=True, overbook_reason="Urgent"
     )
+
+
+def test_the_api_overbooks_for_a_permitted_user_and_refuses_an_agent(world, agent, supervisor):
+    from .test_api import api
+
+    book(world, agent)
+    body = {
+        "slot_id": world.slots[0].pk,
+        "patient_id": f.patient().pk,
+        "appointment_type_id": world.checkup.pk,
+        "reason": "urgent",
+        "overbook_reason": "Swelling since last night",
+    }
+
+    refused = api(agent).post("/api/v1/appointments/overbook/", body, format="json")
+    made = api(supervisor).post("/api/v1/appointments/overbook/", body, format="json")
+
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "You are not allowed to overbook."
+    assert made.status_code == 201 and made.json()["overbooked"] is True
