@@ -77,6 +77,7 @@ WRITES_AND_REDRAWS = {
     "console:hold",
     "console:release",
     "console:book",
+    "console:overbook",
     "console:reschedule_start",
     "console:reschedule",
     "console:cancel",

@@ -420,9 +420,7 @@ HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
 CALL_ABANDON_MINUTES = env_int("CALL_ABANDON_MINUTES", 60)
 # When a "callback needed" wrap-up gives no due time, the callback is due this long after.
 CALLBACK_DUE_MINUTES = env_int("CALLBACK_DUE_MINUTES", 120)
-# Telehealth visits carry a video link: this template with {token}, a random value per
-# appointment (never anything about the patient).
-TELEHEALTH_LINK_TEMPLATE = os.environ.get(
+TELEHEALTH_LINK_TEMPLATE = os.environ.get(  # {token}: random per visit, never about the patient
     "TELEHEALTH_LINK_TEMPLATE", "https://video.example.org/{token}"
 )
 # Telephony webhook (integrations.telephony): the platform's auth token signs every
