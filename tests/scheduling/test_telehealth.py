@@ -10,6 +10,7 @@ from django.conf import settings
 
 from integrations.fhir.resources import appointment_resource, validated
 from integrations.hl7v2 import outbound as hl7out
+from integrations.hl7v2.validation import outbound_validate
 from scheduling import selectors, services
 from scheduling.engagement.replies import _visit
 from scheduling.engagement.texts import render
@@ -84,9 +85,14 @@ def test_a_licensed_video_visit_takes_no_room_and_carries_its_link(world, agent,
         provider_first=world.provider.first_name,
         status=appt.status,
         video_link=appt.video_link,
+        overbooked=True,
     )
     siu = hl7out.build_siu(wire, event_type="appointment.booked", control_id="1")
-    assert f"NTE|1||Video visit: {appt.video_link}" in siu.split("\r")
+    assert siu.split("\r")[2:4] == [
+        f"NTE|1||Video visit: {appt.video_link}",
+        "NTE|2||Overbooked (deliberate double-booking)",
+    ]
+    outbound_validate(siu)  # hl7apy, strict: NTE sits where SIU^S12 allows it
     resource = validated(appointment_resource(appt, external=True))
     assert resource["patientInstruction"] == f"Join by video: {appt.video_link}"
     assert appt.video_link in render("confirmed", "en", _visit(appt))
