@@ -172,7 +172,11 @@ def _unlink(appointment: Appointment, *, now: datetime) -> list[int]:
     Slot.objects.filter(pk__in=slot_ids, status=Slot.Status.BOOKED).exclude(
         appointment_links__active=True
     ).update(status=Slot.Status.FREE)
-    return list(Slot.objects.filter(pk__in=slot_ids, start__gt=now).values_list("pk", flat=True))
+    return list(
+        Slot.objects.filter(pk__in=slot_ids, start__gt=now, status=Slot.Status.FREE).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def _take_off_schedule(
