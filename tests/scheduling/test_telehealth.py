@@ -96,3 +96,32 @@ def test_a_licensed_video_visit_takes_no_room_and_carries_its_link(world, agent,
     resource = validated(appointment_resource(appt, external=True))
     assert resource["patientInstruction"] == f"Join by video: {appt.video_link}"
     assert appt.video_link in render("confirmed", "en", _visit(appt))
+
+
+def test_front_desk_video_visits_get_a_link_and_no_room_one_by_one_and_in_a_batch(world, video):
+    patient = f.patient(state="CO")
+    single = services.appointment_record_external(
+        patient=patient,
+        provider=world.provider,
+        location=world.location,
+        appointment_type=video,
+        start=world.slots[0].start,
+        end=world.slots[0].end,
+        external_id="PMS-1",
+    )
+    (batched,) = services.appointments_record_external_batch(
+        [
+            services.ExternalBooking(
+                patient_id=f.patient(state="CO").pk,
+                provider_id=world.provider.pk,
+                location_id=world.location.pk,
+                appointment_type_id=video.pk,
+                start=world.slots[1].start,
+                end=world.slots[1].end,
+                external_id="PMS-2",
+            )
+        ]
+    )
+
+    for appt in (single, batched):
+        assert appt.room is None and appt.video_link, appt
