@@ -10,6 +10,7 @@ from __future__ import annotations
 # --- custom permissions ---------------------------------------------------------------
 USE_CONSOLE = "scheduling.use_console"
 OVERRIDE_NETWORK = "scheduling.override_network"
+OVERBOOK = "scheduling.overbook"
 VIEW_KPI = "scheduling.view_kpi"
 MANAGE_SCHEDULE = "scheduling.manage_schedule"
 ACCESS_ALL_REGIONS = "scheduling.access_all_regions"

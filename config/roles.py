@@ -36,6 +36,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         perms.VIEW_KPI,
         # time off, closures, template edits and the rebooking worklist they produce
         perms.MANAGE_SCHEDULE,
+        # Deliberate double-booking; an ops manager who also works the console (in the
+        # agent group too) can do it there and over the API.
+        perms.OVERBOOK,
         perms.VIEW_APPOINTMENT,
         perms.VIEW_CALL,
         perms.VIEW_SLOT,

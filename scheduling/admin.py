@@ -74,6 +74,19 @@ class TimeOffInline(admin.TabularInline):
     extra = 0
 
 
+class ProviderLicenseInline(admin.TabularInline):
+    model = m.ProviderLicense
+    extra = 0
+
+
+@admin.register(m.ProviderLicense)
+class ProviderLicenseAdmin(admin.ModelAdmin):
+    list_display = ["provider", "state", "number", "valid_until"]
+    list_filter = ["state"]
+    search_fields = ["provider__last_name", "provider__npi", "number"]
+    autocomplete_fields = ["provider"]
+
+
 @admin.register(m.Provider)
 class ProviderAdmin(admin.ModelAdmin):
     list_display = [
@@ -88,13 +101,19 @@ class ProviderAdmin(admin.ModelAdmin):
     list_filter = ["active", "accepts_new_patients", "capabilities", "locations__region"]
     search_fields = ["last_name", "first_name", "npi"]
     filter_horizontal = ["capabilities", "locations"]
-    inlines = [ScheduleTemplateInline, TimeOffInline]
+    inlines = [ScheduleTemplateInline, TimeOffInline, ProviderLicenseInline]
 
 
 @admin.register(m.AppointmentType)
 class AppointmentTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "duration_minutes", "patient_status", "active"]
-    list_filter = ["active", "patient_status", "required_equipment", "required_capabilities"]
+    list_display = ["name", "code", "duration_minutes", "patient_status", "telehealth", "active"]
+    list_filter = [
+        "active",
+        "telehealth",
+        "patient_status",
+        "required_equipment",
+        "required_capabilities",
+    ]
     search_fields = ["name", "code"]
     filter_horizontal = ["required_capabilities", "required_equipment"]
 

@@ -28,6 +28,11 @@ urlpatterns: list[URLPattern] = [
     path("holds/<int:hold_id>/release/", _view(api.HoldReleaseView), name="api-hold-release"),
     path("appointments/", _view(api.AppointmentBookView), name="api-appointment-book"),
     path(
+        "appointments/overbook/",
+        _view(api.AppointmentOverbookView),
+        name="api-appointment-overbook",
+    ),
+    path(
         "appointments/<int:appointment_id>/reschedule/",
         _view(api.AppointmentRescheduleView),
         name="api-appointment-reschedule",

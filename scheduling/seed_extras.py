@@ -4,6 +4,7 @@ that turn EHR codes into what routing enforces."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from patients.clinical import clinical_need_rule_apply
@@ -97,11 +98,59 @@ def engagement_ensure() -> str:
     return f"{len(DEMO_CADENCES)} reminder steps, {types} visit types bookable online"
 
 
+# Licenses beyond the states a provider practises in: the demo's telehealth shows both a
+# neighbour-state patient served and a farther one refused with the licensure reason.
+NEIGHBOUR_STATES = {
+    "CO": ("UT", "NM"),
+    "AZ": ("NM", "UT"),
+    "TX": ("OK", "NM"),
+    "UT": ("CO", "ID"),
+    "WA": ("OR", "ID"),
+}
+VIDEO_VISIT = ("video-consult", "Video consult", 30, "general", ["D0140"], ["Z0120"])
+
+
+def telehealth_ensure(today: date) -> str:
+    """A telehealth visit type, and licenses for every provider: each state they serve in,
+    plus one neighbour, valid two years."""
+    from .models import AppointmentType, Capability, Provider, ProviderLicense
+
+    code, name, minutes, capability, procedures, diagnoses = VIDEO_VISIT
+    visit, _ = AppointmentType.objects.get_or_create(
+        code=code,
+        defaults={
+            "name": name,
+            "duration_minutes": minutes,
+            "telehealth": True,
+            "typical_procedure_codes": procedures,
+            "typical_diagnosis_codes": diagnoses,
+        },
+    )
+    visit.required_capabilities.set(Capability.objects.filter(code=capability))
+    licenses = []
+    for provider in Provider.objects.prefetch_related("locations"):
+        states = sorted({loc.state for loc in provider.locations.all() if loc.state})
+        neighbours = [n for s in states for n in NEIGHBOUR_STATES.get(s, ())]
+        if neighbours:
+            states.append(neighbours[provider.pk % len(neighbours)])
+        licenses += [
+            ProviderLicense(
+                provider=provider,
+                state=state,
+                number=f"{state}-{provider.npi[-6:]}",
+                valid_until=today + timedelta(days=730),
+            )
+            for state in dict.fromkeys(states)
+        ]
+    ProviderLicense.objects.bulk_create(licenses, ignore_conflicts=True)
+    return f"{len(licenses)} provider licenses"
+
+
 def seed(context: Any) -> str:
     from .demo.hubs import build_hubs
 
     hubs = build_hubs(list(context.net.regions))
     return (
         f"{rule_settings_ensure()} rule settings, {need_rules_ensure()} clinical need rules, "
-        f"{hubs} hubs; {engagement_ensure()}"
+        f"{hubs} hubs; {engagement_ensure()}; {telehealth_ensure(context.today)}"
     )

@@ -420,6 +420,9 @@ HOLD_MINUTES = env_int("HOLD_MINUTES", 3)
 CALL_ABANDON_MINUTES = env_int("CALL_ABANDON_MINUTES", 60)
 # When a "callback needed" wrap-up gives no due time, the callback is due this long after.
 CALLBACK_DUE_MINUTES = env_int("CALLBACK_DUE_MINUTES", 120)
+TELEHEALTH_LINK_TEMPLATE = os.environ.get(  # {token}: random per visit, never about the patient
+    "TELEHEALTH_LINK_TEMPLATE", "https://video.example.org/{token}"
+)
 # Telephony webhook (integrations.telephony): the platform's auth token signs every
 # event; empty refuses them all. The URL the platform calls, when a proxy in front
 # changes the one Django sees (signatures cover the exact URL).

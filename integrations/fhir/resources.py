@@ -245,6 +245,13 @@ def appointment_resource(appt: Any, *, external: bool = False) -> dict[str, Any]
     }
     if appt.cancel_reason:
         resource["cancelationReason"] = {"text": appt.get_cancel_reason_display()}
+    if getattr(appt, "video_link", ""):
+        # R4B has no virtualService (R5 added it). patientInstruction is the element R4
+        # receivers already pass on to the patient (portal, letters), and joining the call
+        # is the patient's instruction; ``comment`` is for staff and is often not shown.
+        resource["patientInstruction"] = f"Join by video: {appt.video_link}"
+    if getattr(appt, "overbooked", False):
+        resource["comment"] = "Overbooked (deliberate double-booking)"
     if external:
         del resource["id"]
         resource.pop("meta", None)

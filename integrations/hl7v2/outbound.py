@@ -64,6 +64,8 @@ class AppointmentWire:
     status: str  # hub status, for the cancel reason text
     reason: str = ""
     previous_hub_id: int | None = None
+    video_link: str = ""  # a telehealth visit's link (random token, no PHI)
+    overbooked: bool = False
 
 
 def _e(value: object) -> str:
@@ -178,9 +180,18 @@ def build_siu(
         f"AIL|1|U|^^^{_e(appt.location_code)}^^^^^{_e(appt.location_name)}|||{start}|||{appt.duration_minutes}|min",
         f"AIP|1|U|{_e(appt.provider_npi)}^{_e(appt.provider_last)}^{_e(appt.provider_first)}^^^^^^NPI|||{start}|||{appt.duration_minutes}|min",
     ]
+    notes = []
     if appt.previous_hub_id and trigger == "S13":
         # The appointment this one replaces, so the PMS can move rather than duplicate it.
-        segments.insert(2, f"NTE|1||rescheduled from {appt.previous_hub_id}")
+        notes.append(f"rescheduled from {appt.previous_hub_id}")
+    # SIU has no field for a video visit's address or for a deliberate double-booking
+    # (SCH-25 is the filler's status): NTE comments are what a front desk sees.
+    if appt.video_link:
+        notes.append(f"Video visit: {_e(appt.video_link)}")
+    if appt.overbooked:
+        notes.append("Overbooked (deliberate double-booking)")
+    for i, note in enumerate(notes, start=1):
+        segments.insert(1 + i, f"NTE|{i}||{note}")
     return "\r".join(segments) + "\r"
 
 

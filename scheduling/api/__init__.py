@@ -12,6 +12,7 @@ from .access import AccessWidenView
 from .appointments import (
     AppointmentBookView,
     AppointmentCancelView,
+    AppointmentOverbookView,
     AppointmentRescheduleView,
     HoldCreateView,
     HoldReleaseView,
@@ -26,6 +27,7 @@ __all__ = [
     "AccessWidenView",
     "AppointmentBookView",
     "AppointmentCancelView",
+    "AppointmentOverbookView",
     "AppointmentRescheduleView",
     "CallStartView",
     "CallWrapUpView",

@@ -111,6 +111,42 @@ class AppointmentBookView(ServiceView):
         return Response(AppointmentOutput(appointment_data(appt)).data, status=201)
 
 
+class AppointmentOverbookView(ServiceView):
+    """Double-book a booked slot on purpose (needs the overbook permission and a reason;
+    the provider's daily limit applies)."""
+
+    class Input(serializers.Serializer):
+        class Meta:
+            ref_name = "AppointmentOverbookInput"
+
+        slot_id = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.all())
+        patient_id = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
+        appointment_type_id = serializers.PrimaryKeyRelatedField(
+            queryset=AppointmentType.objects.filter(active=True)
+        )
+        reason = serializers.ChoiceField(choices=BookReason.choices)
+        overbook_reason = serializers.CharField(max_length=200)
+        call_id = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(
+        request=Input,
+        responses={201: AppointmentOutput, 400: ErrorOutput, 403: ErrorOutput, 409: ErrorOutput},
+    )
+    def post(self, request: Request) -> Response:
+        v = validated_input(self.Input, request)
+        appt = services.appointment_overbook(
+            slot=v["slot_id"],
+            patient=v["patient_id"],
+            appointment_type=v["appointment_type_id"],
+            by=agent_of(request),
+            reason=v["reason"],
+            overbook_reason=v["overbook_reason"],
+            call=call_or_400(request, v.get("call_id")),
+            channel=Appointment.Channel.API,
+        )
+        return Response(AppointmentOutput(appointment_data(appt)).data, status=201)
+
+
 def _appointment(appointment_id: int) -> Appointment:
     return get_object_or_404(
         Appointment.objects.select_related("provider", "location", "appointment_type", "room"),

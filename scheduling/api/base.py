@@ -70,6 +70,8 @@ class AppointmentOutput(serializers.Serializer):
     cancel_reason = serializers.CharField()
     network_override_reason = serializers.CharField()
     rescheduled_from_id = serializers.IntegerField(allow_null=True)
+    overbooked = serializers.BooleanField(help_text="A deliberate double-booking of its slot")
+    video_link = serializers.CharField(help_text="Telehealth visits only; empty otherwise")
 
 
 def appointment_data(appt: Appointment) -> dict[str, Any]:
@@ -92,6 +94,8 @@ def appointment_data(appt: Appointment) -> dict[str, Any]:
         "cancel_reason": appt.cancel_reason,
         "network_override_reason": appt.network_override_reason,
         "rescheduled_from_id": appt.rescheduled_from_id,
+        "overbooked": appt.overbooked,
+        "video_link": appt.video_link,
     }
 
 

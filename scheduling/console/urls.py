@@ -19,6 +19,7 @@ urlpatterns = [
     path("hold/", booking.hold, name="hold"),
     path("hold/release/", booking.release, name="release"),
     path("book/", booking.book, name="book"),
+    path("overbook/", booking.overbook, name="overbook"),
     path("appointments/reschedule/start/", booking.reschedule_start, name="reschedule_start"),
     path("appointments/reschedule/", booking.reschedule, name="reschedule"),
     path("appointments/cancel/", booking.cancel, name="cancel"),

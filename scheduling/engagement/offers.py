@@ -3,6 +3,7 @@ finder's rules, first come first served), several at once; the first YES wins.""
 
 from __future__ import annotations
 
+import dataclasses
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Sequence
@@ -171,8 +172,10 @@ def waitlist_offer_answer(*, patient_ids: Sequence[int], accept: bool) -> bool:
             status=WaitlistOffer.Status.TAKEN, answered_at=now
         )
         _reopen([o.entry_id for o in others])
+        # The patient's own confirmation carries a telehealth visit's link.
+        booked = dataclasses.replace(visit, video_link=appointment.video_link)
         patient_messages_queue(
-            messages=[_text(patient, PatientMessage.Kind.BOOKED, "booked", visit)]
+            messages=[_text(patient, PatientMessage.Kind.BOOKED, "booked", booked)]
             + [_text(o.entry.patient, PatientMessage.Kind.TAKEN, "taken", visit) for o in others]
         )
     return True

@@ -83,6 +83,7 @@ def _run_step(cadence_id: int, now: datetime) -> int:
                 "location__time_zone",
                 "patient__preferred_language",
                 "patient__home_location__time_zone",
+                "video_token",
             )
         )
         messages: list[PatientMessage] = []
@@ -90,7 +91,18 @@ def _run_step(cadence_id: int, now: datetime) -> int:
         # each quiet-hours answer is worked out once per combination, not once per visit.
         quiet_in: dict[str, bool] = {}
         texts: dict[tuple[Any, ...], tuple[str, str]] = {}
-        for pk, patient_id, location_id, start, type_name, place, zone, language, home in rows:
+        for (
+            pk,
+            patient_id,
+            location_id,
+            start,
+            type_name,
+            place,
+            zone,
+            language,
+            home,
+            token,
+        ) in rows:
             patient_zone = home or zone
             if cadence.channel == Channel.SMS:
                 if patient_zone not in quiet_in:
@@ -99,9 +111,11 @@ def _run_step(cadence_id: int, now: datetime) -> int:
                     )
                 if quiet_in[patient_zone]:
                     continue
-            key = (start, zone, language, type_name, place)
+            # A telehealth visit's text carries its own link, so it is never shared.
+            key = (start, zone, language, type_name, place, token)
             if key not in texts:
-                visit = Visit(type_name, place, start.astimezone(zoneinfo.ZoneInfo(zone)))
+                link = settings.TELEHEALTH_LINK_TEMPLATE.format(token=token) if token else ""
+                visit = Visit(type_name, place, start.astimezone(zoneinfo.ZoneInfo(zone)), link)
                 texts[key] = (
                     render("reminder_subject", language, visit)[:120],
                     render("reminder", language, visit),

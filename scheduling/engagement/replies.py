@@ -54,6 +54,7 @@ def _visit(appointment: Appointment) -> Visit:
         appointment.appointment_type.name,
         appointment.location.name,
         appointment.start.astimezone(zone),
+        appointment.video_link,
     )
 
 

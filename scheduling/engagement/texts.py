@@ -45,6 +45,8 @@ class Visit:
     type_name: str
     location_name: str
     local_start: datetime
+    # A telehealth visit's link (Appointment.video_link): random, so safe in a text.
+    video_link: str = ""
 
 
 _EN = {
@@ -78,6 +80,7 @@ _EN = {
     ),
     "change_subject": "A change to your appointment",
     "when": "%a %b %d at %I:%M %p",
+    "video": " Join by video: {link}",
 }
 _ES = {
     "reminder": (
@@ -110,6 +113,7 @@ _ES = {
     ),
     "change_subject": "Un cambio en su cita",
     "when": "%d/%m a las %H:%M",
+    "video": " Únase por video: {link}",
 }
 CATALOGUES = {"en": _EN, "es": _ES}
 
@@ -127,4 +131,7 @@ def render(key: str, language: str, visit: Visit | None = None, **extra: object)
             location=visit.location_name,
             when=visit.local_start.strftime(texts["when"]),
         )
-    return texts[key].format(**fields)
+    body = texts[key].format(**fields)
+    if visit is not None and visit.video_link and not key.endswith("_subject"):
+        body += texts["video"].format(link=visit.video_link)
+    return body

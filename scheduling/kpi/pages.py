@@ -15,6 +15,7 @@ from . import selectors
 from .drill import channel_param, local_time
 from .filters import KpiFilters
 from .metrics import Metric
+from .overbooking import overbooking_metric, overbooking_table
 from .registry import Section, section_register, sections
 from .svg import bar_chart
 from .tables import Page, Table, counted, drill_url
@@ -112,7 +113,7 @@ def _capacity(f: KpiFilters) -> Page:
         )
         chart_rows = selectors.schedule_fill_by_day(f)
     return Page(
-        metrics=selectors.capacity_metrics(f),
+        metrics=[*selectors.capacity_metrics(f), overbooking_metric(f)],
         charts=[
             (
                 chart_title,
@@ -185,6 +186,7 @@ def _capacity(f: KpiFilters) -> Page:
                     else None
                 ),
             ),
+            overbooking_table(f),
         ],
     )
 

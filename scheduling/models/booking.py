@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import GreaterThan
 
 from config.crypto.fields import EncryptedCharField, EncryptedTextField
 
@@ -180,6 +182,16 @@ class CallReason(models.TextChoices):
     OTHER = "other", "Other question"
 
 
+def overbook_has_reason(table: str) -> models.CheckConstraint:
+    # The reason column holds ciphertext, and "" only for an empty reason, so its length
+    # tells an empty reason from a given one without decrypting.
+    return models.CheckConstraint(
+        condition=Q(overbooked=False) | Q(GreaterThan(Length("overbook_reason"), 0)),
+        name=f"{table}_overbook_has_reason",
+        violation_error_message="An overbooking needs a reason.",
+    )
+
+
 class Appointment(models.Model):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
@@ -234,6 +246,14 @@ class Appointment(models.Model):
     # SCH-2 filler id), so later updates and cancellations from that PMS find the row.
     # db_default: tools that predate the column can still insert rows.
     external_id = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # A deliberate double-booking of a booked slot (services.overbook): the PostgreSQL
+    # provider exclusion constraint skips these rows. The reason is typed during a call
+    # and may describe the patient's situation, so it is encrypted.
+    overbooked = models.BooleanField(default=False, db_default=False)
+    overbook_reason = EncryptedCharField(max_length=200, blank=True, default="")
+    # Random, per appointment, never derived from the patient: the telehealth link is
+    # TELEHEALTH_LINK_TEMPLATE with this token (empty for in-person visits).
+    video_token = models.CharField(max_length=43, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["start"]
@@ -241,6 +261,7 @@ class Appointment(models.Model):
             models.CheckConstraint(
                 condition=Q(end__gt=F("start")), name="appointment_end_after_start"
             ),
+            overbook_has_reason("appointment"),
             models.CheckConstraint(
                 condition=~Q(status__in=["cancelled", "rescheduled"]) | ~Q(cancel_reason=""),
                 name="appointment_cancel_has_reason",
@@ -267,12 +288,20 @@ class Appointment(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
 
+    @property
+    def video_link(self) -> str:
+        if not self.video_token:
+            return ""
+        return settings.TELEHEALTH_LINK_TEMPLATE.format(token=self.video_token)
+
 
 class AppointmentSlot(models.Model):
     """Which slot units an appointment occupies.
 
     The partial unique index on ``slot`` for active rows is the double-booking guarantee
     that holds on SQLite too; PostgreSQL adds an exclusion constraint on time ranges.
+    A second active link is possible only as a deliberate overbooking: marked, with a
+    reason, and at most one per slot.
     """
 
     appointment = models.ForeignKey(
@@ -280,12 +309,22 @@ class AppointmentSlot(models.Model):
     )
     slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="appointment_links")
     active = models.BooleanField(default=True)
+    overbooked = models.BooleanField(default=False, db_default=False)
+    overbook_reason = EncryptedCharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["slot"], condition=Q(active=True), name="slot_booked_once"
+                fields=["slot"],
+                condition=Q(active=True, overbooked=False),
+                name="slot_booked_once",
             ),
+            models.UniqueConstraint(
+                fields=["slot"],
+                condition=Q(active=True, overbooked=True),
+                name="slot_overbooked_once",
+            ),
+            overbook_has_reason("appointmentslot"),
         ]
 
     def __str__(self) -> str:

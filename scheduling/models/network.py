@@ -167,6 +167,8 @@ class Provider(models.Model):
     accepts_new_patients = models.BooleanField(default=True)
     locations = models.ManyToManyField(Location, blank=True, related_name="providers")
     active = models.BooleanField(default=True)
+    # Deliberate double-bookings allowed per local day (scheduling.services.overbook).
+    overbook_daily_limit = models.PositiveSmallIntegerField(default=2, db_default=2)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -203,6 +205,9 @@ class AppointmentType(models.Model):
     # CPT/CDT codes usually billed for this visit; the sandbox EHR documents with them.
     # Offered on the public self-scheduling page (/book/) to verified patients.
     self_service = models.BooleanField(default=False)
+    # A video visit: no room, a video link on the appointment, and the provider must be
+    # licensed in the patient's state (rules.licensure).
+    telehealth = models.BooleanField(default=False, db_default=False)
     typical_procedure_codes = models.JSONField(default=list, blank=True)
     typical_diagnosis_codes = models.JSONField(default=list, blank=True, help_text="ICD-10-CM")
     active = models.BooleanField(default=True)
@@ -285,3 +290,24 @@ class TimeOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} off {self.starts_at:%Y-%m-%d}"
+
+
+class ProviderLicense(models.Model):
+    """A state license to practise; telehealth needs one in the patient's state."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="licenses")
+    state = models.CharField(max_length=2, help_text="USPS code, e.g. NJ")
+    number = models.CharField(max_length=40)
+    valid_until = models.DateField(help_text="Last day the license is valid")
+
+    class Meta:
+        ordering = ["provider", "state"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "state", "number"], name="provider_license_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["state", "provider"], name="license_state_provider_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.state} {self.number}"

@@ -95,6 +95,7 @@ class ConsolePermissions(models.Model):
         permissions = [
             ("use_console", "Can use the agent console"),
             ("override_network", "Can book out of network with a reason"),
+            ("overbook", "Can double-book a booked slot with a reason, under a daily limit"),
             ("view_kpi", "Can view KPI pages"),
             ("access_all_regions", "Can open patients in every region without widening"),
         ]

@@ -154,6 +154,8 @@ class PatientFacts:
     needs_equipment: frozenset[str] = frozenset()
     # Active (booked or arrived) appointments not yet over: new visits may not overlap.
     active_visits: tuple[PatientVisit, ...] = ()
+    # USPS state of residence from the patient's address ("" when unknown).
+    state: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ class TypeFacts:
     capabilities: frozenset[str] = frozenset()
     equipment: frozenset[str] = frozenset()
     patient_status: str = "any"  # AppointmentType.PatientStatus values
+    telehealth: bool = False  # a video visit: licensure by the patient's state applies
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,9 @@ class RuleContext:
     configs: Mapping[str, RuleConfig] = field(default_factory=dict)
     # An agent allowed to override the network rule gave a reason (booking only).
     network_override: bool = False
+    # For a telehealth visit: provider id -> last day of a license in the patient's state
+    # (rules.licensure); empty otherwise.
+    licensed_until: Mapping[int, date] = field(default_factory=dict)
 
     def config(self, rule: Rule) -> RuleConfig:
         return self.configs.get(rule.key) or rule.default_config()

@@ -1,14 +1,16 @@
 """Rule settings, display names and visit types as the frozen facts rules read.
 
-None of them depends on a patient; the search keeps them in its network snapshot.
+None of them depends on a patient; the search keeps them in its network snapshot. The
+licenses in one state (for telehealth) are read per search, outside the snapshot.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
-from scheduling.models import AppointmentType, Capability, Equipment, RuleSetting
+from scheduling.models import AppointmentType, Capability, Equipment, ProviderLicense, RuleSetting
 
 from .base import Names, Rule, RuleConfig, TypeFacts
 from .registry import RULES, RULES_BY_KEY
@@ -72,4 +74,17 @@ def type_facts(appointment_type: AppointmentType) -> TypeFacts:
         ),
         equipment=frozenset(appointment_type.required_equipment.values_list("code", flat=True)),
         patient_status=appointment_type.patient_status,
+        telehealth=appointment_type.telehealth,
     )
+
+
+def licensed_until(visit: TypeFacts, state: str) -> dict[int, date]:
+    """Provider id -> the last day any of their licenses in ``state`` is valid; read only
+    for a telehealth visit to a patient whose state is known (the licensure rule)."""
+    if not visit.telehealth or not state:
+        return {}
+    rows = ProviderLicense.objects.filter(state=state).values_list("provider_id", "valid_until")
+    until: dict[int, date] = {}
+    for provider_id, day in rows:
+        until[provider_id] = max(day, until.get(provider_id, day))
+    return until

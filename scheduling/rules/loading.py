@@ -41,7 +41,7 @@ from .base import (
     RuleConfig,
     RuleContext,
 )
-from .config_loading import load_configs, load_names, type_facts, usable_params
+from .config_loading import licensed_until, load_configs, load_names, type_facts, usable_params
 
 __all__ = ["load_configs", "load_names", "type_facts", "usable_params"]
 
@@ -313,6 +313,7 @@ def patient_facts(
         previous_provider_ids=tuple(previous),
         needs_equipment=rows.needs,
         active_visits=rows.active,
+        state=(patient.state or "").strip().upper(),
     )
 
 
@@ -460,9 +461,14 @@ def rule_context(
     network_override: bool = False,
 ) -> RuleContext:
     configs = load_configs()
+    facts, visit = (
+        patient_facts(patient, today=today, configs=configs),
+        type_facts(appointment_type),
+    )
     return RuleContext(
-        patient=patient_facts(patient, today=today, configs=configs),
-        appointment_type=type_facts(appointment_type),
+        patient=facts,
+        appointment_type=visit,
+        licensed_until=licensed_until(visit, facts.state),
         now=now,
         prefs=prefs or Preferences(),
         names=load_names(),

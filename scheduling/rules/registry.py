@@ -20,6 +20,7 @@ from .distance import DistanceRule, MaxDistanceRule
 from .equipment import LocationEquipmentRule, LocationRoomRule
 from .hours import SlotWithinHoursRule
 from .language import LanguageRule
+from .licensure import ProviderLicensureRule
 from .network import LocationNetworkRule, ProviderNetworkRule
 from .new_patient import PatientStatusRule, ProviderAcceptsNewRule
 from .patient_overlap import PatientOverlapRule
@@ -32,6 +33,7 @@ RULES: tuple[Rule, ...] = (
     LocationNetworkRule(),
     ProviderNetworkRule(),
     ProviderAgeRule(),
+    ProviderLicensureRule(),
     ProviderAcceptsNewRule(),
     PatientStatusRule(),
     MaxDistanceRule(),

@@ -94,9 +94,10 @@ def _all_type_facts() -> dict[int, TypeFacts]:
             capabilities=frozenset(caps[pk]),
             equipment=frozenset(equipment[pk]),
             patient_status=status,
+            telehealth=telehealth,
         )
-        for pk, name, minutes, status in AppointmentType.objects.values_list(
-            "id", "name", "duration_minutes", "patient_status"
+        for pk, name, minutes, status, telehealth in AppointmentType.objects.values_list(
+            "id", "name", "duration_minutes", "patient_status", "telehealth"
         )
     }
 

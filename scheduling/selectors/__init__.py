@@ -21,6 +21,7 @@ from .agent_work import (
 from .agents import home_region_id
 from .appointments import (
     appointment_by_external_id,
+    overbookable_slots,
     patient_appointments,
     patient_locations_seen,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "callbacks_due",
     "calls_open_past_limit",
     "home_region_id",
+    "overbookable_slots",
     "patient_appointments",
     "patient_in_scope",
     "patient_locations_seen",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Q
 
-from ..models import Appointment, Location
+from ..models import Appointment, Location, Slot
 from .slot_search import _pk
 
 
@@ -71,3 +71,32 @@ def patient_locations_seen(patient_ids: Iterable[int]) -> dict[int, dict[int, st
     return {
         pid: {lid: names[lid] for lid in lids if lid in names} for pid, lids in location_ids.items()
     }
+
+
+def overbookable_slots(
+    *,
+    provider_id: int | None,
+    location_id: int | None,
+    date_from: date | None,
+    date_to: date | None,
+    now: datetime,
+    limit: int = 40,
+) -> list[Slot]:
+    """Future booked slot units of one provider or location (the finder's choice) that
+    no overbooking shares yet, earliest first: what a permitted user may double-book.
+    Empty unless a provider or a location narrows it."""
+    if provider_id is None and location_id is None:
+        return []
+    qs = Slot.objects.filter(status=Slot.Status.BOOKED, start__gt=now).exclude(
+        appointment_links__active=True, appointment_links__overbooked=True
+    )
+    if provider_id is not None:
+        qs = qs.filter(provider_id=provider_id)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    # Dates are the finder's (UTC calendar days, a day's margin either side for zones).
+    if date_from is not None:
+        qs = qs.filter(start__date__gte=date_from - timedelta(days=1))
+    if date_to is not None:
+        qs = qs.filter(start__date__lte=date_to + timedelta(days=1))
+    return list(qs.select_related("provider", "location").order_by("start", "pk")[:limit])

@@ -175,6 +175,9 @@ def slot_search(
         names=snapshot.names,
         configs=snapshot.configs,
     )
+    ctx = dataclasses.replace(
+        ctx, licensed_until=loading.licensed_until(ctx.appointment_type, patient_facts.state)
+    )
     read = SlotRead(
         pairs=[],
         zones={},

@@ -6,6 +6,7 @@ appointment row -> slot rows (by start) -> hold rows -> patient row -> room rows
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,6 +150,9 @@ def _link_units(appointment: Appointment, units: list[Slot]) -> None:
 def _create_appointment(**fields: Any) -> Appointment:
     # On PostgreSQL the exclusion constraints reject an overlapping active appointment for
     # the provider or the room even when it bypasses the slot grid.
+    visit = fields.get("appointment_type")
+    if visit is not None and visit.telehealth:
+        fields.setdefault("video_token", secrets.token_urlsafe(24))
     try:
         with transaction.atomic():
             return Appointment.objects.create(**fields)
@@ -164,8 +168,15 @@ def _unlink(appointment: Appointment, *, now: datetime) -> list[int]:
         )
     )
     AppointmentSlot.objects.filter(appointment=appointment, active=True).update(active=False)
-    Slot.objects.filter(pk__in=slot_ids, status=Slot.Status.BOOKED).update(status=Slot.Status.FREE)
-    return list(Slot.objects.filter(pk__in=slot_ids, start__gt=now).values_list("pk", flat=True))
+    # A unit an overbooking shares stays booked while the other booking still holds it.
+    Slot.objects.filter(pk__in=slot_ids, status=Slot.Status.BOOKED).exclude(
+        appointment_links__active=True
+    ).update(status=Slot.Status.FREE)
+    return list(
+        Slot.objects.filter(pk__in=slot_ids, start__gt=now, status=Slot.Status.FREE).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def _take_off_schedule(
@@ -256,7 +267,12 @@ def _book_from_hold(
         established_with=rescheduled_from.provider_id if rescheduled_from else None,
     )
     end = first.start + timedelta(minutes=appointment_type.duration_minutes)
-    room = _pick_room(first.location_id, needed, first.start, end)
+    # A video visit occupies no room.
+    room = (
+        None
+        if appointment_type.telehealth
+        else _pick_room(first.location_id, needed, first.start, end)
+    )
     appointment = _create_appointment(
         patient=patient,
         provider_id=first.provider_id,

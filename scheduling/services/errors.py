@@ -131,3 +131,26 @@ class WidenNeedsCall(SchedulingError):
 class WidenReasonMissing(SchedulingError):
     message = "Say why you need this patient's record (at least 10 characters)."
     status_code = 400
+
+
+class OverbookNotAllowed(SchedulingError):
+    message = "You are not allowed to overbook."
+    status_code = 403
+
+
+class OverbookReasonMissing(SchedulingError):
+    message = "Say why this slot must be double-booked."
+    status_code = 400
+
+
+class OverbookNeedsBookedSlot(SchedulingError):
+    message = "Only a booked slot can be overbooked; book a free slot the usual way."
+    status_code = 400
+
+
+class OverbookLimitReached(SchedulingError):
+    message = "This provider has reached the day's overbooking limit."
+
+
+class SlotAlreadyOverbooked(SlotUnavailable):
+    message = "This slot is already overbooked."

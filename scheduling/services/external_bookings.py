@@ -4,6 +4,7 @@ of ``appointment_record_external`` one by one.
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from django.utils import timezone
 from config.audit import bulk_audit_possible, log_creates
 
 from .. import signals
-from ..models import Appointment, AppointmentSlot, Slot
+from ..models import Appointment, AppointmentSlot, AppointmentType, Slot
 from ..selectors.holds import open_holds
 from .errors import SchedulingError, SlotUnavailable, SlotWrongFit
 from .external import external_windows_lock
@@ -143,8 +144,16 @@ def appointments_record_external_batch(
                     for (a, _, _), code in zip(plan, plan_rooms, strict=True)
                 ]
             )
+            # Video visits get their link here as on the one-by-one path.
+            video = set(
+                AppointmentType.objects.filter(
+                    pk__in={a.appointment_type_id for a, _, _ in plan}, telehealth=True
+                ).values_list("pk", flat=True)
+            )
             for (appointment, _, _), room in zip(plan, rooms, strict=True):
                 appointment.room = room
+                if appointment.appointment_type_id in video:
+                    appointment.video_token = secrets.token_urlsafe(24)
             _write_external_batch(plan, taken, now)
     done = [r for r in results if r is not None]
     assert len(done) == len(items)

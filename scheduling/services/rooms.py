@@ -33,12 +33,19 @@ def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
 
     The named room when it is at the location and free; otherwise the least-equipped
     free room with the visit type's equipment (keeps the CBCT room for the visits that
-    need it); None when the location does not model rooms or none is free. Precondition:
+    need it); None for a telehealth visit, when the location does not model rooms or
+    when none is free. Precondition:
     inside a transaction. Room rows are locked (lock order: after slots, holds and the
     patient), so two bookings at one location do not pick the same room.
     """
     if not needs:
         return []
+    # A video visit occupies no room.
+    video = set(
+        AppointmentType.objects.filter(
+            pk__in={n.appointment_type_id for n in needs}, telehealth=True
+        ).values_list("pk", flat=True)
+    )
     rooms = list(
         Room.objects.select_for_update()
         .filter(location_id__in={n.location_id for n in needs})
@@ -74,6 +81,9 @@ def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
 
     chosen: list[Room | None] = []
     for need in needs:
+        if need.appointment_type_id in video:
+            chosen.append(None)
+            continue
         here = [r for r in rooms if r.location_id == need.location_id]
         named = next((r for r in here if need.room_code and r.code == need.room_code), None)
         if named is not None and free(named, need):

@@ -180,6 +180,9 @@ def kpi_net(db, agent, other_agent) -> Net:
         start=at(3, 9),
         booked_by=other_agent,
         rescheduled_from=a4,
+        # A deliberate double-booking (the overbookings drill-down needs a row).
+        overbooked=True,
+        overbook_reason="Fitted in for pain",
         **common,
     )
     a6 = _appt(

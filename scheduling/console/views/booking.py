@@ -8,7 +8,15 @@ from django.views.decorators.http import require_POST
 
 from config.inputs import parse_id
 from scheduling import services
-from scheduling.models import Appointment, AppointmentType, Call, CallReason, Hold, Slot
+from scheduling.models import (
+    Appointment,
+    AppointmentType,
+    BookReason,
+    Call,
+    CallReason,
+    Hold,
+    Slot,
+)
 
 from .. import forms
 from ..requests import AgentRequest, console_view
@@ -119,6 +127,38 @@ def book(request: AgentRequest) -> HttpResponse:
     # The visit's booking reason is why they called (the seeded history does the same).
     state.did(Call.Outcome.BOOKED, booked.book_reason)
     return _show_booked(request, state, booked, message="Booked.")
+
+
+@require_POST
+@console_view
+def overbook(request: AgentRequest) -> HttpResponse:
+    """Double-book a booked time for the open patient, with the visit type of the last
+    search; the service checks the permission, the reason, the rules and the limit."""
+    state = ConsoleState.load(request.session)
+    patient = open_patient(state)
+    type_pk = parse_id(str(state.finder.get("appointment_type") or ""))
+    appointment_type = AppointmentType.objects.filter(pk=type_pk).first() if type_pk else None
+    slot = Slot.objects.filter(pk=parse_id(request.POST.get("slot_id") or "") or 0).first()
+    if patient is None or appointment_type is None or slot is None:
+        gone = services.SlotUnavailable.message
+        return refuse(request, state, "finder", message=gone, status=409)
+    reason = request.POST.get("reason") or ""
+    if reason not in BookReason.values:
+        return refuse(request, state, "finder", message=services.InvalidReason.message, status=400)
+    try:
+        booked = services.appointment_overbook(
+            slot=slot,
+            patient=patient,
+            appointment_type=appointment_type,
+            by=request.user,
+            reason=reason,
+            overbook_reason=request.POST.get("overbook_reason") or "",
+            call=current_call(request, state),
+        )
+    except services.SchedulingError as exc:
+        return service_error(request, state, exc, "finder")
+    state.did(Call.Outcome.BOOKED, booked.book_reason)
+    return _show_booked(request, state, booked, message="Overbooked.")
 
 
 def _show_booked(

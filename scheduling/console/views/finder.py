@@ -6,11 +6,18 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.http import HttpResponse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from config.permissions import OVERBOOK
 from patients.models import Patient
-from scheduling.models import AppointmentType, Region
-from scheduling.selectors import SlotSearchResult, home_region_id, slot_search
+from scheduling.models import AppointmentType, BookReason, Region
+from scheduling.selectors import (
+    SlotSearchResult,
+    home_region_id,
+    overbookable_slots,
+    slot_search,
+)
 
 from .. import forms
 from ..requests import AgentRequest, console_view
@@ -50,6 +57,7 @@ def slots(request: AgentRequest) -> HttpResponse:
         "finder",
         finder_form=forms.SlotFinderForm(initial=state.finder),
         **finder_results(result, form.cleaned_data["appointment_type"]),
+        **overbook_choices(request.user, form.cleaned_data, state.reschedule_id),
     )
 
 
@@ -61,7 +69,28 @@ def finder_again(request: AgentRequest, state: ConsoleState) -> dict[str, Any]:
     if patient is None or not state.finder or not form.is_valid():
         return {}
     result = _slot_search(request.user, patient, form.cleaned_data, state.reschedule_id)
-    return finder_results(result, form.cleaned_data["appointment_type"])
+    return {
+        **finder_results(result, form.cleaned_data["appointment_type"]),
+        **overbook_choices(request.user, form.cleaned_data, state.reschedule_id),
+    }
+
+
+def overbook_choices(
+    user: User, data: dict[str, Any], rescheduling: int | None = None
+) -> dict[str, Any]:
+    """Booked times a user allowed to overbook may double-book, for the provider or
+    location the search was narrowed to (not while moving an appointment)."""
+    if rescheduling or not user.has_perm(OVERBOOK):
+        return {}
+    provider, location = data.get("provider"), data.get("location")
+    slots = overbookable_slots(
+        provider_id=provider.pk if provider else None,
+        location_id=location.pk if location else None,
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+        now=timezone.now(),
+    )
+    return {"overbook_slots": slots, "book_reasons": BookReason.choices} if slots else {}
 
 
 BEST_SHOWN = 3
