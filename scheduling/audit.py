@@ -19,3 +19,8 @@ auditlog.register(ReminderCadence)
 auditlog.register(ReplyReview, exclude_fields=["body", "phone"])
 auditlog.register(WaitlistOffer)
 auditlog.register(RecallOutreach)
+
+from .models import MobileEquipment, ResourceBooking  # noqa: E402
+
+auditlog.register(MobileEquipment, m2m_fields={"serves"})
+auditlog.register(ResourceBooking)

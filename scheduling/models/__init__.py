@@ -41,6 +41,7 @@ from .network import (
 )
 from .recall import RecallOutreach, RecallRule
 from .referrals import Referral
+from .resources import MobileEquipment, ResourceBooking
 from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "Location",
     "LocationClosure",
     "LocationHours",
+    "MobileEquipment",
     "PatientMessage",
     "Presence",
     "Provider",
@@ -77,6 +79,7 @@ __all__ = [
     "Region",
     "ReminderCadence",
     "ReplyReview",
+    "ResourceBooking",
     "Room",
     "RoutingDecision",
     "RuleSetting",
