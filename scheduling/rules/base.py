@@ -164,6 +164,14 @@ class TypeFacts:
     capabilities: frozenset[str] = frozenset()
     equipment: frozenset[str] = frozenset()
     patient_status: str = "any"  # AppointmentType.PatientStatus values
+    # A second staff member's capability code and a piece of mobile equipment's code the
+    # visit also needs ("" when it needs none): see rules.resources.
+    assistant_capability: str = ""
+    mobile_equipment: str = ""
+
+    @property
+    def multi_resource(self) -> bool:
+        return bool(self.assistant_capability or self.mobile_equipment)
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,29 @@ class SlotFacts:
     held_by_other: bool = False
 
 
+# (start, end) aware UTC; for staff, (provider id, start, end) of back-to-back free units.
+Span = tuple[datetime, datetime]
+StaffSpan = tuple[int, datetime, datetime]
+
+
+@dataclass(frozen=True)
+class VisitResources:
+    """What a search read about the resources a visit needs besides its provider.
+
+    Locations missing from ``rooms`` are not checked for rooms (no rooms modeled, or, for
+    a single-resource visit, no room block in the window); booking picks the room.
+    """
+
+    staff_ids: frozenset[int] = frozenset()  # providers with the assistant capability
+    staffed: frozenset[int] = frozenset()  # locations one of them serves
+    staff_free: Mapping[int, tuple[StaffSpan, ...]] = field(default_factory=dict)
+    # location -> each fitting room's busy spans (visits and blocks)
+    rooms: Mapping[int, tuple[tuple[Span, ...], ...]] = field(default_factory=dict)
+    equipment_name: str = ""
+    equipment_at: frozenset[int] = frozenset()  # locations the mobile equipment serves
+    equipment_busy: tuple[Span, ...] = ()
+
+
 @dataclass(frozen=True)
 class Preferences:
     max_distance_miles: float | None = None
@@ -239,6 +270,9 @@ class RuleContext:
     configs: Mapping[str, RuleConfig] = field(default_factory=dict)
     # An agent allowed to override the network rule gave a reason (booking only).
     network_override: bool = False
+    # Read by slot search for visits that need more than a provider; None elsewhere
+    # (booking takes the resources itself, under locks).
+    resources: VisitResources | None = None
 
     def config(self, rule: Rule) -> RuleConfig:
         return self.configs.get(rule.key) or rule.default_config()

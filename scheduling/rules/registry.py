@@ -23,12 +23,14 @@ from .language import LanguageRule
 from .network import LocationNetworkRule, ProviderNetworkRule
 from .new_patient import PatientStatusRule, ProviderAcceptsNewRule
 from .patient_overlap import PatientOverlapRule
+from .resources import LocationResourcesRule, SlotResourcesRule
 from .timing import EarliestDateRule, PreferredTimeRule
 
 RULES: tuple[Rule, ...] = (
     ProviderCapabilityRule(),
     LocationEquipmentRule(),
     LocationRoomRule(),
+    LocationResourcesRule(),
     LocationNetworkRule(),
     ProviderNetworkRule(),
     ProviderAgeRule(),
@@ -38,6 +40,7 @@ RULES: tuple[Rule, ...] = (
     SlotWithinHoursRule(),
     SlotAbsenceRule(),
     SlotFreeRule(),
+    SlotResourcesRule(),
     PatientOverlapRule(),
     DistanceRule(),
     ContinuityRule(),

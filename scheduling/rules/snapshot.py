@@ -94,9 +94,16 @@ def _all_type_facts() -> dict[int, TypeFacts]:
             capabilities=frozenset(caps[pk]),
             equipment=frozenset(equipment[pk]),
             patient_status=status,
+            assistant_capability=assistant or "",
+            mobile_equipment=mobile or "",
         )
-        for pk, name, minutes, status in AppointmentType.objects.values_list(
-            "id", "name", "duration_minutes", "patient_status"
+        for pk, name, minutes, status, assistant, mobile in AppointmentType.objects.values_list(
+            "id",
+            "name",
+            "duration_minutes",
+            "patient_status",
+            "assistant_capability__code",
+            "mobile_equipment__code",
         )
     }
 
