@@ -93,7 +93,15 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(m.AppointmentType)
 class AppointmentTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "duration_minutes", "patient_status", "active"]
+    list_display = [
+        "name",
+        "code",
+        "duration_minutes",
+        "patient_status",
+        "assistant_capability",
+        "mobile_equipment",
+        "active",
+    ]
     list_filter = ["active", "patient_status", "required_equipment", "required_capabilities"]
     search_fields = ["name", "code"]
     filter_horizontal = ["required_capabilities", "required_equipment"]
@@ -409,3 +417,6 @@ class ReplyReviewAdmin(admin.ModelAdmin):
 class RecallRuleAdmin(admin.ModelAdmin):
     list_display = ["appointment_type", "interval_months", "daily_per_location", "active"]
     list_filter = ["active"]
+
+
+from . import admin_resources  # noqa: E402, F401  (mobile equipment and blocks)
