@@ -9,9 +9,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils import timezone
 
 from . import models as m
-from .services.errors import SchedulingError
+from .selectors.visit_resources import resource_taken
+from .services.errors import ResourceBusy, SchedulingError
 from .services.resources import resource_block_cancel, resource_block_create
 
 
@@ -37,13 +39,18 @@ class BlockForm(forms.ModelForm):
         return data
 
     def _post_clean(self) -> None:
-        # The service writes the row, with its locks and checks; model validation of the
-        # unsaved instance (created_at unset) would only repeat them.
+        # The model's checks (one resource, end after start) become form errors; the
+        # service sets who and when again when it writes the row.
+        self.instance.created_at = timezone.now()
+        super()._post_clean()  # type: ignore[misc]
         if self.errors:
             return
-        start, end = self.cleaned_data["start"], self.cleaned_data["end"]
-        if end <= start:
-            self.add_error("end", "The block must end after it starts.")
+        data = self.cleaned_data
+        if resource_taken(
+            start=data["start"], end=data["end"], room=data["room"], equipment=data["equipment"]
+        ):
+            # Checked again under the resource's lock when the block is written.
+            self.add_error(None, ResourceBusy.message)
 
 
 @admin.register(m.ResourceBooking)

@@ -225,12 +225,15 @@ StaffSpan = tuple[int, datetime, datetime]
 class VisitResources:
     """What a search read about the resources a visit needs besides its provider.
 
+    The times cover only the starts the search is judging (read a batch at a time).
     Locations missing from ``rooms`` are not checked for rooms (no rooms modeled, or, for
     a single-resource visit, no room block in the window); booking picks the room.
     """
 
-    staff_ids: frozenset[int] = frozenset()  # providers with the assistant capability
-    staffed: frozenset[int] = frozenset()  # locations one of them serves
+    # location -> the providers with the assistant capability who work there
+    staff_at: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    # location -> its rooms that hold the equipment the visit needs
+    fitting_rooms: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
     staff_free: Mapping[int, tuple[StaffSpan, ...]] = field(default_factory=dict)
     # location -> each fitting room's busy spans (visits and blocks)
     rooms: Mapping[int, tuple[tuple[Span, ...], ...]] = field(default_factory=dict)

@@ -23,7 +23,7 @@ class LocationResourcesRule(Rule):
         res, visit, loc = ctx.resources, ctx.appointment_type, cand.location
         if res is None:
             return PASS
-        if visit.assistant_capability and loc.id not in res.staffed:
+        if visit.assistant_capability and not res.staff_at.get(loc.id):
             staff = ctx.names.capability_name(visit.assistant_capability)
             return exclude(f"{loc.name} has no {staff} staff member, whom {visit.name} needs")
         if visit.mobile_equipment and loc.id not in res.equipment_at:

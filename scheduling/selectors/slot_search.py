@@ -53,9 +53,10 @@ from .slot_results import (
     SlotSearchResult,
 )
 from .visit_resources import (
+    BATCH,
     resource_exclusions,
+    resource_loader,
     resource_miss,
-    with_resource_times,
     with_visit_resources,
 )
 
@@ -358,7 +359,7 @@ def _options(
     rows = free_units(read)
     if not rows:
         return []
-    ctx = with_resource_times(
+    load = resource_loader(
         ctx, rows, visit=read.visit, locations=locations, now=read.now, agent_id=agent_id
     )
     duration = read.visit
@@ -425,7 +426,9 @@ def _options(
     Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
     best: list[Ranked] = []
     shown_held: list[Ranked] = []
-    for neg, start, prov_id, slot_id, loc_id, end, base, cand, holders in scored:
+    for i, (neg, start, prov_id, slot_id, loc_id, end, base, cand, holders) in enumerate(scored):
+        if load is not None and i % BATCH == 0:  # the resources around the next starts
+            ctx = load(ctx, [entry[7] for entry in scored[i : i + BATCH]])
         hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
         assert cand.slot is not None
         held_by_other = cand.slot.held_by_other

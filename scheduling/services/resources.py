@@ -29,6 +29,7 @@ from ..models import (
     Slot,
 )
 from ..selectors.holds import live_holds, open_holds
+from ..selectors.visit_resources import resource_taken
 from .errors import AssistantUnavailable, EquipmentUnavailable, InvalidBlock, ResourceBusy
 
 
@@ -225,21 +226,9 @@ def resource_block_create(
     with transaction.atomic():
         if room is not None:
             Room.objects.select_for_update().filter(pk=room.pk).first()
-            busy = (
-                Appointment.objects.filter(
-                    room=room, status__in=Appointment.ACTIVE_STATUSES, start__lt=end, end__gt=start
-                ).exists()
-                or ResourceBooking.objects.filter(
-                    room=room, active=True, start__lt=end, end__gt=start
-                ).exists()
-            )
-        else:
-            assert equipment is not None
+        elif equipment is not None:
             MobileEquipment.objects.select_for_update().filter(pk=equipment.pk).first()
-            busy = ResourceBooking.objects.filter(
-                equipment=equipment, active=True, start__lt=end, end__gt=start
-            ).exists()
-        if busy:
+        if resource_taken(start=start, end=end, room=room, equipment=equipment):
             raise ResourceBusy()
         try:
             with transaction.atomic():

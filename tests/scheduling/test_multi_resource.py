@@ -162,3 +162,25 @@ def test_an_equipment_block_keeps_the_equipment_from_search(world, ops_manager):
 
     assert min(_starts(slot_search(patient=world.patient, appointment_type=sedation))) == DAY
     assert not ResourceBooking.objects.get(pk=block.pk).active
+
+
+def test_an_admin_blocks_a_room_and_is_told_when_it_is_taken(world, admin_client):
+    def post(hour: str, reason: str):
+        return admin_client.post(
+            "/admin/scheduling/resourcebooking/add/",
+            {
+                "room": world.room.pk,
+                "start_0": DAY.date().isoformat(),
+                "start_1": f"{hour}:00:00",
+                "end_0": DAY.date().isoformat(),
+                "end_1": f"{hour}:45:00",
+                "reason": reason,
+            },
+        )
+
+    assert post("16", "Sterilization").status_code == 302
+    refused = post("16", "Maintenance")
+
+    assert refused.status_code == 200
+    assert services.ResourceBusy.message in refused.content.decode()
+    assert list(ResourceBooking.objects.values_list("reason", flat=True)) == ["Sterilization"]
