@@ -301,6 +301,8 @@ def _book_from_hold(
     # Consume this hold and the agent's holds on the visit's other units and staff.
     taken = [u.pk for u in units + staff_units]
     open_holds().filter(slot_id__in=taken, held_by_id=by.pk).update(consumed_at=now)
+    # A second staff member held but not booked (the hold lapsed, another was free) is freed.
+    open_holds().filter(companion_of_id=hold.pk).update(released_at=now)
     _attach_patient(call, patient)
     return appointment
 
