@@ -123,11 +123,13 @@ def multi_resource_ensure() -> str:
     hygiene = Capability.objects.filter(code=ASSISTANT_CAPABILITY).first()
     if hygiene is None:
         return "no hygienists in this network"
-    cart, made = MobileEquipment.objects.get_or_create(
+    cart, _ = MobileEquipment.objects.get_or_create(
         code=MOBILE_EQUIPMENT[0], defaults={"name": MOBILE_EQUIPMENT[1]}
     )
     region = Region.objects.order_by("pk").first()
-    if made and region is not None:
+    # A cart that serves nowhere (new, or its locations went with a --reset) gets the
+    # first region's; an admin's choice of locations is kept.
+    if region is not None and not cart.serves.exists():
         cart.serves.set(Location.objects.filter(region=region, active=True))
     created = 0
     for code, name, minutes, lead, mobile, procedures in TWO_RESOURCE_TYPES:
