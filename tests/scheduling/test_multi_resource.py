@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from scheduling import services
+from scheduling.api.base import appointment_data
 from scheduling.models import AppointmentSlot, Hold, ResourceBooking, Slot
 from scheduling.selectors import slot_search
 from tests import factories as f
@@ -72,6 +73,7 @@ def test_holding_and_booking_take_dentist_hygienist_and_room_together(world, age
     )
 
     assert appt.assistant == world.hygienist
+    assert appointment_data(appt)["assistant_id"] == world.hygienist.pk  # what the API shows
     assert appt.room == world.room
     linked = set(AppointmentSlot.objects.filter(appointment=appt).values_list("slot_id", flat=True))
     assert {s.pk for s in world.hygiene_slots} <= linked
