@@ -136,6 +136,7 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
             status=appt.status,
             reason=appt.get_book_reason_display() if appt.book_reason else "",
             previous_hub_id=event.payload.get("previous_id"),
+            series_id=appt.series_id,
         )
         raw = hl7out.build_siu(
             wire,

@@ -19,3 +19,7 @@ auditlog.register(ReminderCadence)
 auditlog.register(ReplyReview, exclude_fields=["body", "phone"])
 auditlog.register(WaitlistOffer)
 auditlog.register(RecallOutreach)
+
+from .models import AppointmentSeries  # noqa: E402
+
+auditlog.register(AppointmentSeries)

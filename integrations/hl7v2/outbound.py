@@ -64,6 +64,7 @@ class AppointmentWire:
     status: str  # hub status, for the cancel reason text
     reason: str = ""
     previous_hub_id: int | None = None
+    series_id: int | None = None
 
 
 def _e(value: object) -> str:
@@ -143,7 +144,9 @@ def build_siu(
             placer,  # SCH-1 placer appointment id: ours
             "",  # SCH-2 filler appointment id: the PMS's, unknown to us
             "",
-            "",
+            # SCH-4 placer group number (EI): the recurring series the visit belongs to,
+            # the v2.5.1 field for "requests scheduled as a group" (chapter 10.6.1).
+            f"{appt.series_id}^{HUB_APPLICATION}" if appt.series_id else "",
             "",
             reason,  # SCH-6 event reason
             _e(appt.reason),  # SCH-7 appointment reason

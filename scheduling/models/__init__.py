@@ -41,6 +41,7 @@ from .network import (
 )
 from .recall import RecallOutreach, RecallRule
 from .referrals import Referral
+from .series import AppointmentSeries
 from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "AgentPresence",
     "AgentProfile",
     "Appointment",
+    "AppointmentSeries",
     "AppointmentSlot",
     "AppointmentType",
     "BookReason",

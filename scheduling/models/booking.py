@@ -234,6 +234,16 @@ class Appointment(models.Model):
     # SCH-2 filler id), so later updates and cancellations from that PMS find the row.
     # db_default: tools that predate the column can still insert rows.
     external_id = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # The recurring series this visit belongs to, and its place in it (1-based, as
+    # planned: a moved occurrence keeps its number).
+    series = models.ForeignKey(
+        "scheduling.AppointmentSeries",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
+    )
+    series_occurrence = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["start"]
