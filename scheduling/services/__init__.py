@@ -79,7 +79,6 @@ from .referrals import (
     referrals_answer,
 )
 from .series import (
-    NotInSeries,
     OccurrenceUnknown,
     PlannedOccurrence,
     SeriesEmpty,
@@ -88,10 +87,10 @@ from .series import (
     series_abandon,
     series_adjust,
     series_book,
-    series_cancel,
     series_decide,
     series_plan,
 )
+from .series_changes import NotInSeries, SeriesMoveBlocked, series_cancel, series_move_following
 from .slots import MaterializeResult, slots_materialize
 from .waitlist import waitlist_add, waitlist_close, waitlist_fill, waitlist_offer
 
@@ -125,6 +124,7 @@ __all__ = [
     "RuleViolation",
     "SchedulingError",
     "SeriesEmpty",
+    "SeriesMoveBlocked",
     "SeriesPlan",
     "SeriesUndecided",
     "SlotHeld",
@@ -172,6 +172,7 @@ __all__ = [
     "series_book",
     "series_cancel",
     "series_decide",
+    "series_move_following",
     "series_plan",
     "slots_materialize",
     "waitlist_add",

@@ -23,7 +23,6 @@ from django.utils import timezone
 from patients.models import Patient
 
 from ..models import (
-    Appointment,
     AppointmentSeries,
     AppointmentType,
     Call,
@@ -33,7 +32,7 @@ from ..models import (
 from ..recurrence import series_starts
 from ..selectors.booking_rules import slot_judgement
 from ..selectors.slot_search import slot_search
-from .appointments import appointment_book, appointment_cancel
+from .appointments import appointment_book
 from .errors import HoldExpired, SchedulingError
 from .holds import hold_place, hold_release
 
@@ -58,11 +57,6 @@ class SeriesEmpty(SchedulingError):
 
 class OccurrenceUnknown(SchedulingError):
     message = "That occurrence is not part of the series being planned."
-    status_code = 400
-
-
-class NotInSeries(SchedulingError):
-    message = "This appointment is not part of a series."
     status_code = 400
 
 
@@ -418,32 +412,3 @@ def series_book(
             appointment.series_occurrence = occ.number
             appointment.save(update_fields=["series", "series_occurrence"])
     return series
-
-
-def series_cancel(
-    *,
-    appointment: Appointment,
-    by: User,
-    reason: str,
-    following: bool = False,
-    call: Call | None = None,
-) -> list[Appointment]:
-    """Cancel one occurrence, or (``following``) it and every later active occurrence of
-    its series, each with ``appointment_cancel`` (one SIU^S15 each), in one transaction.
-    Earlier occurrences are untouched."""
-    if appointment.series_id is None:
-        raise NotInSeries()
-    targets = [appointment]
-    if following:
-        targets = list(
-            Appointment.objects.filter(
-                series_id=appointment.series_id,
-                start__gte=appointment.start,
-                status=Appointment.Status.BOOKED,
-            ).order_by("start")
-        )
-    with transaction.atomic():
-        return [
-            appointment_cancel(appointment=target, by=by, reason=reason, call=call)
-            for target in targets
-        ]

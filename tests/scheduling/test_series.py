@@ -220,3 +220,38 @@ def test_each_fhir_appointment_names_its_series(ortho, agent):
     resource = validated(appointment_resource(second, external=True))
 
     assert {"system": SERIES_SYSTEM, "value": str(series.pk)} in resource["identifier"]
+
+
+def test_moving_this_and_following_keeps_the_earlier_visits(ortho, agent):
+    series = ortho.book(agent, ortho.plan(agent))
+    ninth = series.appointments.get(series_occurrence=9)
+
+    moved = services.series_move_following(
+        appointment=ninth,
+        slot=ortho.slots[ortho.starts[8]][1],
+        by=agent,
+        reason="patient_request",
+    )
+
+    assert [a.series_occurrence for a in moved] == [9, 10, 11, 12]
+    active = series.appointments.filter(status=Appointment.Status.BOOKED).order_by("start")
+    times = [a.start.astimezone(DENVER).strftime("%H:%M") for a in active]
+    assert times == ["09:00"] * 8 + ["09:30"] * 4
+    assert [a.start for a in moved] == [s + timedelta(minutes=30) for s in ortho.starts[8:]]
+
+
+def test_a_blocked_occurrence_moves_none_of_the_following(ortho, agent, other_agent):
+    series = ortho.book(agent, ortho.plan(agent))
+    services.hold_place(slot=ortho.slots[ortho.starts[10]][1], by=other_agent)
+
+    with pytest.raises(services.SeriesMoveBlocked) as refused:
+        services.series_move_following(
+            appointment=series.appointments.get(series_occurrence=9),
+            slot=ortho.slots[ortho.starts[8]][1],
+            by=agent,
+            reason="patient_request",
+        )
+
+    assert refused.value.details == ["visit 11: This slot is held by another agent."]
+    assert series.appointments.filter(status=Appointment.Status.BOOKED).count() == 12
+    assert not open_holds().filter(held_by=agent).exists()
