@@ -88,6 +88,8 @@ WRITES_AND_REDRAWS = {
     "console:series_adjust",
     "console:series_book",
     "console:series_abandon",
+    "console:series_cancel",
+    "console:series_move",
     "billing:match",
     "api-hold-create",
     "api-hold-release",

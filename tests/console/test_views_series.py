@@ -94,3 +94,52 @@ def test_a_series_without_an_end_is_a_400_with_the_reason(console):
     assert response.status_code == 400
     assert "Give either a number of visits" in response.content.decode()
     assert not open_holds().exclude(slot=ortho.slots[ortho.starts[0]][0]).exists()
+
+
+def _booked_series(console, agent):
+    ortho = Ortho()
+    series = ortho.book(agent, ortho.plan(agent))
+    console.post("/console/call/start/", {"caller_phone": ""}, headers=HX)
+    opened = console.post("/console/patients/open/", {"patient_id": ortho.patient.pk}, headers=HX)
+    assert "series visit 12" in opened.content.decode()
+    return ortho, series
+
+
+def test_cancel_this_and_following_from_the_patient_context(console, agent):
+    _, series = _booked_series(console, agent)
+    tenth = series.appointments.get(series_occurrence=10)
+
+    response = console.post(
+        "/console/series/cancel/",
+        {"appointment_id": tenth.pk, "reason": "patient_request"},
+        headers=HX,
+    )
+
+    assert "Cancelled 3 visits of the series." in response.content.decode()
+    assert series.appointments.filter(status="booked").count() == 9
+
+
+def test_move_this_and_following_from_the_reschedule_hold(console, agent):
+    ortho, series = _booked_series(console, agent)
+    eleventh = series.appointments.get(series_occurrence=11)
+    console.post(
+        "/console/appointments/reschedule/start/", {"appointment_id": eleventh.pk}, headers=HX
+    )
+    later = ortho.slots[ortho.starts[10]][1]
+    console.post(
+        "/console/hold/", {"slot_id": later.pk, "appointment_type_id": ortho.visit.pk}, headers=HX
+    )
+
+    response = console.post(
+        "/console/series/move/",
+        {"appointment_id": eleventh.pk, "reason": "patient_request"},
+        headers=HX,
+    )
+
+    assert "Moved 2 visits of the series." in response.content.decode()
+    active = series.appointments.filter(status="booked").order_by("start")
+    assert [a.start.astimezone(DENVER).strftime("%H:%M") for a in active][-3:] == [
+        "09:00",
+        "09:30",
+        "09:30",
+    ]

@@ -10,13 +10,22 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_POST
 
 from scheduling import services
-from scheduling.models import AppointmentType, Call, Slot
+from scheduling.models import AppointmentType, Call, CallReason, Slot
 from scheduling.recurrence import RecurrenceError, series_rrule
 
+from .. import forms as base_forms
 from .. import forms_series as forms
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import current_call, open_patient, own_hold, refuse, respond, service_error
+from .common import (
+    current_call,
+    open_patient,
+    own_appointment,
+    own_hold,
+    refuse,
+    respond,
+    service_error,
+)
 
 NO_PLAN = "No series is being planned; hold the first visit's slot and set up the series."
 NO_SUCH_START = "There is no free slot at that time at this location."
@@ -176,3 +185,74 @@ def series_abandon(request: AgentRequest) -> HttpResponse:
         services.series_abandon(plan=plan, by=request.user)
     state.series = {}
     return respond(request, state, "hold", message="Series dropped; its holds were released.")
+
+
+@require_POST
+@console_view
+def series_cancel(request: AgentRequest) -> HttpResponse:
+    """Cancel an occurrence of the open patient's series and every later one."""
+    state = ConsoleState.load(request.session)
+    form = base_forms.CancelForm(request.POST)
+    if not form.is_valid():
+        return refuse(request, state, "flash", message=services.InvalidReason.message, status=400)
+    appt = own_appointment(state, form.cleaned_data["appointment_id"])
+    if appt is None:
+        return refuse(
+            request, state, "flash", message=services.AppointmentNotActive.message, status=409
+        )
+    try:
+        cancelled = services.series_cancel(
+            appointment=appt,
+            by=request.user,
+            reason=form.cleaned_data["reason"],
+            following=True,
+            call=current_call(request, state),
+        )
+    except services.SchedulingError as exc:
+        return service_error(request, state, exc, "context")
+    state.did(Call.Outcome.CANCELLED, CallReason.CANCEL)
+    return respond(
+        request,
+        state,
+        "context",
+        "hold",
+        "callbar",
+        message=f"Cancelled {len(cancelled)} visits of the series.",
+    )
+
+
+@require_POST
+@console_view
+def series_move(request: AgentRequest) -> HttpResponse:
+    """Move the occurrence being rescheduled to the held slot, and every later one of
+    its series by the same step."""
+    state = ConsoleState.load(request.session)
+    form = base_forms.RescheduleForm(request.POST)
+    if not form.is_valid():
+        return refuse(request, state, "hold", message=services.InvalidReason.message, status=400)
+    appt = own_appointment(state, form.cleaned_data["appointment_id"])
+    held = own_hold(request, state)
+    if appt is None or held is None:
+        return refuse(request, state, "hold", message=services.HoldExpired.message, status=409)
+    try:
+        moved = services.series_move_following(
+            appointment=appt,
+            slot=Slot.objects.select_related("location").get(pk=held.slot_id),
+            by=request.user,
+            reason=form.cleaned_data["reason"],
+            call=current_call(request, state),
+        )
+    except services.SchedulingError as exc:
+        return service_error(request, state, exc, "hold")
+    state.hold_id = None
+    state.reschedule_id = None
+    state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
+    return respond(
+        request,
+        state,
+        "hold",
+        "context",
+        "finder",
+        "callbar",
+        message=f"Moved {len(moved)} visits of the series.",
+    )
