@@ -54,6 +54,17 @@ def test_agent_plans_resolves_a_conflict_and_books_the_series(console, agent, ot
     assert seventh.call is not None
 
 
+def test_a_reload_shows_the_plan_not_one_of_its_holds_as_a_lone_hold(console):
+    ortho = Ortho()
+    _held_first_visit(console, ortho)
+    console.post("/console/series/plan/", SERIES, headers=HX)
+
+    page = console.get("/console/").content.decode()
+
+    assert page.count('class="series-row held"') == 12
+    assert 'id="book-button"' not in page
+
+
 def test_dropping_the_series_releases_its_holds(console, agent):
     ortho = Ortho()
     _held_first_visit(console, ortho)
