@@ -35,6 +35,7 @@ from ..selectors.slot_search import slot_search
 from .appointments import appointment_book
 from .errors import HoldExpired, SchedulingError
 from .holds import hold_place, hold_release
+from .slots import slots_materialize
 
 # How far from the wanted day an alternative may be (the agent can still adjust by hand).
 ALTERNATIVE_DAYS = 3
@@ -236,6 +237,25 @@ def _place(
     occ.decision = UNDECIDED if occ.reason else ACCEPT
 
 
+def _materialize_beyond_horizon(starts: list[datetime], *, plan: SeriesPlan) -> None:
+    """Lay out the provider's slots from their templates around occurrences past the
+    rolling horizon (``SLOT_HORIZON_DAYS``): a year of visits reaches far beyond it.
+
+    Only a window with no slot of the provider at all is laid out: the nightly run has
+    not reached it, so ``slots_materialize`` there only creates (it would otherwise
+    remove free slots that no template produces).
+    """
+    zone = zoneinfo.ZoneInfo(plan.time_zone)
+    days = timedelta(days=ALTERNATIVE_DAYS)
+    for wanted in starts:
+        day = wanted.astimezone(zone).date()
+        window = (wanted - days - timedelta(days=1), wanted + days + timedelta(days=1))
+        if not Slot.objects.filter(provider_id=plan.provider_id, start__range=window).exists():
+            slots_materialize(
+                start=day - days, days=2 * ALTERNATIVE_DAYS + 1, provider_ids=[plan.provider_id]
+            )
+
+
 def series_plan(
     *,
     patient: Patient,
@@ -262,9 +282,9 @@ def series_plan(
         time_zone=location.time_zone,
     )
     taken: set[int] = set()
-    for number, wanted in enumerate(
-        series_starts(rrule, first_start=first_slot.start, time_zone=location.time_zone), 1
-    ):
+    starts = series_starts(rrule, first_start=first_slot.start, time_zone=location.time_zone)
+    _materialize_beyond_horizon(starts, plan=plan)
+    for number, wanted in enumerate(starts, 1):
         occ = PlannedOccurrence(number=number, wanted=wanted)
         _place(
             occ,

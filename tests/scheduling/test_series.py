@@ -255,3 +255,25 @@ def test_a_blocked_occurrence_moves_none_of_the_following(ortho, agent, other_ag
     assert refused.value.details == ["visit 11: This slot is held by another agent."]
     assert series.appointments.filter(status=Appointment.Status.BOOKED).count() == 12
     assert not open_holds().filter(held_by=agent).exists()
+
+
+def test_visits_past_the_slot_horizon_are_laid_out_from_the_templates(agent, settings):
+    settings.SLOT_HORIZON_DAYS = 30
+    location = f.location()
+    provider = f.provider(locations=[location])
+    f.template(provider=provider, location=location, weekday=1)  # Tuesdays 08:00-12:00
+    first = first_tuesday_nine()
+    services.slots_materialize(days=30)
+    rule = series_rrule(pattern=WEEKLY, first_local=first, interval=4, count=6)
+
+    plan = services.series_plan(
+        patient=f.patient(),
+        appointment_type=f.appointment_type(duration_minutes=30),
+        first_slot=Slot.objects.get(provider=provider, start=first),
+        rrule=rule,
+        by=agent,
+    )
+
+    assert [o.decision for o in plan.occurrences] == [ACCEPT] * 6
+    assert [o.start for o in plan.occurrences] == [o.wanted for o in plan.occurrences]
+    assert plan.occurrences[-1].start - plan.occurrences[0].start > timedelta(days=100)
