@@ -51,6 +51,14 @@ def test_monthly_on_the_nth_weekday_until_a_date():
     assert starts[-1] == datetime(2027, 4, 13, 15, tzinfo=UTC)  # 09:00 MDT
 
 
+def test_a_visit_in_the_months_last_week_repeats_on_its_last_weekday():
+    first = datetime(2027, 1, 26, 9, tzinfo=DENVER)  # the 4th and last Tuesday
+    rule = series_rrule(pattern=MONTHLY_WEEKDAY, first_local=first, count=3)
+    starts = series_starts(rule, first_start=first, time_zone="America/Denver")
+    assert rule.endswith("BYDAY=-1TU;COUNT=3")
+    assert [s.astimezone(DENVER).day for s in starts] == [26, 23, 30]  # March has five
+
+
 def test_twelve_visits_across_dst_with_one_conflict_resolved_by_its_alternative(ortho, agent):
     taken_start = ortho.starts[4]
     other = f.patient()
