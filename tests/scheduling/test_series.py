@@ -16,6 +16,7 @@ from scheduling.recurrence import MONTHLY_WEEKDAY, WEEKLY, series_rrule, series_
 from scheduling.selectors.holds import open_holds
 from scheduling.services.series import ACCEPT, SKIP, UNDECIDED, WANTED_BOOKED
 from tests import factories as f
+from tests.conformance.fhir_validator import assert_valid
 
 from .series_world import DENVER, Ortho, first_tuesday_nine
 
@@ -228,6 +229,7 @@ def test_each_fhir_appointment_names_its_series(ortho, agent):
     resource = validated(appointment_resource(second, external=True))
 
     assert {"system": SERIES_SYSTEM, "value": str(series.pk)} in resource["identifier"]
+    assert_valid(resource)  # the FHIR JSON schema too, not only the R4B model
 
 
 def test_moving_this_and_following_keeps_the_earlier_visits(ortho, agent):
