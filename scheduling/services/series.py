@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -31,6 +32,7 @@ from ..models import (
 )
 from ..recurrence import series_starts
 from ..selectors.booking_rules import slot_judgement
+from ..selectors.holds import live_holds
 from ..selectors.slot_search import slot_search
 from .appointments import appointment_book
 from .errors import HoldExpired, SchedulingError
@@ -306,9 +308,23 @@ def _release(occ: PlannedOccurrence, by: User) -> None:
         hold_release(hold=hold, by=by)
 
 
+def _renew(plan: SeriesPlan, by: User) -> None:
+    """Every decision restarts the clock of the plan's live holds (with the tail units a
+    long visit holds, placed at the same instant): deciding twelve rows takes longer
+    than one hold lasts. A hold that already expired stays expired: its slot may have
+    gone to someone else, so the agent plans again."""
+    now = timezone.now()
+    ids = [o.hold_id for o in plan.occurrences if o.hold_id]
+    placed = set(Hold.objects.filter(pk__in=ids, held_by=by).values_list("created_at", flat=True))
+    live_holds(now).filter(held_by=by, created_at__in=placed).update(
+        expires_at=now + timedelta(minutes=settings.HOLD_MINUTES)
+    )
+
+
 def series_decide(*, plan: SeriesPlan, number: int, decision: str, by: User) -> SeriesPlan:
     """Accept an occurrence's held start, or skip it (its hold goes back at once)."""
     occ = plan.occurrence(number)
+    _renew(plan, by)
     if decision == SKIP:
         _release(occ, by)
         occ.hold_id = occ.slot_id = occ.start = None
@@ -366,6 +382,7 @@ def series_adjust(
     occ.hold_id, occ.slot_id, occ.start = placed.pk, slot.pk, slot.start
     occ.provider = str(slot.provider)
     occ.decision = ACCEPT
+    _renew(plan, by)
     return plan
 
 

@@ -287,3 +287,20 @@ def test_visits_past_the_slot_horizon_are_laid_out_from_the_templates(agent, set
     assert [o.decision for o in plan.occurrences] == [ACCEPT] * 6
     assert [o.start for o in plan.occurrences] == [o.wanted for o in plan.occurrences]
     assert plan.occurrences[-1].start - plan.occurrences[0].start > timedelta(days=100)
+
+
+def test_each_decision_restarts_the_clock_of_the_plans_live_holds(ortho, agent):
+    plan = ortho.plan(agent)
+    soon = datetime.now(tz=UTC) + timedelta(seconds=20)
+    Hold.objects.filter(held_by=agent).update(expires_at=soon)
+    past = datetime.now(tz=UTC) - timedelta(seconds=1)
+    Hold.objects.filter(pk=plan.occurrence(12).hold_id).update(
+        created_at=past - timedelta(minutes=3), expires_at=past
+    )
+
+    services.series_decide(plan=plan, number=3, decision=SKIP, by=agent)
+
+    renewed = Hold.objects.filter(held_by=agent, released_at__isnull=True)
+    assert renewed.filter(expires_at__gt=soon + timedelta(seconds=60)).count() == 10
+    with pytest.raises(services.HoldExpired):
+        ortho.book(agent, plan)
