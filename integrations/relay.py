@@ -138,6 +138,7 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
             previous_hub_id=event.payload.get("previous_id"),
             video_link=appt.video_link,
             overbooked=appt.overbooked,
+            series_id=appt.series_id,
         )
         raw = hl7out.build_siu(
             wire,

@@ -32,3 +32,6 @@ from .models import MobileEquipment, ResourceBooking  # noqa: E402
 
 auditlog.register(MobileEquipment, m2m_fields={"serves"})
 auditlog.register(ResourceBooking)
+from .models import AppointmentSeries  # noqa: E402
+
+auditlog.register(AppointmentSeries)

@@ -82,6 +82,15 @@ WRITES_AND_REDRAWS = {
     "console:reschedule",
     "console:cancel",
     "console:waitlist_add",
+    # The series flow holds, books and cancels through the same services (auditlog rows)
+    # and redraws the hold panel of the patient already audited at opening.
+    "console:series_plan",
+    "console:series_decide",
+    "console:series_adjust",
+    "console:series_book",
+    "console:series_abandon",
+    "console:series_cancel",
+    "console:series_move",
     "billing:match",
     "api-hold-create",
     "api-hold-release",

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 HUB_SYSTEM = "urn:carehub"
 PATIENT_SYSTEM = "urn:carehub:patient"
 APPOINTMENT_SYSTEM = "urn:carehub:appointment"
+SERIES_SYSTEM = "urn:carehub:appointment-series"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 SERVICE_TYPE_SYSTEM = "urn:carehub:appointment-type"
 SOURCE_SYSTEM_PREFIX = "urn:carehub:source:"
@@ -243,6 +244,10 @@ def appointment_resource(appt: Any, *, external: bool = False) -> dict[str, Any]
         "created": instant(appt.created_at),
         "participant": participants,
     }
+    if appt.series_id:
+        # R4/R4B Appointment has no series element (R5 adds recurrenceId and friends), so
+        # the recurring series travels as a second business identifier.
+        resource["identifier"].append({"system": SERIES_SYSTEM, "value": str(appt.series_id)})
     if appt.cancel_reason:
         resource["cancelationReason"] = {"text": appt.get_cancel_reason_display()}
     if getattr(appt, "video_link", ""):

@@ -66,6 +66,7 @@ class AppointmentWire:
     previous_hub_id: int | None = None
     video_link: str = ""  # a telehealth visit's link (random token, no PHI)
     overbooked: bool = False
+    series_id: int | None = None
 
 
 def _e(value: object) -> str:
@@ -145,7 +146,9 @@ def build_siu(
             placer,  # SCH-1 placer appointment id: ours
             "",  # SCH-2 filler appointment id: the PMS's, unknown to us
             "",
-            "",
+            # SCH-4 placer group number (EI): the recurring series the visit belongs to,
+            # the v2.5.1 field for "requests scheduled as a group" (chapter 10.6.1).
+            f"{appt.series_id}^{HUB_APPLICATION}" if appt.series_id else "",
             "",
             reason,  # SCH-6 event reason
             _e(appt.reason),  # SCH-7 appointment reason

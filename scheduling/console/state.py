@@ -36,6 +36,9 @@ class ConsoleState:
     # What the current call did (Call.Outcome value -> CallReason value), so the wrap-up
     # can prefill the strongest outcome rather than whatever happened last.
     call_actions: dict[str, str] = field(default_factory=dict)
+    # The recurring series being planned (``services.SeriesPlan.to_dict``): occurrence
+    # numbers, hold and slot ids and times, no patient data beyond the open patient's id.
+    series: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Any) -> ConsoleState:
@@ -85,6 +88,7 @@ class ConsoleState:
         self.audited_patient_ids = []
         self.patient_opened = False
         self.call_actions = {}
+        self.series = {}
 
     def did(self, outcome: str, reason: str) -> None:
         """The call booked, rescheduled or cancelled something (first reason kept)."""

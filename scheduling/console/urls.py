@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import booking, calls, finder, page, referrals, telephony, worklist
+from .views import booking, calls, finder, page, referrals, series, telephony, worklist
 
 app_name = "console"
 urlpatterns = [
@@ -24,6 +24,13 @@ urlpatterns = [
     path("appointments/reschedule/", booking.reschedule, name="reschedule"),
     path("appointments/cancel/", booking.cancel, name="cancel"),
     path("waitlist/add/", booking.waitlist_add, name="waitlist_add"),
+    path("series/plan/", series.series_plan, name="series_plan"),
+    path("series/decide/", series.series_decide, name="series_decide"),
+    path("series/adjust/", series.series_adjust, name="series_adjust"),
+    path("series/book/", series.series_book, name="series_book"),
+    path("series/abandon/", series.series_abandon, name="series_abandon"),
+    path("series/cancel/", series.series_cancel, name="series_cancel"),
+    path("series/move/", series.series_move, name="series_move"),
     path("shortcuts/", page.shortcuts_save, name="shortcuts"),
     path("waitlist/offer/", worklist.waitlist_offer, name="waitlist_offer"),
     path("worklist/", worklist.worklist, name="worklist"),

@@ -44,6 +44,7 @@ from .rebooking import RebookingItem
 from .recall import RecallOutreach, RecallRule
 from .referrals import Referral
 from .resources import MobileEquipment, ResourceBooking
+from .series import AppointmentSeries
 from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "AgentPresence",
     "AgentProfile",
     "Appointment",
+    "AppointmentSeries",
     "AppointmentSlot",
     "AppointmentType",
     "BookReason",

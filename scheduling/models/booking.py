@@ -268,6 +268,16 @@ class Appointment(models.Model):
     # Random, per appointment, never derived from the patient: the telehealth link is
     # TELEHEALTH_LINK_TEMPLATE with this token (empty for in-person visits).
     video_token = models.CharField(max_length=43, blank=True, default="", db_default="")
+    # The recurring series this visit belongs to, and its place in it (1-based, as
+    # planned: a moved occurrence keeps its number).
+    series = models.ForeignKey(
+        "scheduling.AppointmentSeries",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="appointments",
+    )
+    series_occurrence = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["start"]

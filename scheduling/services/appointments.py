@@ -415,6 +415,10 @@ def appointment_reschedule(
             now=now,
             rescheduled_from=old,
         )
+        if old.series_id is not None:
+            # A moved occurrence stays in its series under its number ("this one" edit).
+            new.series_id, new.series_occurrence = old.series_id, old.series_occurrence
+            new.save(update_fields=["series", "series_occurrence"])
         _announce(new, "rescheduled", previous=old)
     appointment.refresh_from_db()
     return new

@@ -31,6 +31,7 @@ from integrations.outbox import (
 from integrations.relay import build_wire
 from integrations.sandbox.system import SandboxPMS
 from patients.models import PatientIdentifier
+from scheduling.models import AppointmentSeries
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +115,16 @@ def test_every_siu_we_send_is_valid(connector, event_type):
         provider=provider, location=connector.location, start=timezone.now() + timedelta(days=1)
     )
     appt = f.appointment(patient=patient, slot=slot, appointment_type=f.appointment_type())
+    # A series occurrence, so SCH-4 (placer group number) is checked too.
+    appt.series = AppointmentSeries.objects.create(
+        patient=patient,
+        appointment_type=appt.appointment_type,
+        location=connector.location,
+        rrule="FREQ=WEEKLY;INTERVAL=4;COUNT=2",
+        first_start=appt.start,
+        created_at=appt.start,
+    )
+    appt.save(update_fields=["series"])
     with transaction.atomic():
         event = outbox_enqueue(
             event_type=event_type,
@@ -125,6 +136,7 @@ def test_every_siu_we_send_is_valid(connector, event_type):
     wire = build_wire(event, connector, "H1")
     strict(wire.raw)
     assert "M-77^^^DEN-PMS^MR" in wire.raw
+    assert f"|{appt.series_id}^CAREHUB|" in wire.raw
 
 
 @pytest.mark.parametrize("event_type", [PATIENT_CREATED, PATIENT_UPDATED])

@@ -18,8 +18,9 @@ from patients.models import Patient
 from scheduling.models import AgentProfile, Appointment, AppointmentType, Call, Hold
 from scheduling.selectors import agent_recent_abandoned_call, waitlist_matches_for_slots
 from scheduling.selectors.hubs import agent_presence
+from scheduling.services.series import SeriesPlan
 
-from .. import forms
+from .. import forms, forms_series
 from ..requests import AgentRequest
 from ..shortcuts import shortcuts_from
 from ..state import ConsoleState
@@ -158,6 +159,11 @@ class Panels:
             if state.reschedule_id
             else None
         )
+        if state.series:
+            ctx["series_plan"] = SeriesPlan.from_dict(state.series)
+        elif hold is not None and not state.reschedule_id:
+            ctx.setdefault("series_form", forms_series.SeriesForm(prefix="series"))
+        ctx.setdefault("series_book_form", forms_series.SeriesBookForm(prefix="series"))
         if state.freed_slot_ids and "waitlist_matches" not in ctx:
             ctx["waitlist_matches"] = waitlist_matches_for_slots(slot_ids=state.freed_slot_ids)
 

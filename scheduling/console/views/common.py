@@ -137,7 +137,8 @@ def recover_open_work(request: AgentRequest, state: ConsoleState) -> str:
                 else:
                     state.did(Call.Outcome.RESCHEDULED, CallReason.RESCHEDULE)
             found.append("your open call")
-    if state.hold_id is None or own_hold(request, state) is None:
+    # A series being planned holds many slots; none of them is a lone hold to book.
+    if not state.series and (state.hold_id is None or own_hold(request, state) is None):
         hold = agent_live_hold(
             user=request.user, now=timezone.now(), call=current_call(request, state)
         )
