@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import zoneinfo
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -40,13 +40,7 @@ from ..rules.base import (
 )
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
-from ..rules.registry import (
-    NETWORK_RULE_KEYS,
-    RULES_BY_KEY,
-    Judgement,
-    judge,
-    soft_start_scorer,
-)
+from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge, soft_start_scorer
 from ..rules.snapshot import NetworkSnapshot, network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 from .absences import apply_absences
@@ -388,34 +382,25 @@ def _options(
     if not rows:
         return []
     duration = read.visit
-    date_from, date_to, time_of_day = read.date_from, read.date_to, read.time_of_day
+    time_of_day = read.time_of_day
 
     by_pair: dict[tuple[int, int], list[SlotRow]] = defaultdict(list)
     for row in rows:
         by_pair[(row[1], row[2])].append(row)
     zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
     duration_us = _micros(EPOCH + duration)
-    # The local date window as instants per location: a start's local date is inside it
-    # exactly when the start is inside [first local midnight, midnight after the last),
-    # so only a time of day needs each start's local clock time.
-    window_us = {
-        loc_id: (
-            _micros(datetime.combine(date_from, time.min, tzinfo=tz)),
-            _micros(datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz)),
-        )
-        for loc_id, tz in zones.items()
-    }
+    # A start's local date is in the window exactly when the start lies between the
+    # window's local midnights, so only a time of day needs each start's local clock.
+    window_us = {loc_id: tuple(map(_micros, read.local_days(tz))) for loc_id, tz in zones.items()}
     any_time = time_of_day not in TIME_OF_DAY_HOURS
     # Every start is scored first (the soft rules), then the hard rules judge starts in
     # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
     # only add points, so a start's rank never depends on the hard rules, and the starts
     # below the last one shown could not be shown whatever the hard rules said.
-    # All starts are scored in one call (``soft_start_scorer``: each soft rule once over
-    # all of them) and a start becomes full slot facts only when the hard rules judge it:
-    # building facts and calling the rules per start was most of a search's Python time.
+    # All starts are scored in one call (each soft rule once over all of them); a start
+    # gets slot facts only when the hard rules judge it (per start, that was most of it).
     starts: list[Start] = []
-    # Per start: (the pair's points, provider, location, base, the pair's run, first and
-    # last unit of the visit in that run).
+    # Per start: (pair's points, provider, location, base, pair's run, first, last unit)
     behind: list[tuple[float, int, int, Judgement, list[SlotRow], int, int]] = []
     for (prov_id, loc_id), run in by_pair.items():
         run.sort(key=itemgetter(3))
@@ -437,8 +422,7 @@ def _options(
                 continue
             if pair is None:
                 base = location_verdicts[loc_id] + provider_verdicts[prov_id]
-                cand = Candidate(location=locations[loc_id], provider=providers[prov_id])
-                pair = (cand, base.score, base)
+                pair = (Candidate(locations[loc_id], providers[prov_id]), base.score, base)
             starts.append((pair[0], slot_id, start))
             behind.append((pair[1], prov_id, loc_id, pair[2], run, i, j))
     # (-score, start, provider, slot, location, base, the pair's run, first unit, last)
