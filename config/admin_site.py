@@ -21,7 +21,12 @@ from django.http import HttpRequest, HttpResponse
 from config.audit import audit_access
 
 # Registered with auditlog for its changes, but holding no PHI.
-NOT_PHI = {"integrations.connector"}
+NOT_PHI = {
+    "integrations.connector",
+    # Room and equipment time: which resource, when, why; never who the patient is.
+    "scheduling.mobileequipment",
+    "scheduling.resourcebooking",
+}
 
 
 def is_phi_model(model: type[Model]) -> bool:

@@ -106,7 +106,16 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(m.AppointmentType)
 class AppointmentTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "duration_minutes", "patient_status", "telehealth", "active"]
+    list_display = [
+        "name",
+        "code",
+        "duration_minutes",
+        "patient_status",
+        "telehealth",
+        "assistant_capability",
+        "mobile_equipment",
+        "active",
+    ]
     list_filter = [
         "active",
         "telehealth",
@@ -428,3 +437,6 @@ class ReplyReviewAdmin(admin.ModelAdmin):
 class RecallRuleAdmin(admin.ModelAdmin):
     list_display = ["appointment_type", "interval_months", "daily_per_location", "active"]
     list_filter = ["active"]
+
+
+from . import admin_resources  # noqa: E402, F401  (mobile equipment and blocks)

@@ -27,3 +27,8 @@ auditlog.register(TimeOff)
 auditlog.register(LocationClosure)
 auditlog.register(ScheduleTemplate)
 auditlog.register(RebookingItem)
+
+from .models import MobileEquipment, ResourceBooking  # noqa: E402
+
+auditlog.register(MobileEquipment, m2m_fields={"serves"})
+auditlog.register(ResourceBooking)

@@ -146,11 +146,67 @@ def telehealth_ensure(today: date) -> str:
     return f"{len(licenses)} provider licenses"
 
 
+# Visits that need a dentist and a hygienist together (and, for surgery, the sedation
+# cart the first region's locations share): (code, name, minutes, lead capability,
+# mobile equipment, procedure codes).
+TWO_RESOURCE_TYPES = (
+    (
+        "exam-with-cleaning",
+        "Comprehensive exam with cleaning",
+        60,
+        "general",
+        "",
+        ["D0150", "D1110"],
+    ),
+    ("perio-surgery", "Periodontal surgery", 90, "periodontics", "sedation-cart", ["D4260"]),
+)
+ASSISTANT_CAPABILITY = "hygiene"
+MOBILE_EQUIPMENT = ("sedation-cart", "Portable sedation cart")
+
+
+def multi_resource_ensure() -> str:
+    """The demo's two-resource visit types and the shared sedation cart (never
+    overwriting an admin's). Hygienists and their templates come with the network."""
+    from .models import AppointmentType, Capability, Location, MobileEquipment, Region
+
+    hygiene = Capability.objects.filter(code=ASSISTANT_CAPABILITY).first()
+    if hygiene is None:
+        return "no hygienists in this network"
+    cart, _ = MobileEquipment.objects.get_or_create(
+        code=MOBILE_EQUIPMENT[0], defaults={"name": MOBILE_EQUIPMENT[1]}
+    )
+    region = Region.objects.order_by("pk").first()
+    # A cart that serves nowhere (new, or its locations went with a --reset) gets the
+    # first region's; an admin's choice of locations is kept.
+    if region is not None and not cart.serves.exists():
+        cart.serves.set(Location.objects.filter(region=region, active=True))
+    created = 0
+    for code, name, minutes, lead, mobile, procedures in TWO_RESOURCE_TYPES:
+        capability = Capability.objects.filter(code=lead).first()
+        if capability is None:
+            continue
+        visit, was_created = AppointmentType.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "duration_minutes": minutes,
+                "assistant_capability": hygiene,
+                "mobile_equipment": cart if mobile else None,
+                "typical_procedure_codes": procedures,
+            },
+        )
+        if was_created:
+            visit.required_capabilities.set([capability])
+            created += 1
+    return f"{created} two-resource visit types, {cart.serves.count()} locations share the cart"
+
+
 def seed(context: Any) -> str:
     from .demo.hubs import build_hubs
 
     hubs = build_hubs(list(context.net.regions))
     return (
         f"{rule_settings_ensure()} rule settings, {need_rules_ensure()} clinical need rules, "
-        f"{hubs} hubs; {engagement_ensure()}; {telehealth_ensure(context.today)}"
+        f"{hubs} hubs; {engagement_ensure()}; {telehealth_ensure(context.today)}; "
+        f"{multi_resource_ensure()}"
     )

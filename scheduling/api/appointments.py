@@ -149,7 +149,9 @@ class AppointmentOverbookView(ServiceView):
 
 def _appointment(appointment_id: int) -> Appointment:
     return get_object_or_404(
-        Appointment.objects.select_related("provider", "location", "appointment_type", "room"),
+        Appointment.objects.select_related(
+            "provider", "location", "appointment_type", "room", "assistant"
+        ),
         pk=appointment_id,
     )
 

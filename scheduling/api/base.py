@@ -62,6 +62,10 @@ class AppointmentOutput(serializers.Serializer):
     appointment_type_id = serializers.IntegerField()
     appointment_type = serializers.CharField()
     room = serializers.CharField(allow_null=True)
+    assistant_id = serializers.IntegerField(
+        allow_null=True, help_text="The second staff member (a hygienist) the visit needs"
+    )
+    assistant = serializers.CharField(allow_null=True)
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     local_start = serializers.CharField(help_text="ISO 8601 in the location's time zone")
@@ -86,6 +90,8 @@ def appointment_data(appt: Appointment) -> dict[str, Any]:
         "appointment_type_id": appt.appointment_type_id,
         "appointment_type": appt.appointment_type.name,
         "room": appt.room.name if appt.room else None,
+        "assistant_id": appt.assistant_id,
+        "assistant": str(appt.assistant) if appt.assistant else None,
         "start": appt.start,
         "end": appt.end,
         "local_start": appt.location.local(appt.start).isoformat(),

@@ -43,6 +43,7 @@ from .network import (
 from .rebooking import RebookingItem
 from .recall import RecallOutreach, RecallRule
 from .referrals import Referral
+from .resources import MobileEquipment, ResourceBooking
 from .staff import AccessWiden, AgentProfile, ConsolePermissions, RuleSetting
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "Location",
     "LocationClosure",
     "LocationHours",
+    "MobileEquipment",
     "PatientMessage",
     "Presence",
     "Provider",
@@ -81,6 +83,7 @@ __all__ = [
     "Region",
     "ReminderCadence",
     "ReplyReview",
+    "ResourceBooking",
     "Room",
     "RoutingDecision",
     "RuleSetting",

@@ -121,6 +121,11 @@ class Hold(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # A hold on the second staff member's unit, taken with (and released and booked
+    # with) the provider's hold it points at.
+    companion_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="companions"
+    )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     released_at = models.DateTimeField(null=True, blank=True)
@@ -220,6 +225,15 @@ class Appointment(models.Model):
     )
     room = models.ForeignKey(
         Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+    )
+    # The second staff member of a visit type that needs one; their slot units are
+    # linked in AppointmentSlot like the provider's.
+    assistant = models.ForeignKey(
+        Provider,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assisted_appointments",
     )
     start = models.DateTimeField()
     end = models.DateTimeField()

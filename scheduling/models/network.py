@@ -202,6 +202,24 @@ class AppointmentType(models.Model):
     patient_status = models.CharField(
         max_length=10, choices=PatientStatus.choices, default=PatientStatus.ANY
     )
+    # A second staff member the visit needs at the same time and place (a hygienist or an
+    # assistant: a provider with this capability and slots of their own).
+    assistant_capability = models.ForeignKey(
+        Capability,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assisted_types",
+        help_text="A second staff member with this skill joins the visit",
+    )
+    mobile_equipment = models.ForeignKey(
+        "scheduling.MobileEquipment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointment_types",
+        help_text="Portable equipment the visit takes, busy at every location it serves",
+    )
     # CPT/CDT codes usually billed for this visit; the sandbox EHR documents with them.
     # Offered on the public self-scheduling page (/book/) to verified patients.
     self_service = models.BooleanField(default=False)

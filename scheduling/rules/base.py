@@ -167,6 +167,14 @@ class TypeFacts:
     equipment: frozenset[str] = frozenset()
     patient_status: str = "any"  # AppointmentType.PatientStatus values
     telehealth: bool = False  # a video visit: licensure by the patient's state applies
+    # A second staff member's capability code and a piece of mobile equipment's code the
+    # visit also needs ("" when it needs none): see rules.resources.
+    assistant_capability: str = ""
+    mobile_equipment: str = ""
+
+    @property
+    def multi_resource(self) -> bool:
+        return bool(self.assistant_capability or self.mobile_equipment)
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,32 @@ class SlotFacts:
     held_by_other: bool = False
 
 
+# (start, end) aware UTC; for staff, (provider id, start, end) of back-to-back free units.
+Span = tuple[datetime, datetime]
+StaffSpan = tuple[int, datetime, datetime]
+
+
+@dataclass(frozen=True)
+class VisitResources:
+    """What a search read about the resources a visit needs besides its provider.
+
+    The times cover only the starts the search is judging (read a batch at a time).
+    Locations missing from ``rooms`` are not checked for rooms (no rooms modeled, or, for
+    a single-resource visit, no room block in the window); booking picks the room.
+    """
+
+    # location -> the providers with the assistant capability who work there
+    staff_at: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    # location -> its rooms that hold the equipment the visit needs
+    fitting_rooms: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    staff_free: Mapping[int, tuple[StaffSpan, ...]] = field(default_factory=dict)
+    # location -> each fitting room's busy spans (visits and blocks)
+    rooms: Mapping[int, tuple[tuple[Span, ...], ...]] = field(default_factory=dict)
+    equipment_name: str = ""
+    equipment_at: frozenset[int] = frozenset()  # locations the mobile equipment serves
+    equipment_busy: tuple[Span, ...] = ()
+
+
 @dataclass(frozen=True)
 class Preferences:
     max_distance_miles: float | None = None
@@ -245,6 +279,9 @@ class RuleContext:
     # For a telehealth visit: provider id -> last day of a license in the patient's state
     # (rules.licensure); empty otherwise.
     licensed_until: Mapping[int, date] = field(default_factory=dict)
+    # Read by slot search for visits that need more than a provider; None elsewhere
+    # (booking takes the resources itself, under locks).
+    resources: VisitResources | None = None
 
     def config(self, rule: Rule) -> RuleConfig:
         return self.configs.get(rule.key) or rule.default_config()

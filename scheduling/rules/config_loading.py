@@ -75,6 +75,16 @@ def type_facts(appointment_type: AppointmentType) -> TypeFacts:
         equipment=frozenset(appointment_type.required_equipment.values_list("code", flat=True)),
         patient_status=appointment_type.patient_status,
         telehealth=appointment_type.telehealth,
+        assistant_capability=(
+            appointment_type.assistant_capability.code
+            if appointment_type.assistant_capability is not None
+            else ""
+        ),
+        mobile_equipment=(
+            appointment_type.mobile_equipment.code
+            if appointment_type.mobile_equipment is not None
+            else ""
+        ),
     )
 
 

@@ -24,12 +24,14 @@ from .licensure import ProviderLicensureRule
 from .network import LocationNetworkRule, ProviderNetworkRule
 from .new_patient import PatientStatusRule, ProviderAcceptsNewRule
 from .patient_overlap import PatientOverlapRule
+from .resources import LocationResourcesRule, SlotResourcesRule
 from .timing import EarliestDateRule, PreferredTimeRule
 
 RULES: tuple[Rule, ...] = (
     ProviderCapabilityRule(),
     LocationEquipmentRule(),
     LocationRoomRule(),
+    LocationResourcesRule(),
     LocationNetworkRule(),
     ProviderNetworkRule(),
     ProviderAgeRule(),
@@ -40,6 +42,7 @@ RULES: tuple[Rule, ...] = (
     SlotWithinHoursRule(),
     SlotAbsenceRule(),
     SlotFreeRule(),
+    SlotResourcesRule(),
     PatientOverlapRule(),
     DistanceRule(),
     ContinuityRule(),

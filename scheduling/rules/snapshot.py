@@ -95,9 +95,25 @@ def _all_type_facts() -> dict[int, TypeFacts]:
             equipment=frozenset(equipment[pk]),
             patient_status=status,
             telehealth=telehealth,
+            assistant_capability=assistant or "",
+            mobile_equipment=mobile or "",
         )
-        for pk, name, minutes, status, telehealth in AppointmentType.objects.values_list(
-            "id", "name", "duration_minutes", "patient_status", "telehealth"
+        for (
+            pk,
+            name,
+            minutes,
+            status,
+            telehealth,
+            assistant,
+            mobile,
+        ) in AppointmentType.objects.values_list(
+            "id",
+            "name",
+            "duration_minutes",
+            "patient_status",
+            "telehealth",
+            "assistant_capability__code",
+            "mobile_equipment__code",
         )
     }
 

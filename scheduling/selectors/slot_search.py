@@ -38,13 +38,13 @@ from ..rules.base import (
     SlotFacts,
     Start,
 )
-from ..rules.capability import ProviderCapabilityRule
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, RULES_BY_KEY, Judgement, judge, soft_start_scorer
-from ..rules.snapshot import NetworkSnapshot, network_snapshot
+from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge, soft_start_scorer
+from ..rules.snapshot import network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 from .absences import apply_absences
 from .agents import home_region_id
+from .slot_gates import incapable_providers
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
@@ -53,6 +53,13 @@ from .slot_results import (
     Excluded,
     SlotOption,
     SlotSearchResult,
+)
+from .visit_resources import (
+    BATCH,
+    resource_exclusions,
+    resource_loader,
+    resource_miss,
+    with_visit_resources,
 )
 
 MAX_WINDOW_DAYS = 120
@@ -180,6 +187,7 @@ def slot_search(
     ctx = dataclasses.replace(
         ctx, licensed_until=loading.licensed_until(ctx.appointment_type, patient_facts.state)
     )
+    ctx = with_visit_resources(snapshot, ctx)
     read = SlotRead(
         pairs=[],
         zones={},
@@ -240,7 +248,7 @@ def slot_search(
             location_verdicts[loc.id] = verdict
     provider_verdicts: dict[int, Judgement] = {}
     searched_providers = 0
-    incapable = _incapable_providers(snapshot, ctx)
+    incapable = incapable_providers(snapshot, ctx)
     # Every provider here serves a location in scope (filtered above).
     for prov in providers.values():
         searched_providers += 1
@@ -280,6 +288,7 @@ def slot_search(
         zones={loc_id: locations[loc_id].time_zone for _, loc_id in pairs},
         per_pair=per_pair_units(ctx, len(pairs), limit),
     )
+    misses: dict[int, str] = {}  # locations whose every start lacked a resource
     options = _options(
         ctx=ctx,
         read=read,
@@ -290,7 +299,9 @@ def slot_search(
         limit=limit,
         agent_id=user.pk if user is not None and user.is_authenticated else None,
         network_notes=network_notes,
+        misses=misses,
     )
+    excluded.extend(resource_exclusions(misses, locations))
     # Ranking picks which starts are shown; within a day they read in clock order (a
     # 4:00 PM listed above 8:00 AM because it scored higher read as a mistake).
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
@@ -313,35 +324,6 @@ def slot_search(
         out_of_network_allowed=override,
         widened_from_region_id=widened_from_region,
     )
-
-
-def _incapable_providers(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int, Excluded]:
-    """Providers the capability gate rules out for this visit type, listed as excluded.
-
-    The gate looks at the visit type and the provider only, never the patient, so the
-    answer is kept with the network snapshot: most providers of a large network fail it
-    for any given visit, and judging them once per type instead of once per search is
-    most of the provider work saved.
-    """
-    key = ("incapable", ctx.appointment_type)
-    cached = snapshot.memo.get(key)
-    if cached is None:
-        rule = RULES_BY_KEY[ProviderCapabilityRule.key]
-        config = ctx.config(rule)
-        cached = {}
-        if config.enabled:
-            for prov in snapshot.providers.values():
-                verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
-                if verdict.excluded:
-                    cached[prov.id] = Excluded(
-                        kind="provider",
-                        id=prov.id,
-                        name=prov.name,
-                        reasons=(verdict.reason,),
-                        rules=(rule.key,),
-                    )
-        snapshot.memo[key] = cached
-    return cached
 
 
 def _only_network(verdict: Judgement) -> bool:
@@ -375,12 +357,16 @@ def _options(
     limit: int,
     agent_id: int | None,
     network_notes: dict[tuple[str, int], tuple[str, ...]] | None = None,
+    misses: dict[int, str] | None = None,
 ) -> list[SlotOption]:
     """The ``limit`` best bookable starts, best first, plus the starts other agents hold
     that rank among them (shown as held, so nobody is surprised by a 409)."""
     rows = free_units(read)
     if not rows:
         return []
+    load = resource_loader(
+        ctx, rows, visit=read.visit, locations=locations, now=read.now, agent_id=agent_id
+    )
     duration = read.visit
     time_of_day = read.time_of_day
 
@@ -438,17 +424,26 @@ def _options(
     Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
     best: list[Ranked] = []
     shown_held: list[Ranked] = []
-    for neg, start, prov_id, slot_id, loc_id, base, run, i, j in scored:
+
+    def facts(entry: tuple[Any, ...]) -> tuple[Candidate, set[int]]:
+        """A ranked start as the hard rules see it, and who holds its units."""
+        _, start, prov_id, slot_id, loc_id, _, run, i, j = entry
         holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
-        held_by_other = bool(holders - {agent_id})
-        end = start + duration
-        cand = Candidate(
-            location=locations[loc_id],
-            provider=providers[prov_id],
-            slot=SlotFacts(id=slot_id, start=start, end=end, held_by_other=held_by_other),
-        )
+        slot = SlotFacts(slot_id, start, start + duration, held_by_other=bool(holders - {agent_id}))
+        return Candidate(locations[loc_id], providers[prov_id], slot), holders
+
+    ahead: list[tuple[Candidate, set[int]]] = []
+    for k, (neg, start, prov_id, slot_id, loc_id, base, *_) in enumerate(scored):
+        if load is not None and k % BATCH == 0:  # the resources around the next starts
+            ahead = [facts(entry) for entry in scored[k : k + BATCH]]
+            ctx = load(ctx, [cand for cand, _ in ahead])
+        cand, holders = ahead[k % BATCH] if load is not None else facts(scored[k])
+        assert cand.slot is not None
+        held_by_other, end = cand.slot.held_by_other, cand.slot.end
         hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
         if hard.excluded and not (held_by_other and _only_held(hard)):
+            if misses is not None:
+                resource_miss(misses, loc_id, hard)
             continue
         verdict = Judgement(hard.exclusions, judge(ctx, cand, Scope.SLOT, kinds=SOFT).parts)
         holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
@@ -459,6 +454,11 @@ def _options(
                 break
         elif len(shown_held) < limit:
             shown_held.append(entry)
+    if misses and len(best) < limit:  # every start was judged: say what was missing
+        for loc_id in {entry[4] for entry in best}:
+            misses.pop(loc_id, None)
+    elif misses:
+        misses.clear()
     options = []
     for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict, holder in sorted(
         best + shown_held, key=lambda r: r[:3]

@@ -1,7 +1,8 @@
 """Booking, rescheduling and cancelling by agents, with every hard rule re-checked.
 
 Lock order, everywhere, so that two services never wait on each other in a circle:
-appointment row -> slot rows (by start) -> hold rows -> patient row -> room rows (by id).
+appointment row -> slot rows (by start; the provider's, then a second staff member's) ->
+hold rows -> patient row -> room rows (by id) -> mobile equipment row.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..models import (
     Call,
     CancelReason,
     Hold,
+    ResourceBooking,
     Room,
     Slot,
 )
@@ -52,6 +54,7 @@ from .errors import (
     SlotUnavailable,
 )
 from .holds import _check_call, _units
+from .resources import assistant_take, equipment_take, resources_release
 from .waitlist import waitlist_fill
 
 # Lifecycle events after which an appointment may satisfy a waitlist entry.
@@ -89,6 +92,10 @@ def _pick_room(
             status__in=Appointment.ACTIVE_STATUSES,
             start__lt=end,
             end__gt=start,
+        ).values_list("room_id", flat=True)
+    ) | set(
+        ResourceBooking.objects.filter(
+            room_id__in=[r.pk for r in rooms], active=True, start__lt=end, end__gt=start
         ).values_list("room_id", flat=True)
     )
     fitting = [r for r in rooms if needed <= equipment[r.pk] and r.pk not in busy]
@@ -168,6 +175,7 @@ def _unlink(appointment: Appointment, *, now: datetime) -> list[int]:
         )
     )
     AppointmentSlot.objects.filter(appointment=appointment, active=True).update(active=False)
+    resources_release(appointment=appointment)
     # A unit an overbooking shares stays booked while the other booking still holds it.
     Slot.objects.filter(pk__in=slot_ids, status=Slot.Status.BOOKED).exclude(
         appointment_links__active=True
@@ -251,6 +259,13 @@ def _book_from_hold(
     if first.start <= now:
         raise SlotInPast()
     units = _units(first, appointment_type.duration_minutes)
+    end = first.start + timedelta(minutes=appointment_type.duration_minutes)
+    assistant_id: int | None = None
+    staff_units: list[Slot] = []
+    if appointment_type.assistant_capability_id:
+        assistant_id, staff_units = assistant_take(
+            hold=peek, appointment_type=appointment_type, lead=first, end=end, by=by, now=now
+        )
     _usable_hold(Hold.objects.select_for_update().filter(pk=hold.pk).first(), by, now)
     _check_units_free(units, by, now)
     # The patient-no-overlap rule reads the patient's other active appointments: lock the
@@ -266,7 +281,6 @@ def _book_from_hold(
         now=now,
         established_with=rescheduled_from.provider_id if rescheduled_from else None,
     )
-    end = first.start + timedelta(minutes=appointment_type.duration_minutes)
     # A video visit occupies no room.
     room = (
         None
@@ -279,6 +293,7 @@ def _book_from_hold(
         location_id=first.location_id,
         appointment_type=appointment_type,
         room=room,
+        assistant_id=assistant_id,
         start=first.start,
         end=end,
         status=Appointment.Status.BOOKED,
@@ -291,9 +306,19 @@ def _book_from_hold(
         created_at=now,
         updated_at=now,
     )
-    _link_units(appointment, units)
-    # Consume this hold and the agent's holds on the visit's other units.
-    open_holds().filter(slot_id__in=[u.pk for u in units], held_by_id=by.pk).update(consumed_at=now)
+    _link_units(appointment, units + staff_units)
+    if appointment_type.mobile_equipment_id:
+        equipment_take(
+            appointment=appointment,
+            equipment_id=appointment_type.mobile_equipment_id,
+            by=by,
+            now=now,
+        )
+    # Consume this hold and the agent's holds on the visit's other units and staff.
+    taken = [u.pk for u in units + staff_units]
+    open_holds().filter(slot_id__in=taken, held_by_id=by.pk).update(consumed_at=now)
+    # A second staff member held but not booked (the hold lapsed, another was free) is freed.
+    open_holds().filter(companion_of_id=hold.pk).update(released_at=now)
     _attach_patient(call, patient)
     return appointment
 

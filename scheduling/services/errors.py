@@ -154,3 +154,23 @@ class OverbookLimitReached(SchedulingError):
 
 class SlotAlreadyOverbooked(SlotUnavailable):
     message = "This slot is already overbooked."
+
+
+class AssistantUnavailable(SlotUnavailable):
+    message = "No second staff member with the skill this visit needs is free for the whole visit."
+
+
+class EquipmentUnavailable(SlotUnavailable):
+    message = "The mobile equipment this visit needs is booked or does not serve this location."
+
+
+class ResourceBusy(SchedulingError):
+    message = "The room or equipment is already booked at that time."
+
+
+class InvalidBlock(SchedulingError):
+    message = (
+        "A block needs one room or one piece of mobile equipment, a reason, and an end "
+        "after its start."
+    )
+    status_code = 400

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from patients.models import Patient
@@ -31,6 +31,7 @@ from .errors import (
     SlotUnavailable,
     SlotWrongFit,
 )
+from .resources import assistant_hold
 
 
 def hold_expire_stale(*, now: datetime | None = None) -> int:
@@ -59,7 +60,9 @@ def hold_place(
     With ``appointment_type``, every consecutive unit the visit needs is held too (one
     Hold row each, same agent, call and creation time), so nobody can take the tail of a
     long visit while the patient decides; the first unit's hold is returned and is the
-    one to book or release. ``patient`` (default: the call's) goes to ``hold_placed``
+    one to book or release. A visit type that needs a second staff member also holds
+    that person's units (``companion_of`` the first hold), or raises AssistantUnavailable.
+    ``patient`` (default: the call's) goes to ``hold_placed``
     receivers, e.g. the real-time eligibility check.
 
     Holding what the same agent already holds renews it. Concurrent attempts on a slot
@@ -118,6 +121,16 @@ def hold_place(
             except IntegrityError:
                 raise SlotHeld() from None
         first = holds[0]
+        if appointment_type is not None and appointment_type.assistant_capability_id:
+            assistant_hold(
+                first=first,
+                lead=locked,
+                appointment_type=appointment_type,
+                end=locked.start + timedelta(minutes=appointment_type.duration_minutes),
+                by=by,
+                call=call,
+                now=now,
+            )
         if first.created_at == now:  # a new hold, not a renewal
             if patient is None and call is not None:
                 patient = call.patient
@@ -160,7 +173,12 @@ def _release_runs(seeds: QuerySet[Hold], *, now: datetime) -> int:
                 run = (provider_id, location_id, end)
             else:
                 run = None
-    return open_holds().filter(pk__in=released).update(released_at=now)
+    # A second staff member's holds go with the provider's hold they were taken with.
+    return (
+        open_holds()
+        .filter(Q(pk__in=released) | Q(companion_of_id__in=released))
+        .update(released_at=now)
+    )
 
 
 def hold_release(*, hold: Hold, by: User) -> Hold:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..models import Appointment, AppointmentType, Room
+from ..models import Appointment, AppointmentType, ResourceBooking, Room
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,14 @@ def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
         end__gt=min(n.start for n in needs),
     ).values_list("room_id", "start", "end", "pk"):
         busy[room_id].append((start, end, pk))
+    # Blocks (sterilization, maintenance) keep a room from the front desk's bookings too.
+    for room_id, start, end in ResourceBooking.objects.filter(
+        room_id__in=room_ids,
+        active=True,
+        start__lt=max(n.end for n in needs),
+        end__gt=min(n.start for n in needs),
+    ).values_list("room_id", "start", "end"):
+        busy[room_id].append((start, end, None))
 
     def free(room: Room, need: RoomNeed) -> bool:
         return not any(

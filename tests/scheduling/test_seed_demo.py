@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 
 from billing.models import NetworkParticipation, Payer
 from patients.models import Coverage, Patient, PatientIdentifier
+from scheduling import services
 from scheduling.models import (
     Appointment,
     AppointmentType,
@@ -17,6 +18,8 @@ from scheduling.models import (
     TimeOff,
     Waitlist,
 )
+from scheduling.selectors import slot_search
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +42,7 @@ def test_invalid_arguments_are_refused_with_the_reason(args, message):
     assert not Location.objects.exists()
 
 
-def test_it_builds_a_network_with_the_promised_shape():
+def test_it_builds_a_network_with_the_promised_shape(agent):
     call_command(
         "seed_demo",
         "--locations",
@@ -82,6 +85,17 @@ def test_it_builds_a_network_with_the_promised_shape():
     assert not Slot.objects.filter(
         provider=off.provider, start__gte=off.starts_at, start__lt=off.ends_at
     ).exists()
+    # The dentist-and-hygienist exam finds times and books a hygienist with the dentist.
+    exam = AppointmentType.objects.get(code="exam-with-cleaning")
+    patient = f.patient()
+    [first, *_] = slot_search(patient=patient, appointment_type=exam).options
+    hold = services.hold_place(
+        slot=Slot.objects.get(pk=first.slot_id), by=agent, appointment_type=exam
+    )
+    visit = services.appointment_book(
+        hold=hold, patient=patient, appointment_type=exam, by=agent, reason="recall"
+    )
+    assert visit.assistant.capabilities.filter(code="hygiene").exists()
 
 
 def test_it_is_deterministic_for_a_seed():
