@@ -27,12 +27,14 @@ class SlotAbsenceRule(Rule):
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         slot, loc, prov = cand.slot, cand.location, cand.provider
         assert slot is not None
-        # Closures are whole local days; a visit that crosses midnight touches two.
-        first = slot.start.astimezone(_zone(loc.time_zone)).date()
-        last = slot.end.astimezone(_zone(loc.time_zone)).date()
-        for day in sorted(loc.closed_dates):
-            if first <= day <= last:
-                return exclude(f"{loc.name} is closed on {day:%a %b} {day.day}")
+        # Closures are whole local days; a visit that crosses midnight touches two. Most
+        # locations have none in a search's window: skip the local dates then.
+        if loc.closed_dates:
+            first = slot.start.astimezone(_zone(loc.time_zone)).date()
+            last = slot.end.astimezone(_zone(loc.time_zone)).date()
+            for day in sorted(loc.closed_dates):
+                if first <= day <= last:
+                    return exclude(f"{loc.name} is closed on {day:%a %b} {day.day}")
         if prov is not None:
             for off_start, off_end in prov.time_off:
                 if slot.start < off_end and slot.end > off_start:

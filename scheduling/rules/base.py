@@ -8,9 +8,9 @@ only place that turns rows into these facts, once per search or booking.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -325,6 +325,31 @@ class Rule:
         arithmetic minus the note, which only a shown option needs."""
         verdict = self.evaluate(ctx, cand, config)
         return 0.0 if verdict.excluded else verdict.points
+
+    def start_points(
+        self, ctx: RuleContext, starts: Sequence[Start], config: RuleConfig
+    ) -> list[float]:
+        """``points`` at each of many starts (a visit of the type's length from each), in
+        one call: a search ranks thousands of starts across its provider/location pairs.
+
+        Ranking looks at when and where a visit would be, never at who holds it (that is
+        the hard rules' business), so the slot facts here are free and unheld. The soft
+        slot rules override this with the same arithmetic over all the starts in one pass.
+        """
+        length = timedelta(minutes=ctx.appointment_type.duration_minutes)
+        return [
+            self.points(
+                ctx,
+                Candidate(cand.location, cand.provider, SlotFacts(slot_id, at, at + length)),
+                config,
+            )
+            for cand, slot_id, at in starts
+        ]
+
+
+# One start to rank: its provider/location candidate (no slot facts yet), the id of its
+# first unit and its time (aware, UTC). A plain tuple: a search builds thousands.
+Start = tuple[Candidate, int, datetime]
 
 
 def human_list(items: list[str]) -> str:

@@ -9,6 +9,8 @@ network-wide search ranked the far region's slots level with the near one's.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from scheduling.geo import miles_between
 
 from .base import (
@@ -30,7 +32,12 @@ def distance_miles(ctx: RuleContext, cand: Candidate) -> float | None:
     p, loc = ctx.patient, cand.location
     if None in (p.home_lat, p.home_lon, loc.latitude, loc.longitude):
         return None
-    return miles_between(p.home_lat, p.home_lon, loc.latitude, loc.longitude)  # type: ignore[arg-type]
+    return _miles(p.home_lat, p.home_lon, loc.latitude, loc.longitude)
+
+
+# A search asks for each location's distance up to three times (the limit, the points,
+# the option shown); the trigonometry is the larger part of judging a location.
+_miles = lru_cache(maxsize=4096)(miles_between)
 
 
 class MaxDistanceRule(Rule):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, score
 
 
@@ -16,5 +18,12 @@ class LanguageRule(Rule):
         assert cand.provider is not None
         language = (ctx.patient.language or "").lower()[:2]
         if language and language in cand.provider.languages:
-            return score(config.weight, f"speaks {language}")
+            return _speaks(config.weight, language)
         return PASS
+
+
+# One verdict per weight and language: a network-wide search judges hundreds of
+# providers for one patient, and building the note was most of this rule's cost.
+@lru_cache(maxsize=256)
+def _speaks(weight: float, language: str) -> Verdict:
+    return score(weight, f"speaks {language}")

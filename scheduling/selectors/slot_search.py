@@ -8,6 +8,7 @@ import dataclasses
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
@@ -35,9 +36,10 @@ from ..rules.base import (
     RuleContext,
     Scope,
     SlotFacts,
+    Start,
 )
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge, soft_scorer
+from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge, soft_start_scorer
 from ..rules.snapshot import network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 from .absences import apply_absences
@@ -223,11 +225,12 @@ def slot_search(
         and (region_id is None or loc.region_id == region_id)
     }
     served = snapshot.served
+    in_scope_ids = locations.keys()
     providers = {
         pk: prov
         for pk, prov in all_providers.items()
         if (provider_id is None or pk == provider_id)
-        and any(loc_id in locations for loc_id in served.get(pk, ()))
+        and not in_scope_ids.isdisjoint(served.get(pk, ()))
     }
 
     excluded: list[Excluded] = []
@@ -246,17 +249,16 @@ def slot_search(
     provider_verdicts: dict[int, Judgement] = {}
     searched_providers = 0
     incapable = incapable_providers(snapshot, ctx)
+    # Every provider here serves a location in scope (filtered above).
     for prov in providers.values():
-        in_scope = [loc_id for loc_id in served.get(prov.id, []) if loc_id in locations]
-        if not in_scope:
-            continue
         searched_providers += 1
         gated = incapable.get(prov.id)
         if gated is not None:
             excluded.append(gated)
             continue
+        first_in_scope = next(loc_id for loc_id in served[prov.id] if loc_id in locations)
         verdict = judge(
-            ctx, Candidate(location=locations[in_scope[0]], provider=prov), Scope.PROVIDER
+            ctx, Candidate(location=locations[first_in_scope], provider=prov), Scope.PROVIDER
         )
         if override and _only_network(verdict):
             network_notes[("provider", prov.id)] = tuple(verdict.reasons)
@@ -366,75 +368,79 @@ def _options(
         ctx, rows, visit=read.visit, locations=locations, now=read.now, agent_id=agent_id
     )
     duration = read.visit
-    date_from, date_to, time_of_day = read.date_from, read.date_to, read.time_of_day
+    time_of_day = read.time_of_day
 
     by_pair: dict[tuple[int, int], list[SlotRow]] = defaultdict(list)
     for row in rows:
         by_pair[(row[1], row[2])].append(row)
     zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
     duration_us = _micros(EPOCH + duration)
+    # A start's local date is in the window exactly when the start lies between the
+    # window's local midnights, so only a time of day needs each start's local clock.
+    window_us = {loc_id: tuple(map(_micros, read.local_days(tz))) for loc_id, tz in zones.items()}
+    any_time = time_of_day not in TIME_OF_DAY_HOURS
     # Every start is scored first (the soft rules), then the hard rules judge starts in
     # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
     # only add points, so a start's rank never depends on the hard rules, and the starts
     # below the last one shown could not be shown whatever the hard rules said.
-    # (-score, start, provider, slot, location, end, base, candidate, holders)
-    Scored = tuple[float, datetime, int, int, int, datetime, Judgement, Candidate, set[int]]
-    scored: list[Scored] = []
-    score_start = soft_scorer(ctx, Scope.SLOT)
+    # All starts are scored in one call (each soft rule once over all of them); a start
+    # gets slot facts only when the hard rules judge it (per start, that was most of it).
+    starts: list[Start] = []
+    # Per start: (pair's points, provider, location, base, pair's run, first, last unit)
+    behind: list[tuple[float, int, int, Judgement, list[SlotRow], int, int]] = []
     for (prov_id, loc_id), run in by_pair.items():
-        run.sort(key=lambda r: r[3])
-        loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
-        base = location_verdicts[loc_id] + provider_verdicts[prov_id]
-        base_score = base.score
-        for i, (slot_id, _, _, start_us, _, _) in enumerate(run):
+        run.sort(key=itemgetter(3))
+        tz = zones[loc_id]
+        first_us, after_us = window_us[loc_id]
+        pair: tuple[Candidate, float, Judgement] | None = None
+        for i, (slot_id, _, _, start_us, covered, _) in enumerate(run):
             end_us = start_us + duration_us
             # Walk the run: the units behind this start must be back to back up to the end.
-            covered, j = run[i][4], i
+            j = i
             while covered < end_us and j + 1 < len(run) and run[j + 1][3] == covered:
                 j += 1
                 covered = run[j][4]
-            if covered < end_us:
+            if covered < end_us or not first_us <= start_us < after_us:
                 continue
-            start = EPOCH + timedelta(microseconds=start_us)
-            end = start + duration
-            local_start = start.astimezone(tz)
-            if not (date_from <= local_start.date() <= date_to):
+            # Positional timedelta: the keyword form costs twice as much, per start read.
+            start = EPOCH + timedelta(0, 0, start_us)
+            if not (any_time or in_time_of_day(start.astimezone(tz).hour, time_of_day)):
                 continue
-            if not in_time_of_day(local_start.hour, time_of_day):
-                continue
-            holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
-            cand = Candidate(
-                location=loc,
-                provider=prov,
-                slot=SlotFacts(
-                    id=slot_id, start=start, end=end, held_by_other=bool(holders - {agent_id})
-                ),
-            )
-            scored.append(
-                (
-                    -(base_score + score_start(cand)),
-                    start,
-                    prov_id,
-                    slot_id,
-                    loc_id,
-                    end,
-                    base,
-                    cand,
-                    holders,
-                )
-            )
+            if pair is None:
+                base = location_verdicts[loc_id] + provider_verdicts[prov_id]
+                pair = (Candidate(locations[loc_id], providers[prov_id]), base.score, base)
+            starts.append((pair[0], slot_id, start))
+            behind.append((pair[1], prov_id, loc_id, pair[2], run, i, j))
+    # (-score, start, provider, slot, location, base, the pair's run, first unit, last)
+    scored = [
+        (-(base_score + points), start, prov_id, slot_id, loc_id, base, run, i, j)
+        for (_, slot_id, start), (base_score, prov_id, loc_id, base, run, i, j), points in zip(
+            starts, behind, soft_start_scorer(ctx, Scope.SLOT)(starts), strict=True
+        )
+    ]
     scored.sort(key=lambda r: r[:3])
     # Held starts appear where they would rank, never instead of a bookable one.
     # (-score, start, provider, slot, location, end, base, verdict, holder)
     Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
     best: list[Ranked] = []
     shown_held: list[Ranked] = []
-    for i, (neg, start, prov_id, slot_id, loc_id, end, base, cand, holders) in enumerate(scored):
-        if load is not None and i % BATCH == 0:  # the resources around the next starts
-            ctx = load(ctx, [entry[7] for entry in scored[i : i + BATCH]])
-        hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
+
+    def facts(entry: tuple[Any, ...]) -> tuple[Candidate, set[int]]:
+        """A ranked start as the hard rules see it, and who holds its units."""
+        _, start, prov_id, slot_id, loc_id, _, run, i, j = entry
+        holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
+        slot = SlotFacts(slot_id, start, start + duration, held_by_other=bool(holders - {agent_id}))
+        return Candidate(locations[loc_id], providers[prov_id], slot), holders
+
+    ahead: list[tuple[Candidate, set[int]]] = []
+    for k, (neg, start, prov_id, slot_id, loc_id, base, *_) in enumerate(scored):
+        if load is not None and k % BATCH == 0:  # the resources around the next starts
+            ahead = [facts(entry) for entry in scored[k : k + BATCH]]
+            ctx = load(ctx, [cand for cand, _ in ahead])
+        cand, holders = ahead[k % BATCH] if load is not None else facts(scored[k])
         assert cand.slot is not None
-        held_by_other = cand.slot.held_by_other
+        held_by_other, end = cand.slot.held_by_other, cand.slot.end
+        hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
         if hard.excluded and not (held_by_other and _only_held(hard)):
             if misses is not None:
                 resource_miss(misses, loc_id, hard)

@@ -15,13 +15,21 @@ from scheduling.rules.base import (
     PatientFacts,
     Preferences,
     ProviderFacts,
+    Rule,
     RuleConfig,
     RuleContext,
     Scope,
     SlotFacts,
     TypeFacts,
 )
-from scheduling.rules.registry import RULES, RULES_BY_KEY, judge, judge_all, soft_score
+from scheduling.rules.registry import (
+    RULES,
+    RULES_BY_KEY,
+    judge,
+    judge_all,
+    soft_score,
+    soft_start_scorer,
+)
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday
 AURORA = LocationFacts(
@@ -274,12 +282,21 @@ def test_preferred_time_and_earliest_date_rank_slots():
 def test_ranking_points_are_the_points_the_verdicts_show(preferred):
     weights = {"preferred-time": RuleConfig(weight=1.7), "earliest-date": RuleConfig(weight=2.3)}
     c = ctx(prefs=Preferences(preferred_time_of_day=preferred), configs=weights)
+    pair, starts, scores = Candidate(AURORA, LEE), [], []
     for days in (0, 1, 6, 29, 45):
         for hour in (3, 14, 16, 21, 23):
             cand = Candidate(AURORA, LEE, slot_at(hour, days))
             shown = judge(c, cand, Scope.SLOT, kinds=[Kind.SOFT])
             assert soft_score(c, cand, Scope.SLOT) == shown.score
             assert judge(c, cand, Scope.SLOT).parts == shown.parts
+            starts.append((pair, 99, cand.slot.start))
+            scores.append(shown.score)
+    # The finder ranks all its starts at once; each rule's one-pass arithmetic is the
+    # arithmetic of its own verdicts (and of the generic per-start fallback).
+    assert soft_start_scorer(c, Scope.SLOT)(starts) == scores
+    for key, config in weights.items():
+        rule = RULES_BY_KEY[key]
+        assert rule.start_points(c, starts, config) == Rule.start_points(rule, c, starts, config)
 
 
 # --- settings -----------------------------------------------------------------------------------
