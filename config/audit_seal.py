@@ -67,15 +67,20 @@ def entries_prepare(entries: Sequence[Any], *, using: str) -> None:
     username and role as text, the surface, and an object repr that names the row by id
     only (``str(patient)`` is a name, PHI)."""
     roles: dict[int, str] = {}
+    names: dict[int, str] = {}  # a batch's entries name a handful of models, many times
     surface = current_surface.get()
     for entry in entries:
         _actor_text(entry, roles)
         if not entry.surface:
             entry.surface = surface
         entry.object_pk = str(entry.object_pk)
-        model = ContentType.objects.db_manager(using).get_for_id(entry.content_type_id)
-        model_class = model.model_class()
-        name = model_class.__name__ if model_class else model.model
+        name = names.get(entry.content_type_id)
+        if name is None:
+            model = ContentType.objects.db_manager(using).get_for_id(entry.content_type_id)
+            model_class = model.model_class()
+            name = names[entry.content_type_id] = (
+                model_class.__name__ if model_class else model.model
+            )
         entry.object_repr = f"{name} #{entry.object_pk}"
 
 
