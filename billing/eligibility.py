@@ -18,10 +18,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.audit import audit_creates, audit_updates
+from config.fastsql import update_rows, values_of
 from patients.models import Coverage
 from scheduling.models import Appointment
 
-from .fastsql import claim_rows, update_rows, values_of
+from .fastsql import claim_rows
 from .models import EligibilityCheck, Payer
 from .selectors import primary_coverage, primary_coverages
 from .signals import eligibility_checks_requested

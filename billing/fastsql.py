@@ -1,37 +1,15 @@
-"""Plain executemany UPDATE and claiming UPDATE ... RETURNING for the batch paths.
-
-Django's bulk_update prepares every object field by field and builds a CASE per row and
-column; for the 10,000-claim submission run that overhead was most of the time. Values
-still go through each field's ``get_db_prep_save``, so they are stored exactly as the ORM
-would store them, and every value is a bound parameter.
-"""
+"""Claiming UPDATE ... RETURNING for the batch paths (the plain executemany UPDATE is
+``config.fastsql.update_rows``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
 from django.db.models import Model
 
 from config.fastsql import model_fields
-
-
-def update_rows(
-    model: type[Model], names: Sequence[str], rows: Iterable[tuple[Any, Sequence[Any]]]
-) -> None:
-    """rows: (pk, values in ``names`` order)."""
-    fields = model_fields(model, names)
-    quote = connection.ops.quote_name
-    sets = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
-    sql = f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE id = %s"  # noqa: S608
-    params = [
-        [*(f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)), pk]
-        for pk, values in rows
-    ]
-    if params:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
 
 
 def claim_rows(
@@ -68,8 +46,3 @@ def claim_rows(
             cursor.execute(sql, params)
             won.extend(row[0] for row in cursor.fetchall())
     return sorted(won)
-
-
-def values_of(obj: Model, names: Sequence[str]) -> list[Any]:
-    """An instance's values for ``names`` as stored (foreign keys as ids)."""
-    return [getattr(obj, f.attname) for f in model_fields(type(obj), names)]

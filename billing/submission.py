@@ -19,10 +19,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.audit import audit_updates
-from config.fastsql import insert_rows
+from config.fastsql import insert_rows, update_rows
 from patients.models import Coverage
 
-from .fastsql import update_rows
 from .models import Charge, Claim, ClaimBatch, ClaimStatusHistory, Diagnosis, Plan
 from .scrubber import SCRUBBABLE, Finding, claims_scrub
 from .services import control_number_next

@@ -4,7 +4,6 @@ the sealer and verifier use it)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -40,6 +39,9 @@ HASHED_FIELDS = (
 # AuditSurfaceMiddleware, overridden by code that knows better (a CSV export).
 current_surface: ContextVar[str] = ContextVar("audit_surface", default="")
 _ip = GenericIPAddressField()
+# What json.dumps(sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder) uses,
+# made once: the seal hashes thousands of entries a second and dumps() builds it anew.
+_ENCODER = DjangoJSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def _utc(value: datetime) -> str:
@@ -57,7 +59,7 @@ def canonical(row: Mapping[str, Any]) -> str:
     }
     # The JSON columns go in as they are: dumping a value and dumping what it reads back
     # as (tuples as lists, keys as strings) give the same text, with keys sorted.
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return _ENCODER.encode(content)
 
 
 def entry_hash(prev_hash: str, row: Mapping[str, Any]) -> str:

@@ -137,6 +137,9 @@ def inbound_drain_batch(keys: list[str], *, limit: int = 500) -> int:
         rows = list(
             Message.objects.select_for_update(of=("self",))
             .select_related("connector")
+            # The ACK went back when the row was stored; applying never reads it, and
+            # every column loaded here is decrypted.
+            .defer("ack_raw")
             .filter(
                 direction=Message.Direction.INBOUND,
                 ordering_key__in=keys,

@@ -19,6 +19,7 @@ from config.crypto.fields import (
     blind_indexes_memoized,
     refresh_blind_indexes,
 )
+from config.fastsql import update_rows, values_of
 
 from ..models import Patient, PatientIdentifier, PatientName
 from ..phones import normalize_phone
@@ -59,12 +60,12 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
     and demographic candidates are read in one query each, the decisions are made in
     memory in arrival order (a later record sees what an earlier one created or changed),
     the touched patients are locked and re-checked, then patients, identifiers and
-    auditlog entries are written with bulk_create/bulk_update, and ``patients_upserted``
-    goes to the receivers once (integrations writes the outbox events from it, in one
-    statement). A record that cannot be applied gets its ValueError back and has no
-    effect. Raises StaleBatch (or a database error) when the batch must be retried one
-    record at a time; the caller runs this inside a savepoint so nothing of it remains
-    then.
+    auditlog entries are written in bulk (bulk_create, one executemany UPDATE of the
+    changed columns), and ``patients_upserted`` goes to the receivers once (integrations
+    writes the outbox events from it, in one statement). A record that cannot be applied
+    gets its ValueError back and has no effect. Raises StaleBatch (or a database error)
+    when the batch must be retried one record at a time; the caller runs this inside a
+    savepoint so nothing of it remains then.
     """
     from auditlog.models import LogEntry
 
@@ -279,10 +280,9 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         patient.updated_at = now
     if updated:
         changed_names = sorted(set().union(*changed_fields.values()))
-        Patient.objects.bulk_update(
-            updated,
-            [*changed_names, *blind_indexes_for(Patient, changed_names), "updated_at"],
-        )
+        # Only the changed columns: an unchanged encrypted column is not re-encrypted.
+        names = [*changed_names, *blind_indexes_for(Patient, changed_names), "updated_at"]
+        update_rows(Patient, names, [(p.pk, values_of(p, names)) for p in updated])
     PatientName.remember([*new_patients, *updated])
     log_entries_write(entries)
     for a, b, score, reasons in flags:
