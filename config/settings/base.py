@@ -243,6 +243,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     "config.security.throttle.AddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
+    # Fills the permission cache ModelBackend reads, in one query instead of two.
+    "config.security.perms.OneQueryPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
