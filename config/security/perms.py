@@ -43,7 +43,7 @@ class OneQueryPermissionBackend:
                     )
                 )
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
-        return user_obj._perm_cache  # type: ignore[no-any-return]
+        return user_obj._perm_cache
 
     def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
         return bool(user_obj.is_active) and perm in self.get_all_permissions(user_obj, obj=obj)

@@ -73,6 +73,7 @@ def slot_judgement(
     ctx = RuleContext(
         patient=facts,
         appointment_type=visit,
+        licensed_until=loading.licensed_until(visit, facts.state),
         now=now,
         prefs=Preferences(),
         names=names,
