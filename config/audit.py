@@ -21,7 +21,8 @@ object's repr in the other), so they are not merged.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,14 +92,17 @@ def log_entries_write(entries: Iterable[LogEntry | None]) -> None:
     LogEntry.objects.bulk_create(written)
 
 
-def log_creates(instances: list[Any]) -> None:
-    """CREATE entries for rows just written with bulk_create (their pks set)."""
+@contextmanager
+def nothing_points_at(instances: list[Any]) -> Iterator[None]:
+    """While rows written this instant are diffed for their CREATE entry, answer their
+    reverse one-to-one accessors (an appointment's encounter, say) with None.
+
+    auditlog's create diff reads every such accessor, one SELECT each, to log "None". A
+    row written this instant has nothing pointing at it yet, so the answer is known: it
+    is cached for the diff, then forgotten so later readers still ask the database."""
     if not instances:
+        yield
         return
-    # auditlog's create diff reads every reverse one-to-one accessor too, one SELECT each
-    # (an appointment's encounter, say), to log "None". A row written this instant has
-    # nothing pointing at it yet, so the answer is known: cache it for the diff, then
-    # forget it so later readers still ask the database.
     reverse = [
         f.cache_name
         for f in instances[0]._meta.get_fields()
@@ -111,11 +115,19 @@ def log_creates(instances: list[Any]) -> None:
         cache.update(dict.fromkeys(names))
         primed.append(names)
     try:
-        entries = [log_entry_for(obj, LogEntry.Action.CREATE, None) for obj in instances]
+        yield
     finally:
         for obj, names in zip(instances, primed, strict=True):
             for name in names:
                 obj._state.fields_cache.pop(name, None)
+
+
+def log_creates(instances: list[Any]) -> None:
+    """CREATE entries for rows just written with bulk_create (their pks set)."""
+    if not instances:
+        return
+    with nothing_points_at(instances):
+        entries = [log_entry_for(obj, LogEntry.Action.CREATE, None) for obj in instances]
     log_entries_write(entries)
 
 

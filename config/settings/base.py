@@ -243,6 +243,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     "config.security.throttle.AddressThrottleBackend",
     "axes.backends.AxesStandaloneBackend",
+    "config.security.perms.OneQueryPermissionBackend",  # fills ModelBackend's perm cache
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
@@ -272,7 +273,6 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # ends: generous, because a whole call center's typos come from one address.
 LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 20)
 LOGIN_IP_WINDOW_SECONDS = env_int("LOGIN_IP_WINDOW_MINUTES", 15) * 60
-
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",

@@ -22,7 +22,6 @@ from patients.models import ClinicalFact, Coverage, Patient, PatientIdentifier
 from scheduling.geo import zip_point
 from scheduling.models import (
     Appointment,
-    AppointmentType,
     Equipment,
     Location,
     LocationClosure,
@@ -36,14 +35,12 @@ from .base import (
     LocationFacts,
     PatientFacts,
     PatientVisit,
-    Preferences,
     ProviderFacts,
     RuleConfig,
-    RuleContext,
 )
 from .config_loading import licensed_until, load_configs, load_names, type_facts, usable_params
 
-__all__ = ["load_configs", "load_names", "type_facts", "usable_params"]
+__all__ = ["licensed_until", "load_configs", "load_names", "type_facts", "usable_params"]
 
 
 def primary_coverage(patient: Patient, on: date) -> Coverage | None:
@@ -450,32 +447,6 @@ def provider_facts(
         for prov_id, first, last, credential, languages, min_age, max_age, accepts_new in rows
     }
     return facts, served
-
-
-def rule_context(
-    *,
-    patient: Patient,
-    appointment_type: AppointmentType,
-    now: datetime,
-    today: date,
-    prefs: Preferences | None = None,
-    network_override: bool = False,
-) -> RuleContext:
-    configs = load_configs()
-    facts, visit = (
-        patient_facts(patient, today=today, configs=configs),
-        type_facts(appointment_type),
-    )
-    return RuleContext(
-        patient=facts,
-        appointment_type=visit,
-        licensed_until=licensed_until(visit, facts.state),
-        now=now,
-        prefs=prefs or Preferences(),
-        names=load_names(),
-        configs=configs,
-        network_override=network_override,
-    )
 
 
 def network_for_plan(plan_id: int | None, on: date) -> tuple[frozenset[int], frozenset[int]]:

@@ -14,9 +14,10 @@ from patients.models import Patient
 
 from ..models import AppointmentType, Slot
 from ..rules import loading
-from ..rules.base import Candidate, RuleContext, SlotFacts
+from ..rules.base import Candidate, Preferences, RuleContext, SlotFacts
 from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_all
-from .absences import with_absences
+from ..rules.snapshot import network_snapshot
+from .absences import apply_absences
 
 
 def slot_judgement(
@@ -34,42 +35,60 @@ def slot_judgement(
     reschedule keeps the relationship the moved booking created).
     """
     today = slot.location.local(now).date()
-    ctx = loading.rule_context(
-        patient=patient, appointment_type=appointment_type, now=now, today=today
-    )
-    if established_with is not None:
-        ctx = dataclasses.replace(
-            ctx,
-            patient=dataclasses.replace(
-                ctx.patient,
-                established_provider_ids=ctx.patient.established_provider_ids | {established_with},
-            ),
-        )
-    locations = loading.location_facts(
-        plan_id=ctx.patient.plan_id, on=today, location_ids=[slot.location_id]
-    )
-    providers, _ = loading.provider_facts(
-        plan_id=ctx.patient.plan_id, on=today, provider_ids=[slot.provider_id]
-    )
-    if slot.location_id not in locations or slot.provider_id not in providers:
-        return None
     end = slot.start + timedelta(minutes=appointment_type.duration_minutes)
-    locations, providers = with_absences(
-        locations=locations,
-        providers=providers,
-        location_ids=[slot.location_id],
-        provider_ids=[slot.provider_id],
-        first_day=slot.location.local(slot.start).date(),
-        last_day=slot.location.local(end).date(),
+    first_day = slot.location.local(slot.start).date()
+    last_day = slot.location.local(end).date()
+    # The patient's facts, the plan's network, the visit's absences and the network's
+    # version in one round trip (PostgreSQL); the network's own facts come from the
+    # snapshot the slot search keeps, rebuilt only when that version moved.
+    rows = loading.search_rows(patient, today=today, network_on=today, days=(first_day, last_day))
+    if rows.stamp is not None:
+        snapshot = network_snapshot(on=today, stamp=rows.stamp)
+        configs, names = snapshot.configs, snapshot.names
+        visit = snapshot.types.get(appointment_type.pk) or loading.type_facts(appointment_type)
+        location = snapshot.locations.get(slot.location_id)
+        provider = snapshot.providers.get(slot.provider_id)
+    else:
+        # No version to trust (SQLite): read only this slot's location and provider.
+        configs, names = loading.load_configs(), loading.load_names()
+        visit = loading.type_facts(appointment_type)
+        location = loading.location_facts(
+            plan_id=None, on=today, location_ids=[slot.location_id]
+        ).get(slot.location_id)
+        provider = (
+            loading.provider_facts(plan_id=None, on=today, provider_ids=[slot.provider_id])[0]
+        ).get(slot.provider_id)
+    if location is None or provider is None:
+        return None
+    if rows.coverage is not None:
+        # Network facts are read without a plan; the patient's plan decides in_network.
+        locations_in, providers_in = rows.network or (frozenset(), frozenset())
+        location = dataclasses.replace(location, in_network=location.id in locations_in)
+        provider = dataclasses.replace(provider, in_network=provider.id in providers_in)
+    facts = loading.patient_facts(patient, today=today, configs=configs, rows=rows)
+    if established_with is not None:
+        facts = dataclasses.replace(
+            facts, established_provider_ids=facts.established_provider_ids | {established_with}
+        )
+    ctx = RuleContext(
+        patient=facts,
+        appointment_type=visit,
+        licensed_until=loading.licensed_until(visit, facts.state),
+        now=now,
+        prefs=Preferences(),
+        names=names,
+        configs=configs,
+    )
+    locations, providers = apply_absences(
+        locations={location.id: location},
+        providers={provider.id: provider},
+        closed={k: v for k, v in rows.closures.items() if k == slot.location_id},
+        off={k: v for k, v in rows.time_off.items() if k == slot.provider_id},
     )
     candidate = Candidate(
         location=locations[slot.location_id],
         provider=providers[slot.provider_id],
-        slot=SlotFacts(
-            id=slot.pk,
-            start=slot.start,
-            end=end,
-        ),
+        slot=SlotFacts(id=slot.pk, start=slot.start, end=end),
     )
     return ctx, judge_all(ctx, candidate)
 

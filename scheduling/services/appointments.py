@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.audit import audit_set
+from config.audit import audit_set, nothing_points_at
 from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
@@ -160,11 +160,15 @@ def _create_appointment(**fields: Any) -> Appointment:
     visit = fields.get("appointment_type")
     if visit is not None and visit.telehealth:
         fields.setdefault("video_token", secrets.token_urlsafe(24))
+    appointment = Appointment(**fields)
     try:
-        with transaction.atomic():
-            return Appointment.objects.create(**fields)
+        # The audit entry's diff need not ask whether an encounter or a referral points
+        # at an appointment that does not exist yet.
+        with transaction.atomic(), nothing_points_at([appointment]):
+            appointment.save(force_insert=True)
     except IntegrityError:
         raise SlotUnavailable() from None
+    return appointment
 
 
 def _unlink(appointment: Appointment, *, now: datetime) -> list[int]:
@@ -251,13 +255,14 @@ def _book_from_hold(
     now: datetime,
     rescheduled_from: Appointment | None = None,
 ) -> Appointment:
-    # Slot rows before the hold row (the lock order above): the hold is read unlocked to
-    # find its slot, the units are locked, then the hold is locked and checked again,
-    # since it may have been consumed or released (by a front-desk booking) meanwhile.
-    peek = _usable_hold(Hold.objects.filter(pk=hold.pk).first(), by, now)
-    first = Slot.objects.select_related("location").get(pk=peek.slot_id)
-    if first.start <= now:
-        raise SlotInPast()
+    # Slot rows before the hold row (the lock order above): the caller's copy of the hold
+    # names its slot (a hold never changes slot), the units are locked, then the hold is
+    # locked and checked again, since it may have been consumed or released (by a
+    # front-desk booking) since the caller read it.
+    peek = _usable_hold(hold, by, now)
+    # The appointment keeps the provider and location read here: its audit entry, the
+    # encounter and the answer name them without reading them again.
+    first = Slot.objects.select_related("location", "provider").get(pk=peek.slot_id)
     units = _units(first, appointment_type.duration_minutes)
     end = first.start + timedelta(minutes=appointment_type.duration_minutes)
     assistant_id: int | None = None
@@ -267,6 +272,8 @@ def _book_from_hold(
             hold=peek, appointment_type=appointment_type, lead=first, end=end, by=by, now=now
         )
     _usable_hold(Hold.objects.select_for_update().filter(pk=hold.pk).first(), by, now)
+    if first.start <= now:
+        raise SlotInPast()
     _check_units_free(units, by, now)
     # The patient-no-overlap rule reads the patient's other active appointments: lock the
     # patient so two agents booking the same person at two locations at once cannot both
@@ -289,8 +296,8 @@ def _book_from_hold(
     )
     appointment = _create_appointment(
         patient=patient,
-        provider_id=first.provider_id,
-        location_id=first.location_id,
+        provider=first.provider,
+        location=first.location,
         appointment_type=appointment_type,
         room=room,
         assistant_id=assistant_id,

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+import psycopg
+
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = range(47000, 48000)  # this benchmark's share of the machine's ports
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -92,6 +95,7 @@ def gunicorn(database_url: str, cache_url: str) -> Iterator[str]:
     command += ["--timeout=180"]
     proc = subprocess.Popen(command, cwd=root, env=env)
     base = f"http://127.0.0.1:{port}"
+    _SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -106,8 +110,38 @@ def gunicorn(database_url: str, cache_url: str) -> Iterator[str]:
             time.sleep(0.5)
         yield base
     finally:
+        _SERVER_PIDS.pop(base, None)
         proc.terminate()
         proc.wait(30)
+
+
+_SERVER_PIDS: dict[str, int] = {}
+
+
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def cpu_seconds(base: str, database_url: str) -> tuple[float, float]:
+    """CPU seconds used so far by the gunicorn serving ``base`` (master and workers) and
+    by the PostgreSQL backends connected to the benchmark's database. Read before and
+    after a run, the difference is the run's cost whatever else loads the machine
+    (backends keep their connection between requests: ``DB_CONN_MAX_AGE``)."""
+    master = psutil.Process(_SERVER_PIDS[base])
+    web = _cpu([master.pid, *(child.pid for child in master.children(recursive=True))])
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return web, _cpu([pid for (pid,) in rows])
 
 
 @dataclass

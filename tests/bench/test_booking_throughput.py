@@ -34,7 +34,7 @@ from patients.models import Patient
 from scheduling.models import AgentProfile, AppointmentType, Slot
 from scheduling.selectors.booking_rules import slot_judgement
 
-from .loadgen import Client, Timings, gunicorn
+from .loadgen import Client, Timings, cpu_seconds, gunicorn
 
 CLIENTS = 40
 GOAL_PER_SECOND = 60.0
@@ -149,6 +149,7 @@ def test_forty_clients_book_sixty_appointments_a_second(django_db_blocker):
             thread.join(300)
         timed = work.qsize()
         load_before = os.getloadavg()[0]
+        web_before, db_before = cpu_seconds(base, database_url)
         started = time.perf_counter()
         threads = [
             threading.Thread(target=_client, args=(base, key, work, visit.pk, timings))
@@ -160,12 +161,17 @@ def test_forty_clients_book_sixty_appointments_a_second(django_db_blocker):
             thread.join(900)
         elapsed = time.perf_counter() - started
         load_after = os.getloadavg()[0]
+        web_after, db_after = cpu_seconds(base, database_url)
     booked = timings.statuses["book"].get(201, 0)
     rate = booked / elapsed
     print(
         f"\n{CLIENTS} API clients, {booked} bookings in {elapsed:.1f} s = {rate:.1f} bookings/s "
         f"on {patients:,} patients, load average {load_before:.1f} -> {load_after:.1f} "
         f"on {os.cpu_count()} cores"
+    )
+    print(
+        f"CPU per booking (hold + book): gunicorn {(web_after - web_before) / max(booked, 1) * 1000:.1f} ms"
+        f", PostgreSQL {(db_after - db_before) / max(booked, 1) * 1000:.1f} ms"
     )
     print(timings.table(["hold", "book"]))
     refused = {f"hold {k}": n for k, n in timings.statuses["hold"].items() if k != 201}

@@ -40,7 +40,7 @@ from config.roles import AGENT
 from patients.models import Patient
 from scheduling.models import AgentProfile, AppointmentType, Region
 
-from .loadgen import Client, Timings, gunicorn
+from .loadgen import Client, Timings, cpu_seconds, gunicorn
 
 AGENTS = 20
 GOAL_P95_MS = 150.0
@@ -200,6 +200,7 @@ def test_twenty_agents_get_console_answers_within_150_ms_p95(django_db_blocker):
             thread.join(600)
         print(f"\n{AGENTS} agents signed in; working for {seconds:.0f} s", flush=True)
         load_before = os.getloadavg()[0]
+        web_before, db_before = cpu_seconds(base, database_url)
         until = time.monotonic() + seconds
         threads = [
             threading.Thread(
@@ -211,6 +212,8 @@ def test_twenty_agents_get_console_answers_within_150_ms_p95(django_db_blocker):
             thread.start()
         for thread in threads:
             thread.join(seconds + 300)
+        web_after, db_after = cpu_seconds(base, database_url)
+        requests = max(1, sum(len(s) for s in timings.samples.values()))
         for client in clients:
             status, _, ms = client.request("GET", "/console/")
             timings.add("console page", status, ms)
@@ -218,6 +221,11 @@ def test_twenty_agents_get_console_answers_within_150_ms_p95(django_db_blocker):
     print(
         f"\n{AGENTS} agents for {seconds:.0f} s on {patients:,} patients, "
         f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"CPU per request over {requests} requests: gunicorn "
+        f"{(web_after - web_before) / requests * 1000:.1f} ms, PostgreSQL "
+        f"{(db_after - db_before) / requests * 1000:.1f} ms"
     )
     print(timings.table(ACTIONS))
     errors = {
