@@ -43,7 +43,7 @@ def test_search_says_the_hygienist_is_missing_when_she_is_booked(world, agent):
     result = slot_search(patient=world.patient, appointment_type=world.visit)
 
     assert result.options == ()
-    [excluded] = [e for e in result.excluded if e.id == world.location.pk]
+    [excluded] = [e for e in result.excluded if e.kind == "location" and e.id == world.location.pk]
     assert excluded.reasons == (
         f"No Hygiene staff member is free at {world.location.name} for the whole visit",
     )
@@ -56,7 +56,7 @@ def test_a_location_without_any_hygienist_is_excluded_with_the_reason(world):
 
     result = slot_search(patient=world.patient, appointment_type=world.visit)
 
-    [excluded] = [e for e in result.excluded if e.id == elsewhere.pk]
+    [excluded] = [e for e in result.excluded if e.kind == "location" and e.id == elsewhere.pk]
     assert excluded.reasons == (
         f"{elsewhere.name} has no Hygiene staff member, whom Exam with cleaning needs",
     )
@@ -113,7 +113,7 @@ def test_mobile_equipment_booked_at_one_location_is_busy_at_the_other(world, age
 
     assert DAY not in _starts(result)
     assert DAY + timedelta(minutes=30) not in _starts(result)  # nearby has only 09:00
-    [excluded] = [e for e in result.excluded if e.id == nearby.pk]
+    [excluded] = [e for e in result.excluded if e.kind == "location" and e.id == nearby.pk]
     assert excluded.reasons == ("The Sedation cart is booked elsewhere then",)
     with pytest.raises(services.EquipmentUnavailable):
         world.book(agent, there, visit=sedation, patient=f.patient())
