@@ -27,6 +27,7 @@ from scheduling.models import (
     LocationClosure,
     LocationHours,
     Provider,
+    ResourceBooking,
     Room,
     TimeOff,
 )
@@ -69,6 +70,9 @@ class PatientRows:
     network: tuple[frozenset[int], frozenset[int]] | None = None
     closures: dict[int, frozenset[date]] = field(default_factory=dict)
     time_off: dict[int, tuple[tuple[datetime, datetime], ...]] = field(default_factory=dict)
+    # Locations with an active room booking or block around the dates; None: not read
+    # (the portable path), so the slot search asks for the starts' own span instead.
+    room_blocked: frozenset[int] | None = None
 
 
 def _absence_window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
@@ -113,6 +117,14 @@ def _rows_portable(
     coverage = primary_coverage(patient, today)
     plan_id = coverage.plan_id if coverage else None
     closures, time_off = absence_rows(*days) if days else ({}, {})
+    room_blocked = None
+    if days:
+        ws, we = _absence_window(*days)
+        room_blocked = frozenset(
+            ResourceBooking.objects.filter(
+                active=True, room__isnull=False, end__gt=ws, start__lt=we
+            ).values_list("room__location_id", flat=True)
+        )
     return PatientRows(
         coverage=(coverage.plan_id, str(coverage.plan)) if coverage else None,
         visits=list(
@@ -135,6 +147,7 @@ def _rows_portable(
         network=None if network_on is None else network_for_plan(plan_id, network_on),
         closures=closures,
         time_off=time_off,
+        room_blocked=room_blocked,
     )
 
 
@@ -164,7 +177,7 @@ def _rows_postgres(
         cursor.execute(_SEARCH_ROWS_SQL.format(**_TABLES), params)
         row = cursor.fetchone()
     assert row is not None
-    version, coverage, visits, needs, has_mrn, active, network, closed, off = row
+    version, coverage, visits, needs, has_mrn, active, network, closed, off, blocked = row
     coverage, network = _json(coverage), _json(network)
     closures: dict[int, set[date]] = defaultdict(set)
     for loc_id, day in _json(closed) or ():
@@ -187,6 +200,7 @@ def _rows_postgres(
         else (frozenset(network[0] if network else ()), frozenset(network[1] if network else ())),
         closures={pk: frozenset(v) for pk, v in closures.items()},
         time_off={pk: tuple(sorted(v)) for pk, v in time_off.items()},
+        room_blocked=frozenset(_json(blocked) or ()) if days else None,
     )
 
 
@@ -208,6 +222,8 @@ _TABLES = {
     "participation": NetworkParticipation._meta.db_table,
     "closure": LocationClosure._meta.db_table,
     "time_off": TimeOff._meta.db_table,
+    "booking": ResourceBooking._meta.db_table,
+    "room": Room._meta.db_table,
 }
 # Each part answers what the ORM reads in _rows_portable; the plan's network, closures
 # and time off are folded away by the planner when not asked for (their parameters are
@@ -255,7 +271,10 @@ _SEARCH_ROWS_SQL = """
                   (extract(epoch FROM t.starts_at) * 1000000)::bigint,
                   (extract(epoch FROM t.ends_at) * 1000000)::bigint))
          FROM {time_off} t
-        WHERE t.ends_at > %(ws)s::timestamptz AND t.starts_at < %(we)s::timestamptz)
+        WHERE t.ends_at > %(ws)s::timestamptz AND t.starts_at < %(we)s::timestamptz),
+      (SELECT json_agg(DISTINCT r.location_id)
+         FROM {booking} b JOIN {room} r ON r.id = b.room_id
+        WHERE b.active AND b."end" > %(ws)s::timestamptz AND b.start < %(we)s::timestamptz)
 """
 
 

@@ -48,6 +48,9 @@ class SlotRead:
     visit: timedelta  # a start's units reach this far past it
     per_pair: int
     now: datetime
+    # Locations with a room booked or blocked around the window (read with the patient's
+    # facts); None when not read.
+    room_blocked: frozenset[int] | None = None
 
     def local_bounds(self, time_of_day: str) -> tuple[float | None, float | None]:
         """Seconds after local midnight a unit may start at: from the window's start to

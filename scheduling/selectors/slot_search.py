@@ -287,6 +287,7 @@ def slot_search(
         pairs=pairs,
         zones={loc_id: locations[loc_id].time_zone for _, loc_id in pairs},
         per_pair=per_pair_units(ctx, len(pairs), limit),
+        room_blocked=rows.room_blocked,
     )
     misses: dict[int, str] = {}  # locations whose every start lacked a resource
     options = _options(
@@ -364,9 +365,7 @@ def _options(
     rows = free_units(read)
     if not rows:
         return []
-    load = resource_loader(
-        ctx, rows, visit=read.visit, locations=locations, now=read.now, agent_id=agent_id
-    )
+    load = resource_loader(ctx, rows, read=read, locations=locations, agent_id=agent_id)
     duration = read.visit
     time_of_day = read.time_of_day
 

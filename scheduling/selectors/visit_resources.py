@@ -34,7 +34,7 @@ from ..rules.registry import Judgement
 from ..rules.resources import SlotResourcesRule
 from ..rules.snapshot import NetworkSnapshot
 from .holds import live_holds
-from .slot_reads import EPOCH, SlotRow
+from .slot_reads import EPOCH, SlotRead, SlotRow
 from .slot_results import Excluded
 
 # The longest slot unit a template may make (ScheduleTemplate.slot_minutes): a staff
@@ -307,19 +307,20 @@ def resource_loader(
     ctx: RuleContext,
     rows: list[SlotRow],
     *,
-    visit: timedelta,
+    read: SlotRead,
     locations: Mapping[int, LocationFacts],
-    now: datetime,
     agent_id: int | None,
 ) -> Loader | None:
     """What reads the resources for a batch of ranked starts (None: nothing to read).
 
     A visit that needs only a provider is checked for rooms only at locations with a
-    room block (sterilization, maintenance) in the span of ``rows``: one small query.
-    The mobile equipment's bookings over that span are read once here (a short list).
+    room block (sterilization, maintenance) around the window: the search read which
+    have one with the patient's facts (PostgreSQL), else one small query over the span
+    of ``rows``. The mobile equipment's bookings over that span are read once here.
     """
     if not rows:
         return None
+    visit, now = read.visit, read.now
     here = {r[2] for r in rows}
     lo = _at(min(r[3] for r in rows))
     hi = _at(max(r[3] for r in rows)) + visit
@@ -337,10 +338,15 @@ def resource_loader(
                 ).values_list("start", "end")
             )
     else:
-        blocked = set(
-            ResourceBooking.objects.filter(
-                active=True, room__location_id__in=here, start__lt=hi, end__gt=lo
-            ).values_list("room__location_id", flat=True)
+        # The window's set is a superset of the span's: the loader reads the blocks.
+        blocked = (
+            read.room_blocked & here
+            if read.room_blocked is not None
+            else set(
+                ResourceBooking.objects.filter(
+                    active=True, room__location_id__in=here, start__lt=hi, end__gt=lo
+                ).values_list("room__location_id", flat=True)
+            )
         )
         if not blocked:
             return None

@@ -11,7 +11,15 @@ from django.db import connection
 from billing.models import NetworkParticipation
 from patients.models import ClinicalFact
 from scheduling import services
-from scheduling.models import AgentProfile, Equipment, LocationClosure, RuleSetting, TimeOff
+from scheduling.models import (
+    AgentProfile,
+    Equipment,
+    LocationClosure,
+    ResourceBooking,
+    Room,
+    RuleSetting,
+    TimeOff,
+)
 from scheduling.rules import loading
 from scheduling.rules.registry import RULES
 from scheduling.seed_extras import rule_settings_ensure
@@ -258,6 +266,14 @@ def test_the_one_trip_patient_read_matches_the_portable_one(network):
         ends_at=datetime.combine(today + timedelta(days=2), time(17), tzinfo=UTC),
     )
     LocationClosure.objects.create(location=phoenix, date=today + timedelta(days=3), reason="Storm")
+    sterilized = datetime.combine(today + timedelta(days=4), time(12), tzinfo=UTC)
+    ResourceBooking.objects.create(
+        room=Room.objects.create(location=phoenix, name="Op 2"),
+        start=sterilized,
+        end=sterilized + timedelta(hours=1),
+        reason="Sterilization",
+        created_at=sterilized,
+    )
     days = (today, today + timedelta(days=14))
 
     fast = loading.search_rows(patient, today=today, network_on=today, days=days)
@@ -270,6 +286,7 @@ def test_the_one_trip_patient_read_matches_the_portable_one(network):
     assert fast.network == (frozenset({denver.pk}), frozenset())
     assert fast.closures == {phoenix.pk: frozenset({today + timedelta(days=3)})}
     assert list(fast.time_off) == [slots["denver"][0].provider_id]
+    assert fast.room_blocked == frozenset({phoenix.pk})
 
 
 def local_units(provider, location, day, first: str, count: int) -> list:
