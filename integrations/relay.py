@@ -93,7 +93,9 @@ def _appointment(event: OutboxEvent) -> Any:
     from scheduling.models import Appointment
 
     return (
-        Appointment.objects.select_related("patient", "provider", "location", "appointment_type")
+        Appointment.objects.select_related(
+            "patient", "provider", "location", "appointment_type", "assistant"
+        )
         .filter(pk=event.aggregate_id)
         .first()
     )
@@ -139,6 +141,11 @@ def build_wire(event: OutboxEvent, connector: Connector, control_id: str) -> Wir
             video_link=appt.video_link,
             overbooked=appt.overbooked,
             series_id=appt.series_id,
+            assistant=(
+                (appt.assistant.npi, appt.assistant.last_name, appt.assistant.first_name)
+                if appt.assistant_id
+                else None
+            ),
         )
         raw = hl7out.build_siu(
             wire,

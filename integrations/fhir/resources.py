@@ -15,6 +15,7 @@ PATIENT_SYSTEM = "urn:carehub:patient"
 APPOINTMENT_SYSTEM = "urn:carehub:appointment"
 SERIES_SYSTEM = "urn:carehub:appointment-series"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+PARTICIPATION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 SERVICE_TYPE_SYSTEM = "urn:carehub:appointment-type"
 SOURCE_SYSTEM_PREFIX = "urn:carehub:source:"
 
@@ -224,11 +225,27 @@ def appointment_resource(appt: Any, *, external: bool = False) -> dict[str, Any]
         patient_ref = {"reference": f"Patient/{appt.patient_id}"}
         provider_ref = {"reference": f"Practitioner/{appt.provider_id}"}
         location_ref = {"reference": f"Location/{appt.location_id}"}
-    participants = [
+    participants: list[dict[str, Any]] = [
         {"actor": patient_ref, "status": "accepted"},
         {"actor": {**provider_ref, "display": str(appt.provider)}, "status": "accepted"},
         {"actor": {**location_ref, "display": appt.location.name}, "status": "accepted"},
     ]
+    assistant = appt.assistant if getattr(appt, "assistant_id", None) else None
+    if assistant is not None:
+        # The hygienist or assistant a two-resource visit books, as the secondary
+        # performer (the provider stays the first practitioner, as receivers expect).
+        assistant_ref = (
+            {"identifier": {"system": NPI_SYSTEM, "value": assistant.npi}}
+            if external
+            else {"reference": f"Practitioner/{assistant.pk}"}
+        )
+        participants.append(
+            {
+                "type": [{"coding": [{"system": PARTICIPATION_TYPE_SYSTEM, "code": "SPRF"}]}],
+                "actor": {**assistant_ref, "display": str(assistant)},
+                "status": "accepted",
+            }
+        )
     resource: dict[str, Any] = {
         "resourceType": "Appointment",
         "id": str(appt.pk),

@@ -67,6 +67,9 @@ class AppointmentWire:
     video_link: str = ""  # a telehealth visit's link (random token, no PHI)
     overbooked: bool = False
     series_id: int | None = None
+    # The second staff member a two-resource visit books (a hygienist or assistant):
+    # (NPI, last name, first name), or None.
+    assistant: tuple[str, str, str] | None = None
 
 
 def _e(value: object) -> str:
@@ -183,6 +186,14 @@ def build_siu(
         f"AIL|1|U|^^^{_e(appt.location_code)}^^^^^{_e(appt.location_name)}|||{start}|||{appt.duration_minutes}|min",
         f"AIP|1|U|{_e(appt.provider_npi)}^{_e(appt.provider_last)}^{_e(appt.provider_first)}^^^^^^NPI|||{start}|||{appt.duration_minutes}|min",
     ]
+    if appt.assistant is not None:
+        # A second AIP in the same resource group: the PMS books the hygienist's column
+        # too. AIP-4 (resource role) has no standard table entry for it: a local code.
+        npi, last, first = appt.assistant
+        segments.append(
+            f"AIP|2|U|{_e(npi)}^{_e(last)}^{_e(first)}^^^^^^NPI|ASSIST^Assisting staff^L|"
+            f"|{start}|||{appt.duration_minutes}|min"
+        )
     notes = []
     if appt.previous_hub_id and trigger == "S13":
         # The appointment this one replaces, so the PMS can move rather than duplicate it.

@@ -29,9 +29,9 @@ def patient_appointments(
     *, patient_id: int, now: datetime, past_limit: int
 ) -> tuple[list[Appointment], list[Appointment]]:
     """A patient's upcoming active visits (soonest first) and the latest others, at every
-    location, with location, provider and type loaded."""
+    location, with location, provider, second staff member and type loaded."""
     appointments = Appointment.objects.filter(patient_id=patient_id).select_related(
-        "location", "provider", "appointment_type"
+        "location", "provider", "appointment_type", "assistant"
     )
     upcoming = list(
         appointments.filter(start__gte=now, status__in=Appointment.ACTIVE_STATUSES).order_by(

@@ -7,11 +7,16 @@ from datetime import timedelta
 
 import pytest
 
+from integrations.fhir.resources import appointment_resource, validated
+from integrations.models import Connector, OutboxEvent
+from integrations.relay import build_wire
 from scheduling import services
 from scheduling.api.base import appointment_data
 from scheduling.models import AppointmentSlot, Hold, ResourceBooking, Slot
 from scheduling.selectors import slot_search
 from tests import factories as f
+from tests.conformance.fhir_validator import assert_valid
+from tests.conformance.test_hl7_conformance import strict
 from tests.scheduling.resources_world import TwoResourceWorld
 from tests.scheduling.services_world import DAY
 
@@ -186,3 +191,32 @@ def test_an_admin_blocks_a_room_and_is_told_when_it_is_taken(world, admin_client
     assert refused.status_code == 200
     assert services.ResourceBusy.message in refused.content.decode()
     assert list(ResourceBooking.objects.values_list("reason", flat=True)) == ["Sterilization"]
+
+
+def test_the_location_systems_hear_of_the_hygienist_too(world, agent):
+    """The PMS books the hygienist's column from a second AIP; a FHIR receiver sees her as
+    the visit's secondary performer."""
+    connector = Connector.objects.create(
+        name="Two-resource PMS",
+        kind=Connector.Kind.HL7V2_MLLP,
+        role=Connector.Role.LOCATION_PMS,
+        location=world.location,
+        endpoint="127.0.0.1:1",
+        sending_application="PMS",
+        sending_facility="DEN",
+    )
+    before = set(OutboxEvent.objects.values_list("pk", flat=True))
+    appt = world.book(agent, world.slot_at(60))
+
+    [event] = OutboxEvent.objects.exclude(pk__in=before).filter(aggregate_type="appointment")
+    raw = build_wire(event, connector, "C1").raw
+    aips = [s.split("|") for s in raw.split("\r") if s.startswith("AIP|")]
+    assert [a[3].split("^")[0] for a in aips] == [appt.provider.npi, world.hygienist.npi]
+    assert aips[1][4] == "ASSIST^Assisting staff^L"
+    strict(raw)
+
+    resource = validated(appointment_resource(appt, external=True))
+    [secondary] = [p for p in resource["participant"] if p.get("type")]
+    assert secondary["actor"]["identifier"]["value"] == world.hygienist.npi
+    assert secondary["type"][0]["coding"][0]["code"] == "SPRF"
+    assert_valid(resource)
