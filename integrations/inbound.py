@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from config.crypto.fields import blind_indexes_memoized
 from config.logs import logging_message
+from patients.phones import phones_memoized
 
 from .inbound_apply import inbound_apply, inbound_outcome
 from .inbound_runs import (
@@ -71,6 +72,7 @@ def _apply_one(head: Message, now: datetime) -> bool:
 
 
 @blind_indexes_memoized()
+@phones_memoized()
 def _apply_bulk(run: list[Message], now: datetime, deferral: Deferral | None = None) -> bool:
     """Apply a run of one bulk kind set-based. False: nothing of it happened (a database
     error, or a row changed under us) and the caller applies the run one message at a
