@@ -14,7 +14,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from config.audit import bulk_audit_possible, log_entries_write, log_entry_for
+from config.audit import CreateDiffs, bulk_audit_possible, log_entries_write, log_entry_for
 from config.crypto.fields import (
     blind_indexes_for,
     blind_indexes_memoized,
@@ -274,6 +274,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
     Patient.objects.bulk_create(new_patients)
     PatientIdentifier.objects.bulk_create(new_idents)
     entries = []
+    creates = CreateDiffs()
     for action, saved, old, new, checked in audit:
         for version in (old, new):
             if version is not None and version is not saved:
@@ -281,7 +282,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
                 # on both sides, as auditlog's pre_save receiver sees it before it moves.
                 version.pk, version.id = saved.pk, saved.pk
                 version.created_at, version.updated_at = saved.created_at, saved.updated_at
-        entries.append(log_entry_for(new, action, old, checked))
+        entries.append(log_entry_for(new, action, old, checked, creates=creates))
     updated = [by_pk[pk] for pk in changed_fields]
     for patient in updated:
         patient.updated_at = now
