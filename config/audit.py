@@ -28,7 +28,14 @@ from typing import Any
 
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_disabled
-from auditlog.diff import model_instance_diff
+from auditlog.diff import (
+    get_field_value,
+    get_fields_in_model,
+    get_mask_function,
+    is_primitive,
+    model_instance_diff,
+)
+from auditlog.registry import auditlog
 from auditlog.signals import post_log, pre_log
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -57,16 +64,78 @@ def bulk_audit_possible() -> bool:
     return not (pre_log.receivers or post_log.receivers or post_save.has_listeners(LogEntry))
 
 
+class CreateDiffs:
+    """``model_instance_diff(None, instance)`` for a batch's new rows, with what is the
+    same for every row of a model worked out once: the fields it checks (the model's
+    fields less the registration's exclusions) and the "before" side, which auditlog
+    reads off None (an exception per field and row). Per row only the new values are
+    read, with auditlog's own ``get_field_value``; the result is the dict
+    ``model_instance_diff`` returns, key for key."""
+
+    def __init__(self) -> None:
+        self.json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
+        self._plans: dict[type[Model], list[tuple[Any, Any, Any]]] = {}
+
+    def _plan(self, instance: Model) -> list[tuple[Any, Any, Any]]:
+        model = instance._meta.model
+        plan = self._plans.get(model)
+        if plan is not None:
+            return plan
+        registered = auditlog.get_model_fields(model)
+        fields = [
+            f
+            for f in set(get_fields_in_model(instance))
+            if (not registered["include_fields"] or f.name in registered["include_fields"])
+            and f.name not in registered["exclude_fields"]
+        ]
+        mask = get_mask_function(registered.get("mask_callable"))
+        plan = self._plans[model] = [
+            (
+                field,
+                get_field_value(None, field, self.json),
+                mask if field.name in registered["mask_fields"] else None,
+            )
+            for field in fields
+        ]
+        return plan
+
+    def __call__(self, instance: Model) -> dict[str, Any] | None:
+        diff: dict[str, Any] = {}
+        for field, old, mask in self._plan(instance):
+            new = get_field_value(instance, field, self.json)
+            if old == new:
+                continue
+            if mask is not None:
+                diff[field.name] = (mask(smart_str(old)), mask(smart_str(new)))
+            elif not self.json:
+                diff[field.name] = (smart_str(old), smart_str(new))
+            else:
+                diff[field.name] = (
+                    old if is_primitive(old) else smart_str(old),
+                    new if is_primitive(new) else smart_str(new),
+                )
+        return diff or None
+
+
 def log_entry_for(
-    instance: Any, action: int, old: Any, fields: list[str] | None = None
+    instance: Any,
+    action: int,
+    old: Any,
+    fields: list[str] | None = None,
+    *,
+    creates: CreateDiffs | None = None,
 ) -> LogEntry | None:
-    """The LogEntry auditlog's receiver would write for this save (None: nothing changed)."""
-    changes = model_instance_diff(
-        old,
-        instance,
-        fields_to_check=fields,
-        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
-    )
+    """The LogEntry auditlog's receiver would write for this save (None: nothing changed).
+    A batch writing many new rows passes one ``CreateDiffs`` for their diffs."""
+    if creates is not None and old is None and not fields:
+        changes = creates(instance)
+    else:
+        changes = model_instance_diff(
+            old,
+            instance,
+            fields_to_check=fields,
+            use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
+        )
     if not changes:
         return None
     return LogEntry(
@@ -126,8 +195,11 @@ def log_creates(instances: list[Any]) -> None:
     """CREATE entries for rows just written with bulk_create (their pks set)."""
     if not instances:
         return
+    creates = CreateDiffs()
     with nothing_points_at(instances):
-        entries = [log_entry_for(obj, LogEntry.Action.CREATE, None) for obj in instances]
+        entries = [
+            log_entry_for(obj, LogEntry.Action.CREATE, None, creates=creates) for obj in instances
+        ]
     log_entries_write(entries)
 
 

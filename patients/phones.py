@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -52,11 +55,40 @@ def _digits(value: str) -> str:
 _STORED_US = re.compile(r"[2-9][0-9]{9}")
 
 
+_memo: ContextVar[dict[str, str] | None] = ContextVar("phone_memo", default=None)
+
+
+@contextmanager
+def phones_memoized() -> Iterator[None]:
+    """Inside the block each distinct number is parsed once: a batch of records asks
+    for the same sender-formatted number several times per record (mapping, matching,
+    storing), and each parse costs ~0.3 ms. The memo holds plaintext numbers, so it
+    lives for the block only and is dropped when it ends."""
+    if _memo.get() is not None:
+        yield
+        return
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
 def normalize_phone(value: str) -> str:
     """The stored form: "+1 (303) 555-0101" -> "3035550101". A fragment that is no
     valid number (a search for "555-0101") keeps its digits, so partial lookups work."""
     if _STORED_US.fullmatch(value):
         return value
+    memo = _memo.get()
+    if memo is None:
+        return _normalized(value)
+    found = memo.get(value)
+    if found is None:
+        found = memo[value] = _normalized(value)
+    return found
+
+
+def _normalized(value: str) -> str:
     number = _parse(value) if value else None
     if number is not None and phonenumbers.is_valid_number(number):
         return _stored(number)

@@ -50,3 +50,17 @@ def test_attaching_the_caller_to_a_call_is_logged(agent):
     call_attach_patient(call=call, patient=patient, by=agent)
 
     assert _moves(Call, call.pk) == [{"patient": ["None", str(patient.pk)]}]
+
+
+def test_a_batch_s_create_diffs_are_auditlog_s_own():
+    from auditlog.diff import model_instance_diff
+
+    from config.audit import CreateDiffs
+
+    patient = f.patient(phone="3035550100", email="a@example.com")
+    ident = PatientIdentifier.objects.create(patient=patient, system="DEN-EHR", value="M-7")
+    visit = b.visit().appointment
+    creates = CreateDiffs()
+
+    for instance in (patient, ident, visit, f.patient(), visit):
+        assert creates(instance) == model_instance_diff(None, instance)

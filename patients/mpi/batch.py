@@ -7,13 +7,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Any, cast
 
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from config.audit import bulk_audit_possible, log_entries_write, log_entry_for
+from config.audit import CreateDiffs, bulk_audit_possible, log_entries_write, log_entry_for
 from config.crypto.fields import (
     blind_indexes_for,
     blind_indexes_memoized,
@@ -22,7 +23,7 @@ from config.crypto.fields import (
 from config.fastsql import update_rows, values_of
 
 from ..models import Patient, PatientIdentifier, PatientName
-from ..phones import normalize_phone
+from ..phones import normalize_phone, phones_memoized
 from ..signals import bulk_receivers_ready, patients_upserted
 from .upsert import (
     _DEMOGRAPHIC_FIELDS,
@@ -53,6 +54,7 @@ class BatchItem:
 
 
 @blind_indexes_memoized()
+@phones_memoized()
 def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueError]:
     """``patient_upsert_from_source`` for many records at once, with the same effects.
 
@@ -141,12 +143,19 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
                     seen.add(p.pk)
                     add_to_pool(by_pk.setdefault(p.pk, p))
 
-    def first(patients: list[Patient], keep: Any, limit: int) -> list[Patient]:
-        # What _candidates()' sliced queries return: matching active rows, model order.
-        alive = list({id(p): p for p in patients if keep(p)}.values())
+    def first(matching: list[Patient], limit: int) -> list[Patient]:
+        # What _candidates()' sliced queries return: matching active rows, model order
+        # (rows this batch creates have no id yet and come last, in creation order).
+        # Filtered by the caller inline and sorted on the plain id: a phone shared by
+        # the whole batch (a clinic's main line) puts every record it creates in one
+        # pool, which is filtered and sorted again for each later record.
+        alive = list({id(p): p for p in matching}.values())
         if len(alive) > limit:
-            alive.sort(key=lambda p: p.pk if p.pk is not None else float("inf"))
+            stored = sorted((p for p in alive if p.id is not None), key=attrgetter("id"))
+            alive = stored + [p for p in alive if p.id is None]
         return alive[:limit]
+
+    active_status = Patient.Status.ACTIVE
 
     def candidates(record: PatientRecord) -> list[Patient]:
         # The pool _candidates() would read, including what this batch created or changed.
@@ -156,21 +165,19 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
         swapped = _swapped(record.date_of_birth)
         if swapped:
             wanted.add(swapped)
-        found = {
-            id(p): p
-            for p in first(
-                [p for dob in wanted for p in by_dob.get(dob, [])],
-                lambda p: p.status == Patient.Status.ACTIVE and p.date_of_birth in wanted,
-                DOB_POOL,
-            )
-        }
+        same_dob = [
+            p
+            for dob in wanted
+            for p in by_dob.get(dob, ())
+            if p.status == active_status and p.date_of_birth in wanted
+        ]
+        found = {id(p): p for p in first(same_dob, DOB_POOL)}
         phone = normalize_phone(record.phone)
         if phone:
-            for p in first(
-                by_phone.get(phone, []),
-                lambda p: p.status == Patient.Status.ACTIVE and p.phone == phone,
-                PHONE_POOL,
-            ):
+            same_phone = [
+                p for p in by_phone.get(phone, ()) if p.status == active_status and p.phone == phone
+            ]
+            for p in first(same_phone, PHONE_POOL):
                 found.setdefault(id(p), p)
         return list(found.values())
 
@@ -267,6 +274,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
     Patient.objects.bulk_create(new_patients)
     PatientIdentifier.objects.bulk_create(new_idents)
     entries = []
+    creates = CreateDiffs()
     for action, saved, old, new, checked in audit:
         for version in (old, new):
             if version is not None and version is not saved:
@@ -274,7 +282,7 @@ def patient_upsert_batch(items: list[BatchItem]) -> list[UpsertResult | ValueErr
                 # on both sides, as auditlog's pre_save receiver sees it before it moves.
                 version.pk, version.id = saved.pk, saved.pk
                 version.created_at, version.updated_at = saved.created_at, saved.updated_at
-        entries.append(log_entry_for(new, action, old, checked))
+        entries.append(log_entry_for(new, action, old, checked, creates=creates))
     updated = [by_pk[pk] for pk in changed_fields]
     for patient in updated:
         patient.updated_at = now
