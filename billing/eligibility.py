@@ -240,10 +240,11 @@ def eligibility_check_for_hold(
     The new check is announced (``eligibility_checks_requested``) inside the caller's
     transaction, so it is sent only if that transaction commits. Returns its id, or None.
     """
-    coverage = primary_coverage(patient_id=patient_id, on=timezone.localdate())
-    if coverage is None:
-        return None
-    if check_is_fresh(coverage_id=coverage.pk, days=settings.ELIGIBILITY_STALE_DAYS):
+    # The coverage and whether a check makes another pointless (``check_is_fresh``), in
+    # one read.
+    since = timezone.now() - timedelta(days=settings.ELIGIBILITY_STALE_DAYS)
+    coverage = primary_coverage(patient_id=patient_id, on=timezone.localdate(), checked_since=since)
+    if coverage is None or coverage.checked_recently:  # type: ignore[attr-defined]
         return None
     check_id = eligibility_check_request(coverage=coverage, appointment=appointment).pk
     eligibility_checks_requested.send(sender=EligibilityCheck, check_ids=[check_id])

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from patients.models import Coverage
@@ -37,17 +37,32 @@ QUEUE_STATUSES = {
 }
 
 
-def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
-    """The active primary coverage on a day (dates open at either end count as open)."""
-    return primary_coverages(patient_ids=[patient_id], on=on).get(patient_id)
+def primary_coverage(
+    *, patient_id: int, on: date, checked_since: datetime | None = None
+) -> Coverage | None:
+    """The active primary coverage on a day (dates open at either end count as open).
+
+    With ``checked_since``, the coverage also carries ``checked_recently``: whether an
+    eligibility check not in error was requested for it since then (same read)."""
+    return primary_coverages(patient_ids=[patient_id], on=on, checked_since=checked_since).get(
+        patient_id
+    )
 
 
-def primary_coverages(*, patient_ids: Collection[int], on: date) -> dict[int, Coverage]:
+def primary_coverages(
+    *, patient_ids: Collection[int], on: date, checked_since: datetime | None = None
+) -> dict[int, Coverage]:
     """``primary_coverage`` for many patients in one query: patient id -> coverage."""
     found: dict[int, Coverage] = {}
-    for cov in Coverage.objects.filter(patient_id__in=patient_ids, active=True).select_related(
+    rows = Coverage.objects.filter(patient_id__in=patient_ids, active=True).select_related(
         "plan__payer"
-    ):
+    )
+    if checked_since is not None:
+        recent = EligibilityCheck.objects.filter(
+            coverage_id=OuterRef("pk"), requested_at__gte=checked_since
+        ).exclude(status=EligibilityCheck.Status.ERROR)
+        rows = rows.annotate(checked_recently=Exists(recent))
+    for cov in rows:
         if cov.effective_from and cov.effective_from > on:
             continue
         if cov.effective_until and cov.effective_until < on:
