@@ -82,7 +82,10 @@ class AppointmentBookView(ServiceView):
         class Meta:
             ref_name = "AppointmentBookInput"
 
-        hold_id = serializers.PrimaryKeyRelatedField(queryset=Hold.objects.all())
+        # With its slot, the slot's location and provider: booking needs them all.
+        hold_id = serializers.PrimaryKeyRelatedField(
+            queryset=Hold.objects.select_related("slot__location", "slot__provider")
+        )
         patient_id = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
         appointment_type_id = serializers.PrimaryKeyRelatedField(
             queryset=AppointmentType.objects.filter(active=True)
