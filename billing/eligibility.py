@@ -24,7 +24,7 @@ from scheduling.models import Appointment
 
 from .fastsql import claim_rows
 from .models import EligibilityCheck, Payer
-from .selectors import primary_coverage, primary_coverages
+from .selectors import primary_coverage_checked, primary_coverages
 from .signals import eligibility_checks_requested
 from .types import BenefitsSummary, EligibilityError
 
@@ -242,11 +242,17 @@ def eligibility_check_for_hold(
     """
     # The coverage and whether a check makes another pointless (``check_is_fresh``), in
     # one read.
-    since = timezone.now() - timedelta(days=settings.ELIGIBILITY_STALE_DAYS)
-    coverage = primary_coverage(patient_id=patient_id, on=timezone.localdate(), checked_since=since)
-    if coverage is None or coverage.checked_recently:  # type: ignore[attr-defined]
+    now = timezone.now()
+    found = primary_coverage_checked(
+        patient_id=patient_id,
+        on=timezone.localdate(),
+        checked_since=now - timedelta(days=settings.ELIGIBILITY_STALE_DAYS),
+    )
+    if found is None or found[1]:
         return None
-    check_id = eligibility_check_request(coverage=coverage, appointment=appointment).pk
+    check_id = EligibilityCheck.objects.create(
+        coverage_id=found[0], appointment=appointment, requested_at=now
+    ).pk
     eligibility_checks_requested.send(sender=EligibilityCheck, check_ids=[check_id])
     return check_id
 

@@ -37,32 +37,38 @@ QUEUE_STATUSES = {
 }
 
 
-def primary_coverage(
-    *, patient_id: int, on: date, checked_since: datetime | None = None
-) -> Coverage | None:
-    """The active primary coverage on a day (dates open at either end count as open).
-
-    With ``checked_since``, the coverage also carries ``checked_recently``: whether an
-    eligibility check not in error was requested for it since then (same read)."""
-    return primary_coverages(patient_ids=[patient_id], on=on, checked_since=checked_since).get(
-        patient_id
-    )
+def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
+    """The active primary coverage on a day (dates open at either end count as open)."""
+    return primary_coverages(patient_ids=[patient_id], on=on).get(patient_id)
 
 
-def primary_coverages(
-    *, patient_ids: Collection[int], on: date, checked_since: datetime | None = None
-) -> dict[int, Coverage]:
+def primary_coverage_checked(
+    *, patient_id: int, on: date, checked_since: datetime
+) -> tuple[int, bool] | None:
+    """The id of ``primary_coverage``, and whether an eligibility check not in error was
+    requested for it since ``checked_since``: one narrow read for the real-time check,
+    which needs nothing else of the row (a patient has one active primary at most)."""
+    recent = EligibilityCheck.objects.filter(
+        coverage_id=OuterRef("pk"), requested_at__gte=checked_since
+    ).exclude(status=EligibilityCheck.Status.ERROR)
+    for pk, starts, ends, checked in (
+        Coverage.objects.filter(
+            patient_id=patient_id, active=True, priority=Coverage.Priority.PRIMARY
+        )
+        .order_by()
+        .values_list("pk", "effective_from", "effective_until", Exists(recent))
+    ):
+        if (starts is None or starts <= on) and (ends is None or ends >= on):
+            return pk, checked
+    return None
+
+
+def primary_coverages(*, patient_ids: Collection[int], on: date) -> dict[int, Coverage]:
     """``primary_coverage`` for many patients in one query: patient id -> coverage."""
     found: dict[int, Coverage] = {}
-    rows = Coverage.objects.filter(patient_id__in=patient_ids, active=True).select_related(
+    for cov in Coverage.objects.filter(patient_id__in=patient_ids, active=True).select_related(
         "plan__payer"
-    )
-    if checked_since is not None:
-        recent = EligibilityCheck.objects.filter(
-            coverage_id=OuterRef("pk"), requested_at__gte=checked_since
-        ).exclude(status=EligibilityCheck.Status.ERROR)
-        rows = rows.annotate(checked_recently=Exists(recent))
-    for cov in rows:
+    ):
         if cov.effective_from and cov.effective_from > on:
             continue
         if cov.effective_until and cov.effective_until < on:
