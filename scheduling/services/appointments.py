@@ -121,10 +121,13 @@ def _check_rules(
     return override_used, required_equipment(ctx)
 
 
-def _link_units(appointment: Appointment, units: list[Slot]) -> None:
-    """The double-booking guarantee: ``slot_booked_once`` rejects a second active link."""
+def _link_units(appointment: Appointment, units: list[Slot], *, savepoint: bool = True) -> None:
+    """The double-booking guarantee: ``slot_booked_once`` rejects a second active link.
+
+    ``savepoint=False`` (also ``_create_appointment``): the caller's own atomic block is
+    left by the error this raises, so a savepoint would only cost two round trips."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             AppointmentSlot.objects.bulk_create(
                 [AppointmentSlot(appointment=appointment, slot=u) for u in units]
             )
@@ -133,7 +136,7 @@ def _link_units(appointment: Appointment, units: list[Slot]) -> None:
     Slot.objects.filter(pk__in=[u.pk for u in units]).update(status=Slot.Status.BOOKED)
 
 
-def _create_appointment(**fields: Any) -> Appointment:
+def _create_appointment(*, savepoint: bool = True, **fields: Any) -> Appointment:
     # On PostgreSQL the exclusion constraints reject an overlapping active appointment for
     # the provider or the room even when it bypasses the slot grid.
     visit = fields.get("appointment_type")
@@ -143,7 +146,7 @@ def _create_appointment(**fields: Any) -> Appointment:
     try:
         # The audit entry's diff need not ask whether an encounter or a referral points
         # at an appointment that does not exist yet.
-        with transaction.atomic(), nothing_points_at([appointment]):
+        with transaction.atomic(savepoint=savepoint), nothing_points_at([appointment]):
             appointment.save(force_insert=True)
     except IntegrityError:
         raise SlotUnavailable() from None
@@ -278,7 +281,10 @@ def _book_from_hold(
         if appointment_type.telehealth
         else room_pick(location_id=first.location_id, needed=needed, start=first.start, end=end)
     )
+    # No savepoints: a failure here leaves the atomic block of appointment_book or
+    # appointment_reschedule (a savepoint itself when nested), undoing all of this.
     appointment = _create_appointment(
+        savepoint=False,
         patient=patient,
         provider=first.provider,
         location=first.location,
@@ -297,7 +303,7 @@ def _book_from_hold(
         created_at=now,
         updated_at=now,
     )
-    _link_units(appointment, units + staff_units)
+    _link_units(appointment, units + staff_units, savepoint=False)
     if appointment_type.mobile_equipment_id:
         equipment_take(
             appointment=appointment,

@@ -122,8 +122,10 @@ def hold_place(
                 mine.save(update_fields=["expires_at", "call", "appointment_type"])
                 holds.append(mine)
                 continue
+            # No savepoint: the error leaves this function's atomic block (a savepoint
+            # itself when a caller's transaction is open), which undoes the whole hold.
             try:
-                with transaction.atomic():
+                with transaction.atomic(savepoint=False):
                     holds.append(
                         Hold.objects.create(
                             slot=unit,
