@@ -24,7 +24,7 @@ from scheduling.models import Appointment
 
 from .fastsql import claim_rows
 from .models import EligibilityCheck, Payer
-from .selectors import primary_coverage, primary_coverages
+from .selectors import primary_coverage_checked, primary_coverages
 from .signals import eligibility_checks_requested
 from .types import BenefitsSummary, EligibilityError
 
@@ -240,12 +240,19 @@ def eligibility_check_for_hold(
     The new check is announced (``eligibility_checks_requested``) inside the caller's
     transaction, so it is sent only if that transaction commits. Returns its id, or None.
     """
-    coverage = primary_coverage(patient_id=patient_id, on=timezone.localdate())
-    if coverage is None:
+    # The coverage and whether a check makes another pointless (``check_is_fresh``), in
+    # one read.
+    now = timezone.now()
+    found = primary_coverage_checked(
+        patient_id=patient_id,
+        on=timezone.localdate(),
+        checked_since=now - timedelta(days=settings.ELIGIBILITY_STALE_DAYS),
+    )
+    if found is None or found[1]:
         return None
-    if check_is_fresh(coverage_id=coverage.pk, days=settings.ELIGIBILITY_STALE_DAYS):
-        return None
-    check_id = eligibility_check_request(coverage=coverage, appointment=appointment).pk
+    check_id = EligibilityCheck.objects.create(
+        coverage_id=found[0], appointment=appointment, requested_at=now
+    ).pk
     eligibility_checks_requested.send(sender=EligibilityCheck, check_ids=[check_id])
     return check_id
 

@@ -40,7 +40,8 @@ def encounter_on_booking(sender: Any, appointment: Any, event: str, **_: Any) ->
     # The PMS generates the encounter id at scheduling (booked, or the new appointment
     # of a reschedule); a cancelled visit's encounter is voided, never deleted.
     if event in {"booked", "rescheduled"}:
-        encounter_open(appointment=appointment)
+        # Both events announce an appointment created in the sender's transaction.
+        encounter_open(appointment=appointment, new=True)
         if event == "booked":
             # Booking without a hold (API, location PMS) still deserves a fresh check.
             eligibility_check_for_hold(patient_id=appointment.patient_id, appointment=appointment)

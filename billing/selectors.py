@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from patients.models import Coverage
@@ -40,6 +40,27 @@ QUEUE_STATUSES = {
 def primary_coverage(*, patient_id: int, on: date) -> Coverage | None:
     """The active primary coverage on a day (dates open at either end count as open)."""
     return primary_coverages(patient_ids=[patient_id], on=on).get(patient_id)
+
+
+def primary_coverage_checked(
+    *, patient_id: int, on: date, checked_since: datetime
+) -> tuple[int, bool] | None:
+    """The id of ``primary_coverage``, and whether an eligibility check not in error was
+    requested for it since ``checked_since``: one narrow read for the real-time check,
+    which needs nothing else of the row (a patient has one active primary at most)."""
+    recent = EligibilityCheck.objects.filter(
+        coverage_id=OuterRef("pk"), requested_at__gte=checked_since
+    ).exclude(status=EligibilityCheck.Status.ERROR)
+    for pk, starts, ends, checked in (
+        Coverage.objects.filter(
+            patient_id=patient_id, active=True, priority=Coverage.Priority.PRIMARY
+        )
+        .order_by()
+        .values_list("pk", "effective_from", "effective_until", Exists(recent))
+    ):
+        if (starts is None or starts <= on) and (ends is None or ends >= on):
+            return pk, checked
+    return None
 
 
 def primary_coverages(*, patient_ids: Collection[int], on: date) -> dict[int, Coverage]:

@@ -78,9 +78,12 @@ def _local_date(moment: datetime, location: Location) -> date:
     return location.local(moment).date()
 
 
-def encounter_open(*, appointment: Appointment) -> Encounter:
-    """The encounter id the PMS generates at scheduling: one per appointment, idempotent."""
-    existing = Encounter.objects.filter(appointment=appointment).first()
+def encounter_open(*, appointment: Appointment, new: bool = False) -> Encounter:
+    """The encounter id the PMS generates at scheduling: one per appointment, idempotent.
+
+    ``new``: the appointment was created in this transaction, so no encounter can point
+    at it yet and the read is skipped (the unique appointment still decides a race)."""
+    existing = None if new else Encounter.objects.filter(appointment=appointment).first()
     if existing is not None:
         return existing
     try:

@@ -13,7 +13,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections, router
+
+
+def _user_and_group_permissions(user_id: int) -> list[tuple[str, str]]:
+    """(app label, codename) of the user's own and their groups' permissions, in one
+    statement written out: it runs on every request, and building the same UNION through
+    the ORM cost more CPU than the database spends answering it."""
+    alias = router.db_for_read(Permission)
+    quote = connections[alias].ops.quote_name
+    perm, ctype = quote(Permission._meta.db_table), quote(ContentType._meta.db_table)
+    own = quote(User.user_permissions.through._meta.db_table)
+    group_perms = quote(Group.permissions.through._meta.db_table)
+    member = quote(User.groups.through._meta.db_table)
+    # Table names from the models, quoted; the user id is a bound parameter.
+    picked = (
+        f"SELECT ct.app_label, p.codename FROM {perm} p"  # noqa: S608
+        f" JOIN {ctype} ct ON ct.id = p.content_type_id"
+    )
+    sql = (
+        f"{picked} JOIN {own} up ON up.permission_id = p.id WHERE up.user_id = %s"
+        f" UNION {picked} JOIN {group_perms} gp ON gp.permission_id = p.id"
+        f" JOIN {member} ug ON ug.group_id = gp.group_id WHERE ug.user_id = %s"
+    )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [user_id, user_id])
+        return cursor.fetchall()
 
 
 class OneQueryPermissionBackend:
@@ -27,21 +54,10 @@ class OneQueryPermissionBackend:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            names = ("content_type__app_label", "codename")
             if user_obj.is_superuser:
-                rows = Permission.objects.values_list(*names)
+                rows = list(Permission.objects.values_list("content_type__app_label", "codename"))
             else:
-                # Unordered: SQLite refuses ORDER BY inside a compound statement.
-                rows = (
-                    Permission.objects.filter(user=user_obj)
-                    .order_by()
-                    .values_list(*names)
-                    .union(
-                        Permission.objects.filter(group__user=user_obj)
-                        .order_by()
-                        .values_list(*names)
-                    )
-                )
+                rows = _user_and_group_permissions(user_obj.pk)
             user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache
 

@@ -23,6 +23,7 @@ from .base import (
     agent_of,
     appointment_data,
     call_or_400,
+    iso_datetime,
     match_data,
 )
 
@@ -37,6 +38,18 @@ class HoldOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     released_at = serializers.DateTimeField(allow_null=True)
     consumed_at = serializers.DateTimeField(allow_null=True)
+
+
+def hold_data(hold: Hold) -> dict[str, Any]:
+    """``HoldOutput`` as DRF renders it, built directly (see ``appointment_data``)."""
+    return {
+        "id": hold.pk,
+        "slot_id": hold.slot_id,
+        "created_at": iso_datetime(hold.created_at),
+        "expires_at": iso_datetime(hold.expires_at),
+        "released_at": iso_datetime(hold.released_at) if hold.released_at else None,
+        "consumed_at": iso_datetime(hold.consumed_at) if hold.consumed_at else None,
+    }
 
 
 class HoldCreateView(ServiceView):
@@ -63,7 +76,7 @@ class HoldCreateView(ServiceView):
             call=call,
             appointment_type=data.get("appointment_type_id"),
         )
-        return Response(HoldOutput(hold).data, status=status.HTTP_201_CREATED)
+        return Response(hold_data(hold), status=status.HTTP_201_CREATED)
 
 
 class HoldReleaseView(ServiceView):
@@ -71,7 +84,7 @@ class HoldReleaseView(ServiceView):
     def post(self, request: Request, hold_id: int) -> Response:
         hold = get_object_or_404(Hold, pk=hold_id)
         hold = services.hold_release(hold=hold, by=agent_of(request))
-        return Response(HoldOutput(hold).data)
+        return Response(hold_data(hold))
 
 
 # ---------------------------------------------------------------------------
@@ -82,7 +95,10 @@ class AppointmentBookView(ServiceView):
         class Meta:
             ref_name = "AppointmentBookInput"
 
-        hold_id = serializers.PrimaryKeyRelatedField(queryset=Hold.objects.all())
+        # With its slot, the slot's location and provider: booking needs them all.
+        hold_id = serializers.PrimaryKeyRelatedField(
+            queryset=Hold.objects.select_related("slot__location", "slot__provider")
+        )
         patient_id = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
         appointment_type_id = serializers.PrimaryKeyRelatedField(
             queryset=AppointmentType.objects.filter(active=True)
@@ -108,7 +124,7 @@ class AppointmentBookView(ServiceView):
             network_override_reason=v["network_override_reason"],
             channel=Appointment.Channel.API,
         )
-        return Response(AppointmentOutput(appointment_data(appt)).data, status=201)
+        return Response(appointment_data(appt), status=201)
 
 
 class AppointmentOverbookView(ServiceView):
@@ -144,7 +160,7 @@ class AppointmentOverbookView(ServiceView):
             call=call_or_400(request, v.get("call_id")),
             channel=Appointment.Channel.API,
         )
-        return Response(AppointmentOutput(appointment_data(appt)).data, status=201)
+        return Response(appointment_data(appt), status=201)
 
 
 def _appointment(appointment_id: int) -> Appointment:

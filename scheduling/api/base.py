@@ -78,7 +78,14 @@ class AppointmentOutput(serializers.Serializer):
     video_link = serializers.CharField(help_text="Telehealth visits only; empty otherwise")
 
 
+# DRF's own rendering of a datetime (ISO 8601 in the current time zone, "Z" for UTC).
+iso_datetime = serializers.DateTimeField().to_representation
+
+
 def appointment_data(appt: Appointment) -> dict[str, Any]:
+    """``AppointmentOutput`` as DRF renders it: every value already has its output type
+    (datetimes as DRF writes them), so an answer returns this dict as it is instead of
+    running the serializer over it again (which copied 22 fields and re-read each value)."""
     return {
         "id": appt.pk,
         "status": appt.status,
@@ -92,8 +99,8 @@ def appointment_data(appt: Appointment) -> dict[str, Any]:
         "room": appt.room.name if appt.room else None,
         "assistant_id": appt.assistant_id,
         "assistant": str(appt.assistant) if appt.assistant else None,
-        "start": appt.start,
-        "end": appt.end,
+        "start": iso_datetime(appt.start),
+        "end": iso_datetime(appt.end),
         "local_start": appt.location.local(appt.start).isoformat(),
         "time_zone": appt.location.time_zone,
         "book_reason": appt.book_reason,

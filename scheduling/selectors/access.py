@@ -59,9 +59,16 @@ def patients_in_scope(user: Any, patients: QuerySet[Patient] | None = None) -> Q
     return patients.filter(pk__in=Patient.objects.filter(_in_scope_q(user, region_id)).values("pk"))
 
 
-def patient_in_scope(user: Any, patient_id: int) -> bool:
-    """True when the user may read and book this patient (an unknown id is False)."""
-    return patients_in_scope(user, Patient.objects.filter(pk=patient_id)).exists()
+def patient_in_scope(user: Any, patient_id: int, *, loaded: bool = False) -> bool:
+    """True when the user may read and book this patient (an unknown id is False).
+
+    ``loaded``: the caller has just read the patient's row, so a user confined to no
+    region needs no query to know it exists."""
+    region_id = scoped_region_id(user)
+    if region_id is None:
+        return loaded or Patient.objects.filter(pk=patient_id).exists()
+    reachable = Patient.objects.filter(_in_scope_q(user, region_id)).values("pk")
+    return Patient.objects.filter(pk=patient_id).filter(pk__in=reachable).exists()
 
 
 def appointments_in_scope(

@@ -8,12 +8,12 @@ hold rows -> patient row -> room rows (by id) -> mobile equipment row.
 from __future__ import annotations
 
 import secrets
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Case, DateTimeField, Exists, Q, Value, When
 from django.utils import timezone
 
 from config.audit import audit_set, nothing_points_at
@@ -29,8 +29,6 @@ from ..models import (
     Call,
     CancelReason,
     Hold,
-    ResourceBooking,
-    Room,
     Slot,
 )
 from ..rules.equipment import required_equipment
@@ -47,7 +45,6 @@ from .errors import (
     NetworkOverrideNotAllowed,
     PatientMerged,
     PatientNotFound,
-    RoomUnavailable,
     RuleViolation,
     SlotHeld,
     SlotInPast,
@@ -55,53 +52,35 @@ from .errors import (
 )
 from .holds import _check_call, _units
 from .resources import assistant_take, equipment_take, resources_release
+from .rooms import room_pick
 from .waitlist import waitlist_fill
 
 # Lifecycle events after which an appointment may satisfy a waitlist entry.
 FILLING_EVENTS = frozenset({"booked", "rescheduled", "modified"})
 
 
-def _check_units_free(units: list[Slot], by: User, now: datetime) -> None:
+def _lock_hold(hold: Hold, units: list[Slot], by: User, now: datetime) -> Hold:
+    """Lock the hold row and check it and the (locked) units once more; ``other_held``
+    on the row says whether another agent's live hold sits on one of the units.
+
+    Read in the locking statement: the unit rows are locked already, and a hold is placed
+    only under its slot's lock, so no such hold can appear while this statement runs.
+    """
+    others = live_holds(now).filter(slot_id__in=[u.pk for u in units]).exclude(held_by_id=by.pk)
+    locked = (
+        Hold.objects.select_for_update(of=("self",))
+        .annotate(other_held=Exists(others))
+        .filter(pk=hold.pk)
+        .first()
+    )
+    _usable_hold(locked, by, now)
+    if units[0].start <= now:
+        raise SlotInPast()
     if any(u.status != Slot.Status.FREE for u in units):
         raise SlotUnavailable()
-    ids = [u.pk for u in units]
-    if live_holds(now).filter(slot_id__in=ids).exclude(held_by_id=by.pk).exists():
+    if locked.other_held:  # type: ignore[union-attr]
         raise SlotHeld()
-
-
-def _pick_room(
-    location_id: int, needed: frozenset[str], start: datetime, end: datetime
-) -> Room | None:
-    """The least-equipped free room that has everything needed (keeps the CBCT room for
-    the visits that need it). None when the location does not model rooms.
-
-    Room rows are locked so two bookings at one location cannot pick the same room; the
-    PostgreSQL exclusion constraint ``appointment_room_no_overlap`` backs this up.
-    """
-    rooms = list(Room.objects.select_for_update().filter(location_id=location_id).order_by("id"))
-    if not rooms:
-        return None
-    equipment: dict[int, set[str]] = defaultdict(set)
-    for room_id, code in Room.equipment.through.objects.filter(
-        room_id__in=[r.pk for r in rooms]
-    ).values_list("room_id", "equipment__code"):
-        equipment[room_id].add(code)
-    busy = set(
-        Appointment.objects.filter(
-            room_id__in=[r.pk for r in rooms],
-            status__in=Appointment.ACTIVE_STATUSES,
-            start__lt=end,
-            end__gt=start,
-        ).values_list("room_id", flat=True)
-    ) | set(
-        ResourceBooking.objects.filter(
-            room_id__in=[r.pk for r in rooms], active=True, start__lt=end, end__gt=start
-        ).values_list("room_id", flat=True)
-    )
-    fitting = [r for r in rooms if needed <= equipment[r.pk] and r.pk not in busy]
-    if not fitting:
-        raise RoomUnavailable()
-    return min(fitting, key=lambda r: (len(equipment[r.pk]), r.pk))
+    return locked  # type: ignore[return-value]
 
 
 def _check_rules(
@@ -142,10 +121,13 @@ def _check_rules(
     return override_used, required_equipment(ctx)
 
 
-def _link_units(appointment: Appointment, units: list[Slot]) -> None:
-    """The double-booking guarantee: ``slot_booked_once`` rejects a second active link."""
+def _link_units(appointment: Appointment, units: list[Slot], *, savepoint: bool = True) -> None:
+    """The double-booking guarantee: ``slot_booked_once`` rejects a second active link.
+
+    ``savepoint=False`` (also ``_create_appointment``): the caller's own atomic block is
+    left by the error this raises, so a savepoint would only cost two round trips."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             AppointmentSlot.objects.bulk_create(
                 [AppointmentSlot(appointment=appointment, slot=u) for u in units]
             )
@@ -154,7 +136,7 @@ def _link_units(appointment: Appointment, units: list[Slot]) -> None:
     Slot.objects.filter(pk__in=[u.pk for u in units]).update(status=Slot.Status.BOOKED)
 
 
-def _create_appointment(**fields: Any) -> Appointment:
+def _create_appointment(*, savepoint: bool = True, **fields: Any) -> Appointment:
     # On PostgreSQL the exclusion constraints reject an overlapping active appointment for
     # the provider or the room even when it bypasses the slot grid.
     visit = fields.get("appointment_type")
@@ -164,7 +146,7 @@ def _create_appointment(**fields: Any) -> Appointment:
     try:
         # The audit entry's diff need not ask whether an encounter or a referral points
         # at an appointment that does not exist yet.
-        with transaction.atomic(), nothing_points_at([appointment]):
+        with transaction.atomic(savepoint=savepoint), nothing_points_at([appointment]):
             appointment.save(force_insert=True)
     except IntegrityError:
         raise SlotUnavailable() from None
@@ -262,7 +244,15 @@ def _book_from_hold(
     peek = _usable_hold(hold, by, now)
     # The appointment keeps the provider and location read here: its audit entry, the
     # encounter and the answer name them without reading them again.
-    first = Slot.objects.select_related("location", "provider").get(pk=peek.slot_id)
+    # A caller that read the hold with its slot, the slot's location and provider (the
+    # API does) saves reading them again.
+    first = (
+        peek.slot
+        if Hold.slot.is_cached(peek)
+        and Slot.location.is_cached(peek.slot)
+        and Slot.provider.is_cached(peek.slot)
+        else Slot.objects.select_related("location", "provider").get(pk=peek.slot_id)
+    )
     units = _units(first, appointment_type.duration_minutes)
     end = first.start + timedelta(minutes=appointment_type.duration_minutes)
     assistant_id: int | None = None
@@ -271,10 +261,7 @@ def _book_from_hold(
         assistant_id, staff_units = assistant_take(
             hold=peek, appointment_type=appointment_type, lead=first, end=end, by=by, now=now
         )
-    _usable_hold(Hold.objects.select_for_update().filter(pk=hold.pk).first(), by, now)
-    if first.start <= now:
-        raise SlotInPast()
-    _check_units_free(units, by, now)
+    _lock_hold(hold, units, by, now)
     # The patient-no-overlap rule reads the patient's other active appointments: lock the
     # patient so two agents booking the same person at two locations at once cannot both
     # pass it (the second waits here, then sees the first's booking).
@@ -292,9 +279,12 @@ def _book_from_hold(
     room = (
         None
         if appointment_type.telehealth
-        else _pick_room(first.location_id, needed, first.start, end)
+        else room_pick(location_id=first.location_id, needed=needed, start=first.start, end=end)
     )
+    # No savepoints: a failure here leaves the atomic block of appointment_book or
+    # appointment_reschedule (a savepoint itself when nested), undoing all of this.
     appointment = _create_appointment(
+        savepoint=False,
         patient=patient,
         provider=first.provider,
         location=first.location,
@@ -313,7 +303,7 @@ def _book_from_hold(
         created_at=now,
         updated_at=now,
     )
-    _link_units(appointment, units + staff_units)
+    _link_units(appointment, units + staff_units, savepoint=False)
     if appointment_type.mobile_equipment_id:
         equipment_take(
             appointment=appointment,
@@ -322,10 +312,15 @@ def _book_from_hold(
             now=now,
         )
     # Consume this hold and the agent's holds on the visit's other units and staff.
-    taken = [u.pk for u in units + staff_units]
-    open_holds().filter(slot_id__in=taken, held_by_id=by.pk).update(consumed_at=now)
-    # A second staff member held but not booked (the hold lapsed, another was free) is freed.
-    open_holds().filter(companion_of_id=hold.pk).update(released_at=now)
+    # A second staff member held but not booked (the hold lapsed, another was free) is
+    # freed. One statement: an open row is either one of this agent's on a taken unit
+    # (consumed) or a companion of this hold (released).
+    mine = Q(slot_id__in=[u.pk for u in units + staff_units], held_by_id=by.pk)
+    stamp = Value(now, output_field=DateTimeField())
+    open_holds().filter(mine | Q(companion_of_id=hold.pk)).update(
+        consumed_at=Case(When(mine, then=stamp), default=None),
+        released_at=Case(When(mine, then=None), default=stamp),
+    )
     _attach_patient(call, patient)
     return appointment
 
@@ -351,7 +346,7 @@ def appointment_book(
         raise InvalidReason()
     if patient.status == Patient.Status.MERGED:
         raise PatientMerged()
-    if not patient_in_scope(by, patient.pk):
+    if not patient_in_scope(by, patient.pk, loaded=True):
         raise PatientNotFound()
     _check_call(call, by)
     now = timezone.now()

@@ -40,10 +40,23 @@ def hold_expire_stale(*, now: datetime | None = None) -> int:
     return open_holds().filter(expires_at__lte=now).update(released_at=now)
 
 
-def _release_expired(slot_ids: Sequence[int], now: datetime) -> None:
-    # An expired hold the beat task has not swept yet still occupies the partial unique
-    # index; release it so a new hold can take its place.
-    open_holds().filter(slot_id__in=slot_ids, expires_at__lte=now).update(released_at=now)
+def _live_holds_releasing_expired(slot_ids: Sequence[int], now: datetime) -> dict[int, Hold]:
+    """The open holds on these (locked) slots by slot id, after releasing the expired ones.
+
+    An expired hold the beat task has not swept yet still occupies the partial unique
+    index; it is released so a new hold can take its place. One read, and a write only
+    when there is such a hold (rarely: the beat task sweeps them).
+    """
+    live: dict[int, Hold] = {}
+    expired: list[int] = []
+    for held in open_holds().filter(slot_id__in=slot_ids):
+        if held.expires_at <= now:
+            expired.append(held.pk)
+        else:
+            live[held.slot_id] = held
+    if expired:
+        open_holds().filter(pk__in=expired, expires_at__lte=now).update(released_at=now)
+    return live
 
 
 def hold_place(
@@ -75,24 +88,27 @@ def hold_place(
     _check_call(call, by)
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Slot.objects.select_for_update().filter(pk=slot.pk).first()
-        if locked is None or locked.status != Slot.Status.FREE:
+        # With a visit type, the slot and the units behind it are locked in one statement
+        # (by start, the lock order); the caller's copy names the provider and the start.
+        units = (
+            list(Slot.objects.select_for_update().filter(pk=slot.pk))
+            if appointment_type is None
+            else _lock_units(slot, appointment_type.duration_minutes)
+        )
+        if not units or units[0].pk != slot.pk or units[0].status != Slot.Status.FREE:
             raise SlotUnavailable()
+        locked = units[0]
         if locked.start <= now:
             raise SlotInPast()
-        units = (
-            [locked]
-            if appointment_type is None
-            else _units(locked, appointment_type.duration_minutes)
-        )
+        if appointment_type is not None:
+            _check_fit(units, locked.start + timedelta(minutes=appointment_type.duration_minutes))
         ids = [u.pk for u in units]
-        _release_expired(ids, now)
+        current = _live_holds_releasing_expired(ids, now)
         if (
             any(u.status != Slot.Status.FREE for u in units)
             or AppointmentSlot.objects.filter(slot_id__in=ids, active=True).exists()
         ):
             raise SlotUnavailable()
-        current = {h.slot_id: h for h in open_holds().filter(slot_id__in=ids)}
         if any(h.held_by_id != by.pk for h in current.values()):
             raise SlotHeld()
         expires = now + timedelta(minutes=settings.HOLD_MINUTES)
@@ -106,8 +122,10 @@ def hold_place(
                 mine.save(update_fields=["expires_at", "call", "appointment_type"])
                 holds.append(mine)
                 continue
+            # No savepoint: the error leaves this function's atomic block (a savepoint
+            # itself when a caller's transaction is open), which undoes the whole hold.
             try:
-                with transaction.atomic():
+                with transaction.atomic(savepoint=False):
                     holds.append(
                         Hold.objects.create(
                             slot=unit,
@@ -206,17 +224,28 @@ def _units(first: Slot, minutes: int) -> list[Slot]:
     Precondition: inside a transaction. Raises SlotWrongFit when the provider's grid has
     a gap, a location change or too few units before the visit would end.
     """
+    units = _lock_units(first, minutes)
+    if not units or units[0].pk != first.pk:
+        raise SlotUnavailable()
+    _check_fit(units, first.start + timedelta(minutes=minutes))
+    return units
+
+
+def _lock_units(first: Slot, minutes: int) -> list[Slot]:
+    """Lock and return the provider's slot rows from ``first``'s start until the visit
+    would end, by start; the caller checks that the first is ``first`` (``_units``)."""
     end = first.start + timedelta(minutes=minutes)
-    units = list(
+    return list(
         Slot.objects.select_for_update()
         .filter(provider_id=first.provider_id, start__gte=first.start, start__lt=end)
         .order_by("start")
     )
-    if not units or units[0].pk != first.pk:
-        raise SlotUnavailable()
+
+
+def _check_fit(units: list[Slot], end: datetime) -> None:
+    """SlotWrongFit unless the units run back to back at one location until ``end``."""
     for previous, unit in itertools.pairwise(units):
-        if unit.start != previous.end or unit.location_id != first.location_id:
+        if unit.start != previous.end or unit.location_id != units[0].location_id:
             raise SlotWrongFit()
     if units[-1].end < end:
         raise SlotWrongFit()
-    return units

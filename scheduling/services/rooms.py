@@ -1,4 +1,5 @@
-"""Rooms for bookings the front desk made: the room it named, or the best free fit.
+"""Rooms: the one an agent's booking takes (``room_pick``), and for bookings the front
+desk made, the room it named or the best free fit (``rooms_assign``).
 
 A booking from a location's PMS is already made, so a room is never a reason to refuse
 it; but it must occupy one, or the hub's own room choice would keep offering the rooms
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..models import Appointment, AppointmentType, ResourceBooking, Room
+from .errors import RoomUnavailable
 
 
 @dataclass(frozen=True)
@@ -107,3 +109,58 @@ def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
             busy[room.pk].append((need.start, need.end, None))
         chosen.append(room)
     return chosen
+
+
+def room_pick(
+    *, location_id: int, needed: frozenset[str], start: datetime, end: datetime
+) -> Room | None:
+    """The least-equipped free room that has everything needed (keeps the CBCT room for
+    the visits that need it). None when the location does not model rooms.
+
+    Room rows are locked so two bookings at one location cannot pick the same room; the
+    PostgreSQL exclusion constraint ``appointment_room_no_overlap`` backs this up.
+    """
+    # The rooms, locked by id, with their equipment in the same statement (one row per
+    # room and piece of equipment; FOR UPDATE OF the room rows only).
+    rooms: dict[int, Room] = {}
+    equipment: dict[int, set[str]] = {}
+    for room_id, code, name, piece in (
+        Room.objects.select_for_update(of=("self",))
+        .filter(location_id=location_id)
+        .order_by("id", "equipment__code")
+        .values_list("id", "code", "name", "equipment__code")
+    ):
+        if room_id not in rooms:
+            rooms[room_id] = Room.from_db(
+                Room.objects.db,
+                ["id", "location_id", "code", "name"],
+                [room_id, location_id, code, name],
+            )
+            equipment[room_id] = set()
+        if piece is not None:
+            equipment[room_id].add(piece)
+    if not equipment:
+        return None
+    # Read after the lock (a statement of its own, so it sees what the booking that held
+    # the lock committed): rooms taken by an appointment or a resource booking meanwhile.
+    busy = set(
+        Appointment.objects.filter(
+            room_id__in=list(equipment),
+            status__in=Appointment.ACTIVE_STATUSES,
+            start__lt=end,
+            end__gt=start,
+        )
+        .order_by()
+        .values_list("room_id", flat=True)
+        .union(
+            ResourceBooking.objects.filter(
+                room_id__in=list(equipment), active=True, start__lt=end, end__gt=start
+            )
+            .order_by()
+            .values_list("room_id", flat=True)
+        )
+    )
+    fitting = [pk for pk, codes in equipment.items() if needed <= codes and pk not in busy]
+    if not fitting:
+        raise RoomUnavailable()
+    return rooms[min(fitting, key=lambda pk: (len(equipment[pk]), pk))]

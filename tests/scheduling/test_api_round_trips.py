@@ -20,8 +20,8 @@ from .test_api import World, api, book_payload, hold
 # network's version in one statement; SQLite reads them one by one and, with no version
 # to trust, the slot's location and provider and the rule settings too. Booking also
 # releases the companion holds a two-resource visit keeps on its second staff member.
-HOLD_QUERIES = 12
-BOOK_QUERIES = 35 if connection.vendor == "postgresql" else 54
+HOLD_QUERIES = 9
+BOOK_QUERIES = 26 if connection.vendor == "postgresql" else 45
 
 
 @pytest.mark.django_db
