@@ -21,6 +21,8 @@ from typing import Any
 
 from django.db import connection
 
+from config.prepared import prepared_cursor
+
 from ..models import Slot
 from ..rules.timing import TIME_OF_DAY_HOURS
 from .holds import live_holds
@@ -151,7 +153,7 @@ def postgres_params(read: SlotRead) -> dict[str, Any]:
 
 
 def _free_units_postgres(read: SlotRead) -> list[SlotRow]:
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_POSTGRES_SQL, postgres_params(read))
         return list(cursor.fetchall())
 
