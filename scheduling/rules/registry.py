@@ -95,7 +95,9 @@ Plan = tuple[tuple[Rule, RuleConfig], ...]
 _plans: dict[int, tuple[Mapping[str, RuleConfig], dict[Any, Plan]]] = {}
 
 
-def _plan(ctx: RuleContext, scope: Scope, kinds: frozenset[Kind]) -> Plan:
+def _plan(
+    ctx: RuleContext, scope: Scope, kinds: frozenset[Kind], skip: frozenset[str] = frozenset()
+) -> Plan:
     configs = ctx.configs
     entry = _plans.get(id(configs))
     # The mapping itself is kept in the entry, so its id cannot be reused while cached.
@@ -103,12 +105,12 @@ def _plan(ctx: RuleContext, scope: Scope, kinds: frozenset[Kind]) -> Plan:
         if len(_plans) > 32:
             _plans.clear()
         entry = _plans[id(configs)] = (configs, {})
-    plan = entry[1].get((scope, kinds))
+    plan = entry[1].get((scope, kinds, skip))
     if plan is None:
-        plan = entry[1][(scope, kinds)] = tuple(
+        plan = entry[1][(scope, kinds, skip)] = tuple(
             (rule, config)
             for rule in _BY_SCOPE[scope]
-            if rule.kind in kinds and (config := ctx.config(rule)).enabled
+            if rule.kind in kinds and rule.key not in skip and (config := ctx.config(rule)).enabled
         )
     return plan
 
@@ -124,18 +126,48 @@ def judge(
     kinds: Iterable[Kind] = BOTH_KINDS,
 ) -> Judgement:
     """Run every enabled rule of one scope (and kind) against a candidate."""
-    exclusions: list[Exclusion] = []
-    parts: list[ScorePart] = []
     wanted = kinds if isinstance(kinds, frozenset) else frozenset(kinds)
-    for rule, config in _plan(ctx, scope, wanted):
+    return _run(ctx, cand, _plan(ctx, scope, wanted))
+
+
+def judge_each(
+    ctx: RuleContext,
+    cands: Iterable[Candidate],
+    scope: Scope,
+    *,
+    passed: frozenset[str] = frozenset(),
+) -> list[Judgement]:
+    """``judge`` of many candidates of one context, the rules resolved once.
+
+    ``passed``: keys of rules every one of these candidates is already known to pass
+    (a gate the caller judged for them), left out rather than run again.
+    """
+    plan = _plan(ctx, scope, BOTH_KINDS, passed)
+    return [_run(ctx, cand, plan) for cand in cands]
+
+
+# What most candidates get: no exclusion, no points (a Judgement is immutable).
+CLEAR = Judgement()
+
+
+def _run(ctx: RuleContext, cand: Candidate, plan: Plan) -> Judgement:
+    exclusions: list[Exclusion] | None = None
+    parts: list[ScorePart] | None = None
+    for rule, config in plan:
         verdict = rule.evaluate(ctx, cand, config)
         if verdict.excluded:
-            exclusions.append(Exclusion(rule.key, verdict.reason))
             if rule.gate:
-                return Judgement((exclusions[-1],), ())
+                return Judgement((Exclusion(rule.key, verdict.reason),), ())
+            if exclusions is None:
+                exclusions = []
+            exclusions.append(Exclusion(rule.key, verdict.reason))
         elif verdict.points:
+            if parts is None:
+                parts = []
             parts.append(ScorePart(rule.key, verdict.points, verdict.note))
-    return Judgement(tuple(exclusions), tuple(parts))
+    if exclusions is None and parts is None:
+        return CLEAR
+    return Judgement(tuple(exclusions or ()), tuple(parts or ()))
 
 
 SOFT_KINDS = frozenset({Kind.SOFT})

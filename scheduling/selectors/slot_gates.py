@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..rules.base import Candidate, LocationFacts, RuleContext
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import RULES_BY_KEY
@@ -38,4 +40,31 @@ def incapable_providers(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int
                         rules=(rule.key,),
                     )
         snapshot.memo[key] = cached
+    return cached
+
+
+def providers_in_scope(
+    snapshot: NetworkSnapshot,
+    location_ids: Collection[int],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> tuple[tuple[int, int], ...]:
+    """(provider, the first location in scope it serves) for each active provider who
+    serves a location in scope, in the snapshot's order.
+
+    ``key`` (location, region, provider asked for) names the scope: the same key always
+    picks the same locations out of one snapshot, so the answer is kept with it and a
+    search no longer walks every provider of the network to find the few in scope.
+    """
+    memo_key = ("in-scope", key)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None:
+        provider_id, here = key[2], set(location_ids)
+        cached = tuple(
+            (pk, next(loc for loc in snapshot.served[pk] if loc in here))
+            for pk in snapshot.providers
+            if (provider_id is None or pk == provider_id)
+            and not here.isdisjoint(snapshot.served.get(pk, ()))
+        )
+        snapshot.memo[memo_key] = cached
     return cached

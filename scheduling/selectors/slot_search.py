@@ -39,18 +39,17 @@ from ..rules.base import (
     Start,
 )
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge, soft_start_scorer
+from ..rules.registry import Judgement, judge, soft_start_scorer
 from ..rules.snapshot import network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
 from .absences import apply_absences
 from .agents import home_region_id
-from .slot_gates import incapable_providers
+from .slot_judging import judge_scope
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
     HELD_BY_OTHER,
     DayGroup,
-    Excluded,
     SlotOption,
     SlotSearchResult,
 )
@@ -224,49 +223,17 @@ def slot_search(
         if (location_id is None or pk == location_id)
         and (region_id is None or loc.region_id == region_id)
     }
-    served = snapshot.served
-    in_scope_ids = locations.keys()
-    providers = {
-        pk: prov
-        for pk, prov in all_providers.items()
-        if (provider_id is None or pk == provider_id)
-        and not in_scope_ids.isdisjoint(served.get(pk, ()))
-    }
-
-    excluded: list[Excluded] = []
-    location_verdicts: dict[int, Judgement] = {}
-    # Out-of-network reasons of locations and providers kept only by the override.
-    network_notes: dict[tuple[str, int], tuple[str, ...]] = {}
-    for loc in locations.values():
-        verdict = judge(ctx, Candidate(location=loc), Scope.LOCATION)
-        if override and _only_network(verdict):
-            network_notes[("location", loc.id)] = tuple(verdict.reasons)
-            verdict = Judgement((), verdict.parts)
-        if verdict.excluded:
-            excluded.append(_excluded("location", loc.id, loc.name, verdict))
-        else:
-            location_verdicts[loc.id] = verdict
-    provider_verdicts: dict[int, Judgement] = {}
-    searched_providers = 0
-    incapable = incapable_providers(snapshot, ctx)
-    # Every provider here serves a location in scope (filtered above).
-    for prov in providers.values():
-        searched_providers += 1
-        gated = incapable.get(prov.id)
-        if gated is not None:
-            excluded.append(gated)
-            continue
-        first_in_scope = next(loc_id for loc_id in served[prov.id] if loc_id in locations)
-        verdict = judge(
-            ctx, Candidate(location=locations[first_in_scope], provider=prov), Scope.PROVIDER
-        )
-        if override and _only_network(verdict):
-            network_notes[("provider", prov.id)] = tuple(verdict.reasons)
-            verdict = Judgement((), verdict.parts)
-        if verdict.excluded:
-            excluded.append(_excluded("provider", prov.id, prov.name, verdict))
-        else:
-            provider_verdicts[prov.id] = verdict
+    verdicts = judge_scope(
+        ctx,
+        snapshot,
+        locations=locations,
+        all_providers=all_providers,
+        scope_key=(location_id, region_id, provider_id),
+        override=override,
+    )
+    excluded, network_notes = verdicts.excluded, verdicts.network_notes
+    location_verdicts, provider_verdicts = verdicts.locations, verdicts.providers
+    providers, served = verdicts.provider_facts, snapshot.served
     pairs = [
         (prov_id, loc_id)
         for prov_id in provider_verdicts
@@ -319,7 +286,7 @@ def slot_search(
         date_from=date_from,
         date_to=date_to,
         locations_searched=len(locations),
-        providers_searched=searched_providers,
+        providers_searched=verdicts.providers_searched,
         # For benchmarks and debugging: what the slot read covered.
         extra={"read": read},
         out_of_network_allowed=override,
@@ -327,24 +294,9 @@ def slot_search(
     )
 
 
-def _only_network(verdict: Judgement) -> bool:
-    """Whether the network rules are all that exclude (what the override may lift)."""
-    return verdict.excluded and all(e.rule in NETWORK_RULE_KEYS for e in verdict.exclusions)
-
-
 def _network_note(notes: dict[tuple[str, int], tuple[str, ...]], loc_id: int, prov_id: int) -> str:
     reasons = notes.get(("location", loc_id), ()) + notes.get(("provider", prov_id), ())
     return f"{'; '.join(reasons)}: {NEEDS_OVERRIDE}" if reasons else ""
-
-
-def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
-    return Excluded(
-        kind=kind,
-        id=pk,
-        name=name,
-        reasons=tuple(verdict.reasons),
-        rules=tuple(e.rule for e in verdict.exclusions),
-    )
 
 
 def _options(
