@@ -153,7 +153,8 @@ def postgres_params(read: SlotRead) -> dict[str, Any]:
 
 
 def _free_units_postgres(read: SlotRead) -> list[SlotRow]:
-    with prepared_cursor() as cursor:
+    # Hundreds of rows of integers: binary rows decode in about two thirds of the time.
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(_POSTGRES_SQL, postgres_params(read))
         return list(cursor.fetchall())
 
