@@ -369,7 +369,7 @@ def _options(
             starts, behind, soft_start_scorer(ctx, Scope.SLOT)(starts), strict=True
         )
     ]
-    scored.sort(key=lambda r: r[:3])
+    scored.sort(key=itemgetter(0, 1, 2))
     # Held starts appear where they would rank, never instead of a bookable one.
     # (-score, start, provider, slot, location, end, base, verdict, holder)
     Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
