@@ -146,6 +146,15 @@ def judge_each(
     return [_run(ctx, cand, plan) for cand in cands]
 
 
+def judger(
+    ctx: RuleContext, scope: Scope, kinds: frozenset[Kind] = BOTH_KINDS
+) -> Callable[[RuleContext, Candidate], Judgement]:
+    """``judge`` with the rules resolved once, for many candidates judged in contexts
+    that share ``ctx``'s settings (a search adds facts to its context as it goes)."""
+    plan = _plan(ctx, scope, kinds)
+    return lambda context, cand: _run(context, cand, plan)
+
+
 # What most candidates get: no exclusion, no points (a Judgement is immutable).
 CLEAR = Judgement()
 

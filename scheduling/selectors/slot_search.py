@@ -39,9 +39,9 @@ from ..rules.base import (
     Start,
 )
 from ..rules.distance import distance_miles
-from ..rules.registry import Judgement, judge, soft_start_scorer
+from ..rules.registry import Judgement, judge, judger, soft_start_scorer
 from ..rules.snapshot import network_snapshot
-from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
 from .slot_judging import judge_scope
@@ -329,6 +329,8 @@ def _options(
     # A start's local date is in the window exactly when the start lies between the
     # window's local midnights, so only a time of day needs each start's local clock.
     window_us = {loc_id: tuple(map(_micros, read.local_days(tz))) for loc_id, tz in zones.items()}
+    # Local hours a start may begin in (a time of day), else every hour.
+    hour_lo, hour_hi = TIME_OF_DAY_HOURS.get(time_of_day, (0, 24))
     any_time = time_of_day not in TIME_OF_DAY_HOURS
     # Every start is scored first (the soft rules), then the hard rules judge starts in
     # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
@@ -344,18 +346,19 @@ def _options(
         tz = zones[loc_id]
         first_us, after_us = window_us[loc_id]
         pair: tuple[Candidate, float, Judgement] | None = None
+        last = len(run) - 1
         for i, (slot_id, _, _, start_us, covered, _) in enumerate(run):
             end_us = start_us + duration_us
             # Walk the run: the units behind this start must be back to back up to the end.
             j = i
-            while covered < end_us and j + 1 < len(run) and run[j + 1][3] == covered:
+            while covered < end_us and j < last and run[j + 1][3] == covered:
                 j += 1
                 covered = run[j][4]
             if covered < end_us or not first_us <= start_us < after_us:
                 continue
             # Positional timedelta: the keyword form costs twice as much, per start read.
             start = EPOCH + timedelta(0, 0, start_us)
-            if not (any_time or in_time_of_day(start.astimezone(tz).hour, time_of_day)):
+            if not (any_time or hour_lo <= start.astimezone(tz).hour < hour_hi):
                 continue
             if pair is None:
                 base = location_verdicts[loc_id] + provider_verdicts[prov_id]
@@ -384,6 +387,7 @@ def _options(
         return Candidate(locations[loc_id], providers[prov_id], slot), holders
 
     ahead: list[tuple[Candidate, set[int]]] = []
+    judge_hard, judge_soft = judger(ctx, Scope.SLOT, HARD), judger(ctx, Scope.SLOT, SOFT)
     for k, (neg, start, prov_id, slot_id, loc_id, base, *_) in enumerate(scored):
         if load is not None and k % BATCH == 0:  # the resources around the next starts
             ahead = [facts(entry) for entry in scored[k : k + BATCH]]
@@ -391,12 +395,12 @@ def _options(
         cand, holders = ahead[k % BATCH] if load is not None else facts(scored[k])
         assert cand.slot is not None
         held_by_other, end = cand.slot.held_by_other, cand.slot.end
-        hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
+        hard = judge_hard(ctx, cand)
         if hard.excluded and not (held_by_other and _only_held(hard)):
             if misses is not None:
                 resource_miss(misses, loc_id, hard)
             continue
-        verdict = Judgement(hard.exclusions, judge(ctx, cand, Scope.SLOT, kinds=SOFT).parts)
+        verdict = Judgement(hard.exclusions, judge_soft(ctx, cand).parts)
         holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
         entry = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
         if not held_by_other:
