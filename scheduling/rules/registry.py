@@ -140,9 +140,14 @@ def judge_each(
     """``judge`` of many candidates of one context, the rules resolved once.
 
     ``passed``: keys of rules every one of these candidates is already known to pass
-    (a gate the caller judged for them), left out rather than run again.
+    (a gate the caller judged for them), left out rather than run again. Rules that
+    do not apply in this context (``Rule.applies``) are left out too.
     """
-    plan = _plan(ctx, scope, BOTH_KINDS, passed)
+    plan = tuple(
+        (rule, config)
+        for rule, config in _plan(ctx, scope, BOTH_KINDS, passed)
+        if rule.applies(ctx, config)
+    )
     return [_run(ctx, cand, plan) for cand in cands]
 
 
