@@ -86,6 +86,11 @@ class Judgement:
         return round(sum(p.points for p in self.parts), 3)
 
     def __add__(self, other: Judgement) -> Judgement:
+        # Immutable: adding an empty verdict (most providers') is the other one as it is.
+        if not (other.exclusions or other.parts):
+            return self
+        if not (self.exclusions or self.parts):
+            return other
         return Judgement(self.exclusions + other.exclusions, self.parts + other.parts)
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
@@ -275,7 +275,10 @@ def slot_search(
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
     for option in sorted(options, key=lambda o: (o.start, -o.score, o.slot_id)):
         by_day[option.local_start.date()].append(option)
-    excluded.sort(key=lambda e: (e.kind != "location", e.name))
+    # Locations first, each kind by name: two stable sorts on C keys ("location" sorts
+    # before "provider"), hundreds of exclusions on a network-wide search.
+    excluded.sort(key=attrgetter("name"))
+    excluded.sort(key=attrgetter("kind"))
     return SlotSearchResult(
         options=tuple(o for o in options if not o.held),
         held=tuple(o for o in options if o.held),
