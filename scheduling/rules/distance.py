@@ -30,9 +30,11 @@ from .base import (
 
 def distance_miles(ctx: RuleContext, cand: Candidate) -> float | None:
     p, loc = ctx.patient, cand.location
-    if None in (p.home_lat, p.home_lon, loc.latitude, loc.longitude):
+    lat, lon, to_lat, to_lon = p.home_lat, p.home_lon, loc.latitude, loc.longitude
+    # "is None" each: "None in (…)" compared None with every float by equality first.
+    if lat is None or lon is None or to_lat is None or to_lon is None:
         return None
-    return _miles(p.home_lat, p.home_lon, loc.latitude, loc.longitude)
+    return _miles(lat, lon, to_lat, to_lon)
 
 
 def _has_home(ctx: RuleContext) -> bool:
