@@ -68,3 +68,27 @@ def providers_in_scope(
         )
         snapshot.memo[memo_key] = cached
     return cached
+
+
+def incapable_in_scope(
+    snapshot: NetworkSnapshot,
+    ctx: RuleContext,
+    in_scope: tuple[tuple[int, int], ...],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> tuple[tuple[tuple[str, int], ...], tuple[Excluded, ...]]:
+    """The capability gate's exclusions among the providers in scope, sorted by name,
+    ties in scope order, with their (name, position in scope) keys, so a search merges
+    its few other provider exclusions into them instead of sorting hundreds."""
+    memo_key = ("incapable-in-scope", key, ctx.appointment_type)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None:
+        incapable = incapable_providers(snapshot, ctx)
+        ordered = sorted(
+            ((incapable[pk].name, idx), incapable[pk])
+            for idx, (pk, _) in enumerate(in_scope)
+            if pk in incapable
+        )
+        cached = (tuple(k for k, _ in ordered), tuple(e for _, e in ordered))
+        snapshot.memo[memo_key] = cached
+    return cached

@@ -270,15 +270,14 @@ def slot_search(
         misses=misses,
     )
     excluded.extend(resource_exclusions(misses, locations))
+    # Locations first, by name; then the providers (already by name, see judge_scope).
+    excluded.sort(key=attrgetter("name"))
+    excluded.extend(verdicts.excluded_providers)
     # Ranking picks which starts are shown; within a day they read in clock order (a
     # 4:00 PM listed above 8:00 AM because it scored higher read as a mistake).
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
     for option in sorted(options, key=lambda o: (o.start, -o.score, o.slot_id)):
         by_day[option.local_start.date()].append(option)
-    # Locations first, each kind by name: two stable sorts on C keys ("location" sorts
-    # before "provider"), hundreds of exclusions on a network-wide search.
-    excluded.sort(key=attrgetter("name"))
-    excluded.sort(key=attrgetter("kind"))
     return SlotSearchResult(
         options=tuple(o for o in options if not o.held),
         held=tuple(o for o in options if o.held),
