@@ -316,6 +316,11 @@ class Rule:
     def default_config(self) -> RuleConfig:
         return RuleConfig(weight=self.default_weight, params=dict(self.default_params))
 
+    def applies(self, ctx: RuleContext, config: RuleConfig) -> bool:
+        """False only when ``evaluate`` passes every candidate in this context with no
+        points (licensure for a visit in person): judging many candidates leaves it out."""
+        return True
+
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         raise NotImplementedError
 

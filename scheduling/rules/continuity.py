@@ -12,6 +12,9 @@ class ContinuityRule(Rule):
     description = "Providers the patient has seen before rank higher, the most recent most."
     default_weight = 2.0
 
+    def applies(self, ctx: RuleContext, config: RuleConfig) -> bool:
+        return bool(ctx.patient.previous_provider_ids)
+
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         assert cand.provider is not None
         previous = ctx.patient.previous_provider_ids

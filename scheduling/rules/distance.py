@@ -30,9 +30,15 @@ from .base import (
 
 def distance_miles(ctx: RuleContext, cand: Candidate) -> float | None:
     p, loc = ctx.patient, cand.location
-    if None in (p.home_lat, p.home_lon, loc.latitude, loc.longitude):
+    lat, lon, to_lat, to_lon = p.home_lat, p.home_lon, loc.latitude, loc.longitude
+    # "is None" each: "None in (…)" compared None with every float by equality first.
+    if lat is None or lon is None or to_lat is None or to_lon is None:
         return None
-    return _miles(p.home_lat, p.home_lon, loc.latitude, loc.longitude)
+    return _miles(lat, lon, to_lat, to_lon)
+
+
+def _has_home(ctx: RuleContext) -> bool:
+    return ctx.patient.home_lat is not None and ctx.patient.home_lon is not None
 
 
 # A search asks for each location's distance up to three times (the limit, the points,
@@ -48,6 +54,11 @@ class MaxDistanceRule(Rule):
     param_specs = (
         ParamSpec("max_miles", float, None, min=1, max=1000, nullable=True, help="null: no limit"),
     )
+
+    def applies(self, ctx: RuleContext, config: RuleConfig) -> bool:
+        # No limit, or no home to measure from: every location passes.
+        limit = ctx.prefs.max_distance_miles or config.param("max_miles", None)
+        return limit is not None and _has_home(ctx)
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         limit = ctx.prefs.max_distance_miles or config.param("max_miles", None)
@@ -69,6 +80,9 @@ class DistanceRule(Rule):
     param_specs = (
         ParamSpec("scale_miles", float, 50, min=1, max=1000, help="miles at which it scores half"),
     )
+
+    def applies(self, ctx: RuleContext, config: RuleConfig) -> bool:
+        return _has_home(ctx)
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         miles = distance_miles(ctx, cand)

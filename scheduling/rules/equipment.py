@@ -33,6 +33,9 @@ class LocationEquipmentRule(Rule):
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         loc = cand.location
+        has = loc.equipment
+        if ctx.appointment_type.equipment <= has and ctx.patient.needs_equipment <= has:
+            return PASS  # most locations for most visits: nothing to name
         for_type = sorted(ctx.appointment_type.equipment - loc.equipment)
         for_needs = sorted(ctx.patient.needs_equipment - loc.equipment - set(for_type))
         if not for_type and not for_needs:
@@ -57,6 +60,8 @@ class LocationRoomRule(Rule):
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         loc = cand.location
+        if not loc.rooms:
+            return PASS
         needed = required_equipment(ctx)
         # A location that does not model rooms is judged on its equipment alone; one with
         # equipment spread over rooms must have a single room that has it all.

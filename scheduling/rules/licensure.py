@@ -32,6 +32,9 @@ class ProviderLicensureRule(Rule):
         "For a telehealth visit, the provider is licensed in the patient's state on the visit date."
     )
 
+    def applies(self, ctx: RuleContext, config: RuleConfig) -> bool:
+        return ctx.appointment_type.telehealth
+
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         prov = cand.provider
         if not ctx.appointment_type.telehealth or prov is None:

@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import Q
 
 from billing.models import NetworkParticipation, Payer, Plan
+from config.prepared import prepared_cursor
 from patients.models import ClinicalFact, Coverage, Patient, PatientIdentifier
 from scheduling.geo import zip_point
 from scheduling.models import (
@@ -173,8 +174,8 @@ def _rows_postgres(
         "we": window[1],
         "mrn": PatientIdentifier.Kind.MRN.value,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_SEARCH_ROWS_SQL.format(**_TABLES), params)
+    with prepared_cursor() as cursor:
+        cursor.execute(_SEARCH_ROWS, params)
         row = cursor.fetchone()
     assert row is not None
     version, coverage, visits, needs, has_mrn, active, network, closed, off, blocked = row
@@ -276,6 +277,9 @@ _SEARCH_ROWS_SQL = """
          FROM {booking} b JOIN {room} r ON r.id = b.room_id
         WHERE b.active AND b."end" > %(ws)s::timestamptz AND b.start < %(we)s::timestamptz)
 """
+
+
+_SEARCH_ROWS = _SEARCH_ROWS_SQL.format(**_TABLES)
 
 
 def search_rows(

@@ -86,6 +86,11 @@ class Judgement:
         return round(sum(p.points for p in self.parts), 3)
 
     def __add__(self, other: Judgement) -> Judgement:
+        # Immutable: adding an empty verdict (most providers') is the other one as it is.
+        if not (other.exclusions or other.parts):
+            return self
+        if not (self.exclusions or self.parts):
+            return other
         return Judgement(self.exclusions + other.exclusions, self.parts + other.parts)
 
 
@@ -95,7 +100,9 @@ Plan = tuple[tuple[Rule, RuleConfig], ...]
 _plans: dict[int, tuple[Mapping[str, RuleConfig], dict[Any, Plan]]] = {}
 
 
-def _plan(ctx: RuleContext, scope: Scope, kinds: frozenset[Kind]) -> Plan:
+def _plan(
+    ctx: RuleContext, scope: Scope, kinds: frozenset[Kind], skip: frozenset[str] = frozenset()
+) -> Plan:
     configs = ctx.configs
     entry = _plans.get(id(configs))
     # The mapping itself is kept in the entry, so its id cannot be reused while cached.
@@ -103,12 +110,12 @@ def _plan(ctx: RuleContext, scope: Scope, kinds: frozenset[Kind]) -> Plan:
         if len(_plans) > 32:
             _plans.clear()
         entry = _plans[id(configs)] = (configs, {})
-    plan = entry[1].get((scope, kinds))
+    plan = entry[1].get((scope, kinds, skip))
     if plan is None:
-        plan = entry[1][(scope, kinds)] = tuple(
+        plan = entry[1][(scope, kinds, skip)] = tuple(
             (rule, config)
             for rule in _BY_SCOPE[scope]
-            if rule.kind in kinds and (config := ctx.config(rule)).enabled
+            if rule.kind in kinds and rule.key not in skip and (config := ctx.config(rule)).enabled
         )
     return plan
 
@@ -124,18 +131,62 @@ def judge(
     kinds: Iterable[Kind] = BOTH_KINDS,
 ) -> Judgement:
     """Run every enabled rule of one scope (and kind) against a candidate."""
-    exclusions: list[Exclusion] = []
-    parts: list[ScorePart] = []
     wanted = kinds if isinstance(kinds, frozenset) else frozenset(kinds)
-    for rule, config in _plan(ctx, scope, wanted):
+    return _run(ctx, cand, _plan(ctx, scope, wanted))
+
+
+def judge_each(
+    ctx: RuleContext,
+    cands: Iterable[Candidate],
+    scope: Scope,
+    *,
+    passed: frozenset[str] = frozenset(),
+) -> list[Judgement]:
+    """``judge`` of many candidates of one context, the rules resolved once.
+
+    ``passed``: keys of rules every one of these candidates is already known to pass
+    (a gate the caller judged for them), left out rather than run again. Rules that
+    do not apply in this context (``Rule.applies``) are left out too.
+    """
+    plan = tuple(
+        (rule, config)
+        for rule, config in _plan(ctx, scope, BOTH_KINDS, passed)
+        if rule.applies(ctx, config)
+    )
+    return [_run(ctx, cand, plan) for cand in cands]
+
+
+def judger(
+    ctx: RuleContext, scope: Scope, kinds: frozenset[Kind] = BOTH_KINDS
+) -> Callable[[RuleContext, Candidate], Judgement]:
+    """``judge`` with the rules resolved once, for many candidates judged in contexts
+    that share ``ctx``'s settings (a search adds facts to its context as it goes)."""
+    plan = _plan(ctx, scope, kinds)
+    return lambda context, cand: _run(context, cand, plan)
+
+
+# What most candidates get: no exclusion, no points (a Judgement is immutable).
+CLEAR = Judgement()
+
+
+def _run(ctx: RuleContext, cand: Candidate, plan: Plan) -> Judgement:
+    exclusions: list[Exclusion] | None = None
+    parts: list[ScorePart] | None = None
+    for rule, config in plan:
         verdict = rule.evaluate(ctx, cand, config)
         if verdict.excluded:
-            exclusions.append(Exclusion(rule.key, verdict.reason))
             if rule.gate:
-                return Judgement((exclusions[-1],), ())
+                return Judgement((Exclusion(rule.key, verdict.reason),), ())
+            if exclusions is None:
+                exclusions = []
+            exclusions.append(Exclusion(rule.key, verdict.reason))
         elif verdict.points:
+            if parts is None:
+                parts = []
             parts.append(ScorePart(rule.key, verdict.points, verdict.note))
-    return Judgement(tuple(exclusions), tuple(parts))
+    if exclusions is None and parts is None:
+        return CLEAR
+    return Judgement(tuple(exclusions or ()), tuple(parts or ()))
 
 
 SOFT_KINDS = frozenset({Kind.SOFT})

@@ -19,6 +19,9 @@ class LocationResourcesRule(Rule):
         "The location has the second staff member and the mobile equipment the visit needs."
     )
 
+    def applies(self, ctx: RuleContext, config: RuleConfig) -> bool:
+        return ctx.resources is not None
+
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         res, visit, loc = ctx.resources, ctx.appointment_type, cand.location
         if res is None:

@@ -95,11 +95,14 @@ class EarliestDateRule(Rule):
     ) -> list[float]:
         weight, now = config.weight, ctx.now
         horizon = float(config.param("horizon_days", 30)) or 30.0
-        # _fade's arithmetic written out: a call per start was a third of the ranking.
-        return [
-            round(weight * max(0.0, 1 - max(0.0, (at - now).total_seconds() / 86400) / horizon), 3)
-            for _, _, at in starts
-        ]
+        # _fade's arithmetic written out (a call per start was a third of the ranking),
+        # its max(0.0, x) as conditionals: the same values without a builtin call each.
+        points = []
+        for _, _, at in starts:
+            days = (at - now).total_seconds() / 86400
+            share = 1 - (days if days > 0.0 else 0.0) / horizon
+            points.append(round(weight * (share if share > 0.0 else 0.0), 3))
+        return points
 
 
 def _fade(ctx: RuleContext, cand: Candidate, config: RuleConfig) -> tuple[float, float]:

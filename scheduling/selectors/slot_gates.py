@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..rules.base import Candidate, LocationFacts, RuleContext
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import RULES_BY_KEY
@@ -38,4 +40,55 @@ def incapable_providers(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int
                         rules=(rule.key,),
                     )
         snapshot.memo[key] = cached
+    return cached
+
+
+def providers_in_scope(
+    snapshot: NetworkSnapshot,
+    location_ids: Collection[int],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> tuple[tuple[int, int], ...]:
+    """(provider, the first location in scope it serves) for each active provider who
+    serves a location in scope, in the snapshot's order.
+
+    ``key`` (location, region, provider asked for) names the scope: the same key always
+    picks the same locations out of one snapshot, so the answer is kept with it and a
+    search no longer walks every provider of the network to find the few in scope.
+    """
+    memo_key = ("in-scope", key)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None:
+        provider_id, here = key[2], set(location_ids)
+        cached = tuple(
+            (pk, next(loc for loc in snapshot.served[pk] if loc in here))
+            for pk in snapshot.providers
+            if (provider_id is None or pk == provider_id)
+            and not here.isdisjoint(snapshot.served.get(pk, ()))
+        )
+        snapshot.memo[memo_key] = cached
+    return cached
+
+
+def incapable_in_scope(
+    snapshot: NetworkSnapshot,
+    ctx: RuleContext,
+    in_scope: tuple[tuple[int, int], ...],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> tuple[tuple[tuple[str, int], ...], tuple[Excluded, ...]]:
+    """The capability gate's exclusions among the providers in scope, sorted by name,
+    ties in scope order, with their (name, position in scope) keys, so a search merges
+    its few other provider exclusions into them instead of sorting hundreds."""
+    memo_key = ("incapable-in-scope", key, ctx.appointment_type)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None:
+        incapable = incapable_providers(snapshot, ctx)
+        ordered = sorted(
+            ((incapable[pk].name, idx), incapable[pk])
+            for idx, (pk, _) in enumerate(in_scope)
+            if pk in incapable
+        )
+        cached = (tuple(k for k, _ in ordered), tuple(e for _, e in ordered))
+        snapshot.memo[memo_key] = cached
     return cached

@@ -21,6 +21,8 @@ from typing import Any
 
 from django.db import connection
 
+from config.prepared import prepared_cursor
+
 from ..models import Slot
 from ..rules.timing import TIME_OF_DAY_HOURS
 from .holds import live_holds
@@ -150,9 +152,25 @@ def postgres_params(read: SlotRead) -> dict[str, Any]:
     }
 
 
+def _ids(values: list[int]) -> str:
+    # Array literals, cast in the SQL: psycopg adapts a Python list element by element in
+    # Python, which cost more than the read's planning once prepared.
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _texts(values: list[str]) -> str:
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+
+
 def _free_units_postgres(read: SlotRead) -> list[SlotRow]:
-    with connection.cursor() as cursor:
-        cursor.execute(_POSTGRES_SQL, postgres_params(read))
+    params = postgres_params(read)
+    params.update(
+        pids=_ids(params["pids"]), lids=_ids(params["lids"]), zones=_texts(params["zones"])
+    )
+    # Hundreds of rows of integers: binary rows decode in about two thirds of the time.
+    with prepared_cursor(binary=True) as cursor:
+        cursor.execute(_POSTGRES_SQL, params)
         return list(cursor.fetchall())
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
@@ -39,18 +39,17 @@ from ..rules.base import (
     Start,
 )
 from ..rules.distance import distance_miles
-from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge, soft_start_scorer
+from ..rules.registry import Judgement, judge, judger, soft_start_scorer
 from ..rules.snapshot import network_snapshot
-from ..rules.timing import TIME_OF_DAY_HOURS, in_time_of_day
+from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
-from .slot_gates import incapable_providers
+from .slot_judging import judge_scope
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
     HELD_BY_OTHER,
     DayGroup,
-    Excluded,
     SlotOption,
     SlotSearchResult,
 )
@@ -224,49 +223,17 @@ def slot_search(
         if (location_id is None or pk == location_id)
         and (region_id is None or loc.region_id == region_id)
     }
-    served = snapshot.served
-    in_scope_ids = locations.keys()
-    providers = {
-        pk: prov
-        for pk, prov in all_providers.items()
-        if (provider_id is None or pk == provider_id)
-        and not in_scope_ids.isdisjoint(served.get(pk, ()))
-    }
-
-    excluded: list[Excluded] = []
-    location_verdicts: dict[int, Judgement] = {}
-    # Out-of-network reasons of locations and providers kept only by the override.
-    network_notes: dict[tuple[str, int], tuple[str, ...]] = {}
-    for loc in locations.values():
-        verdict = judge(ctx, Candidate(location=loc), Scope.LOCATION)
-        if override and _only_network(verdict):
-            network_notes[("location", loc.id)] = tuple(verdict.reasons)
-            verdict = Judgement((), verdict.parts)
-        if verdict.excluded:
-            excluded.append(_excluded("location", loc.id, loc.name, verdict))
-        else:
-            location_verdicts[loc.id] = verdict
-    provider_verdicts: dict[int, Judgement] = {}
-    searched_providers = 0
-    incapable = incapable_providers(snapshot, ctx)
-    # Every provider here serves a location in scope (filtered above).
-    for prov in providers.values():
-        searched_providers += 1
-        gated = incapable.get(prov.id)
-        if gated is not None:
-            excluded.append(gated)
-            continue
-        first_in_scope = next(loc_id for loc_id in served[prov.id] if loc_id in locations)
-        verdict = judge(
-            ctx, Candidate(location=locations[first_in_scope], provider=prov), Scope.PROVIDER
-        )
-        if override and _only_network(verdict):
-            network_notes[("provider", prov.id)] = tuple(verdict.reasons)
-            verdict = Judgement((), verdict.parts)
-        if verdict.excluded:
-            excluded.append(_excluded("provider", prov.id, prov.name, verdict))
-        else:
-            provider_verdicts[prov.id] = verdict
+    verdicts = judge_scope(
+        ctx,
+        snapshot,
+        locations=locations,
+        all_providers=all_providers,
+        scope_key=(location_id, region_id, provider_id),
+        override=override,
+    )
+    excluded, network_notes = verdicts.excluded, verdicts.network_notes
+    location_verdicts, provider_verdicts = verdicts.locations, verdicts.providers
+    providers, served = verdicts.provider_facts, snapshot.served
     pairs = [
         (prov_id, loc_id)
         for prov_id in provider_verdicts
@@ -303,12 +270,14 @@ def slot_search(
         misses=misses,
     )
     excluded.extend(resource_exclusions(misses, locations))
+    # Locations first, by name; then the providers (already by name, see judge_scope).
+    excluded.sort(key=attrgetter("name"))
+    excluded.extend(verdicts.excluded_providers)
     # Ranking picks which starts are shown; within a day they read in clock order (a
     # 4:00 PM listed above 8:00 AM because it scored higher read as a mistake).
     by_day: dict[date, list[SlotOption]] = defaultdict(list)
     for option in sorted(options, key=lambda o: (o.start, -o.score, o.slot_id)):
         by_day[option.local_start.date()].append(option)
-    excluded.sort(key=lambda e: (e.kind != "location", e.name))
     return SlotSearchResult(
         options=tuple(o for o in options if not o.held),
         held=tuple(o for o in options if o.held),
@@ -319,7 +288,7 @@ def slot_search(
         date_from=date_from,
         date_to=date_to,
         locations_searched=len(locations),
-        providers_searched=searched_providers,
+        providers_searched=verdicts.providers_searched,
         # For benchmarks and debugging: what the slot read covered.
         extra={"read": read},
         out_of_network_allowed=override,
@@ -327,24 +296,9 @@ def slot_search(
     )
 
 
-def _only_network(verdict: Judgement) -> bool:
-    """Whether the network rules are all that exclude (what the override may lift)."""
-    return verdict.excluded and all(e.rule in NETWORK_RULE_KEYS for e in verdict.exclusions)
-
-
 def _network_note(notes: dict[tuple[str, int], tuple[str, ...]], loc_id: int, prov_id: int) -> str:
     reasons = notes.get(("location", loc_id), ()) + notes.get(("provider", prov_id), ())
     return f"{'; '.join(reasons)}: {NEEDS_OVERRIDE}" if reasons else ""
-
-
-def _excluded(kind: str, pk: int, name: str, verdict: Judgement) -> Excluded:
-    return Excluded(
-        kind=kind,
-        id=pk,
-        name=name,
-        reasons=tuple(verdict.reasons),
-        rules=tuple(e.rule for e in verdict.exclusions),
-    )
 
 
 def _options(
@@ -377,6 +331,8 @@ def _options(
     # A start's local date is in the window exactly when the start lies between the
     # window's local midnights, so only a time of day needs each start's local clock.
     window_us = {loc_id: tuple(map(_micros, read.local_days(tz))) for loc_id, tz in zones.items()}
+    # Local hours a start may begin in (a time of day), else every hour.
+    hour_lo, hour_hi = TIME_OF_DAY_HOURS.get(time_of_day, (0, 24))
     any_time = time_of_day not in TIME_OF_DAY_HOURS
     # Every start is scored first (the soft rules), then the hard rules judge starts in
     # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
@@ -392,18 +348,19 @@ def _options(
         tz = zones[loc_id]
         first_us, after_us = window_us[loc_id]
         pair: tuple[Candidate, float, Judgement] | None = None
+        last = len(run) - 1
         for i, (slot_id, _, _, start_us, covered, _) in enumerate(run):
             end_us = start_us + duration_us
             # Walk the run: the units behind this start must be back to back up to the end.
             j = i
-            while covered < end_us and j + 1 < len(run) and run[j + 1][3] == covered:
+            while covered < end_us and j < last and run[j + 1][3] == covered:
                 j += 1
                 covered = run[j][4]
             if covered < end_us or not first_us <= start_us < after_us:
                 continue
             # Positional timedelta: the keyword form costs twice as much, per start read.
             start = EPOCH + timedelta(0, 0, start_us)
-            if not (any_time or in_time_of_day(start.astimezone(tz).hour, time_of_day)):
+            if not (any_time or hour_lo <= start.astimezone(tz).hour < hour_hi):
                 continue
             if pair is None:
                 base = location_verdicts[loc_id] + provider_verdicts[prov_id]
@@ -417,7 +374,7 @@ def _options(
             starts, behind, soft_start_scorer(ctx, Scope.SLOT)(starts), strict=True
         )
     ]
-    scored.sort(key=lambda r: r[:3])
+    scored.sort(key=itemgetter(0, 1, 2))
     # Held starts appear where they would rank, never instead of a bookable one.
     # (-score, start, provider, slot, location, end, base, verdict, holder)
     Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
@@ -432,6 +389,7 @@ def _options(
         return Candidate(locations[loc_id], providers[prov_id], slot), holders
 
     ahead: list[tuple[Candidate, set[int]]] = []
+    judge_hard, judge_soft = judger(ctx, Scope.SLOT, HARD), judger(ctx, Scope.SLOT, SOFT)
     for k, (neg, start, prov_id, slot_id, loc_id, base, *_) in enumerate(scored):
         if load is not None and k % BATCH == 0:  # the resources around the next starts
             ahead = [facts(entry) for entry in scored[k : k + BATCH]]
@@ -439,12 +397,12 @@ def _options(
         cand, holders = ahead[k % BATCH] if load is not None else facts(scored[k])
         assert cand.slot is not None
         held_by_other, end = cand.slot.held_by_other, cand.slot.end
-        hard = judge(ctx, cand, Scope.SLOT, kinds=HARD)
+        hard = judge_hard(ctx, cand)
         if hard.excluded and not (held_by_other and _only_held(hard)):
             if misses is not None:
                 resource_miss(misses, loc_id, hard)
             continue
-        verdict = Judgement(hard.exclusions, judge(ctx, cand, Scope.SLOT, kinds=SOFT).parts)
+        verdict = Judgement(hard.exclusions, judge_soft(ctx, cand).parts)
         holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
         entry = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
         if not held_by_other:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -321,9 +322,9 @@ def resource_loader(
     if not rows:
         return None
     visit, now = read.visit, read.now
-    here = {r[2] for r in rows}
-    lo = _at(min(r[3] for r in rows))
-    hi = _at(max(r[3] for r in rows)) + visit
+    here = set(map(itemgetter(2), rows))
+    starts = list(map(itemgetter(3), rows))
+    lo, hi = _at(min(starts)), _at(max(starts)) + visit
     equipment_busy: tuple[Span, ...] = ()
     if ctx.resources is not None:
         fitting = ctx.resources.fitting_rooms

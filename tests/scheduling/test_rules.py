@@ -374,3 +374,38 @@ def test_a_slot_inside_time_off_or_on_a_closure_day_is_excluded():
     ]
     after = replace(LEE, time_off=((slot.end, slot.end + timedelta(hours=1)),))
     assert reasons(ctx(), Candidate(AURORA, after, slot), Scope.SLOT) == []
+
+
+# --- rules that do not apply ------------------------------------------------------------
+
+
+def test_a_rule_that_does_not_apply_passes_every_candidate_without_points():
+    """``Rule.applies`` lets a search leave a rule out; it may say False only when the
+    rule's verdict would be a plain pass for any candidate in that context."""
+    homeless = replace(ADULT, home_lat=None, home_lon=None, previous_provider_ids=())
+    near = replace(AURORA, id=2, latitude=39.74, longitude=-104.99)
+    far = replace(AURORA, id=3, latitude=33.45, longitude=-112.07)  # Phoenix
+    contexts = [
+        ctx(),
+        ctx(patient=homeless),
+        ctx(prefs=Preferences(max_distance_miles=5)),
+        ctx(patient=homeless, prefs=Preferences(max_distance_miles=5)),
+        ctx(visit=replace(CHECKUP, telehealth=True)),
+        ctx(patient=replace(ADULT, previous_provider_ids=(LEE.id,))),
+    ]
+    checked = 0
+    for c in contexts:
+        for rule in RULES:
+            config = c.config(rule)
+            if rule.applies(c, config):
+                continue
+            for loc in (AURORA, near, far):
+                for prov in (LEE, replace(LEE, id=11, accepts_new_patients=False)):
+                    cand = Candidate(loc, prov, slot_at(16))
+                    verdict = rule.evaluate(c, cand, config)
+                    assert not verdict.excluded and not verdict.points, (rule.key, c)
+                    checked += 1
+    assert checked
+    # And where they do apply, they still judge.
+    assert RULES_BY_KEY["max-distance"].applies(contexts[2], RuleConfig())
+    assert judge(contexts[2], Candidate(far), Scope.LOCATION).excluded

@@ -1,0 +1,107 @@
+"""Slot search's location and provider verdicts: each location and each provider in
+scope judged once per search, with the reasons of every one excluded."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..rules.base import Candidate, LocationFacts, ProviderFacts, RuleContext, Scope
+from ..rules.capability import ProviderCapabilityRule
+from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_each
+from ..rules.snapshot import NetworkSnapshot
+from .slot_gates import incapable_in_scope, incapable_providers, providers_in_scope
+from .slot_results import Excluded
+
+# Providers judged here passed the capability gate already (slot_gates).
+GATE_PASSED = frozenset({ProviderCapabilityRule.key})
+
+
+@dataclass
+class ScopeVerdicts:
+    excluded: list[Excluded]  # locations, in the order judged
+    # Providers, by name (ties in the snapshot's order): what a stable sort by name of
+    # them in the snapshot's order gives, without sorting hundreds per search.
+    excluded_providers: list[Excluded]
+    locations: dict[int, Judgement]  # the locations not excluded, with their points
+    providers: dict[int, Judgement]
+    # Out-of-network reasons of locations and providers kept only by the override.
+    network_notes: dict[tuple[str, int], tuple[str, ...]]
+    provider_facts: dict[int, ProviderFacts]  # the providers not excluded
+    providers_searched: int
+
+
+def judge_scope(
+    ctx: RuleContext,
+    snapshot: NetworkSnapshot,
+    *,
+    locations: Mapping[int, LocationFacts],
+    all_providers: Mapping[int, ProviderFacts],
+    scope_key: tuple[int | None, int | None, int | None],
+    override: bool,
+) -> ScopeVerdicts:
+    """Judge the locations in scope, then the providers serving one of them (each at
+    the first such location it serves); ``override`` lifts network-only exclusions."""
+    out = ScopeVerdicts([], [], {}, {}, {}, {}, 0)
+    verdicts = judge_each(ctx, [Candidate(loc) for loc in locations.values()], Scope.LOCATION)
+    for loc, verdict in zip(locations.values(), verdicts, strict=True):
+        gone = _keep(out, "location", loc.id, loc.name, verdict, override)
+        if gone is not None:
+            out.excluded.append(gone)
+    in_scope = providers_in_scope(snapshot, locations.keys(), key=scope_key)
+    incapable = incapable_providers(snapshot, ctx)
+    capable = [(pk, first) for pk, first in in_scope if pk not in incapable]
+    judged = dict(
+        zip(
+            (pk for pk, _ in capable),
+            judge_each(
+                ctx,
+                [Candidate(locations[first], all_providers[pk]) for pk, first in capable],
+                Scope.PROVIDER,
+                passed=GATE_PASSED,
+            ),
+            strict=True,
+        )
+    )
+    gated_keys, gated = incapable_in_scope(snapshot, ctx, in_scope, key=scope_key)
+    keys, out.excluded_providers = list(gated_keys), list(gated)
+    for idx, (pk, _) in enumerate(in_scope):
+        judgement = judged.get(pk)
+        if judgement is None:
+            continue  # gated: in the list already
+        prov = all_providers[pk]
+        gone = _keep(out, "provider", pk, prov.name, judgement, override)
+        if gone is None:
+            out.provider_facts[pk] = prov
+        else:  # among the gated ones by name, then by place in scope
+            at = bisect.bisect(keys, (prov.name, idx))
+            keys.insert(at, (prov.name, idx))
+            out.excluded_providers.insert(at, gone)
+    out.providers_searched = len(in_scope)
+    return out
+
+
+def _keep(
+    out: ScopeVerdicts, kind: str, pk: int, name: str, verdict: Judgement, override: bool
+) -> Excluded | None:
+    """Record one verdict: the exclusion to list, or None (the location or provider
+    stays in the search)."""
+    if override and only_network(verdict):
+        out.network_notes[(kind, pk)] = tuple(verdict.reasons)
+        verdict = Judgement((), verdict.parts)
+    if verdict.excluded:
+        return Excluded(
+            kind=kind,
+            id=pk,
+            name=name,
+            reasons=tuple(verdict.reasons),
+            rules=tuple(e.rule for e in verdict.exclusions),
+        )
+    (out.locations if kind == "location" else out.providers)[pk] = verdict
+    return None
+
+
+def only_network(verdict: Judgement) -> bool:
+    """Whether the network rules are all that exclude (what the override may lift)."""
+    return verdict.excluded and all(e.rule in NETWORK_RULE_KEYS for e in verdict.exclusions)
