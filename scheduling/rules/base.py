@@ -331,6 +331,12 @@ class Rule:
         verdict = self.evaluate(ctx, cand, config)
         return 0.0 if verdict.excluded else verdict.points
 
+    def max_start_points(self, ctx: RuleContext, config: RuleConfig) -> float | None:
+        """The most ``start_points`` gives any start in this context, or None when the
+        rule cannot say. A search ranks only the provider/location pairs whose best
+        possible score could still make the list, so an unknown bound ranks them all."""
+        return None
+
     def start_points(
         self, ctx: RuleContext, starts: Sequence[Start], config: RuleConfig
     ) -> list[float]:

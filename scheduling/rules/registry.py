@@ -227,6 +227,18 @@ def soft_start_scorer(ctx: RuleContext, scope: Scope) -> Callable[[Sequence[Star
     return scorer
 
 
+def soft_start_bound(ctx: RuleContext, scope: Scope) -> float | None:
+    """The most points ``soft_start_scorer`` can give any start in this context, or None
+    when a rule cannot bound its points."""
+    total = 0.0
+    for rule, config in _plan(ctx, scope, SOFT_KINDS):
+        most = rule.max_start_points(ctx, config)
+        if most is None:
+            return None
+        total += most
+    return total
+
+
 def judge_all(ctx: RuleContext, cand: Candidate) -> Judgement:
     """Every scope at once: what booking one concrete slot checks."""
     result = judge(ctx, cand, Scope.VISIT) + judge(ctx, cand, Scope.LOCATION)

@@ -49,6 +49,11 @@ class PreferredTimeRule(Rule):
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(config.weight, 3) if _in_preferred(ctx, cand) else 0.0
 
+    def max_start_points(self, ctx: RuleContext, config: RuleConfig) -> float:
+        if ctx.prefs.preferred_time_of_day not in TIME_OF_DAY_HOURS:
+            return 0.0
+        return max(0.0, round(config.weight, 3))
+
     def start_points(
         self, ctx: RuleContext, starts: Sequence[Start], config: RuleConfig
     ) -> list[float]:
@@ -89,6 +94,10 @@ class EarliestDateRule(Rule):
 
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(_fade(ctx, cand, config)[0], 3)
+
+    def max_start_points(self, ctx: RuleContext, config: RuleConfig) -> float:
+        # The share is at most 1 (a start now or in the past), and 0 at the horizon.
+        return max(0.0, round(config.weight, 3))
 
     def start_points(
         self, ctx: RuleContext, starts: Sequence[Start], config: RuleConfig

@@ -39,7 +39,7 @@ from ..rules.base import (
     Start,
 )
 from ..rules.distance import distance_miles
-from ..rules.registry import Judgement, judge, judger, soft_start_scorer
+from ..rules.registry import Judgement, judge, judger, soft_start_bound, soft_start_scorer
 from ..rules.snapshot import network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
@@ -68,6 +68,9 @@ DEFAULT_WINDOW_DAYS = 30
 NEEDS_OVERRIDE = "needs an override reason"
 OVERRIDE_PERMISSION = OVERRIDE_NETWORK
 HARD, SOFT = frozenset({Kind.HARD}), frozenset({Kind.SOFT})
+# Pairs whose starts are built at first when ranking by bound, doubling each time more
+# are needed: a network-wide search has hundreds, and the list usually fills from a few.
+FIRST_PAIRS = 16
 
 
 def _pk(value: Any) -> int | None:
@@ -334,47 +337,77 @@ def _options(
     # Local hours a start may begin in (a time of day), else every hour.
     hour_lo, hour_hi = TIME_OF_DAY_HOURS.get(time_of_day, (0, 24))
     any_time = time_of_day not in TIME_OF_DAY_HOURS
-    # Every start is scored first (the soft rules), then the hard rules judge starts in
-    # ranked order until ``limit`` are bookable: hard rules only exclude and soft rules
-    # only add points, so a start's rank never depends on the hard rules, and the starts
-    # below the last one shown could not be shown whatever the hard rules said.
-    # All starts are scored in one call (each soft rule once over all of them); a start
-    # gets slot facts only when the hard rules judge it (per start, that was most of it).
-    starts: list[Start] = []
-    # Per start: (pair's points, provider, location, base, pair's run, first, last unit)
-    behind: list[tuple[float, int, int, Judgement, list[SlotRow], int, int]] = []
-    for (prov_id, loc_id), run in by_pair.items():
-        run.sort(key=itemgetter(3))
-        tz = zones[loc_id]
-        first_us, after_us = window_us[loc_id]
-        pair: tuple[Candidate, float, Judgement] | None = None
-        last = len(run) - 1
-        for i, (slot_id, _, _, start_us, covered, _) in enumerate(run):
-            end_us = start_us + duration_us
-            # Walk the run: the units behind this start must be back to back up to the end.
-            j = i
-            while covered < end_us and j < last and run[j + 1][3] == covered:
-                j += 1
-                covered = run[j][4]
-            if covered < end_us or not first_us <= start_us < after_us:
-                continue
-            # Positional timedelta: the keyword form costs twice as much, per start read.
-            start = EPOCH + timedelta(0, 0, start_us)
-            if not (any_time or hour_lo <= start.astimezone(tz).hour < hour_hi):
-                continue
-            if pair is None:
-                base = location_verdicts[loc_id] + provider_verdicts[prov_id]
-                pair = (Candidate(locations[loc_id], providers[prov_id]), base.score, base)
-            starts.append((pair[0], slot_id, start))
-            behind.append((pair[1], prov_id, loc_id, pair[2], run, i, j))
-    # (-score, start, provider, slot, location, base, the pair's run, first unit, last)
-    scored = [
-        (-(base_score + points), start, prov_id, slot_id, loc_id, base, run, i, j)
-        for (_, slot_id, start), (base_score, prov_id, loc_id, base, run, i, j), points in zip(
-            starts, behind, soft_start_scorer(ctx, Scope.SLOT)(starts), strict=True
-        )
-    ]
-    scored.sort(key=itemgetter(0, 1, 2))
+    # Starts are scored (the soft rules), then the hard rules judge them in ranked order
+    # until ``limit`` are bookable: hard rules only exclude and soft rules only add
+    # points, so a start's rank never depends on the hard rules, and the starts below the
+    # last one shown could not be shown whatever the hard rules said. The soft slot rules
+    # are bounded (``soft_start_bound``): a pair's starts score at most its own points
+    # plus that bound, so pairs are ranked best bound first and a pair's starts are built
+    # and scored only once that bound could reach the starts being judged. Network-wide,
+    # most pairs never get there. A start gets slot facts only when it is judged.
+    bound = soft_start_bound(ctx, Scope.SLOT)
+    bases = {}
+    for prov_id, loc_id in by_pair:
+        base = location_verdicts[loc_id] + provider_verdicts[prov_id]
+        bases[(prov_id, loc_id)] = (base.score, base)
+    pair_order = sorted(bases, key=lambda pair: -bases[pair][0]) if bound is not None else []
+    score_starts = soft_start_scorer(ctx, Scope.SLOT)
+
+    def build(pairs: Any) -> list[tuple[Any, ...]]:
+        """The scored starts of some pairs:
+        (-score, start, provider, slot, location, base, the pair's run, first unit, last)."""
+        starts: list[Start] = []
+        behind: list[tuple[float, int, int, Judgement, list[SlotRow], int, int]] = []
+        for prov_id, loc_id in pairs:
+            run = by_pair[(prov_id, loc_id)]
+            run.sort(key=itemgetter(3))
+            tz = zones[loc_id]
+            first_us, after_us = window_us[loc_id]
+            base_score, base = bases[(prov_id, loc_id)]
+            cand = Candidate(locations[loc_id], providers[prov_id])
+            last = len(run) - 1
+            for i, (slot_id, _, _, start_us, covered, _) in enumerate(run):
+                end_us = start_us + duration_us
+                # Walk the run: the units behind this start must be back to back.
+                j = i
+                while covered < end_us and j < last and run[j + 1][3] == covered:
+                    j += 1
+                    covered = run[j][4]
+                if covered < end_us or not first_us <= start_us < after_us:
+                    continue
+                # Positional timedelta: the keyword form costs twice as much, per start.
+                start = EPOCH + timedelta(0, 0, start_us)
+                if not (any_time or hour_lo <= start.astimezone(tz).hour < hour_hi):
+                    continue
+                starts.append((cand, slot_id, start))
+                behind.append((base_score, prov_id, loc_id, base, run, i, j))
+        return [
+            (-(base_score + points), start, prov_id, slot_id, loc_id, base, run, i, j)
+            for (_, slot_id, start), (base_score, prov_id, loc_id, base, run, i, j), points in zip(
+                starts, behind, score_starts(starts), strict=True
+            )
+        ]
+
+    rank = itemgetter(0, 1, 2, 3)
+    scored = build(by_pair) if bound is None else []
+    scored.sort(key=rank)
+    built = 0 if bound is not None else len(pair_order)
+    chunk = FIRST_PAIRS
+
+    def settle(k: int, upto: int) -> None:
+        """Build pairs until the ranked starts k..upto are final: no pair left unbuilt
+        could score as high as the start at ``upto``."""
+        nonlocal scored, built, chunk
+        while built < len(pair_order):
+            if len(scored) > upto:
+                floor = -scored[upto][0]
+                if bases[pair_order[built]][0] + bound < floor - 1e-6:  # type: ignore[operator]
+                    return
+            more = build(pair_order[built : built + chunk])
+            built += chunk
+            chunk *= 2
+            scored = scored[:k] + sorted(scored[k:] + more, key=rank)
+
     # Held starts appear where they would rank, never instead of a bookable one.
     # (-score, start, provider, slot, location, end, base, verdict, holder)
     Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
@@ -390,11 +423,18 @@ def _options(
 
     ahead: list[tuple[Candidate, set[int]]] = []
     judge_hard, judge_soft = judger(ctx, Scope.SLOT, HARD), judger(ctx, Scope.SLOT, SOFT)
-    for k, (neg, start, prov_id, slot_id, loc_id, base, *_) in enumerate(scored):
-        if load is not None and k % BATCH == 0:  # the resources around the next starts
-            ahead = [facts(entry) for entry in scored[k : k + BATCH]]
-            ctx = load(ctx, [cand for cand, _ in ahead])
+    k = 0
+    while True:
+        if k % BATCH == 0:  # the next batch of starts in their final order
+            settle(k, k + BATCH - 1)
+            if load is not None:  # and the resources around them
+                ahead = [facts(entry) for entry in scored[k : k + BATCH]]
+                ctx = load(ctx, [cand for cand, _ in ahead])
+        if k >= len(scored):
+            break
+        neg, start, prov_id, slot_id, loc_id, base, *_ = scored[k]
         cand, holders = ahead[k % BATCH] if load is not None else facts(scored[k])
+        k += 1
         assert cand.slot is not None
         held_by_other, end = cand.slot.held_by_other, cand.slot.end
         hard = judge_hard(ctx, cand)
