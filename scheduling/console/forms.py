@@ -7,10 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.forms.utils import flatatt
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
 from config.inputs import validate_calendar_date
 from patients.models import Patient
@@ -30,6 +27,7 @@ from scheduling.models import (
 )
 
 from .shortcuts import ACTIONS
+from .widgets import PlainSelect, PlainSelectMultiple
 
 MAX_WINDOW_DAYS = 120
 
@@ -47,29 +45,6 @@ class FetchedChoiceIterator(forms.models.ModelChoiceIterator):
             yield self.choice(obj)
 
 
-class PlainSelect(forms.Select):
-    """A drop-down written out in Python. Django's Select renders a template per option,
-    which for the 600 providers of a large network costs more than the rest of the
-    finder panel, and the finder is drawn again after most console actions. Same HTML."""
-
-    def render(
-        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
-    ) -> SafeString:
-        widget = self.get_context(name, value, attrs)["widget"]
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (option["value"], flatatt(option["attrs"]), option["label"])
-                for _, group, _ in widget["optgroups"]
-                for option in group
-            ),
-        )
-        return format_html(
-            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
-        )
-
-
 class FetchedChoiceField(forms.ModelChoiceField):
     iterator = FetchedChoiceIterator
     widget = PlainSelect
@@ -77,6 +52,7 @@ class FetchedChoiceField(forms.ModelChoiceField):
 
 class FetchedMultipleChoiceField(forms.ModelMultipleChoiceField):
     iterator = FetchedChoiceIterator
+    widget = PlainSelectMultiple
 
 
 class ProviderChoiceField(FetchedChoiceField):
@@ -148,7 +124,10 @@ class RegisterForm(forms.ModelForm):
             "preferred_language",
             "home_location",
         ]
-        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
+        widgets = {
+            "date_of_birth": forms.DateInput(attrs={"type": "date"}),
+            "home_location": PlainSelect,
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
