@@ -9,7 +9,6 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from patients.models import Patient
 from scheduling import services
 from scheduling.models import Call
 
@@ -17,7 +16,7 @@ from .. import forms
 from ..readmodel import patient_search_results
 from ..requests import AgentRequest, console_view
 from ..state import ConsoleState
-from .common import current_call, refuse, respond, service_error
+from .common import current_call, open_patient, refuse, respond, service_error
 
 
 @require_POST
@@ -76,7 +75,7 @@ def call_wrap_up(request: AgentRequest) -> HttpResponse:
     form = forms.WrapUpForm(request.POST)
     if not form.is_valid():
         return respond(request, state, "callbar", wrapup_form=form, status=400)
-    patient = Patient.objects.filter(pk=state.patient_id).first() if state.patient_id else None
+    patient = open_patient(request, state)
     try:
         ended = services.call_wrap_up(
             call=call,
