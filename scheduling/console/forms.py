@@ -27,7 +27,7 @@ from scheduling.models import (
 )
 
 from .shortcuts import ACTIONS
-from .widgets import PlainSelect, PlainSelectMultiple
+from .widgets import PYTHON_WIDGETS, ConsoleForm, PlainSelect, PlainSelectMultiple
 
 MAX_WINDOW_DAYS = 120
 
@@ -78,7 +78,7 @@ class ProviderChoiceField(FetchedChoiceField):
         return f"{name} ({credential}NPI …{obj.npi[-4:]})"
 
 
-class CallStartForm(forms.Form):
+class CallStartForm(ConsoleForm):
     caller_phone = forms.CharField(max_length=25, required=False, label="Caller's phone")
     # Optional at the start (often only clear once the caller explains); required at
     # wrap-up, where it is prefilled from what the call did.
@@ -98,7 +98,7 @@ class CallStartForm(forms.Form):
         return digits
 
 
-class SearchForm(forms.Form):
+class SearchForm(ConsoleForm):
     query = forms.CharField(
         max_length=120,
         label="Find patient",
@@ -107,6 +107,7 @@ class SearchForm(forms.Form):
 
 
 class RegisterForm(forms.ModelForm):
+    default_renderer = PYTHON_WIDGETS
     confirmed_not_duplicate = forms.BooleanField(
         required=False, label="I checked the possible matches: this caller is not a duplicate"
     )
@@ -148,7 +149,7 @@ class RegisterForm(forms.ModelForm):
         return data
 
 
-class SlotFinderForm(forms.Form):
+class SlotFinderForm(ConsoleForm):
     TIME_OF_DAY = [
         ("", "Any time"),
         ("morning", "Morning"),
@@ -205,11 +206,11 @@ class SlotFinderForm(forms.Form):
         return data
 
 
-class HoldForm(forms.Form):
+class HoldForm(ConsoleForm):
     slot_id = forms.IntegerField(min_value=1)
 
 
-class BookForm(forms.Form):
+class BookForm(ConsoleForm):
     reason = forms.ChoiceField(choices=[("", "Reason…"), *BookReason.choices])
     network_override = forms.BooleanField(required=False, label="Book out of network")
     network_override_reason = forms.CharField(
@@ -227,7 +228,7 @@ class BookForm(forms.Form):
         return data
 
 
-class AppointmentActionForm(forms.Form):
+class AppointmentActionForm(ConsoleForm):
     appointment_id = forms.IntegerField(min_value=1)
 
 
@@ -241,7 +242,7 @@ class RescheduleForm(CancelForm):
     )
 
 
-class ReferralForm(forms.Form):
+class ReferralForm(ConsoleForm):
     """A referral typed in from a letter or a fax."""
 
     appointment_type = FetchedChoiceField(
@@ -260,7 +261,7 @@ class ReferralForm(forms.Form):
     )
 
 
-class WaitlistForm(forms.Form):
+class WaitlistForm(ConsoleForm):
     appointment_type = FetchedChoiceField(
         queryset=AppointmentType.objects.filter(active=True), label="Appointment type"
     )
@@ -283,7 +284,7 @@ class WaitlistForm(forms.Form):
         return data
 
 
-class ShortcutsForm(forms.Form):
+class ShortcutsForm(ConsoleForm):
     """An agent's shortcuts: on or off, and one character per action."""
 
     enabled = forms.BooleanField(required=False, label="Keyboard shortcuts on")
@@ -324,7 +325,7 @@ CALLBACK_IN = [
 ]
 
 
-class WrapUpForm(forms.Form):
+class WrapUpForm(ConsoleForm):
     # "Abandoned" is the system's, for calls nobody wrapped up.
     outcome = forms.ChoiceField(
         choices=[

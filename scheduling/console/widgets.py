@@ -17,6 +17,7 @@ from typing import Any
 
 from django import forms
 from django.db import connections
+from django.forms.renderers import DjangoTemplates
 from django.forms.utils import flatatt
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -125,3 +126,97 @@ class PlainSelectMultiple(forms.SelectMultiple, PlainSelect):
     """The same for a list that allows several choices."""
 
     render = PlainSelect.render
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """django/forms/widgets/attrs.html: False left out, True as a bare name."""
+    return "".join(
+        format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+def _input(widget: dict[str, Any]) -> str:
+    value = widget["value"]
+    return format_html(
+        '<input type="{}" name="{}"{}{}>',
+        widget["type"],
+        widget["name"],
+        format_html(' value="{}"', value) if value is not None else "",
+        mark_safe(_attrs(widget["attrs"])),  # noqa: S308 (escaped by format_html above)
+    )
+
+
+def _textarea(widget: dict[str, Any]) -> str:
+    return format_html(
+        '<textarea name="{}"{}>\n{}</textarea>',
+        widget["name"],
+        mark_safe(_attrs(widget["attrs"])),  # noqa: S308 (escaped by format_html above)
+        widget["value"] or "",
+    )
+
+
+def _select(widget: dict[str, Any]) -> str | None:
+    if any(group_name for group_name, _, _ in widget["optgroups"]):
+        return None  # option groups: Django's own template
+    options = "".join(
+        format_html(
+            '\n  <option value="{}"{}>{}</option>\n',
+            option["value"],
+            mark_safe(_attrs(option["attrs"])),  # noqa: S308 (escaped by format_html above)
+            option["label"],
+        )
+        for _, group, _ in widget["optgroups"]
+        for option in group
+    )
+    return format_html(
+        '<select name="{}"{}>{}\n</select>',
+        widget["name"],
+        mark_safe(_attrs(widget["attrs"])),  # noqa: S308 (escaped by format_html above)
+        mark_safe(options),  # noqa: S308 (escaped by format_html above)
+    )
+
+
+_INPUTS = (
+    "text",
+    "date",
+    "datetime",
+    "time",
+    "number",
+    "email",
+    "hidden",
+    "checkbox",
+    "password",
+    "url",
+    "tel",
+)
+WRITERS: dict[str, Any] = {
+    **{f"django/forms/widgets/{kind}.html": _input for kind in _INPUTS},
+    "django/forms/widgets/input.html": _input,
+    "django/forms/widgets/textarea.html": _textarea,
+    "django/forms/widgets/select.html": _select,
+}
+
+
+class PythonWidgets(DjangoTemplates):
+    """Django's form renderer, but the plain widgets (inputs, text areas, drop-downs
+    without option groups) are written in Python with the markup of Django's own
+    templates: a console answer draws twenty-odd of them, each otherwise a template
+    render. Anything else (errors, option groups, other widgets) renders as Django does."""
+
+    def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
+        writer = WRITERS.get(template_name)
+        html = writer(context["widget"]) if writer is not None else None
+        if html is None:
+            return super().render(template_name, context, request)
+        return html
+
+
+PYTHON_WIDGETS = PythonWidgets()
+
+
+class ConsoleForm(forms.Form):
+    """A console form: its plain widgets written in Python (``PythonWidgets``)."""
+
+    default_renderer = PYTHON_WIDGETS

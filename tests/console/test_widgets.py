@@ -8,9 +8,10 @@ import re
 import pytest
 from django import forms as django_forms
 from django.db import connection
+from django.forms.renderers import get_default_renderer
 from django.test.utils import CaptureQueriesContext
 
-from scheduling.console import forms, widgets
+from scheduling.console import forms, forms_series, widgets
 from scheduling.models import Location, Provider
 from tests import factories as f
 
@@ -105,3 +106,39 @@ def test_lists_of_tables_the_version_does_not_cover_are_read_every_time():
         html = str(forms.SlotFinderForm()["region"])
     assert "High Plains" in html
     assert any("scheduling_region" in q["sql"] for q in queries.captured_queries)
+
+
+def _every_console_form():
+    net = f.console_network()
+    yield forms.CallStartForm(data={"caller_phone": "12", "reason": "x"})
+    yield forms.WrapUpForm(initial={"outcome": "booked", "reason": "urgent"})
+    yield forms.WrapUpForm(data={"outcome": "", "notes": 'a <b> "c"\n', "callback_in": "60"})
+    yield forms.SearchForm(initial={"query": "O'Brien <x>"})
+    yield forms.RegisterForm(initial={"phone": "3035550100"})
+    yield forms.RegisterForm(data={"first_name": "Ann", "home_location": net["cherry"].pk})
+    yield forms.SlotFinderForm(initial={"appointment_type": net["consult"].pk, "max_distance": 5})
+    yield forms.SlotFinderForm(data={"appointment_type": "", "date_from": "2000-01-01"})
+    yield forms.BookForm(data={"network_override": "on", "network_override_reason": ""})
+    yield forms.CancelForm()
+    yield forms.ReferralForm(prefix="rf")
+    yield forms.WaitlistForm(prefix="wl", data={"wl-earliest": "x", "wl-time_of_day": "am"})
+    yield forms.ShortcutsForm(initial={"enabled": True, "key_call": "c"})
+    yield forms_series.SeriesForm(prefix="series")
+    yield forms_series.SeriesAdjustForm(data={"number": "2", "start": "2030-01-02T09:00"})
+    yield forms_series.SeriesDecisionForm()
+    yield forms_series.SeriesBookForm(prefix="series")
+
+
+def test_console_forms_write_the_markup_djangos_templates_would():
+    reference = get_default_renderer()
+    for form in _every_console_form():
+        assert form.renderer is widgets.PYTHON_WIDGETS
+        if form.is_bound:
+            form.is_valid()  # the fields show their errors
+        for bound in form:
+            ours = str(bound)
+            form.renderer = reference
+            theirs = str(bound)
+            form.renderer = widgets.PYTHON_WIDGETS
+            if not isinstance(bound.field.widget, widgets.PlainSelect):  # compared above
+                assert ours == theirs, (type(form).__name__, bound.name)
