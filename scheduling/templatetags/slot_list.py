@@ -102,3 +102,15 @@ def slot_option(context: template.Context, o: SlotOption, best: bool) -> SafeStr
         format_html_join("", "{}", ((part,) for part in why)),
         floatformat(o.score, 2),
     )
+
+
+@register.simple_tag
+def excluded_items(lines: list[dict[str, Any]]) -> SafeString:
+    """The ``<li>`` of each excluded location or provider: a search of a large network
+    excludes hundreds, too many to write through the template loop one variable at a
+    time."""
+    return format_html_join(
+        "\n",
+        '<li class="excluded excluded-{}"><strong>{}</strong> {}</li>',
+        ((line["kind"], line["name"], line["text"]) for line in lines),
+    )

@@ -77,3 +77,23 @@ def test_a_start_another_agent_holds_has_no_hold_button():
     assert '<li class="held">' in html
     assert '<div class="slot-held" data-held-slot="41" aria-disabled="true">' in html
     assert "<form" not in html and "slot-hold" not in html
+
+
+def test_excluded_lines_are_listed_escaped():
+    html = (
+        engines["django"]
+        .from_string("{% load slot_list %}{% excluded_items lines %}")
+        .render(
+            {
+                "lines": [
+                    {"kind": "location", "name": "Cherry & Creek", "text": "has no <CBCT>"},
+                    {"kind": "provider", "name": "Dr. Lee", "text": "is away"},
+                ]
+            }
+        )
+    )
+    assert html == (
+        '<li class="excluded excluded-location"><strong>Cherry &amp; Creek</strong> has no '
+        '&lt;CBCT&gt;</li>\n<li class="excluded excluded-provider"><strong>Dr. Lee</strong>'
+        " is away</li>"
+    )
