@@ -232,8 +232,11 @@ class AppointmentActionForm(ConsoleForm):
     appointment_id = forms.IntegerField(min_value=1)
 
 
+CANCEL_REASONS = [("", "Reason…"), *CancelReason.choices]
+
+
 class CancelForm(AppointmentActionForm):
-    reason = forms.ChoiceField(choices=[("", "Reason…"), *CancelReason.choices])
+    reason = forms.ChoiceField(choices=CANCEL_REASONS)
 
 
 class RescheduleForm(CancelForm):

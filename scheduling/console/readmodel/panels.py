@@ -12,6 +12,8 @@ from typing import Any
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from config.htmx import vary_on_htmx
 from patients.models import Patient
@@ -27,6 +29,13 @@ from ..state import ConsoleState
 from .patient import PatientContext, patient_context, patient_search_again, patient_time_zone
 
 TEMPLATE = "console/console.html"
+
+
+def cancel_reason_options() -> SafeString:
+    """The cancel reasons' ``<option>`` list."""
+    return format_html_join("", '<option value="{}">{}</option>', forms.CANCEL_REASONS)
+
+
 ABANDONED_NOTICE = timedelta(hours=12)
 PANELS = ("flash", "callbar", "search", "register", "context", "finder", "hold")
 
@@ -85,7 +94,8 @@ class Panels:
             ctx.setdefault("waitlist_form", forms.WaitlistForm(prefix="wl"))
             ctx.setdefault("referral_form", forms.ReferralForm(prefix="rf"))
         if "context" in names or "hold" in names:
-            ctx.setdefault("cancel_form", forms.CancelForm())
+            # Written once: the context repeats them for every upcoming visit.
+            ctx["cancel_reasons"] = cancel_reason_options()
         if "hold" in names:
             ctx.setdefault("book_form", forms.BookForm())
         if "finder" in names:
