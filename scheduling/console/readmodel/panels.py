@@ -98,7 +98,7 @@ class Panels:
             ctx["cancel_reasons"] = cancel_reason_options()
         if "hold" in names:
             ctx.setdefault("book_form", forms.BookForm())
-        if "finder" in names:
+        if "finder" in names and state.patient_id:  # without a patient it shows no form
             ctx.setdefault("finder_form", self._finder_form())
         if "hold" in names or "finder" in names:
             self._hold_context(ctx, series_forms="hold" in names)

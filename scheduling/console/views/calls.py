@@ -14,7 +14,7 @@ from scheduling.models import Call
 
 from .. import forms
 from ..readmodel import patient_search_results
-from ..requests import AgentRequest, console_view
+from ..requests import AgentRequest, console_view, read_once
 from ..state import ConsoleState
 from .common import current_call, open_patient, refuse, respond, service_error
 
@@ -41,6 +41,7 @@ def call_start(request: AgentRequest) -> HttpResponse:
         reason=form.cleaned_data["reason"],
     )
     state.call_id = call.pk
+    read_once(request)[Call, call.pk] = call  # the panels show it
     # The caller's number prefills the patient search: most callers are found by it.
     search_form = forms.SearchForm(initial={"query": call.caller_phone})
     results = (
