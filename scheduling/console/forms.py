@@ -7,10 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.forms.utils import flatatt
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
 from config.inputs import validate_calendar_date
 from patients.models import Patient
@@ -30,6 +27,7 @@ from scheduling.models import (
 )
 
 from .shortcuts import ACTIONS
+from .widgets import PYTHON_WIDGETS, ConsoleForm, PlainSelect, PlainSelectMultiple
 
 MAX_WINDOW_DAYS = 120
 
@@ -47,29 +45,6 @@ class FetchedChoiceIterator(forms.models.ModelChoiceIterator):
             yield self.choice(obj)
 
 
-class PlainSelect(forms.Select):
-    """A drop-down written out in Python. Django's Select renders a template per option,
-    which for the 600 providers of a large network costs more than the rest of the
-    finder panel, and the finder is drawn again after most console actions. Same HTML."""
-
-    def render(
-        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
-    ) -> SafeString:
-        widget = self.get_context(name, value, attrs)["widget"]
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (option["value"], flatatt(option["attrs"]), option["label"])
-                for _, group, _ in widget["optgroups"]
-                for option in group
-            ),
-        )
-        return format_html(
-            '<select name="{}"{}>{}</select>', widget["name"], flatatt(widget["attrs"]), options
-        )
-
-
 class FetchedChoiceField(forms.ModelChoiceField):
     iterator = FetchedChoiceIterator
     widget = PlainSelect
@@ -77,6 +52,7 @@ class FetchedChoiceField(forms.ModelChoiceField):
 
 class FetchedMultipleChoiceField(forms.ModelMultipleChoiceField):
     iterator = FetchedChoiceIterator
+    widget = PlainSelectMultiple
 
 
 class ProviderChoiceField(FetchedChoiceField):
@@ -102,7 +78,7 @@ class ProviderChoiceField(FetchedChoiceField):
         return f"{name} ({credential}NPI …{obj.npi[-4:]})"
 
 
-class CallStartForm(forms.Form):
+class CallStartForm(ConsoleForm):
     caller_phone = forms.CharField(max_length=25, required=False, label="Caller's phone")
     # Optional at the start (often only clear once the caller explains); required at
     # wrap-up, where it is prefilled from what the call did.
@@ -122,7 +98,7 @@ class CallStartForm(forms.Form):
         return digits
 
 
-class SearchForm(forms.Form):
+class SearchForm(ConsoleForm):
     query = forms.CharField(
         max_length=120,
         label="Find patient",
@@ -131,6 +107,7 @@ class SearchForm(forms.Form):
 
 
 class RegisterForm(forms.ModelForm):
+    default_renderer = PYTHON_WIDGETS
     confirmed_not_duplicate = forms.BooleanField(
         required=False, label="I checked the possible matches: this caller is not a duplicate"
     )
@@ -148,7 +125,10 @@ class RegisterForm(forms.ModelForm):
             "preferred_language",
             "home_location",
         ]
-        widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
+        widgets = {
+            "date_of_birth": forms.DateInput(attrs={"type": "date"}),
+            "home_location": PlainSelect,
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -169,7 +149,7 @@ class RegisterForm(forms.ModelForm):
         return data
 
 
-class SlotFinderForm(forms.Form):
+class SlotFinderForm(ConsoleForm):
     TIME_OF_DAY = [
         ("", "Any time"),
         ("morning", "Morning"),
@@ -226,11 +206,11 @@ class SlotFinderForm(forms.Form):
         return data
 
 
-class HoldForm(forms.Form):
+class HoldForm(ConsoleForm):
     slot_id = forms.IntegerField(min_value=1)
 
 
-class BookForm(forms.Form):
+class BookForm(ConsoleForm):
     reason = forms.ChoiceField(choices=[("", "Reason…"), *BookReason.choices])
     network_override = forms.BooleanField(required=False, label="Book out of network")
     network_override_reason = forms.CharField(
@@ -248,12 +228,15 @@ class BookForm(forms.Form):
         return data
 
 
-class AppointmentActionForm(forms.Form):
+class AppointmentActionForm(ConsoleForm):
     appointment_id = forms.IntegerField(min_value=1)
 
 
+CANCEL_REASONS = [("", "Reason…"), *CancelReason.choices]
+
+
 class CancelForm(AppointmentActionForm):
-    reason = forms.ChoiceField(choices=[("", "Reason…"), *CancelReason.choices])
+    reason = forms.ChoiceField(choices=CANCEL_REASONS)
 
 
 class RescheduleForm(CancelForm):
@@ -262,7 +245,7 @@ class RescheduleForm(CancelForm):
     )
 
 
-class ReferralForm(forms.Form):
+class ReferralForm(ConsoleForm):
     """A referral typed in from a letter or a fax."""
 
     appointment_type = FetchedChoiceField(
@@ -281,7 +264,7 @@ class ReferralForm(forms.Form):
     )
 
 
-class WaitlistForm(forms.Form):
+class WaitlistForm(ConsoleForm):
     appointment_type = FetchedChoiceField(
         queryset=AppointmentType.objects.filter(active=True), label="Appointment type"
     )
@@ -304,7 +287,7 @@ class WaitlistForm(forms.Form):
         return data
 
 
-class ShortcutsForm(forms.Form):
+class ShortcutsForm(ConsoleForm):
     """An agent's shortcuts: on or off, and one character per action."""
 
     enabled = forms.BooleanField(required=False, label="Keyboard shortcuts on")
@@ -345,7 +328,7 @@ CALLBACK_IN = [
 ]
 
 
-class WrapUpForm(forms.Form):
+class WrapUpForm(ConsoleForm):
     # "Abandoned" is the system's, for calls nobody wrapped up.
     outcome = forms.ChoiceField(
         choices=[

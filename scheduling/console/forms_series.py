@@ -11,8 +11,10 @@ from scheduling.models import BookReason
 from scheduling.recurrence import ERR_END, MAX_OCCURRENCES, PATTERNS
 from scheduling.services.series import ACCEPT, SKIP
 
+from .widgets import ConsoleForm
 
-class SeriesForm(forms.Form):
+
+class SeriesForm(ConsoleForm):
     pattern = forms.ChoiceField(choices=PATTERNS, label="Repeat")
     interval = forms.IntegerField(min_value=1, max_value=12, initial=4, label="Every")
     count = forms.IntegerField(
@@ -29,12 +31,12 @@ class SeriesForm(forms.Form):
         return data
 
 
-class SeriesDecisionForm(forms.Form):
+class SeriesDecisionForm(ConsoleForm):
     number = forms.IntegerField(min_value=1, max_value=MAX_OCCURRENCES)
     decision = forms.ChoiceField(choices=[(ACCEPT, "Accept"), (SKIP, "Skip")])
 
 
-class SeriesAdjustForm(forms.Form):
+class SeriesAdjustForm(ConsoleForm):
     number = forms.IntegerField(min_value=1, max_value=MAX_OCCURRENCES)
     # The location's wall-clock time: the view reads it in the location's zone.
     start = forms.DateTimeField(
@@ -43,5 +45,5 @@ class SeriesAdjustForm(forms.Form):
     )
 
 
-class SeriesBookForm(forms.Form):
+class SeriesBookForm(ConsoleForm):
     reason = forms.ChoiceField(choices=[("", "Reason…"), *BookReason.choices])

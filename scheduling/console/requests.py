@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.models import User
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 
 from config.htmx import HtmxHttpRequest
 from config.permissions import USE_CONSOLE
@@ -16,6 +17,17 @@ class AgentRequest(HtmxHttpRequest):
     """What the views see after the middleware and ``console_view``: a logged-in user."""
 
     user: User
+
+
+def read_once(request: HttpRequest) -> dict[Any, Any]:
+    """Rows this request has read already (the open call, the open patient), keyed by
+    model and id, so a view and the panels it draws read each once. It lives and dies
+    with the request: the next request reads afresh."""
+    memo = getattr(request, "_console_reads", None)
+    if memo is None:
+        memo = {}
+        request._console_reads = memo  # type: ignore[attr-defined]
+    return memo
 
 
 View = Callable[..., HttpResponse]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connections, router
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from config.permissions import ACCESS_ALL_REGIONS
@@ -67,8 +68,40 @@ def patient_in_scope(user: Any, patient_id: int, *, loaded: bool = False) -> boo
     region_id = scoped_region_id(user)
     if region_id is None:
         return loaded or Patient.objects.filter(pk=patient_id).exists()
-    reachable = Patient.objects.filter(_in_scope_q(user, region_id)).values("pk")
-    return Patient.objects.filter(pk=patient_id).filter(pk__in=reachable).exists()
+    alias = router.db_for_read(Patient)
+    compiled = _one_patient_check(alias)
+    if compiled is None:
+        return patients_in_scope(user, Patient.objects.filter(pk=patient_id)).exists()
+    sql, params = compiled
+    real = {_PATIENT: patient_id, _REGION: region_id, _USER: user.pk}
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [real.get(p, p) if type(p) is int else p for p in params])
+        return cursor.fetchone() is not None
+
+
+# The single-patient check, compiled once per database with these stand-ins for the
+# patient, region and user, which each call swaps for the real ids: building and
+# compiling its EXISTS branches cost more than running them (it runs on every patient
+# opened, redrawn or booked). Same query as patients_in_scope(), so one definition.
+_PATIENT, _REGION, _USER = -9_000_001, -9_000_002, -9_000_003
+_compiled: dict[str, tuple[str, tuple[Any, ...]] | None] = {}
+
+
+class _StandInUser:
+    pk = _USER  # all _in_scope_q reads of the user
+
+
+def _one_patient_check(alias: str) -> tuple[str, tuple[Any, ...]] | None:
+    if alias not in _compiled:
+        scoped = Patient.objects.filter(
+            pk__in=Patient.objects.filter(_in_scope_q(_StandInUser, _REGION)).values("pk")
+        )
+        query = scoped.filter(pk=_PATIENT).order_by().values_list("pk")[:1].query
+        sql, params = query.get_compiler(using=alias).as_sql()
+        # Every stand-in must be a parameter, or the swap would miss it: else the ORM.
+        found = {p for p in params if type(p) is int}
+        _compiled[alias] = (sql, tuple(params)) if {_PATIENT, _REGION, _USER} <= found else None
+    return _compiled[alias]
 
 
 def appointments_in_scope(

@@ -12,6 +12,8 @@ from typing import Any
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from config.htmx import vary_on_htmx
 from patients.models import Patient
@@ -21,12 +23,19 @@ from scheduling.selectors.hubs import agent_presence
 from scheduling.services.series import SeriesPlan
 
 from .. import forms, forms_series
-from ..requests import AgentRequest
+from ..requests import AgentRequest, read_once
 from ..shortcuts import shortcuts_from
 from ..state import ConsoleState
-from .patient import patient_context, patient_search_again, patient_time_zone
+from .patient import PatientContext, patient_context, patient_search_again, patient_time_zone
 
 TEMPLATE = "console/console.html"
+
+
+def cancel_reason_options() -> SafeString:
+    """The cancel reasons' ``<option>`` list."""
+    return format_html_join("", '<option value="{}">{}</option>', forms.CANCEL_REASONS)
+
+
 ABANDONED_NOTICE = timedelta(hours=12)
 PANELS = ("flash", "callbar", "search", "register", "context", "finder", "hold")
 
@@ -42,32 +51,33 @@ class Panels:
     def context_for(self, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
         request, state = self.request, self.state
         ctx: dict[str, Any] = {"state": state, **self.extra}
-        call = (
-            Call.objects.filter(pk=state.call_id, agent=request.user).first()
-            if state.call_id
-            else None
-        )
+        call = self._call()
         ctx["call"] = call
-        if call is None and "callbar" in names and "abandoned_call" not in ctx:
-            # A call the beat closed as abandoned is news to its agent: said once a day.
-            ctx["abandoned_call"] = agent_recent_abandoned_call(
-                user=request.user, since=timezone.now() - ABANDONED_NOTICE
+        # Each form only for the panels that show it.
+        if "callbar" in names:
+            if call is None and "abandoned_call" not in ctx:
+                # A call the beat closed as abandoned is news to its agent: said once a day.
+                ctx["abandoned_call"] = agent_recent_abandoned_call(
+                    user=request.user, since=timezone.now() - ABANDONED_NOTICE
+                )
+            ctx.setdefault("call_form", forms.CallStartForm())
+            # Prefilled from what the call did (strongest outcome) and the reason given
+            # at start.
+            ctx.setdefault(
+                "wrapup_form",
+                forms.WrapUpForm(initial=state.wrapup_initial(call.reason if call else "")),
             )
-        ctx.setdefault("call_form", forms.CallStartForm())
-        # Prefilled from what the call did (strongest outcome) and the reason given at start.
-        ctx.setdefault(
-            "wrapup_form",
-            forms.WrapUpForm(initial=state.wrapup_initial(call.reason if call else "")),
-        )
-        ctx.setdefault(
-            "search_form",
-            forms.SearchForm(initial={"query": call.caller_phone if call else ""}),
-        )
-        # A caller who is not on file is usually registered with the number they rang from.
-        ctx.setdefault(
-            "register_form",
-            forms.RegisterForm(initial={"phone": call.caller_phone if call else ""}),
-        )
+        if "search" in names:
+            ctx.setdefault(
+                "search_form",
+                forms.SearchForm(initial={"query": call.caller_phone if call else ""}),
+            )
+        if "register" in names:
+            # A caller not on file is usually registered with the number they rang from.
+            ctx.setdefault(
+                "register_form",
+                forms.RegisterForm(initial={"phone": call.caller_phone if call else ""}),
+            )
         if "search" in names and "search_results" not in ctx and state.search:
             ctx["search_results"] = patient_search_again(remembered=state.search, user=request.user)
         if "context" in names and state.patient_id and "pc" not in ctx:
@@ -80,28 +90,54 @@ class Panels:
                 )
             except Patient.DoesNotExist:
                 state.patient_id = None
-        ctx.setdefault("waitlist_form", forms.WaitlistForm(prefix="wl"))
-        ctx.setdefault("referral_form", forms.ReferralForm(prefix="rf"))
-        ctx.setdefault("cancel_form", forms.CancelForm())
-        ctx.setdefault("book_form", forms.BookForm())
-        if "finder" in names:
+        if "context" in names:
+            ctx.setdefault("waitlist_form", forms.WaitlistForm(prefix="wl"))
+            ctx.setdefault("referral_form", forms.ReferralForm(prefix="rf"))
+        if "context" in names or "hold" in names:
+            # Written once: the context repeats them for every upcoming visit.
+            ctx["cancel_reasons"] = cancel_reason_options()
+        if "hold" in names:
+            ctx.setdefault("book_form", forms.BookForm())
+        if "finder" in names and state.patient_id:  # without a patient it shows no form
             ctx.setdefault("finder_form", self._finder_form())
         if "hold" in names or "finder" in names:
-            self._hold_context(ctx)
+            self._hold_context(ctx, series_forms="hold" in names)
         if "finder" in names and state.patient_id and "patient_zone" not in ctx:
-            # Only what the zone needs: the rest of the row is PHI, decrypted for nothing.
-            patient = (
-                Patient.objects.filter(pk=state.patient_id)
-                .only("home_location_id", "zip_code")
-                .first()
-            )
-            ctx["patient_zone"] = patient_time_zone(patient) if patient else None
+            ctx["patient_zone"] = self._patient_zone(state.patient_id, ctx.get("pc"))
         profile = self._profile()
         ctx["home_region"] = profile.home_region if profile else None
         ctx["shortcuts"] = shortcuts_from(profile.console_shortcuts if profile else None)
         if "callbar" in names:
             ctx["presence"] = agent_presence(user=request.user)
+            self._name_the_caller(call, ctx.get("pc"))
         return ctx
+
+    def _call(self) -> Call | None:
+        """The session's call (ended or not), as the view read it if it did."""
+        state = self.state
+        if not state.call_id:
+            return None
+        known: Call | None = read_once(self.request).get((Call, state.call_id))
+        if known is not None:
+            return known
+        return Call.objects.filter(pk=state.call_id, agent=self.request.user).first()
+
+    def _name_the_caller(self, call: Call | None, pc: PatientContext | None) -> None:
+        """The call bar names the call's patient: from the row this response has read
+        already (the context's, the view's) rather than decrypting it again."""
+        if call is None or call.patient_id is None or Call.patient.is_cached(call):
+            return
+        if pc is not None and pc.patient.pk == call.patient_id:
+            call.patient = pc.patient
+        elif (known := read_once(self.request).get((Patient, call.patient_id))) is not None:
+            call.patient = known
+
+    def _patient_zone(self, patient_id: int, pc: PatientContext | None) -> str | None:
+        if pc is not None and pc.patient.pk == patient_id:
+            return patient_time_zone(pc.patient)
+        # Only what the zone needs: the rest of the row is PHI, decrypted for nothing.
+        patient = Patient.objects.filter(pk=patient_id).only("home_location_id", "zip_code").first()
+        return patient_time_zone(patient) if patient else None
 
     def _profile(self) -> AgentProfile | None:
         if not hasattr(self, "_agent_profile"):
@@ -127,7 +163,7 @@ class Panels:
                 initial["appointment_type"] = appt.appointment_type_id
         return forms.SlotFinderForm(initial=initial)
 
-    def _hold_context(self, ctx: dict[str, Any]) -> None:
+    def _hold_context(self, ctx: dict[str, Any], *, series_forms: bool) -> None:
         state, now = self.state, timezone.now()
         hold = None
         if state.hold_id:
@@ -161,9 +197,10 @@ class Panels:
         )
         if state.series:
             ctx["series_plan"] = SeriesPlan.from_dict(state.series)
-        elif hold is not None and not state.reschedule_id:
+        elif hold is not None and not state.reschedule_id and series_forms:
             ctx.setdefault("series_form", forms_series.SeriesForm(prefix="series"))
-        ctx.setdefault("series_book_form", forms_series.SeriesBookForm(prefix="series"))
+        if series_forms:
+            ctx.setdefault("series_book_form", forms_series.SeriesBookForm(prefix="series"))
         if state.freed_slot_ids and "waitlist_matches" not in ctx:
             ctx["waitlist_matches"] = waitlist_matches_for_slots(slot_ids=state.freed_slot_ids)
 

@@ -46,7 +46,11 @@ def patient_time_zone(patient: Patient) -> str | None:
     """The caller's own zone, for reading slot times to them: their home location's,
     else their home ZIP's; None when neither is known."""
     if patient.home_location_id is not None:
-        home = Location.objects.filter(pk=patient.home_location_id).only("time_zone").first()
+        home = (
+            patient.home_location
+            if Patient.home_location.is_cached(patient)
+            else Location.objects.filter(pk=patient.home_location_id).only("time_zone").first()
+        )
         if home is not None and home.time_zone:
             return str(home.time_zone)
     point = zip_point(patient.zip_code) if patient.zip_code else None

@@ -60,7 +60,7 @@ def hold(request: AgentRequest) -> HttpResponse:
             slot=slot,
             by=request.user,
             call=call,
-            patient=open_patient(state),
+            patient=open_patient(request, state),
             appointment_type=appointment_type,
         )
     except services.SchedulingError as exc:
@@ -72,7 +72,7 @@ def hold(request: AgentRequest) -> HttpResponse:
             services.hold_release(hold=previous, by=request.user)
     state.hold_id = placed.pk
     state.appointment_type_id = appointment_type.pk if appointment_type else None
-    state.hold_network_note = hold_network_note(state, slot, appointment_type)
+    state.hold_network_note = hold_network_note(request, state, slot, appointment_type)
     state.freed_slot_ids = []
     return respond(request, state, "hold")
 
@@ -93,7 +93,7 @@ def release(request: AgentRequest) -> HttpResponse:
 def book(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
     form = forms.BookForm(request.POST)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     held = own_hold(request, state)
     appointment_type = AppointmentType.objects.filter(pk=state.appointment_type_id or 0).first()
     if patient is None or held is None or appointment_type is None:
@@ -135,7 +135,7 @@ def overbook(request: AgentRequest) -> HttpResponse:
     """Double-book a booked time for the open patient, with the visit type of the last
     search; the service checks the permission, the reason, the rules and the limit."""
     state = ConsoleState.load(request.session)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     type_pk = parse_id(str(state.finder.get("appointment_type") or ""))
     appointment_type = AppointmentType.objects.filter(pk=type_pk).first() if type_pk else None
     slot = Slot.objects.filter(pk=parse_id(request.POST.get("slot_id") or "") or 0).first()
@@ -292,7 +292,7 @@ def cancel(request: AgentRequest) -> HttpResponse:
 @console_view
 def waitlist_add(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     form = forms.WaitlistForm(request.POST, prefix="wl")
     if patient is None:
         return respond(request, state, "flash", message="Open a patient first.", status=409)

@@ -9,15 +9,14 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from patients.models import Patient
 from scheduling import services
 from scheduling.models import Call
 
 from .. import forms
 from ..readmodel import patient_search_results
-from ..requests import AgentRequest, console_view
+from ..requests import AgentRequest, console_view, read_once
 from ..state import ConsoleState
-from .common import current_call, refuse, respond, service_error
+from .common import current_call, open_patient, refuse, respond, service_error
 
 
 @require_POST
@@ -42,6 +41,7 @@ def call_start(request: AgentRequest) -> HttpResponse:
         reason=form.cleaned_data["reason"],
     )
     state.call_id = call.pk
+    read_once(request)[Call, call.pk] = call  # the panels show it
     # The caller's number prefills the patient search: most callers are found by it.
     search_form = forms.SearchForm(initial={"query": call.caller_phone})
     results = (
@@ -76,7 +76,7 @@ def call_wrap_up(request: AgentRequest) -> HttpResponse:
     form = forms.WrapUpForm(request.POST)
     if not form.is_valid():
         return respond(request, state, "callbar", wrapup_form=form, status=400)
-    patient = Patient.objects.filter(pk=state.patient_id).first() if state.patient_id else None
+    patient = open_patient(request, state)
     try:
         ended = services.call_wrap_up(
             call=call,

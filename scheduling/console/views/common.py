@@ -17,7 +17,7 @@ from scheduling.models import Appointment, AppointmentType, Call, CallReason, Ho
 from scheduling.selectors import agent_live_hold, agent_open_call, slot_network_reasons
 
 from ..readmodel import Panels
-from ..requests import AgentRequest
+from ..requests import AgentRequest, read_once
 from ..state import ConsoleState
 
 
@@ -61,7 +61,13 @@ def refuse(
 def current_call(request: AgentRequest, state: ConsoleState) -> Call | None:
     if not state.call_id:
         return None
-    call = Call.objects.filter(pk=state.call_id, agent=request.user, ended_at__isnull=True).first()
+    reads = read_once(request)
+    key = (Call, state.call_id)
+    if key not in reads:
+        reads[key] = Call.objects.filter(
+            pk=state.call_id, agent=request.user, ended_at__isnull=True
+        ).first()
+    call = reads[key]
     if call is None:
         state.call_id = None
     return call
@@ -79,8 +85,16 @@ def service_error(
     return refuse(request, state, *(names or ("flash",)), message=message, status=status)
 
 
-def open_patient(state: ConsoleState) -> Patient | None:
-    return Patient.objects.filter(pk=state.patient_id).first() if state.patient_id else None
+def open_patient(request: AgentRequest, state: ConsoleState) -> Patient | None:
+    """The patient whose context is open, read once per request."""
+    if not state.patient_id:
+        return None
+    reads = read_once(request)
+    key = (Patient, state.patient_id)
+    if key not in reads:
+        reads[key] = Patient.objects.filter(pk=state.patient_id).first()
+    patient: Patient | None = reads[key]
+    return patient
 
 
 def own_hold(request: AgentRequest, state: ConsoleState) -> Hold | None:
@@ -102,11 +116,11 @@ def own_appointment(state: ConsoleState, appointment_id: int) -> Appointment | N
 
 
 def hold_network_note(
-    state: ConsoleState, slot: Slot, appointment_type: AppointmentType | None
+    request: AgentRequest, state: ConsoleState, slot: Slot, appointment_type: AppointmentType | None
 ) -> str:
     """Why the held slot is out of network for the patient's plan, once per hold, so the
     hold panel asks for the override reason only when one is needed."""
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     if patient is None or appointment_type is None:
         return ""
     reasons = slot_network_reasons(
@@ -145,7 +159,9 @@ def recover_open_work(request: AgentRequest, state: ConsoleState) -> str:
         if hold is not None:
             state.hold_id = hold.pk
             state.appointment_type_id = hold.appointment_type_id
-            state.hold_network_note = hold_network_note(state, hold.slot, hold.appointment_type)
+            state.hold_network_note = hold_network_note(
+                request, state, hold.slot, hold.appointment_type
+            )
             found.append("its held slot" if found else "your held slot")
     return f"Found {' and '.join(found)} again." if found else ""
 
@@ -153,6 +169,6 @@ def recover_open_work(request: AgentRequest, state: ConsoleState) -> str:
 def attach_patient_to_call(request: AgentRequest, state: ConsoleState) -> None:
     """The call record names the patient it turned out to be about (for FCR by patient)."""
     call = current_call(request, state)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     if call is not None and patient is not None:
         services.call_attach_patient(call=call, patient=patient, by=request.user)

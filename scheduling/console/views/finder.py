@@ -29,7 +29,7 @@ from .common import open_patient, respond
 @console_view
 def slots(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     data = request.POST.copy()
     if data.get("widen"):
         # One click widens from the agent's region to the whole network…
@@ -64,7 +64,7 @@ def slots(request: AgentRequest) -> HttpResponse:
 def finder_again(request: AgentRequest, state: ConsoleState) -> dict[str, Any]:
     """The last slot search run again, for a full page load: a reload shows fresh results
     for the same filters (kept in the session) instead of an empty finder."""
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     form = forms.SlotFinderForm(state.finder)
     if patient is None or not state.finder or not form.is_valid():
         return {}

@@ -17,7 +17,7 @@ from scheduling.services import SchedulingError, agent_shortcuts_set
 
 from .. import forms
 from ..readmodel import PANELS, TEMPLATE, Panels, patient_search_results
-from ..requests import AgentRequest, console_view
+from ..requests import AgentRequest, console_view, read_once
 from ..state import ConsoleState
 from .common import attach_patient_to_call, current_call, recover_open_work, refuse, respond
 from .finder import finder_again
@@ -69,6 +69,7 @@ def patient_open(request: AgentRequest) -> HttpResponse:
     if patient_id is None:
         return respond(request, state, "flash", message="Pick a patient.", level=messages.ERROR)
     patient = Patient.objects.filter(pk=patient_id).first()
+    read_once(request)[Patient, patient_id] = patient  # attaching it to the call reads it
     if patient is None:
         return respond(
             request, state, "flash", message="That patient no longer exists.", level=messages.ERROR

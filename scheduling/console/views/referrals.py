@@ -57,7 +57,7 @@ def referral_open(request: AgentRequest) -> HttpResponse:
 @console_view
 def referral_add(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     form = forms.ReferralForm(request.POST, prefix="rf")
     if patient is None:
         return respond(request, state, "flash", message="Open a patient first.", status=409)

@@ -40,7 +40,7 @@ def _plan(state: ConsoleState) -> services.SeriesPlan | None:
 def series_plan(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
     form = forms.SeriesForm(request.POST, prefix="series")
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     held = own_hold(request, state)
     visit = AppointmentType.objects.filter(pk=state.appointment_type_id or 0).first()
     if patient is None or held is None or visit is None:
@@ -107,7 +107,7 @@ def series_adjust(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
     form = forms.SeriesAdjustForm(request.POST)
     plan = _plan(state)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     if plan is None or patient is None or plan.patient_id != patient.pk:
         return refuse(request, state, "hold", message=NO_PLAN, status=409)
     if not form.is_valid():
@@ -146,7 +146,7 @@ def series_book(request: AgentRequest) -> HttpResponse:
     state = ConsoleState.load(request.session)
     form = forms.SeriesBookForm(request.POST, prefix="series")
     plan = _plan(state)
-    patient = open_patient(state)
+    patient = open_patient(request, state)
     if plan is None or patient is None or plan.patient_id != patient.pk:
         return refuse(request, state, "hold", message=NO_PLAN, status=409)
     if not form.is_valid():
