@@ -21,24 +21,27 @@ class ZipPoint:
     time_zone: str
 
 
+@lru_cache(maxsize=1)
+def _rows_by_zip() -> dict[str, dict]:
+    """The package's rows by ZIP, indexed once per process (about a second of CPU).
+
+    ``zipcodes.matching`` scans all 42,000 rows, a millisecond of CPU per call, and a
+    slot search meets a ZIP it has not seen before on most calls: as much as the slot
+    read itself. Rows for one ZIP keep the package's order, so the first wins as before.
+    """
+    index: dict[str, dict] = {}
+    for row in zipcodes.list_all():
+        index.setdefault(row["zip_code"], row)
+    return index
+
+
 @lru_cache(maxsize=65536)
 def zip_point(zip_code: str) -> ZipPoint | None:
-    """The ZIP's first row in the package's order, None for an unknown or malformed one.
-
-    ``zipcodes.matching`` runs in the package's compiled core: a fifth of a second to
-    load its data on a process's first call, then a fraction of a millisecond. Indexing
-    ``list_all()`` instead cost every new process (each gunicorn worker) 0.4 to 0.7 s of
-    CPU on its first slot search, for the same rows.
-    """
     if not isinstance(zip_code, str):
         return None
-    try:
-        rows = zipcodes.matching(zip_code[:5])
-    except (TypeError, ValueError):  # not five digits: no such ZIP
+    row = _rows_by_zip().get(zip_code[:5])
+    if row is None:
         return None
-    if not rows:
-        return None
-    row = rows[0]
     return ZipPoint(
         zip_code=row["zip_code"],
         city=row["city"],
