@@ -47,3 +47,9 @@ class SchedulingConfig(AppConfig):
 
         # Runs after every app migrated, so all permissions exist.
         post_migrate.connect(roles_sync, sender=self, dispatch_uid="scheduling.roles_sync")
+
+    def warm(self) -> None:
+        """Called by the WSGI entry point as a web worker starts (see config.wsgi)."""
+        from .warm import caches_warm
+
+        caches_warm()

@@ -35,6 +35,11 @@ def _rows_by_zip() -> dict[str, dict]:
     return index
 
 
+def zip_index_load() -> int:
+    """Load the ZIP index now (a web worker does before its first request); how many."""
+    return len(_rows_by_zip())
+
+
 @lru_cache(maxsize=65536)
 def zip_point(zip_code: str) -> ZipPoint | None:
     if not isinstance(zip_code, str):
