@@ -131,6 +131,10 @@ def _agent_day(
         return body
 
     calls = 0
+    # Agents do not all pick up their first call in the same millisecond: each starts
+    # after one think time, as between any two actions. Without it the twenty first
+    # call starts queue behind each other on five workers, a burst no call center sends.
+    think()
     while time.monotonic() < until:
         caller = rng.choice(callers)
         post("call start + phone search", "/console/call/start/", {"caller_phone": caller.phone})
