@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # psycopg prepares on the connection when a query has run this many times; Django
 # leaves the threshold unset (never prepare). Only cursors made here ask it to prepare,
@@ -40,6 +41,16 @@ class _PreparingCursor(psycopg.Cursor[Any]):
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         return super().execute(query, params, prepare=True, binary=self.binary_results)
+
+
+class _DebugWrapper(CursorDebugWrapper):
+    """Django's debug cursor, logging the statement as written: psycopg keeps no
+    client-side text of a statement bound on the server, so Django would log None where
+    ``CaptureQueriesContext`` and ``connection.queries`` expect the SQL."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql, params):  # the text as given, not Django's None
+            return CursorWrapper.execute(self, sql, params)  # wrappers and error mapping
 
 
 def _enabled() -> bool:
@@ -70,7 +81,7 @@ def prepared_cursor(*, binary: bool = False) -> Iterator[Any]:
     cursor: Any = _PreparingCursor(raw)
     cursor.binary_results = binary
     wrapped = (
-        connection.make_debug_cursor(cursor)
+        _DebugWrapper(cursor, connection)
         if connection.queries_logged
         else connection.make_cursor(cursor)
     )
