@@ -208,7 +208,9 @@ def test_agent_books_out_of_network_signs_out_mid_call_and_books_then_reschedule
     page.keyboard.press("n")
     page.keyboard.press("h")
     page.wait_for_selector("#hold:has-text('Move appointment to this slot')")
+    _settled(page)  # the swapped hold panel's form submits through htmx once processed
     page.keyboard.press("b")
+    assert _focused(page)[2] == "reason"
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Tab")
     page.keyboard.type("Still the dentist the patient asked for")
