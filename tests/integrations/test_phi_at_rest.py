@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.db import connection
 from hl7.client import MLLPClient
 
+from billing.models import Claim, Remittance
 from config.crypto import blind_index
 from integrations import inbound
 from integrations.fhir.client import fhir_poll
@@ -111,6 +112,15 @@ def _not_phi() -> set[str]:
     return words
 
 
+def _payer_numbers() -> str:
+    """The payer's own numbers for remittances and claims, joined: "SBXAE1000000029" is
+    the sandbox payer SBXAE1's 835 number 29, and holds a member id of that payer's
+    scheme ("AE1" and the patient's number) without being one."""
+    numbers = set(Remittance.objects.values_list("trace_number", flat=True))
+    numbers |= set(Claim.objects.values_list("payer_claim_number", flat=True))
+    return "\n".join(sorted(numbers))
+
+
 def _sample() -> list[str]:
     rng = random.Random(12)
     pools: dict[str, list[str]] = {kind: [] for kind in QUOTAS}
@@ -132,9 +142,12 @@ def _sample() -> list[str]:
     pools["mrn"] = list(PatientIdentifier.objects.values_list("value", flat=True))
     pools["member"] = list(Coverage.objects.values_list("member_id", flat=True))
     excluded = _not_phi()
+    payer_numbers = _payer_numbers()
     chosen: list[str] = []
     for kind, quota in QUOTAS.items():
-        pool = sorted({v for v in pools[kind] if v not in excluded and len(v) >= 6})
+        pool = sorted(
+            {v for v in pools[kind] if v not in excluded and len(v) >= 6 and v not in payer_numbers}
+        )
         assert len(pool) >= quota, f"the seeded network has too few {kind} values to sample"
         for value in rng.sample(pool, quota):
             if kind == "dob":
