@@ -257,6 +257,11 @@ def test_two_agents_race_for_one_slot(console_page, agent, other_agent, artifact
     held = pages[1].wait_for_selector(f"#slots .slot-held[data-held-slot='{contested}']")
     assert "held by another agent" in held.inner_text()
     assert pages[1].locator(button).count() == 0
+    # Keys act on the list htmx has finished swapping in, not on one still settling.
+    pages[1].wait_for_function(
+        "window.htmx && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+    pages[1].wait_for_timeout(50)
     pages[1].keyboard.press("n")
     following = net["slots"]["cherry-creek"][1].pk
     assert pages[1].evaluate("document.activeElement.dataset.slot") == str(following)
