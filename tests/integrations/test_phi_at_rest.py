@@ -113,11 +113,13 @@ def _not_phi() -> set[str]:
 
 
 def _payer_numbers() -> str:
-    """The payer's own numbers for remittances and claims, joined: "SBXAE1000000029" is
-    the sandbox payer SBXAE1's 835 number 29, and holds a member id of that payer's
-    scheme ("AE1" and the patient's number) without being one."""
+    """The payer's own numbers for remittances, claims and eligibility answers, joined:
+    "SBXAE1000000029" is the sandbox payer SBXAE1's number 29, and holds a member id of
+    that payer's scheme ("AE1" and the patient's number) without being one."""
     numbers = set(Remittance.objects.values_list("trace_number", flat=True))
     numbers |= set(Claim.objects.values_list("payer_claim_number", flat=True))
+    # A 271's ledger row keeps the payer's trace number (TRN02) as its control id.
+    numbers |= set(Message.objects.values_list("control_id", flat=True))
     return "\n".join(sorted(numbers))
 
 
