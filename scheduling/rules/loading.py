@@ -76,8 +76,9 @@ class PatientRows:
     room_blocked: frozenset[int] | None = None
 
 
-def _absence_window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
-    # A day's slots span up to a day either side of UTC midnight in the location's zone.
+def absence_window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """The UTC span whose time off can touch a slot on these local dates: a day's slots
+    span up to a day either side of UTC midnight in the location's zone."""
     return (
         datetime.combine(first_day - timedelta(days=1), time.min, tzinfo=UTC),
         datetime.combine(last_day + timedelta(days=2), time.min, tzinfo=UTC),
@@ -94,7 +95,7 @@ def absence_rows(
     """Closure days between two local dates and time off around them, by location and
     by provider (all of the network's when no ids are given)."""
     closures = LocationClosure.objects.filter(date__range=(first_day, last_day))
-    window_start, window_end = _absence_window(first_day, last_day)
+    window_start, window_end = absence_window(first_day, last_day)
     time_off = TimeOff.objects.filter(ends_at__gt=window_start, starts_at__lt=window_end)
     if location_ids is not None:
         closures = closures.filter(location_id__in=list(location_ids))
@@ -113,14 +114,18 @@ def absence_rows(
 
 
 def _rows_portable(
-    patient: Patient, today: date, network_on: date | None, days: tuple[date, date] | None
+    patient: Patient,
+    today: date,
+    network_on: date | None,
+    days: tuple[date, date] | None,
+    absences: bool = True,
 ) -> PatientRows:
     coverage = primary_coverage(patient, today)
     plan_id = coverage.plan_id if coverage else None
-    closures, time_off = absence_rows(*days) if days else ({}, {})
+    closures, time_off = absence_rows(*days) if days and absences else ({}, {})
     room_blocked = None
     if days:
-        ws, we = _absence_window(*days)
+        ws, we = absence_window(*days)
         room_blocked = frozenset(
             ResourceBooking.objects.filter(
                 active=True, room__isnull=False, end__gt=ws, start__lt=we
@@ -157,12 +162,16 @@ def _json(value: Any) -> Any:
 
 
 def _rows_postgres(
-    patient: Patient, today: date, network_on: date | None, days: tuple[date, date] | None
+    patient: Patient,
+    today: date,
+    network_on: date | None,
+    days: tuple[date, date] | None,
+    absences: bool = True,
 ) -> PatientRows:
     """The same reads in one round trip: on a busy server each trip costs more than the
     queries themselves. Plan names follow Plan.__str__ ("<payer> <plan>"); times come
     back as integer microseconds since the epoch."""
-    window = _absence_window(*days) if days else (None, None)
+    window = absence_window(*days) if days else (None, None)
     params: dict[str, Any] = {
         "p": patient.pk,
         "d": today,
@@ -173,6 +182,7 @@ def _rows_postgres(
         "ws": window[0],
         "we": window[1],
         "mrn": PatientIdentifier.Kind.MRN.value,
+        "absences": bool(days and absences),
     }
     with prepared_cursor() as cursor:
         cursor.execute(_SEARCH_ROWS, params)
@@ -267,12 +277,14 @@ _SEARCH_ROWS_SQL = """
           AND (n.effective_from IS NULL OR n.effective_from <= %(on)s::date)
           AND (n.effective_until IS NULL OR n.effective_until >= %(on)s::date)),
       (SELECT json_agg(json_build_array(c.location_id, c.date))
-         FROM {closure} c WHERE c.date BETWEEN %(first)s::date AND %(last)s::date),
+         FROM {closure} c
+        WHERE %(absences)s::boolean AND c.date BETWEEN %(first)s::date AND %(last)s::date),
       (SELECT json_agg(json_build_array(t.provider_id,
                   (extract(epoch FROM t.starts_at) * 1000000)::bigint,
                   (extract(epoch FROM t.ends_at) * 1000000)::bigint))
          FROM {time_off} t
-        WHERE t.ends_at > %(ws)s::timestamptz AND t.starts_at < %(we)s::timestamptz),
+        WHERE %(absences)s::boolean
+          AND t.ends_at > %(ws)s::timestamptz AND t.starts_at < %(we)s::timestamptz),
       (SELECT json_agg(DISTINCT r.location_id)
          FROM {booking} b JOIN {room} r ON r.id = b.room_id
         WHERE b.active AND b."end" > %(ws)s::timestamptz AND b.start < %(we)s::timestamptz)
@@ -288,11 +300,14 @@ def search_rows(
     today: date,
     network_on: date | None = None,
     days: tuple[date, date] | None = None,
+    absences: bool = True,
 ) -> PatientRows:
     """The patient's rows; with ``network_on``, the plan's network on that day; with
-    ``days`` (local dates, inclusive), every closure and time off around them."""
+    ``days`` (local dates, inclusive), the locations with a room block around them and,
+    unless ``absences`` is False, every closure and time off around them (a slot search
+    reads only its pairs' absences, with their units)."""
     read = _rows_postgres if connection.vendor == "postgresql" else _rows_portable
-    return read(patient, today, network_on, days)
+    return read(patient, today, network_on, days, absences)
 
 
 def patient_facts(

@@ -45,7 +45,7 @@ from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
 from .slot_judging import judge_scope
-from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
+from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, pair_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
     HELD_BY_OTHER,
@@ -147,10 +147,10 @@ def slot_search(
         region_id = home_region_id(user)
         scoped_home = region_id is not None
 
-    # The patient's facts, the plan's network, the window's absences and the network's
-    # version in one round trip; the slot read is the only other one.
+    # The patient's facts, the plan's network and the network's version in one round
+    # trip; the slot read, with the absences of the pairs it reads, is the only other one.
     rows = loading.search_rows(
-        patient, today=today, network_on=date_from, days=(date_from, date_to)
+        patient, today=today, network_on=date_from, days=(date_from, date_to), absences=False
     )
     snapshot = network_snapshot(on=date_from, stamp=rows.stamp)
     # A chosen location is the more specific choice: one outside the chosen region widens
@@ -243,15 +243,6 @@ def slot_search(
         for loc_id in served.get(prov_id, [])
         if loc_id in location_verdicts
     ]
-
-    # The network's absences in the window were read; only the searched pairs' matter.
-    pair_locations, pair_providers = {loc for _, loc in pairs}, {prov for prov, _ in pairs}
-    locations, providers = apply_absences(
-        locations=locations,
-        providers=providers,
-        closed={k: v for k, v in rows.closures.items() if k in pair_locations},
-        off={k: v for k, v in rows.time_off.items() if k in pair_providers},
-    )
     read = dataclasses.replace(
         read,
         pairs=pairs,
@@ -319,9 +310,17 @@ def _options(
 ) -> list[SlotOption]:
     """The ``limit`` best bookable starts, best first, plus the starts other agents hold
     that rank among them (shown as held, so nobody is surprised by a 409)."""
-    rows = free_units(read)
+    read_units = pair_units(read)
+    rows = read_units.units
     if not rows:
         return []
+    # The starts are judged with the closures and time off read for their pairs.
+    locations, providers = apply_absences(
+        locations=locations,
+        providers=providers,
+        closed=read_units.closures,
+        off=read_units.time_off,
+    )
     load = resource_loader(ctx, rows, read=read, locations=locations, agent_id=agent_id)
     duration = read.visit
     time_of_day = read.time_of_day
