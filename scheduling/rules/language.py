@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, score
@@ -20,6 +21,19 @@ class LanguageRule(Rule):
         if language and language in cand.provider.languages:
             return _speaks(config.weight, language)
         return PASS
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        language = (ctx.patient.language or "").lower()[:2]
+        if not language:
+            return []
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if (prov := cand.provider) is None or language in prov.languages
+        ]
+        return self.evaluate_at(ctx, cands, config, out)
 
 
 # One verdict per weight and language: a network-wide search judges hundreds of

@@ -70,6 +70,26 @@ def providers_in_scope(
     return cached
 
 
+def capable_in_scope(
+    snapshot: NetworkSnapshot,
+    ctx: RuleContext,
+    in_scope: tuple[tuple[int, int], ...],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> tuple[tuple[int, int, int], ...]:
+    """(provider, first location in scope, position in scope) of each provider in scope
+    the capability gate lets through, in scope order: the ones a search judges."""
+    memo_key = ("capable-in-scope", key, ctx.appointment_type)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None:
+        incapable = incapable_providers(snapshot, ctx)
+        cached = tuple(
+            (pk, first, idx) for idx, (pk, first) in enumerate(in_scope) if pk not in incapable
+        )
+        snapshot.memo[memo_key] = cached
+    return cached
+
+
 def incapable_in_scope(
     snapshot: NetworkSnapshot,
     ctx: RuleContext,
