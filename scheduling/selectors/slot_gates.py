@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 
 from ..rules.base import Candidate, LocationFacts, RuleContext
@@ -20,27 +21,38 @@ def incapable_providers(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int
     The gate looks at the visit type and the provider only, never the patient, so the
     answer is kept with the network snapshot: most providers of a large network fail it
     for any given visit, and judging them once per type instead of once per search is
-    most of the provider work saved.
+    most of the provider work saved. The first search after the snapshot is built
+    judges every visit type the snapshot knows (about 2 ms each on the large network),
+    so no later search pays for its type's gate.
     """
     key = ("incapable", ctx.appointment_type)
     cached = snapshot.memo.get(key)
     if cached is None:
-        rule = RULES_BY_KEY[ProviderCapabilityRule.key]
-        config = ctx.config(rule)
-        cached = {}
-        if config.enabled:
-            for prov in snapshot.providers.values():
-                verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
-                if verdict.excluded:
-                    cached[prov.id] = Excluded(
-                        kind="provider",
-                        id=prov.id,
-                        name=prov.name,
-                        reasons=(verdict.reason,),
-                        rules=(rule.key,),
-                    )
-        snapshot.memo[key] = cached
+        for visit in {ctx.appointment_type, *snapshot.types.values()}:
+            if ("incapable", visit) not in snapshot.memo:
+                typed = dataclasses.replace(ctx, appointment_type=visit)
+                snapshot.memo[("incapable", visit)] = _incapable(snapshot, typed)
+        cached = snapshot.memo[key]
     return cached
+
+
+def _incapable(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int, Excluded]:
+    rule = RULES_BY_KEY[ProviderCapabilityRule.key]
+    config = ctx.config(rule)
+    out: dict[int, Excluded] = {}
+    if not config.enabled:
+        return out
+    for prov in snapshot.providers.values():
+        verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
+        if verdict.excluded:
+            out[prov.id] = Excluded(
+                kind="provider",
+                id=prov.id,
+                name=prov.name,
+                reasons=(verdict.reason,),
+                rules=(rule.key,),
+            )
+    return out
 
 
 def providers_in_scope(
