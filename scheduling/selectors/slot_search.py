@@ -348,11 +348,18 @@ def _options(
     # and scored only once that bound could reach the starts being judged. Network-wide,
     # most pairs never get there. A start gets slot facts only when it is judged.
     bound = soft_start_bound(ctx, Scope.SLOT)
-    bases = {}
-    for prov_id, loc_id in by_pair:
-        base = location_verdicts[loc_id] + provider_verdicts[prov_id]
-        bases[(prov_id, loc_id)] = (base.score, base)
-    pair_order = sorted(bases, key=lambda pair: -bases[pair][0]) if bound is not None else []
+    # Each pair's own points: (location verdict + provider verdict).score, without
+    # building that verdict for the many pairs whose starts are never built.
+    bases = {
+        (prov_id, loc_id): round(
+            sum(
+                p.points for p in location_verdicts[loc_id].parts + provider_verdicts[prov_id].parts
+            ),
+            3,
+        )
+        for prov_id, loc_id in by_pair
+    }
+    pair_order = sorted(bases, key=lambda pair: -bases[pair]) if bound is not None else []
     score_starts = soft_start_scorer(ctx, Scope.SLOT)
 
     def build(pairs: Any) -> list[tuple[Any, ...]]:
@@ -365,7 +372,8 @@ def _options(
             run.sort(key=itemgetter(3))
             tz = zones[loc_id]
             first_us, after_us = window_us[loc_id]
-            base_score, base = bases[(prov_id, loc_id)]
+            base_score = bases[(prov_id, loc_id)]
+            base = location_verdicts[loc_id] + provider_verdicts[prov_id]
             cand = Candidate(locations[loc_id], providers[prov_id])
             last = len(run) - 1
             for i, (slot_id, _, _, start_us, covered, _) in enumerate(run):
@@ -403,7 +411,7 @@ def _options(
         while built < len(pair_order):
             if len(scored) > upto:
                 floor = -scored[upto][0]
-                if bases[pair_order[built]][0] + bound < floor - 1e-6:  # type: ignore[operator]
+                if bases[pair_order[built]] + bound < floor - 1e-6:  # type: ignore[operator]
                     return
             more = build(pair_order[built : built + chunk])
             built += chunk
