@@ -172,6 +172,10 @@ def _rows_postgres(
     queries themselves. Plan names follow Plan.__str__ ("<payer> <plan>"); times come
     back as integer microseconds since the epoch."""
     window = absence_window(*days) if days else (None, None)
+    db = f"{connection.alias}:{connection.settings_dict.get('NAME')}"
+    held = _networks.get(db)
+    if held is not None and held[1] != network_on:
+        held = None
     params: dict[str, Any] = {
         "p": patient.pk,
         "d": today,
@@ -183,13 +187,28 @@ def _rows_postgres(
         "we": window[1],
         "mrn": PatientIdentifier.Kind.MRN.value,
         "absences": bool(days and absences),
+        "known": held[0] if held else None,
+        "known_plans": "{" + ",".join(map(str, held[2])) + "}" if held else "{}",
     }
     with prepared_cursor() as cursor:
         cursor.execute(_SEARCH_ROWS, params)
         row = cursor.fetchone()
     assert row is not None
     version, coverage, visits, needs, has_mrn, active, network, closed, off, blocked = row
-    coverage, network = _json(coverage), _json(network)
+    coverage = _json(coverage)
+    plan_id = int(coverage[0]) if coverage else None
+    ids: tuple[frozenset[int], frozenset[int]] | None = None
+    if network_on is not None:
+        if network is None:  # unchanged since this process read it (see the statement)
+            assert held is not None and plan_id is not None
+            ids = held[2][plan_id]
+        else:
+            network = _json(network)
+            ids = (frozenset(network[0]), frozenset(network[1]))
+            if version is not None and plan_id is not None:
+                if held is None or held[0] != version:
+                    held = _networks[db] = (version, network_on, {})
+                held[2][plan_id] = ids
     closures: dict[int, set[date]] = defaultdict(set)
     for loc_id, day in _json(closed) or ():
         closures[loc_id].add(date.fromisoformat(day))
@@ -206,13 +225,18 @@ def _rows_postgres(
             for pk, lo, hi, name, zone in _json(active)
         ),
         stamp=None if version is None else (version,),
-        network=None
-        if network_on is None
-        else (frozenset(network[0] if network else ()), frozenset(network[1] if network else ())),
+        network=ids,
         closures={pk: frozenset(v) for pk, v in closures.items()},
         time_off={pk: tuple(sorted(v)) for pk, v in time_off.items()},
         room_blocked=frozenset(_json(blocked) or ()) if days else None,
     )
+
+
+# Per database: (network version, day, plan -> its in-network location and provider ids)
+# as last read, so a search of a plan seen before at that version skips reading them (and
+# looks up its plan's view of the network by the very same sets). Migration 0023 makes a
+# change of a plan's network move the version.
+_networks: dict[str, tuple[int, date, dict[int, tuple[frozenset[int], frozenset[int]]]]] = {}
 
 
 def _at(micros: int) -> datetime:
@@ -236,9 +260,11 @@ _TABLES = {
     "booking": ResourceBooking._meta.db_table,
     "room": Room._meta.db_table,
 }
-# Each part answers what the ORM reads in _rows_portable; the plan's network, closures
-# and time off are folded away by the planner when not asked for (their parameters are
-# NULL, bound client-side, so constants to it).
+# Each part answers what the ORM reads in _rows_portable. The plan's network, closures
+# and time off are skipped at run time when not asked for (a false one-time filter on a
+# parameter); the plan's network is also left out (NULL) when this process already holds
+# it at the current network version (``known``): PostgreSQL runs an uncorrelated subquery
+# only when its value is first needed, so the CASE spares the participation scan.
 _SEARCH_ROWS_SQL = """
     WITH cov AS (
         SELECT c.plan_id, py.name || ' ' || pl.name AS plan_name
@@ -269,13 +295,16 @@ _SEARCH_ROWS_SQL = """
          FROM {appointment} a JOIN {location} l ON l.id = a.location_id
         WHERE a.patient_id = %(p)s AND a.status IN ('booked', 'arrived')
           AND a."end" > %(since)s),
-      (SELECT json_build_array(
+      CASE WHEN %(known)s::bigint = (SELECT version FROM scheduling_network_version WHERE id = 1)
+                AND (SELECT plan_id FROM cov) = ANY(%(known_plans)s::int[])
+           THEN NULL
+           ELSE (SELECT json_build_array(
                 coalesce(json_agg(n.location_id) FILTER (WHERE n.location_id IS NOT NULL), '[]'),
                 coalesce(json_agg(n.provider_id) FILTER (WHERE n.provider_id IS NOT NULL), '[]'))
          FROM {participation} n
         WHERE %(on)s::date IS NOT NULL AND n.plan_id = (SELECT plan_id FROM cov) AND n.in_network
           AND (n.effective_from IS NULL OR n.effective_from <= %(on)s::date)
-          AND (n.effective_until IS NULL OR n.effective_until >= %(on)s::date)),
+          AND (n.effective_until IS NULL OR n.effective_until >= %(on)s::date)) END,
       (SELECT json_agg(json_build_array(c.location_id, c.date))
          FROM {closure} c
         WHERE %(absences)s::boolean AND c.date BETWEEN %(first)s::date AND %(last)s::date),
