@@ -28,12 +28,15 @@ class LanguageRule(Rule):
         language = (ctx.patient.language or "").lower()[:2]
         if not language:
             return []
-        out = [
-            i
-            for i, cand in enumerate(cands)
-            if (prov := cand.provider) is None or language in prov.languages
+        provs = [cand.provider for cand in cands]
+        speaks = _speaks(config.weight, language)  # evaluate's verdict for each who speaks it
+        if any(prov is None for prov in provs) or not speaks.points:
+            return super().evaluate_many(ctx, cands, config)
+        return [
+            (i, speaks)
+            for i, prov in enumerate(provs)
+            if prov is not None and language in prov.languages
         ]
-        return self.evaluate_at(ctx, cands, config, out)
 
 
 # One verdict per weight and language: a network-wide search judges hundreds of

@@ -213,11 +213,11 @@ def _run_many(ctx: RuleContext, cands: Sequence[Candidate], plan: Plan) -> list[
         # identity: ``said`` keeps every verdict alive, so no id is reused meanwhile.
         made: dict[int, Judgement] = {}
         for i, verdict in said:
-            if i in gated:
+            if gated and i in gated:
                 continue
-            one = made.get(id(verdict))
+            one = made.get(vid := id(verdict))
             if one is None:
-                one = made[id(verdict)] = (
+                one = made[vid] = (
                     Judgement((Exclusion(key, verdict.reason),), ())
                     if verdict.excluded
                     else Judgement((), (ScorePart(key, verdict.points, verdict.note),))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
-from ..rules.base import Candidate, LocationFacts, RuleContext
+from ..rules.base import Candidate, LocationFacts, ProviderFacts, RuleContext
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import RULES_BY_KEY
 from ..rules.snapshot import NetworkSnapshot
@@ -124,3 +124,45 @@ def incapable_in_scope(
         cached = (tuple(k for k, _ in ordered), tuple(e for _, e in ordered))
         snapshot.memo[memo_key] = cached
     return cached
+
+
+def scope_locations(
+    snapshot: NetworkSnapshot,
+    view: dict[int, LocationFacts],
+    *,
+    location_id: int | None,
+    region_id: int | None,
+) -> tuple[dict[int, LocationFacts], list[Candidate]]:
+    """The locations of ``view`` (the snapshot's, or a plan's view of them) a search of
+    this location or region covers, and each as a candidate: the same for every search of
+    that scope and plan, so they are kept with the snapshot. Both are shared: read only."""
+    key = ("scope-locations", id(view), location_id, region_id)
+    cached = snapshot.memo.get(key)
+    if cached is None or cached[0] is not view:  # the entry keeps its view, and so its id
+        here = {
+            pk: loc
+            for pk, loc in view.items()
+            if (location_id is None or pk == location_id)
+            and (region_id is None or loc.region_id == region_id)
+        }
+        cached = snapshot.memo[key] = (view, here, [Candidate(loc) for loc in here.values()])
+    return cached[1], cached[2]
+
+
+def provider_candidates(
+    snapshot: NetworkSnapshot,
+    ctx: RuleContext,
+    view: Mapping[int, ProviderFacts],
+    locations: Mapping[int, LocationFacts],
+    capable: tuple[tuple[int, int, int], ...],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> list[Candidate]:
+    """Each capable provider in scope as a candidate at the first location in scope it
+    serves, kept like ``scope_locations`` (``locations`` are that view's, in scope)."""
+    memo_key = ("scope-providers", id(view), key, ctx.appointment_type)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None or cached[0] is not view:
+        cands = [Candidate(locations[first], view[pk]) for pk, first, _ in capable]
+        cached = snapshot.memo[memo_key] = (view, cands)
+    return cached[1]

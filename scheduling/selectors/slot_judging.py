@@ -11,7 +11,12 @@ from ..rules.base import Candidate, LocationFacts, ProviderFacts, RuleContext, S
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_each
 from ..rules.snapshot import NetworkSnapshot
-from .slot_gates import capable_in_scope, incapable_in_scope, providers_in_scope
+from .slot_gates import (
+    capable_in_scope,
+    incapable_in_scope,
+    provider_candidates,
+    providers_in_scope,
+)
 from .slot_results import Excluded
 
 # Providers judged here passed the capability gate already (slot_gates).
@@ -37,15 +42,19 @@ def judge_scope(
     snapshot: NetworkSnapshot,
     *,
     locations: Mapping[int, LocationFacts],
+    location_cands: list[Candidate],
     all_providers: Mapping[int, ProviderFacts],
     scope_key: tuple[int | None, int | None, int | None],
     override: bool,
 ) -> ScopeVerdicts:
     """Judge the locations in scope, then the providers serving one of them (each at
-    the first such location it serves); ``override`` lifts network-only exclusions."""
+    the first such location it serves); ``override`` lifts network-only exclusions.
+
+    ``locations`` and ``location_cands`` (each location as a candidate, in order) come
+    from ``scope_locations`` of the same view of the network as ``all_providers``."""
     out = ScopeVerdicts([], [], {}, {}, {}, {}, 0)
     kept_locations = out.locations
-    verdicts = judge_each(ctx, [Candidate(loc) for loc in locations.values()], Scope.LOCATION)
+    verdicts = judge_each(ctx, location_cands, Scope.LOCATION)
     for loc, verdict in zip(locations.values(), verdicts, strict=True):
         if not verdict.exclusions:  # most locations: kept, with their points
             kept_locations[loc.id] = verdict
@@ -55,12 +64,8 @@ def judge_scope(
             out.excluded.append(gone)
     in_scope = providers_in_scope(snapshot, locations.keys(), key=scope_key)
     capable = capable_in_scope(snapshot, ctx, in_scope, key=scope_key)
-    judged = judge_each(
-        ctx,
-        [Candidate(locations[first], all_providers[pk]) for pk, first, _ in capable],
-        Scope.PROVIDER,
-        passed=GATE_PASSED,
-    )
+    cands = provider_candidates(snapshot, ctx, all_providers, locations, capable, key=scope_key)
+    judged = judge_each(ctx, cands, Scope.PROVIDER, passed=GATE_PASSED)
     gated_keys, gated = incapable_in_scope(snapshot, ctx, in_scope, key=scope_key)
     keys, out.excluded_providers = list(gated_keys), list(gated)
     kept_providers, provider_facts = out.providers, out.provider_facts

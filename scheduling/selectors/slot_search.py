@@ -49,6 +49,7 @@ from ..rules.snapshot import network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
+from .slot_gates import scope_locations
 from .slot_judging import judge_scope
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, pair_units, per_pair_units
 from .slot_results import (
@@ -228,16 +229,14 @@ def slot_search(
     all_locations, all_providers = snapshot.locations, snapshot.providers
     if plan_id is not None and rows.network is not None:
         all_locations, all_providers = snapshot.for_network(*rows.network)
-    locations = {
-        pk: loc
-        for pk, loc in all_locations.items()
-        if (location_id is None or pk == location_id)
-        and (region_id is None or loc.region_id == region_id)
-    }
+    locations, location_cands = scope_locations(
+        snapshot, all_locations, location_id=location_id, region_id=region_id
+    )
     verdicts = judge_scope(
         ctx,
         snapshot,
         locations=locations,
+        location_cands=location_cands,
         all_providers=all_providers,
         scope_key=(location_id, region_id, provider_id),
         override=override,
