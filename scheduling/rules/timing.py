@@ -92,6 +92,23 @@ class EarliestDateRule(Rule):
         points, days = _fade(ctx, cand, config)
         return score(points, f"in {days:.0f} days")
 
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        starts = [cand.slot.start for cand in cands if cand.slot is not None]
+        if len(starts) < len(cands):
+            return super().evaluate_many(ctx, cands, config)
+        weight, now = config.weight, ctx.now
+        horizon = float(config.param("horizon_days", 30)) or 30.0
+        out = []
+        for i, start in enumerate(starts):
+            # _fade's arithmetic, the settings read once for all the starts.
+            days = max(0.0, (start - now).total_seconds() / 86400)
+            verdict = score(weight * max(0.0, 1 - days / horizon), f"in {days:.0f} days")
+            if verdict.points:
+                out.append((i, verdict))
+        return out
+
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(_fade(ctx, cand, config)[0], 3)
 
