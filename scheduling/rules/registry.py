@@ -227,7 +227,11 @@ def _run_many(ctx: RuleContext, cands: Sequence[Candidate], plan: Plan) -> list[
                 gated.add(i)
                 continue
             before = out[i]
-            out[i] = one if before is CLEAR else before + one
+            out[i] = (
+                one
+                if before is CLEAR
+                else Judgement(before.exclusions + one.exclusions, before.parts + one.parts)
+            )
     return out
 
 

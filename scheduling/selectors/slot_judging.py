@@ -94,13 +94,15 @@ def _keep(
     if override and only_network(verdict):
         out.network_notes[(kind, pk)] = tuple(verdict.reasons)
         verdict = Judgement((), verdict.parts)
-    if verdict.excluded:
+    exclusions = verdict.exclusions
+    if exclusions:
+        # kind, id, name, reasons, rules: positional, dozens are listed per search.
         return Excluded(
-            kind=kind,
-            id=pk,
-            name=name,
-            reasons=tuple(verdict.reasons),
-            rules=tuple(e.rule for e in verdict.exclusions),
+            kind,
+            pk,
+            name,
+            tuple([e.reason for e in exclusions]),
+            tuple([e.rule for e in exclusions]),
         )
     (out.locations if kind == "location" else out.providers)[pk] = verdict
     return None
