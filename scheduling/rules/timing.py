@@ -46,6 +46,15 @@ class PreferredTimeRule(Rule):
             return PASS
         return score(config.weight, f"in the preferred {ctx.prefs.preferred_time_of_day}")
 
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        if ctx.prefs.preferred_time_of_day in TIME_OF_DAY_HOURS or any(
+            cand.slot is None for cand in cands
+        ):
+            return super().evaluate_many(ctx, cands, config)
+        return []  # no preferred time of day: evaluate passes every start
+
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(config.weight, 3) if _in_preferred(ctx, cand) else 0.0
 

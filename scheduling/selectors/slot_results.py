@@ -137,7 +137,7 @@ def slot_options(
                 local_end=end.astimezone(tz),
                 time_zone=loc.time_zone,
                 score=round(-neg_score, 3),
-                breakdown=(base + verdict).parts,
+                breakdown=base.parts + verdict.parts,  # (base + verdict).parts
                 distance_miles=None if miles is None else round(miles, 1),
                 held=holder == HELD_BY_OTHER,
                 held_by_me=holder == HELD_BY_ME,
