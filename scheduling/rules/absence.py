@@ -8,6 +8,7 @@ keeps it from being offered or booked, whoever asks (console, API, FHIR, waitlis
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Sequence
 from functools import lru_cache
 
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
@@ -40,3 +41,15 @@ class SlotAbsenceRule(Rule):
                 if slot.start < off_end and slot.end > off_start:
                     return exclude(f"{prov.name} is on time off then")
         return PASS
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if cand.slot is None
+            or cand.location.closed_dates
+            or ((prov := cand.provider) is not None and prov.time_off)
+        ]
+        return self.evaluate_at(ctx, cands, config, out)

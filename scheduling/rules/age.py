@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
 
 
@@ -28,3 +30,14 @@ class ProviderAgeRule(Rule):
         return exclude(
             f"patient is {age}; {prov.name} sees {age_range_text(prov.min_age, prov.max_age)}"
         )
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        age = ctx.patient.age
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if (prov := cand.provider) is None or not prov.min_age <= age <= prov.max_age
+        ]
+        return self.evaluate_at(ctx, cands, config, out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
 
 
@@ -21,3 +23,17 @@ class SlotFreeRule(Rule):
         if slot.start <= ctx.now:
             return exclude("the slot is in the past")
         return PASS
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        now = ctx.now
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if (slot := cand.slot) is None
+            or not slot.free
+            or slot.held_by_other
+            or slot.start <= now
+        ]
+        return self.evaluate_at(ctx, cands, config, out)

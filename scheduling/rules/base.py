@@ -8,7 +8,7 @@ only place that turns rows into these facts, once per search or booking.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -323,6 +323,32 @@ class Rule:
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         raise NotImplementedError
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        """(index, verdict) of each candidate ``evaluate`` excludes or gives points to, in
+        order; the rest pass with no points. A search judges hundreds of providers and
+        locations against one context, and most pass every rule: a rule that can tell
+        those apart cheaply overrides this to call ``evaluate`` only for the others (its
+        reasons and points stay in ``evaluate``, the one place that words them)."""
+        return self.evaluate_at(ctx, cands, config, range(len(cands)))
+
+    def evaluate_at(
+        self,
+        ctx: RuleContext,
+        cands: Sequence[Candidate],
+        config: RuleConfig,
+        indexes: Iterable[int],
+    ) -> list[tuple[int, Verdict]]:
+        """``evaluate_many`` over the candidates at ``indexes`` only (in order): the ones an
+        override could not rule out as passing with no points."""
+        out = []
+        for i in indexes:
+            verdict = self.evaluate(ctx, cands[i], config)
+            if verdict.excluded or verdict.points:
+                out.append((i, verdict))
+        return out
 
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         """The points ``evaluate`` gives (0 when it excludes), for ranking many candidates

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, score
 
 
@@ -24,3 +26,12 @@ class ContinuityRule(Rule):
         # The most recent provider gets the full weight, earlier ones half.
         share = 1.0 if rank == 0 else 0.5
         return score(config.weight * share, "seen this provider before")
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        seen = set(ctx.patient.previous_provider_ids)
+        out = [
+            i for i, cand in enumerate(cands) if (prov := cand.provider) is None or prov.id in seen
+        ]
+        return self.evaluate_at(ctx, cands, config, out)

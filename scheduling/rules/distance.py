@@ -9,6 +9,7 @@ network-wide search ranked the far region's slots level with the near one's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 from scheduling.geo import miles_between
@@ -65,10 +66,28 @@ class MaxDistanceRule(Rule):
         miles = distance_miles(ctx, cand)
         if limit is None or miles is None or miles <= float(limit):
             return PASS
-        return exclude(
-            f"{cand.location.name} is {miles:.0f} miles from the patient's home ZIP "
-            f"(limit {float(limit):.0f})"
-        )
+        return _too_far(cand.location.name, miles, float(limit))
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        limit = ctx.prefs.max_distance_miles or config.param("max_miles", None)
+        lat, lon = ctx.patient.home_lat, ctx.patient.home_lon
+        if limit is None or lat is None or lon is None:
+            return []
+        most = float(limit)
+        out = []
+        for i, cand in enumerate(cands):
+            loc = cand.location
+            if loc.latitude is not None and loc.longitude is not None:
+                miles = _miles(lat, lon, loc.latitude, loc.longitude)
+                if miles > most:
+                    out.append((i, _too_far(loc.name, miles, most)))
+        return out
+
+
+def _too_far(name: str, miles: float, limit: float) -> Verdict:
+    return exclude(f"{name} is {miles:.0f} miles from the patient's home ZIP (limit {limit:.0f})")
 
 
 class DistanceRule(Rule):
@@ -89,7 +108,27 @@ class DistanceRule(Rule):
         if miles is None:
             return PASS
         scale = float(config.param("scale_miles", 50)) or 50.0
-        return score(config.weight * distance_factor(miles, scale), f"{miles:.0f} mi from home")
+        return _closeness(config.weight, miles, scale)
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        lat, lon = ctx.patient.home_lat, ctx.patient.home_lon
+        if lat is None or lon is None:
+            return []
+        weight, scale = config.weight, float(config.param("scale_miles", 50)) or 50.0
+        out = []
+        for i, cand in enumerate(cands):
+            loc = cand.location
+            if loc.latitude is not None and loc.longitude is not None:
+                verdict = _closeness(weight, _miles(lat, lon, loc.latitude, loc.longitude), scale)
+                if verdict.points:
+                    out.append((i, verdict))
+        return out
+
+
+def _closeness(weight: float, miles: float, scale: float) -> Verdict:
+    return score(weight * distance_factor(miles, scale), f"{miles:.0f} mi from home")
 
 
 def distance_factor(miles: float, scale_miles: float) -> float:

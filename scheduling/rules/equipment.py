@@ -7,6 +7,8 @@ operatory). Reasons name the equipment but never the patient's condition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import (
     PASS,
     Candidate,
@@ -51,6 +53,17 @@ class LocationEquipmentRule(Rule):
             )
         return exclude("; ".join(parts))
 
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        for_type, for_needs = ctx.appointment_type.equipment, ctx.patient.needs_equipment
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if not (for_type <= (has := cand.location.equipment) and for_needs <= has)
+        ]
+        return self.evaluate_at(ctx, cands, config, out)
+
 
 class LocationRoomRule(Rule):
     key = "location-room"
@@ -71,3 +84,16 @@ class LocationRoomRule(Rule):
             return PASS
         names = human_list([ctx.names.equipment_name(c) for c in sorted(needed)])
         return exclude(f"{loc.name} has no single room equipped with {names}")
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        needed = required_equipment(ctx)
+        if not needed:
+            return []
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if cand.location.rooms and needed <= cand.location.equipment
+        ]
+        return self.evaluate_at(ctx, cands, config, out)

@@ -41,6 +41,7 @@ from .base import (
     RuleConfig,
 )
 from .config_loading import licensed_until, load_configs, load_names, type_facts, usable_params
+from .search_sql import SEARCH_ROWS_SQL
 
 __all__ = ["licensed_until", "load_configs", "load_names", "type_facts", "usable_params"]
 
@@ -76,8 +77,9 @@ class PatientRows:
     room_blocked: frozenset[int] | None = None
 
 
-def _absence_window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
-    # A day's slots span up to a day either side of UTC midnight in the location's zone.
+def absence_window(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """The UTC span whose time off can touch a slot on these local dates: a day's slots
+    span up to a day either side of UTC midnight in the location's zone."""
     return (
         datetime.combine(first_day - timedelta(days=1), time.min, tzinfo=UTC),
         datetime.combine(last_day + timedelta(days=2), time.min, tzinfo=UTC),
@@ -94,7 +96,7 @@ def absence_rows(
     """Closure days between two local dates and time off around them, by location and
     by provider (all of the network's when no ids are given)."""
     closures = LocationClosure.objects.filter(date__range=(first_day, last_day))
-    window_start, window_end = _absence_window(first_day, last_day)
+    window_start, window_end = absence_window(first_day, last_day)
     time_off = TimeOff.objects.filter(ends_at__gt=window_start, starts_at__lt=window_end)
     if location_ids is not None:
         closures = closures.filter(location_id__in=list(location_ids))
@@ -113,14 +115,18 @@ def absence_rows(
 
 
 def _rows_portable(
-    patient: Patient, today: date, network_on: date | None, days: tuple[date, date] | None
+    patient: Patient,
+    today: date,
+    network_on: date | None,
+    days: tuple[date, date] | None,
+    absences: bool = True,
 ) -> PatientRows:
     coverage = primary_coverage(patient, today)
     plan_id = coverage.plan_id if coverage else None
-    closures, time_off = absence_rows(*days) if days else ({}, {})
+    closures, time_off = absence_rows(*days) if days and absences else ({}, {})
     room_blocked = None
     if days:
-        ws, we = _absence_window(*days)
+        ws, we = absence_window(*days)
         room_blocked = frozenset(
             ResourceBooking.objects.filter(
                 active=True, room__isnull=False, end__gt=ws, start__lt=we
@@ -157,12 +163,20 @@ def _json(value: Any) -> Any:
 
 
 def _rows_postgres(
-    patient: Patient, today: date, network_on: date | None, days: tuple[date, date] | None
+    patient: Patient,
+    today: date,
+    network_on: date | None,
+    days: tuple[date, date] | None,
+    absences: bool = True,
 ) -> PatientRows:
     """The same reads in one round trip: on a busy server each trip costs more than the
     queries themselves. Plan names follow Plan.__str__ ("<payer> <plan>"); times come
     back as integer microseconds since the epoch."""
-    window = _absence_window(*days) if days else (None, None)
+    window = absence_window(*days) if days else (None, None)
+    db = f"{connection.alias}:{connection.settings_dict.get('NAME')}"
+    held = _networks.get(db)
+    if held is not None and held[1] != network_on:
+        held = None
     params: dict[str, Any] = {
         "p": patient.pk,
         "d": today,
@@ -173,13 +187,29 @@ def _rows_postgres(
         "ws": window[0],
         "we": window[1],
         "mrn": PatientIdentifier.Kind.MRN.value,
+        "absences": bool(days and absences),
+        "known": held[0] if held else None,
+        "known_plans": "{" + ",".join(map(str, held[2])) + "}" if held else "{}",
     }
     with prepared_cursor() as cursor:
-        cursor.execute(_SEARCH_ROWS, params)
+        cursor.execute(SEARCH_ROWS, params)
         row = cursor.fetchone()
     assert row is not None
     version, coverage, visits, needs, has_mrn, active, network, closed, off, blocked = row
-    coverage, network = _json(coverage), _json(network)
+    coverage = _json(coverage)
+    plan_id = int(coverage[0]) if coverage else None
+    ids: tuple[frozenset[int], frozenset[int]] | None = None
+    if network_on is not None:
+        if network is None:  # unchanged since this process read it (see the statement)
+            assert held is not None and plan_id is not None
+            ids = held[2][plan_id]
+        else:
+            network = _json(network)
+            ids = (frozenset(network[0]), frozenset(network[1]))
+            if version is not None and plan_id is not None:
+                if held is None or held[0] != version:
+                    held = _networks[db] = (version, network_on, {})
+                held[2][plan_id] = ids
     closures: dict[int, set[date]] = defaultdict(set)
     for loc_id, day in _json(closed) or ():
         closures[loc_id].add(date.fromisoformat(day))
@@ -196,13 +226,18 @@ def _rows_postgres(
             for pk, lo, hi, name, zone in _json(active)
         ),
         stamp=None if version is None else (version,),
-        network=None
-        if network_on is None
-        else (frozenset(network[0] if network else ()), frozenset(network[1] if network else ())),
+        network=ids,
         closures={pk: frozenset(v) for pk, v in closures.items()},
         time_off={pk: tuple(sorted(v)) for pk, v in time_off.items()},
         room_blocked=frozenset(_json(blocked) or ()) if days else None,
     )
+
+
+# Per database: (network version, day, plan -> its in-network location and provider ids)
+# as last read, so a search of a plan seen before at that version skips reading them (and
+# looks up its plan's view of the network by the very same sets). Migration 0023 makes a
+# change of a plan's network move the version.
+_networks: dict[str, tuple[int, date, dict[int, tuple[frozenset[int], frozenset[int]]]]] = {}
 
 
 def _at(micros: int) -> datetime:
@@ -211,6 +246,8 @@ def _at(micros: int) -> datetime:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 _TABLES = {
     "coverage": Coverage._meta.db_table,
     "plan": Plan._meta.db_table,
@@ -226,60 +263,7 @@ _TABLES = {
     "booking": ResourceBooking._meta.db_table,
     "room": Room._meta.db_table,
 }
-# Each part answers what the ORM reads in _rows_portable; the plan's network, closures
-# and time off are folded away by the planner when not asked for (their parameters are
-# NULL, bound client-side, so constants to it).
-_SEARCH_ROWS_SQL = """
-    WITH cov AS (
-        SELECT c.plan_id, py.name || ' ' || pl.name AS plan_name
-          FROM {coverage} c
-          JOIN {plan} pl ON pl.id = c.plan_id
-          JOIN {payer} py ON py.id = pl.payer_id
-         WHERE c.patient_id = %(p)s AND c.active
-           AND (c.effective_from IS NULL OR c.effective_from <= %(d)s)
-           AND (c.effective_until IS NULL OR c.effective_until >= %(d)s)
-         ORDER BY c.priority LIMIT 1)
-    SELECT
-      (SELECT version FROM scheduling_network_version WHERE id = 1),
-      (SELECT json_build_array(plan_id, plan_name) FROM cov),
-      (SELECT coalesce(json_agg(json_build_array(
-                  a.provider_id, a.status, (extract(epoch FROM a.start) * 1000000)::bigint)
-               ORDER BY a.start DESC), '[]')
-         FROM {appointment} a
-        WHERE a.patient_id = %(p)s AND a.status IN ('booked', 'arrived', 'completed')),
-      (SELECT coalesce(json_agg(DISTINCT e.code), '[]')
-         FROM {fact} f JOIN {equipment} e ON e.id = f.requires_equipment_id
-        WHERE f.patient_id = %(p)s AND f.active),
-      EXISTS (SELECT 1 FROM {identifier} i
-               WHERE i.patient_id = %(p)s AND i.kind = %(mrn)s AND i.location_id IS NOT NULL),
-      (SELECT coalesce(json_agg(json_build_array(
-                  a.id, (extract(epoch FROM a.start) * 1000000)::bigint,
-                  (extract(epoch FROM a."end") * 1000000)::bigint, l.name, l.time_zone)
-               ORDER BY a.start), '[]')
-         FROM {appointment} a JOIN {location} l ON l.id = a.location_id
-        WHERE a.patient_id = %(p)s AND a.status IN ('booked', 'arrived')
-          AND a."end" > %(since)s),
-      (SELECT json_build_array(
-                coalesce(json_agg(n.location_id) FILTER (WHERE n.location_id IS NOT NULL), '[]'),
-                coalesce(json_agg(n.provider_id) FILTER (WHERE n.provider_id IS NOT NULL), '[]'))
-         FROM {participation} n
-        WHERE %(on)s::date IS NOT NULL AND n.plan_id = (SELECT plan_id FROM cov) AND n.in_network
-          AND (n.effective_from IS NULL OR n.effective_from <= %(on)s::date)
-          AND (n.effective_until IS NULL OR n.effective_until >= %(on)s::date)),
-      (SELECT json_agg(json_build_array(c.location_id, c.date))
-         FROM {closure} c WHERE c.date BETWEEN %(first)s::date AND %(last)s::date),
-      (SELECT json_agg(json_build_array(t.provider_id,
-                  (extract(epoch FROM t.starts_at) * 1000000)::bigint,
-                  (extract(epoch FROM t.ends_at) * 1000000)::bigint))
-         FROM {time_off} t
-        WHERE t.ends_at > %(ws)s::timestamptz AND t.starts_at < %(we)s::timestamptz),
-      (SELECT json_agg(DISTINCT r.location_id)
-         FROM {booking} b JOIN {room} r ON r.id = b.room_id
-        WHERE b.active AND b."end" > %(ws)s::timestamptz AND b.start < %(we)s::timestamptz)
-"""
-
-
-_SEARCH_ROWS = _SEARCH_ROWS_SQL.format(**_TABLES)
+SEARCH_ROWS = SEARCH_ROWS_SQL.format(**_TABLES)
 
 
 def search_rows(
@@ -288,11 +272,14 @@ def search_rows(
     today: date,
     network_on: date | None = None,
     days: tuple[date, date] | None = None,
+    absences: bool = True,
 ) -> PatientRows:
     """The patient's rows; with ``network_on``, the plan's network on that day; with
-    ``days`` (local dates, inclusive), every closure and time off around them."""
+    ``days`` (local dates, inclusive), the locations with a room block around them and,
+    unless ``absences`` is False, every closure and time off around them (a slot search
+    reads only its pairs' absences, with their units)."""
     read = _rows_postgres if connection.vendor == "postgresql" else _rows_portable
-    return read(patient, today, network_on, days)
+    return read(patient, today, network_on, days, absences)
 
 
 def patient_facts(

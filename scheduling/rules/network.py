@@ -6,6 +6,8 @@ the booking service then evaluates with ``network_override`` and records the rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
 
 
@@ -22,6 +24,14 @@ class LocationNetworkRule(Rule):
             f"{cand.location.name} is out of network for {ctx.patient.plan_name or 'this plan'}"
         )
 
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        if ctx.network_override:
+            return []
+        out = [i for i, cand in enumerate(cands) if cand.location.in_network is False]
+        return self.evaluate_at(ctx, cands, config, out)
+
 
 class ProviderNetworkRule(Rule):
     key = "network-provider"
@@ -36,3 +46,15 @@ class ProviderNetworkRule(Rule):
         return exclude(
             f"{cand.provider.name} is out of network for {ctx.patient.plan_name or 'this plan'}"
         )
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        if ctx.network_override:
+            return []
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if (prov := cand.provider) is None or prov.in_network is False
+        ]
+        return self.evaluate_at(ctx, cands, config, out)

@@ -17,6 +17,8 @@ default, the usual CPT/ADA convention):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import (
     PASS,
     Candidate,
@@ -48,6 +50,16 @@ class ProviderAcceptsNewRule(Rule):
         if prov.accepts_new_patients or not is_new_to(ctx, prov.id):
             return PASS
         return exclude(f"{prov.name} is not accepting new patients")
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        out = [
+            i
+            for i, cand in enumerate(cands)
+            if (prov := cand.provider) is None or not prov.accepts_new_patients
+        ]
+        return self.evaluate_at(ctx, cands, config, out)
 
 
 class PatientStatusRule(Rule):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Sequence
 from functools import lru_cache
 
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
@@ -32,3 +33,12 @@ class PatientOverlapRule(Rule):
                     f"{start:%H:%M}\u2013{end:%H:%M} that day"
                 )
         return PASS
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        if ctx.patient.active_visits:
+            return super().evaluate_many(ctx, cands, config)
+        # No visits of their own to overlap (most patients): every start passes.
+        unjudgeable = [i for i, cand in enumerate(cands) if cand.slot is None]
+        return self.evaluate_at(ctx, cands, config, unjudgeable)

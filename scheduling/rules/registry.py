@@ -137,12 +137,13 @@ def judge(
 
 def judge_each(
     ctx: RuleContext,
-    cands: Iterable[Candidate],
+    cands: Sequence[Candidate],
     scope: Scope,
     *,
     passed: frozenset[str] = frozenset(),
 ) -> list[Judgement]:
-    """``judge`` of many candidates of one context, the rules resolved once.
+    """``judge`` of many candidates of one context, the rules resolved once and each run
+    once over all of them (``Rule.evaluate_many``).
 
     ``passed``: keys of rules every one of these candidates is already known to pass
     (a gate the caller judged for them), left out rather than run again. Rules that
@@ -153,7 +154,7 @@ def judge_each(
         for rule, config in _plan(ctx, scope, BOTH_KINDS, passed)
         if rule.applies(ctx, config)
     )
-    return [_run(ctx, cand, plan) for cand in cands]
+    return _run_many(ctx, cands, plan)
 
 
 def judger(
@@ -163,6 +164,14 @@ def judger(
     that share ``ctx``'s settings (a search adds facts to its context as it goes)."""
     plan = _plan(ctx, scope, kinds)
     return lambda context, cand: _run(context, cand, plan)
+
+
+def batch_judger(
+    ctx: RuleContext, scope: Scope, kinds: frozenset[Kind] = BOTH_KINDS
+) -> Callable[[RuleContext, Sequence[Candidate]], list[Judgement]]:
+    """``judger`` for a batch of candidates at a time, each rule run once over the batch."""
+    plan = _plan(ctx, scope, kinds)
+    return lambda context, cands: _run_many(context, cands, plan)
 
 
 # What most candidates get: no exclusion, no points (a Judgement is immutable).
@@ -187,6 +196,43 @@ def _run(ctx: RuleContext, cand: Candidate, plan: Plan) -> Judgement:
     if exclusions is None and parts is None:
         return CLEAR
     return Judgement(tuple(exclusions or ()), tuple(parts or ()))
+
+
+def _run_many(ctx: RuleContext, cands: Sequence[Candidate], plan: Plan) -> list[Judgement]:
+    """``_run`` of each candidate: the same exclusions and parts in the same order (the
+    plan's), a gate's exclusion alone, and CLEAR for a candidate no rule had a word for."""
+    out = [CLEAR] * len(cands)
+    gated: set[int] = set()
+    for rule, config in plan:
+        said = rule.evaluate_many(ctx, cands, config)
+        if not said:
+            continue
+        key, gate = rule.key, rule.gate
+        # Many candidates hear the very same verdict (a cached "speaks es", provider after
+        # provider): each becomes one Judgement, shared, as they are immutable. Keyed by
+        # identity: ``said`` keeps every verdict alive, so no id is reused meanwhile.
+        made: dict[int, Judgement] = {}
+        for i, verdict in said:
+            if gated and i in gated:
+                continue
+            one = made.get(vid := id(verdict))
+            if one is None:
+                one = made[vid] = (
+                    Judgement((Exclusion(key, verdict.reason),), ())
+                    if verdict.excluded
+                    else Judgement((), (ScorePart(key, verdict.points, verdict.note),))
+                )
+            if gate and verdict.excluded:
+                out[i] = one  # the gate's reason alone, as _run gives it
+                gated.add(i)
+                continue
+            before = out[i]
+            out[i] = (
+                one
+                if before is CLEAR
+                else Judgement(before.exclusions + one.exclusions, before.parts + one.parts)
+            )
+    return out
 
 
 SOFT_KINDS = frozenset({Kind.SOFT})

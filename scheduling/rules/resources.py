@@ -8,6 +8,8 @@ rules pass, and booking takes the resources under locks and refuses with its own
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import PASS, Candidate, Kind, Rule, RuleConfig, RuleContext, Scope, Verdict, exclude
 
 
@@ -66,3 +68,10 @@ class SlotResourcesRule(Rule):
         if visit.mobile_equipment and any(lo < end and hi > start for lo, hi in res.equipment_busy):
             return exclude(f"The {res.equipment_name} is booked elsewhere then")
         return PASS
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        if ctx.resources is None:  # passes every start, as evaluate does
+            return []
+        return super().evaluate_many(ctx, cands, config)

@@ -46,6 +46,15 @@ class PreferredTimeRule(Rule):
             return PASS
         return score(config.weight, f"in the preferred {ctx.prefs.preferred_time_of_day}")
 
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        if ctx.prefs.preferred_time_of_day in TIME_OF_DAY_HOURS or any(
+            cand.slot is None for cand in cands
+        ):
+            return super().evaluate_many(ctx, cands, config)
+        return []  # no preferred time of day: evaluate passes every start
+
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(config.weight, 3) if _in_preferred(ctx, cand) else 0.0
 
@@ -91,6 +100,23 @@ class EarliestDateRule(Rule):
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
         points, days = _fade(ctx, cand, config)
         return score(points, f"in {days:.0f} days")
+
+    def evaluate_many(
+        self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
+    ) -> list[tuple[int, Verdict]]:
+        starts = [cand.slot.start for cand in cands if cand.slot is not None]
+        if len(starts) < len(cands):
+            return super().evaluate_many(ctx, cands, config)
+        weight, now = config.weight, ctx.now
+        horizon = float(config.param("horizon_days", 30)) or 30.0
+        out = []
+        for i, start in enumerate(starts):
+            # _fade's arithmetic, the settings read once for all the starts.
+            days = max(0.0, (start - now).total_seconds() / 86400)
+            verdict = score(weight * max(0.0, 1 - days / horizon), f"in {days:.0f} days")
+            if verdict.points:
+                out.append((i, verdict))
+        return out
 
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(_fade(ctx, cand, config)[0], 3)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import dataclasses
+from collections.abc import Collection, Mapping
 
-from ..rules.base import Candidate, LocationFacts, RuleContext
+from ..rules.base import Candidate, LocationFacts, ProviderFacts, RuleContext
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import RULES_BY_KEY
 from ..rules.snapshot import NetworkSnapshot
@@ -20,27 +21,38 @@ def incapable_providers(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int
     The gate looks at the visit type and the provider only, never the patient, so the
     answer is kept with the network snapshot: most providers of a large network fail it
     for any given visit, and judging them once per type instead of once per search is
-    most of the provider work saved.
+    most of the provider work saved. The first search after the snapshot is built
+    judges every visit type the snapshot knows (about 2 ms each on the large network),
+    so no later search pays for its type's gate.
     """
     key = ("incapable", ctx.appointment_type)
     cached = snapshot.memo.get(key)
     if cached is None:
-        rule = RULES_BY_KEY[ProviderCapabilityRule.key]
-        config = ctx.config(rule)
-        cached = {}
-        if config.enabled:
-            for prov in snapshot.providers.values():
-                verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
-                if verdict.excluded:
-                    cached[prov.id] = Excluded(
-                        kind="provider",
-                        id=prov.id,
-                        name=prov.name,
-                        reasons=(verdict.reason,),
-                        rules=(rule.key,),
-                    )
-        snapshot.memo[key] = cached
+        for visit in {ctx.appointment_type, *snapshot.types.values()}:
+            if ("incapable", visit) not in snapshot.memo:
+                typed = dataclasses.replace(ctx, appointment_type=visit)
+                snapshot.memo[("incapable", visit)] = _incapable(snapshot, typed)
+        cached = snapshot.memo[key]
     return cached
+
+
+def _incapable(snapshot: NetworkSnapshot, ctx: RuleContext) -> dict[int, Excluded]:
+    rule = RULES_BY_KEY[ProviderCapabilityRule.key]
+    config = ctx.config(rule)
+    out: dict[int, Excluded] = {}
+    if not config.enabled:
+        return out
+    for prov in snapshot.providers.values():
+        verdict = rule.evaluate(ctx, Candidate(location=NOWHERE, provider=prov), config)
+        if verdict.excluded:
+            out[prov.id] = Excluded(
+                kind="provider",
+                id=prov.id,
+                name=prov.name,
+                reasons=(verdict.reason,),
+                rules=(rule.key,),
+            )
+    return out
 
 
 def providers_in_scope(
@@ -70,6 +82,26 @@ def providers_in_scope(
     return cached
 
 
+def capable_in_scope(
+    snapshot: NetworkSnapshot,
+    ctx: RuleContext,
+    in_scope: tuple[tuple[int, int], ...],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> tuple[tuple[int, int, int], ...]:
+    """(provider, first location in scope, position in scope) of each provider in scope
+    the capability gate lets through, in scope order: the ones a search judges."""
+    memo_key = ("capable-in-scope", key, ctx.appointment_type)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None:
+        incapable = incapable_providers(snapshot, ctx)
+        cached = tuple(
+            (pk, first, idx) for idx, (pk, first) in enumerate(in_scope) if pk not in incapable
+        )
+        snapshot.memo[memo_key] = cached
+    return cached
+
+
 def incapable_in_scope(
     snapshot: NetworkSnapshot,
     ctx: RuleContext,
@@ -92,3 +124,45 @@ def incapable_in_scope(
         cached = (tuple(k for k, _ in ordered), tuple(e for _, e in ordered))
         snapshot.memo[memo_key] = cached
     return cached
+
+
+def scope_locations(
+    snapshot: NetworkSnapshot,
+    view: dict[int, LocationFacts],
+    *,
+    location_id: int | None,
+    region_id: int | None,
+) -> tuple[dict[int, LocationFacts], list[Candidate]]:
+    """The locations of ``view`` (the snapshot's, or a plan's view of them) a search of
+    this location or region covers, and each as a candidate: the same for every search of
+    that scope and plan, so they are kept with the snapshot. Both are shared: read only."""
+    key = ("scope-locations", id(view), location_id, region_id)
+    cached = snapshot.memo.get(key)
+    if cached is None or cached[0] is not view:  # the entry keeps its view, and so its id
+        here = {
+            pk: loc
+            for pk, loc in view.items()
+            if (location_id is None or pk == location_id)
+            and (region_id is None or loc.region_id == region_id)
+        }
+        cached = snapshot.memo[key] = (view, here, [Candidate(loc) for loc in here.values()])
+    return cached[1], cached[2]
+
+
+def provider_candidates(
+    snapshot: NetworkSnapshot,
+    ctx: RuleContext,
+    view: Mapping[int, ProviderFacts],
+    locations: Mapping[int, LocationFacts],
+    capable: tuple[tuple[int, int, int], ...],
+    *,
+    key: tuple[int | None, int | None, int | None],
+) -> list[Candidate]:
+    """Each capable provider in scope as a candidate at the first location in scope it
+    serves, kept like ``scope_locations`` (``locations`` are that view's, in scope)."""
+    memo_key = ("scope-providers", id(view), key, ctx.appointment_type)
+    cached = snapshot.memo.get(memo_key)
+    if cached is None or cached[0] is not view:
+        cands = [Candidate(locations[first], view[pk]) for pk, first, _ in capable]
+        cached = snapshot.memo[memo_key] = (view, cands)
+    return cached[1]

@@ -11,7 +11,12 @@ from ..rules.base import Candidate, LocationFacts, ProviderFacts, RuleContext, S
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_each
 from ..rules.snapshot import NetworkSnapshot
-from .slot_gates import incapable_in_scope, incapable_providers, providers_in_scope
+from .slot_gates import (
+    capable_in_scope,
+    incapable_in_scope,
+    provider_candidates,
+    providers_in_scope,
+)
 from .slot_results import Excluded
 
 # Providers judged here passed the capability gate already (slot_gates).
@@ -37,43 +42,42 @@ def judge_scope(
     snapshot: NetworkSnapshot,
     *,
     locations: Mapping[int, LocationFacts],
+    location_cands: list[Candidate],
     all_providers: Mapping[int, ProviderFacts],
     scope_key: tuple[int | None, int | None, int | None],
     override: bool,
 ) -> ScopeVerdicts:
     """Judge the locations in scope, then the providers serving one of them (each at
-    the first such location it serves); ``override`` lifts network-only exclusions."""
+    the first such location it serves); ``override`` lifts network-only exclusions.
+
+    ``locations`` and ``location_cands`` (each location as a candidate, in order) come
+    from ``scope_locations`` of the same view of the network as ``all_providers``."""
     out = ScopeVerdicts([], [], {}, {}, {}, {}, 0)
-    verdicts = judge_each(ctx, [Candidate(loc) for loc in locations.values()], Scope.LOCATION)
+    kept_locations = out.locations
+    verdicts = judge_each(ctx, location_cands, Scope.LOCATION)
     for loc, verdict in zip(locations.values(), verdicts, strict=True):
+        if not verdict.exclusions:  # most locations: kept, with their points
+            kept_locations[loc.id] = verdict
+            continue
         gone = _keep(out, "location", loc.id, loc.name, verdict, override)
         if gone is not None:
             out.excluded.append(gone)
     in_scope = providers_in_scope(snapshot, locations.keys(), key=scope_key)
-    incapable = incapable_providers(snapshot, ctx)
-    capable = [(pk, first) for pk, first in in_scope if pk not in incapable]
-    judged = dict(
-        zip(
-            (pk for pk, _ in capable),
-            judge_each(
-                ctx,
-                [Candidate(locations[first], all_providers[pk]) for pk, first in capable],
-                Scope.PROVIDER,
-                passed=GATE_PASSED,
-            ),
-            strict=True,
-        )
-    )
+    capable = capable_in_scope(snapshot, ctx, in_scope, key=scope_key)
+    cands = provider_candidates(snapshot, ctx, all_providers, locations, capable, key=scope_key)
+    judged = judge_each(ctx, cands, Scope.PROVIDER, passed=GATE_PASSED)
     gated_keys, gated = incapable_in_scope(snapshot, ctx, in_scope, key=scope_key)
     keys, out.excluded_providers = list(gated_keys), list(gated)
-    for idx, (pk, _) in enumerate(in_scope):
-        judgement = judged.get(pk)
-        if judgement is None:
-            continue  # gated: in the list already
+    kept_providers, provider_facts = out.providers, out.provider_facts
+    for (pk, _, idx), judgement in zip(capable, judged, strict=True):
         prov = all_providers[pk]
+        if not judgement.exclusions:
+            kept_providers[pk] = judgement
+            provider_facts[pk] = prov
+            continue
         gone = _keep(out, "provider", pk, prov.name, judgement, override)
         if gone is None:
-            out.provider_facts[pk] = prov
+            provider_facts[pk] = prov
         else:  # among the gated ones by name, then by place in scope
             at = bisect.bisect(keys, (prov.name, idx))
             keys.insert(at, (prov.name, idx))
@@ -90,13 +94,15 @@ def _keep(
     if override and only_network(verdict):
         out.network_notes[(kind, pk)] = tuple(verdict.reasons)
         verdict = Judgement((), verdict.parts)
-    if verdict.excluded:
+    exclusions = verdict.exclusions
+    if exclusions:
+        # kind, id, name, reasons, rules: positional, dozens are listed per search.
         return Excluded(
-            kind=kind,
-            id=pk,
-            name=name,
-            reasons=tuple(verdict.reasons),
-            rules=tuple(e.rule for e in verdict.exclusions),
+            kind,
+            pk,
+            name,
+            tuple([e.reason for e in exclusions]),
+            tuple([e.rule for e in exclusions]),
         )
     (out.locations if kind == "location" else out.providers)[pk] = verdict
     return None

@@ -7,7 +7,9 @@ afternoons next week gets the earliest afternoons next week, not the earliest un
 the horizon filtered to nothing afterwards.
 
 Held units are read too, with the agent holding them: the finder shows them as held
-(another agent's: not bookable; the searching agent's own: bookable).
+(another agent's: not bookable; the searching agent's own: bookable). So are the
+closures and time off of the pairs' locations and providers around the window, which the
+absence rule judges the starts by.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django.db import connection
 from config.prepared import prepared_cursor
 
 from ..models import Slot
+from ..rules.loading import absence_rows, absence_window
 from ..rules.timing import TIME_OF_DAY_HOURS
 from .holds import live_holds
 
@@ -31,6 +34,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # id, provider, location, start µs, end µs, the agent holding it (None: not held)
 SlotRow = tuple[int, int, int, int, int, int | None]
 DAY_SECONDS = 86400
+EPOCH_ORDINAL = EPOCH.date().toordinal()
+Closures = dict[int, frozenset[date]]  # location -> its closed local dates
+TimeOffs = dict[int, tuple[tuple[datetime, datetime], ...]]  # provider -> (start, end), sorted
 
 
 def _micros(moment: datetime) -> int:
@@ -95,6 +101,11 @@ class SlotRead:
 # hold_one_live_per_slot: at most one open hold per slot, so one row at most. Times come
 # back as integer microseconds since the epoch: timestamptz parsing was a measurable
 # share of a search.
+#
+# The pairs' closures (id 0: location, days since the epoch) and time off (id -1:
+# provider, start, end) come back in the same round trip, each an index probe per
+# location or provider (closure_once_per_day, the time off's provider index): reading the
+# whole network's around every search cost more than the rest of the patient's facts.
 _POSTGRES_SQL = """
     SELECT s.id, s.provider_id, s.location_id,
            (extract(epoch FROM s.start) * 1000000)::bigint,
@@ -128,6 +139,17 @@ _POSTGRES_SQL = """
          ORDER BY s.start
          LIMIT %(per_pair)s)
     ) s
+    UNION ALL
+    SELECT 0, 0, c.location_id, c.date - DATE '1970-01-01', 0, NULL
+    FROM scheduling_locationclosure c
+    WHERE c.location_id = ANY(%(lids)s::int[])
+      AND c.date BETWEEN %(date_from)s::date AND %(closed_to)s::date
+    UNION ALL
+    SELECT -1, t.provider_id, 0, (extract(epoch FROM t.starts_at) * 1000000)::bigint,
+           (extract(epoch FROM t.ends_at) * 1000000)::bigint, NULL
+    FROM scheduling_timeoff t
+    WHERE t.provider_id = ANY(%(pids)s::int[])
+      AND t.ends_at > %(off_from)s::timestamptz AND t.starts_at < %(off_to)s::timestamptz
 """
 
 
@@ -163,15 +185,50 @@ def _texts(values: list[str]) -> str:
     return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
 
 
-def _free_units_postgres(read: SlotRead) -> list[SlotRow]:
+@dataclass(frozen=True)
+class PairUnits:
+    """The slot read: the pairs' free units, and the absences the rules judge them by."""
+
+    units: list[SlotRow]
+    closures: Closures  # of the pairs' locations, on the window's local dates
+    time_off: TimeOffs  # of the pairs' providers, around the window (absence_window)
+
+
+def _read_postgres(read: SlotRead) -> PairUnits:
     params = postgres_params(read)
+    off_from, off_to = absence_window(read.date_from, read.date_to)
     params.update(
-        pids=_ids(params["pids"]), lids=_ids(params["lids"]), zones=_texts(params["zones"])
+        pids=_ids(params["pids"]),
+        lids=_ids(params["lids"]),
+        zones=_texts(params["zones"]),
+        closed_to=read.date_to,
+        off_from=off_from,
+        off_to=off_to,
     )
     # Hundreds of rows of integers: binary rows decode in about two thirds of the time.
     with prepared_cursor(binary=True) as cursor:
         cursor.execute(_POSTGRES_SQL, params)
-        return list(cursor.fetchall())
+        rows = cursor.fetchall()
+    units: list[SlotRow] = []
+    closed: dict[int, set[date]] = defaultdict(set)
+    off: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for row in rows:
+        kind = row[0]
+        if kind > 0:
+            units.append(row)
+        elif kind == 0:
+            closed[row[2]].add(date.fromordinal(EPOCH_ORDINAL + row[3]))
+        else:
+            off[row[1]].append((EPOCH + timedelta(0, 0, row[3]), EPOCH + timedelta(0, 0, row[4])))
+    return PairUnits(
+        units,
+        {pk: frozenset(days) for pk, days in closed.items()},
+        {pk: tuple(sorted(spans)) for pk, spans in off.items()},
+    )
+
+
+def _free_units_postgres(read: SlotRead) -> list[SlotRow]:
+    return _read_postgres(read).units
 
 
 def _free_units_portable(read: SlotRead) -> list[SlotRow]:
@@ -223,14 +280,21 @@ def _free_units_portable(read: SlotRead) -> list[SlotRow]:
     return out
 
 
-def free_units(read: SlotRead) -> list[SlotRow]:
+def pair_units(read: SlotRead) -> PairUnits:
     """Each pair's earliest free units inside the search's window (and its preferred
-    time of day's), with who holds them."""
+    time of day's), with who holds them; and the closures and time off of the pairs'
+    locations and providers around the window."""
     if not read.pairs:
-        return []
+        return PairUnits([], {}, {})
     if connection.vendor == "postgresql":
-        return _free_units_postgres(read)
-    return _free_units_portable(read)
+        return _read_postgres(read)
+    closed, off = absence_rows(
+        read.date_from,
+        read.date_to,
+        location_ids={loc for _, loc in read.pairs},
+        provider_ids={prov for prov, _ in read.pairs},
+    )
+    return PairUnits(_free_units_portable(read), closed, off)
 
 
 def per_pair_units(ctx: Any, pair_count: int, limit: int) -> int:

@@ -3,14 +3,19 @@ reasons, as frozen values the console, the API and FHIR ``$find`` all present.""
 
 from __future__ import annotations
 
+import zoneinfo
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..rules.registry import ScorePart
+from ..rules.base import Candidate, LocationFacts, ProviderFacts, RuleContext
+from ..rules.distance import distance_miles
+from ..rules.registry import Judgement, ScorePart
 
 HELD_BY_OTHER = "held by another agent"
 HELD_BY_ME = "held by you on this call"
+NEEDS_OVERRIDE = "needs an override reason"
 
 
 @dataclass(frozen=True)
@@ -92,3 +97,59 @@ class SlotSearchResult:
     # The region asked for, when the chosen location lies outside it: the location won
     # and the search covered it (``region_id`` is then None).
     widened_from_region_id: int | None = None
+
+
+# A start picked to be shown: (-score, start, provider, slot, location, end, the pair's
+# verdict, the start's verdict, holder note).
+Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
+
+
+def slot_options(
+    ranked: Iterable[Ranked],
+    *,
+    ctx: RuleContext,
+    locations: Mapping[int, LocationFacts],
+    providers: Mapping[int, ProviderFacts],
+    zones: Mapping[int, zoneinfo.ZoneInfo],
+    network_notes: Mapping[tuple[str, int], tuple[str, ...]],
+) -> list[SlotOption]:
+    """The shown starts as options, in the order given."""
+    miles_at: dict[int, float | None] = {}  # a few locations, many starts each
+    options = []
+    for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict, holder in ranked:
+        loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
+        if loc_id in miles_at:
+            miles = miles_at[loc_id]
+        else:
+            miles = miles_at[loc_id] = distance_miles(ctx, Candidate(location=loc))
+        network_note = _network_note(network_notes, loc_id, prov_id)
+        options.append(
+            SlotOption(
+                slot_id=slot_id,
+                provider_id=prov_id,
+                provider=prov.name,
+                location_id=loc_id,
+                location=loc.name,
+                region_id=loc.region_id,
+                start=start,
+                end=end,
+                local_start=start.astimezone(tz),
+                local_end=end.astimezone(tz),
+                time_zone=loc.time_zone,
+                score=round(-neg_score, 3),
+                breakdown=base.parts + verdict.parts,  # (base + verdict).parts
+                distance_miles=None if miles is None else round(miles, 1),
+                held=holder == HELD_BY_OTHER,
+                held_by_me=holder == HELD_BY_ME,
+                out_of_network=bool(network_note),
+                network_note=network_note,
+            )
+        )
+    return options
+
+
+def _network_note(
+    notes: Mapping[tuple[str, int], tuple[str, ...]], loc_id: int, prov_id: int
+) -> str:
+    reasons = notes.get(("location", loc_id), ()) + notes.get(("provider", prov_id), ())
+    return f"{'; '.join(reasons)}: {NEEDS_OVERRIDE}" if reasons else ""

@@ -38,20 +38,28 @@ from ..rules.base import (
     SlotFacts,
     Start,
 )
-from ..rules.distance import distance_miles
-from ..rules.registry import Judgement, judge, judger, soft_start_bound, soft_start_scorer
+from ..rules.registry import (
+    Judgement,
+    batch_judger,
+    judge,
+    soft_start_bound,
+    soft_start_scorer,
+)
 from ..rules.snapshot import network_snapshot
 from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
+from .slot_gates import scope_locations
 from .slot_judging import judge_scope
-from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, free_units, per_pair_units
+from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, pair_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
     HELD_BY_OTHER,
     DayGroup,
+    Ranked,
     SlotOption,
     SlotSearchResult,
+    slot_options,
 )
 from .visit_resources import (
     BATCH,
@@ -65,12 +73,13 @@ MAX_WINDOW_DAYS = 120
 # Visit-scope rules look at the patient and the visit type only; they get no real site.
 NOWHERE = LocationFacts(id=0, name="", time_zone="UTC")
 DEFAULT_WINDOW_DAYS = 30
-NEEDS_OVERRIDE = "needs an override reason"
 OVERRIDE_PERMISSION = OVERRIDE_NETWORK
 HARD, SOFT = frozenset({Kind.HARD}), frozenset({Kind.SOFT})
 # Pairs whose starts are built at first when ranking by bound, doubling each time more
 # are needed: a network-wide search has hundreds, and the list usually fills from a few.
 FIRST_PAIRS = 16
+# Ranked starts judged together at the least, when only a few more are needed.
+MIN_JUDGED = 8
 
 
 def _pk(value: Any) -> int | None:
@@ -147,10 +156,10 @@ def slot_search(
         region_id = home_region_id(user)
         scoped_home = region_id is not None
 
-    # The patient's facts, the plan's network, the window's absences and the network's
-    # version in one round trip; the slot read is the only other one.
+    # The patient's facts, the plan's network and the network's version in one round
+    # trip; the slot read, with the absences of the pairs it reads, is the only other one.
     rows = loading.search_rows(
-        patient, today=today, network_on=date_from, days=(date_from, date_to)
+        patient, today=today, network_on=date_from, days=(date_from, date_to), absences=False
     )
     snapshot = network_snapshot(on=date_from, stamp=rows.stamp)
     # A chosen location is the more specific choice: one outside the chosen region widens
@@ -220,16 +229,14 @@ def slot_search(
     all_locations, all_providers = snapshot.locations, snapshot.providers
     if plan_id is not None and rows.network is not None:
         all_locations, all_providers = snapshot.for_network(*rows.network)
-    locations = {
-        pk: loc
-        for pk, loc in all_locations.items()
-        if (location_id is None or pk == location_id)
-        and (region_id is None or loc.region_id == region_id)
-    }
+    locations, location_cands = scope_locations(
+        snapshot, all_locations, location_id=location_id, region_id=region_id
+    )
     verdicts = judge_scope(
         ctx,
         snapshot,
         locations=locations,
+        location_cands=location_cands,
         all_providers=all_providers,
         scope_key=(location_id, region_id, provider_id),
         override=override,
@@ -243,15 +250,6 @@ def slot_search(
         for loc_id in served.get(prov_id, [])
         if loc_id in location_verdicts
     ]
-
-    # The network's absences in the window were read; only the searched pairs' matter.
-    pair_locations, pair_providers = {loc for _, loc in pairs}, {prov for prov, _ in pairs}
-    locations, providers = apply_absences(
-        locations=locations,
-        providers=providers,
-        closed={k: v for k, v in rows.closures.items() if k in pair_locations},
-        off={k: v for k, v in rows.time_off.items() if k in pair_providers},
-    )
     read = dataclasses.replace(
         read,
         pairs=pairs,
@@ -299,11 +297,6 @@ def slot_search(
     )
 
 
-def _network_note(notes: dict[tuple[str, int], tuple[str, ...]], loc_id: int, prov_id: int) -> str:
-    reasons = notes.get(("location", loc_id), ()) + notes.get(("provider", prov_id), ())
-    return f"{'; '.join(reasons)}: {NEEDS_OVERRIDE}" if reasons else ""
-
-
 def _options(
     *,
     ctx: Any,
@@ -319,9 +312,17 @@ def _options(
 ) -> list[SlotOption]:
     """The ``limit`` best bookable starts, best first, plus the starts other agents hold
     that rank among them (shown as held, so nobody is surprised by a 409)."""
-    rows = free_units(read)
+    read_units = pair_units(read)
+    rows = read_units.units
     if not rows:
         return []
+    # The starts are judged with the closures and time off read for their pairs.
+    locations, providers = apply_absences(
+        locations=locations,
+        providers=providers,
+        closed=read_units.closures,
+        off=read_units.time_off,
+    )
     load = resource_loader(ctx, rows, read=read, locations=locations, agent_id=agent_id)
     duration = read.visit
     time_of_day = read.time_of_day
@@ -346,11 +347,18 @@ def _options(
     # and scored only once that bound could reach the starts being judged. Network-wide,
     # most pairs never get there. A start gets slot facts only when it is judged.
     bound = soft_start_bound(ctx, Scope.SLOT)
-    bases = {}
-    for prov_id, loc_id in by_pair:
-        base = location_verdicts[loc_id] + provider_verdicts[prov_id]
-        bases[(prov_id, loc_id)] = (base.score, base)
-    pair_order = sorted(bases, key=lambda pair: -bases[pair][0]) if bound is not None else []
+    # Each pair's own points: (location verdict + provider verdict).score, without
+    # building that verdict for the many pairs whose starts are never built.
+    bases = {
+        (prov_id, loc_id): round(
+            sum(
+                p.points for p in location_verdicts[loc_id].parts + provider_verdicts[prov_id].parts
+            ),
+            3,
+        )
+        for prov_id, loc_id in by_pair
+    }
+    pair_order = sorted(bases, key=lambda pair: -bases[pair]) if bound is not None else []
     score_starts = soft_start_scorer(ctx, Scope.SLOT)
 
     def build(pairs: Any) -> list[tuple[Any, ...]]:
@@ -363,7 +371,8 @@ def _options(
             run.sort(key=itemgetter(3))
             tz = zones[loc_id]
             first_us, after_us = window_us[loc_id]
-            base_score, base = bases[(prov_id, loc_id)]
+            base_score = bases[(prov_id, loc_id)]
+            base = location_verdicts[loc_id] + provider_verdicts[prov_id]
             cand = Candidate(locations[loc_id], providers[prov_id])
             last = len(run) - 1
             for i, (slot_id, _, _, start_us, covered, _) in enumerate(run):
@@ -401,7 +410,7 @@ def _options(
         while built < len(pair_order):
             if len(scored) > upto:
                 floor = -scored[upto][0]
-                if bases[pair_order[built]][0] + bound < floor - 1e-6:  # type: ignore[operator]
+                if bases[pair_order[built]] + bound < floor - 1e-6:  # type: ignore[operator]
                     return
             more = build(pair_order[built : built + chunk])
             built += chunk
@@ -409,8 +418,6 @@ def _options(
             scored = scored[:k] + sorted(scored[k:] + more, key=rank)
 
     # Held starts appear where they would rank, never instead of a bookable one.
-    # (-score, start, provider, slot, location, end, base, verdict, holder)
-    Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
     best: list[Ranked] = []
     shown_held: list[Ranked] = []
 
@@ -418,13 +425,14 @@ def _options(
         """A ranked start as the hard rules see it, and who holds its units."""
         _, start, prov_id, slot_id, loc_id, _, run, i, j = entry
         holders = {r[5] for r in run[i : j + 1] if r[5] is not None}
-        slot = SlotFacts(slot_id, start, start + duration, held_by_other=bool(holders - {agent_id}))
+        slot = SlotFacts(slot_id, start, start + duration, True, bool(holders - {agent_id}))
         return Candidate(locations[loc_id], providers[prov_id], slot), holders
 
     ahead: list[tuple[Candidate, set[int]]] = []
-    judge_hard, judge_soft = judger(ctx, Scope.SLOT, HARD), judger(ctx, Scope.SLOT, SOFT)
+    judge_hard = batch_judger(ctx, Scope.SLOT, HARD)
+    judge_soft = batch_judger(ctx, Scope.SLOT, SOFT)
     k = 0
-    while True:
+    while len(best) < limit:
         if k % BATCH == 0:  # the next batch of starts in their final order
             settle(k, k + BATCH - 1)
             if load is not None:  # and the resources around them
@@ -432,61 +440,58 @@ def _options(
                 ctx = load(ctx, [cand for cand, _ in ahead])
         if k >= len(scored):
             break
-        neg, start, prov_id, slot_id, loc_id, base, *_ = scored[k]
-        cand, holders = ahead[k % BATCH] if load is not None else facts(scored[k])
-        k += 1
-        assert cand.slot is not None
-        held_by_other, end = cand.slot.held_by_other, cand.slot.end
-        hard = judge_hard(ctx, cand)
-        if hard.excluded and not (held_by_other and _only_held(hard)):
-            if misses is not None:
-                resource_miss(misses, loc_id, hard)
-            continue
-        verdict = Judgement(hard.exclusions, judge_soft(ctx, cand).parts)
-        holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
-        entry = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
-        if not held_by_other:
-            best.append(entry)
-            if len(best) == limit:
-                break
-        elif len(shown_held) < limit:
-            shown_held.append(entry)
+        # The next starts are judged together, each rule over all of them: as many as
+        # could still be shown, within this batch. Judging is pure, so the starts past the
+        # last one shown are judged for nothing, never differently.
+        size = min(max(limit - len(best), MIN_JUDGED), BATCH - k % BATCH, len(scored) - k)
+        entries = scored[k : k + size]
+        judged = (
+            ahead[k % BATCH : k % BATCH + size]
+            if load is not None
+            else [facts(entry) for entry in entries]
+        )
+        k += size
+        hards = judge_hard(ctx, [cand for cand, _ in judged])
+        shown = [_shown(cand, hard) for (cand, _), hard in zip(judged, hards, strict=True)]
+        passed = [cand for (cand, _), ok in zip(judged, shown, strict=True) if ok]
+        softs = iter(judge_soft(ctx, passed))
+        for entry, (cand, holders), hard, ok in zip(entries, judged, hards, shown, strict=True):
+            neg, start, prov_id, slot_id, loc_id, base, *_ = entry
+            if not ok:
+                if misses is not None:
+                    resource_miss(misses, loc_id, hard)
+                continue
+            assert cand.slot is not None
+            held_by_other, end = cand.slot.held_by_other, cand.slot.end
+            verdict = Judgement(hard.exclusions, next(softs).parts)
+            holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
+            ranked = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
+            if not held_by_other:
+                best.append(ranked)
+                if len(best) == limit:
+                    break
+            elif len(shown_held) < limit:
+                shown_held.append(ranked)
     if misses and len(best) < limit:  # every start was judged: say what was missing
         for loc_id in {entry[4] for entry in best}:
             misses.pop(loc_id, None)
     elif misses:
         misses.clear()
-    options = []
-    for neg_score, start, prov_id, slot_id, loc_id, end, base, verdict, holder in sorted(
-        best + shown_held, key=lambda r: r[:3]
-    ):
-        loc, prov, tz = locations[loc_id], providers[prov_id], zones[loc_id]
-        miles = distance_miles(ctx, Candidate(location=loc))
-        total = base + verdict
-        network_note = _network_note(network_notes or {}, loc_id, prov_id)
-        options.append(
-            SlotOption(
-                slot_id=slot_id,
-                provider_id=prov_id,
-                provider=prov.name,
-                location_id=loc_id,
-                location=loc.name,
-                region_id=loc.region_id,
-                start=start,
-                end=end,
-                local_start=start.astimezone(tz),
-                local_end=end.astimezone(tz),
-                time_zone=loc.time_zone,
-                score=round(-neg_score, 3),
-                breakdown=total.parts,
-                distance_miles=None if miles is None else round(miles, 1),
-                held=holder == HELD_BY_OTHER,
-                held_by_me=holder == HELD_BY_ME,
-                out_of_network=bool(network_note),
-                network_note=network_note,
-            )
-        )
-    return options
+    return slot_options(
+        sorted(best + shown_held, key=itemgetter(0, 1, 2)),
+        ctx=ctx,
+        locations=locations,
+        providers=providers,
+        zones=zones,
+        network_notes=network_notes or {},
+    )
+
+
+def _shown(cand: Candidate, hard: Judgement) -> bool:
+    """Whether a judged start is shown: nothing against it, or only another agent's hold
+    (shown as held where it ranks)."""
+    held = cand.slot is not None and cand.slot.held_by_other
+    return not hard.excluded or (held and _only_held(hard))
 
 
 def _only_held(verdict: Judgement) -> bool:

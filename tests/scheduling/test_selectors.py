@@ -289,6 +289,30 @@ def test_the_one_trip_patient_read_matches_the_portable_one(network):
     assert fast.room_blocked == frozenset({phoenix.pk})
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the plan's network is kept by version there"
+)
+def test_a_change_to_a_plans_network_is_read_by_the_next_search(network):
+    _, _, denver, phoenix, *_ = network
+    patient, plan = f.patient(), f.plan()
+    f.coverage(patient=patient, plan=plan)
+    NetworkParticipation.objects.create(plan=plan, location=denver, in_network=True)
+    today = datetime.now(tz=UTC).date()
+
+    first = loading.search_rows(patient, today=today, network_on=today)
+    again = loading.search_rows(patient, today=today, network_on=today)
+    # However the rows change (a saved row, a bulk update), the next read sees it.
+    NetworkParticipation.objects.create(plan=plan, location=phoenix, in_network=True)
+    added = loading.search_rows(patient, today=today, network_on=today)
+    NetworkParticipation.objects.filter(plan=plan, location=denver).update(in_network=False)
+    dropped = loading.search_rows(patient, today=today, network_on=today)
+
+    assert first.network == again.network == (frozenset({denver.pk}), frozenset())
+    assert again.network is not None and again.network[0] is first.network[0]  # kept
+    assert added.network == (frozenset({denver.pk, phoenix.pk}), frozenset())
+    assert dropped.network == (frozenset({phoenix.pk}), frozenset())
+
+
 def local_units(provider, location, day, first: str, count: int) -> list:
     """``count`` back-to-back 30-minute units from local ``first`` (HH:MM) on ``day``."""
     start = datetime.combine(day, time.fromisoformat(first), tzinfo=location.tz)
