@@ -17,6 +17,7 @@ from django.db.models import Case, DateTimeField, Exists, Q, Value, When
 from django.utils import timezone
 
 from config.audit import audit_set, nothing_points_at
+from config.compiled import Compiled, stand_in_id
 from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
@@ -265,7 +266,7 @@ def _book_from_hold(
     # The patient-no-overlap rule reads the patient's other active appointments: lock the
     # patient so two agents booking the same person at two locations at once cannot both
     # pass it (the second waits here, then sees the first's booking).
-    list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
+    _lock_patient.rows(pk=patient.pk)
     override_used, needed = _check_rules(
         patient=patient,
         appointment_type=appointment_type,
@@ -323,6 +324,12 @@ def _book_from_hold(
     )
     _attach_patient(call, patient)
     return appointment
+
+
+_lock_patient: Compiled[int] = Compiled(
+    lambda pk: Patient.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True),
+    pk=stand_in_id(),
+)
 
 
 def appointment_book(

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from config.compiled import Compiled, stand_in_id, stand_in_moment
 from patients.models import Patient
 
 from .. import signals
@@ -235,11 +236,18 @@ def _lock_units(first: Slot, minutes: int) -> list[Slot]:
     """Lock and return the provider's slot rows from ``first``'s start until the visit
     would end, by start; the caller checks that the first is ``first`` (``_units``)."""
     end = first.start + timedelta(minutes=minutes)
-    return list(
-        Slot.objects.select_for_update()
-        .filter(provider_id=first.provider_id, start__gte=first.start, start__lt=end)
-        .order_by("start")
-    )
+    return _provider_units.rows(provider_id=first.provider_id, start=first.start, end=end)
+
+
+# Every hold and booking locks its units: compiled once (config.compiled).
+_provider_units: Compiled[Slot] = Compiled(
+    lambda provider_id, start, end: Slot.objects.select_for_update()
+    .filter(provider_id=provider_id, start__gte=start, start__lt=end)
+    .order_by("start"),
+    provider_id=stand_in_id(),
+    start=stand_in_moment(),
+    end=stand_in_moment(),
+)
 
 
 def _check_fit(units: list[Slot], end: datetime) -> None:

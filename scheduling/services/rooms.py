@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from config.compiled import Compiled, stand_in_id
+
 from ..models import Appointment, AppointmentType, ResourceBooking, Room
 from .errors import RoomUnavailable
 
@@ -111,6 +113,16 @@ def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
     return chosen
 
 
+# Every booking locks its location's rooms: compiled once (config.compiled).
+_rooms_locked: Compiled[tuple[int, str, str, str | None]] = Compiled(
+    lambda location_id: Room.objects.select_for_update(of=("self",))
+    .filter(location_id=location_id)
+    .order_by("id", "equipment__code")
+    .values_list("id", "code", "name", "equipment__code"),
+    location_id=stand_in_id(),
+)
+
+
 def room_pick(
     *, location_id: int, needed: frozenset[str], start: datetime, end: datetime
 ) -> Room | None:
@@ -124,12 +136,7 @@ def room_pick(
     # room and piece of equipment; FOR UPDATE OF the room rows only).
     rooms: dict[int, Room] = {}
     equipment: dict[int, set[str]] = {}
-    for room_id, code, name, piece in (
-        Room.objects.select_for_update(of=("self",))
-        .filter(location_id=location_id)
-        .order_by("id", "equipment__code")
-        .values_list("id", "code", "name", "equipment__code")
-    ):
+    for room_id, code, name, piece in _rooms_locked.rows(location_id=location_id):
         if room_id not in rooms:
             rooms[room_id] = Room.from_db(
                 Room.objects.db,

@@ -1,0 +1,179 @@
+"""Hot ORM reads of one fixed shape, compiled once per connection and prepared on the server.
+
+An API hold and booking make a dozen small indexed reads (the token, the rows the
+request names, the locks). For each of them Django spent more CPU building and compiling
+the queryset than PostgreSQL spent answering it, and PostgreSQL in turn spent much of its
+own time parsing and planning. A ``Compiled`` read is built once with stand-in values for
+its parameters; each call swaps the real values in and runs the SQL through
+``config.prepared.prepared_cursor`` (parsed once per connection, planned generically
+once PostgreSQL settles). Rows become what the queryset would have returned, through
+Django's own converters and populators: instances with their ``select_related`` rows and
+annotations, or ``values_list`` tuples.
+
+The queryset itself runs instead, unchanged, on any database but PostgreSQL (SQLite
+binds dates as text, which a swap by value would miss), when prepared statements are off,
+and when a stand-in does not come out of the compiler as a parameter of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from django.db import connections, router
+from django.db.models import QuerySet
+from django.db.models.query import (
+    FlatValuesListIterable,
+    ModelIterable,
+    ValuesListIterable,
+    get_related_populators,
+)
+from django.db.transaction import TransactionManagementError
+
+from config.prepared import prepared_cursor, prepared_enabled
+
+T = TypeVar("T")
+
+_serial = itertools.count(1)
+
+
+def stand_in_id() -> int:
+    """A primary or foreign key no row has: negative, and distinct per call."""
+    return -9_100_000 - next(_serial)
+
+
+def stand_in_moment() -> datetime:
+    """An aware datetime no caller passes (a second into 1901), distinct per call."""
+    n = next(_serial)
+    return datetime(1901, 1, 1, 0, n // 60 % 60, n % 60, tzinfo=UTC)
+
+
+@dataclass
+class _Plan:
+    sql: str
+    params: tuple[Any, ...]
+    names: tuple[str | None, ...]  # per parameter: the stand-in it carries, or None
+    compiler: Any
+    converters: dict[int, Any]
+    kind: type
+    for_update: bool
+    init_list: list[str]
+    model_slice: slice
+    populators: list[Any]
+    annotations: dict[str, int]
+
+
+class Compiled(Generic[T]):
+    """``build(**stand_ins)`` compiled once per connection; ``rows(**values)`` runs it with
+    the real values. ``build`` must return a queryset whose SQL depends only on the
+    values' positions, never on the values (no ``__in`` lists, no ``None`` lookups)."""
+
+    def __init__(self, build: Callable[..., QuerySet[Any]], **stand_ins: Any) -> None:
+        self._build = build
+        self._stand_ins = stand_ins
+        self._model: Any = None
+        self._for_write = False
+
+    def rows(self, **values: Any) -> list[T]:
+        if self._model is None:
+            built = self._build(**self._stand_ins)
+            self._model, self._for_write = built.model, built._for_write
+        # Where the queryset would run (QuerySet.db): the router may send reads elsewhere.
+        route = router.db_for_write if self._for_write else router.db_for_read
+        alias = route(self._model)
+        connection = connections[alias]
+        # Per connection object: each thread has its own, and the compiler keeps it.
+        plans = connection.__dict__.setdefault("_compiled_plans", {})
+        plan = plans.get(self, False)
+        if plan is False:
+            queryset = self._build(**self._stand_ins).using(alias)
+            if queryset.query.select_for_update and not connection.in_atomic_block:
+                return list(self._build(**values).using(alias))  # Django's own error
+            plan = plans[self] = self._plan(queryset, connection)
+        if plan is None:
+            return list(self._build(**values).using(alias))
+        if plan.for_update and not connection.in_atomic_block:
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
+        params = [
+            p if name is None else values[name]
+            for name, p in zip(plan.names, plan.params, strict=True)
+        ]
+        with prepared_cursor() as cursor:
+            cursor.execute(plan.sql, params)
+            fetched = cursor.fetchall()
+        compiler = plan.compiler
+        if compiler.has_extra_select:
+            fetched = [row[: compiler.col_count] for row in fetched]
+        rows = compiler.apply_converters(fetched, plan.converters) if plan.converters else fetched
+        if plan.kind is FlatValuesListIterable:
+            return [row[0] for row in rows]
+        if plan.kind is ValuesListIterable:
+            return [tuple(row) for row in rows]
+        return [self._instance(plan, alias, row) for row in rows]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Compiled[T]:
+        return self  # shared: what it keeps is per connection, never per copy
+
+    def first(self, **values: Any) -> T | None:
+        found = self.rows(**values)
+        return found[0] if found else None
+
+    @staticmethod
+    def _instance(plan: _Plan, db: str, row: Any) -> Any:
+        obj = plan.compiler.klass_info["model"].from_db(db, plan.init_list, row[plan.model_slice])
+        for populator in plan.populators:
+            populator.populate(row, obj)
+        for name, position in plan.annotations.items():
+            setattr(obj, name, row[position])
+        return obj
+
+    def _plan(self, queryset: QuerySet[Any], connection: Any) -> _Plan | None:
+        if connection.vendor != "postgresql" or not prepared_enabled():
+            return None
+        kind = queryset._iterable_class
+        if kind not in (ModelIterable, ValuesListIterable, FlatValuesListIterable):
+            return None
+        query = queryset.query
+        if kind is not ModelIterable and (query.extra_select or query.annotation_select):
+            return None  # values_list would reorder the columns
+        if queryset._known_related_objects or queryset._prefetch_related_lookups:
+            return None
+        compiler = query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        names = tuple(self._stand_in_name(p) for p in params)
+        if set(self._stand_ins) - set(filter(None, names)):
+            return None
+        select = compiler.select
+        fields = [s[0] for s in select[: compiler.col_count]]
+        plan = _Plan(
+            sql=sql,
+            params=tuple(params),
+            names=names,
+            compiler=compiler,
+            converters=compiler.get_converters(fields),
+            kind=kind,
+            for_update=bool(query.select_for_update),
+            init_list=[],
+            model_slice=slice(0, 0),
+            populators=[],
+            annotations={},
+        )
+        if kind is ModelIterable:
+            klass_info = compiler.klass_info
+            start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+            plan.init_list = [f[0].target.attname for f in select[start:end]]
+            plan.model_slice = slice(start, end)
+            plan.populators = get_related_populators(klass_info, select, queryset.db)
+            plan.annotations = dict(compiler.annotation_col_map or {})
+        return plan
+
+    def _stand_in_name(self, param: Any) -> str | None:
+        for name, stand_in in self._stand_ins.items():
+            if type(param) is type(stand_in) and param == stand_in:
+                return name
+        return None
