@@ -139,8 +139,16 @@ class Compiled(Generic[T]):
         if kind not in (ModelIterable, ValuesListIterable, FlatValuesListIterable):
             return None
         query = queryset.query
-        if kind is not ModelIterable and (query.extra_select or query.annotation_select):
-            return None  # values_list would reorder the columns
+        if kind is not ModelIterable:
+            # values_list reorders the columns unless they come out as asked (expressions
+            # last), as ValuesListIterable checks.
+            names = [*query.extra_select, *query.values_select, *query.annotation_select]
+            fields = [
+                *queryset._fields,
+                *(f for f in query.annotation_select if f not in queryset._fields),
+            ]
+            if queryset._fields and fields != names:
+                return None
         if queryset._known_related_objects or queryset._prefetch_related_lookups:
             return None
         compiler = query.get_compiler(using=queryset.db)
