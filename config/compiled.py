@@ -45,17 +45,48 @@ def stand_in_id() -> int:
     return -9_100_000 - next(_serial)
 
 
+def stand_in_ids(count: int) -> list[int]:
+    """``count`` stand-in ids for an ``__in`` list of exactly that many."""
+    return [stand_in_id() for _ in range(count)]
+
+
 def stand_in_moment() -> datetime:
     """An aware datetime no caller passes (a second into 1901), distinct per call."""
     n = next(_serial)
     return datetime(1901, 1, 1, 0, n // 60 % 60, n % 60, tzinfo=UTC)
 
 
+class CompiledByLength(Generic[T]):
+    """A ``Compiled`` read per length of its one list parameter ``ids_name``: the SQL of
+    ``field__in=[...]`` has one placeholder per item."""
+
+    def __init__(self, build: Callable[..., QuerySet[Any]], ids_name: str, **stand_ins: Any):
+        self._build = build
+        self._ids_name = ids_name
+        self._stand_ins = stand_ins
+        self._by_length: dict[int, Compiled[T]] = {}
+
+    def rows(self, **values: Any) -> list[T]:
+        length = len(values[self._ids_name])
+        compiled = self._by_length.get(length)
+        if compiled is None:
+            compiled = self._by_length[length] = Compiled(
+                self._build, **self._stand_ins, **{self._ids_name: stand_in_ids(length)}
+            )
+        return compiled.rows(**values)
+
+    def first(self, **values: Any) -> T | None:
+        found = self.rows(**values)
+        return found[0] if found else None
+
+
 @dataclass
 class _Plan:
     sql: str
     params: tuple[Any, ...]
-    names: tuple[str | None, ...]  # per parameter: the stand-in it carries, or None
+    # Per parameter: the stand-in it carries (a name, or a name and an index into a
+    # list of them), or None.
+    names: tuple[str | tuple[str, int] | None, ...]
     compiler: Any
     converters: dict[int, Any]
     kind: type
@@ -69,7 +100,9 @@ class _Plan:
 class Compiled(Generic[T]):
     """``build(**stand_ins)`` compiled once per connection; ``rows(**values)`` runs it with
     the real values. ``build`` must return a queryset whose SQL depends only on the
-    values' positions, never on the values (no ``__in`` lists, no ``None`` lookups)."""
+    values' positions, never on the values (no ``None`` lookups). A list stand-in
+    (``stand_in_ids``) stands for an ``__in`` list of its length, and the value passed
+    for it must have that length: ``CompiledByLength`` keeps one per length."""
 
     def __init__(self, build: Callable[..., QuerySet[Any]], **stand_ins: Any) -> None:
         self._build = build
@@ -100,7 +133,7 @@ class Compiled(Generic[T]):
                 "select_for_update cannot be used outside of a transaction."
             )
         params = [
-            p if name is None else values[name]
+            p if name is None else values[name] if type(name) is str else values[name[0]][name[1]]
             for name, p in zip(plan.names, plan.params, strict=True)
         ]
         with prepared_cursor() as cursor:
@@ -154,7 +187,10 @@ class Compiled(Generic[T]):
         compiler = query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         names = tuple(self._stand_in_name(p) for p in params)
-        if set(self._stand_ins) - set(filter(None, names)):
+        found = {n if isinstance(n, str) else n[0] for n in names if n is not None}
+        items = {n for n in names if isinstance(n, tuple)}
+        wanted = sum(len(v) for v in self._stand_ins.values() if isinstance(v, list))
+        if set(self._stand_ins) - found or len(items) != wanted:
             return None
         select = compiler.select
         fields = [s[0] for s in select[: compiler.col_count]]
@@ -180,8 +216,12 @@ class Compiled(Generic[T]):
             plan.annotations = dict(compiler.annotation_col_map or {})
         return plan
 
-    def _stand_in_name(self, param: Any) -> str | None:
+    def _stand_in_name(self, param: Any) -> str | tuple[str, int] | None:
         for name, stand_in in self._stand_ins.items():
-            if type(param) is type(stand_in) and param == stand_in:
+            if isinstance(stand_in, list):
+                for i, item in enumerate(stand_in):
+                    if type(param) is type(item) and param == item:
+                        return name, i
+            elif type(param) is type(stand_in) and param == stand_in:
                 return name
         return None

@@ -13,11 +13,11 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, Exists, Q, Value, When
+from django.db.models import Case, DateTimeField, Exists, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from config.audit import audit_set, nothing_points_at
-from config.compiled import Compiled, stand_in_id
+from config.compiled import Compiled, CompiledByLength, stand_in_id, stand_in_moment
 from config.permissions import OVERRIDE_NETWORK
 from patients.models import Patient
 
@@ -67,13 +67,7 @@ def _lock_hold(hold: Hold, units: list[Slot], by: User, now: datetime) -> Hold:
     Read in the locking statement: the unit rows are locked already, and a hold is placed
     only under its slot's lock, so no such hold can appear while this statement runs.
     """
-    others = live_holds(now).filter(slot_id__in=[u.pk for u in units]).exclude(held_by_id=by.pk)
-    locked = (
-        Hold.objects.select_for_update(of=("self",))
-        .annotate(other_held=Exists(others))
-        .filter(pk=hold.pk)
-        .first()
-    )
+    locked = _hold_locked.first(pk=hold.pk, slot_ids=[u.pk for u in units], by_id=by.pk, now=now)
     _usable_hold(locked, by, now)
     if units[0].start <= now:
         raise SlotInPast()
@@ -82,6 +76,24 @@ def _lock_hold(hold: Hold, units: list[Slot], by: User, now: datetime) -> Hold:
     if locked.other_held:  # type: ignore[union-attr]
         raise SlotHeld()
     return locked  # type: ignore[return-value]
+
+
+def _hold_locked_query(
+    pk: int, slot_ids: list[int], by_id: int, now: datetime
+) -> QuerySet[Hold]:
+    others = live_holds(now).filter(slot_id__in=slot_ids).exclude(held_by_id=by_id)
+    return (
+        Hold.objects.select_for_update(of=("self",))
+        .annotate(other_held=Exists(others))
+        .filter(pk=pk)
+        .order_by("pk")[:1]
+    )
+
+
+# Every booking locks its hold: compiled once per number of units (config.compiled).
+_hold_locked: CompiledByLength[Hold] = CompiledByLength(
+    _hold_locked_query, "slot_ids", pk=stand_in_id(), by_id=stand_in_id(), now=stand_in_moment()
+)
 
 
 def _check_rules(
