@@ -88,6 +88,13 @@ class CompiledPrimaryKeyField(serializers.PrimaryKeyRelatedField):
         # Compiled copies as itself, so every copy shares the compiled read.
         self._kwargs["read"] = self.read
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> CompiledPrimaryKeyField:
+        # DRF copies each argument deeply, the queryset with its whole query, for every
+        # serializer instance. The field only ever clones its queryset (``get_queryset``
+        # calls ``.all()``) and reads through the shared compiled read, so the copy
+        # shares the queryset; the other arguments are flags and strings.
+        return self.__class__(*self._args, **self._kwargs)
+
     def to_internal_value(self, data: Any) -> Model:
         # What QuerySet.get(pk=data) makes of the value (IntegerField.get_prep_value).
         try:
