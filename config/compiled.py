@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import QuerySet
 from django.db.models.query import (
     FlatValuesListIterable,
@@ -31,6 +31,7 @@ from django.db.models.query import (
     ValuesListIterable,
     get_related_populators,
 )
+from django.db.models.sql import UpdateQuery
 from django.db.transaction import TransactionManagementError
 
 from config.prepared import prepared_cursor, prepared_enabled
@@ -57,36 +58,143 @@ def stand_in_moment() -> datetime:
 
 
 class CompiledByLength(Generic[T]):
-    """A ``Compiled`` read per length of its one list parameter ``ids_name``: the SQL of
-    ``field__in=[...]`` has one placeholder per item."""
+    """A ``Compiled`` read (or, with ``kind=CompiledUpdate``, update) per length of its
+    one list parameter ``ids_name``: the SQL of ``field__in=[...]`` has one placeholder
+    per item."""
 
-    def __init__(self, build: Callable[..., QuerySet[Any]], ids_name: str, **stand_ins: Any):
+    def __init__(
+        self,
+        build: Callable[..., Any],
+        ids_name: str,
+        *,
+        kind: type[Compiled[Any]] | type[CompiledUpdate] | None = None,
+        **stand_ins: Any,
+    ) -> None:
         self._build = build
         self._ids_name = ids_name
+        self._kind = kind or Compiled
         self._stand_ins = stand_ins
-        self._by_length: dict[int, Compiled[T]] = {}
+        self._by_length: dict[int, Any] = {}
 
-    def rows(self, **values: Any) -> list[T]:
+    def _for(self, values: dict[str, Any]) -> Any:
         length = len(values[self._ids_name])
         compiled = self._by_length.get(length)
         if compiled is None:
-            compiled = self._by_length[length] = Compiled(
+            compiled = self._by_length[length] = self._kind(
                 self._build, **self._stand_ins, **{self._ids_name: stand_in_ids(length)}
             )
-        return compiled.rows(**values)
+        return compiled
+
+    def rows(self, **values: Any) -> list[T]:
+        rows: list[T] = self._for(values).rows(**values)
+        return rows
 
     def first(self, **values: Any) -> T | None:
         found = self.rows(**values)
         return found[0] if found else None
+
+    def run(self, **values: Any) -> int:
+        count: int = self._for(values).run(**values)
+        return count
+
+
+class _StandIns:
+    """What a compiled read and a compiled update share: stand-ins found among the
+    compiled parameters, and the real values put in their place."""
+
+    def __init__(self, build: Callable[..., Any], **stand_ins: Any) -> None:
+        self._build = build
+        self._stand_ins = stand_ins
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self  # shared: what it keeps is per connection, never per copy
+
+    @staticmethod
+    def _plans(connection: Any) -> dict[Any, Any]:
+        # Per connection object: each thread has its own, and a compiler keeps it.
+        plans: dict[Any, Any] = connection.__dict__.setdefault("_compiled_plans", {})
+        return plans
+
+    def _names(self, params: Any) -> tuple[str | tuple[str, int] | None, ...] | None:
+        """Per parameter: the stand-in it carries (a name, or a name and an index into a
+        list of them), or None; None in all when a stand-in is not a parameter of its own."""
+        names = tuple(self._stand_in_name(p) for p in params)
+        found = {n if isinstance(n, str) else n[0] for n in names if n is not None}
+        items = {n for n in names if isinstance(n, tuple)}
+        wanted = sum(len(v) for v in self._stand_ins.values() if isinstance(v, list))
+        if set(self._stand_ins) - found or len(items) != wanted:
+            return None
+        return names
+
+    def _stand_in_name(self, param: Any) -> str | tuple[str, int] | None:
+        for name, stand_in in self._stand_ins.items():
+            if isinstance(stand_in, list):
+                for i, item in enumerate(stand_in):
+                    if type(param) is type(item) and param == item:
+                        return name, i
+            elif type(param) is type(stand_in) and param == stand_in:
+                return name
+        return None
+
+    @staticmethod
+    def _swap(
+        names: tuple[str | tuple[str, int] | None, ...], params: tuple[Any, ...], values: Any
+    ) -> list[Any]:
+        return [
+            p if name is None else values[name] if type(name) is str else values[name[0]][name[1]]
+            for name, p in zip(names, params, strict=True)
+        ]
+
+
+class CompiledUpdate(_StandIns):
+    """``queryset.update(**changes)`` of one fixed shape, compiled once per connection:
+    ``build(**stand_ins)`` returns the queryset and the changes, ``run(**values)`` the
+    number of rows updated. One table only (no multi-table or parent updates); the ORM
+    runs it otherwise, and on any database but PostgreSQL."""
+
+    _model: Any = None
+
+    def run(self, **values: Any) -> int:
+        if self._model is None:
+            self._model = self._build(**self._stand_ins)[0].model
+        alias = router.db_for_write(self._model)
+        connection = connections[alias]
+        plans = self._plans(connection)
+        plan = plans.get(self, False)
+        if plan is False:
+            queryset, changes = self._build(**self._stand_ins)
+            plan = plans[self] = self._plan(queryset.using(alias), changes, connection)
+        if plan is None:
+            queryset, changes = self._build(**values)
+            count: int = queryset.using(alias).update(**changes)
+            return count
+        sql, params, names = plan
+        with transaction.mark_for_rollback_on_error(using=alias), prepared_cursor() as cursor:
+            cursor.execute(sql, self._swap(names, params, values))
+            rowcount: int = cursor.rowcount
+            return rowcount
+
+    def _plan(
+        self, queryset: QuerySet[Any], changes: dict[str, Any], connection: Any
+    ) -> tuple[str, tuple[Any, ...], Any] | None:
+        if connection.vendor != "postgresql" or not prepared_enabled():
+            return None
+        # What QuerySet.update builds, when it has no ordering to inline.
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(changes)
+        query.annotations = {}
+        if query.order_by or query.related_updates or query.count_active_tables() > 1:
+            return None
+        sql, params = query.get_compiler(queryset.db).as_sql()
+        names = self._names(params)
+        return None if names is None else (sql, tuple(params), names)
 
 
 @dataclass
 class _Plan:
     sql: str
     params: tuple[Any, ...]
-    # Per parameter: the stand-in it carries (a name, or a name and an index into a
-    # list of them), or None.
-    names: tuple[str | tuple[str, int] | None, ...]
+    names: tuple[str | tuple[str, int] | None, ...]  # see _StandIns._names
     compiler: Any
     converters: dict[int, Any]
     kind: type
@@ -97,7 +205,7 @@ class _Plan:
     annotations: dict[str, int]
 
 
-class Compiled(Generic[T]):
+class Compiled(_StandIns, Generic[T]):
     """``build(**stand_ins)`` compiled once per connection; ``rows(**values)`` runs it with
     the real values. ``build`` must return a queryset whose SQL depends only on the
     values' positions, never on the values (no ``None`` lookups). A list stand-in
@@ -105,8 +213,7 @@ class Compiled(Generic[T]):
     for it must have that length: ``CompiledByLength`` keeps one per length."""
 
     def __init__(self, build: Callable[..., QuerySet[Any]], **stand_ins: Any) -> None:
-        self._build = build
-        self._stand_ins = stand_ins
+        super().__init__(build, **stand_ins)
         self._model: Any = None
         self._for_write = False
 
@@ -118,8 +225,7 @@ class Compiled(Generic[T]):
         route = router.db_for_write if self._for_write else router.db_for_read
         alias = route(self._model)
         connection = connections[alias]
-        # Per connection object: each thread has its own, and the compiler keeps it.
-        plans = connection.__dict__.setdefault("_compiled_plans", {})
+        plans = self._plans(connection)
         plan = plans.get(self, False)
         if plan is False:
             queryset = self._build(**self._stand_ins).using(alias)
@@ -132,12 +238,8 @@ class Compiled(Generic[T]):
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
-        params = [
-            p if name is None else values[name] if type(name) is str else values[name[0]][name[1]]
-            for name, p in zip(plan.names, plan.params, strict=True)
-        ]
         with prepared_cursor() as cursor:
-            cursor.execute(plan.sql, params)
+            cursor.execute(plan.sql, self._swap(plan.names, plan.params, values))
             fetched = cursor.fetchall()
         compiler = plan.compiler
         if compiler.has_extra_select:
@@ -148,9 +250,6 @@ class Compiled(Generic[T]):
         if plan.kind is ValuesListIterable:
             return [tuple(row) for row in rows]
         return [self._instance(plan, alias, row) for row in rows]
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Compiled[T]:
-        return self  # shared: what it keeps is per connection, never per copy
 
     def first(self, **values: Any) -> T | None:
         found = self.rows(**values)
@@ -186,11 +285,8 @@ class Compiled(Generic[T]):
             return None
         compiler = query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
-        names = tuple(self._stand_in_name(p) for p in params)
-        found = {n if isinstance(n, str) else n[0] for n in names if n is not None}
-        items = {n for n in names if isinstance(n, tuple)}
-        wanted = sum(len(v) for v in self._stand_ins.values() if isinstance(v, list))
-        if set(self._stand_ins) - found or len(items) != wanted:
+        names = self._names(params)
+        if names is None:
             return None
         select = compiler.select
         fields = [s[0] for s in select[: compiler.col_count]]
@@ -215,13 +311,3 @@ class Compiled(Generic[T]):
             plan.populators = get_related_populators(klass_info, select, queryset.db)
             plan.annotations = dict(compiler.annotation_col_map or {})
         return plan
-
-    def _stand_in_name(self, param: Any) -> str | tuple[str, int] | None:
-        for name, stand_in in self._stand_ins.items():
-            if isinstance(stand_in, list):
-                for i, item in enumerate(stand_in):
-                    if type(param) is type(item) and param == item:
-                        return name, i
-            elif type(param) is type(stand_in) and param == stand_in:
-                return name
-        return None
