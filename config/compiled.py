@@ -229,12 +229,12 @@ class Compiled(_StandIns, Generic[T]):
         plan = plans.get(self, False)
         if plan is False:
             queryset = self._build(**self._stand_ins).using(alias)
-            if queryset.query.select_for_update and not connection.in_atomic_block:
+            if queryset.query.select_for_update and connection.get_autocommit():
                 return list(self._build(**values).using(alias))  # Django's own error
             plan = plans[self] = self._plan(queryset, connection)
         if plan is None:
             return list(self._build(**values).using(alias))
-        if plan.for_update and not connection.in_atomic_block:
+        if plan.for_update and connection.get_autocommit():  # as the compiler checks
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
