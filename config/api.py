@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema
@@ -86,14 +86,15 @@ class CompiledPrimaryKeyField(serializers.PrimaryKeyRelatedField):
         self.read = read or Compiled(lambda pk: queryset.filter(pk=pk).order_by(), pk=stand_in_id())
         # DRF copies a serializer's fields for every instance from these arguments; a
         # Compiled copies as itself, so every copy shares the compiled read.
-        self._kwargs["read"] = self.read
+        cast(Any, self)._kwargs["read"] = self.read
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CompiledPrimaryKeyField:
         # DRF copies each argument deeply, the queryset with its whole query, for every
         # serializer instance. The field only ever clones its queryset (``get_queryset``
         # calls ``.all()``) and reads through the shared compiled read, so the copy
         # shares the queryset; the other arguments are flags and strings.
-        return self.__class__(*self._args, **self._kwargs)
+        made: Any = self  # DRF keeps the arguments a field was made with
+        return self.__class__(*made._args, **made._kwargs)
 
     def to_internal_value(self, data: Any) -> Model:
         # What QuerySet.get(pk=data) makes of the value (IntegerField.get_prep_value).

@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from django.db import connections, router, transaction
 from django.db.models import QuerySet
@@ -37,6 +37,8 @@ from django.db.transaction import TransactionManagementError
 from config.prepared import prepared_cursor, prepared_enabled
 
 T = TypeVar("T")
+# Django 5.2's signature (the stubs describe a later one).
+_related_populators: Any = get_related_populators
 
 _serial = itertools.count(1)
 
@@ -180,7 +182,7 @@ class CompiledUpdate(_StandIns):
         if connection.vendor != "postgresql" or not prepared_enabled():
             return None
         # What QuerySet.update builds, when it has no ordering to inline.
-        query = queryset.query.chain(UpdateQuery)
+        query: Any = queryset.query.chain(UpdateQuery)
         query.add_update_values(changes)
         query.annotations = {}
         if query.order_by or query.related_updates or query.count_active_tables() > 1:
@@ -248,7 +250,7 @@ class Compiled(_StandIns, Generic[T]):
         if plan.kind is FlatValuesListIterable:
             return [row[0] for row in rows]
         if plan.kind is ValuesListIterable:
-            return [tuple(row) for row in rows]
+            return [cast(T, tuple(row)) for row in rows]
         return [self._instance(plan, alias, row) for row in rows]
 
     def first(self, **values: Any) -> T | None:
@@ -267,21 +269,22 @@ class Compiled(_StandIns, Generic[T]):
     def _plan(self, queryset: QuerySet[Any], connection: Any) -> _Plan | None:
         if connection.vendor != "postgresql" or not prepared_enabled():
             return None
-        kind = queryset._iterable_class
+        inner: Any = queryset  # the queryset's own attributes, as its iterables read them
+        kind = inner._iterable_class
         if kind not in (ModelIterable, ValuesListIterable, FlatValuesListIterable):
             return None
         query = queryset.query
         if kind is not ModelIterable:
             # values_list reorders the columns unless they come out as asked (expressions
             # last), as ValuesListIterable checks.
-            names = [*query.extra_select, *query.values_select, *query.annotation_select]
-            fields = [
-                *queryset._fields,
-                *(f for f in query.annotation_select if f not in queryset._fields),
+            columns = [*query.extra_select, *query.values_select, *query.annotation_select]
+            asked = [
+                *inner._fields,
+                *(f for f in query.annotation_select if f not in inner._fields),
             ]
-            if queryset._fields and fields != names:
+            if inner._fields and asked != columns:
                 return None
-        if queryset._known_related_objects or queryset._prefetch_related_lookups:
+        if inner._known_related_objects or inner._prefetch_related_lookups:
             return None
         compiler = query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
@@ -308,6 +311,6 @@ class Compiled(_StandIns, Generic[T]):
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             plan.init_list = [f[0].target.attname for f in select[start:end]]
             plan.model_slice = slice(start, end)
-            plan.populators = get_related_populators(klass_info, select, queryset.db)
+            plan.populators = _related_populators(klass_info, select, queryset.db)
             plan.annotations = dict(compiler.annotation_col_map or {})
         return plan

@@ -18,8 +18,10 @@ def home_region_id(user: AbstractBaseUser | AnonymousUser | None) -> int | None:
 # Read on every booking and scoped read: compiled once (config.compiled). What .first()
 # reads: the profile with the lowest id.
 _home_region: Compiled[int | None] = Compiled(
-    lambda user_id: AgentProfile.objects.filter(user_id=user_id)
-    .order_by("pk")
-    .values_list("home_region_id", flat=True)[:1],
+    lambda user_id: (
+        AgentProfile.objects.filter(user_id=user_id)
+        .order_by("pk")
+        .values_list("home_region_id", flat=True)[:1]
+    ),
     user_id=stand_in_id(),
 )

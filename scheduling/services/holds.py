@@ -65,9 +65,11 @@ _open_holds_on: CompiledByLength[Hold] = CompiledByLength(
     lambda slot_ids: open_holds().filter(slot_id__in=slot_ids), "slot_ids"
 )
 _booked_links: CompiledByLength[int] = CompiledByLength(
-    lambda slot_ids: AppointmentSlot.objects.filter(slot_id__in=slot_ids, active=True)
-    .order_by()
-    .values_list("pk", flat=True)[:1],
+    lambda slot_ids: (
+        AppointmentSlot.objects.filter(slot_id__in=slot_ids, active=True)
+        .order_by()
+        .values_list("pk", flat=True)[:1]
+    ),
     "slot_ids",
 )
 
@@ -250,9 +252,11 @@ def _lock_units(first: Slot, minutes: int) -> list[Slot]:
 
 # Every hold and booking locks its units: compiled once (config.compiled).
 _provider_units: Compiled[Slot] = Compiled(
-    lambda provider_id, start, end: Slot.objects.select_for_update()
-    .filter(provider_id=provider_id, start__gte=start, start__lt=end)
-    .order_by("start"),
+    lambda provider_id, start, end: (
+        Slot.objects.select_for_update()
+        .filter(provider_id=provider_id, start__gte=start, start__lt=end)
+        .order_by("start")
+    ),
     provider_id=stand_in_id(),
     start=stand_in_moment(),
     end=stand_in_moment(),

@@ -126,11 +126,11 @@ def referral_close(*, referral: Referral, by: Any, reason: str) -> Referral:
 # Every booking asks for its patient's open referrals: compiled once per number of
 # patients (config.compiled).
 _open_referrals: CompiledByLength[tuple[int, int, int]] = CompiledByLength(
-    lambda patient_ids: Referral.objects.filter(
-        status=Referral.Status.OPEN, patient_id__in=patient_ids
-    )
-    .order_by("received_at", "pk")
-    .values_list("pk", "patient_id", "appointment_type_id"),
+    lambda patient_ids: (
+        Referral.objects.filter(status=Referral.Status.OPEN, patient_id__in=patient_ids)
+        .order_by("received_at", "pk")
+        .values_list("pk", "patient_id", "appointment_type_id")
+    ),
     "patient_ids",
 )
 

@@ -118,10 +118,12 @@ def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
 
 # Every booking locks its location's rooms: compiled once (config.compiled).
 _rooms_locked: Compiled[tuple[int, str, str, str | None]] = Compiled(
-    lambda location_id: Room.objects.select_for_update(of=("self",))
-    .filter(location_id=location_id)
-    .order_by("id", "equipment__code")
-    .values_list("id", "code", "name", "equipment__code"),
+    lambda location_id: (
+        Room.objects.select_for_update(of=("self",))
+        .filter(location_id=location_id)
+        .order_by("id", "equipment__code")
+        .values_list("id", "code", "name", "equipment__code")
+    ),
     location_id=stand_in_id(),
 )
 

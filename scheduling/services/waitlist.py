@@ -98,7 +98,7 @@ class _WaitingLocked:
     """The waiting entries of these patients and visit types, locked: compiled once for
     one booking's patient and visit type (every booking reads them), the ORM for more."""
 
-    _one = Compiled(
+    _one: Compiled[Waitlist] = Compiled(
         lambda patient_id, type_id: _waiting_locked_query([patient_id], [type_id]),
         patient_id=stand_in_id(),
         type_id=stand_in_id(),
