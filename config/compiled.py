@@ -1,14 +1,14 @@
-"""Hot ORM reads of one fixed shape, compiled once per connection and prepared on the server.
+"""Hot ORM statements of one fixed shape, compiled once per connection, prepared on the server.
 
-An API hold and booking make a dozen small indexed reads (the token, the rows the
-request names, the locks). For each of them Django spent more CPU building and compiling
-the queryset than PostgreSQL spent answering it, and PostgreSQL in turn spent much of its
-own time parsing and planning. A ``Compiled`` read is built once with stand-in values for
-its parameters; each call swaps the real values in and runs the SQL through
-``config.prepared.prepared_cursor`` (parsed once per connection, planned generically
-once PostgreSQL settles). Rows become what the queryset would have returned, through
-Django's own converters and populators: instances with their ``select_related`` rows and
-annotations, or ``values_list`` tuples.
+An API hold and booking make some twenty small indexed reads (the token, the rows the
+request names, the locks) and two updates. For each of them Django spent more CPU
+building and compiling the queryset than PostgreSQL spent answering it, and PostgreSQL in
+turn spent much of its own time parsing and planning. A ``Compiled`` read (or a
+``CompiledUpdate``) is built once with stand-in values for its parameters; each call
+swaps the real values in and runs the SQL through ``config.prepared.prepared_cursor``
+(parsed once per connection, planned generically once PostgreSQL settles). Rows become
+what the queryset would have returned, through Django's own converters and populators:
+instances with their ``select_related`` rows and annotations, or ``values_list`` tuples.
 
 The queryset itself runs instead, unchanged, on any database but PostgreSQL (SQLite
 binds dates as text, which a swap by value would miss), when prepared statements are off,
@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from django.db import connections, router, transaction
@@ -54,9 +54,8 @@ def stand_in_ids(count: int) -> list[int]:
 
 
 def stand_in_moment() -> datetime:
-    """An aware datetime no caller passes (a second into 1901), distinct per call."""
-    n = next(_serial)
-    return datetime(1901, 1, 1, 0, n // 60 % 60, n % 60, tzinfo=UTC)
+    """An aware datetime no caller passes (early 1901), distinct per call."""
+    return datetime(1901, 1, 1, tzinfo=UTC) + timedelta(seconds=next(_serial))
 
 
 class CompiledByLength(Generic[T]):
