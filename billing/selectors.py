@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
+from config.compiled import Compiled, stand_in_id, stand_in_moment
 from patients.models import Coverage
 from scheduling.models import Appointment
 
@@ -48,19 +49,33 @@ def primary_coverage_checked(
     """The id of ``primary_coverage``, and whether an eligibility check not in error was
     requested for it since ``checked_since``: one narrow read for the real-time check,
     which needs nothing else of the row (a patient has one active primary at most)."""
+    for pk, starts, ends, checked in _primaries_checked.rows(
+        patient_id=patient_id, checked_since=checked_since
+    ):
+        if (starts is None or starts <= on) and (ends is None or ends >= on):
+            return pk, checked
+    return None
+
+
+def _primaries_checked_query(
+    patient_id: int, checked_since: datetime
+) -> QuerySet[Coverage, tuple[int, date | None, date | None, bool]]:
     recent = EligibilityCheck.objects.filter(
         coverage_id=OuterRef("pk"), requested_at__gte=checked_since
     ).exclude(status=EligibilityCheck.Status.ERROR)
-    for pk, starts, ends, checked in (
+    return (
         Coverage.objects.filter(
             patient_id=patient_id, active=True, priority=Coverage.Priority.PRIMARY
         )
         .order_by()
         .values_list("pk", "effective_from", "effective_until", Exists(recent))
-    ):
-        if (starts is None or starts <= on) and (ends is None or ends >= on):
-            return pk, checked
-    return None
+    )
+
+
+# Read on every booking and every hold with a caller: compiled once (config.compiled).
+_primaries_checked: Compiled[tuple[int, date | None, date | None, bool]] = Compiled(
+    _primaries_checked_query, patient_id=stand_in_id(), checked_since=stand_in_moment()
+)
 
 
 def primary_coverages(*, patient_ids: Collection[int], on: date) -> dict[int, Coverage]:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
@@ -9,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.compiled import Compiled, stand_in_id
 from config.permissions import USE_CONSOLE
 
 
@@ -70,6 +72,42 @@ def validated_input(serializer_class: type[serializers.Serializer], request: Req
             {**(serializer.errors if not valid else {}), **type_errors}
         )
     return serializer.validated_data
+
+
+class CompiledPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """``PrimaryKeyRelatedField`` whose read is compiled once (``config.compiled``): the
+    same ``queryset.get(pk=...)`` row, the same errors. For the ids every API hold and
+    booking names, where building the read cost more than running it."""
+
+    def __init__(
+        self, *, queryset: QuerySet[Any], read: Compiled[Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(queryset=queryset, **kwargs)
+        self.read = read or Compiled(lambda pk: queryset.filter(pk=pk).order_by(), pk=stand_in_id())
+        # DRF copies a serializer's fields for every instance from these arguments; a
+        # Compiled copies as itself, so every copy shares the compiled read.
+        cast(Any, self)._kwargs["read"] = self.read
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CompiledPrimaryKeyField:
+        # DRF copies each argument deeply, the queryset with its whole query, for every
+        # serializer instance. The field only ever clones its queryset (``get_queryset``
+        # calls ``.all()``) and reads through the shared compiled read, so the copy
+        # shares the queryset; the other arguments are flags and strings.
+        made: Any = self  # DRF keeps the arguments a field was made with
+        return self.__class__(*made._args, **made._kwargs)
+
+    def to_internal_value(self, data: Any) -> Model:
+        # What QuerySet.get(pk=data) makes of the value (IntegerField.get_prep_value).
+        try:
+            if isinstance(data, bool):
+                raise TypeError
+            pk = int(data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        found = self.read.rows(pk=pk)
+        if not found:
+            self.fail("does_not_exist", pk_value=data)
+        return found[0]
 
 
 class MeView(APIView):

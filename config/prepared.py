@@ -53,7 +53,7 @@ class _DebugWrapper(CursorDebugWrapper):
             return CursorWrapper.execute(self, sql, params)  # wrappers and error mapping
 
 
-def _enabled() -> bool:
+def prepared_enabled() -> bool:
     # A setting wins (tests flip it); else the environment, on unless set to 0/false.
     configured = getattr(settings, "DB_PREPARED_STATEMENTS", None)
     if configured is None:
@@ -69,7 +69,7 @@ def prepared_cursor(*, binary: bool = False) -> Iterator[Any]:
     type matters (server-side, a parameter's type is the Python value's). ``binary``
     asks for results in binary format: cheaper to decode for many rows of integers.
     """
-    if not _enabled():
+    if not prepared_enabled():
         with connection.cursor() as plain:
             yield plain
         return

@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import validated_input
+from config.api import CompiledPrimaryKeyField, validated_input
 from patients.models import Patient
 
 from .. import selectors, services
@@ -57,9 +57,10 @@ class HoldCreateView(ServiceView):
         class Meta:
             ref_name = "HoldCreateInput"
 
-        slot_id = serializers.PrimaryKeyRelatedField(queryset=Slot.objects.all())
+        # Compiled reads: every hold and booking names these rows.
+        slot_id = CompiledPrimaryKeyField(queryset=Slot.objects.all())
         call_id = serializers.IntegerField(required=False, allow_null=True)
-        appointment_type_id = serializers.PrimaryKeyRelatedField(
+        appointment_type_id = CompiledPrimaryKeyField(
             queryset=AppointmentType.objects.filter(active=True),
             required=False,
             allow_null=True,
@@ -96,11 +97,11 @@ class AppointmentBookView(ServiceView):
             ref_name = "AppointmentBookInput"
 
         # With its slot, the slot's location and provider: booking needs them all.
-        hold_id = serializers.PrimaryKeyRelatedField(
+        hold_id = CompiledPrimaryKeyField(
             queryset=Hold.objects.select_related("slot__location", "slot__provider")
         )
-        patient_id = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all())
-        appointment_type_id = serializers.PrimaryKeyRelatedField(
+        patient_id = CompiledPrimaryKeyField(queryset=Patient.objects.all())
+        appointment_type_id = CompiledPrimaryKeyField(
             queryset=AppointmentType.objects.filter(active=True)
         )
         reason = serializers.ChoiceField(choices=BookReason.choices)

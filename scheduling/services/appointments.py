@@ -13,7 +13,6 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, Exists, Q, Value, When
 from django.utils import timezone
 
 from config.audit import audit_set, nothing_points_at
@@ -35,7 +34,7 @@ from ..rules.equipment import required_equipment
 from ..rules.registry import NETWORK_RULE_KEYS
 from ..selectors.access import appointments_in_scope, patient_in_scope
 from ..selectors.booking_rules import slot_judgement
-from ..selectors.holds import live_holds, open_holds
+from . import booking_sql
 from .errors import (
     AppointmentNotActive,
     AppointmentNotFound,
@@ -66,13 +65,8 @@ def _lock_hold(hold: Hold, units: list[Slot], by: User, now: datetime) -> Hold:
     Read in the locking statement: the unit rows are locked already, and a hold is placed
     only under its slot's lock, so no such hold can appear while this statement runs.
     """
-    others = live_holds(now).filter(slot_id__in=[u.pk for u in units]).exclude(held_by_id=by.pk)
-    locked = (
-        Hold.objects.select_for_update(of=("self",))
-        .annotate(other_held=Exists(others))
-        .filter(pk=hold.pk)
-        .first()
-    )
+    slot_ids = [u.pk for u in units]
+    locked = booking_sql.hold_locked.first(pk=hold.pk, slot_ids=slot_ids, by_id=by.pk, now=now)
     _usable_hold(locked, by, now)
     if units[0].start <= now:
         raise SlotInPast()
@@ -133,7 +127,7 @@ def _link_units(appointment: Appointment, units: list[Slot], *, savepoint: bool 
             )
     except IntegrityError:
         raise SlotUnavailable() from None
-    Slot.objects.filter(pk__in=[u.pk for u in units]).update(status=Slot.Status.BOOKED)
+    booking_sql.slots_booked.run(slot_ids=[u.pk for u in units])
 
 
 def _create_appointment(*, savepoint: bool = True, **fields: Any) -> Appointment:
@@ -265,7 +259,7 @@ def _book_from_hold(
     # The patient-no-overlap rule reads the patient's other active appointments: lock the
     # patient so two agents booking the same person at two locations at once cannot both
     # pass it (the second waits here, then sees the first's booking).
-    list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
+    booking_sql.patient_locked.rows(pk=patient.pk)
     override_used, needed = _check_rules(
         patient=patient,
         appointment_type=appointment_type,
@@ -315,11 +309,8 @@ def _book_from_hold(
     # A second staff member held but not booked (the hold lapsed, another was free) is
     # freed. One statement: an open row is either one of this agent's on a taken unit
     # (consumed) or a companion of this hold (released).
-    mine = Q(slot_id__in=[u.pk for u in units + staff_units], held_by_id=by.pk)
-    stamp = Value(now, output_field=DateTimeField())
-    open_holds().filter(mine | Q(companion_of_id=hold.pk)).update(
-        consumed_at=Case(When(mine, then=stamp), default=None),
-        released_at=Case(When(mine, then=None), default=stamp),
+    booking_sql.holds_consume.run(
+        slot_ids=[u.pk for u in units + staff_units], by_id=by.pk, hold_id=hold.pk, now=now
     )
     _attach_patient(call, patient)
     return appointment

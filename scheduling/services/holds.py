@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from config.compiled import Compiled, CompiledByLength, stand_in_id, stand_in_moment
 from patients.models import Patient
 
 from .. import signals
@@ -49,7 +50,7 @@ def _live_holds_releasing_expired(slot_ids: Sequence[int], now: datetime) -> dic
     """
     live: dict[int, Hold] = {}
     expired: list[int] = []
-    for held in open_holds().filter(slot_id__in=slot_ids):
+    for held in _open_holds_on.rows(slot_ids=list(slot_ids)):
         if held.expires_at <= now:
             expired.append(held.pk)
         else:
@@ -57,6 +58,20 @@ def _live_holds_releasing_expired(slot_ids: Sequence[int], now: datetime) -> dic
     if expired:
         open_holds().filter(pk__in=expired, expires_at__lte=now).update(released_at=now)
     return live
+
+
+# Every hold reads these for its units: compiled once per number of units.
+_open_holds_on: CompiledByLength[Hold] = CompiledByLength(
+    lambda slot_ids: open_holds().filter(slot_id__in=slot_ids), "slot_ids"
+)
+_booked_links: CompiledByLength[int] = CompiledByLength(
+    lambda slot_ids: (
+        AppointmentSlot.objects.filter(slot_id__in=slot_ids, active=True)
+        .order_by()
+        .values_list("pk", flat=True)[:1]
+    ),
+    "slot_ids",
+)
 
 
 def hold_place(
@@ -104,10 +119,7 @@ def hold_place(
             _check_fit(units, locked.start + timedelta(minutes=appointment_type.duration_minutes))
         ids = [u.pk for u in units]
         current = _live_holds_releasing_expired(ids, now)
-        if (
-            any(u.status != Slot.Status.FREE for u in units)
-            or AppointmentSlot.objects.filter(slot_id__in=ids, active=True).exists()
-        ):
+        if any(u.status != Slot.Status.FREE for u in units) or _booked_links.rows(slot_ids=ids):
             raise SlotUnavailable()
         if any(h.held_by_id != by.pk for h in current.values()):
             raise SlotHeld()
@@ -235,11 +247,20 @@ def _lock_units(first: Slot, minutes: int) -> list[Slot]:
     """Lock and return the provider's slot rows from ``first``'s start until the visit
     would end, by start; the caller checks that the first is ``first`` (``_units``)."""
     end = first.start + timedelta(minutes=minutes)
-    return list(
+    return _provider_units.rows(provider_id=first.provider_id, start=first.start, end=end)
+
+
+# Every hold and booking locks its units: compiled once (config.compiled).
+_provider_units: Compiled[Slot] = Compiled(
+    lambda provider_id, start, end: (
         Slot.objects.select_for_update()
-        .filter(provider_id=first.provider_id, start__gte=first.start, start__lt=end)
+        .filter(provider_id=provider_id, start__gte=start, start__lt=end)
         .order_by("start")
-    )
+    ),
+    provider_id=stand_in_id(),
+    start=stand_in_moment(),
+    end=stand_in_moment(),
+)
 
 
 def _check_fit(units: list[Slot], end: datetime) -> None:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.audit import audit_updates
+from config.compiled import CompiledByLength
 from config.crypto import blind_index
 from patients.models import Patient
 
@@ -122,6 +123,18 @@ def referral_close(*, referral: Referral, by: Any, reason: str) -> Referral:
     return referral
 
 
+# Every booking asks for its patient's open referrals: compiled once per number of
+# patients (config.compiled).
+_open_referrals: CompiledByLength[tuple[int, int, int]] = CompiledByLength(
+    lambda patient_ids: (
+        Referral.objects.filter(status=Referral.Status.OPEN, patient_id__in=patient_ids)
+        .order_by("received_at", "pk")
+        .values_list("pk", "patient_id", "appointment_type_id")
+    ),
+    "patient_ids",
+)
+
+
 def referrals_answer(*, appointments: list[Appointment]) -> int:
     """Link each new booking to the oldest open referral of its patient and visit type.
     Runs in the booking's transaction; each referral is claimed by a conditional update
@@ -131,10 +144,8 @@ def referrals_answer(*, appointments: list[Appointment]) -> int:
     if not wanted:
         return 0
     open_ids: dict[tuple[int, int], list[int]] = {}
-    rows = Referral.objects.filter(
-        status=Referral.Status.OPEN, patient_id__in={p for p, _ in wanted}
-    ).order_by("received_at", "pk")
-    for pk, patient_id, type_id in rows.values_list("pk", "patient_id", "appointment_type_id"):
+    rows = _open_referrals.rows(patient_ids=sorted({p for p, _ in wanted}))
+    for pk, patient_id, type_id in rows:
         open_ids.setdefault((patient_id, type_id), []).append(pk)
     linked = []
     now = timezone.now()

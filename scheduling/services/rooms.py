@@ -12,6 +12,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from config.compiled import Compiled, CompiledByLength, stand_in_id, stand_in_moment
 
 from ..models import Appointment, AppointmentType, ResourceBooking, Room
 from .errors import RoomUnavailable
@@ -111,6 +116,44 @@ def rooms_assign(*, needs: Sequence[RoomNeed]) -> list[Room | None]:
     return chosen
 
 
+# Every booking locks its location's rooms: compiled once (config.compiled).
+_rooms_locked: Compiled[tuple[int, str, str, str | None]] = Compiled(
+    lambda location_id: (
+        Room.objects.select_for_update(of=("self",))
+        .filter(location_id=location_id)
+        .order_by("id", "equipment__code")
+        .values_list("id", "code", "name", "equipment__code")
+    ),
+    location_id=stand_in_id(),
+)
+
+
+def _rooms_busy_query(room_ids: list[int], start: datetime, end: datetime) -> QuerySet[Any]:
+    return (
+        Appointment.objects.filter(
+            room_id__in=room_ids,
+            status__in=Appointment.ACTIVE_STATUSES,
+            start__lt=end,
+            end__gt=start,
+        )
+        .order_by()
+        .values_list("room_id", flat=True)
+        .union(
+            ResourceBooking.objects.filter(
+                room_id__in=room_ids, active=True, start__lt=end, end__gt=start
+            )
+            .order_by()
+            .values_list("room_id", flat=True)
+        )
+    )
+
+
+# ... and reads which of them are taken: compiled once per number of rooms.
+_rooms_busy: CompiledByLength[int] = CompiledByLength(
+    _rooms_busy_query, "room_ids", start=stand_in_moment(), end=stand_in_moment()
+)
+
+
 def room_pick(
     *, location_id: int, needed: frozenset[str], start: datetime, end: datetime
 ) -> Room | None:
@@ -124,12 +167,7 @@ def room_pick(
     # room and piece of equipment; FOR UPDATE OF the room rows only).
     rooms: dict[int, Room] = {}
     equipment: dict[int, set[str]] = {}
-    for room_id, code, name, piece in (
-        Room.objects.select_for_update(of=("self",))
-        .filter(location_id=location_id)
-        .order_by("id", "equipment__code")
-        .values_list("id", "code", "name", "equipment__code")
-    ):
+    for room_id, code, name, piece in _rooms_locked.rows(location_id=location_id):
         if room_id not in rooms:
             rooms[room_id] = Room.from_db(
                 Room.objects.db,
@@ -143,23 +181,7 @@ def room_pick(
         return None
     # Read after the lock (a statement of its own, so it sees what the booking that held
     # the lock committed): rooms taken by an appointment or a resource booking meanwhile.
-    busy = set(
-        Appointment.objects.filter(
-            room_id__in=list(equipment),
-            status__in=Appointment.ACTIVE_STATUSES,
-            start__lt=end,
-            end__gt=start,
-        )
-        .order_by()
-        .values_list("room_id", flat=True)
-        .union(
-            ResourceBooking.objects.filter(
-                room_id__in=list(equipment), active=True, start__lt=end, end__gt=start
-            )
-            .order_by()
-            .values_list("room_id", flat=True)
-        )
-    )
+    busy = set(_rooms_busy.rows(room_ids=list(equipment), start=start, end=end))
     fitting = [pk for pk, codes in equipment.items() if needed <= codes and pk not in busy]
     if not fitting:
         raise RoomUnavailable()

@@ -9,8 +9,10 @@ from datetime import date
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.compiled import Compiled, stand_in_id
 from patients.models import Patient
 
 from ..models import (
@@ -84,6 +86,33 @@ def waitlist_close(*, entry: Waitlist, by: User) -> bool:
     )
 
 
+def _waiting_locked_query(patient_ids: list[int], type_ids: list[int]) -> QuerySet[Waitlist]:
+    return (
+        Waitlist.objects.select_for_update()
+        .filter(status__in=WAITING, patient_id__in=patient_ids, appointment_type_id__in=type_ids)
+        .order_by("created_at", "pk")
+    )
+
+
+class _WaitingLocked:
+    """The waiting entries of these patients and visit types, locked: compiled once for
+    one booking's patient and visit type (every booking reads them), the ORM for more."""
+
+    _one: Compiled[Waitlist] = Compiled(
+        lambda patient_id, type_id: _waiting_locked_query([patient_id], [type_id]),
+        patient_id=stand_in_id(),
+        type_id=stand_in_id(),
+    )
+
+    def rows(self, *, patient_ids: list[int], type_ids: list[int]) -> list[Waitlist]:
+        if len(patient_ids) == len(type_ids) == 1:
+            return self._one.rows(patient_id=patient_ids[0], type_id=type_ids[0])
+        return list(_waiting_locked_query(patient_ids, type_ids))
+
+
+_waiting_locked = _WaitingLocked()
+
+
 def waitlist_fill(*, appointments: Sequence[Appointment]) -> list[int]:
     """Close the waiting entries these bookings satisfy; returns the entry ids filled.
 
@@ -97,14 +126,9 @@ def waitlist_fill(*, appointments: Sequence[Appointment]) -> list[int]:
     active = [a for a in appointments if a.status in Appointment.ACTIVE_STATUSES]
     if not active:
         return []
-    entries = list(
-        Waitlist.objects.select_for_update()
-        .filter(
-            status__in=WAITING,
-            patient_id__in={a.patient_id for a in active},
-            appointment_type_id__in={a.appointment_type_id for a in active},
-        )
-        .order_by("created_at", "pk")
+    entries = _waiting_locked.rows(
+        patient_ids=sorted({a.patient_id for a in active}),
+        type_ids=sorted({a.appointment_type_id for a in active}),
     )
     if not entries:
         return []
