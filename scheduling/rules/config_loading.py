@@ -88,11 +88,26 @@ def type_facts(appointment_type: AppointmentType) -> TypeFacts:
     )
 
 
-def licensed_until(visit: TypeFacts, state: str) -> dict[int, date]:
+def licensed_until(
+    visit: TypeFacts, state: str, *, memo: dict[Any, Any] | None = None
+) -> dict[int, date]:
     """Provider id -> the last day any of their licenses in ``state`` is valid; read only
-    for a telehealth visit to a patient whose state is known (the licensure rule)."""
+    for a telehealth visit to a patient whose state is known (the licensure rule).
+
+    ``memo``: a network snapshot's, kept per state. Licenses are network rows whose
+    writes move the network's version (PostgreSQL), so a new version brings a new memo;
+    elsewhere the snapshot, and its memo, are rebuilt for each search."""
     if not visit.telehealth or not state:
         return {}
+    if memo is None:
+        return _licensed_until(state)
+    found: dict[int, date] | None = memo.get(("licensed-until", state))
+    if found is None:
+        found = memo[("licensed-until", state)] = _licensed_until(state)
+    return found
+
+
+def _licensed_until(state: str) -> dict[int, date]:
     rows = ProviderLicense.objects.filter(state=state).values_list("provider_id", "valid_until")
     until: dict[int, date] = {}
     for provider_id, day in rows:

@@ -195,9 +195,8 @@ def slot_search(
         names=snapshot.names,
         configs=snapshot.configs,
     )
-    ctx = dataclasses.replace(
-        ctx, licensed_until=loading.licensed_until(ctx.appointment_type, patient_facts.state)
-    )
+    licensed = loading.licensed_until(ctx.appointment_type, patient_facts.state, memo=snapshot.memo)
+    ctx = dataclasses.replace(ctx, licensed_until=licensed)
     ctx = with_visit_resources(snapshot, ctx)
     read = SlotRead(
         pairs=[],

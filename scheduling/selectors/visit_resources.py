@@ -73,6 +73,22 @@ def _fitting_rooms(
     return {loc: tuple(fitting.get(loc, ())) for loc in set(room_location.values())}
 
 
+def _mobile_equipment(snapshot: NetworkSnapshot, code: str) -> tuple[str, frozenset[int]]:
+    """The portable equipment's name and the locations it serves, kept in the snapshot's
+    memo: its rows move the network's version like the rest of the network."""
+    key = ("mobile-equipment", code)
+    found: tuple[str, frozenset[int]] | None = snapshot.memo.get(key)
+    if found is None:
+        rows = list(
+            MobileEquipment.serves.through.objects.filter(
+                mobileequipment__code=code, mobileequipment__active=True
+            ).values_list("mobileequipment__name", "location_id")
+        )
+        found = (rows[0][0] if rows else code, frozenset(loc for _, loc in rows))
+        snapshot.memo[key] = found
+    return found
+
+
 def with_visit_resources(snapshot: NetworkSnapshot, ctx: RuleContext) -> RuleContext:
     """The context with where the second staff member, the mobile equipment and fitting
     rooms are (the same context when the visit needs only a provider). Staff and rooms
@@ -100,13 +116,7 @@ def with_visit_resources(snapshot: NetworkSnapshot, ctx: RuleContext) -> RuleCon
         snapshot.memo[rooms_key] = fitting
     name, served = "", frozenset[int]()
     if visit.mobile_equipment:
-        rows = list(
-            MobileEquipment.serves.through.objects.filter(
-                mobileequipment__code=visit.mobile_equipment, mobileequipment__active=True
-            ).values_list("mobileequipment__name", "location_id")
-        )
-        name = rows[0][0] if rows else visit.mobile_equipment
-        served = frozenset(loc for _, loc in rows)
+        name, served = _mobile_equipment(snapshot, visit.mobile_equipment)
     resources = VisitResources(
         staff_at=staff_at,
         fitting_rooms=fitting,

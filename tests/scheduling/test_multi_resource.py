@@ -220,3 +220,23 @@ def test_the_location_systems_hear_of_the_hygienist_too(world, agent):
     assert secondary["actor"]["identifier"]["value"] == world.hygienist.npi
     assert secondary["type"][0]["coding"][0]["code"] == "SPRF"
     assert_valid(resource)
+
+
+def test_where_the_cart_goes_is_read_by_the_next_search(world):
+    # The cart's locations are kept with the network's facts between searches
+    # (PostgreSQL); any write to them must reach the very next search.
+    nearby = f.location(region=world.location.region)
+    dentist = f.provider(locations=[nearby])
+    f.slot(provider=dentist, location=nearby, start=DAY)
+    cart = world.cart(world.location)
+    sedation = f.appointment_type(name="Sedation visit", mobile_equipment=cart)
+
+    def search():
+        return slot_search(patient=f.patient(), appointment_type=sedation, location=nearby)
+
+    assert search().options == ()
+    assert search().options == ()  # the second search reads the kept cart
+    cart.serves.add(nearby)
+    assert _starts(search()) == {DAY}
+    type(cart).objects.filter(pk=cart.pk).update(active=False)
+    assert search().options == ()

@@ -125,3 +125,25 @@ def test_front_desk_video_visits_get_a_link_and_no_room_one_by_one_and_in_a_batc
 
     for appt in (single, batched):
         assert appt.room is None and appt.video_link, appt
+
+
+def test_a_license_granted_then_lapsed_is_read_by_the_next_search(world, agent, video):
+    # Licenses are kept with the network's facts between searches (PostgreSQL); any
+    # write to them, a save or a bulk update, must reach the very next search.
+    patient = f.patient(state="NJ")
+
+    def search():
+        return selectors.slot_search(
+            patient=patient, appointment_type=video, user=agent, date_from=DAY.date()
+        )
+
+    assert search().options == ()
+    assert search().options == ()  # the second search reads the kept licenses
+    license_ = ProviderLicense.objects.create(
+        provider=world.provider, state="NJ", number="NJ-7", valid_until=DAY.date() + timedelta(30)
+    )
+    assert {o.provider_id for o in search().options} == {world.provider.pk}
+    ProviderLicense.objects.filter(pk=license_.pk).update(
+        valid_until=DAY.date() - timedelta(days=1)
+    )
+    assert search().options == ()
