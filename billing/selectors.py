@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
-from config.compiled import Compiled, stand_in_id, stand_in_moment
+from config.compiled import Compiled, CompiledByLength, stand_in_id, stand_in_moment
 from patients.models import Coverage
 from scheduling.models import Appointment
 
@@ -273,11 +273,19 @@ def coverage_latest_eligibility(*, coverage_ids: Iterable[int]) -> dict[int, Eli
     """Coverage id -> its newest eligibility check (pending ones included), for each
     coverage that was ever checked; the console's patient context shows its status."""
     latest: dict[int, EligibilityCheck] = {}
-    for check in EligibilityCheck.objects.filter(coverage_id__in=list(coverage_ids)).order_by(
-        "coverage_id", "-requested_at"
-    ):
+    ids = list(coverage_ids)
+    for check in _checks_of.rows(ids=ids) if ids else []:
         latest.setdefault(check.coverage_id, check)
     return latest
+
+
+# Read for every patient the console opens: compiled per number of coverages.
+_checks_of: CompiledByLength[EligibilityCheck] = CompiledByLength(
+    lambda ids: EligibilityCheck.objects.filter(coverage_id__in=ids).order_by(
+        "coverage_id", "-requested_at"
+    ),
+    "ids",
+)
 
 
 def next_claim_batch_at(*, now: datetime | None = None) -> datetime | None:

@@ -37,6 +37,7 @@ from django.db import connections, transaction
 from django.db.models import Model
 
 from config.audit_hash import GENESIS, HASHED_FIELDS, current_surface, entry_hash
+from config.roles import user_roles
 
 # Any constant works; it only has to be the same in every process that writes audit.
 _PG_CHAIN_LOCK = 0x4155_4449_5443_4841  # "AUDITCHA"
@@ -54,7 +55,7 @@ def _actor_text(entry: Any, roles: dict[int, str]) -> None:
         # Kept on the user object too: a request that saves rows one by one asks once.
         role = getattr(actor, "_audit_role", None)
         if role is None:
-            names = sorted(actor.groups.values_list("name", flat=True))
+            names = sorted(user_roles(actor))
             if not names and actor.is_superuser:
                 names = ["superuser"]
             role = actor._audit_role = ",".join(names)

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import Group, Permission
 
 from config import permissions as perms
+from config.compiled import Compiled, stand_in_id
 
 AGENT = "agent"
 OPS_MANAGER = "ops_manager"
@@ -15,6 +16,24 @@ COMPLIANCE = "compliance"
 ADMIN = "admin"
 # Reads the audit trail and break-glass widens; signs in with MFA like every role above agent.
 COMPLIANCE = "compliance"
+
+
+def user_roles(user: Any) -> frozenset[str]:
+    """The names of the user's groups. Asked on every request (the MFA gate) and again by
+    each audit entry the request writes, so the answer is kept on the user object, which
+    lives as long as the request: a role change applies from the next request."""
+    roles: frozenset[str] | None = getattr(user, "_hub_roles", None)
+    if roles is None:
+        roles = user._hub_roles = frozenset(_group_names.rows(user_id=user.pk))
+    return roles
+
+
+# Compiled once per connection (config.compiled): it runs on every request.
+_group_names: Compiled[str] = Compiled(
+    lambda user_id: Group.objects.filter(user__id=user_id).values_list("name", flat=True),
+    user_id=stand_in_id(),
+)
+
 
 # "app_label.codename" names from config.permissions; "*" is every permission.
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -30,6 +30,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from rapidfuzz.distance import JaroWinkler
 
+from config.compiled import Compiled, CompiledByLength, stand_in_id
 from config.crypto.fields import blind_index_of
 from config.permissions import VIEW_PATIENT
 
@@ -342,12 +343,7 @@ def patient_hits_attach_locations(
         home = hit.patient.home_location
         if home is not None:
             names[hit.id][home.pk] = home.name
-    for pid, lid, name in (
-        PatientIdentifier.objects.filter(patient_id__in=ids, location__isnull=False)
-        .order_by()
-        .values_list("patient_id", "location_id", "location__name")
-        .distinct()
-    ):
+    for pid, lid, name in _identifier_locations.rows(ids=ids) if ids else []:
         names[pid][lid] = name
     for pid, located in (seen or {}).items():
         names[pid].update(located)
@@ -356,6 +352,18 @@ def patient_hits_attach_locations(
         known = names[hit.id]
         ordered = sorted(known, key=lambda lid: (lid != home_id, known[lid]))
         hit.locations = [known[lid] for lid in ordered]
+
+
+# Run for every search's hits and every context opened: compiled per number of patients.
+_identifier_locations: CompiledByLength[tuple[int, int, str]] = CompiledByLength(
+    lambda ids: (
+        PatientIdentifier.objects.filter(patient_id__in=ids, location__isnull=False)
+        .order_by()
+        .values_list("patient_id", "location_id", "location__name")
+        .distinct()
+    ),
+    "ids",
+)
 
 
 def _attach_duplicates(hits: list[PatientHit]) -> None:
@@ -391,36 +399,70 @@ def _attach_duplicates(hits: list[PatientHit]) -> None:
 # ---------------------------------------------------------------------------
 # Reads for the console's patient context (scheduling.console.readmodel)
 # ---------------------------------------------------------------------------
-def patient_for_viewing(*, patient_id: int, user: Any) -> Patient:
+def patient_with_home(*, patient_id: int) -> Patient | None:
+    """The patient with their home location (and the record merged into) loaded."""
+    return _for_viewing.first(patient_id=patient_id)
+
+
+def patient_for_viewing(*, patient_id: int, user: Any, known: Patient | None = None) -> Patient:
     """The patient, for someone allowed to look patients up.
 
+    ``known``: the row as ``patient_with_home`` read it earlier in the same request.
     Raises PermissionDenied (NO_PERMISSION) before reading anything, and
     Patient.DoesNotExist (PATIENT_NOT_FOUND) for an unknown id.
     """
     if not _can_view(user):
         raise PermissionDenied(NO_PERMISSION)
-    patient = (
-        Patient.objects.select_related("home_location", "merged_into").filter(pk=patient_id).first()
-    )
+    if known is not None and known.pk == patient_id:
+        return known
+    patient = _for_viewing.first(patient_id=patient_id)
     if patient is None:
         raise Patient.DoesNotExist(PATIENT_NOT_FOUND)
     return patient
 
 
 def patient_active_coverages(*, patient: Patient) -> list[Coverage]:
-    return list(Coverage.objects.filter(patient=patient, active=True).select_related("plan__payer"))
+    return _active_coverages.rows(patient_id=patient.pk)
 
 
 def patient_identifiers(*, patient: Patient) -> list[PatientIdentifier]:
-    return list(patient.identifiers.select_related("location"))
+    return _identifiers.rows(patient_id=patient.pk)
 
 
 def patient_active_clinical_facts(*, patient: Patient) -> list[ClinicalFact]:
-    return list(
-        ClinicalFact.objects.filter(patient=patient, active=True).select_related(
-            "source_location", "requires_equipment", "need_rule"
-        )
-    )
+    return _active_facts.rows(patient_id=patient.pk)
+
+
+# The console reads these on every patient it opens and every booking it redraws: each is
+# compiled once per connection (config.compiled), since building and compiling the
+# queryset cost more than PostgreSQL spent answering it. Same querysets as before, with
+# the order .first() and the models' defaults gave them.
+_for_viewing: Compiled[Patient] = Compiled(
+    lambda patient_id: (
+        Patient.objects.select_related("home_location", "merged_into")
+        .filter(pk=patient_id)
+        .order_by("pk")[:1]
+    ),
+    patient_id=stand_in_id(),
+)
+_active_coverages: Compiled[Coverage] = Compiled(
+    lambda patient_id: Coverage.objects.filter(patient_id=patient_id, active=True).select_related(
+        "plan__payer"
+    ),
+    patient_id=stand_in_id(),
+)
+_identifiers: Compiled[PatientIdentifier] = Compiled(
+    lambda patient_id: PatientIdentifier.objects.filter(patient_id=patient_id).select_related(
+        "location"
+    ),
+    patient_id=stand_in_id(),
+)
+_active_facts: Compiled[ClinicalFact] = Compiled(
+    lambda patient_id: ClinicalFact.objects.filter(
+        patient_id=patient_id, active=True
+    ).select_related("source_location", "requires_equipment", "need_rule"),
+    patient_id=stand_in_id(),
+)
 
 
 def clinical_need_codes() -> set[str]:

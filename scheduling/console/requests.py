@@ -30,6 +30,10 @@ def read_once(request: HttpRequest) -> dict[Any, Any]:
     return memo
 
 
+# read_once's key for the ids of patients this request has found in the agent's scope.
+IN_SCOPE = "patients in scope"
+
+
 View = Callable[..., HttpResponse]
 
 

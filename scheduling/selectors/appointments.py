@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+
+from config.compiled import Compiled, CompiledByLength, stand_in_id, stand_in_moment
 
 from ..models import Appointment, Location, Slot
 from .slot_search import _pk
@@ -30,20 +32,46 @@ def patient_appointments(
 ) -> tuple[list[Appointment], list[Appointment]]:
     """A patient's upcoming active visits (soonest first) and the latest others, at every
     location, with location, provider, second staff member and type loaded."""
-    appointments = Appointment.objects.filter(patient_id=patient_id).select_related(
+    upcoming = _upcoming.rows(patient_id=patient_id, now=now)
+    past = _past_visits(past_limit).rows(patient_id=patient_id, now=now)
+    return upcoming, past
+
+
+def _patient_visits(patient_id: int) -> QuerySet[Appointment]:
+    return Appointment.objects.filter(patient_id=patient_id).select_related(
         "location", "provider", "appointment_type", "assistant"
     )
-    upcoming = list(
-        appointments.filter(start__gte=now, status__in=Appointment.ACTIVE_STATUSES).order_by(
-            "start"
+
+
+# Read for every patient the console opens and every booking it redraws: compiled once
+# per connection (config.compiled). The two sets are disjoint by their filters (active
+# and not yet started, or anything else), so neither needs the other's ids.
+_upcoming: Compiled[Appointment] = Compiled(
+    lambda patient_id, now: (
+        _patient_visits(patient_id)
+        .filter(start__gte=now, status__in=Appointment.ACTIVE_STATUSES)
+        .order_by("start")
+    ),
+    patient_id=stand_in_id(),
+    now=stand_in_moment(),
+)
+# LIMIT is written into the SQL, not bound: one compiled read per limit asked for.
+_past: dict[int, Compiled[Appointment]] = {}
+
+
+def _past_visits(limit: int) -> Compiled[Appointment]:
+    compiled = _past.get(limit)
+    if compiled is None:
+        compiled = _past[limit] = Compiled(
+            lambda patient_id, now: (
+                _patient_visits(patient_id)
+                .filter(Q(start__lt=now) | ~Q(status__in=Appointment.ACTIVE_STATUSES))
+                .order_by("-start")[:limit]
+            ),
+            patient_id=stand_in_id(),
+            now=stand_in_moment(),
         )
-    )
-    past = list(
-        appointments.filter(Q(start__lt=now) | ~Q(status__in=Appointment.ACTIVE_STATUSES))
-        .exclude(pk__in=[a.pk for a in upcoming])
-        .order_by("-start")[:past_limit]
-    )
-    return upcoming, past
+    return compiled
 
 
 def patient_locations_seen(patient_ids: Iterable[int]) -> dict[int, dict[int, str]]:
@@ -63,14 +91,16 @@ def patient_locations_seen(patient_ids: Iterable[int]) -> dict[int, dict[int, st
                 location_ids[pid].add(lid)
     if not location_ids:
         return {}
-    names = dict(
-        Location.objects.filter(
-            id__in={lid for s in location_ids.values() for lid in s}
-        ).values_list("id", "name")
-    )
+    known = sorted({lid for s in location_ids.values() for lid in s})
+    names = dict(_location_names.rows(ids=known))
     return {
         pid: {lid: names[lid] for lid in lids if lid in names} for pid, lids in location_ids.items()
     }
+
+
+_location_names: CompiledByLength[tuple[int, str]] = CompiledByLength(
+    lambda ids: Location.objects.filter(id__in=ids).values_list("id", "name"), "ids"
+)
 
 
 def overbookable_slots(

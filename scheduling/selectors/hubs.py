@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 
+from config.compiled import Compiled, stand_in_id
 from config.crypto.fields import blind_index_of
 from patients.models import Patient
 from patients.phones import normalize_phone
@@ -149,7 +150,14 @@ def wallboard(*, now: datetime) -> list[HubBoard]:
 
 def agent_presence(*, user: object) -> AgentPresence | None:
     pk = getattr(user, "pk", None)
-    return AgentPresence.objects.filter(user_id=pk).first() if pk is not None else None
+    return _presence.first(user_id=pk) if pk is not None else None
+
+
+# Read on every console response that draws the call bar: compiled once per connection.
+_presence: Compiled[AgentPresence] = Compiled(
+    lambda user_id: AgentPresence.objects.filter(user_id=user_id).order_by("pk")[:1],
+    user_id=stand_in_id(),
+)
 
 
 def agent_answered_call(*, user: object) -> Call | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Case, IntegerField, Value, When
 
+from config.compiled import Compiled, stand_in_id
+
 from ..models import Referral
 from .callbacks import WORKLIST_SIZE
 
@@ -25,8 +27,15 @@ def referrals_waiting(*, limit: int = WORKLIST_SIZE) -> list[Referral]:
 
 def referrals_of_patient(*, patient_id: int) -> list[Referral]:
     """A patient's referrals still waiting, for the console's patient panel."""
-    return list(
+    return _open_of_patient.rows(patient_id=patient_id)
+
+
+# Read for every patient the console opens: compiled once per connection (config.compiled).
+_open_of_patient: Compiled[Referral] = Compiled(
+    lambda patient_id: (
         Referral.objects.filter(patient_id=patient_id, status=Referral.Status.OPEN)
         .select_related("appointment_type")
         .order_by("received_at", "pk")
-    )
+    ),
+    patient_id=stand_in_id(),
+)

@@ -8,7 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
+
+from config.compiled import Compiled, stand_in_id
 
 from ..models import Slot, Waitlist
 from ..rules.timing import in_time_of_day
@@ -162,13 +165,20 @@ def waitlist_matches_for_slot(*, slot: Slot) -> list[WaitlistMatch]:
 
 def waitlist_open_for_patient(*, patient_id: int) -> list[Waitlist]:
     """The patient's entries still waiting or offered a slot, with what they wait for."""
-    return list(
-        Waitlist.objects.filter(
-            patient_id=patient_id, status__in=[Waitlist.Status.OPEN, Waitlist.Status.OFFERED]
-        )
-        .select_related("appointment_type")
-        .prefetch_related("locations", "providers")
-    )
+    entries = _open_for_patient.rows(patient_id=patient_id)
+    if entries:
+        prefetch_related_objects(entries, "locations", "providers")
+    return entries
+
+
+# Read for every patient the console opens: compiled once per connection
+# (config.compiled), which takes no prefetch, so the two lists are fetched after it.
+_open_for_patient: Compiled[Waitlist] = Compiled(
+    lambda patient_id: Waitlist.objects.filter(
+        patient_id=patient_id, status__in=[Waitlist.Status.OPEN, Waitlist.Status.OFFERED]
+    ).select_related("appointment_type"),
+    patient_id=stand_in_id(),
+)
 
 
 def waitlist_matches_recently_freed(

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
+from config.compiled import Compiled, stand_in_id, stand_in_moment
 from config.htmx import vary_on_htmx
 from patients.models import Patient
 from scheduling.models import AgentProfile, Appointment, AppointmentType, Call, Hold
@@ -23,7 +24,7 @@ from scheduling.selectors.hubs import agent_presence
 from scheduling.services.series import SeriesPlan
 
 from .. import forms, forms_series
-from ..requests import AgentRequest, read_once
+from ..requests import IN_SCOPE, AgentRequest, read_once
 from ..shortcuts import shortcuts_from
 from ..state import ConsoleState
 from .patient import PatientContext, patient_context, patient_search_again, patient_time_zone
@@ -83,10 +84,13 @@ class Panels:
         if "context" in names and state.patient_id and "pc" not in ctx:
             try:
                 on_call = call is not None and call.ended_at is None
+                reads = read_once(request)
                 ctx["pc"] = patient_context(
                     patient_id=state.patient_id,
                     user=request.user,
                     audit=state.access_to_audit(on_call=on_call),
+                    known=reads.get((Patient, state.patient_id)),
+                    known_in_scope=reads.get(IN_SCOPE, set()) >= {state.patient_id},
                 )
             except Patient.DoesNotExist:
                 state.patient_id = None
@@ -120,7 +124,7 @@ class Panels:
         known: Call | None = read_once(self.request).get((Call, state.call_id))
         if known is not None:
             return known
-        return Call.objects.filter(pk=state.call_id, agent=self.request.user).first()
+        return _agent_call.first(call_id=state.call_id, agent_id=self.request.user.pk)
 
     def _name_the_caller(self, call: Call | None, pc: PatientContext | None) -> None:
         """The call bar names the call's patient: from the row this response has read
@@ -141,11 +145,7 @@ class Panels:
 
     def _profile(self) -> AgentProfile | None:
         if not hasattr(self, "_agent_profile"):
-            self._agent_profile = (
-                AgentProfile.objects.filter(user=self.request.user)
-                .select_related("home_region")
-                .first()
-            )
+            self._agent_profile = _profile.first(user_id=self.request.user.pk)
         return self._agent_profile
 
     def _finder_form(self) -> forms.SlotFinderForm:
@@ -167,17 +167,7 @@ class Panels:
         state, now = self.state, timezone.now()
         hold = None
         if state.hold_id:
-            hold = (
-                Hold.objects.select_related("slot__location", "slot__provider")
-                .filter(
-                    pk=state.hold_id,
-                    held_by=self.request.user,
-                    released_at__isnull=True,
-                    consumed_at__isnull=True,
-                    expires_at__gt=now,
-                )
-                .first()
-            )
+            hold = _live_hold.first(hold_id=state.hold_id, user_id=self.request.user.pk, now=now)
             if hold is None:
                 state.hold_id = None
         ctx["hold"] = hold
@@ -185,9 +175,11 @@ class Panels:
             ctx["hold_seconds"] = int((hold.expires_at - now).total_seconds())
             # Same m:ss the script ticks, so the first paint does not read "179s".
             ctx["hold_clock"] = "{}:{:02d}".format(*divmod(max(0, ctx["hold_seconds"]), 60))
-            ctx["held_type"] = AppointmentType.objects.filter(
-                pk=state.appointment_type_id or 0
-            ).first()
+            ctx["held_type"] = (
+                _visit_type.first(type_id=state.appointment_type_id)
+                if state.appointment_type_id
+                else None
+            )
         ctx["rescheduling"] = (
             Appointment.objects.select_related("location", "appointment_type")
             .filter(pk=state.reschedule_id, status=Appointment.Status.BOOKED)
@@ -213,3 +205,40 @@ class Panels:
             ctx["oob"] = index > 0
             html.append(render_to_string(f"{TEMPLATE}#{name}", ctx, self.request))
         return vary_on_htmx(HttpResponse("".join(html), status=status))
+
+
+# Read on most console responses: compiled once per connection (config.compiled). The
+# same querysets as written out, in the order .first() gives them.
+_agent_call: Compiled[Call] = Compiled(
+    lambda call_id, agent_id: Call.objects.filter(pk=call_id, agent_id=agent_id).order_by("pk")[:1],
+    call_id=stand_in_id(),
+    agent_id=stand_in_id(),
+)
+_profile: Compiled[AgentProfile] = Compiled(
+    lambda user_id: (
+        AgentProfile.objects.filter(user_id=user_id)
+        .select_related("home_region")
+        .order_by("pk")[:1]
+    ),
+    user_id=stand_in_id(),
+)
+_live_hold: Compiled[Hold] = Compiled(
+    lambda hold_id, user_id, now: (
+        Hold.objects.select_related("slot__location", "slot__provider")
+        .filter(
+            pk=hold_id,
+            held_by_id=user_id,
+            released_at__isnull=True,
+            consumed_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .order_by("pk")[:1]
+    ),
+    hold_id=stand_in_id(),
+    user_id=stand_in_id(),
+    now=stand_in_moment(),
+)
+_visit_type: Compiled[AppointmentType] = Compiled(
+    lambda type_id: AppointmentType.objects.filter(pk=type_id).order_by("pk")[:1],
+    type_id=stand_in_id(),
+)

@@ -125,7 +125,14 @@ class PatientContext:
     referrals: list[Referral]
 
 
-def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> PatientContext:
+def patient_context(
+    *,
+    patient_id: int,
+    user: Any,
+    audit: bool = True,
+    known: Patient | None = None,
+    known_in_scope: bool = False,
+) -> PatientContext:
     """Everything an agent needs about one patient, in one read; logs the access.
 
     Every opening is an access audit entry (auditlog ACCESS, the same kind admin writes),
@@ -133,10 +140,12 @@ def patient_context(*, patient_id: int, user: Any, audit: bool = True) -> Patien
     attributed too. ``audit=False`` is for redrawing a context already audited (the
     console redraws the panel after every booking or cancellation; logging each redraw
     would bury the real accesses), so the caller decides what counts as one access.
+    ``known`` and ``known_in_scope``: the row (read with ``patient_with_home``) and the
+    scope check the same request has made already, so neither is repeated.
     Raises PermissionDenied and Patient.DoesNotExist as ``patient_for_viewing`` does.
     """
-    patient = patient_for_viewing(patient_id=patient_id, user=user)
-    if not patient_in_scope(user, patient.pk):
+    patient = patient_for_viewing(patient_id=patient_id, user=user, known=known)
+    if not known_in_scope and not patient_in_scope(user, patient.pk):
         # Outside the agent's region and not widened for an open call: as if unknown.
         raise Patient.DoesNotExist(PATIENT_NOT_FOUND)
     now = timezone.now()

@@ -11,7 +11,9 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 
+from config.compiled import Compiled, stand_in_id
 from patients.models import Patient
+from patients.selectors import patient_with_home
 from scheduling import services
 from scheduling.models import Appointment, AppointmentType, Call, CallReason, Hold, Slot
 from scheduling.selectors import agent_live_hold, agent_open_call, slot_network_reasons
@@ -64,9 +66,7 @@ def current_call(request: AgentRequest, state: ConsoleState) -> Call | None:
     reads = read_once(request)
     key = (Call, state.call_id)
     if key not in reads:
-        reads[key] = Call.objects.filter(
-            pk=state.call_id, agent=request.user, ended_at__isnull=True
-        ).first()
+        reads[key] = _open_call.first(call_id=state.call_id, agent_id=request.user.pk)
     call = reads[key]
     if call is None:
         state.call_id = None
@@ -92,18 +92,16 @@ def open_patient(request: AgentRequest, state: ConsoleState) -> Patient | None:
     reads = read_once(request)
     key = (Patient, state.patient_id)
     if key not in reads:
-        reads[key] = Patient.objects.filter(pk=state.patient_id).first()
+        reads[key] = patient_with_home(patient_id=state.patient_id)
     patient: Patient | None = reads[key]
     return patient
 
 
 def own_hold(request: AgentRequest, state: ConsoleState) -> Hold | None:
     """The hold this console placed; the service still checks it is live and the agent's."""
-    return (
-        Hold.objects.select_related("slot")
-        .filter(pk=state.hold_id or 0, held_by=request.user)
-        .first()
-    )
+    if not state.hold_id:
+        return None
+    return _own_hold.first(hold_id=state.hold_id, user_id=request.user.pk)
 
 
 def own_appointment(state: ConsoleState, appointment_id: int) -> Appointment | None:
@@ -172,3 +170,23 @@ def attach_patient_to_call(request: AgentRequest, state: ConsoleState) -> None:
     patient = open_patient(request, state)
     if call is not None and patient is not None:
         services.call_attach_patient(call=call, patient=patient, by=request.user)
+
+
+# The rows the session points at are read on most console requests: each read is compiled
+# once per connection (config.compiled). The same querysets, in .first()'s order.
+_open_call: Compiled[Call] = Compiled(
+    lambda call_id, agent_id: Call.objects.filter(
+        pk=call_id, agent_id=agent_id, ended_at__isnull=True
+    ).order_by("pk")[:1],
+    call_id=stand_in_id(),
+    agent_id=stand_in_id(),
+)
+_own_hold: Compiled[Hold] = Compiled(
+    lambda hold_id, user_id: (
+        Hold.objects.select_related("slot")
+        .filter(pk=hold_id, held_by_id=user_id)
+        .order_by("pk")[:1]
+    ),
+    hold_id=stand_in_id(),
+    user_id=stand_in_id(),
+)

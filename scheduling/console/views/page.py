@@ -11,13 +11,14 @@ from django.views.decorators.http import require_GET, require_POST
 from config.htmx import render_page
 from config.inputs import parse_id
 from patients.models import Patient
+from patients.selectors import patient_with_home
 from patients.services import PossibleDuplicate, patient_register
 from scheduling import selectors, services
 from scheduling.services import SchedulingError, agent_shortcuts_set
 
 from .. import forms
 from ..readmodel import PANELS, TEMPLATE, Panels, patient_search_results
-from ..requests import AgentRequest, console_view, read_once
+from ..requests import IN_SCOPE, AgentRequest, console_view, read_once
 from ..state import ConsoleState
 from .common import attach_patient_to_call, current_call, recover_open_work, refuse, respond
 from .finder import finder_again
@@ -68,13 +69,16 @@ def patient_open(request: AgentRequest) -> HttpResponse:
     patient_id = parse_id(request.POST.get("patient_id", ""))
     if patient_id is None:
         return respond(request, state, "flash", message="Pick a patient.", level=messages.ERROR)
-    patient = Patient.objects.filter(pk=patient_id).first()
-    read_once(request)[Patient, patient_id] = patient  # attaching it to the call reads it
+    reads = read_once(request)
+    # Attaching it to the call and drawing the context read it from here.
+    patient = reads[Patient, patient_id] = patient_with_home(patient_id=patient_id)
     if patient is None:
         return respond(
             request, state, "flash", message="That patient no longer exists.", level=messages.ERROR
         )
-    if not selectors.patient_in_scope(request.user, patient_id):
+    if selectors.patient_in_scope(request.user, patient_id):
+        reads.setdefault(IN_SCOPE, set()).add(patient_id)
+    else:
         refused = _widen(request, state, patient)
         if refused is not None:
             return refused
