@@ -13,6 +13,9 @@ the options afresh.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django import forms
@@ -33,18 +36,38 @@ KEPT_MAX = 64
 _kept: dict[tuple[Any, ...], tuple[Any, str]] = {}
 
 
+# Set while a response draws its panels: each database's version, read once for all of
+# its drop-downs (a booking's redraw has four).
+_read_versions: ContextVar[dict[str, Any] | None] = ContextVar("network_versions", default=None)
+
+
+@contextmanager
+def one_version_per_drawing() -> Iterator[None]:
+    token = _read_versions.set({})
+    try:
+        yield
+    finally:
+        _read_versions.reset(token)
+
+
 def network_version(alias: str) -> Any:
     """The network's version on this database (None where there is none: no caching).
 
     Read on the database the options are read from, and before them, so the options kept
-    under a version are never older than it."""
+    under a version are never older than it (within one drawing, before the first)."""
     connection = connections[alias]
     if connection.vendor != "postgresql":
         return None
+    read = _read_versions.get()
+    if read is not None and alias in read:
+        return read[alias]
     with connection.cursor() as cursor:
         cursor.execute("SELECT version FROM scheduling_network_version WHERE id = 1")
         row = cursor.fetchone()
-    return row[0] if row else None
+    version = row[0] if row else None
+    if read is not None:
+        read[alias] = version
+    return version
 
 
 def _key(choices: Any) -> tuple[Any, ...] | None:

@@ -27,6 +27,7 @@ from .. import forms, forms_series
 from ..requests import IN_SCOPE, AgentRequest, read_once
 from ..shortcuts import shortcuts_from
 from ..state import ConsoleState
+from ..widgets import one_version_per_drawing
 from .patient import PatientContext, patient_context, patient_search_again, patient_time_zone
 
 TEMPLATE = "console/console.html"
@@ -201,9 +202,10 @@ class Panels:
         ctx = self.context_for(ordered)
         self.state.save(self.request.session)
         html = []
-        for index, name in enumerate(ordered):
-            ctx["oob"] = index > 0
-            html.append(render_to_string(f"{TEMPLATE}#{name}", ctx, self.request))
+        with one_version_per_drawing():
+            for index, name in enumerate(ordered):
+                ctx["oob"] = index > 0
+                html.append(render_to_string(f"{TEMPLATE}#{name}", ctx, self.request))
         return vary_on_htmx(HttpResponse("".join(html), status=status))
 
 
