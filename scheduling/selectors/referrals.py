@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from config.compiled import Compiled, stand_in_id
 
@@ -11,6 +11,18 @@ from .callbacks import WORKLIST_SIZE
 
 
 def referrals_waiting(*, limit: int = WORKLIST_SIZE) -> list[Referral]:
+    compiled = _waiting.get(limit)
+    if compiled is None:
+        # Every worklist poll reads it: compiled once per connection and limit (a LIMIT
+        # is written into the SQL).
+        compiled = _waiting[limit] = Compiled(lambda: _waiting_queryset()[:limit])
+    return compiled.rows()
+
+
+_waiting: dict[int, Compiled[Referral]] = {}
+
+
+def _waiting_queryset() -> QuerySet[Referral]:
     urgency = Case(
         When(priority=Referral.Priority.STAT, then=Value(0)),
         When(priority=Referral.Priority.ASAP, then=Value(1)),
@@ -18,10 +30,10 @@ def referrals_waiting(*, limit: int = WORKLIST_SIZE) -> list[Referral]:
         default=Value(3),
         output_field=IntegerField(),
     )
-    return list(
+    return (
         Referral.objects.filter(status=Referral.Status.OPEN)
         .select_related("patient", "appointment_type")
-        .order_by(urgency, "received_at", "pk")[:limit]
+        .order_by(urgency, "received_at", "pk")
     )
 
 

@@ -7,11 +7,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from django.db.models import prefetch_related_objects
+from django.db.models import QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from config.compiled import Compiled, stand_in_id
+from config.compiled import Compiled, stand_in_id, stand_in_moment
 
 from ..models import Slot, Waitlist
 from ..rules.timing import in_time_of_day
@@ -189,6 +190,16 @@ def waitlist_matches_recently_freed(
     (an SIU S15 from its PMS). What an agent's own cancellation shows at once, every
     agent sees here. ``region_id`` keeps to one region's locations."""
     now = timezone.now()
+    if region_id is None:
+        slot_ids = _freed(limit, regional=False).rows(since=since, now=now)
+    else:
+        slot_ids = _freed(limit, regional=True).rows(since=since, now=now, region_id=region_id)
+    return waitlist_matches_for_slots(slot_ids=slot_ids) if slot_ids else []
+
+
+def _freed_slots(
+    since: datetime, now: datetime, limit: int, region_id: int | None = None
+) -> QuerySet[Slot, int]:
     freed = Slot.objects.filter(
         status=Slot.Status.FREE,
         start__gt=now,
@@ -197,5 +208,21 @@ def waitlist_matches_recently_freed(
     )
     if region_id is not None:
         freed = freed.filter(location__region_id=region_id)
-    slot_ids = list(freed.order_by("start").values_list("pk", flat=True).distinct()[:limit])
-    return waitlist_matches_for_slots(slot_ids=slot_ids)
+    return freed.order_by("start").values_list("pk", flat=True).distinct()[:limit]
+
+
+# Every worklist poll reads it: compiled once per connection, per limit (written into the
+# SQL) and per shape (with or without a region).
+_freed_compiled: dict[tuple[int, bool], Compiled[int]] = {}
+
+
+def _freed(limit: int, *, regional: bool) -> Compiled[int]:
+    compiled = _freed_compiled.get((limit, regional))
+    if compiled is None:
+        stand_ins: dict[str, Any] = {"since": stand_in_moment(), "now": stand_in_moment()}
+        if regional:
+            stand_ins["region_id"] = stand_in_id()
+        compiled = _freed_compiled[limit, regional] = Compiled(
+            lambda **values: _freed_slots(limit=limit, **values), **stand_ins
+        )
+    return compiled
