@@ -4,10 +4,10 @@ scope judged once per search, with the reasons of every one excluded."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..rules.base import Candidate, LocationFacts, ProviderFacts, RuleContext, Scope
+from ..rules.base import Candidate, Kind, LocationFacts, ProviderFacts, RuleContext, Scope
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_each
 from ..rules.snapshot import NetworkSnapshot
@@ -21,6 +21,7 @@ from .slot_results import Excluded
 
 # Providers judged here passed the capability gate already (slot_gates).
 GATE_PASSED = frozenset({ProviderCapabilityRule.key})
+HARD, SOFT = frozenset({Kind.HARD}), frozenset({Kind.SOFT})
 
 
 @dataclass
@@ -29,7 +30,9 @@ class ScopeVerdicts:
     # Providers, by name (ties in the snapshot's order): what a stable sort by name of
     # them in the snapshot's order gives, without sorting hundreds per search.
     excluded_providers: list[Excluded]
-    locations: dict[int, Judgement]  # the locations not excluded, with their points
+    # The locations not excluded, without their points: ``score_locations`` adds them
+    # for the few locations a search reads starts at.
+    locations: dict[int, Judgement]
     providers: dict[int, Judgement]
     # Out-of-network reasons of locations and providers kept only by the override.
     network_notes: dict[tuple[str, int], tuple[str, ...]]
@@ -47,16 +50,19 @@ def judge_scope(
     scope_key: tuple[int | None, int | None, int | None],
     override: bool,
 ) -> ScopeVerdicts:
-    """Judge the locations in scope, then the providers serving one of them (each at
-    the first such location it serves); ``override`` lifts network-only exclusions.
+    """Judge the locations in scope (the hard rules: what excludes them), then the
+    providers serving one of them (each at the first such location it serves);
+    ``override`` lifts network-only exclusions.
 
     ``locations`` and ``location_cands`` (each location as a candidate, in order) come
     from ``scope_locations`` of the same view of the network as ``all_providers``."""
     out = ScopeVerdicts([], [], {}, {}, {}, {}, 0)
     kept_locations = out.locations
-    verdicts = judge_each(ctx, location_cands, Scope.LOCATION)
+    # The soft rules only add points, which only a location with starts needs: of the
+    # dozens judged here, a search usually reads starts at a few (``score_locations``).
+    verdicts = judge_each(ctx, location_cands, Scope.LOCATION, kinds=HARD)
     for loc, verdict in zip(locations.values(), verdicts, strict=True):
-        if not verdict.exclusions:  # most locations: kept, with their points
+        if not verdict.exclusions:  # most locations: kept
             kept_locations[loc.id] = verdict
             continue
         gone = _keep(out, "location", loc.id, loc.name, verdict, override)
@@ -84,6 +90,21 @@ def judge_scope(
             out.excluded_providers.insert(at, gone)
     out.providers_searched = len(in_scope)
     return out
+
+
+def score_locations(
+    ctx: RuleContext,
+    locations: Mapping[int, LocationFacts],
+    kept: dict[int, Judgement],
+    wanted: Iterable[int],
+) -> None:
+    """Add the points of the soft location rules to the ``wanted`` ones of ``kept``
+    (``judge_scope``'s locations): each then has its full verdict, as judging every rule
+    at once gives it (hard rules only exclude, so a kept location's parts are soft ones)."""
+    ids = list(dict.fromkeys(wanted))
+    softs = judge_each(ctx, [Candidate(locations[pk]) for pk in ids], Scope.LOCATION, kinds=SOFT)
+    for pk, soft in zip(ids, softs, strict=True):
+        kept[pk] = kept[pk] + soft
 
 
 def _keep(
