@@ -463,7 +463,7 @@ def _options(
                 continue
             assert cand.slot is not None
             held_by_other, end = cand.slot.held_by_other, cand.slot.end
-            verdict = Judgement(hard.exclusions, next(softs).parts)
+            verdict = next(softs)  # its points: the option's breakdown
             holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
             ranked = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
             if not held_by_other:
