@@ -50,7 +50,7 @@ from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
 from .slot_gates import scope_locations
-from .slot_judging import judge_scope, score_locations
+from .slot_judging import judge_scope, score_pairs
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, pair_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
@@ -249,7 +249,7 @@ def slot_search(
         for loc_id in served.get(prov_id, [])
         if loc_id in location_verdicts
     ]
-    score_locations(ctx, locations, location_verdicts, (loc_id for _, loc_id in pairs))
+    score_pairs(ctx, verdicts, locations, pairs)
     read = dataclasses.replace(
         read,
         pairs=pairs,
