@@ -49,11 +49,23 @@ class PreferredTimeRule(Rule):
     def evaluate_many(
         self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
     ) -> list[tuple[int, Verdict]]:
-        if ctx.prefs.preferred_time_of_day in TIME_OF_DAY_HOURS or any(
-            cand.slot is None for cand in cands
-        ):
+        if any(cand.slot is None for cand in cands):
             return super().evaluate_many(ctx, cands, config)
-        return []  # no preferred time of day: evaluate passes every start
+        wanted = ctx.prefs.preferred_time_of_day
+        hours = TIME_OF_DAY_HOURS.get(wanted)
+        if hours is None:
+            return []  # no preferred time of day: evaluate passes every start
+        # evaluate's verdict, the same for every start in the preferred time: made once.
+        verdict = score(config.weight, f"in the preferred {wanted}")
+        if not verdict.points:
+            return []
+        out = []
+        for i, cand in enumerate(cands):
+            assert cand.slot is not None  # every one has a slot (above)
+            local = cand.slot.start.astimezone(_zone(cand.location.time_zone))
+            if hours[0] <= local.hour < hours[1]:
+                out.append((i, verdict))
+        return out
 
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(config.weight, 3) if _in_preferred(ctx, cand) else 0.0
