@@ -141,8 +141,11 @@ def _keep(
         out.network_notes[(kind, pk)] = tuple(verdict.reasons)
         verdict = Judgement((), verdict.parts)
     exclusions = verdict.exclusions
-    if exclusions:
+    if len(exclusions) == 1:  # most: one reason
+        (one,) = exclusions
         # kind, id, name, reasons, rules: positional, dozens are listed per search.
+        return Excluded(kind, pk, name, (one.reason,), (one.rule,))
+    if exclusions:
         return Excluded(
             kind,
             pk,
