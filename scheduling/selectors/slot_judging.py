@@ -7,6 +7,7 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ..rules.availability import SlotFreeRule
 from ..rules.base import Candidate, Kind, LocationFacts, ProviderFacts, RuleContext, Scope
 from ..rules.capability import ProviderCapabilityRule
 from ..rules.registry import NETWORK_RULE_KEYS, Judgement, judge_each
@@ -160,3 +161,15 @@ def _keep(
 def only_network(verdict: Judgement) -> bool:
     """Whether the network rules are all that exclude (what the override may lift)."""
     return verdict.excluded and all(e.rule in NETWORK_RULE_KEYS for e in verdict.exclusions)
+
+
+def shown_start(cand: Candidate, hard: Judgement) -> bool:
+    """Whether a start judged by the slot rules is shown: nothing against it, or only
+    another agent's hold (shown as held where it ranks)."""
+    held = cand.slot is not None and cand.slot.held_by_other
+    return not hard.excluded or (held and _only_held(hard))
+
+
+def _only_held(verdict: Judgement) -> bool:
+    """Whether the only thing against a start is another agent's hold."""
+    return all(e.rule == SlotFreeRule.key for e in verdict.exclusions)

@@ -26,7 +26,6 @@ from ..models import (
     Region,
 )
 from ..rules import loading
-from ..rules.availability import SlotFreeRule
 from ..rules.base import (
     Candidate,
     Kind,
@@ -50,7 +49,7 @@ from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
 from .slot_gates import scope_locations
-from .slot_judging import judge_scope, score_pairs
+from .slot_judging import judge_scope, score_pairs, shown_start
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, pair_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
@@ -330,7 +329,8 @@ def _options(
     by_pair: dict[tuple[int, int], list[SlotRow]] = defaultdict(list)
     for row in rows:
         by_pair[(row[1], row[2])].append(row)
-    zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
+    # Only the locations with units: a network-wide read covers dozens, fewer have any.
+    zones = {loc_id: zoneinfo.ZoneInfo(read.zones[loc_id]) for _, loc_id in by_pair}
     duration_us = _micros(EPOCH + duration)
     # A start's local date is in the window exactly when the start lies between the
     # window's local midnights, so only a time of day needs each start's local clock.
@@ -452,7 +452,7 @@ def _options(
         )
         k += size
         hards = judge_hard(ctx, [cand for cand, _ in judged])
-        shown = [_shown(cand, hard) for (cand, _), hard in zip(judged, hards, strict=True)]
+        shown = [shown_start(cand, hard) for (cand, _), hard in zip(judged, hards, strict=True)]
         passed = [cand for (cand, _), ok in zip(judged, shown, strict=True) if ok]
         softs = iter(judge_soft(ctx, passed))
         for entry, (cand, holders), hard, ok in zip(entries, judged, hards, shown, strict=True):
@@ -485,15 +485,3 @@ def _options(
         zones=zones,
         network_notes=network_notes or {},
     )
-
-
-def _shown(cand: Candidate, hard: Judgement) -> bool:
-    """Whether a judged start is shown: nothing against it, or only another agent's hold
-    (shown as held where it ranks)."""
-    held = cand.slot is not None and cand.slot.held_by_other
-    return not hard.excluded or (held and _only_held(hard))
-
-
-def _only_held(verdict: Judgement) -> bool:
-    """Whether the only thing against a start is another agent's hold."""
-    return all(e.rule == SlotFreeRule.key for e in verdict.exclusions)
