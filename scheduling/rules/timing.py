@@ -123,11 +123,15 @@ class EarliestDateRule(Rule):
         horizon = float(config.param("horizon_days", 30)) or 30.0
         out = []
         for i, start in enumerate(starts):
-            # _fade's arithmetic, the settings read once for all the starts.
-            days = max(0.0, (start - now).total_seconds() / 86400)
-            verdict = score(weight * max(0.0, 1 - days / horizon), f"in {days:.0f} days")
-            if verdict.points:
-                out.append((i, verdict))
+            # _fade's arithmetic, the settings read once for all the starts, its
+            # max(0.0, x) as conditionals; ``score``'s verdict, its note worded only for
+            # a start with points (the others pass).
+            days = (start - now).total_seconds() / 86400
+            days = days if days > 0.0 else 0.0
+            share = 1 - days / horizon
+            points = round(weight * (share if share > 0.0 else 0.0), 3)
+            if points:
+                out.append((i, Verdict(False, "", points, f"in {days:.0f} days")))
         return out
 
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
