@@ -59,7 +59,12 @@ class SlotAbsenceRule(Rule):
                 tz = _zone(loc.time_zone)
                 first = slot.start.astimezone(tz).date()
                 last = slot.end.astimezone(tz).date()
-                if any(first <= day <= last for day in closed):
+                # Most visits start and end on one local date: a set lookup then.
+                if (
+                    first in closed
+                    if first == last
+                    else any(first <= day <= last for day in closed)
+                ):
                     out.append(i)
                     continue
             if prov is not None and prov.time_off:
