@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # psycopg prepares on the connection when a query has run this many times; Django
@@ -53,12 +53,13 @@ class _DebugWrapper(CursorDebugWrapper):
             return CursorWrapper.execute(self, sql, params)  # wrappers and error mapping
 
 
-def prepared_enabled() -> bool:
+def prepared_enabled(db: Any = None) -> bool:
+    """``db``: the default connection when the caller holds it already."""
     # A setting wins (tests flip it); else the environment, on unless set to 0/false.
     configured = getattr(settings, "DB_PREPARED_STATEMENTS", None)
     if configured is None:
         configured = os.environ.get("DB_PREPARED_STATEMENTS", "1").strip().lower() not in _OFF
-    return bool(configured) and connection.vendor == "postgresql"
+    return bool(configured) and (db or connection).vendor == "postgresql"
 
 
 @contextmanager
@@ -69,22 +70,21 @@ def prepared_cursor(*, binary: bool = False) -> Iterator[Any]:
     type matters (server-side, a parameter's type is the Python value's). ``binary``
     asks for results in binary format: cheaper to decode for many rows of integers.
     """
-    if not prepared_enabled():
-        with connection.cursor() as plain:
+    # The default connection itself, once: each attribute of the ``connection`` proxy
+    # is a context-local lookup, and a search opens two of these cursors.
+    db = connections[DEFAULT_DB_ALIAS]
+    if not prepared_enabled(db):
+        with db.cursor() as plain:
             yield plain
         return
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = connection.connection
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = db.connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = _NEVER_BY_COUNT
     cursor: Any = _PreparingCursor(raw)
     cursor.binary_results = binary
-    wrapped = (
-        _DebugWrapper(cursor, connection)
-        if connection.queries_logged
-        else connection.make_cursor(cursor)
-    )
+    wrapped = _DebugWrapper(cursor, db) if db.queries_logged else db.make_cursor(cursor)
     try:
         yield wrapped
     finally:

@@ -45,11 +45,30 @@ class SlotAbsenceRule(Rule):
     def evaluate_many(
         self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
     ) -> list[tuple[int, Verdict]]:
-        out = [
-            i
-            for i, cand in enumerate(cands)
-            if cand.slot is None
-            or cand.location.closed_dates
-            or ((prov := cand.provider) is not None and prov.time_off)
-        ]
+        # ``evaluate``'s test inline, for the dozens of starts a search judges near a
+        # closure or time off: only the starts it fails go through ``evaluate`` (the one
+        # place that words the reason).
+        out = []
+        for i, cand in enumerate(cands):
+            slot, loc, prov = cand.slot, cand.location, cand.provider
+            if slot is None:
+                out.append(i)
+                continue
+            closed = loc.closed_dates
+            if closed:
+                tz = _zone(loc.time_zone)
+                first = slot.start.astimezone(tz).date()
+                last = slot.end.astimezone(tz).date()
+                # Most visits start and end on one local date: a set lookup then.
+                if (
+                    first in closed
+                    if first == last
+                    else any(first <= day <= last for day in closed)
+                ):
+                    out.append(i)
+                    continue
+            if prov is not None and prov.time_off:
+                start, end = slot.start, slot.end
+                if any(start < off_end and end > off_start for off_start, off_end in prov.time_off):
+                    out.append(i)
         return self.evaluate_at(ctx, cands, config, out)

@@ -40,12 +40,13 @@ class Verdict:
 PASS = Verdict()
 
 
+# Positional (excluded, reason, points, note): rules make dozens of verdicts a search.
 def exclude(reason: str) -> Verdict:
-    return Verdict(excluded=True, reason=reason)
+    return Verdict(True, reason, 0.0, "")
 
 
 def score(points: float, note: str) -> Verdict:
-    return Verdict(points=round(points, 3), note=note)
+    return Verdict(False, "", round(points, 3), note)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ operatory). Reasons name the equipment but never the patient's condition.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .base import (
     PASS,
     Candidate,
     Kind,
+    Names,
     Rule,
     RuleConfig,
     RuleContext,
@@ -27,6 +29,14 @@ def required_equipment(ctx: RuleContext) -> frozenset[str]:
     return ctx.appointment_type.equipment | ctx.patient.needs_equipment
 
 
+# What a location lacks, worded, by everything the wording reads: the same for every
+# search of a visit type by patients with the same recorded needs, and a network-wide
+# search names a dozen locations' missing equipment. The display names are keyed by
+# identity (a search's come from its network snapshot, which never changes them) and
+# kept in the entry, so an id is not reused while its entry stands.
+_lacking: dict[tuple[Any, ...], tuple[Names, Verdict]] = {}
+
+
 class LocationEquipmentRule(Rule):
     key = "location-equipment"
     kind = Kind.HARD
@@ -34,10 +44,22 @@ class LocationEquipmentRule(Rule):
     description = "The location has the equipment the visit type and the patient's needs require."
 
     def evaluate(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> Verdict:
-        loc = cand.location
+        loc, visit, needs = cand.location, ctx.appointment_type, ctx.patient.needs_equipment
         has = loc.equipment
-        if ctx.appointment_type.equipment <= has and ctx.patient.needs_equipment <= has:
+        if visit.equipment <= has and needs <= has:
             return PASS  # most locations for most visits: nothing to name
+        key = (id(ctx.names), loc.name, has, visit.name, visit.equipment, needs)
+        known = _lacking.get(key)
+        if known is not None and known[0] is ctx.names:
+            return known[1]
+        verdict = self._lacks(ctx, cand)
+        if len(_lacking) >= 4096:
+            _lacking.clear()
+        _lacking[key] = (ctx.names, verdict)
+        return verdict
+
+    def _lacks(self, ctx: RuleContext, cand: Candidate) -> Verdict:
+        loc = cand.location
         for_type = sorted(ctx.appointment_type.equipment - loc.equipment)
         for_needs = sorted(ctx.patient.needs_equipment - loc.equipment - set(for_type))
         if not for_type and not for_needs:

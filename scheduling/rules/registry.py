@@ -141,9 +141,10 @@ def judge_each(
     scope: Scope,
     *,
     passed: frozenset[str] = frozenset(),
+    kinds: frozenset[Kind] = BOTH_KINDS,
 ) -> list[Judgement]:
-    """``judge`` of many candidates of one context, the rules resolved once and each run
-    once over all of them (``Rule.evaluate_many``).
+    """``judge`` of many candidates of one context (and ``kinds``), the rules resolved
+    once and each run once over all of them (``Rule.evaluate_many``).
 
     ``passed``: keys of rules every one of these candidates is already known to pass
     (a gate the caller judged for them), left out rather than run again. Rules that
@@ -151,7 +152,7 @@ def judge_each(
     """
     plan = tuple(
         (rule, config)
-        for rule, config in _plan(ctx, scope, BOTH_KINDS, passed)
+        for rule, config in _plan(ctx, scope, kinds, passed)
         if rule.applies(ctx, config)
     )
     return _run_many(ctx, cands, plan)

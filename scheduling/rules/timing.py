@@ -49,11 +49,23 @@ class PreferredTimeRule(Rule):
     def evaluate_many(
         self, ctx: RuleContext, cands: Sequence[Candidate], config: RuleConfig
     ) -> list[tuple[int, Verdict]]:
-        if ctx.prefs.preferred_time_of_day in TIME_OF_DAY_HOURS or any(
-            cand.slot is None for cand in cands
-        ):
+        if any(cand.slot is None for cand in cands):
             return super().evaluate_many(ctx, cands, config)
-        return []  # no preferred time of day: evaluate passes every start
+        wanted = ctx.prefs.preferred_time_of_day
+        hours = TIME_OF_DAY_HOURS.get(wanted)
+        if hours is None:
+            return []  # no preferred time of day: evaluate passes every start
+        # evaluate's verdict, the same for every start in the preferred time: made once.
+        verdict = score(config.weight, f"in the preferred {wanted}")
+        if not verdict.points:
+            return []
+        out = []
+        for i, cand in enumerate(cands):
+            assert cand.slot is not None  # every one has a slot (above)
+            local = cand.slot.start.astimezone(_zone(cand.location.time_zone))
+            if hours[0] <= local.hour < hours[1]:
+                out.append((i, verdict))
+        return out
 
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:
         return round(config.weight, 3) if _in_preferred(ctx, cand) else 0.0
@@ -111,11 +123,15 @@ class EarliestDateRule(Rule):
         horizon = float(config.param("horizon_days", 30)) or 30.0
         out = []
         for i, start in enumerate(starts):
-            # _fade's arithmetic, the settings read once for all the starts.
-            days = max(0.0, (start - now).total_seconds() / 86400)
-            verdict = score(weight * max(0.0, 1 - days / horizon), f"in {days:.0f} days")
-            if verdict.points:
-                out.append((i, verdict))
+            # _fade's arithmetic, the settings read once for all the starts, its
+            # max(0.0, x) as conditionals; ``score``'s verdict, its note worded only for
+            # a start with points (the others pass).
+            days = (start - now).total_seconds() / 86400
+            days = days if days > 0.0 else 0.0
+            share = 1 - days / horizon
+            points = round(weight * (share if share > 0.0 else 0.0), 3)
+            if points:
+                out.append((i, Verdict(False, "", points, f"in {days:.0f} days")))
         return out
 
     def points(self, ctx: RuleContext, cand: Candidate, config: RuleConfig) -> float:

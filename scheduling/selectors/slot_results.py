@@ -100,7 +100,7 @@ class SlotSearchResult:
 
 
 # A start picked to be shown: (-score, start, provider, slot, location, end, the pair's
-# verdict, the start's verdict, holder note).
+# verdict, the start's soft verdict, holder note).
 Ranked = tuple[float, datetime, int, int, int, datetime, Judgement, Judgement, str]
 
 
@@ -121,28 +121,31 @@ def slot_options(
         if loc_id in miles_at:
             miles = miles_at[loc_id]
         else:
-            miles = miles_at[loc_id] = distance_miles(ctx, Candidate(location=loc))
-        network_note = _network_note(network_notes, loc_id, prov_id)
+            miles = distance_miles(ctx, Candidate(location=loc))
+            miles = miles_at[loc_id] = None if miles is None else round(miles, 1)
+        # Most searches have no out-of-network notes at all.
+        network_note = _network_note(network_notes, loc_id, prov_id) if network_notes else ""
+        # Positional, in the fields' order: a search builds dozens of options.
         options.append(
             SlotOption(
-                slot_id=slot_id,
-                provider_id=prov_id,
-                provider=prov.name,
-                location_id=loc_id,
-                location=loc.name,
-                region_id=loc.region_id,
-                start=start,
-                end=end,
-                local_start=start.astimezone(tz),
-                local_end=end.astimezone(tz),
-                time_zone=loc.time_zone,
-                score=round(-neg_score, 3),
-                breakdown=base.parts + verdict.parts,  # (base + verdict).parts
-                distance_miles=None if miles is None else round(miles, 1),
-                held=holder == HELD_BY_OTHER,
-                held_by_me=holder == HELD_BY_ME,
-                out_of_network=bool(network_note),
-                network_note=network_note,
+                slot_id,
+                prov_id,
+                prov.name,
+                loc_id,
+                loc.name,
+                loc.region_id,
+                start,
+                end,
+                start.astimezone(tz),  # local_start
+                end.astimezone(tz),  # local_end
+                loc.time_zone,
+                round(-neg_score, 3),  # score
+                base.parts + verdict.parts,  # breakdown: (base + verdict).parts
+                miles,  # distance_miles
+                holder == HELD_BY_OTHER,  # held
+                holder == HELD_BY_ME,  # held_by_me
+                bool(network_note),  # out_of_network
+                network_note,
             )
         )
     return options

@@ -26,7 +26,6 @@ from ..models import (
     Region,
 )
 from ..rules import loading
-from ..rules.availability import SlotFreeRule
 from ..rules.base import (
     Candidate,
     Kind,
@@ -50,7 +49,7 @@ from ..rules.timing import TIME_OF_DAY_HOURS
 from .absences import apply_absences
 from .agents import home_region_id
 from .slot_gates import scope_locations
-from .slot_judging import judge_scope
+from .slot_judging import judge_scope, score_pairs, shown_start
 from .slot_reads import EPOCH, SlotRead, SlotRow, _micros, pair_units, per_pair_units
 from .slot_results import (
     HELD_BY_ME,
@@ -249,6 +248,7 @@ def slot_search(
         for loc_id in served.get(prov_id, [])
         if loc_id in location_verdicts
     ]
+    score_pairs(ctx, verdicts, locations, pairs)
     read = dataclasses.replace(
         read,
         pairs=pairs,
@@ -329,7 +329,8 @@ def _options(
     by_pair: dict[tuple[int, int], list[SlotRow]] = defaultdict(list)
     for row in rows:
         by_pair[(row[1], row[2])].append(row)
-    zones = {loc_id: zoneinfo.ZoneInfo(zone) for loc_id, zone in read.zones.items()}
+    # Only the locations with units: a network-wide read covers dozens, fewer have any.
+    zones = {loc_id: zoneinfo.ZoneInfo(read.zones[loc_id]) for _, loc_id in by_pair}
     duration_us = _micros(EPOCH + duration)
     # A start's local date is in the window exactly when the start lies between the
     # window's local midnights, so only a time of day needs each start's local clock.
@@ -451,7 +452,7 @@ def _options(
         )
         k += size
         hards = judge_hard(ctx, [cand for cand, _ in judged])
-        shown = [_shown(cand, hard) for (cand, _), hard in zip(judged, hards, strict=True)]
+        shown = [shown_start(cand, hard) for (cand, _), hard in zip(judged, hards, strict=True)]
         passed = [cand for (cand, _), ok in zip(judged, shown, strict=True) if ok]
         softs = iter(judge_soft(ctx, passed))
         for entry, (cand, holders), hard, ok in zip(entries, judged, hards, shown, strict=True):
@@ -462,7 +463,7 @@ def _options(
                 continue
             assert cand.slot is not None
             held_by_other, end = cand.slot.held_by_other, cand.slot.end
-            verdict = Judgement(hard.exclusions, next(softs).parts)
+            verdict = next(softs)  # its points: the option's breakdown
             holder = HELD_BY_OTHER if held_by_other else HELD_BY_ME if agent_id in holders else ""
             ranked = (neg, start, prov_id, slot_id, loc_id, end, base, verdict, holder)
             if not held_by_other:
@@ -484,15 +485,3 @@ def _options(
         zones=zones,
         network_notes=network_notes or {},
     )
-
-
-def _shown(cand: Candidate, hard: Judgement) -> bool:
-    """Whether a judged start is shown: nothing against it, or only another agent's hold
-    (shown as held where it ranks)."""
-    held = cand.slot is not None and cand.slot.held_by_other
-    return not hard.excluded or (held and _only_held(hard))
-
-
-def _only_held(verdict: Judgement) -> bool:
-    """Whether the only thing against a start is another agent's hold."""
-    return all(e.rule == SlotFreeRule.key for e in verdict.exclusions)
