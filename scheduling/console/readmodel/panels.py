@@ -140,6 +140,9 @@ class Panels:
     def _patient_zone(self, patient_id: int, pc: PatientContext | None) -> str | None:
         if pc is not None and pc.patient.pk == patient_id:
             return patient_time_zone(pc.patient)
+        known: Patient | None = read_once(self.request).get((Patient, patient_id))
+        if known is not None:  # the view's row, its home location loaded with it
+            return patient_time_zone(known)
         # Only what the zone needs: the rest of the row is PHI, decrypted for nothing.
         patient = Patient.objects.filter(pk=patient_id).only("home_location_id", "zip_code").first()
         return patient_time_zone(patient) if patient else None
