@@ -65,23 +65,29 @@ def bulk_audit_possible() -> bool:
 
 
 class CreateDiffs:
-    """``model_instance_diff(None, instance)`` for a batch's new rows, with what is the
+    """``model_instance_diff(None, instance)`` for new rows (a batch's, and through
+    ``config.audit_creates`` every single save's), with what is the
     same for every row of a model worked out once: the fields it checks (the model's
     fields less the registration's exclusions) and the "before" side, which auditlog
     reads off None (an exception per field and row). Per row only the new values are
     read, with auditlog's own ``get_field_value``; the result is the dict
     ``model_instance_diff`` returns, key for key."""
 
-    def __init__(self) -> None:
-        self.json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
-        self._plans: dict[type[Model], list[tuple[Any, Any, Any]]] = {}
+    def __init__(self, *, json: bool | None = None) -> None:
+        if json is None:
+            json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
+        self.json = json
+        # Per model: the registration the plan was made from, and the plan.
+        self._plans: dict[type[Model], tuple[Any, list[tuple[Any, Any, Any]]]] = {}
 
     def _plan(self, instance: Model) -> list[tuple[Any, Any, Any]]:
         model = instance._meta.model
-        plan = self._plans.get(model)
-        if plan is not None:
-            return plan
+        # Asked every time, as model_instance_diff asks: a model registered again with
+        # other fields gets a new plan (config.audit_creates keeps one for the process).
         registered = auditlog.get_model_fields(model)
+        known = self._plans.get(model)
+        if known is not None and known[0] == registered:
+            return known[1]
         fields = [
             f
             for f in set(get_fields_in_model(instance))
@@ -89,7 +95,7 @@ class CreateDiffs:
             and f.name not in registered["exclude_fields"]
         ]
         mask = get_mask_function(registered.get("mask_callable"))
-        plan = self._plans[model] = [
+        plan = [
             (
                 field,
                 get_field_value(None, field, self.json),
@@ -97,6 +103,7 @@ class CreateDiffs:
             )
             for field in fields
         ]
+        self._plans[model] = (registered, plan)
         return plan
 
     def __call__(self, instance: Model) -> dict[str, Any] | None:
