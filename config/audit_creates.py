@@ -44,4 +44,4 @@ def diff(
 
 def install() -> None:
     """Point auditlog's receivers at ``diff`` (they look the name up on every call)."""
-    auditlog.receivers.model_instance_diff = diff  # type: ignore[attr-defined]
+    auditlog.receivers.model_instance_diff = diff
