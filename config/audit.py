@@ -249,6 +249,14 @@ def _text(value: Any) -> str:
 def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     if auditlog_disabled.get():
         return 0
+    diffs = []
+    for pk, _repr, fields in changes:
+        diff = {name: [_text(old), _text(new)] for name, (old, new) in fields.items()}
+        diff = {name: pair for name, pair in diff.items() if pair[0] != pair[1]}
+        if diff:
+            diffs.append((pk, diff))
+    if not diffs:
+        return 0  # nothing changed (a booking that answered no referral): nothing to write
     # Ask auditlog's own context receiver (connected only inside set_actor / the
     # middleware) to fill in actor and remote address, as it does before each save.
     proto = LogEntry()
@@ -256,11 +264,7 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     ct_id = ContentType.objects.get_for_model(model).pk
     cid, now = get_cid(), timezone.now()
     entries = []
-    for pk, _repr, fields in changes:
-        diff = {name: [_text(old), _text(new)] for name, (old, new) in fields.items()}
-        diff = {name: pair for name, pair in diff.items() if pair[0] != pair[1]}
-        if not diff:
-            continue
+    for pk, diff in diffs:
         entries.append(
             LogEntry(
                 content_type_id=ct_id,
@@ -283,8 +287,7 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     using = router.db_for_write(LogEntry)
     entries_prepare(entries, using=using)
     insert_rows(LogEntry, _COLUMNS, ([getattr(e, c) for c in _ATTRS] for e in entries))
-    if entries:
-        seal_after_commit(using)
+    seal_after_commit(using)
     return len(entries)
 
 
