@@ -82,31 +82,24 @@ def encounter_open(*, appointment: Appointment, new: bool = False) -> Encounter:
     """The encounter id the PMS generates at scheduling: one per appointment, idempotent.
 
     ``new``: the appointment was created in this transaction, so no encounter can point
-    at it yet: the read is skipped, and so is the savepoint, since nobody outside this
-    transaction knows the appointment's id and no other encounter can race for it."""
-    if new:
-        return _encounter_create(appointment)
-    existing = Encounter.objects.filter(appointment=appointment).first()
+    at it yet and the read is skipped (the unique appointment still decides a race)."""
+    existing = None if new else Encounter.objects.filter(appointment=appointment).first()
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
-            return _encounter_create(appointment)
+            return Encounter.objects.create(
+                encounter_number=encounter_number_for(appointment.pk),
+                appointment=appointment,
+                patient_id=appointment.patient_id,
+                provider_id=appointment.provider_id,
+                location_id=appointment.location_id,
+                date_of_service=_local_date(appointment.start, appointment.location),
+                created_at=timezone.now(),
+            )
     except IntegrityError:
         # A concurrent receiver (booking signal and documentation racing) made it first.
         return Encounter.objects.get(appointment=appointment)
-
-
-def _encounter_create(appointment: Appointment) -> Encounter:
-    return Encounter.objects.create(
-        encounter_number=encounter_number_for(appointment.pk),
-        appointment=appointment,
-        patient_id=appointment.patient_id,
-        provider_id=appointment.provider_id,
-        location_id=appointment.location_id,
-        date_of_service=_local_date(appointment.start, appointment.location),
-        created_at=timezone.now(),
-    )
 
 
 def encounters_open_batch(*, appointments: Sequence[Appointment]) -> list[Encounter]:
