@@ -6,6 +6,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from config.compiled_inserts import CompiledInserts
 from config.crypto.fields import EncryptedCharField
 
 
@@ -115,7 +116,7 @@ class FeeSchedule(models.Model):
         return f"{self.payer} {self.procedure_code} {self.amount}"
 
 
-class EligibilityCheck(models.Model):
+class EligibilityCheck(CompiledInserts, models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         ACTIVE = "active", "Active coverage"
@@ -168,7 +169,7 @@ class EligibilityCheck(models.Model):
         return f"Eligibility #{self.pk} ({self.status})"
 
 
-class Encounter(models.Model):
+class Encounter(CompiledInserts, models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open (scheduled / checked in)"
         DOCUMENTED = "documented", "Documented by the EHR"

@@ -13,6 +13,11 @@ class HubConfig(AppConfig):
     verbose_name = "Audit trail"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        from config import audit_creates
+
+        audit_creates.install()
+
 
 class HubAdminConfig(AdminConfig):
     """Django's admin with the site that audits PHI shown in admin pages."""

@@ -66,23 +66,29 @@ def bulk_audit_possible() -> bool:
 
 
 class CreateDiffs:
-    """``model_instance_diff(None, instance)`` for a batch's new rows, with what is the
+    """``model_instance_diff(None, instance)`` for new rows (a batch's, and through
+    ``config.audit_creates`` every single save's), with what is the
     same for every row of a model worked out once: the fields it checks (the model's
     fields less the registration's exclusions) and the "before" side, which auditlog
     reads off None (an exception per field and row). Per row only the new values are
     read, with auditlog's own ``get_field_value``; the result is the dict
     ``model_instance_diff`` returns, key for key."""
 
-    def __init__(self) -> None:
-        self.json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
-        self._plans: dict[type[Model], list[tuple[Any, Any, Any]]] = {}
+    def __init__(self, *, json: bool | None = None) -> None:
+        if json is None:
+            json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
+        self.json = json
+        # Per model: the registration the plan was made from, and the plan.
+        self._plans: dict[type[Model], tuple[Any, list[tuple[Any, Any, Any]]]] = {}
 
     def _plan(self, instance: Model) -> list[tuple[Any, Any, Any]]:
         model = instance._meta.model
-        plan = self._plans.get(model)
-        if plan is not None:
-            return plan
+        # Asked every time, as model_instance_diff asks: a model registered again with
+        # other fields gets a new plan (config.audit_creates keeps one for the process).
         registered = auditlog.get_model_fields(model)
+        known = self._plans.get(model)
+        if known is not None and known[0] == registered:
+            return known[1]
         fields = [
             f
             for f in set(get_fields_in_model(instance))
@@ -90,7 +96,7 @@ class CreateDiffs:
             and f.name not in registered["exclude_fields"]
         ]
         mask = get_mask_function(registered.get("mask_callable"))
-        plan = self._plans[model] = [
+        plan = [
             (
                 field,
                 get_field_value(None, field, self.json),
@@ -98,6 +104,7 @@ class CreateDiffs:
             )
             for field in fields
         ]
+        self._plans[model] = (registered, plan)
         return plan
 
     def __call__(self, instance: Model) -> dict[str, Any] | None:
@@ -258,6 +265,14 @@ def _text(value: Any) -> str:
 def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     if auditlog_disabled.get():
         return 0
+    diffs = []
+    for pk, _repr, fields in changes:
+        diff = {name: [_text(old), _text(new)] for name, (old, new) in fields.items()}
+        diff = {name: pair for name, pair in diff.items() if pair[0] != pair[1]}
+        if diff:
+            diffs.append((pk, diff))
+    if not diffs:
+        return 0  # nothing changed (a booking that answered no referral): nothing to write
     # Ask auditlog's own context receiver (connected only inside set_actor / the
     # middleware) to fill in actor and remote address, as it does before each save.
     proto = LogEntry()
@@ -265,11 +280,7 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     ct_id = ContentType.objects.get_for_model(model).pk
     cid, now = get_cid(), timezone.now()
     entries = []
-    for pk, _repr, fields in changes:
-        diff = {name: [_text(old), _text(new)] for name, (old, new) in fields.items()}
-        diff = {name: pair for name, pair in diff.items() if pair[0] != pair[1]}
-        if not diff:
-            continue
+    for pk, diff in diffs:
         entries.append(
             LogEntry(
                 content_type_id=ct_id,
@@ -292,8 +303,7 @@ def _write(model: type[Model], action: int, changes: Iterable[Change]) -> int:
     using = router.db_for_write(LogEntry)
     entries_prepare(entries, using=using)
     insert_rows(LogEntry, _COLUMNS, ([getattr(e, c) for c in _ATTRS] for e in entries))
-    if entries:
-        seal_after_commit(using)
+    seal_after_commit(using)
     return len(entries)
 
 

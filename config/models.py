@@ -16,6 +16,7 @@ from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.db import models
 
 from config.audit_seal import entries_prepare, seal_after_commit
+from config.compiled_inserts import CompiledInserts
 from config.crypto.fields import EncryptedJSONField
 
 
@@ -46,7 +47,7 @@ class AuditEntryManager(LogEntryManager.from_queryset(AuditEntryQuerySet)):  # t
     pass
 
 
-class AuditEntry(AbstractLogEntry):
+class AuditEntry(CompiledInserts, AbstractLogEntry):
     # Who, as text: the actor foreign key goes NULL when a user is deleted.
     actor_username = models.CharField(max_length=150, blank=True, default="", editable=False)
     actor_role = models.CharField(max_length=150, blank=True, default="", editable=False)

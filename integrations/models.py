@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from config.compiled_inserts import CompiledInserts
 from config.crypto.fields import EncryptedCharField, EncryptedJSONField, EncryptedTextField
 
 # What a partner integration normally needs; `issue_api_token --scopes` narrows it.
@@ -257,7 +258,7 @@ class Message(models.Model):
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-class OutboxEvent(models.Model):
+class OutboxEvent(CompiledInserts, models.Model):
     """A domain change other systems must see, written in the same transaction as the change.
 
     Domain code writes plain event names and ids; the relay in ``integrations`` turns them

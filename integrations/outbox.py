@@ -13,6 +13,9 @@ import logging
 import time
 from typing import Any, NamedTuple
 
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 from django.utils import timezone
 
@@ -115,16 +118,58 @@ def outbox_enqueue_many(events: list[Outgoing]) -> None:
 KICK_PAUSE_SECONDS = 5.0
 _kick_paused_until = 0.0
 
+# Why one waiting kick is enough: a relay run reads the pending events when it starts, so
+# it delivers every event committed before that moment. While a kick is queued and its
+# run has not started, another kick would only queue a second run behind it that finds
+# nothing the first did not. The first kick after a run starts marks itself waiting in the
+# shared cache (SET NX); ``outbox_relay_task`` clears the mark before it reads anything; a
+# commit that finds the mark set therefore happened before that run's read, which will
+# include its events, and sends no kick. Nothing is lost or waits longer than beat allows:
+# a mark whose kick never runs (the broker lost it) expires after beat's relay interval,
+# and beat's own run clears it before then. Where the cache is the process's own memory
+# (the embedded default) the worker cannot clear the mark, so every commit kicks as before.
+KICK_WAITING_SECONDS = 10  # the relay's beat interval (config.celery)
+
+
+def _kick_waiting_key() -> str:
+    # Per deployment, as its queue is: two hubs sharing a cache must not skip each other's.
+    return f"integrations:relay-kick-waiting:{settings.CELERY_TASK_DEFAULT_QUEUE}"
+
+
+def _kicks_shared() -> bool:
+    return isinstance(caches["default"], RedisCache)
+
+
+def _kick_already_waiting() -> bool:
+    """True when a queued kick's run has not started yet; otherwise marks this one."""
+    if not _kicks_shared():
+        return False
+    try:
+        return not cache.add(_kick_waiting_key(), 1, timeout=KICK_WAITING_SECONDS)
+    except Exception:
+        return False  # cannot tell: kick, as without the mark
+
+
+def relay_run_starting() -> None:
+    """Called by the relay task before it reads: a commit from now on needs a kick."""
+    if not _kicks_shared():
+        return
+    try:
+        cache.delete(_kick_waiting_key())
+    except Exception:
+        # The mark then expires on its own; until it does, beat's runs deliver.
+        logger.warning("could not clear the relay's waiting-kick mark")
+
 
 def _kick_relay() -> None:
     """Start the relay now rather than at its next beat; if the broker is down, beat
     still finds the event, so a failure here loses nothing."""
     global _kick_paused_until
-    from django.conf import settings
-
     if not getattr(settings, "INTEGRATIONS_KICK_RELAY", True):
         return
     if time.monotonic() < _kick_paused_until:
+        return
+    if _kick_already_waiting():
         return
     try:
         # By name: the write side sits below the task modules and must not import them.
@@ -134,6 +179,7 @@ def _kick_relay() -> None:
     except Exception:
         _kick_paused_until = time.monotonic() + KICK_PAUSE_SECONDS
         logger.warning("could not queue the outbox relay; beat will run it")
+        relay_run_starting()  # no run is coming: the next commit after the pause kicks
 
 
 def _kick_relay_on_commit() -> None:

@@ -22,8 +22,11 @@ def inbound_sweep_task() -> int:
 @shared_task(acks_late=True)
 def outbox_relay_task() -> dict[str, int]:
     """Fan pending outbox events out to connectors and deliver what is due."""
+    from .outbox import relay_run_starting
     from .relay import outbox_relay
 
+    # Before the first read: a commit after this point kicks again (integrations.outbox).
+    relay_run_starting()
     return outbox_relay()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Exists, OuterRef
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
@@ -160,3 +160,53 @@ def test_the_primary_key_field_reads_the_row(grid):
         serializer = _Input(data={"slot_id": value})
         assert serializer.is_valid(), serializer.errors
         assert serializer.validated_data["slot_id"] == slots[1]
+
+
+def _stored(model, pk, skip=("id",)):
+    row = model.objects.filter(pk=pk).values()[0]
+    return {k: v for k, v in row.items() if k not in skip}
+
+
+def test_a_compiled_insert_stores_the_row_and_audit_entry_djangos_insert_stores(grid, settings):
+    from config.models import AuditEntry
+
+    _, slots = grid
+    visit = f.appointment_type(name="Cleaning")
+    made = []
+    for prepared in (True, True, False):  # the plan is made, then used; then Django's path
+        settings.DB_PREPARED_STATEMENTS = prepared
+        patient = f.patient(last_name="Roe", date_of_birth=slots[0].start.date())
+        appointment = f.appointment(
+            patient=patient,
+            slot=slots[len(made)],
+            appointment_type=visit,
+        )
+        made.append(appointment)
+    plans = connections["default"].__dict__.get("_compiled_inserts", {})
+    if connection.vendor == "postgresql":
+        assert any(key[0] is type(made[0]) for key in plans)
+    else:
+        assert not plans
+
+    compiled, _, django = made
+    varying = (
+        "id",
+        "patient_id",
+        "start",
+        "end",
+        "appointment_type_id",
+        "created_at",
+        "updated_at",
+    )
+    assert _stored(type(compiled), compiled.pk, varying) == _stored(
+        type(django), django.pk, varying
+    )
+    entries = [
+        AuditEntry.objects.get(object_id=a.pk, content_type__model="appointment", action=0)
+        for a in made
+    ]
+    same = {"status", "channel", "provider", "location", "room", "book_reason"}
+    assert {k: v for k, v in entries[0].changes.items() if k in same} == {
+        k: v for k, v in entries[2].changes.items() if k in same
+    }
+    assert entries[0].changes["patient"] == ["None", str(compiled.patient_id)]

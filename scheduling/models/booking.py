@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThan
 
+from config.compiled_inserts import CompiledInserts
 from config.crypto.fields import EncryptedCharField, EncryptedTextField
 
 from .network import AppointmentType, Location, Provider, Room, ScheduleTemplate
@@ -102,7 +103,7 @@ class Call(models.Model):
         return f"Call #{self.pk}"
 
 
-class Hold(models.Model):
+class Hold(CompiledInserts, models.Model):
     """A slot held for one agent's call while the patient decides."""
 
     slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="holds")
@@ -197,7 +198,7 @@ def overbook_has_reason(table: str) -> models.CheckConstraint:
     )
 
 
-class Appointment(models.Model):
+class Appointment(CompiledInserts, models.Model):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
         ARRIVED = "arrived", "Arrived"

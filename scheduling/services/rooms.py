@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
-from config.compiled import Compiled, CompiledByLength, stand_in_id, stand_in_moment
+from config.compiled import Compiled, stand_in_id
+from config.prepared import prepared_cursor
 
 from ..models import Appointment, AppointmentType, ResourceBooking, Room
 from .errors import RoomUnavailable
@@ -148,10 +150,46 @@ def _rooms_busy_query(room_ids: list[int], start: datetime, end: datetime) -> Qu
     )
 
 
-# ... and reads which of them are taken: compiled once per number of rooms.
-_rooms_busy: CompiledByLength[int] = CompiledByLength(
-    _rooms_busy_query, "room_ids", start=stand_in_moment(), end=stand_in_moment()
-)
+def _active_statuses_sql() -> str:
+    # Written into the statement, never bound: only literal statuses let PostgreSQL's
+    # generic plan of the prepared statement see that the partial index applies.
+    statuses = [str(s) for s in Appointment.ACTIVE_STATUSES]
+    if not all(s.isalpha() for s in statuses):  # plain words are safe to write inline
+        raise ValueError(f"statuses must be plain words to write into SQL: {statuses}")
+    return ", ".join(f"'{s}'" for s in statuses)
+
+
+# Which of the (locked) rooms an active appointment or block overlaps, on PostgreSQL: each
+# room probes the GiST indexes of the exclusion constraints ``appointment_room_no_overlap``
+# and ``resource_booking_room_no_overlap`` by room and time range, a handful of index
+# pages. The queryset above reads the same rows, but PostgreSQL answers it from the room
+# id alone and filters the room's whole history by time: 1.8 ms with the generic plan
+# and up to 20 ms with a custom one on the bench's network (the GiST index scanned in
+# full), growing with every booking; this form reads 12 pages in 0.1 ms. The statuses
+# must be the partial index's predicate, as migration 0002 wrote it: ACTIVE_STATUSES.
+_ROOMS_BUSY_SQL = f"""
+    SELECT r.id FROM unnest(%(rooms)s::bigint[]) AS r(id)
+     WHERE EXISTS (
+             SELECT FROM {Appointment._meta.db_table} a
+              WHERE a.room_id = r.id AND a.status IN ({_active_statuses_sql()})
+                AND tstzrange(a.start, a."end", '[)')
+                    && tstzrange(%(start)s::timestamptz, %(end)s::timestamptz, '[)'))
+        OR EXISTS (
+             SELECT FROM {ResourceBooking._meta.db_table} b
+              WHERE b.room_id = r.id AND b.active
+                AND tstzrange(b.start, b."end", '[)')
+                    && tstzrange(%(start)s::timestamptz, %(end)s::timestamptz, '[)'))
+"""  # noqa: S608 (table names from the models, statuses checked above; values are bound)
+
+
+def _rooms_busy(room_ids: list[int], start: datetime, end: datetime) -> set[int]:
+    """The ids among ``room_ids`` taken between ``start`` and ``end``: the queryset's
+    answer, read through the exclusion constraints' indexes on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return set(_rooms_busy_query(room_ids, start, end))
+    with prepared_cursor() as cursor:
+        cursor.execute(_ROOMS_BUSY_SQL, {"rooms": room_ids, "start": start, "end": end})
+        return {room_id for (room_id,) in cursor.fetchall()}
 
 
 def room_pick(
@@ -181,7 +219,7 @@ def room_pick(
         return None
     # Read after the lock (a statement of its own, so it sees what the booking that held
     # the lock committed): rooms taken by an appointment or a resource booking meanwhile.
-    busy = set(_rooms_busy.rows(room_ids=list(equipment), start=start, end=end))
+    busy = _rooms_busy(list(equipment), start, end)
     fitting = [pk for pk, codes in equipment.items() if needed <= codes and pk not in busy]
     if not fitting:
         raise RoomUnavailable()
