@@ -28,7 +28,7 @@ from functools import cache
 from typing import Any
 
 from auditlog.cid import get_cid
-from auditlog.context import auditlog_disabled
+from auditlog.context import auditlog_disabled, auditlog_value
 from auditlog.diff import (
     get_field_value,
     get_fields_in_model,
@@ -341,6 +341,24 @@ def audit_creates(objs: Iterable[Model]) -> int:
             for obj in objs
         ),
     )
+
+
+# --- who: the actor of a request's entries ----------------------------------------------
+
+
+def audit_actor_set(user: Any) -> None:
+    """Name ``user`` as the actor of the entries the rest of this request writes.
+
+    auditlog's middleware takes the actor from the signed-in session as the request comes
+    in; a bearer token is only checked later, by the API view, so without this a token's
+    writes were logged with no actor. A request's context is its own dictionary, which
+    auditlog's receiver reads when each entry is saved."""
+    try:
+        context = auditlog_value.get()
+    except LookupError:
+        return  # no request context (a worker, a command): nothing to name
+    if context.get("actor") is None:
+        context["actor"] = user
 
 
 # --- ACCESS: PHI was shown or exported -----------------------------------------------------

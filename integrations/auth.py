@@ -6,6 +6,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from config.audit import audit_actor_set
+
 from .models import ApiToken
 from .tokens import ERR_BAD_TOKEN, api_token_admit
 
@@ -26,6 +28,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         key = header[1].decode("latin-1")
         token = api_token_admit(key, path=request.path, method=request.method or "GET")
+        audit_actor_set(token.user)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -95,3 +95,40 @@ def test_updates_and_deletes_keep_auditlog_s_own_diff():
         before, patient, fields_to_check=["last_name"]
     )
     assert audit_creates.diff(patient, None) == model_instance_diff(patient, None)
+
+
+def test_an_api_booking_s_entries_name_the_token_s_agent(agent):
+    """A bearer token is checked by the API view, after the audit middleware has looked
+    for a signed-in user and found none: the entries still name who booked."""
+    location = f.location()
+    provider = f.provider(locations=[location])
+    slot = f.slot(provider=provider, location=location, start=START)
+    visit = f.appointment_type()
+    patient = f.patient()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(agent)[1]}")
+    held = client.post(
+        "/api/v1/holds/", {"slot_id": slot.pk, "appointment_type_id": visit.pk}, format="json"
+    )
+    booked = client.post(
+        "/api/v1/appointments/",
+        {
+            "hold_id": held.json()["id"],
+            "patient_id": patient.pk,
+            "appointment_type_id": visit.pk,
+            "reason": "urgent",
+        },
+        format="json",
+    )
+
+    assert booked.status_code == 201, booked.content
+    entry = AuditEntry.objects.get(
+        content_type=ContentType.objects.get_for_model(Appointment),
+        object_id=booked.json()["id"],
+        action=AuditEntry.Action.CREATE,
+    )
+    assert (entry.actor_id, entry.actor_username, entry.actor_role) == (
+        agent.pk,
+        agent.username,
+        "agent",
+    )
