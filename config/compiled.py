@@ -99,6 +99,25 @@ class CompiledByLength(Generic[T]):
         return count
 
 
+K = TypeVar("K")
+
+
+class CompiledPer(Generic[K, T]):
+    """One ``Compiled`` read per key, made by ``make(key)`` the first time the key is
+    asked for: for what the SQL writes in rather than binds (a LIMIT, a model, which
+    filters a shape has)."""
+
+    def __init__(self, make: Callable[[K], Compiled[T]]) -> None:
+        self._make = make
+        self._by_key: dict[K, Compiled[T]] = {}
+
+    def __call__(self, key: K) -> Compiled[T]:
+        compiled = self._by_key.get(key)
+        if compiled is None:
+            compiled = self._by_key[key] = self._make(key)
+        return compiled
+
+
 class _StandIns:
     """What a compiled read and a compiled update share: stand-ins found among the
     compiled parameters, and the real values put in their place."""

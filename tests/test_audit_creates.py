@@ -26,6 +26,25 @@ START = (datetime.now(tz=UTC) + timedelta(days=5)).replace(
 )
 
 
+def _book_through_the_api(agent, slot, visit, patient):
+    """Hold the slot and book it for the patient with the agent's bearer token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(agent)[1]}")
+    held = client.post(
+        "/api/v1/holds/", {"slot_id": slot.pk, "appointment_type_id": visit.pk}, format="json"
+    )
+    return client.post(
+        "/api/v1/appointments/",
+        {
+            "hold_id": held.json()["id"],
+            "patient_id": patient.pk,
+            "appointment_type_id": visit.pk,
+            "reason": "urgent",
+        },
+        format="json",
+    )
+
+
 def test_auditlog_s_receivers_diff_through_create_diffs():
     assert receivers.model_instance_diff is audit_creates.diff
 
@@ -54,21 +73,7 @@ def test_a_booking_s_create_entries_are_the_ones_auditlog_s_diff_writes(agent, m
         return ours
 
     monkeypatch.setattr(receivers, "model_instance_diff", both)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(agent)[1]}")
-    held = client.post(
-        "/api/v1/holds/", {"slot_id": slot.pk, "appointment_type_id": visit.pk}, format="json"
-    )
-    booked = client.post(
-        "/api/v1/appointments/",
-        {
-            "hold_id": held.json()["id"],
-            "patient_id": patient.pk,
-            "appointment_type_id": visit.pk,
-            "reason": "urgent",
-        },
-        format="json",
-    )
+    booked = _book_through_the_api(agent, slot, visit, patient)
 
     assert booked.status_code == 201, booked.content
     assert {type(new) for new, _, _ in diffs} == {Appointment, Encounter, EligibilityCheck}
@@ -104,22 +109,7 @@ def test_an_api_booking_s_entries_name_the_token_s_agent(agent):
     provider = f.provider(locations=[location])
     slot = f.slot(provider=provider, location=location, start=START)
     visit = f.appointment_type()
-    patient = f.patient()
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(agent)[1]}")
-    held = client.post(
-        "/api/v1/holds/", {"slot_id": slot.pk, "appointment_type_id": visit.pk}, format="json"
-    )
-    booked = client.post(
-        "/api/v1/appointments/",
-        {
-            "hold_id": held.json()["id"],
-            "patient_id": patient.pk,
-            "appointment_type_id": visit.pk,
-            "reason": "urgent",
-        },
-        format="json",
-    )
+    booked = _book_through_the_api(agent, slot, visit, f.patient())
 
     assert booked.status_code == 201, booked.content
     entry = AuditEntry.objects.get(

@@ -16,6 +16,7 @@ from config.api import CompiledPrimaryKeyField
 from config.compiled import (
     Compiled,
     CompiledByLength,
+    CompiledPer,
     CompiledUpdate,
     stand_in_id,
     stand_in_moment,
@@ -210,3 +211,17 @@ def test_a_compiled_insert_stores_the_row_and_audit_entry_djangos_insert_stores(
         k: v for k, v in entries[2].changes.items() if k in same
     }
     assert entries[0].changes["patient"] == ["None", str(compiled.patient_id)]
+
+
+def test_compiled_per_key_makes_each_key_s_read_once():
+    made: list[int] = []
+
+    def make(limit: int) -> Compiled[int]:
+        made.append(limit)
+        return Compiled(lambda: Slot.objects.order_by("pk").values_list("pk", flat=True)[:limit])
+
+    per_limit: CompiledPer[int, int] = CompiledPer(make)
+
+    assert per_limit(2) is per_limit(2)
+    assert per_limit(3) is not per_limit(2)
+    assert made == [2, 3]

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django_otp import device_classes
 
-from config.compiled import Compiled, stand_in_id
+from config.compiled import Compiled, CompiledPer, stand_in_id
 from config.roles import ADMIN, AGENT, BILLER, COMPLIANCE, OPS_MANAGER, user_roles
 
 from .oidc import signed_in_with_oidc
@@ -34,21 +34,15 @@ def has_device(user: Any) -> bool:
     are asked on every request."""
     if user.is_anonymous:
         return False
-    for model in device_classes():
-        compiled = _confirmed.get(model)
-        if compiled is None:
-            compiled = _confirmed[model] = Compiled(
-                lambda user_id, model=model: model.objects.filter(
-                    user_id=user_id, confirmed=True
-                ).values_list("pk")[:1],
-                user_id=stand_in_id(),
-            )
-        if compiled.rows(user_id=user.pk):
-            return True
-    return False
+    return any(_confirmed(model).rows(user_id=user.pk) for model in device_classes())
 
 
-_confirmed: dict[Any, Compiled[tuple[int]]] = {}
+_confirmed: CompiledPer[Any, tuple[int]] = CompiledPer(
+    lambda model: Compiled(
+        lambda user_id: model.objects.filter(user_id=user_id, confirmed=True).values_list("pk")[:1],
+        user_id=stand_in_id(),
+    )
+)
 
 
 def mfa_required(user: Any) -> bool:

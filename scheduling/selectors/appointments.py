@@ -9,7 +9,13 @@ from datetime import date, datetime, timedelta
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from config.compiled import Compiled, CompiledByLength, stand_in_id, stand_in_moment
+from config.compiled import (
+    Compiled,
+    CompiledByLength,
+    CompiledPer,
+    stand_in_id,
+    stand_in_moment,
+)
 
 from ..models import Appointment, Location, Slot
 from .slot_search import _pk
@@ -56,22 +62,17 @@ _upcoming: Compiled[Appointment] = Compiled(
     now=stand_in_moment(),
 )
 # LIMIT is written into the SQL, not bound: one compiled read per limit asked for.
-_past: dict[int, Compiled[Appointment]] = {}
-
-
-def _past_visits(limit: int) -> Compiled[Appointment]:
-    compiled = _past.get(limit)
-    if compiled is None:
-        compiled = _past[limit] = Compiled(
-            lambda patient_id, now: (
-                _patient_visits(patient_id)
-                .filter(Q(start__lt=now) | ~Q(status__in=Appointment.ACTIVE_STATUSES))
-                .order_by("-start")[:limit]
-            ),
-            patient_id=stand_in_id(),
-            now=stand_in_moment(),
-        )
-    return compiled
+_past_visits: CompiledPer[int, Appointment] = CompiledPer(
+    lambda limit: Compiled(
+        lambda patient_id, now: (
+            _patient_visits(patient_id)
+            .filter(Q(start__lt=now) | ~Q(status__in=Appointment.ACTIVE_STATUSES))
+            .order_by("-start")[:limit]
+        ),
+        patient_id=stand_in_id(),
+        now=stand_in_moment(),
+    )
+)
 
 
 def patient_locations_seen(patient_ids: Iterable[int]) -> dict[int, dict[int, str]]:

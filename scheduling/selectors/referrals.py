@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
-from config.compiled import Compiled, stand_in_id
+from config.compiled import Compiled, CompiledPer, stand_in_id
 
 from ..models import Referral
 from .callbacks import WORKLIST_SIZE
 
 
 def referrals_waiting(*, limit: int = WORKLIST_SIZE) -> list[Referral]:
-    compiled = _waiting.get(limit)
-    if compiled is None:
-        # Every worklist poll reads it: compiled once per connection and limit (a LIMIT
-        # is written into the SQL).
-        compiled = _waiting[limit] = Compiled(lambda: _waiting_queryset()[:limit])
-    return compiled.rows()
+    return _waiting(limit).rows()
 
 
-_waiting: dict[int, Compiled[Referral]] = {}
+# Every worklist poll reads it: compiled once per connection and limit (a LIMIT is
+# written into the SQL).
+_waiting: CompiledPer[int, Referral] = CompiledPer(
+    lambda limit: Compiled(lambda: _waiting_queryset()[:limit])
+)
 
 
 def _waiting_queryset() -> QuerySet[Referral]:

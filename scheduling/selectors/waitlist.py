@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from config.compiled import Compiled, stand_in_id, stand_in_moment
+from config.compiled import Compiled, CompiledPer, stand_in_id, stand_in_moment
 
 from ..models import Slot, Waitlist
 from ..rules.timing import in_time_of_day
@@ -191,9 +191,9 @@ def waitlist_matches_recently_freed(
     agent sees here. ``region_id`` keeps to one region's locations."""
     now = timezone.now()
     if region_id is None:
-        slot_ids = _freed(limit, regional=False).rows(since=since, now=now)
+        slot_ids = _freed((limit, False)).rows(since=since, now=now)
     else:
-        slot_ids = _freed(limit, regional=True).rows(since=since, now=now, region_id=region_id)
+        slot_ids = _freed((limit, True)).rows(since=since, now=now, region_id=region_id)
     return waitlist_matches_for_slots(slot_ids=slot_ids) if slot_ids else []
 
 
@@ -211,18 +211,14 @@ def _freed_slots(
     return freed.order_by("start").values_list("pk", flat=True).distinct()[:limit]
 
 
+def _compiled_freed(key: tuple[int, bool]) -> Compiled[int]:
+    limit, regional = key
+    stand_ins: dict[str, Any] = {"since": stand_in_moment(), "now": stand_in_moment()}
+    if regional:
+        stand_ins["region_id"] = stand_in_id()
+    return Compiled(lambda **values: _freed_slots(limit=limit, **values), **stand_ins)
+
+
 # Every worklist poll reads it: compiled once per connection, per limit (written into the
 # SQL) and per shape (with or without a region).
-_freed_compiled: dict[tuple[int, bool], Compiled[int]] = {}
-
-
-def _freed(limit: int, *, regional: bool) -> Compiled[int]:
-    compiled = _freed_compiled.get((limit, regional))
-    if compiled is None:
-        stand_ins: dict[str, Any] = {"since": stand_in_moment(), "now": stand_in_moment()}
-        if regional:
-            stand_ins["region_id"] = stand_in_id()
-        compiled = _freed_compiled[limit, regional] = Compiled(
-            lambda **values: _freed_slots(limit=limit, **values), **stand_ins
-        )
-    return compiled
+_freed: CompiledPer[tuple[int, bool], int] = CompiledPer(_compiled_freed)
