@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 
 from scheduling.models import Appointment, Call
 from tests import factories as f
+from tests.e2e.holds import hold_landed
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM (used to build
 # data and check results) refuses to run beside one unless told it is safe here.
@@ -121,7 +122,7 @@ def test_book_journey(console_page, agent, artifacts_dir):
     page.keyboard.press("Escape")
     page.keyboard.press("n")
     page.keyboard.press("h")
-    page.wait_for_selector("#hold .countdown")
+    hold_landed(page)
     countdown = page.inner_text("#hold .countdown")
     assert re.fullmatch(r"[0-3]:\d\d", countdown), countdown
     page.select_option("#hold select[name=reason]", "new_problem")
@@ -291,7 +292,7 @@ def test_messages_leave_wrap_up_clear_and_an_expired_hold_says_so(
     page.select_option("#id_appointment_type", label="Implant consult")
     page.click("#slot-search")
     page.click("#slots .slot-hold >> nth=0")
-    page.wait_for_selector("#hold .countdown")
+    hold_landed(page)
 
     # A message (here "Booked.") must not cover the call bar's Wrap up.
     page.select_option("#hold select[name=reason]", "recall")
@@ -313,7 +314,7 @@ def test_messages_leave_wrap_up_clear_and_an_expired_hold_says_so(
     with page.expect_response(lambda r: r.url.endswith("/console/slots/")):
         page.click("#slot-search")
     page.click("#slots .slot-hold >> nth=0")
-    page.wait_for_selector("#hold .countdown")
+    hold_landed(page)
     Hold.objects.filter(consumed_at__isnull=True).update(
         expires_at=timezone.now() + timedelta(seconds=2)
     )

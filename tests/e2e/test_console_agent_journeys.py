@@ -16,6 +16,7 @@ from django.utils import timezone
 from scheduling.models import Appointment, Call
 from tests import factories as f
 from tests.console.helpers import out_of_network_patient
+from tests.e2e.holds import hold_landed
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM (used to build
 # data and check results) refuses to run beside one unless told it is safe here.
@@ -152,7 +153,7 @@ def test_agent_books_out_of_network_signs_out_mid_call_and_books_then_reschedule
     assert page.locator("#slots li.out-of-network").count() > 0
     page.keyboard.press("n")
     page.keyboard.press("h")
-    page.wait_for_selector("#hold .countdown")
+    hold_landed(page)
     override = page.locator("#hold #id_network_override_reason")
     assert override.is_visible()
     assert "out of network for" in page.inner_text("#hold .network-note")
@@ -173,7 +174,7 @@ def test_agent_books_out_of_network_signs_out_mid_call_and_books_then_reschedule
     _search_slots_by_keyboard(page, "")
     page.keyboard.press("n")
     page.keyboard.press("h")
-    page.wait_for_selector("#hold .countdown")
+    hold_landed(page)
     held_text = page.inner_text("#hold")
     page.click("button:has-text('Sign out')")
     page.wait_for_url(re.compile(r".*/accounts/login/.*|.*/$"))
@@ -263,7 +264,7 @@ def test_enter_on_the_type_drop_down_leaves_the_slots_to_the_keyboard_and_few_ta
     first_slot = page.locator("#slots .slot-hold").first.get_attribute("data-slot")
     assert _focused(page)[3] == first_slot
     page.keyboard.press("h")
-    page.wait_for_selector("#hold .countdown")
+    hold_landed(page)
     page.click("#release-button")
     page.wait_for_selector("#hold .countdown", state="detached")
 
@@ -343,7 +344,7 @@ def test_the_page_fits_the_screen_messages_clear_the_slots_and_a_reload_keeps_re
 
     # A message never covers a slot button, and goes away by itself.
     page.locator("#slots .slot-hold").first.click()
-    page.wait_for_selector("#hold .countdown")
+    hold_landed(page)
     page.click("#release-button")
     toast = page.wait_for_selector("#flash .msg:has-text('Hold released.')")
     box = toast.bounding_box()
